@@ -1,0 +1,2 @@
+/** glassbox: mechanistic interpretability for TypeScript. */
+export * from './tensor/index.js';

@@ -1,0 +1,164 @@
+/**
+ * The ONNX Runtime backend (onnxruntime-node).
+ *
+ * onnxruntime-node's public `InferenceSession.run` returns a Promise, but the native call under it
+ * is synchronous (the package's own backend wraps it in `setImmediate`). glassbox needs synchronous
+ * execution (`dataSync()`, eager ops), so it loads the package's native binding module directly,
+ * the same module the package's backend uses, and calls `run` on it. The version is pinned in
+ * package.json; `ortAvailable()` reports whether the binding loaded and has the expected shape.
+ */
+import { createRequire } from 'node:module';
+import { allocate, type DType, type TypedArray } from '../dtype.js';
+import { prepare } from '../onnx/lower.js';
+import { sizeOf } from '../shape.js';
+import type { Graph } from '../trace.js';
+
+interface NativeSession {
+  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, { data: TypedArray; dims: number[]; type: string }>;
+  dispose(): void;
+}
+
+interface Binding {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt(): void;
+}
+
+let loaded: { binding: Binding; OrtTensor: new (type: string, data: TypedArray, dims: readonly number[]) => unknown } | null | undefined;
+let loadError: string | null = null;
+
+function load(): typeof loaded {
+  if (loaded !== undefined) return loaded;
+  try {
+    const require = createRequire(import.meta.url);
+    const binding = require('onnxruntime-node/dist/binding.js') as Binding;
+    const common = require('onnxruntime-common') as { Tensor: new (type: string, data: TypedArray, dims: readonly number[]) => unknown };
+    if (typeof binding?.binding?.InferenceSession !== 'function' || typeof binding.initOrt !== 'function')
+      throw new Error('onnxruntime-node binding does not have the expected shape (InferenceSession, initOrt); check the pinned version');
+    binding.initOrt();
+    loaded = { binding, OrtTensor: common.Tensor };
+  } catch (e) {
+    loadError = e instanceof Error ? e.message : String(e);
+    loaded = null;
+  }
+  return loaded;
+}
+
+/** Whether onnxruntime-node is installed and loadable. */
+export function ortAvailable(): boolean {
+  return load() !== null;
+}
+
+export function ortLoadError(): string | null {
+  load();
+  return loadError;
+}
+
+/** Session options applied to every compiled model. */
+export const ortConfig = {
+  /** Intra-op threads (0 lets ORT pick: one per physical core). */
+  intraOpNumThreads: 0,
+  /** Maximum number of compiled sessions kept (least recently used are released). */
+  maxSessions: 512,
+  /** Write each newly compiled model here (for debugging with Netron or onnx.checker). */
+  dumpDir: null as string | null,
+};
+
+/** Compile counters the tests read (a recompile is a cache miss). */
+export const ortStats = {
+  compiles: 0,
+  cacheHits: 0,
+  runs: 0,
+};
+
+interface CacheEntry {
+  session: NativeSession;
+  inputNames: string[];
+  outputNames: string[];
+}
+
+const cache = new Map<string, CacheEntry>();
+
+function getSession(key: string, build: () => Uint8Array, inputNames: string[], outputNames: string[]): CacheEntry {
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    ortStats.cacheHits++;
+    return hit;
+  }
+  const ort = load();
+  if (!ort) throw new Error(`ONNX Runtime is not available (${loadError}); use setBackend('js') to run on the JS reference kernels`);
+  const bytes = build();
+  if (ortConfig.dumpDir) dumpModel(bytes);
+  const session = new ort.binding.binding.InferenceSession();
+  try {
+    session.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
+    });
+  } catch (e) {
+    throw new Error(`ONNX Runtime rejected a lowered graph: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  ortStats.compiles++;
+  const entry = { session, inputNames, outputNames };
+  cache.set(key, entry);
+  while (cache.size > ortConfig.maxSessions) {
+    const oldest = cache.keys().next().value as string;
+    cache.get(oldest)!.session.dispose();
+    cache.delete(oldest);
+  }
+  return entry;
+}
+
+let dumpCount = 0;
+function dumpModel(bytes: Uint8Array): void {
+  const require = createRequire(import.meta.url);
+  const fs = require('node:fs') as typeof import('node:fs');
+  const path = require('node:path') as typeof import('node:path');
+  fs.mkdirSync(ortConfig.dumpDir!, { recursive: true });
+  fs.writeFileSync(path.join(ortConfig.dumpDir!, `model-${process.pid}-${dumpCount++}.onnx`), bytes);
+}
+
+/** Releases every cached session. */
+export function clearSessionCache(): void {
+  for (const e of cache.values()) e.session.dispose();
+  cache.clear();
+}
+
+export function sessionCacheSize(): number {
+  return cache.size;
+}
+
+/** Compiles (or reuses) the graph's session and runs it on the graph's feeds. */
+export function runGraphOrt(graph: Graph): TypedArray[] {
+  const p = prepare(graph);
+  const entry = getSession(p.key, p.build, p.inputNames, p.outputNames);
+  const ort = load()!;
+  const feeds: Record<string, unknown> = {};
+  p.usedInputs.forEach((i, k) => {
+    const t = graph.feeds[i]!;
+    feeds[entry.inputNames[k]!] = new ort.OrtTensor(t.dtype, t._storage(), t.shape);
+  });
+  const fetches: Record<string, null> = {};
+  for (const n of entry.outputNames) fetches[n] = null;
+  ortStats.runs++;
+  let results: ReturnType<NativeSession['run']>;
+  try {
+    results = entry.session.run(feeds, fetches, {});
+  } catch (e) {
+    throw new Error(`ONNX Runtime failed to run a compiled graph: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return entry.outputNames.map((n, k) => {
+    const r = results[n]!;
+    const o = graph.outputs[k]!;
+    return normalize(o.dtype, r.data, sizeOf(o.shape));
+  });
+}
+
+function normalize(dtype: DType, data: TypedArray, size: number): TypedArray {
+  if (size === 0) return allocate(dtype, 0);
+  if (data.length !== size) throw new Error(`internal: ORT returned ${data.length} elements, expected ${size}`);
+  return data;
+}

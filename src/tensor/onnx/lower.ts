@@ -1,0 +1,151 @@
+/**
+ * Lowering: a traced graph to one ONNX model, plus a structural key (op, attributes, wiring,
+ * shapes, dtypes, inlined constant values) that identifies the compiled session to reuse.
+ */
+import type { DType, TypedArray } from '../dtype.js';
+import type { LowerBuilder, Meta } from '../op.js';
+import type { Graph, Node } from '../trace.js';
+import type { Tensor } from '../tensor.js';
+import { modelProto, nodeProto, OnnxDataType, tensorProto, valueInfoProto, type AttrValue, type Message } from './proto.js';
+
+export const OPSET = 20;
+
+export interface Prepared {
+  /** Identifies the model: equal keys lower to the same ONNX model. */
+  key: string;
+  /** Graph inputs actually used (after dead-code elimination), with their feed tensors. */
+  usedInputs: number[];
+  inputNames: string[];
+  outputNames: string[];
+  build(): Uint8Array;
+}
+
+function storageBytes(d: TypedArray): Uint8Array {
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** Dead-code elimination + naming + key. */
+export function prepare(graph: Graph): Prepared {
+  const inputIndex = new Map<Tensor, number>();
+  graph.inputs.forEach((t, i) => inputIndex.set(t, i));
+
+  // Nodes needed for the outputs, in recorded (topological) order.
+  const needed = new Set<Node>();
+  const stack: Tensor[] = [...graph.outputs];
+  const usedInputSet = new Set<number>();
+  const usedConsts = new Set<Tensor>();
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (inputIndex.has(t)) {
+      usedInputSet.add(inputIndex.get(t)!);
+      continue;
+    }
+    if (graph.constants.has(t)) {
+      usedConsts.add(t);
+      continue;
+    }
+    const n = t._node;
+    if (!n) throw new Error('internal: traced value with no producer is not a graph input');
+    if (needed.has(n)) continue;
+    needed.add(n);
+    for (const i of n.inputs) stack.push(i);
+  }
+  const nodes = [...needed].sort((a, b) => a.id - b.id);
+  const usedInputs = [...usedInputSet].sort((a, b) => a - b);
+
+  const names = new Map<Tensor, string>();
+  const keyParts: string[] = [];
+  usedInputs.forEach((i, k) => {
+    const t = graph.inputs[i]!;
+    names.set(t, `in${k}`);
+    keyParts.push(`I${t.dtype}[${t.shape.join(',')}]`);
+  });
+  const constList = [...usedConsts];
+  constList.forEach((c, k) => {
+    names.set(c, `const${k}`);
+    const v = graph.constants.get(c)!;
+    keyParts.push(`C${v.dtype}[${v.shape.join(',')}]=${Array.from(v._storage() as ArrayLike<number | bigint>).join(',')}`);
+  });
+  nodes.forEach((n, k) => {
+    n.outputs.forEach((o, j) => names.set(o, `v${k}_${j}`));
+    const ins = n.inputs.map((t) => names.get(t) ?? '?').join(',');
+    const outs = n.outputs.map((o) => `${o.dtype}[${o.shape.join(',')}]`).join(',');
+    keyParts.push(`${n.op.name}(${ins})${JSON.stringify(n.attrs)}->${outs}`);
+  });
+  const outRefs = graph.outputs.map((o) => names.get(o)!);
+  keyParts.push(`O(${outRefs.join(',')})`);
+  const key = keyParts.join(';');
+
+  const inputNames = usedInputs.map((_, k) => `in${k}`);
+  const outputNames = graph.outputs.map((_, k) => `out${k}`);
+
+  const build = (): Uint8Array => {
+    const onnxNodes: Message[] = [];
+    const initializers: Message[] = [];
+    let tmp = 0;
+    const b: LowerBuilder = {
+      none: '',
+      emit(opType, inputs, attrs, nOutputs = 1) {
+        const outs = Array.from({ length: nOutputs }, () => `t${tmp++}`);
+        onnxNodes.push(nodeProto({ opType, inputs, outputs: outs, attrs: attrs as Record<string, AttrValue> | undefined }));
+        return outs;
+      },
+      constI64(values, dims) {
+        const name = `k${tmp++}`;
+        const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+        initializers.push(tensorProto({ name, dataType: OnnxDataType.int64, dims: dims ?? [values.length], raw: storageBytes(data) }));
+        return name;
+      },
+      constScalar(value, dtype) {
+        const name = `k${tmp++}`;
+        initializers.push(tensorProto({ name, dataType: OnnxDataType[dtype], dims: [], raw: storageBytes(scalarStorage(value, dtype)) }));
+        return name;
+      },
+    };
+    constList.forEach((c, k) => {
+      const v = graph.constants.get(c)!;
+      initializers.push(tensorProto({ name: `const${k}`, dataType: OnnxDataType[v.dtype], dims: v.shape, raw: storageBytes(v._storage()) }));
+    });
+    const valueName = new Map<Tensor, string>();
+    for (const t of names.keys()) if (!t._node || !needed.has(t._node)) valueName.set(t, names.get(t)!);
+    for (const n of nodes) {
+      const ins = n.inputs.map((t) => valueName.get(t)!);
+      const meta = { inputs: n.inputs.map(metaOf), outputs: n.outputs.map(metaOf) };
+      const outs = n.op.lower(b, ins, n.attrs, meta);
+      if (outs.length !== n.outputs.length) throw new Error(`internal: lowering of '${n.op.name}' returned ${outs.length} outputs, expected ${n.outputs.length}`);
+      n.outputs.forEach((o, j) => valueName.set(o, outs[j]!));
+    }
+    // Graph outputs get their own names through Identity, so an output may repeat or be an input.
+    graph.outputs.forEach((o, k) => {
+      onnxNodes.push(nodeProto({ opType: 'Identity', inputs: [valueName.get(o)!], outputs: [`out${k}`] }));
+    });
+    return modelProto({
+      opset: OPSET,
+      nodes: onnxNodes,
+      initializers,
+      inputs: usedInputs.map((i, k) => valueInfoProto(`in${k}`, OnnxDataType[graph.inputs[i]!.dtype], graph.inputs[i]!.shape)),
+      outputs: graph.outputs.map((o, k) => valueInfoProto(`out${k}`, OnnxDataType[o.dtype], o.shape)),
+    });
+  };
+
+  return { key, usedInputs, inputNames, outputNames, build };
+}
+
+function metaOf(t: Tensor): Meta {
+  return { shape: [...t.shape], dtype: t.dtype };
+}
+
+function scalarStorage(value: number, dtype: DType): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return Float32Array.of(value);
+    case 'float64':
+      return Float64Array.of(value);
+    case 'int32':
+      return Int32Array.of(value);
+    case 'int64':
+      return BigInt64Array.of(BigInt(Math.trunc(value)));
+    case 'bool':
+      return Uint8Array.of(value ? 1 : 0);
+  }
+}
