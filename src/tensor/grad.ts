@@ -86,7 +86,8 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return (...args: any[]): [any, any, GradTargets] => {
     for (const k of nums)
-      if (!Number.isInteger(k) || k < 0 || k >= args.length) throw new Error(`grad: argnums ${k} is out of range for ${args.length} arguments`);
+      if (!Number.isInteger(k) || k < 0 || k >= args.length)
+        throw new Error(`grad: argnums ${k} is out of range for ${args.length} arguments`);
     const outer = activeTrace();
     const trace = outer ?? new Trace();
     const argFeeds: Tensor[] = [];
@@ -123,7 +124,9 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
       if (options.hasAux && !Array.isArray(result)) throw new Error('grad: hasAux expects the function to return [output, aux]');
       if (!(out instanceof Tensor)) throw new Error('grad: the function must return a Tensor (or [Tensor, aux] with hasAux)');
       if (out.size !== 1 || !isFloat(out.dtype))
-        throw new Error(`grad: the function must return a float scalar, got ${out.dtype}${fmtShape(out.shape)}; reduce it (e.g. .sum()) first`);
+        throw new Error(
+          `grad: the function must return a float scalar, got ${out.dtype}${fmtShape(out.shape)}; reduce it (e.g. .sum()) first`,
+        );
       const outT = trace.lift(out);
       const cot = backward(trace, outT, ones(out.shape, out.dtype), startNode);
       const zerosFor = (t: Tensor): Tensor => cot.get(t) ?? trace.lift(zeros(t.shape, t.dtype));
@@ -132,8 +135,7 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
         return rebuild(wrt[i]!.map(zerosFor));
       });
       const targets: Record<string, { value: Tensor; grad: Tensor }> = {};
-      for (const [name, t] of trace.gradTargets)
-        if (!targetsBefore.has(name)) targets[name] = { value: t, grad: zerosFor(t) };
+      for (const [name, t] of trace.gradTargets) if (!targetsBefore.has(name)) targets[name] = { value: t, grad: zerosFor(t) };
       return [result, typeof argnums === 'number' ? grads[0] : grads, targets];
     };
     if (outer) return run() as [unknown, unknown, GradTargets];

@@ -31,7 +31,14 @@ export class Tensor {
   /** @internal output index in the node (or input index for graph inputs) */
   readonly _index: number;
 
-  private constructor(shape: readonly number[], dtype: DType, data: TypedArray | null, trace: Trace | null, node: Node | null, index: number) {
+  private constructor(
+    shape: readonly number[],
+    dtype: DType,
+    data: TypedArray | null,
+    trace: Trace | null,
+    node: Node | null,
+    index: number,
+  ) {
     this.id = ++tensorCounter;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
@@ -247,7 +254,11 @@ export class Tensor {
   }
   /** Cumulative sum along `axis`. */
   cumsum(axis: number, options: { exclusive?: boolean; reverse?: boolean } = {}): Tensor {
-    return apply1('cumsum', [this], { axis: normAxis('cumsum', axis, this.rank), exclusive: !!options.exclusive, reverse: !!options.reverse });
+    return apply1('cumsum', [this], {
+      axis: normAxis('cumsum', axis, this.rank),
+      exclusive: !!options.exclusive,
+      reverse: !!options.reverse,
+    });
   }
   /** The k largest (or smallest) values along `axis` and their int64 indices, sorted. */
   topk(k: number, axis = -1, largest = true): { values: Tensor; indices: Tensor } {

@@ -134,9 +134,7 @@ export function apply(opName: string, inputs: readonly Tensor[], attrs: unknown 
       );
   }
   const trace = activeTrace();
-  const tracing =
-    trace !== null &&
-    inputs.some((t) => t._trace !== null || t.id < trace.startTensorId);
+  const tracing = trace !== null && inputs.some((t) => t._trace !== null || t.id < trace.startTensorId);
   if (!tracing) {
     const foreign = inputs.find((t) => t._trace);
     if (foreign)

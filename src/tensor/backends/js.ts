@@ -17,7 +17,12 @@ export function runGraphJs(graph: Graph): TypedArray[] {
   };
   for (const n of graph.nodes) {
     const ins = n.inputs.map(resolve);
-    const outs = runKernel(n.op, ins, n.attrs, n.outputs.map((o) => ({ shape: [...o.shape], dtype: o.dtype })));
+    const outs = runKernel(
+      n.op,
+      ins,
+      n.attrs,
+      n.outputs.map((o) => ({ shape: [...o.shape], dtype: o.dtype })),
+    );
     n.outputs.forEach((o, i) => values.set(o, outs[i]!));
   }
   return graph.outputs.map((o) => resolve(o)._storage());

@@ -15,7 +15,11 @@ import type { Graph } from '../trace.js';
 
 interface NativeSession {
   loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, { data: TypedArray; dims: number[]; type: string }>;
+  run(
+    feeds: Record<string, unknown>,
+    fetches: Record<string, null>,
+    options: object,
+  ): Record<string, { data: TypedArray; dims: number[]; type: string }>;
   dispose(): void;
 }
 

@@ -104,7 +104,9 @@ export function prepare(graph: Graph): Prepared {
     };
     constList.forEach((c, k) => {
       const v = graph.constants.get(c)!;
-      initializers.push(tensorProto({ name: `const${k}`, dataType: OnnxDataType[v.dtype], dims: v.shape, raw: storageBytes(v._storage()) }));
+      initializers.push(
+        tensorProto({ name: `const${k}`, dataType: OnnxDataType[v.dtype], dims: v.shape, raw: storageBytes(v._storage()) }),
+      );
     });
     const valueName = new Map<Tensor, string>();
     for (const t of names.keys()) if (!t._node || !needed.has(t._node)) valueName.set(t, names.get(t)!);
@@ -112,7 +114,8 @@ export function prepare(graph: Graph): Prepared {
       const ins = n.inputs.map((t) => valueName.get(t)!);
       const meta = { inputs: n.inputs.map(metaOf), outputs: n.outputs.map(metaOf) };
       const outs = n.op.lower(b, ins, n.attrs, meta);
-      if (outs.length !== n.outputs.length) throw new Error(`internal: lowering of '${n.op.name}' returned ${outs.length} outputs, expected ${n.outputs.length}`);
+      if (outs.length !== n.outputs.length)
+        throw new Error(`internal: lowering of '${n.op.name}' returned ${outs.length} outputs, expected ${n.outputs.length}`);
       n.outputs.forEach((o, j) => valueName.set(o, outs[j]!));
     }
     // Graph outputs get their own names through Identity, so an output may repeat or be an input.

@@ -44,9 +44,7 @@ function defineUnary(spec: UnarySpec): void {
     lower(b, [x]) {
       return b.emit(spec.onnx, [x!]);
     },
-    vjp: spec.grad
-      ? ([g], { inputs: [x], outputs: [y] }) => [g!.mul(spec.grad!(x!, y!))]
-      : undefined,
+    vjp: spec.grad ? ([g], { inputs: [x], outputs: [y] }) => [g!.mul(spec.grad!(x!, y!))] : undefined,
     kernel([x], _a, [o]) {
       const out = outArray(o!.dtype, x!.data.length);
       const d = x!.data;
@@ -133,7 +131,13 @@ export function erf(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? 1 - r : r - 1;
 }
@@ -146,7 +150,8 @@ defineOp<GeluAttrs>({
   name: 'gelu',
   infer([x], a) {
     requireFloat('gelu', x!);
-    if (a.approximate !== 'none' && a.approximate !== 'tanh') throw new Error(`gelu: approximate must be 'none' or 'tanh', got '${a.approximate}'`);
+    if (a.approximate !== 'none' && a.approximate !== 'tanh')
+      throw new Error(`gelu: approximate must be 'none' or 'tanh', got '${a.approximate}'`);
     return [{ shape: [...x!.shape], dtype: x!.dtype }];
   },
   lower: (b, [x], a) => b.emit('Gelu', [x!], { approximate: attr.str(a.approximate) }),
@@ -157,13 +162,28 @@ defineOp<GeluAttrs>({
       const x2 = x!.mul(x!);
       const u = x!.add(x2.mul(x!).mul(0.044715)).mul(SQRT_2_OVER_PI);
       const t = u.tanh();
-      const du = x2.mul(3 * 0.044715).add(1).mul(SQRT_2_OVER_PI);
-      const d = one.add(t).mul(0.5).add(x!.mul(0.5).mul(one.sub(t.mul(t))).mul(du));
+      const du = x2
+        .mul(3 * 0.044715)
+        .add(1)
+        .mul(SQRT_2_OVER_PI);
+      const d = one
+        .add(t)
+        .mul(0.5)
+        .add(
+          x!
+            .mul(0.5)
+            .mul(one.sub(t.mul(t)))
+            .mul(du),
+        );
       return [g!.mul(d)];
     }
     // y = x Phi(x); dy = Phi(x) + x phi(x)
     const cdf = apply1('gelu', [x!], { approximate: 'none' }).div(x!); // Phi(x), except at 0
-    const phi = x!.mul(x!).mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
+    const phi = x!
+      .mul(x!)
+      .mul(-0.5)
+      .exp()
+      .mul(1 / Math.sqrt(2 * Math.PI));
     const safeCdf = where(x!.eq(0), scalar(0.5, x!.dtype), cdf);
     return [g!.mul(safeCdf.add(x!.mul(phi)))];
   },

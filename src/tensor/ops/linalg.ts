@@ -10,7 +10,8 @@ defineOp<Record<string, never>>({
   name: 'matmul',
   infer([a, b]) {
     const dt = sameDType('matmul', [a!, b!]);
-    if (a!.shape.length === 0 || b!.shape.length === 0) throw new Error(`matmul: operands must have rank >= 1, got ${fmtShape(a!.shape)} and ${fmtShape(b!.shape)}`);
+    if (a!.shape.length === 0 || b!.shape.length === 0)
+      throw new Error(`matmul: operands must have rank >= 1, got ${fmtShape(a!.shape)} and ${fmtShape(b!.shape)}`);
     const as = a!.shape.length === 1 ? [1, a!.shape[0]!] : a!.shape;
     const bs = b!.shape.length === 1 ? [b!.shape[0]!, 1] : b!.shape;
     const k1 = as[as.length - 1]!;
@@ -81,7 +82,8 @@ defineOp<{ shape: number[] }>({
 defineOp<{ perm: number[] }>({
   name: 'transpose',
   infer([x], a) {
-    if (a.perm.length !== x!.shape.length) throw new Error(`transpose: permutation ${JSON.stringify(a.perm)} does not match rank ${x!.shape.length}`);
+    if (a.perm.length !== x!.shape.length)
+      throw new Error(`transpose: permutation ${JSON.stringify(a.perm)} does not match rank ${x!.shape.length}`);
     return [{ shape: a.perm.map((p) => x!.shape[p]!), dtype: x!.dtype }];
   },
   lower: (b, [x], a) => b.emit('Transpose', [x!], { perm: attr.ints(a.perm) }),

@@ -62,7 +62,13 @@ function keepDims(t: Tensor, inShape: readonly number[], a: ReduceAttrs): Tensor
   return a.keepdims ? t : t.reshape(reducedShape(inShape, a.axes, true));
 }
 
-function defineReduce(name: string, onnx: string, init: number, f: (acc: number, v: number) => number, finish?: (v: number, count: number) => number) {
+function defineReduce(
+  name: string,
+  onnx: string,
+  init: number,
+  f: (acc: number, v: number) => number,
+  finish?: (v: number, count: number) => number,
+) {
   defineOp<ReduceAttrs>({
     name,
     infer([x], a) {
@@ -90,7 +96,10 @@ function defineReduce(name: string, onnx: string, init: number, f: (acc: number,
 }
 
 function vjpFor(name: string) {
-  return ([g]: readonly (Tensor | null)[], { inputs: [x], outputs: [y], attrs }: { inputs: readonly Tensor[]; outputs: readonly Tensor[]; attrs: ReduceAttrs }) => {
+  return (
+    [g]: readonly (Tensor | null)[],
+    { inputs: [x], outputs: [y], attrs }: { inputs: readonly Tensor[]; outputs: readonly Tensor[]; attrs: ReduceAttrs },
+  ) => {
     const gk = keepDims(g!, x!.shape, attrs);
     if (name === 'sum') return [gk.expand(x!.shape)];
     if (name === 'mean') {
@@ -106,7 +115,13 @@ function vjpFor(name: string) {
 }
 
 defineReduce('sum', 'ReduceSum', 0, (a, v) => a + v);
-defineReduce('mean', 'ReduceMean', 0, (a, v) => a + v, (v, n) => v / n);
+defineReduce(
+  'mean',
+  'ReduceMean',
+  0,
+  (a, v) => a + v,
+  (v, n) => v / n,
+);
 defineReduce('max', 'ReduceMax', -Infinity, (a, v) => (v > a || Number.isNaN(v) ? v : a));
 defineReduce('min', 'ReduceMin', Infinity, (a, v) => (v < a || Number.isNaN(v) ? v : a));
 
@@ -122,7 +137,8 @@ function defineArg(name: string, onnx: string, better: (v: number, best: number)
       if (x!.shape[a.axis] === 0) throw new Error(`${name}: cannot reduce over an empty axis`);
       return [{ shape: reducedShape(x!.shape, [a.axis], a.keepdims), dtype: 'int64' }];
     },
-    lower: (b, [x], a) => b.emit(onnx, [x!], { axis: attr.int(a.axis), keepdims: attr.int(a.keepdims ? 1 : 0), select_last_index: attr.int(0) }),
+    lower: (b, [x], a) =>
+      b.emit(onnx, [x!], { axis: attr.int(a.axis), keepdims: attr.int(a.keepdims ? 1 : 0), select_last_index: attr.int(0) }),
     kernel([x], a) {
       const shape = x!.shape;
       const n = shape[a.axis]!;

@@ -28,5 +28,6 @@ export function requireFloat(op: string, m: Meta): void {
 }
 
 export function requireInt(op: string, m: Meta, what = 'indices'): void {
-  if (m.dtype !== 'int32' && m.dtype !== 'int64') throw new Error(`${op}: ${what} must be int32 or int64, got ${m.dtype}${fmtShape(m.shape)}`);
+  if (m.dtype !== 'int32' && m.dtype !== 'int64')
+    throw new Error(`${op}: ${what} must be int32 or int64, got ${m.dtype}${fmtShape(m.shape)}`);
 }
