@@ -44,5 +44,7 @@ for (let i = 0; i <= 500; i++) {
   if (i % 100 === 0) console.log(`step ${i}: loss ${value.item().toFixed(5)}`);
 }
 const pred = x.matmul(params.w1).add(params.b1).tanh().matmul(params.w2).add(params.b2).sigmoid();
-console.log('predictions for XOR:', Array.from(pred.dataSync(), (v) => Number(v).toFixed(3)).join(' '));
-console.log(`compiled sessions: ${ortStats.compiles} (the training step compiled once: ${step.stats.compiles}), traced calls: ${step.stats.traces}`);
+console.log('predictions for XOR:', (pred.toArray() as number[][]).map(([v]) => v!.toFixed(3)).join(' '));
+console.log(
+  `compiled sessions: ${ortStats.compiles} (the training step compiled once: ${step.stats.compiles}), traced calls: ${step.stats.traces}`,
+);

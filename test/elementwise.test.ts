@@ -26,7 +26,7 @@ describe('elementwise ops', () => {
   });
 
   it('gelu reference values', () => {
-    const y = tensor([-1, 0, 1, 2]).gelu().dataSync();
+    const y = tensor([-1, 0, 1, 2]).gelu().dataSync() as Float32Array;
     const expected = [-0.15865525, 0, 0.84134475, 1.95449974];
     expected.forEach((e, i) => assert.ok(Math.abs(y[i]! - e) < 1e-6));
   });
@@ -38,7 +38,7 @@ describe('elementwise ops', () => {
     checkLowering((x, y) => x.gt(0).and(y.lt(0)).or(x.lt(-1)).not(), [a, b]);
     checkLowering((x, y) => where(x.gt(y), x, y), [a, b]);
     checkLowering((x) => [x.mul(10).cast('int32'), x.mul(10).cast('int64'), x.cast('bool'), x.cast('float64')], [a]);
-    const c = tensor([1.7, -1.7]).cast('int32').dataSync();
+    const c = tensor([1.7, -1.7]).cast('int32').dataSync() as Int32Array;
     assert.deepEqual(Array.from(c), [1, -1]);
   });
 

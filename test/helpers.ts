@@ -89,11 +89,18 @@ export function rndInt(shape: number[], hi: number, seed = 1, dtype: DType = 'in
  * element is exercised. Inputs are taken as float64 on the JS backend; the same gradient is then
  * computed on ORT in float32 to check the lowered backward graph.
  */
-export function checkGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], { eps = 1e-6, atol = 1e-6, rtol = 1e-5, ortTol = 2e-3 } = {}): void {
+export function checkGrad(
+  fn: (...xs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  { eps = 1e-6, atol = 1e-6, rtol = 1e-5, ortTol = 2e-3 } = {},
+): void {
   const x64 = inputs.map((t) => (t.dtype === 'float32' ? t.cast('float64') : t));
   const out0 = withBackend('js', () => fn(...x64));
   const w = rnd([...out0.shape], 99, 'float64');
-  const scalarFn = (...xs: Tensor[]) => fn(...xs).mul(w.cast(fn(...xs).dtype)).sum();
+  const scalarFn = (...xs: Tensor[]) =>
+    fn(...xs)
+      .mul(w.cast(fn(...xs).dtype))
+      .sum();
   const floatIdx = x64.map((t, i) => (t.dtype === 'float64' ? i : -1)).filter((i) => i >= 0);
   const analytic = withBackend('js', () => grad(scalarFn, { argnums: floatIdx })(...x64) as Tensor[]);
   floatIdx.forEach((argi, k) => {
@@ -115,7 +122,12 @@ export function checkGrad(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], { e
   // The lowered backward graph on ORT, in float32.
   const x32 = x64.map((t) => (t.dtype === 'float64' ? t.cast('float32') : t));
   const w32 = w.cast('float32');
-  const scalar32 = (...xs: Tensor[]) => fn(...xs).mul(w32).sum();
+  const scalar32 = (...xs: Tensor[]) =>
+    fn(...xs)
+      .mul(w32)
+      .sum();
   const onOrt = withBackend('ort', () => grad(scalar32, { argnums: floatIdx })(...x32) as Tensor[]);
-  onOrt.forEach((g, k) => assertClose(g, analytic[k]!.cast('float32'), { atol: ortTol, rtol: ortTol, what: `ORT d/d input ${floatIdx[k]}` }));
+  onOrt.forEach((g, k) =>
+    assertClose(g, analytic[k]!.cast('float32'), { atol: ortTol, rtol: ortTol, what: `ORT d/d input ${floatIdx[k]}` }),
+  );
 }

@@ -5,9 +5,11 @@ import { assertClose, checkGrad, checkLowering, rnd, withBackend } from './helpe
 
 describe('softmax and log_softmax', () => {
   it('known answer', () => {
-    const y = tensor([0, Math.log(2)]).softmax().dataSync();
+    const y = tensor([0, Math.log(2)])
+      .softmax()
+      .dataSync() as Float32Array;
     assert.ok(Math.abs(y[0]! - 1 / 3) < 1e-7 && Math.abs(y[1]! - 2 / 3) < 1e-7);
-    const big = tensor([1000, 1000]).softmax().dataSync();
+    const big = tensor([1000, 1000]).softmax().dataSync() as Float32Array;
     assert.deepEqual(Array.from(big), [0.5, 0.5]);
   });
   it('lowering matches the JS kernel on every axis', () => {
@@ -16,7 +18,10 @@ describe('softmax and log_softmax', () => {
     checkLowering((t) => t.softmax(-1), [rnd([4, 1], 2)]);
   });
   it('masked rows (large negative) behave', () => {
-    const x = tensor([[0, -1e9, 1], [2, 2, -1e9]]);
+    const x = tensor([
+      [0, -1e9, 1],
+      [2, 2, -1e9],
+    ]);
     checkLowering((t) => t.softmax(-1), [x]);
   });
   it('VJPs match finite differences', () => {
@@ -41,10 +46,10 @@ describe('softmax and log_softmax', () => {
 
 describe('layer_norm and rms_norm', () => {
   it('known answers', () => {
-    const y = tensor([1, 2, 3]).layerNorm(null, null, 0).dataSync();
+    const y = tensor([1, 2, 3]).layerNorm(null, null, 0).dataSync() as Float32Array;
     const s = Math.sqrt(2 / 3);
     [-1 / s, 0, 1 / s].forEach((e, i) => assert.ok(Math.abs(y[i]! - e) < 1e-6));
-    const r = tensor([3, 4]).rmsNorm(null, 0).dataSync();
+    const r = tensor([3, 4]).rmsNorm(null, 0).dataSync() as Float32Array;
     const rms = Math.sqrt(12.5);
     assert.ok(Math.abs(r[0]! - 3 / rms) < 1e-6 && Math.abs(r[1]! - 4 / rms) < 1e-6);
   });
@@ -64,19 +69,65 @@ describe('layer_norm and rms_norm', () => {
 
 describe('einsum', () => {
   const cases: [string, number[][]][] = [
-    ['bpd,dv->bpv', [[2, 3, 4], [4, 5]]],
-    ['bhqd,bhkd->bhqk', [[2, 2, 3, 4], [2, 2, 5, 4]]],
-    ['bhqk,bhkd->bhqd', [[2, 2, 3, 5], [2, 2, 5, 4]]],
-    ['bpnh,nhd->bpd', [[2, 3, 2, 4], [2, 4, 5]]],
+    [
+      'bpd,dv->bpv',
+      [
+        [2, 3, 4],
+        [4, 5],
+      ],
+    ],
+    [
+      'bhqd,bhkd->bhqk',
+      [
+        [2, 2, 3, 4],
+        [2, 2, 5, 4],
+      ],
+    ],
+    [
+      'bhqk,bhkd->bhqd',
+      [
+        [2, 2, 3, 5],
+        [2, 2, 5, 4],
+      ],
+    ],
+    [
+      'bpnh,nhd->bpd',
+      [
+        [2, 3, 2, 4],
+        [2, 4, 5],
+      ],
+    ],
     ['ij->ji', [[3, 4]]],
     ['ij->', [[3, 4]]],
-    ['bi,bi->b', [[3, 4], [3, 4]]],
-    ['...d,dv->...v', [[2, 3, 4], [4, 5]]],
-    ['ij,jk', [[2, 3], [3, 4]]],
+    [
+      'bi,bi->b',
+      [
+        [3, 4],
+        [3, 4],
+      ],
+    ],
+    [
+      '...d,dv->...v',
+      [
+        [2, 3, 4],
+        [4, 5],
+      ],
+    ],
+    [
+      'ij,jk',
+      [
+        [2, 3],
+        [3, 4],
+      ],
+    ],
     ['ij,k->ijk', [[2, 3], [4]]],
   ];
   it('lowering matches the JS kernel', () => {
-    for (const [eq, shapes] of cases) checkLowering((...xs) => einsum(eq, ...xs), shapes.map((s, i) => rnd(s, i + 1)));
+    for (const [eq, shapes] of cases)
+      checkLowering(
+        (...xs) => einsum(eq, ...xs),
+        shapes.map((s, i) => rnd(s, i + 1)),
+      );
   });
   it('agrees with matmul and transpose', () => {
     const a = rnd([2, 3, 4], 1);
@@ -86,10 +137,17 @@ describe('einsum', () => {
     assertClose(einsum('...d,dv->...v', a, b), a.matmul(b), { atol: 1e-5 });
   });
   it('VJPs match finite differences', () => {
-    for (const [eq, shapes] of cases) checkGrad((...xs) => einsum(eq, ...xs), shapes.map((s, i) => rnd(s, i + 10)));
+    for (const [eq, shapes] of cases)
+      checkGrad(
+        (...xs) => einsum(eq, ...xs),
+        shapes.map((s, i) => rnd(s, i + 10)),
+      );
   });
   it('errors name the equation and shapes', () => {
-    assert.throws(() => einsum('ij,jk->ik', rnd([2, 3]), rnd([4, 5])), /einsum 'ij,jk->ik': subscript 'j' has sizes 3 and 4 \(operands \[2, 3\], \[4, 5\]\)/);
+    assert.throws(
+      () => einsum('ij,jk->ik', rnd([2, 3]), rnd([4, 5])),
+      /einsum 'ij,jk->ik': subscript 'j' has sizes 3 and 4 \(operands \[2, 3\], \[4, 5\]\)/,
+    );
     assert.throws(() => einsum('ii->i', rnd([3, 3])), /repeated subscript/);
   });
 });

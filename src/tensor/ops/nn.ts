@@ -4,7 +4,7 @@
  */
 import { attr, defineOp, type KernelArg } from '../op.js';
 import { fmtShape, sizeOf, broadcastShapes, stridesOf } from '../shape.js';
-import { scalar, einsum, type Tensor } from '../tensor.js';
+import { scalar, einsum } from '../tensor.js';
 import { requireFloat, sameDType } from './util.js';
 
 interface AxisAttrs {
@@ -40,7 +40,7 @@ function softmaxKernel(x: KernelArg, axis: number, log: boolean): Float64Array {
 
 defineOp<AxisAttrs>({
   name: 'softmax',
-  infer([x], a) {
+  infer([x]) {
     requireFloat('softmax', x!);
     return [{ shape: [...x!.shape], dtype: x!.dtype }];
   },
@@ -172,7 +172,10 @@ export function parseEinsum(equation: string, shapes: readonly (readonly number[
     if (t.includes('...')) ellRank = Math.max(ellRank, shapes[i]!.length - (t.length - 3));
   });
   // Letters standing for the '...' dims: upper-case ones the equation does not use.
-  const ell = [...ELLIPSIS_LETTERS].filter((c) => !equation.includes(c)).slice(0, ellRank).join('');
+  const ell = [...ELLIPSIS_LETTERS]
+    .filter((c) => !equation.includes(c))
+    .slice(0, ellRank)
+    .join('');
   const isEll = (c: string): boolean => ell.includes(c);
   const sizes = new Map<string, number>();
   const inputs = terms.map((t, i) => {
@@ -202,7 +205,13 @@ export function parseEinsum(equation: string, shapes: readonly (readonly number[
   } else {
     const counts = new Map<string, number>();
     for (const t of inputs) for (const c of t) counts.set(c, (counts.get(c) ?? 0) + 1);
-    output = ell + [...counts].filter(([c, n]) => n === 1 && !isEll(c)).map(([c]) => c).sort().join('');
+    output =
+      ell +
+      [...counts]
+        .filter(([c, n]) => n === 1 && !isEll(c))
+        .map(([c]) => c)
+        .sort()
+        .join('');
   }
   return { inputs, output, sizes };
 }
@@ -217,15 +226,24 @@ defineOp<{ equation: string }>({
   infer(ins, a) {
     if (ins.length === 0) throw new Error('einsum: needs at least one operand');
     const dt = sameDType('einsum', ins);
-    const p = parseEinsum(a.equation, ins.map((m) => m.shape));
+    const p = parseEinsum(
+      a.equation,
+      ins.map((m) => m.shape),
+    );
     return [{ shape: [...p.output].map((c) => p.sizes.get(c)!), dtype: dt }];
   },
   lower(b, ins, a, { inputs }) {
-    const p = parseEinsum(a.equation, inputs.map((m) => m.shape));
+    const p = parseEinsum(
+      a.equation,
+      inputs.map((m) => m.shape),
+    );
     return b.emit('Einsum', ins, { equation: attr.str(spell(p)) });
   },
   vjp([g], { inputs, attrs }) {
-    const p = parseEinsum(attrs.equation, inputs.map((t) => t.shape));
+    const p = parseEinsum(
+      attrs.equation,
+      inputs.map((t) => t.shape),
+    );
     return inputs.map((x, i) => {
       const target = p.inputs[i]!;
       const others = inputs.filter((_, j) => j !== i);
@@ -248,13 +266,19 @@ defineOp<{ equation: string }>({
     });
   },
   cost(ins, _outs, a) {
-    const p = parseEinsum(a.equation, ins.map((m) => m.shape));
+    const p = parseEinsum(
+      a.equation,
+      ins.map((m) => m.shape),
+    );
     let n = 1;
     for (const v of p.sizes.values()) n *= v;
     return n;
   },
   kernel(ins, a, [o]) {
-    const p = parseEinsum(a.equation, ins.map((x) => x.shape));
+    const p = parseEinsum(
+      a.equation,
+      ins.map((x) => x.shape),
+    );
     const letters = [...p.sizes.keys()];
     const dims = letters.map((c) => p.sizes.get(c)!);
     const total = sizeOf(dims);
