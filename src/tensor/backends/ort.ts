@@ -83,7 +83,7 @@ interface CacheEntry {
 
 const cache = new Map<string, CacheEntry>();
 
-function getSession(key: string, build: () => Uint8Array, inputNames: string[], outputNames: string[]): CacheEntry {
+function getSession(key: string, build: () => Uint8Array, inputNames: string[], outputNames: string[], hasFloat64: boolean): CacheEntry {
   const hit = cache.get(key);
   if (hit) {
     cache.delete(key);
@@ -99,7 +99,8 @@ function getSession(key: string, build: () => Uint8Array, inputNames: string[], 
   try {
     session.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
       executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
+      // ORT's extended fusions (e.g. MatMul+Transpose -> FusedMatMul) only have float32 kernels.
+      graphOptimizationLevel: hasFloat64 ? 'basic' : 'all',
       ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
     });
   } catch (e) {
@@ -138,7 +139,7 @@ export function sessionCacheSize(): number {
 /** Compiles (or reuses) the graph's session and runs it on the graph's feeds. */
 export function runGraphOrt(graph: Graph): TypedArray[] {
   const p = prepare(graph);
-  const entry = getSession(p.key, p.build, p.inputNames, p.outputNames);
+  const entry = getSession(p.key, p.build, p.inputNames, p.outputNames, p.hasFloat64);
   const ort = load()!;
   const feeds: Record<string, unknown> = {};
   p.usedInputs.forEach((i, k) => {

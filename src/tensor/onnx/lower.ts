@@ -17,6 +17,8 @@ export interface Prepared {
   usedInputs: number[];
   inputNames: string[];
   outputNames: string[];
+  /** Whether any value is float64 (ORT's extended fusions have float-only kernels). */
+  hasFloat64: boolean;
   build(): Uint8Array;
 }
 
@@ -131,7 +133,9 @@ export function prepare(graph: Graph): Prepared {
     });
   };
 
-  return { key, usedInputs, inputNames, outputNames, build };
+  const hasFloat64 =
+    usedInputs.some((i) => graph.inputs[i]!.dtype === 'float64') || nodes.some((n) => n.outputs.some((o) => o.dtype === 'float64'));
+  return { key, usedInputs, inputNames, outputNames, hasFloat64, build };
 }
 
 function metaOf(t: Tensor): Meta {
