@@ -15,13 +15,22 @@ import { Tensor, ones, zeros } from './tensor.js';
 import { activeTrace, apply1, Trace, withTrace, type Node } from './trace.js';
 import { materialize } from './jit.js';
 
-/** Marks `x` as a gradient target named `name` (a no-op outside grad/valueAndGrad). */
+/**
+ * The marks of the grad/valueAndGrad calls in progress, innermost last. Each call has its own
+ * scope, so calling the same marked function twice in one jit (clean and corrupted runs) works.
+ */
+const targetScopes: Map<string, Tensor>[] = [];
+
+/** Marks `x` as a gradient target named `name` of the innermost grad/valueAndGrad (a no-op outside them). */
 export function markGradTarget(name: string, x: Tensor): Tensor {
+  const scope = targetScopes[targetScopes.length - 1];
   const trace = activeTrace();
-  if (!trace || !x.isTracer) return x;
-  if (trace.gradTargets.has(name)) throw new Error(`markGradTarget: '${name}' is marked twice in one trace`);
-  trace.gradTargets.set(name, x);
-  return x;
+  if (!scope || !trace) return x;
+  if (scope.has(name)) throw new Error(`markGradTarget: '${name}' is marked twice in one grad call`);
+  // A value that does not depend on the traced inputs is still reported (with a zero gradient).
+  const t = trace.lift(x);
+  scope.set(name, t);
+  return t;
 }
 
 /**
@@ -118,8 +127,14 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
         if (differentiate) wrt[i] = mine;
         return rebuild(traced);
       });
-      const targetsBefore = new Set(trace.gradTargets.keys());
-      const result = fn(...callArgs);
+      const scope = new Map<string, Tensor>();
+      targetScopes.push(scope);
+      let result: unknown;
+      try {
+        result = fn(...callArgs);
+      } finally {
+        targetScopes.pop();
+      }
       const out = options.hasAux ? (result as unknown[])[0] : result;
       if (options.hasAux && !Array.isArray(result)) throw new Error('grad: hasAux expects the function to return [output, aux]');
       if (!(out instanceof Tensor)) throw new Error('grad: the function must return a Tensor (or [Tensor, aux] with hasAux)');
@@ -135,7 +150,7 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
         return rebuild(wrt[i]!.map(zerosFor));
       });
       const targets: Record<string, { value: Tensor; grad: Tensor }> = {};
-      for (const [name, t] of trace.gradTargets) if (!targetsBefore.has(name)) targets[name] = { value: t, grad: zerosFor(t) };
+      for (const [name, t] of scope) targets[name] = { value: t, grad: zerosFor(t) };
       return [result, typeof argnums === 'number' ? grads[0] : grads, targets];
     };
     if (outer) return run() as [unknown, unknown, GradTargets];

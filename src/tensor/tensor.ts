@@ -333,6 +333,8 @@ export class Tensor {
   /** Broadcasts to `shape` (numpy rules; -1 keeps a dim). */
   expand(shape: readonly number[]): Tensor {
     const lead = shape.length - this.rank;
+    if (shape.some((d, i) => d === -1 && i < lead))
+      throw new Error(`expand: -1 keeps an existing dim, but ${fmtShape(shape)} puts it on a new leading axis of ${fmtShape(this.shape)}`);
     const target = shape.map((d, i) => (d === -1 ? this.shape[i - lead]! : d));
     if (target.length === this.rank && target.every((d, i) => d === this.shape[i])) return this;
     return apply1('expand', [this], { shape: target });
@@ -536,8 +538,8 @@ function storageMatches(v: TypedArray, dt: DType): boolean {
     (dt === 'float32' && v instanceof Float32Array) ||
     (dt === 'float64' && v instanceof Float64Array) ||
     (dt === 'int32' && v instanceof Int32Array) ||
-    (dt === 'int64' && v instanceof BigInt64Array) ||
-    (dt === 'bool' && v instanceof Uint8Array)
+    (dt === 'int64' && v instanceof BigInt64Array)
+    // bool is not listed: a Uint8Array may hold values other than 0/1, so it is normalised by a copy.
   );
 }
 
@@ -595,8 +597,10 @@ export function rand(shape: readonly number[], options: { rng?: PRNG; dtype?: DT
   const rng = options.rng ?? (options.seed !== undefined ? new PRNG(options.seed) : defaultRng());
   const n = sizeOf(shape);
   const vals = new Float64Array(n);
-  for (let i = 0; i < n; i++) vals[i] = rng.uniform();
   const dt = options.dtype ?? 'float32';
+  // Uniforms within 2^-25 of 1 round up to 1 in float32; keep the interval half-open.
+  const top = dt === 'float32' ? 1 - 2 ** -24 : 1;
+  for (let i = 0; i < n; i++) vals[i] = Math.min(rng.uniform(), top);
   return Tensor._concrete(shape, dt, fromNumbers(dt, vals));
 }
 

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { allocate, type DType, type TypedArray } from '../dtype.js';
-import { prepare } from '../onnx/lower.js';
+import { prepare, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
 import type { Graph } from '../trace.js';
 
@@ -20,6 +20,7 @@ interface NativeSession {
     fetches: Record<string, null>,
     options: object,
   ): Record<string, { data: TypedArray; dims: number[]; type: string }>;
+  endProfiling(): void;
   dispose(): void;
 }
 
@@ -66,6 +67,12 @@ export const ortConfig = {
   maxSessions: 512,
   /** Write each newly compiled model here (for debugging with Netron or onnx.checker). */
   dumpDir: null as string | null,
+  /**
+   * Extra ONNX Runtime session options merged into every new session, e.g.
+   * `{ enableProfiling: true, profileFilePrefix: 'ort' }` (profiles are written when sessions are
+   * released with `clearSessionCache()`).
+   */
+  sessionOptions: {} as Record<string, unknown>,
 };
 
 /** Compile counters the tests read (a recompile is a cache miss). */
@@ -79,18 +86,25 @@ interface CacheEntry {
   session: NativeSession;
   inputNames: string[];
   outputNames: string[];
+  /** Which of the graph's inputs the compiled model reads (dead inputs are dropped). */
+  usedInputs: number[];
 }
 
 const cache = new Map<string, CacheEntry>();
 
-function getSession(key: string, build: () => Uint8Array, inputNames: string[], outputNames: string[], hasFloat64: boolean): CacheEntry {
+function lookup(key: string): CacheEntry | undefined {
   const hit = cache.get(key);
   if (hit) {
+    // Most recently used goes last.
     cache.delete(key);
     cache.set(key, hit);
     ortStats.cacheHits++;
-    return hit;
   }
+  return hit;
+}
+
+function compile(key: string, p: Prepared): CacheEntry {
+  const { build, inputNames, outputNames, hasFloat64, usedInputs } = p;
   const ort = load();
   if (!ort) throw new Error(`ONNX Runtime is not available (${loadError}); use setBackend('js') to run on the JS reference kernels`);
   const bytes = build();
@@ -102,12 +116,13 @@ function getSession(key: string, build: () => Uint8Array, inputNames: string[], 
       // ORT's extended fusions (e.g. MatMul+Transpose -> FusedMatMul) only have float32 kernels.
       graphOptimizationLevel: hasFloat64 ? 'basic' : 'all',
       ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
+      ...ortConfig.sessionOptions,
     });
   } catch (e) {
     throw new Error(`ONNX Runtime rejected a lowered graph: ${e instanceof Error ? e.message : String(e)}`);
   }
   ortStats.compiles++;
-  const entry = { session, inputNames, outputNames };
+  const entry = { session, inputNames, outputNames, usedInputs };
   cache.set(key, entry);
   while (cache.size > ortConfig.maxSessions) {
     const oldest = cache.keys().next().value as string;
@@ -128,7 +143,10 @@ function dumpModel(bytes: Uint8Array): void {
 
 /** Releases every cached session. */
 export function clearSessionCache(): void {
-  for (const e of cache.values()) e.session.dispose();
+  for (const e of cache.values()) {
+    if (ortConfig.sessionOptions.enableProfiling) e.session.endProfiling();
+    e.session.dispose();
+  }
   cache.clear();
 }
 
@@ -136,13 +154,21 @@ export function sessionCacheSize(): number {
   return cache.size;
 }
 
-/** Compiles (or reuses) the graph's session and runs it on the graph's feeds. */
-export function runGraphOrt(graph: Graph): TypedArray[] {
-  const p = prepare(graph);
-  const entry = getSession(p.key, p.build, p.inputNames, p.outputNames, p.hasFloat64);
+/**
+ * Compiles (or reuses) the graph's session and runs it on the graph's feeds. `cacheKey`, when
+ * given, must identify the graph's structure (eager calls pass op, attributes, dtypes and shapes);
+ * a hit then skips building the structural key.
+ */
+export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
+  let entry = cacheKey !== undefined ? lookup(cacheKey) : undefined;
+  if (!entry) {
+    const p = prepare(graph);
+    const key = cacheKey ?? p.key;
+    entry = (cacheKey === undefined ? lookup(key) : undefined) ?? compile(key, p);
+  }
   const ort = load()!;
   const feeds: Record<string, unknown> = {};
-  p.usedInputs.forEach((i, k) => {
+  entry.usedInputs.forEach((i, k) => {
     const t = graph.feeds[i]!;
     feeds[entry.inputNames[k]!] = new ort.OrtTensor(t.dtype, t._storage(), t.shape);
   });

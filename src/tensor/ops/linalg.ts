@@ -4,6 +4,7 @@
  */
 import { defineOp, attr } from '../op.js';
 import { broadcastIndex, broadcastShapes, fmtShape, sizeOf, stridesOf } from '../shape.js';
+import type { Tensor } from '../tensor.js';
 import { sameDType, unbroadcast } from './util.js';
 
 defineOp<Record<string, never>>({
@@ -32,8 +33,15 @@ defineOp<Record<string, never>>({
     if (a!.rank === 1) g2 = g2.unsqueeze(g2.rank - (b!.rank === 1 ? 0 : 1));
     if (b!.rank === 1) g2 = g2.unsqueeze(g2.rank);
     const ga = unbroadcast(g2.matmul(b2.transpose(-1, -2)), a2.shape).reshape([...a!.shape]);
-    const gb = unbroadcast(a2.transpose(-1, -2).matmul(g2), b2.shape).reshape([...b!.shape]);
-    return [ga, gb];
+    let gb: Tensor;
+    if (b2.rank === 2 && a2.rank > 2) {
+      // Batched activations times a weight matrix (the common case): fold the batch into the
+      // rows and take one [K, rows] @ [rows, N] product instead of a batched product plus a sum.
+      const k = a2.shape[a2.rank - 1]!;
+      const n = g2.shape[g2.rank - 1]!;
+      gb = a2.expand([...g2.shape.slice(0, -1), k]).reshape([-1, k]).transpose().matmul(g2.reshape([-1, n]));
+    } else gb = unbroadcast(a2.transpose(-1, -2).matmul(g2), b2.shape);
+    return [ga, gb.reshape([...b!.shape])];
   },
   cost(ins, [o]) {
     const a = ins[0]!.shape;
@@ -58,8 +66,8 @@ defineOp<Record<string, never>>({
       const oo = t * m * n;
       for (let i = 0; i < m; i++)
         for (let p = 0; p < k; p++) {
+          // No skipping of zero entries: 0 * Inf and 0 * NaN must give NaN, as in ORT.
           const av = ad[ao + i * k + p]!;
-          if (av === 0) continue;
           for (let j = 0; j < n; j++) out[oo + i * n + j]! += av * bd[bo + p * n + j]!;
         }
     }
@@ -74,7 +82,8 @@ defineOp<{ shape: number[] }>({
     if (sizeOf(a.shape) !== sizeOf(x!.shape)) throw new Error(`reshape: cannot reshape ${fmtShape(x!.shape)} to ${fmtShape(a.shape)}`);
     return [{ shape: [...a.shape], dtype: x!.dtype }];
   },
-  lower: (b, [x], a) => b.emit('Reshape', [x!, b.constI64(a.shape)]),
+  // allowzero: a 0 in the target shape is a zero-size dim, not ONNX's default 'copy this input dim'.
+  lower: (b, [x], a) => b.emit('Reshape', [x!, b.constI64(a.shape)], { allowzero: attr.int(1) }),
   vjp: ([g], { inputs: [x] }) => [g!.reshape([...x!.shape])],
   kernel: ([x]) => [x!.data.slice()],
 });

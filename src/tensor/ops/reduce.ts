@@ -79,9 +79,16 @@ function defineReduce(
       if (name === 'mean' && !isFloat(x!.dtype)) throw new Error(`mean: expects a float tensor, got ${x!.dtype}; cast first`);
       return [{ shape: reducedShape(x!.shape, a.axes, a.keepdims), dtype: x!.dtype }];
     },
-    lower(b, [x], a) {
+    lower(b, [x], a, meta) {
       if (a.axes.length === 0) return b.emit('Identity', [x!]);
-      return b.emit(onnx, [x!, b.constI64(a.axes)], { keepdims: attr.int(a.keepdims ? 1 : 0) });
+      const keepdims = { keepdims: attr.int(a.keepdims ? 1 : 0) };
+      const ins = meta.inputs[0]!;
+      if (name === 'mean' && a.axes.some((ax) => ins.shape[ax] === 0)) {
+        // ReduceMean over no elements gives 0 in ONNX Runtime; the mean of nothing is 0/0 = NaN.
+        const [s] = b.emit('ReduceSum', [x!, b.constI64(a.axes)], keepdims);
+        return b.emit('Div', [s!, b.constScalar(0, ins.dtype)]);
+      }
+      return b.emit(onnx, [x!, b.constI64(a.axes)], keepdims);
     },
     vjp: vjpFor(name),
     kernel([x], a) {

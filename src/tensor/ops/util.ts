@@ -7,7 +7,9 @@ import type { Tensor } from '../tensor.js';
 /** Sums a broadcast cotangent back to `shape` (the VJP of implicit broadcasting). */
 export function unbroadcast(g: Tensor, shape: Shape): Tensor {
   if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const { axes } = reductionAxesForBroadcast(shape, g.shape);
+  // Axes where the cotangent already has size 1 need no reduction, only a reshape (a ReduceSum
+  // over a size-1 axis is a full copy in ONNX Runtime).
+  const axes = reductionAxesForBroadcast(shape, g.shape).axes.filter((a) => g.shape[a] !== 1);
   const s = axes.length ? g.sum(axes, true) : g;
   return s.reshape([...shape]);
 }
