@@ -1,0 +1,92 @@
+/**
+ * GPT-NeoX (Pythia): LayerNorm, partial rotary (rotary_pct of each head), parallel residual,
+ * fused QKV interleaved per head ([n_heads, 3, d_head] rows), exact GELU, untied unembedding.
+ */
+import { hfNum, hfOptNum, hfPartialRotary, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import type { BlockParams } from '../forward.js';
+import { linearT, type Family } from './types.js';
+
+export const gptNeox: Family = {
+  modelTypes: ['gpt_neox'],
+  config(hf, file): ModelConfig {
+    const d = hfNum(hf, file, 'hidden_size');
+    const nH = hfNum(hf, file, 'num_attention_heads');
+    const nLayers = hfNum(hf, file, 'num_hidden_layers');
+    const dh = d / nH;
+    const act = String(hf.hidden_act ?? 'gelu');
+    return {
+      family: 'gpt_neox',
+      nLayers,
+      dModel: d,
+      nHeads: nH,
+      nKVHeads: nH,
+      dHead: dh,
+      dMlp: hfNum(hf, file, 'intermediate_size'),
+      dVocab: hfNum(hf, file, 'vocab_size'),
+      nCtx: hfNum(hf, file, 'max_position_embeddings'),
+      norm: 'layernorm',
+      normEps: hfOptNum(hf, 'layer_norm_eps') ?? 1e-5,
+      normWeightOffset: 0,
+      positional: 'rotary',
+      rotaryDim: Math.floor(dh * hfPartialRotary(hf)),
+      ropeTheta: hfRopeTheta(hf, 10000),
+      parallelResidual: hf.use_parallel_residual !== false,
+      act: act === 'gelu_new' || act === 'gelu_fast' ? 'gelu_new' : act === 'relu' ? 'relu' : 'gelu',
+      gatedMlp: false,
+      attnScale: 1 / Math.sqrt(dh),
+      attnSoftcap: null,
+      finalSoftcap: null,
+      slidingWindow: Array(nLayers).fill(null),
+      embedScale: 1,
+      postNorms: false,
+      qkNorm: false,
+      attnBias: hf.attention_bias !== false,
+      attnOutBias: hf.attention_bias !== false,
+      mlpBias: true,
+      unembedBias: false,
+      tiedEmbeddings: hf.tie_word_embeddings === true,
+      bosTokenId: hfTokenId(hf, 'bos_token_id'),
+      eosTokenId: hfTokenId(hf, 'eos_token_id'),
+      padTokenId: hfTokenId(hf, 'pad_token_id'),
+    };
+  },
+  weights(cfg, w) {
+    const { nHeads: nH, dHead: dh, dModel: d } = cfg;
+    const blocks: BlockParams[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const h = `gpt_neox.layers.${l}.`;
+      // Rows are [head, (q|k|v), d_head]: pick one of q/k/v for every head.
+      const qkvW = w.get(`${h}attention.query_key_value.weight`).reshape([nH, 3, dh, d]);
+      const pickW = (i: number) => qkvW.index([null, i]).reshape([nH * dh, d]).transpose();
+      const bias = w.has(`${h}attention.query_key_value.bias`) ? w.get(`${h}attention.query_key_value.bias`).reshape([nH, 3, dh]) : null;
+      const pickB = (i: number) => bias?.index([null, i]).reshape([nH * dh]);
+      blocks.push({
+        ln1: { w: w.get(`${h}input_layernorm.weight`), b: w.get(`${h}input_layernorm.bias`) },
+        ln2: { w: w.get(`${h}post_attention_layernorm.weight`), b: w.get(`${h}post_attention_layernorm.bias`) },
+        attn: {
+          W_Q: pickW(0),
+          W_K: pickW(1),
+          W_V: pickW(2),
+          b_Q: pickB(0),
+          b_K: pickB(1),
+          b_V: pickB(2),
+          W_O: linearT(w, `${h}attention.dense.weight`),
+          b_O: w.has(`${h}attention.dense.bias`) ? w.get(`${h}attention.dense.bias`) : undefined,
+        },
+        mlp: {
+          W_in: linearT(w, `${h}mlp.dense_h_to_4h.weight`),
+          b_in: w.get(`${h}mlp.dense_h_to_4h.bias`),
+          W_out: linearT(w, `${h}mlp.dense_4h_to_h.weight`),
+          b_out: w.get(`${h}mlp.dense_4h_to_h.bias`),
+        },
+      });
+    }
+    const embed = w.get('gpt_neox.embed_in.weight');
+    return {
+      embed: { W_E: embed },
+      blocks,
+      ln_final: { w: w.get('gpt_neox.final_layer_norm.weight'), b: w.get('gpt_neox.final_layer_norm.bias') },
+      unembed: { W_U: w.has('embed_out.weight') ? linearT(w, 'embed_out.weight') : embed.transpose() },
+    };
+  },
+};

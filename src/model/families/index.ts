@@ -1,0 +1,17 @@
+import { gemma } from './gemma.js';
+import { gpt2 } from './gpt2.js';
+import { gptNeox } from './gpt_neox.js';
+import { llama } from './llama.js';
+import type { Family } from './types.js';
+
+export type { Family, WeightReader } from './types.js';
+
+/** The registry of families, by Hugging Face `model_type`. */
+export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma];
+
+export function familyFor(modelType: unknown, file: string): Family {
+  const f = FAMILIES.find((fam) => fam.modelTypes.includes(String(modelType)));
+  if (!f)
+    throw new Error(`${file}: model_type '${String(modelType)}' is not supported (supported: ${FAMILIES.flatMap((x) => x.modelTypes).join(', ')})`);
+  return f;
+}

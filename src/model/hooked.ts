@@ -1,0 +1,301 @@
+/**
+ * HookedTransformer: a language model whose every activation has a TransformerLens hook name,
+ * can be cached, replaced by a hook function, or marked for gradients. Each call traces the
+ * forward pass (with the requested hooks) and runs it as one compiled ONNX Runtime session;
+ * calls with the same structure (hooks, cached names, shapes) reuse the session.
+ */
+import { Trace, withTrace } from '../tensor/trace.js';
+import { Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
+import type { ModelConfig } from './config.js';
+import { familyFor, type WeightReader } from './families/index.js';
+import { transformerForward, type ForwardInputs, type HookPoints, type ModelParams } from './forward.js';
+
+/** Context passed to hook functions. */
+export interface HookContext {
+  /** The hook point's name, e.g. 'blocks.3.attn.hook_pattern'. */
+  name: string;
+  /** The layer index, or null for hooks outside the blocks. */
+  layer: number | null;
+}
+
+/** A hook: receives the activation (a traced tensor) and returns the value that flows on. */
+export type HookFn = (x: Tensor, ctx: HookContext) => Tensor | void;
+
+/** Which hook points to select: a list of names, a regex, or a predicate. */
+export type NameFilter = readonly string[] | RegExp | ((name: string) => boolean);
+
+/** Token input: [batch, pos] ids as a tensor, nested arrays, or one row. */
+export type TokenInput = Tensor | readonly (readonly number[])[] | readonly number[];
+
+export interface RunOptions {
+  /** [batch, pos] 1 for real tokens, 0 for padding (left or right). */
+  attentionMask?: Tensor | readonly (readonly number[])[];
+}
+
+/** Cached activations by hook name, each with its batch dimension first. */
+export class ActivationCache {
+  constructor(private readonly acts: Record<string, Tensor>) {}
+  get(name: string): Tensor {
+    const t = this.acts[name];
+    if (!t) throw new Error(`ActivationCache: '${name}' is not in the cache${suggest(name, Object.keys(this.acts))}`);
+    return t;
+  }
+  has(name: string): boolean {
+    return name in this.acts;
+  }
+  keys(): string[] {
+    return Object.keys(this.acts);
+  }
+  entries(): [string, Tensor][] {
+    return Object.entries(this.acts);
+  }
+  toObject(): Record<string, Tensor> {
+    return { ...this.acts };
+  }
+}
+
+export class HookedTransformer {
+  /** Every hook point name, in forward order. */
+  readonly hookNames: readonly string[];
+  private readonly hookSet: ReadonlySet<string>;
+
+  constructor(
+    readonly cfg: ModelConfig,
+    public params: ModelParams,
+  ) {
+    this.hookNames = discoverHookNames(cfg, params);
+    this.hookSet = new Set(this.hookNames);
+  }
+
+  /** Builds the model from a parsed HF config.json and a weight reader. */
+  static fromHf(hfConfig: Record<string, unknown>, weights: WeightReader, file = 'config.json'): HookedTransformer {
+    const family = familyFor(hfConfig.model_type, file);
+    const cfg = family.config(hfConfig, file);
+    return new HookedTransformer(cfg, family.weights(cfg, weights));
+  }
+
+  /** Logits [batch, pos, d_vocab]. */
+  forward(input: TokenInput, options: RunOptions = {}): Tensor {
+    return this.run(input, options, { cache: new Set(), hooks: new Map() }).logits;
+  }
+
+  /** Logits and the activations at the selected hook points (all when `names` is omitted). */
+  runWithCache(input: TokenInput, options: RunOptions & { names?: NameFilter } = {}): { logits: Tensor; cache: ActivationCache } {
+    const names = this.select(options.names);
+    const { logits, cache } = this.run(input, options, { cache: new Set(names), hooks: new Map() });
+    return { logits, cache: new ActivationCache(cache) };
+  }
+
+  /**
+   * Logits with hook functions applied: `hooks` lists [name or filter, fn] pairs; a hook's return
+   * value replaces the activation (returning nothing keeps it).
+   */
+  runWithHooks(input: TokenInput, options: RunOptions & { hooks: readonly (readonly [string | NameFilter, HookFn])[] }): Tensor {
+    return this.run(input, options, { cache: new Set(), hooks: this.hookMap(options.hooks) }).logits;
+  }
+
+  /**
+   * Mean next-token cross-entropy (masked where the attention mask is 0), or per token
+   * [batch, pos - 1] with `perToken`.
+   */
+  loss(input: TokenInput, options: RunOptions & { perToken?: boolean } = {}): Tensor {
+    const tokens = toTokens(input);
+    const logits = this.forward(tokens, options);
+    return nextTokenLoss(logits, tokens, maskTensor(options.attentionMask, tokens), options.perToken ?? false);
+  }
+
+  /**
+   * Value and gradient of `metric(logits)` with respect to the activations at the selected hook
+   * points (for attribution patching), computed in one forward+backward session.
+   */
+  gradientsAt(input: TokenInput, names: NameFilter, metric: (logits: Tensor) => Tensor, options: RunOptions = {}): { value: Tensor; targets: GradTargets } {
+    const selected = new Set(this.select(names));
+    const tokens = toTokens(input);
+    const fwd = this.prepare(tokens, options);
+    const run = jit((params: ModelParams, toks: Tensor) => {
+      const [value, , targets] = valueAndGrad((pp: ModelParams) => {
+        const hp = this.hookPoints({ cache: new Set(), hooks: new Map(), marks: selected }, {});
+        return metric(transformerForward(this.cfg, pp, { ...fwd, tokens: toks }, hp));
+      })(params);
+      return { value, targets };
+    });
+    return run(this.params, tokens) as { value: Tensor; targets: GradTargets };
+  }
+
+  private run(input: TokenInput, options: RunOptions, spec: { cache: Set<string>; hooks: Map<string, HookFn[]> }): { logits: Tensor; cache: Record<string, Tensor> } {
+    const tokens = toTokens(input);
+    const fwd = this.prepare(tokens, options);
+    const call = jit((params: ModelParams, toks: Tensor) => {
+      const cache: Record<string, Tensor> = {};
+      const hp = this.hookPoints({ ...spec, marks: new Set() }, cache);
+      const logits = transformerForward(this.cfg, params, { ...fwd, tokens: toks }, hp);
+      return { logits, cache };
+    });
+    return call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor> };
+  }
+
+  private hookPoints(spec: { cache: Set<string>; hooks: Map<string, HookFn[]>; marks: Set<string> }, cache: Record<string, Tensor>): HookPoints {
+    const hp = ((name: string, x: Tensor): Tensor => {
+      const fns = spec.hooks.get(name);
+      if (fns) {
+        const layer = /^blocks\.(\d+)\./.exec(name);
+        const ctx: HookContext = { name, layer: layer ? Number(layer[1]) : null };
+        for (const fn of fns) {
+          const y = fn(x, ctx);
+          if (y instanceof Tensor) {
+            if (y.shape.length !== x.shape.length || y.shape.some((d, i) => d !== x.shape[i]))
+              throw new Error(`hook on '${name}' returned shape [${y.shape}], expected [${x.shape}]`);
+            x = y.dtype === x.dtype ? y : y.cast(x.dtype);
+          }
+        }
+      }
+      if (spec.marks.has(name)) x = markGradTarget(name, x);
+      if (spec.cache.has(name)) cache[name] = x;
+      return x;
+    }) as HookPoints;
+    hp.active = (name) => spec.cache.has(name) || spec.hooks.has(name) || spec.marks.has(name);
+    return hp;
+  }
+
+  /** Concrete per-call inputs: positions, attention masks, rotary tables. */
+  private prepare(tokens: Tensor, options: RunOptions): Omit<ForwardInputs, 'tokens'> {
+    return forwardInputs(this.cfg, tokens, maskTensor(options.attentionMask, tokens));
+  }
+
+  private select(filter: NameFilter | undefined): string[] {
+    if (filter === undefined) return [...this.hookNames];
+    if (Array.isArray(filter)) {
+      for (const n of filter as readonly string[]) this.checkName(n);
+      return [...(filter as readonly string[])];
+    }
+    if (filter instanceof RegExp) return this.hookNames.filter((n) => filter.test(n));
+    return this.hookNames.filter(filter as (n: string) => boolean);
+  }
+
+  private hookMap(hooks: readonly (readonly [string | NameFilter, HookFn])[]): Map<string, HookFn[]> {
+    const m = new Map<string, HookFn[]>();
+    for (const [sel, fn] of hooks) {
+      const names = typeof sel === 'string' ? [this.checkName(sel)] : this.select(sel);
+      if (names.length === 0) throw new Error(`runWithHooks: ${String(sel)} matches no hook point`);
+      for (const n of names) m.set(n, [...(m.get(n) ?? []), fn]);
+    }
+    return m;
+  }
+
+  private checkName(name: string): string {
+    if (!this.hookSet.has(name)) throw new Error(`unknown hook point '${name}'${suggest(name, this.hookNames)}`);
+    return name;
+  }
+}
+
+/** Traces the forward pass on a 1x1 input (no arithmetic) to list every hook point. */
+function discoverHookNames(cfg: ModelConfig, params: ModelParams): string[] {
+  const names: string[] = [];
+  const hp = ((name: string, x: Tensor) => {
+    names.push(name);
+    return x;
+  }) as HookPoints;
+  hp.active = () => true;
+  const tokens = tensor([[0]], undefined, 'int64');
+  const trace = new Trace();
+  try {
+    withTrace(trace, () => transformerForward(cfg, params, { ...forwardInputs(cfg, tokens, null), tokens: trace.argument({ shape: [1, 1], dtype: 'int64' }) }, hp));
+  } finally {
+    trace.active = false;
+  }
+  return names;
+}
+
+/** Positions (from the mask, so left padding starts real tokens at 0), masks and rotary tables. */
+export function forwardInputs(cfg: ModelConfig, tokens: Tensor, mask: Tensor | null): Omit<ForwardInputs, 'tokens'> {
+  const [b, s] = tokens.shape as [number, number];
+  const valid = mask ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0) : new Array<boolean>(b * s).fill(true);
+  const pos = new Float64Array(b * s);
+  for (let r = 0; r < b; r++) {
+    let p = 0;
+    for (let c = 0; c < s; c++) {
+      pos[r * s + c] = valid[r * s + c] ? p : Math.max(0, p - 1);
+      if (valid[r * s + c]) p++;
+    }
+  }
+  if (cfg.positional === 'learned' && pos.some((p) => p >= cfg.nCtx)) throw new Error(`input of ${s} positions exceeds the model's context of ${cfg.nCtx}`);
+  const masks = new Map<number | null, Tensor>();
+  for (const w of new Set(cfg.slidingWindow)) {
+    const m = new Uint8Array(b * s * s);
+    for (let r = 0; r < b; r++)
+      for (let q = 0; q < s; q++)
+        for (let k = 0; k <= q; k++) {
+          const inWindow = w === null || q - k < w;
+          // A padded query attends to itself so no row is fully masked (its output is unused).
+          const ok = (valid[r * s + k]! && inWindow) || (k === q && !valid[r * s + q]);
+          m[(r * s + q) * s + k] = ok ? 1 : 0;
+        }
+    masks.set(w, tensor(m, [b, 1, s, s], 'bool'));
+  }
+  const out: Omit<ForwardInputs, 'tokens'> = { positions: tensor(pos, [b, s], 'int64'), masks };
+  if (cfg.positional === 'rotary') {
+    const rd = cfg.rotaryDim;
+    const cos = new Float32Array(b * s * rd);
+    const sin = new Float32Array(b * s * rd);
+    for (let i = 0; i < b * s; i++)
+      for (let j = 0; j < rd / 2; j++) {
+        // HF computes inv_freq in float32, then position * inv_freq in float32.
+        const invFreq = Math.fround(1 / Math.pow(cfg.ropeTheta, (2 * j) / rd));
+        const angle = Math.fround(pos[i]! * invFreq);
+        cos[i * rd + j] = cos[i * rd + j + rd / 2] = Math.cos(angle);
+        sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.sin(angle);
+      }
+    out.rotary = { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
+  }
+  return out;
+}
+
+function toTokens(input: TokenInput): Tensor {
+  if (input instanceof Tensor) {
+    if (input.rank !== 2) throw new Error(`tokens must be [batch, pos], got shape [${input.shape}]`);
+    return input.dtype === 'int64' ? input : input.cast('int64');
+  }
+  const rows = (Array.isArray(input[0]) ? input : [input]) as readonly (readonly number[])[];
+  const s = rows[0]?.length ?? 0;
+  if (rows.some((r) => r.length !== s)) throw new Error('tokens: rows have different lengths; pad them and pass an attentionMask');
+  return tensor(rows.flat(), [rows.length, s], 'int64');
+}
+
+function maskTensor(mask: RunOptions['attentionMask'], tokens: Tensor): Tensor | null {
+  if (!mask) return null;
+  const m = mask instanceof Tensor ? mask : tensor((mask as number[][]).flat(), [mask.length, (mask[0] as number[]).length], 'int64');
+  if (m.shape.length !== 2 || m.shape[0] !== tokens.shape[0] || m.shape[1] !== tokens.shape[1])
+    throw new Error(`attentionMask has shape [${m.shape}], tokens have [${tokens.shape}]`);
+  return m;
+}
+
+/** Next-token cross-entropy: mean over real tokens, or [batch, pos - 1] per token (0 where masked). */
+export function nextTokenLoss(logits: Tensor, tokens: Tensor, mask: Tensor | null, perToken: boolean): Tensor {
+  const [b, s] = tokens.shape as [number, number];
+  const logp = logits.slice([null, { end: s - 1 }]).logSoftmax(-1);
+  const target = tokens.slice([null, { start: 1 }]).reshape([b, s - 1, 1]);
+  let nll = logp.gatherElements(target, 2).reshape([b, s - 1]).neg();
+  if (!mask) return perToken ? nll : nll.mean();
+  const m = mask.slice([null, { start: 1 }]).cast('float32').mul(mask.slice([null, { end: s - 1 }]).cast('float32'));
+  nll = nll.mul(m);
+  return perToken ? nll : nll.sum().div(m.sum());
+}
+
+/** ' (did you mean ...?)' with the closest names by edit distance. */
+export function suggest(name: string, candidates: readonly string[]): string {
+  const dist = (a: string, b: string): number => {
+    const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let diag = prev[0]!;
+      prev[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const tmp = prev[j]!;
+        prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+        diag = tmp;
+      }
+    }
+    return prev[b.length]!;
+  };
+  const best = [...candidates].sort((x, y) => dist(name, x) - dist(name, y)).slice(0, 3);
+  return best.length ? ` (did you mean ${best.map((b) => `'${b}'`).join(', ')}?)` : '';
+}

@@ -1,0 +1,28 @@
+/** Loads the shared reference fixtures (tiny models and TransformerLens / HF outputs). */
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { fromStorage, type Tensor } from '../src/index.js';
+
+export const FIXTURES = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
+export const FIXTURES_HF = fileURLToPath(new URL('../../shared/fixtures-hf/', import.meta.url));
+export const haveFixtures = existsSync(FIXTURES);
+
+const DT = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', F64: 'float64', BOOL: 'bool' } as const;
+
+/** Small fixture files only: reads the whole file (the library's reader streams). */
+export function readAll(path: string): Map<string, Tensor> {
+  const buf = readFileSync(path);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: keyof typeof DT; shape: number[]; data_offsets: [number, number] }>;
+  const out = new Map<string, Tensor>();
+  for (const [k, v] of Object.entries(header)) {
+    if (k === '__metadata__') continue;
+    const bytes = buf.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1]);
+    out.set(k, fromStorage(new Uint8Array(bytes), DT[v.dtype], v.shape));
+  }
+  return out;
+}
+
+export function readJson(path: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+}
