@@ -74,6 +74,14 @@ export interface ForwardInputs {
   masks: Map<number | null, Tensor>;
   /** Rotary tables [batch, pos, 1, rotary_dim] (cos and sin), for rotary families. */
   rotary?: { cos: Tensor; sin: Tensor };
+  /**
+   * Decoding with a KV cache of fixed length L: per layer keys and values [batch, L, n_kv_heads,
+   * d_head], and `write` [1, L, 1, 1] (1.0 at the slot the new token fills). The masks are then
+   * [batch, 1, 1, L]. A fixed L keeps one compiled graph for every decoding step.
+   */
+  kvCache?: { k: Tensor[]; v: Tensor[]; write: Tensor };
+  /** When given, each layer's keys and values (after the cache update) are pushed here. */
+  presentKv?: { k: Tensor[]; v: Tensor[] };
 }
 
 /** Returns logits [batch, pos, d_vocab]. */
@@ -169,11 +177,23 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
     q = hp(at('hook_rot_q'), rope(q, inp.rotary!, cfg.rotaryDim));
     k = hp(at('hook_rot_k'), rope(k, inp.rotary!, cfg.rotaryDim));
   }
+  if (inp.kvCache) {
+    // Fill this step's slot of the fixed-length cache (a one-hot blend keeps the graph the same at every step).
+    const w = inp.kvCache.write;
+    const keep = w.neg().add(1);
+    k = inp.kvCache.k[l]!.mul(keep).add(k.mul(w));
+    v = inp.kvCache.v[l]!.mul(keep).add(v.mul(w));
+  }
+  if (inp.presentKv) {
+    inp.presentKv.k.push(k);
+    inp.presentKv.v.push(v);
+  }
+  const sk = k.shape[1]!;
   if (nKV !== nH) {
     // Grouped-query attention: each key/value head serves nH / nKV query heads.
     const g = nH / nKV;
-    k = k.reshape([b, s, nKV, 1, dh]).expand([b, s, nKV, g, dh]).reshape([b, s, nH, dh]);
-    v = v.reshape([b, s, nKV, 1, dh]).expand([b, s, nKV, g, dh]).reshape([b, s, nH, dh]);
+    k = k.reshape([b, sk, nKV, 1, dh]).expand([b, sk, nKV, g, dh]).reshape([b, sk, nH, dh]);
+    v = v.reshape([b, sk, nKV, 1, dh]).expand([b, sk, nKV, g, dh]).reshape([b, sk, nH, dh]);
   }
   let scores = q.permute([0, 2, 1, 3]).matmul(k.permute([0, 2, 3, 1])).mul(cfg.attnScale); // [b, n_heads, q, k]
   if (cfg.attnSoftcap !== null) scores = scores.div(cfg.attnSoftcap).tanh().mul(cfg.attnSoftcap); // Gemma 2

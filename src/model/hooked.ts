@@ -5,7 +5,7 @@
  * calls with the same structure (hooks, cached names, shapes) reuse the session.
  */
 import { Trace, withTrace } from '../tensor/trace.js';
-import { Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
+import { PRNG, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import { familyFor, type WeightReader } from './families/index.js';
 import { transformerForward, type ForwardInputs, type HookPoints, type ModelParams } from './forward.js';
@@ -122,6 +122,87 @@ export class HookedTransformer {
     return run(this.params, tokens) as { value: Tensor; targets: GradTargets };
   }
 
+  /**
+   * Continues each prompt by up to `maxNewTokens` tokens. Greedy at temperature 0; otherwise
+   * samples (top-k, top-p) from a seeded generator. Batched prompts must be left-padded (pass the
+   * attentionMask). With the KV cache (default) decoding runs one fixed-shape graph for every
+   * step; without it, every step re-reads the whole (fixed-length, padded) sequence.
+   */
+  generate(input: TokenInput, options: GenerateOptions = {}): { tokens: number[][]; newTokens: number[][] } {
+    const tokens = toTokens(input);
+    const [b, s] = tokens.shape as [number, number];
+    const maxNew = options.maxNewTokens ?? 10;
+    if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
+    const L = s + maxNew;
+    if (this.cfg.positional === 'learned' && L > this.cfg.nCtx) throw new Error(`generate: ${s} prompt + ${maxNew} new tokens exceed the context of ${this.cfg.nCtx}`);
+    const mask = maskTensor(options.attentionMask, tokens);
+    const valid: boolean[] = mask ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0) : new Array<boolean>(b * s).fill(true);
+    for (let r = 0; r < b; r++)
+      for (let c = 1; c < s; c++)
+        if (!valid[r * s + c] && valid[r * s + c - 1]) throw new Error('generate: pad batched prompts on the left (row ' + r + ' has padding after a real token)');
+    const hooks = this.hookMap(options.hooks ?? []);
+    const rng = new PRNG(options.seed ?? 0);
+    const eos = options.eosTokenId ?? this.cfg.eosTokenId;
+    const stopAtEos = (options.stopAtEos ?? true) && eos !== null;
+    const fill = this.cfg.padTokenId ?? eos ?? 0;
+    const rows = (tokens.toArray() as bigint[][]).map((r) => r.map(Number));
+    const out: number[][] = rows.map(() => []);
+    const done = new Array<boolean>(b).fill(false);
+    const spec = { cache: new Set<string>(), hooks, marks: new Set<string>() };
+    const pick = (logits: Float32Array, row: number): number => sampleToken(logits.subarray(row * this.cfg.dVocab, (row + 1) * this.cfg.dVocab), options, rng);
+    const accept = (next: number[]): void => {
+      next.forEach((t, r) => {
+        out[r]!.push(done[r] ? fill : t);
+        if (stopAtEos && t === eos) done[r] = true;
+      });
+    };
+    if (maxNew === 0) return { tokens: rows, newTokens: out };
+
+    if (options.useKvCache === false) {
+      // Fixed length L, right-padded with masked slots: one graph for every step.
+      const call = jit((params: ModelParams, toks: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) =>
+        transformerForward(this.cfg, params, { ...fwd, tokens: toks }, this.hookPoints(spec, {})),
+      );
+      for (let t = s; t < L && !done.every(Boolean); t++) {
+        const ids = new Float64Array(b * L);
+        const m = new Float64Array(b * L);
+        for (let r = 0; r < b; r++)
+          for (let c = 0; c < t; c++) {
+            ids[r * L + c] = c < s ? rows[r]![c]! : out[r]![c - s]!;
+            m[r * L + c] = c < s ? (valid[r * s + c] ? 1 : 0) : 1;
+          }
+        const toks = tensor(ids, [b, L], 'int64');
+        const logits = call(this.params, toks, forwardInputs(this.cfg, toks, tensor(m, [b, L], 'int64')));
+        const last = logits.index([null, t - 1]).dataSync() as Float32Array;
+        accept(rows.map((_, r) => pick(last, r)));
+      }
+    } else {
+      const prefill = jit((params: ModelParams, toks: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
+        const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
+        const logits = transformerForward(this.cfg, params, { ...fwd, tokens: toks, presentKv }, this.hookPoints(spec, {}));
+        return { last: logits.index([null, s - 1]), k: presentKv.k, v: presentKv.v };
+      });
+      const first = prefill(this.params, tokens, forwardInputs(this.cfg, tokens, mask));
+      const padTo = (t: Tensor) => t.pad([[0, 0], [0, L - s]]);
+      let kv = { k: first.k.map(padTo), v: first.v.map(padTo) };
+      accept(rows.map((_, r) => pick(first.last.dataSync() as Float32Array, r)));
+      const step = jit((params: ModelParams, tok: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
+        const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
+        const logits = transformerForward(this.cfg, params, { ...fwd, tokens: tok, presentKv }, this.hookPoints(spec, {}));
+        return { last: logits.index([null, 0]), k: presentKv.k, v: presentKv.v };
+      });
+      const promptLen = rows.map((_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length);
+      for (let t = s; t < L - 1 && !done.every(Boolean); t++) {
+        const tok = tensor(out.map((o) => o[t - s]!), [b, 1], 'int64');
+        const fwd = decodeInputs(this.cfg, t, L, s, valid, promptLen.map((n) => n + (t - s)));
+        const r = step(this.params, tok, { ...fwd, kvCache: { ...kv, write: oneHotSlot(t, L) } });
+        kv = { k: r.k, v: r.v };
+        accept(rows.map((_, row) => pick(r.last.dataSync() as Float32Array, row)));
+      }
+    }
+    return { tokens: rows.map((r, i) => [...r, ...out[i]!]), newTokens: out };
+  }
+
   private run(input: TokenInput, options: RunOptions, spec: { cache: Set<string>; hooks: Map<string, HookFn[]> }): { logits: Tensor; cache: Record<string, Tensor> } {
     const tokens = toTokens(input);
     const fwd = this.prepare(tokens, options);
@@ -188,6 +269,75 @@ export class HookedTransformer {
   }
 }
 
+export interface GenerateOptions extends RunOptions {
+  /** Default 10. */
+  maxNewTokens?: number;
+  /** 0 (default) picks the most likely token; above 0 samples from softmax(logits / temperature). */
+  temperature?: number;
+  topK?: number;
+  /** Nucleus sampling: the smallest set of tokens whose probability reaches topP. */
+  topP?: number;
+  /** Seed of the sampling generator (default 0). */
+  seed?: number;
+  /** Stop a row at its end-of-sequence token (default true); finished rows are filled with the pad token. */
+  stopAtEos?: boolean;
+  eosTokenId?: number;
+  hooks?: readonly (readonly [string | NameFilter, HookFn])[];
+  /** Default true. */
+  useKvCache?: boolean;
+}
+
+/** Picks the next token from one row of logits. */
+export function sampleToken(logits: Float32Array, o: { temperature?: number; topK?: number; topP?: number }, rng: PRNG): number {
+  const temp = o.temperature ?? 0;
+  if (temp <= 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+    return best;
+  }
+  let order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!);
+  if (o.topK !== undefined && o.topK > 0) order = order.slice(0, o.topK);
+  const max = logits[order[0]!]!;
+  let probs = order.map((i) => Math.exp((logits[i]! - max) / temp));
+  let total = probs.reduce((a, b) => a + b, 0);
+  if (o.topP !== undefined && o.topP < 1) {
+    let acc = 0;
+    let keep = 0;
+    while (keep < probs.length && acc < o.topP * total) acc += probs[keep++]!;
+    order = order.slice(0, Math.max(1, keep));
+    probs = probs.slice(0, order.length);
+    total = probs.reduce((a, b) => a + b, 0);
+  }
+  let u = rng.uniform() * total;
+  for (let i = 0; i < order.length; i++) {
+    u -= probs[i]!;
+    if (u <= 0) return order[i]!;
+  }
+  return order[order.length - 1]!;
+}
+
+/** [1, L, 1, 1] float: 1 at `slot`. */
+function oneHotSlot(slot: number, L: number): Tensor {
+  const w = new Float32Array(L);
+  w[slot] = 1;
+  return tensor(w, [1, L, 1, 1]);
+}
+
+/** Inputs of one decoding step at cache slot t: position ids, masks over the L slots, rotary tables. */
+function decodeInputs(cfg: ModelConfig, t: number, L: number, s: number, validPrompt: boolean[], positions: number[]): Omit<ForwardInputs, 'tokens'> {
+  const b = positions.length;
+  const masks = new Map<number | null, Tensor>();
+  for (const w of new Set(cfg.slidingWindow)) {
+    const m = new Uint8Array(b * L);
+    for (let r = 0; r < b; r++)
+      for (let j = 0; j <= t; j++) m[r * L + j] = (j >= s || validPrompt[r * s + j]) && (w === null || t - j < w) ? 1 : 0;
+    masks.set(w, tensor(m, [b, 1, 1, L], 'bool'));
+  }
+  const out: Omit<ForwardInputs, 'tokens'> = { positions: tensor(positions, [b, 1], 'int64'), masks };
+  if (cfg.positional === 'rotary') out.rotary = rotaryTables(cfg, Float64Array.from(positions), b, 1);
+  return out;
+}
+
 /** Traces the forward pass on a 1x1 input (no arithmetic) to list every hook point. */
 function discoverHookNames(cfg: ModelConfig, params: ModelParams): string[] {
   const names: string[] = [];
@@ -233,21 +383,24 @@ export function forwardInputs(cfg: ModelConfig, tokens: Tensor, mask: Tensor | n
     masks.set(w, tensor(m, [b, 1, s, s], 'bool'));
   }
   const out: Omit<ForwardInputs, 'tokens'> = { positions: tensor(pos, [b, s], 'int64'), masks };
-  if (cfg.positional === 'rotary') {
-    const rd = cfg.rotaryDim;
-    const cos = new Float32Array(b * s * rd);
-    const sin = new Float32Array(b * s * rd);
-    for (let i = 0; i < b * s; i++)
-      for (let j = 0; j < rd / 2; j++) {
-        // HF computes inv_freq in float32, then position * inv_freq in float32.
-        const invFreq = Math.fround(1 / Math.pow(cfg.ropeTheta, (2 * j) / rd));
-        const angle = Math.fround(pos[i]! * invFreq);
-        cos[i * rd + j] = cos[i * rd + j + rd / 2] = Math.cos(angle);
-        sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.sin(angle);
-      }
-    out.rotary = { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
-  }
+  if (cfg.positional === 'rotary') out.rotary = rotaryTables(cfg, pos, b, s);
   return out;
+}
+
+/** cos/sin tables [b, s, 1, rotary_dim] for the given positions (GPT-NeoX "rotate half" layout). */
+function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number): { cos: Tensor; sin: Tensor } {
+  const rd = cfg.rotaryDim;
+  const cos = new Float32Array(b * s * rd);
+  const sin = new Float32Array(b * s * rd);
+  for (let i = 0; i < b * s; i++)
+    for (let j = 0; j < rd / 2; j++) {
+      // HF computes inv_freq in float32, then position * inv_freq in float32.
+      const invFreq = Math.fround(1 / Math.pow(cfg.ropeTheta, (2 * j) / rd));
+      const angle = Math.fround(pos[i]! * invFreq);
+      cos[i * rd + j] = cos[i * rd + j + rd / 2] = Math.cos(angle);
+      sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.sin(angle);
+    }
+  return { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
 }
 
 function toTokens(input: TokenInput): Tensor {
