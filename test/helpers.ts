@@ -131,3 +131,8 @@ export function checkGrad(
     assertClose(g, analytic[k]!.cast('float32'), { atol: ortTol, rtol: ortTol, what: `ORT d/d input ${floatIdx[k]}` }),
   );
 }
+
+/** A tensor's values as plain numbers (int64 converted with Number, bool as 0/1). */
+export function numbers(t: Tensor): number[] {
+  return Array.from(t.dataSync() as ArrayLike<number | bigint>, (v) => Number(v));
+}

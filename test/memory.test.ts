@@ -3,32 +3,71 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-// Runs in a child process with --expose-gc so the heap can be measured after collection.
+// Runs in a child process started with --expose-gc, so the heap and RSS can be measured after a
+// full collection (the test runner itself does not expose gc).
 const script = `
-import { randn, tensor, sessionCacheSize } from './src/index.js';
+import { engineStats, jit, randn, sessionCacheSize, tensor } from './src/index.js';
 const a = randn([64, 64], { seed: 1 });
 const small = tensor([1, 2, 3, 4]);
+const f = jit((x) => x.mul(2).add(1).exp().sum());
+const start = { ort: engineStats.eagerOrt, js: engineStats.eagerJs };
 const samples = [];
+let maxSessions = 0;
+const measure = (i) => {
+  globalThis.gc();
+  globalThis.gc();
+  const m = process.memoryUsage();
+  samples.push({ i, heapUsed: m.heapUsed, rss: m.rss });
+};
 for (let i = 1; i <= 10000; i++) {
-  const y = a.matmul(a).mul(0.01).add(a).sum(-1);     // ORT one-node sessions
-  const z = small.mul(i % 7).add(1).exp().sum();       // JS kernels
-  if (!Number.isFinite(z.item()) || y.shape[0] !== 64) throw new Error('bad value');
-  if (i % 2000 === 0) { globalThis.gc(); samples.push(process.memoryUsage().heapUsed); }
+  const y = a.matmul(a).mul(0.01).add(a).sum(-1); // 64x64 matmul: a one-node ORT session
+  const z = small.mul(i % 7).add(1).exp().sum(); // small ops: JS kernels
+  const j = f(small.add(i % 3)); // a jit call: trace, lower-key lookup, cached session
+  if (!Number.isFinite(z.item()) || !Number.isFinite(j.item()) || y.shape[0] !== 64) throw new Error('bad value');
+  maxSessions = Math.max(maxSessions, sessionCacheSize());
+  if (i % 2000 === 0) measure(i);
 }
-console.log(JSON.stringify({ samples, sessions: sessionCacheSize() }));
+console.log(JSON.stringify({
+  samples,
+  maxSessions,
+  sessions: sessionCacheSize(),
+  eagerOrt: engineStats.eagerOrt - start.ort,
+  eagerJs: engineStats.eagerJs - start.js,
+}));
 `;
 
+const MB = 1024 * 1024;
+
 describe('memory', () => {
-  it('10,000 eager ops in a loop do not grow memory without bound', () => {
+  it('10,000 iterations of eager ORT ops, JS-kernel ops and jit calls do not grow memory without bound', () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
     const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: root,
       encoding: 'utf8',
+      maxBuffer: 16 * MB,
     });
-    assert.equal(r.status, 0, r.stderr);
-    const { samples, sessions } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples: number[]; sessions: number };
-    const growth = samples[samples.length - 1]! - samples[0]!;
-    assert.ok(growth < 20 * 1024 * 1024, `heap grew by ${(growth / 1048576).toFixed(1)} MB between op 2,000 and 10,000: ${samples}`);
-    assert.ok(sessions <= 8, `session cache holds ${sessions} sessions for 4 distinct ops`);
+    assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      samples: { i: number; heapUsed: number; rss: number }[];
+      maxSessions: number;
+      sessions: number;
+      eagerOrt: number;
+      eagerJs: number;
+    };
+    // The loop really exercised both eager paths.
+    assert.ok(res.eagerOrt >= 10000, `only ${res.eagerOrt} eager ops ran on ORT`);
+    assert.ok(res.eagerJs >= 40000, `only ${res.eagerJs} eager ops ran on the JS kernels`);
+    const first = res.samples[0]!;
+    const last = res.samples[res.samples.length - 1]!;
+    assert.equal(first.i, 2000);
+    assert.equal(last.i, 10000);
+    const fmt = (s: typeof first) => `${s.i}: heap ${(s.heapUsed / MB).toFixed(1)} MB, rss ${(s.rss / MB).toFixed(1)} MB`;
+    const trail = res.samples.map(fmt).join('; ');
+    const heapGrowth = last.heapUsed - first.heapUsed;
+    const rssGrowth = last.rss - first.rss;
+    assert.ok(heapGrowth < 50 * MB, `heap grew by ${(heapGrowth / MB).toFixed(1)} MB between iteration 2,000 and 10,000 (${trail})`);
+    assert.ok(rssGrowth < 50 * MB, `RSS grew by ${(rssGrowth / MB).toFixed(1)} MB between iteration 2,000 and 10,000 (${trail})`);
+    // A handful of distinct (op, shape) pairs and one jitted graph: the cache holds a handful of sessions.
+    assert.ok(res.maxSessions <= 12, `session cache reached ${res.maxSessions} sessions`);
   });
 });

@@ -79,6 +79,38 @@ for (const fam of FAMILIES) {
       }
     });
 
+    it('processWeights matches TransformerLens default processing on every hook', () => {
+      const folded = model.processWeights();
+      const refFold = readAll(`${FIXTURES}${fam}/ref_fold.safetensors`);
+      for (const c of ['p0', 'p1', 'p2', 'batch']) {
+        const { tokens, attention_mask: mask } = info.cases[c]!;
+        const rowMask = mask ?? tokens.map((r) => r.map(() => 1));
+        const { logits, cache } = folded.runWithCache(tokens, mask ? { attentionMask: mask } : {});
+        assert.ok(maxDiff(logits, refFold.get(`${c}/logits`)!, rowMask) < TOL, `${c} logits`);
+        for (const [key, r] of refFold) {
+          if (!key.startsWith(`${c}/`)) continue;
+          const name = key.slice(c.length + 1);
+          if (['logits', 'loss', 'loss_per_token'].includes(name) || name.endsWith('hook_pattern') || name.endsWith('hook_attn_scores')) {
+            if (c !== 'batch' && name.startsWith('blocks')) assert.ok(maxDiff(cache.get(name), r) < TOL, `${c} ${name}`);
+            continue;
+          }
+          assert.ok(maxDiff(cache.get(name), r, rowMask) < TOL, `${c} ${name}`);
+        }
+        assert.ok(Math.abs(folded.loss(tokens, mask ? { attentionMask: mask } : {}).item() - refFold.get(`${c}/loss`)!.item()) < TOL);
+      }
+      const g = readJson(`${FIXTURES}${fam}/gen.json`) as { prompt: number[]; fold_kv_cache: number[] };
+      assert.deepEqual(folded.generate(g.prompt, { maxNewTokens: 10, stopAtEos: false }).newTokens[0], g.fold_kv_cache);
+    });
+
+    it('each weight-processing transform alone keeps the log-probabilities', () => {
+      const toks = info.cases.p2!.tokens;
+      const base = model.forward(toks).logSoftmax(-1);
+      for (const o of [{ foldLn: true }, { centerWritingWeights: true }, { centerUnembed: true }, { foldValueBiases: true }]) {
+        const only = { foldLn: false, centerWritingWeights: false, centerUnembed: false, foldValueBiases: false, ...o };
+        assert.ok(maxDiff(model.processWeights(only).forward(toks).logSoftmax(-1), base) < TOL, JSON.stringify(o));
+      }
+    });
+
     it('greedy generation equals TransformerLens, with and without the KV cache', () => {
       const g = readJson(`${FIXTURES}${fam}/gen.json`) as { prompt: number[]; nofold_kv_cache: number[]; nofold_no_kv_cache: number[] };
       assert.deepEqual(model.generate(g.prompt, { maxNewTokens: 10, stopAtEos: false }).newTokens[0], g.nofold_kv_cache);

@@ -92,5 +92,8 @@ export function hfRopeTheta(hf: Record<string, unknown>, fallback: number): numb
 
 export function hfPartialRotary(hf: Record<string, unknown>): number {
   const rp = hf.rope_parameters as Record<string, unknown> | undefined;
-  return hfOptNum(hf, 'rotary_pct', 'partial_rotary_factor') ?? (rp && typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : 1);
+  return (
+    hfOptNum(hf, 'rotary_pct', 'partial_rotary_factor') ??
+    (rp && typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : 1)
+  );
 }

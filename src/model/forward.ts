@@ -12,8 +12,9 @@
 import { concat, scalar, type Tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 
+/** Norm weights; both absent after LayerNorm folding (TransformerLens's LNPre / RMSPre). */
 export interface NormParams {
-  w: Tensor;
+  w?: Tensor;
   b?: Tensor;
 }
 
@@ -132,17 +133,19 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
  */
 function norm(cfg: ModelConfig, p: NormParams, x: Tensor, hp: HookPoints, name: string): Tensor {
   const hooked = hp.active(`${name}.hook_scale`) || hp.active(`${name}.hook_normalized`);
-  const w = cfg.normWeightOffset ? p.w.add(cfg.normWeightOffset) : p.w;
+  const w = p.w && cfg.normWeightOffset ? p.w.add(cfg.normWeightOffset) : p.w; // Gemma stores w - 1
   if (cfg.norm === 'layernorm') {
-    if (!hooked) return x.layerNorm(w, p.b ?? null, cfg.normEps);
+    if (!hooked) return x.layerNorm(w ?? null, p.b ?? null, cfg.normEps);
     const centred = x.sub(x.mean(-1, true));
     const scale = hp(`${name}.hook_scale`, centred.square().mean(-1, true).add(cfg.normEps).sqrt());
-    const y = centred.div(scale).mul(w);
+    let y = centred.div(scale);
+    if (w) y = y.mul(w);
     return hp(`${name}.hook_normalized`, p.b ? y.add(p.b) : y);
   }
-  if (!hooked) return x.rmsNorm(w, cfg.normEps);
+  if (!hooked) return x.rmsNorm(w ?? null, cfg.normEps);
   const scale = hp(`${name}.hook_scale`, x.square().mean(-1, true).add(cfg.normEps).sqrt());
-  return hp(`${name}.hook_normalized`, x.div(scale)).mul(w);
+  const y = hp(`${name}.hook_normalized`, x.div(scale));
+  return w ? y.mul(w) : y;
 }
 
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
@@ -195,7 +198,10 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
     k = k.reshape([b, sk, nKV, 1, dh]).expand([b, sk, nKV, g, dh]).reshape([b, sk, nH, dh]);
     v = v.reshape([b, sk, nKV, 1, dh]).expand([b, sk, nKV, g, dh]).reshape([b, sk, nH, dh]);
   }
-  let scores = q.permute([0, 2, 1, 3]).matmul(k.permute([0, 2, 3, 1])).mul(cfg.attnScale); // [b, n_heads, q, k]
+  let scores = q
+    .permute([0, 2, 1, 3])
+    .matmul(k.permute([0, 2, 3, 1]))
+    .mul(cfg.attnScale); // [b, n_heads, q, k]
   if (cfg.attnSoftcap !== null) scores = scores.div(cfg.attnSoftcap).tanh().mul(cfg.attnSoftcap); // Gemma 2
   const mask = inp.masks.get(cfg.slidingWindow[l] ?? null)!;
   scores = hp(at('hook_attn_scores'), scores.where(mask, scalar(-Infinity)));

@@ -8,6 +8,7 @@ import { Trace, withTrace } from '../tensor/trace.js';
 import { PRNG, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import { familyFor, type WeightReader } from './families/index.js';
+import { processWeights, type ProcessOptions } from './process.js';
 import { transformerForward, type ForwardInputs, type HookPoints, type ModelParams } from './forward.js';
 
 /** Context passed to hook functions. */
@@ -74,6 +75,15 @@ export class HookedTransformer {
     return new HookedTransformer(cfg, family.weights(cfg, weights));
   }
 
+  /**
+   * A copy with TransformerLens's weight processing applied (fold LayerNorm, centre writing
+   * weights, centre unembed, fold value biases; each can be switched off). Off by default
+   * everywhere else, so outputs match Hugging Face.
+   */
+  processWeights(options: ProcessOptions = {}): HookedTransformer {
+    return new HookedTransformer(this.cfg, processWeights(this.cfg, this.params, options));
+  }
+
   /** Logits [batch, pos, d_vocab]. */
   forward(input: TokenInput, options: RunOptions = {}): Tensor {
     return this.run(input, options, { cache: new Set(), hooks: new Map() }).logits;
@@ -108,7 +118,12 @@ export class HookedTransformer {
    * Value and gradient of `metric(logits)` with respect to the activations at the selected hook
    * points (for attribution patching), computed in one forward+backward session.
    */
-  gradientsAt(input: TokenInput, names: NameFilter, metric: (logits: Tensor) => Tensor, options: RunOptions = {}): { value: Tensor; targets: GradTargets } {
+  gradientsAt(
+    input: TokenInput,
+    names: NameFilter,
+    metric: (logits: Tensor) => Tensor,
+    options: RunOptions = {},
+  ): { value: Tensor; targets: GradTargets } {
     const selected = new Set(this.select(names));
     const tokens = toTokens(input);
     const fwd = this.prepare(tokens, options);
@@ -134,12 +149,16 @@ export class HookedTransformer {
     const maxNew = options.maxNewTokens ?? 10;
     if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
     const L = s + maxNew;
-    if (this.cfg.positional === 'learned' && L > this.cfg.nCtx) throw new Error(`generate: ${s} prompt + ${maxNew} new tokens exceed the context of ${this.cfg.nCtx}`);
+    if (this.cfg.positional === 'learned' && L > this.cfg.nCtx)
+      throw new Error(`generate: ${s} prompt + ${maxNew} new tokens exceed the context of ${this.cfg.nCtx}`);
     const mask = maskTensor(options.attentionMask, tokens);
-    const valid: boolean[] = mask ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0) : new Array<boolean>(b * s).fill(true);
+    const valid: boolean[] = mask
+      ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0)
+      : new Array<boolean>(b * s).fill(true);
     for (let r = 0; r < b; r++)
       for (let c = 1; c < s; c++)
-        if (!valid[r * s + c] && valid[r * s + c - 1]) throw new Error('generate: pad batched prompts on the left (row ' + r + ' has padding after a real token)');
+        if (!valid[r * s + c] && valid[r * s + c - 1])
+          throw new Error('generate: pad batched prompts on the left (row ' + r + ' has padding after a real token)');
     const hooks = this.hookMap(options.hooks ?? []);
     const rng = new PRNG(options.seed ?? 0);
     const eos = options.eosTokenId ?? this.cfg.eosTokenId;
@@ -149,7 +168,8 @@ export class HookedTransformer {
     const out: number[][] = rows.map(() => []);
     const done = new Array<boolean>(b).fill(false);
     const spec = { cache: new Set<string>(), hooks, marks: new Set<string>() };
-    const pick = (logits: Float32Array, row: number): number => sampleToken(logits.subarray(row * this.cfg.dVocab, (row + 1) * this.cfg.dVocab), options, rng);
+    const pick = (logits: Float32Array, row: number): number =>
+      sampleToken(logits.subarray(row * this.cfg.dVocab, (row + 1) * this.cfg.dVocab), options, rng);
     const accept = (next: number[]): void => {
       next.forEach((t, r) => {
         out[r]!.push(done[r] ? fill : t);
@@ -183,7 +203,11 @@ export class HookedTransformer {
         return { last: logits.index([null, s - 1]), k: presentKv.k, v: presentKv.v };
       });
       const first = prefill(this.params, tokens, forwardInputs(this.cfg, tokens, mask));
-      const padTo = (t: Tensor) => t.pad([[0, 0], [0, L - s]]);
+      const padTo = (t: Tensor) =>
+        t.pad([
+          [0, 0],
+          [0, L - s],
+        ]);
       let kv = { k: first.k.map(padTo), v: first.v.map(padTo) };
       accept(rows.map((_, r) => pick(first.last.dataSync() as Float32Array, r)));
       const step = jit((params: ModelParams, tok: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
@@ -193,8 +217,19 @@ export class HookedTransformer {
       });
       const promptLen = rows.map((_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length);
       for (let t = s; t < L - 1 && !done.every(Boolean); t++) {
-        const tok = tensor(out.map((o) => o[t - s]!), [b, 1], 'int64');
-        const fwd = decodeInputs(this.cfg, t, L, s, valid, promptLen.map((n) => n + (t - s)));
+        const tok = tensor(
+          out.map((o) => o[t - s]!),
+          [b, 1],
+          'int64',
+        );
+        const fwd = decodeInputs(
+          this.cfg,
+          t,
+          L,
+          s,
+          valid,
+          promptLen.map((n) => n + (t - s)),
+        );
         const r = step(this.params, tok, { ...fwd, kvCache: { ...kv, write: oneHotSlot(t, L) } });
         kv = { k: r.k, v: r.v };
         accept(rows.map((_, row) => pick(r.last.dataSync() as Float32Array, row)));
@@ -203,7 +238,11 @@ export class HookedTransformer {
     return { tokens: rows.map((r, i) => [...r, ...out[i]!]), newTokens: out };
   }
 
-  private run(input: TokenInput, options: RunOptions, spec: { cache: Set<string>; hooks: Map<string, HookFn[]> }): { logits: Tensor; cache: Record<string, Tensor> } {
+  private run(
+    input: TokenInput,
+    options: RunOptions,
+    spec: { cache: Set<string>; hooks: Map<string, HookFn[]> },
+  ): { logits: Tensor; cache: Record<string, Tensor> } {
     const tokens = toTokens(input);
     const fwd = this.prepare(tokens, options);
     const call = jit((params: ModelParams, toks: Tensor) => {
@@ -215,7 +254,10 @@ export class HookedTransformer {
     return call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor> };
   }
 
-  private hookPoints(spec: { cache: Set<string>; hooks: Map<string, HookFn[]>; marks: Set<string> }, cache: Record<string, Tensor>): HookPoints {
+  private hookPoints(
+    spec: { cache: Set<string>; hooks: Map<string, HookFn[]>; marks: Set<string> },
+    cache: Record<string, Tensor>,
+  ): HookPoints {
     const hp = ((name: string, x: Tensor): Tensor => {
       const fns = spec.hooks.get(name);
       if (fns) {
@@ -324,7 +366,14 @@ function oneHotSlot(slot: number, L: number): Tensor {
 }
 
 /** Inputs of one decoding step at cache slot t: position ids, masks over the L slots, rotary tables. */
-function decodeInputs(cfg: ModelConfig, t: number, L: number, s: number, validPrompt: boolean[], positions: number[]): Omit<ForwardInputs, 'tokens'> {
+function decodeInputs(
+  cfg: ModelConfig,
+  t: number,
+  L: number,
+  s: number,
+  validPrompt: boolean[],
+  positions: number[],
+): Omit<ForwardInputs, 'tokens'> {
   const b = positions.length;
   const masks = new Map<number | null, Tensor>();
   for (const w of new Set(cfg.slidingWindow)) {
@@ -349,7 +398,14 @@ function discoverHookNames(cfg: ModelConfig, params: ModelParams): string[] {
   const tokens = tensor([[0]], undefined, 'int64');
   const trace = new Trace();
   try {
-    withTrace(trace, () => transformerForward(cfg, params, { ...forwardInputs(cfg, tokens, null), tokens: trace.argument({ shape: [1, 1], dtype: 'int64' }) }, hp));
+    withTrace(trace, () =>
+      transformerForward(
+        cfg,
+        params,
+        { ...forwardInputs(cfg, tokens, null), tokens: trace.argument({ shape: [1, 1], dtype: 'int64' }) },
+        hp,
+      ),
+    );
   } finally {
     trace.active = false;
   }
@@ -368,7 +424,8 @@ export function forwardInputs(cfg: ModelConfig, tokens: Tensor, mask: Tensor | n
       if (valid[r * s + c]) p++;
     }
   }
-  if (cfg.positional === 'learned' && pos.some((p) => p >= cfg.nCtx)) throw new Error(`input of ${s} positions exceeds the model's context of ${cfg.nCtx}`);
+  if (cfg.positional === 'learned' && pos.some((p) => p >= cfg.nCtx))
+    throw new Error(`input of ${s} positions exceeds the model's context of ${cfg.nCtx}`);
   const masks = new Map<number | null, Tensor>();
   for (const w of new Set(cfg.slidingWindow)) {
     const m = new Uint8Array(b * s * s);
@@ -427,9 +484,15 @@ export function nextTokenLoss(logits: Tensor, tokens: Tensor, mask: Tensor | nul
   const [b, s] = tokens.shape as [number, number];
   const logp = logits.slice([null, { end: s - 1 }]).logSoftmax(-1);
   const target = tokens.slice([null, { start: 1 }]).reshape([b, s - 1, 1]);
-  let nll = logp.gatherElements(target, 2).reshape([b, s - 1]).neg();
+  let nll = logp
+    .gatherElements(target, 2)
+    .reshape([b, s - 1])
+    .neg();
   if (!mask) return perToken ? nll : nll.mean();
-  const m = mask.slice([null, { start: 1 }]).cast('float32').mul(mask.slice([null, { end: s - 1 }]).cast('float32'));
+  const m = mask
+    .slice([null, { start: 1 }])
+    .cast('float32')
+    .mul(mask.slice([null, { end: s - 1 }]).cast('float32'));
   nll = nll.mul(m);
   return perToken ? nll : nll.sum().div(m.sum());
 }

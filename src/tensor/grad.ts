@@ -146,8 +146,10 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
       const cot = backward(trace, outT, ones(out.shape, out.dtype), startNode);
       const zerosFor = (t: Tensor): Tensor => cot.get(t) ?? trace.lift(zeros(t.shape, t.dtype));
       const grads = nums.map((i) => {
-        const { rebuild } = flatten(args[i]);
-        return rebuild(wrt[i]!.map(zerosFor));
+        // Tensor leaves get their gradients; other leaves (names, flags) come back unchanged.
+        const { leaves, rebuild } = flatten(args[i]);
+        let k = 0;
+        return rebuild(leaves.map((l) => (l instanceof Tensor ? zerosFor(wrt[i]![k++]!) : l)));
       });
       const targets: Record<string, { value: Tensor; grad: Tensor }> = {};
       for (const [name, t] of scope) targets[name] = { value: t, grad: zerosFor(t) };

@@ -8,6 +8,7 @@ import { getOp, type KernelArg, type Meta, type OpDef } from './op.js';
 import { fmtShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 import { runGraphOrt, ortAvailable } from './backends/ort.js';
+import { attrKey } from './onnx/lower.js';
 
 /** One recorded op application. */
 export interface Node {
@@ -179,7 +180,7 @@ function runEager(op: OpDef<unknown>, opName: string, inputs: readonly Tensor[],
   const work = op.cost ? op.cost(inputs, metas, attrs) : metas.reduce((n, m) => n + sizeOf(m.shape), 0);
   if (eagerConfig.backend === 'ort' && work >= eagerConfig.jsThreshold && ortAvailable()) {
     stats.eagerOrt++;
-    const key = `eager:${opName}${JSON.stringify(attrs)}${inputs.map((t) => `|${t.dtype}${t.shape.join(',')}`).join('')}`;
+    const key = `eager:${opName}${attrKey(attrs)}${inputs.map((t) => `|${t.dtype}${t.shape.join(',')}`).join('')}`;
     const datas = runGraphOrt(singleNodeGraph(op, inputs, attrs, metas), key);
     return datas.map((d, i) => Tensor._concrete(metas[i]!.shape, metas[i]!.dtype, d));
   }

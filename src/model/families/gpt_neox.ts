@@ -57,7 +57,11 @@ export const gptNeox: Family = {
       const h = `gpt_neox.layers.${l}.`;
       // Rows are [head, (q|k|v), d_head]: pick one of q/k/v for every head.
       const qkvW = w.get(`${h}attention.query_key_value.weight`).reshape([nH, 3, dh, d]);
-      const pickW = (i: number) => qkvW.index([null, i]).reshape([nH * dh, d]).transpose();
+      const pickW = (i: number) =>
+        qkvW
+          .index([null, i])
+          .reshape([nH * dh, d])
+          .transpose();
       const bias = w.has(`${h}attention.query_key_value.bias`) ? w.get(`${h}attention.query_key_value.bias`).reshape([nH, 3, dh]) : null;
       const pickB = (i: number) => bias?.index([null, i]).reshape([nH * dh]);
       blocks.push({

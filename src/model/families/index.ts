@@ -12,6 +12,8 @@ export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma];
 export function familyFor(modelType: unknown, file: string): Family {
   const f = FAMILIES.find((fam) => fam.modelTypes.includes(String(modelType)));
   if (!f)
-    throw new Error(`${file}: model_type '${String(modelType)}' is not supported (supported: ${FAMILIES.flatMap((x) => x.modelTypes).join(', ')})`);
+    throw new Error(
+      `${file}: model_type '${String(modelType)}' is not supported (supported: ${FAMILIES.flatMap((x) => x.modelTypes).join(', ')})`,
+    );
   return f;
 }

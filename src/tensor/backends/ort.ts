@@ -86,7 +86,10 @@ interface CacheEntry {
   session: NativeSession;
   inputNames: string[];
   outputNames: string[];
-  /** Which of the graph's inputs the compiled model reads (dead inputs are dropped). */
+  /**
+   * Which of the graph's inputs the compiled model reads (dead inputs are dropped). Reused only on
+   * eager-key hits: one-node graphs of one op read their inputs the same way.
+   */
   usedInputs: number[];
 }
 
@@ -161,14 +164,19 @@ export function sessionCacheSize(): number {
  */
 export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
   let entry = cacheKey !== undefined ? lookup(cacheKey) : undefined;
+  // Which of this graph's inputs feed the model. The structural key does not say which graph
+  // input is which (f(a, b) = a.exp() and g(a, b) = b.exp() share one model), so on a structural
+  // hit the mapping must come from this graph's own prepare, not from the cached entry.
+  let usedInputs = entry?.usedInputs;
   if (!entry) {
     const p = prepare(graph);
     const key = cacheKey ?? p.key;
     entry = (cacheKey === undefined ? lookup(key) : undefined) ?? compile(key, p);
+    usedInputs = p.usedInputs;
   }
   const ort = load()!;
   const feeds: Record<string, unknown> = {};
-  entry.usedInputs.forEach((i, k) => {
+  usedInputs!.forEach((i, k) => {
     const t = graph.feeds[i]!;
     feeds[entry.inputNames[k]!] = new ort.OrtTensor(t.dtype, t._storage(), t.shape);
   });

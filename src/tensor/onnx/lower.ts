@@ -22,6 +22,18 @@ export interface Prepared {
   build(): Uint8Array;
 }
 
+/**
+ * Attributes as a cache-key string. Plain JSON writes NaN, Infinity and -Infinity all as null, so
+ * pad(-Infinity) would reuse the session compiled for pad(Infinity); these are kept apart.
+ */
+export function attrKey(attrs: unknown): string {
+  return JSON.stringify(attrs, (_k, v: unknown) => {
+    if (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0))) return `#num:${Object.is(v, -0) ? '-0' : String(v)}`;
+    if (typeof v === 'bigint') return `#big:${v}`;
+    return v;
+  });
+}
+
 function storageBytes(d: TypedArray): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
@@ -72,7 +84,7 @@ export function prepare(graph: Graph): Prepared {
     n.outputs.forEach((o, j) => names.set(o, `v${k}_${j}`));
     const ins = n.inputs.map((t) => names.get(t) ?? '?').join(',');
     const outs = n.outputs.map((o) => `${o.dtype}[${o.shape.join(',')}]`).join(',');
-    keyParts.push(`${n.op.name}(${ins})${JSON.stringify(n.attrs)}->${outs}`);
+    keyParts.push(`${n.op.name}(${ins})${attrKey(n.attrs)}->${outs}`);
   });
   const outRefs = graph.outputs.map((o) => names.get(o)!);
   keyParts.push(`O(${outRefs.join(',')})`);

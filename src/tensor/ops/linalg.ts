@@ -18,7 +18,15 @@ defineOp<Record<string, never>>({
     const k1 = as[as.length - 1]!;
     const k2 = bs[bs.length - 2]!;
     if (k1 !== k2) throw new Error(`matmul: inner dimensions differ: ${fmtShape(a!.shape)} @ ${fmtShape(b!.shape)} (${k1} vs ${k2})`);
-    const batch = broadcastShapes('matmul', as.slice(0, -2), bs.slice(0, -2));
+    let batch: number[];
+    try {
+      batch = broadcastShapes('matmul', as.slice(0, -2), bs.slice(0, -2));
+    } catch {
+      throw new Error(
+        `matmul: batch dimensions do not broadcast: ${fmtShape(a!.shape)} @ ${fmtShape(b!.shape)} ` +
+          `(${fmtShape(as.slice(0, -2))} vs ${fmtShape(bs.slice(0, -2))})`,
+      );
+    }
     const out = [...batch, as[as.length - 2]!, bs[bs.length - 1]!];
     if (a!.shape.length === 1) out.splice(out.length - 2, 1);
     if (b!.shape.length === 1) out.splice(out.length - 1, 1);
@@ -39,7 +47,11 @@ defineOp<Record<string, never>>({
       // rows and take one [K, rows] @ [rows, N] product instead of a batched product plus a sum.
       const k = a2.shape[a2.rank - 1]!;
       const n = g2.shape[g2.rank - 1]!;
-      gb = a2.expand([...g2.shape.slice(0, -1), k]).reshape([-1, k]).transpose().matmul(g2.reshape([-1, n]));
+      gb = a2
+        .expand([...g2.shape.slice(0, -1), k])
+        .reshape([-1, k])
+        .transpose()
+        .matmul(g2.reshape([-1, n]));
     } else gb = unbroadcast(a2.transpose(-1, -2).matmul(g2), b2.shape);
     return [ga, gb.reshape([...b!.shape])];
   },

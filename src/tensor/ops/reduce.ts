@@ -91,6 +91,8 @@ function defineReduce(
       return b.emit(onnx, [x!, b.constI64(a.axes)], keepdims);
     },
     vjp: vjpFor(name),
+    // The work is reading every input element, not writing the (often tiny) output.
+    cost: ([x]) => sizeOf(x!.shape),
     kernel([x], a) {
       const out = reduceKernel(x!, a.axes, init, f);
       if (finish) {
