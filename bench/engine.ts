@@ -25,7 +25,10 @@ function medianMs(fn: () => unknown, reps: number, warmup = 3): number {
   return times[Math.floor(times.length / 2)]!;
 }
 
-type BlockParams = Record<'ln1_w' | 'ln1_b' | 'w_qkv' | 'b_qkv' | 'w_o' | 'b_o' | 'ln2_w' | 'ln2_b' | 'w_in' | 'b_in' | 'w_out' | 'b_out', Tensor>;
+type BlockParams = Record<
+  'ln1_w' | 'ln1_b' | 'w_qkv' | 'b_qkv' | 'w_o' | 'b_o' | 'ln2_w' | 'ln2_b' | 'w_in' | 'b_in' | 'w_out' | 'b_out',
+  Tensor
+>;
 
 let seedCounter = 0;
 const param = (shape: number[], scale = 0.02): Tensor => randn(shape, { seed: seedCounter++ }).mul(scale);
@@ -103,9 +106,15 @@ function main(): void {
   const p = blockParams();
   const x = randn([1, S, D], { seed: 3 });
   const fwd = jit(block);
-  add('block_fwd', medianMs(() => fwd(p, x), 30));
+  add(
+    'block_fwd',
+    medianMs(() => fwd(p, x), 30),
+  );
   const fwdBwd = jit((q: BlockParams, xs: Tensor) => valueAndGrad((pp: BlockParams) => block(pp, xs).sum())(q));
-  add('block_fwd_bwd', medianMs(() => fwdBwd(p, x), 20));
+  add(
+    'block_fwd_bwd',
+    medianMs(() => fwdBwd(p, x), 20),
+  );
 
   // 3. 12 blocks + final LayerNorm + unembedding
   const blocks = Array.from({ length: 12 }, blockParams);
@@ -116,15 +125,26 @@ function main(): void {
     for (const bp of bs) h = block(bp, h);
     return h.layerNorm(lnf.w, lnf.b, 1e-5).matmul(wU); // [1, S, vocab]
   });
-  add('stack12_unembed_fwd', medianMs(() => stack(blocks, x), 5, 2));
+  add(
+    'stack12_unembed_fwd',
+    medianMs(() => stack(blocks, x), 5, 2),
+  );
 
   // 4. per-op eager overhead
   const s16a = randn([16], { seed: 4 });
   const s16b = randn([16], { seed: 5 });
   const m256a = randn([256, 256], { seed: 6 });
   const m256b = randn([256, 256], { seed: 7 });
-  add('eager_add_16', medianMs(() => s16a.add(s16b), 2000, 100), 'JS kernel path');
-  add('eager_add_256x256', medianMs(() => m256a.add(m256b), 500, 50), 'one-node ORT session path');
+  add(
+    'eager_add_16',
+    medianMs(() => s16a.add(s16b), 2000, 100),
+    'JS kernel path',
+  );
+  add(
+    'eager_add_256x256',
+    medianMs(() => m256a.add(m256b), 500, 50),
+    'one-node ORT session path',
+  );
 
   // 5. eager crossover: JS kernel vs ORT session, per op and size
   const crossover: { op: string; size: string; jsUs: number; ortUs: number; work: number }[] = [];
@@ -140,7 +160,13 @@ function main(): void {
   }
   for (const n of [4, 8, 12, 16, 24, 32, 64]) {
     const a = randn([n, n], { seed: 10 });
-    crossover.push({ op: 'matmul', size: `[${n},${n}]@[${n},${n}]`, jsUs: time(() => a.matmul(a), Infinity), ortUs: time(() => a.matmul(a), 0), work: n * n * n });
+    crossover.push({
+      op: 'matmul',
+      size: `[${n},${n}]@[${n},${n}]`,
+      jsUs: time(() => a.matmul(a), Infinity),
+      ortUs: time(() => a.matmul(a), 0),
+      work: n * n * n,
+    });
   }
   eagerConfig.jsThreshold = saved;
 
@@ -152,9 +178,12 @@ function main(): void {
   console.log('\nEager JS kernel vs one-node ORT session (microseconds per op):\n');
   console.log('| op | size | work | JS us | ORT us | faster |');
   console.log('|---|---|---|---|---|---|');
-  for (const c of crossover) console.log(`| ${c.op} | ${c.size} | ${c.work} | ${c.jsUs.toFixed(1)} | ${c.ortUs.toFixed(1)} | ${c.jsUs <= c.ortUs ? 'JS' : 'ORT'} |`);
+  for (const c of crossover)
+    console.log(`| ${c.op} | ${c.size} | ${c.work} | ${c.jsUs.toFixed(1)} | ${c.ortUs.toFixed(1)} | ${c.jsUs <= c.ortUs ? 'JS' : 'ORT'} |`);
   const firstOrt = (op: string): number | undefined => crossover.find((c) => c.op === op && c.ortUs < c.jsUs)?.work;
-  console.log(`\nORT wins from work ~${firstOrt('add') ?? '>65536'} (add) and ~${firstOrt('matmul') ?? '>262144'} (matmul); eagerConfig.jsThreshold = ${saved}.`);
+  console.log(
+    `\nORT wins from work ~${firstOrt('add') ?? '>65536'} (add) and ~${firstOrt('matmul') ?? '>262144'} (matmul); eagerConfig.jsThreshold = ${saved}.`,
+  );
   mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./out/engine.json', import.meta.url), JSON.stringify({ rows, crossover, torch }, null, 2));
 }

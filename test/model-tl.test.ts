@@ -28,7 +28,7 @@ for (const fam of FAMILIES) {
     for (const c of ['p0', 'p1', 'p2']) {
       it(`${c}: logits, losses and every cached hook`, () => {
         const toks = info.cases[c]!.tokens;
-        const { logits, cache } = model.runWithCache(toks);
+        const { logits, cache } = model.runWithCache(toks, { names: model.hookNames });
         assert.ok(maxDiff(logits, ref.get(`${c}/logits`)!) < TOL);
         let checked = 0;
         for (const [key, r] of ref) {
@@ -85,7 +85,7 @@ for (const fam of FAMILIES) {
       for (const c of ['p0', 'p1', 'p2', 'batch']) {
         const { tokens, attention_mask: mask } = info.cases[c]!;
         const rowMask = mask ?? tokens.map((r) => r.map(() => 1));
-        const { logits, cache } = folded.runWithCache(tokens, mask ? { attentionMask: mask } : {});
+        const { logits, cache } = folded.runWithCache(tokens, { names: folded.hookNames, ...(mask ? { attentionMask: mask } : {}) });
         assert.ok(maxDiff(logits, refFold.get(`${c}/logits`)!, rowMask) < TOL, `${c} logits`);
         for (const [key, r] of refFold) {
           if (!key.startsWith(`${c}/`)) continue;

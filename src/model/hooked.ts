@@ -17,6 +17,11 @@ export interface HookContext {
   name: string;
   /** The layer index, or null for hooks outside the blocks. */
   layer: number | null;
+  /**
+   * Marks the value as a gradient target under this hook's name: inside `valueAndGrad`, its
+   * gradient is returned with the others (see `gradientsAt` for the common case).
+   */
+  markGrad(x: Tensor): Tensor;
 }
 
 /** A hook: receives the activation (a traced tensor) and returns the value that flows on. */
@@ -72,7 +77,9 @@ export class HookedTransformer {
   static fromHf(hfConfig: Record<string, unknown>, weights: WeightReader, file = 'config.json'): HookedTransformer {
     const family = familyFor(hfConfig.model_type, file);
     const cfg = family.config(hfConfig, file);
-    return new HookedTransformer(cfg, family.weights(cfg, weights));
+    const params = family.weights(cfg, weights);
+    validateParams(cfg, params, file);
+    return new HookedTransformer(cfg, params);
   }
 
   /**
@@ -89,9 +96,13 @@ export class HookedTransformer {
     return this.run(input, options, { cache: new Set(), hooks: new Map() }).logits;
   }
 
-  /** Logits and the activations at the selected hook points (all when `names` is omitted). */
+  /**
+   * Logits and the activations at the selected hook points. Without `names`, every hook point
+   * except `attn.hook_result` (per-head outputs, [batch, pos, n_heads, d_model]: n_heads times
+   * the memory of hook_attn_out, so TransformerLens also computes it only when asked).
+   */
   runWithCache(input: TokenInput, options: RunOptions & { names?: NameFilter } = {}): { logits: Tensor; cache: ActivationCache } {
-    const names = this.select(options.names);
+    const names = options.names === undefined ? this.hookNames.filter((n) => !n.endsWith('attn.hook_result')) : this.select(options.names);
     const { logits, cache } = this.run(input, options, { cache: new Set(names), hooks: new Map() });
     return { logits, cache: new ActivationCache(cache) };
   }
@@ -151,6 +162,7 @@ export class HookedTransformer {
     const L = s + maxNew;
     if (this.cfg.positional === 'learned' && L > this.cfg.nCtx)
       throw new Error(`generate: ${s} prompt + ${maxNew} new tokens exceed the context of ${this.cfg.nCtx}`);
+    checkVocab(tokens, this.cfg.dVocab);
     const mask = maskTensor(options.attentionMask, tokens);
     const valid: boolean[] = mask
       ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0)
@@ -262,7 +274,7 @@ export class HookedTransformer {
       const fns = spec.hooks.get(name);
       if (fns) {
         const layer = /^blocks\.(\d+)\./.exec(name);
-        const ctx: HookContext = { name, layer: layer ? Number(layer[1]) : null };
+        const ctx: HookContext = { name, layer: layer ? Number(layer[1]) : null, markGrad: (t) => markGradTarget(name, t) };
         for (const fn of fns) {
           const y = fn(x, ctx);
           if (y instanceof Tensor) {
@@ -282,6 +294,7 @@ export class HookedTransformer {
 
   /** Concrete per-call inputs: positions, attention masks, rotary tables. */
   private prepare(tokens: Tensor, options: RunOptions): Omit<ForwardInputs, 'tokens'> {
+    checkVocab(tokens, this.cfg.dVocab);
     return forwardInputs(this.cfg, tokens, maskTensor(options.attentionMask, tokens));
   }
 
@@ -412,6 +425,13 @@ function discoverHookNames(cfg: ModelConfig, params: ModelParams): string[] {
   return names;
 }
 
+function checkVocab(tokens: Tensor, dVocab: number): void {
+  const ids = tokens.dataSync() as BigInt64Array;
+  for (let i = 0; i < ids.length; i++)
+    if (ids[i]! < 0n || ids[i]! >= BigInt(dVocab))
+      throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary (0..${dVocab - 1})`);
+}
+
 /** Positions (from the mask, so left padding starts real tokens at 0), masks and rotary tables. */
 export function forwardInputs(cfg: ModelConfig, tokens: Tensor, mask: Tensor | null): Omit<ForwardInputs, 'tokens'> {
   const [b, s] = tokens.shape as [number, number];
@@ -458,6 +478,48 @@ function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number)
       sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.sin(angle);
     }
   return { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
+}
+
+/** Checks every weight's shape against the config; the error names the weight and both shapes. */
+export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): void {
+  const { dModel: d, nHeads: nH, nKVHeads: nKV, dHead: dh, dMlp, dVocab } = cfg;
+  const check = (name: string, t: Tensor | undefined, shape: number[]): void => {
+    if (!t) return;
+    if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
+      throw new Error(
+        `${file}: weight '${name}' has shape [${t.shape}] but the config implies [${shape}] (d_model ${d}, heads ${nH}/${nKV}x${dh}, d_mlp ${dMlp}, vocab ${dVocab})`,
+      );
+  };
+  check('embed.W_E', p.embed.W_E, [dVocab, d]);
+  if (p.pos_embed) check('pos_embed.W_pos', p.pos_embed.W_pos, [cfg.nCtx, d]);
+  if (p.blocks.length !== cfg.nLayers) throw new Error(`${file}: ${p.blocks.length} blocks of weights for ${cfg.nLayers} layers`);
+  p.blocks.forEach((b, l) => {
+    const at = (n: string) => `blocks.${l}.${n}`;
+    for (const [n, norm] of [
+      ['ln1', b.ln1],
+      ['ln2', b.ln2],
+      ['ln1_post', b.ln1_post],
+      ['ln2_post', b.ln2_post],
+    ] as const) {
+      check(at(`${n}.w`), norm?.w, [d]);
+      check(at(`${n}.b`), norm?.b, [d]);
+    }
+    check(at('attn.W_Q'), b.attn.W_Q, [d, nH * dh]);
+    check(at('attn.W_K'), b.attn.W_K, [d, nKV * dh]);
+    check(at('attn.W_V'), b.attn.W_V, [d, nKV * dh]);
+    check(at('attn.W_O'), b.attn.W_O, [nH * dh, d]);
+    check(at('attn.b_Q'), b.attn.b_Q, [nH * dh]);
+    check(at('attn.b_K'), b.attn.b_K, [nKV * dh]);
+    check(at('attn.b_V'), b.attn.b_V, [nKV * dh]);
+    check(at('attn.b_O'), b.attn.b_O, [d]);
+    check(at('mlp.W_in'), b.mlp.W_in, [d, dMlp]);
+    check(at('mlp.W_gate'), b.mlp.W_gate, [d, dMlp]);
+    check(at('mlp.W_out'), b.mlp.W_out, [dMlp, d]);
+    check(at('mlp.b_in'), b.mlp.b_in, [dMlp]);
+    check(at('mlp.b_out'), b.mlp.b_out, [d]);
+  });
+  check('ln_final.w', p.ln_final.w, [d]);
+  check('unembed.W_U', p.unembed.W_U, [d, dVocab]);
 }
 
 function toTokens(input: TokenInput): Tensor {

@@ -6,7 +6,7 @@
 import { allocate, fromNumbers, isDType, type DType, type TypedArray } from './dtype.js';
 import { PRNG, defaultRng } from './prng.js';
 import { fmtShape, normAxis, sizeOf, type Shape } from './shape.js';
-import { apply, apply1, type Node, type Trace } from './trace.js';
+import { activeTrace, apply, apply1, type Node, type Trace } from './trace.js';
 
 let tensorCounter = 0;
 
@@ -297,6 +297,8 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor {
     const target = resolveReshape(this.shape, shape);
     if (target.length === this.rank && target.every((d, i) => d === this.shape[i])) return this;
+    // Concrete tensors are immutable, so a reshape outside a trace shares the storage (no copy).
+    if (this._data !== null && activeTrace() === null) return Tensor._concrete(target, this.dtype, this._data);
     return apply1('reshape', [this], { shape: target });
   }
   flatten(): Tensor {
@@ -388,7 +390,12 @@ export class Tensor {
   /** torch.scatter_add (functional). */
   scatterAdd(indices: Tensor, updates: Tensor, axis: number): Tensor {
     const a = normAxis('scatter_add', axis, this.rank);
-    return this.add(apply1('scatter_add', [indices, updates], { axis: a, size: this.shape[a] }));
+    if (indices.rank !== this.rank || indices.shape.some((d, i) => i !== a && d > this.shape[i]!))
+      throw new Error(`scatter_add: indices of shape ${fmtShape(indices.shape)} do not fit ${fmtShape(this.shape)} along axis ${a}`);
+    let added = apply1('scatter_add', [indices, updates], { axis: a, size: this.shape[a] });
+    // Indices may cover fewer positions than this tensor on the other axes (as in torch).
+    if (added.shape.some((d, i) => d !== this.shape[i])) added = added.pad(this.shape.map((d, i) => [0, d - added.shape[i]!]));
+    return this.add(added);
   }
   /** Upper triangle (elements with col - row >= k), the rest zero; acts on the last two axes. */
   triu(k = 0): Tensor {

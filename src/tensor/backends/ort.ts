@@ -17,7 +17,7 @@ interface NativeSession {
   loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
   run(
     feeds: Record<string, unknown>,
-    fetches: Record<string, null>,
+    fetches: Record<string, unknown>,
     options: object,
   ): Record<string, { data: TypedArray; dims: number[]; type: string }>;
   endProfiling(): void;
@@ -107,10 +107,10 @@ function lookup(key: string): CacheEntry | undefined {
 }
 
 function compile(key: string, p: Prepared): CacheEntry {
-  const { build, inputNames, outputNames, hasFloat64, usedInputs } = p;
+  const { build, inputNames, hasFloat64, usedInputs } = p;
   const ort = load();
   if (!ort) throw new Error(`ONNX Runtime is not available (${loadError}); use setBackend('js') to run on the JS reference kernels`);
-  const bytes = build();
+  const { bytes, outputNames } = build();
   if (ortConfig.dumpDir) dumpModel(bytes);
   const session = new ort.binding.binding.InferenceSession();
   try {
@@ -180,8 +180,17 @@ export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
     const t = graph.feeds[i]!;
     feeds[entry.inputNames[k]!] = new ort.OrtTensor(t.dtype, t._storage(), t.shape);
   });
-  const fetches: Record<string, null> = {};
-  for (const n of entry.outputNames) fetches[n] = null;
+  // Outputs are written straight into buffers allocated here (ORT would otherwise allocate its
+  // own and copy them into new JS arrays). Repeated output names share one buffer.
+  const fetches: Record<string, unknown> = {};
+  const buffers = new Map<string, TypedArray>();
+  entry.outputNames.forEach((n, k) => {
+    if (buffers.has(n)) return;
+    const o = graph.outputs[k]!;
+    const data = allocate(o.dtype, sizeOf(o.shape));
+    buffers.set(n, data);
+    fetches[n] = sizeOf(o.shape) > 0 ? new ort.OrtTensor(o.dtype, data, o.shape) : null;
+  });
   ortStats.runs++;
   let results: ReturnType<NativeSession['run']>;
   try {
@@ -190,9 +199,9 @@ export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
     throw new Error(`ONNX Runtime failed to run a compiled graph: ${e instanceof Error ? e.message : String(e)}`);
   }
   return entry.outputNames.map((n, k) => {
-    const r = results[n]!;
     const o = graph.outputs[k]!;
-    return normalize(o.dtype, r.data, sizeOf(o.shape));
+    const size = sizeOf(o.shape);
+    return size > 0 ? buffers.get(n)! : normalize(o.dtype, results[n]!.data, size);
   });
 }
 

@@ -16,10 +16,10 @@ export interface Prepared {
   /** Graph inputs actually used (after dead-code elimination), with their feed tensors. */
   usedInputs: number[];
   inputNames: string[];
-  outputNames: string[];
   /** Whether any value is float64 (ORT's extended fusions have float-only kernels). */
   hasFloat64: boolean;
-  build(): Uint8Array;
+  /** The ONNX model, and the names of its outputs (one per graph output, in order). */
+  build(): { bytes: Uint8Array; outputNames: string[] };
 }
 
 /**
@@ -91,9 +91,7 @@ export function prepare(graph: Graph): Prepared {
   const key = keyParts.join(';');
 
   const inputNames = usedInputs.map((_, k) => `in${k}`);
-  const outputNames = graph.outputs.map((_, k) => `out${k}`);
-
-  const build = (): Uint8Array => {
+  const build = (): { bytes: Uint8Array; outputNames: string[] } => {
     const onnxNodes: Message[] = [];
     const initializers: Message[] = [];
     let tmp = 0;
@@ -132,22 +130,32 @@ export function prepare(graph: Graph): Prepared {
         throw new Error(`internal: lowering of '${n.op.name}' returned ${outs.length} outputs, expected ${n.outputs.length}`);
       n.outputs.forEach((o, j) => valueName.set(o, outs[j]!));
     }
-    // Graph outputs get their own names through Identity, so an output may repeat or be an input.
-    graph.outputs.forEach((o, k) => {
-      onnxNodes.push(nodeProto({ opType: 'Identity', inputs: [valueName.get(o)!], outputs: [`out${k}`] }));
+    // A graph output is the node value itself (no copy), except where that is impossible: an
+    // output that is a graph input or constant, or that repeats an earlier output, goes through
+    // an Identity node with a name of its own.
+    const taken = new Set<string>();
+    const outputNames = graph.outputs.map((o, k) => {
+      const v = valueName.get(o)!;
+      if (v.startsWith('t') && !taken.has(v)) {
+        taken.add(v);
+        return v;
+      }
+      onnxNodes.push(nodeProto({ opType: 'Identity', inputs: [v], outputs: [`out${k}`] }));
+      return `out${k}`;
     });
-    return modelProto({
+    const bytes = modelProto({
       opset: OPSET,
       nodes: onnxNodes,
       initializers,
       inputs: usedInputs.map((i, k) => valueInfoProto(`in${k}`, OnnxDataType[graph.inputs[i]!.dtype], graph.inputs[i]!.shape)),
-      outputs: graph.outputs.map((o, k) => valueInfoProto(`out${k}`, OnnxDataType[o.dtype], o.shape)),
+      outputs: graph.outputs.map((o, k) => valueInfoProto(outputNames[k]!, OnnxDataType[o.dtype], o.shape)),
     });
+    return { bytes, outputNames };
   };
 
   const hasFloat64 =
     usedInputs.some((i) => graph.inputs[i]!.dtype === 'float64') || nodes.some((n) => n.outputs.some((o) => o.dtype === 'float64'));
-  return { key, usedInputs, inputNames, outputNames, hasFloat64, build };
+  return { key, usedInputs, inputNames, hasFloat64, build };
 }
 
 function metaOf(t: Tensor): Meta {

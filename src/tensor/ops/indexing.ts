@@ -4,7 +4,8 @@
  */
 import { attr, defineOp, type KernelArg, type LowerBuilder } from '../op.js';
 import { fmtShape, sizeOf, stridesOf } from '../shape.js';
-import { zeros, type SliceAttrs, sliceShape } from '../tensor.js';
+import { OnnxDataType } from '../onnx/proto.js';
+import { zeros, type SliceAttrs, type SliceSpec, sliceShape, type Tensor } from '../tensor.js';
 import { apply1 } from '../trace.js';
 import { requireInt, sameDType } from './util.js';
 
@@ -41,33 +42,103 @@ function sliceSourceIndex(shape: readonly number[], a: SliceAttrs): Int32Array {
 /** ONNX Slice reads a negative end as counting from the back; "before index 0" needs INT64_MIN-ish. */
 const BEFORE_START = -(2 ** 62);
 
-function lowerSlice(b: LowerBuilder, x: string, a: SliceAttrs): string[] {
+function lowerSlice(b: LowerBuilder, x: string, a: SliceAttrs, shape: readonly number[]): string[] {
+  const out = sliceShape(shape, a);
+  // An axis the slice selects nothing from is lowered as [0, 0): a normalised negative-step slice
+  // may start at -1 ("before index 0"), which ONNX would read as the last element.
+  const empty = a.axes.map((axis) => out[axis] === 0);
   return b.emit('Slice', [
     x,
-    b.constI64(a.starts),
-    b.constI64(a.ends.map((e, i) => (e < 0 && a.steps[i]! < 0 ? BEFORE_START : e))),
+    b.constI64(a.starts.map((s, i) => (empty[i] ? 0 : s))),
+    b.constI64(a.ends.map((e, i) => (empty[i] ? 0 : e < 0 && a.steps[i]! < 0 ? BEFORE_START : e))),
     b.constI64(a.axes),
-    b.constI64(a.steps),
+    b.constI64(a.steps.map((s, i) => (empty[i] ? 1 : s))),
   ]);
+}
+
+/**
+ * Where each sliced axis's elements land, as a contiguous box: a negative-step axis is reversed,
+ * and a step s > 1 spreads the m elements over (m - 1) * s + 1 positions (s - 1 zeros between).
+ */
+interface Placement {
+  axis: number;
+  m: number;
+  reverse: boolean;
+  stride: number;
+  lo: number;
+  span: number;
+}
+
+function placements(shape: readonly number[], a: SliceAttrs): Placement[] {
+  const out = sliceShape(shape, a);
+  return a.axes.map((axis, i) => {
+    const m = out[axis]!;
+    const step = a.steps[i]!;
+    const reverse = step < 0 && m > 1;
+    const lo = step < 0 ? a.starts[i]! + (m - 1) * step : a.starts[i]!;
+    const stride = Math.abs(step);
+    return { axis, m, reverse, stride, lo, span: m === 0 ? 0 : (m - 1) * stride + 1 };
+  });
+}
+
+/**
+ * The inverse of a slice, with tensor ops: `v` (the slice's shape) placed into zeros of `shape`.
+ * Only reshapes, reversing slices and pads: nothing of the full shape is materialised up front.
+ */
+function unslice(v: Tensor, shape: readonly number[], a: SliceAttrs): Tensor {
+  if (v.size === 0) return zeros([], v.dtype).expand(shape);
+  let cur = v;
+  const pads = shape.map(() => [0, 0] as [number, number]);
+  for (const p of placements(shape, a)) {
+    const along = (spec: SliceSpec): SliceSpec[] => shape.map((_, d) => (d === p.axis ? spec : null));
+    if (p.reverse) cur = cur.slice(along({ step: -1 }));
+    if (p.stride > 1 && p.m > 1) {
+      const wide = cur.unsqueeze(p.axis + 1);
+      const spread = wide.pad(wide.shape.map((_, d) => (d === p.axis + 1 ? [0, p.stride - 1] : [0, 0])));
+      const merged = [...cur.shape];
+      merged[p.axis] = p.m * p.stride;
+      cur = spread.reshape(merged).slice(along({ end: p.span }));
+    }
+    pads[p.axis] = [p.lo, shape[p.axis]! - p.lo - p.span];
+  }
+  return cur.pad(pads);
+}
+
+/** The same placement as `unslice`, emitted as ONNX nodes. */
+function lowerUnslice(b: LowerBuilder, v: string, vShape: readonly number[], shape: readonly number[], a: SliceAttrs): string {
+  let cur = v;
+  const cs = [...vShape];
+  const rank = shape.length;
+  const pads = new Array<number>(2 * rank).fill(0);
+  for (const p of placements(shape, a)) {
+    if (p.reverse) [cur] = b.emit('Slice', [cur, b.constI64([-1]), b.constI64([BEFORE_START]), b.constI64([p.axis]), b.constI64([-1])]);
+    if (p.stride > 1 && p.m > 1) {
+      const wide = [...cs];
+      wide.splice(p.axis + 1, 0, 1);
+      [cur] = b.emit('Reshape', [cur, b.constI64(wide)]);
+      const spread = new Array<number>(2 * (rank + 1)).fill(0);
+      spread[rank + 1 + p.axis + 1] = p.stride - 1;
+      [cur] = b.emit('Pad', [cur!, b.constI64(spread)], { mode: attr.str('constant') });
+      cs[p.axis] = p.m * p.stride;
+      [cur] = b.emit('Reshape', [cur!, b.constI64(cs)]);
+      [cur] = b.emit('Slice', [cur!, b.constI64([0]), b.constI64([p.span]), b.constI64([p.axis])]);
+      cs[p.axis] = p.span;
+    }
+    pads[p.axis] = p.lo;
+    pads[rank + p.axis] = shape[p.axis]! - p.lo - p.span;
+  }
+  return b.emit('Pad', [cur!, b.constI64(pads)], { mode: attr.str('constant') })[0]!;
 }
 
 defineOp<SliceAttrs>({
   name: 'slice',
   infer([x], a) {
+    checkSliceAttrs('slice', x!.shape, a);
     return [{ shape: sliceShape(x!.shape, a), dtype: x!.dtype }];
   },
-  lower: (b, [x], a) => lowerSlice(b, x!, a),
-  vjp([g], { inputs: [x], attrs }) {
-    if (attrs.steps.every((s) => s === 1)) {
-      // Contiguous slice: pad the cotangent back out (no zeros tensor of x's size needed).
-      const pads = x!.shape.map((d, axis) => {
-        const i = attrs.axes.indexOf(axis);
-        return (i < 0 ? [0, 0] : [attrs.starts[i]!, d - attrs.ends[i]!]) as [number, number];
-      });
-      return [g!.pad(pads)];
-    }
-    return [apply1('slice_set', [zeros(x!.shape, g!.dtype), g!], attrs)];
-  },
+  lower: (b, [x], a, { inputs: [m] }) => lowerSlice(b, x!, a, m!.shape),
+  // Put the cotangent back where the slice came from (a pad for step-1 slices).
+  vjp: ([g], { inputs: [x], attrs }) => [unslice(g!, x!.shape, attrs)],
   kernel([x], a) {
     const idx = sliceSourceIndex(x!.shape, a);
     const out = new Float64Array(idx.length);
@@ -76,26 +147,55 @@ defineOp<SliceAttrs>({
   },
 });
 
+function checkSliceAttrs(op: string, shape: readonly number[], a: SliceAttrs): void {
+  const n = a.axes.length;
+  if (a.starts.length !== n || a.ends.length !== n || a.steps.length !== n)
+    throw new Error(`${op}: axes, starts, ends and steps must have one entry per sliced axis`);
+  a.axes.forEach((axis, i) => {
+    if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length)
+      throw new Error(`${op}: axis ${axis} is out of range for shape ${fmtShape(shape)}`);
+    const d = shape[axis]!;
+    const [s, e, st] = [a.starts[i]!, a.ends[i]!, a.steps[i]!];
+    const ok = st > 0 ? s >= 0 && s <= e && e <= d : st < 0 ? s >= -1 && s < d && e >= -1 && e <= s : false;
+    if (!ok || ![s, e, st].every(Number.isInteger))
+      throw new Error(`${op}: slice ${s}:${e}:${st} of axis ${axis} is not normalised for shape ${fmtShape(shape)} (use Tensor.slice)`);
+  });
+}
+
 defineOp<SliceAttrs>({
   name: 'slice_set',
   infer([x, v], a) {
     sameDType('slice_set', [x!, v!]);
+    checkSliceAttrs('slice_set', x!.shape, a);
     const want = sliceShape(x!.shape, a);
     if (want.length !== v!.shape.length || want.some((d, i) => d !== v!.shape[i]))
       throw new Error(`slice_set: value has shape ${fmtShape(v!.shape)}, the slice of ${fmtShape(x!.shape)} has ${fmtShape(want)}`);
     return [{ shape: [...x!.shape], dtype: x!.dtype }];
   },
-  lower(b, [x, v], a, { inputs: [m] }) {
-    // ScatterND with the slice's flat source positions: indices [n, 1] into x flattened.
-    const idx = sliceSourceIndex(m!.shape, a);
-    const n = m!.shape.reduce((p, d) => p * d, 1);
-    const [flat] = b.emit('Reshape', [x!, b.constI64([n])]);
-    const [vflat] = b.emit('Reshape', [v!, b.constI64([idx.length])]);
-    const [out] = b.emit('ScatterND', [flat!, b.constI64(Array.from(idx), [idx.length, 1]), vflat!]);
-    return b.emit('Reshape', [out!, b.constI64(m!.shape)]);
+  lower(b, [x, v], a, { inputs: [m, vm] }) {
+    const shape = m!.shape;
+    if (sizeOf(vm!.shape) === 0) return b.emit('Identity', [x!]);
+    if (a.axes.length === 0) return b.emit('Identity', [v!]);
+    // Where(mask, value placed by pads, x). The mask is the outer product of one small bool
+    // vector per sliced axis, so no constant grows with the tensor (unlike ScatterND indices).
+    const placed = lowerUnslice(b, v!, vm!.shape, shape, a);
+    let mask = '';
+    const out = sliceShape(shape, a);
+    a.axes.forEach((axis, i) => {
+      const hit = new Array<number>(shape[axis]!).fill(0);
+      for (let j = 0; j < out[axis]!; j++) hit[a.starts[i]! + j * a.steps[i]!] = 1;
+      const dims = shape.map((d, k) => (k === axis ? d : 1));
+      const [axisMask] = b.emit('Cast', [b.constI64(hit, dims)], { to: attr.int(OnnxDataType.bool) });
+      mask = mask ? b.emit('And', [mask, axisMask!])[0]! : axisMask!;
+    });
+    if (m!.dtype !== 'bool') return b.emit('Where', [mask, placed, x!]);
+    // ONNX Runtime's CPU Where has no bool kernel.
+    const [keep] = b.emit('And', [b.emit('Not', [mask])[0]!, x!]);
+    return b.emit('Or', [b.emit('And', [mask, placed])[0]!, keep!]);
   },
   vjp([g], { attrs }) {
-    return [apply1('slice_set', [g!, zeros(sliceShape(g!.shape, attrs), g!.dtype)], attrs), apply1('slice', [g!], attrs)];
+    const zero = zeros([], g!.dtype).expand(sliceShape(g!.shape, attrs));
+    return [apply1('slice_set', [g!, zero], attrs), apply1('slice', [g!], attrs)];
   },
   kernel([x, v], a) {
     const idx = sliceSourceIndex(x!.shape, a);
@@ -110,6 +210,7 @@ defineOp<{ axis: number }>({
   infer(ins, a) {
     const dt = sameDType('concat', ins);
     const first = ins[0]!.shape;
+    checkAxis('concat', a.axis, first);
     let total = 0;
     for (const m of ins) {
       if (m.shape.length !== first.length || m.shape.some((d, i) => i !== a.axis && d !== first[i]))
@@ -187,7 +288,7 @@ defineOp<{ axis: number }>({
   name: 'gather',
   infer([x, idx], a) {
     requireInt('gather', idx!);
-    if (a.axis < 0 || a.axis >= x!.shape.length) throw new Error(`gather: axis ${a.axis} out of range for rank ${x!.shape.length}`);
+    checkAxis('gather', a.axis, x!.shape);
     return [{ shape: [...x!.shape.slice(0, a.axis), ...idx!.shape, ...x!.shape.slice(a.axis + 1)], dtype: x!.dtype }];
   },
   lower: (b, [x, i], a) => b.emit('Gather', [x!, i!], { axis: attr.int(a.axis) }),
@@ -227,7 +328,13 @@ function elementsAlong(shape: readonly number[], axis: number, f: (flat: number,
   }
 }
 
+function checkAxis(op: string, axis: number, shape: readonly number[]): void {
+  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length)
+    throw new Error(`${op}: axis ${axis} is out of range for shape ${fmtShape(shape)}`);
+}
+
 function checkElementsShapes(op: string, x: readonly number[], idx: readonly number[], axis: number): void {
+  checkAxis(op, axis, x);
   if (idx.length !== x.length || idx.some((d, i) => i !== axis && d > x[i]!))
     throw new Error(`${op}: indices of shape ${fmtShape(idx)} do not fit data of shape ${fmtShape(x)} along axis ${axis}`);
 }
@@ -306,7 +413,7 @@ defineOp<{ axis: number }>({
   },
   lower: (b, [x, i, u], a) => b.emit('ScatterElements', [x!, i!, u!], { axis: attr.int(a.axis) }),
   vjp([g], { inputs: [, idx, upd], attrs }) {
-    return [g!.scatter(idx!, zeros(upd!.shape, g!.dtype), attrs.axis), null, g!.gatherElements(idx!, attrs.axis)];
+    return [g!.scatter(idx!, zeros([], g!.dtype).expand(upd!.shape), attrs.axis), null, g!.gatherElements(idx!, attrs.axis)];
   },
   kernel([x, idx, upd], a) {
     return [scatterKernel(Float64Array.from(x!.data), x!.shape, idx!, upd!, a.axis, false, 'scatter')];
@@ -319,6 +426,9 @@ defineOp<{ axis: number; size: number }>({
     requireInt('scatter_add', idx!);
     if (upd!.shape.length !== idx!.shape.length || upd!.shape.some((d, i) => d !== idx!.shape[i]))
       throw new Error(`scatter_add: updates ${fmtShape(upd!.shape)} must have the indices' shape ${fmtShape(idx!.shape)}`);
+    if (!Number.isInteger(a.axis) || a.axis < 0 || a.axis >= upd!.shape.length)
+      throw new Error(`scatter_add: axis ${a.axis} is out of range for updates of shape ${fmtShape(upd!.shape)}`);
+    if (!Number.isInteger(a.size) || a.size < 0) throw new Error(`scatter_add: size must be a non-negative integer, got ${a.size}`);
     const out = [...upd!.shape];
     out[a.axis] = a.size;
     return [{ shape: out, dtype: upd!.dtype }];
@@ -342,7 +452,15 @@ defineOp<{ k: number; upper: boolean }>({
     if (!Number.isInteger(a.k)) throw new Error(`triu: k must be an integer`);
     return [{ shape: [...x!.shape], dtype: x!.dtype }];
   },
-  lower: (b, [x], a) => b.emit('Trilu', [x!, b.constI64([a.k], [])], { upper: attr.int(a.upper ? 1 : 0) }),
+  lower(b, [x], a, { inputs: [m] }) {
+    const k = b.constI64([a.k], []);
+    const upper = { upper: attr.int(a.upper ? 1 : 0) };
+    // ONNX Runtime's CPU Trilu has no int32 kernel: go through int64.
+    if (m!.dtype !== 'int32') return b.emit('Trilu', [x!, k], upper);
+    const [wide] = b.emit('Cast', [x!], { to: attr.int(OnnxDataType.int64) });
+    const [t] = b.emit('Trilu', [wide!, k], upper);
+    return b.emit('Cast', [t!], { to: attr.int(OnnxDataType.int32) });
+  },
   vjp: ([g], { attrs }) => [apply1('triu', [g!], attrs)],
   kernel([x], a) {
     const r = x!.shape[x!.shape.length - 2]!;
@@ -366,8 +484,9 @@ interface CumsumAttrs {
 
 defineOp<CumsumAttrs>({
   name: 'cumsum',
-  infer([x]) {
+  infer([x], a) {
     if (x!.dtype === 'bool') throw new Error('cumsum: cast bool to a number type first');
+    checkAxis('cumsum', a.axis, x!.shape);
     return [{ shape: [...x!.shape], dtype: x!.dtype }];
   },
   lower: (b, [x], a) =>
@@ -407,6 +526,7 @@ interface TopkAttrs {
 defineOp<TopkAttrs>({
   name: 'topk',
   infer([x], a) {
+    checkAxis('topk', a.axis, x!.shape);
     const n = x!.shape[a.axis]!;
     if (!Number.isInteger(a.k) || a.k < 0 || a.k > n)
       throw new Error(`topk: k=${a.k} is out of range for an axis of size ${n} (shape ${fmtShape(x!.shape)})`);
@@ -434,8 +554,10 @@ defineOp<TopkAttrs>({
     for (let r = 0; r < outer; r++)
       for (let i = 0; i < inner; i++) {
         const at = (k: number): number => x!.data[(r * n + k) * inner + i]!;
-        // Stable: ties keep the lower index first, as ONNX Runtime does.
-        const sorted = order.slice().sort((p, q) => (a.largest ? at(q) - at(p) : at(p) - at(q)) || p - q);
+        // Ties keep the lower index first, as ONNX Runtime does. NaN ranks above every number
+        // (torch's order; ONNX Runtime's own NaN order is not consistent, so it is not matched).
+        const cmp = (u: number, v: number): number => (Number.isNaN(u) ? (Number.isNaN(v) ? 0 : 1) : Number.isNaN(v) ? -1 : u - v);
+        const sorted = order.slice().sort((p, q) => (a.largest ? cmp(at(q), at(p)) : cmp(at(p), at(q))) || p - q);
         for (let j = 0; j < a.k; j++) {
           vals[(r * a.k + j) * inner + i] = at(sorted[j]!);
           inds[(r * a.k + j) * inner + i] = sorted[j]!;

@@ -1,0 +1,44 @@
+/** Random initialisation of a model's parameters (for toy models, tests and benchmarks). */
+import { PRNG, ones, randn, zeros, type Tensor } from '../tensor/index.js';
+import type { ModelConfig } from './config.js';
+import type { BlockParams, ModelParams } from './forward.js';
+
+/** GPT-2-style init: weights N(0, std), biases 0, norm weights 1 (0 where stored as w - 1). */
+export function initParams(cfg: ModelConfig, options: { seed?: number; std?: number } = {}): ModelParams {
+  const rng = new PRNG(options.seed ?? 0);
+  const std = options.std ?? 0.02;
+  const w = (shape: number[]): Tensor => randn(shape, { rng }).mul(std);
+  const { dModel: d, nHeads: nH, nKVHeads: nKV, dHead: dh, dMlp, dVocab } = cfg;
+  const norm = () => ({
+    w: cfg.normWeightOffset ? zeros([d]) : ones([d]),
+    ...(cfg.norm === 'layernorm' ? { b: zeros([d]) } : {}),
+  });
+  const blocks: BlockParams[] = Array.from({ length: cfg.nLayers }, () => ({
+    ln1: norm(),
+    ln2: norm(),
+    ...(cfg.postNorms ? { ln1_post: norm(), ln2_post: norm() } : {}),
+    attn: {
+      W_Q: w([d, nH * dh]),
+      W_K: w([d, nKV * dh]),
+      W_V: w([d, nKV * dh]),
+      W_O: w([nH * dh, d]),
+      ...(cfg.attnBias ? { b_Q: zeros([nH * dh]), b_K: zeros([nKV * dh]), b_V: zeros([nKV * dh]) } : {}),
+      ...(cfg.attnOutBias ? { b_O: zeros([d]) } : {}),
+      ...(cfg.qkNorm ? { q_norm: ones([dh]), k_norm: ones([dh]) } : {}),
+    },
+    mlp: {
+      W_in: w([d, dMlp]),
+      W_out: w([dMlp, d]),
+      ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
+      ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
+    },
+  }));
+  const W_E = w([dVocab, d]);
+  return {
+    embed: { W_E },
+    ...(cfg.positional === 'learned' ? { pos_embed: { W_pos: w([cfg.nCtx, d]) } } : {}),
+    blocks,
+    ln_final: norm(),
+    unembed: { W_U: cfg.tiedEmbeddings ? W_E.transpose() : w([d, dVocab]), ...(cfg.unembedBias ? { b_U: zeros([dVocab]) } : {}) },
+  };
+}
