@@ -60,10 +60,20 @@ export class ActivationCache {
   }
 }
 
+/** What the model needs from a tokenizer (src/io/tokenizer.ts provides it). */
+export interface ModelTokenizer {
+  encode(text: string, options?: { prependBos?: boolean }): number[];
+  decode(ids: readonly number[]): string;
+  /** Each id's own string. */
+  toStrTokens(ids: readonly number[]): string[];
+}
+
 export class HookedTransformer {
   /** Every hook point name, in forward order. */
   readonly hookNames: readonly string[];
   private readonly hookSet: ReadonlySet<string>;
+  /** The tokenizer, when the model was loaded with one (tokenizer.json). */
+  tokenizer: ModelTokenizer | null = null;
 
   constructor(
     readonly cfg: ModelConfig,
@@ -89,6 +99,29 @@ export class HookedTransformer {
    */
   processWeights(options: ProcessOptions = {}): HookedTransformer {
     return new HookedTransformer(this.cfg, processWeights(this.cfg, this.params, options));
+  }
+
+  /** Token ids of each text (BOS prepended unless `prependBos: false`), like TransformerLens's to_tokens. */
+  toTokens(text: string | readonly string[], options: { prependBos?: boolean } = {}): number[][] {
+    const tok = this.requireTokenizer('toTokens');
+    return (typeof text === 'string' ? [text] : text).map((t) => tok.encode(t, { prependBos: options.prependBos ?? true }));
+  }
+
+  /** The string of each token of `input` (text is tokenized first). */
+  toStrTokens(input: string | readonly number[], options: { prependBos?: boolean } = {}): string[] {
+    const tok = this.requireTokenizer('toStrTokens');
+    return tok.toStrTokens(typeof input === 'string' ? tok.encode(input, { prependBos: options.prependBos ?? true }) : input);
+  }
+
+  /** Decodes token ids to text. */
+  toString(ids?: readonly number[]): string {
+    if (ids === undefined) return `HookedTransformer(${this.cfg.family}, ${this.cfg.nLayers} layers, d_model ${this.cfg.dModel})`;
+    return this.requireTokenizer('toString').decode(ids);
+  }
+
+  private requireTokenizer(what: string): ModelTokenizer {
+    if (!this.tokenizer) throw new Error(`${what}: this model has no tokenizer (load a directory or hub model that has tokenizer.json)`);
+    return this.tokenizer;
   }
 
   /** Logits [batch, pos, d_vocab]. */

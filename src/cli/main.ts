@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * The `glassbox` command. Every error ends the process with a one-line message and exit code 1.
+ * CLI parsing: commander (well kept, typed, generates help).
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { saveSafetensors } from '../io/index.js';
+import { tensor, type Tensor } from '../tensor/index.js';
+import type { HookedTransformer } from '../model/hooked.js';
+import { loadModel } from '../model/pretrained.js';
+
+function fail(e: unknown): never {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`glassbox: ${msg.split('\n')[0]}\n`);
+  process.exit(1);
+}
+
+function paramCount(model: HookedTransformer): number {
+  let n = 0;
+  const visit = (x: unknown): void => {
+    if (x && typeof x === 'object') {
+      if ('shape' in x && 'dtype' in x) n += (x as Tensor).size;
+      else for (const v of Object.values(x)) visit(v);
+    }
+  };
+  visit(model.params);
+  return n;
+}
+
+/** Parses `{"tokens": [[...]], "attention_mask": [[...]] | null}`; errors name the file. */
+function readTokensJson(file: string): { tokens: number[][]; mask: number[][] | null } {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const d = data as { tokens?: unknown; attention_mask?: unknown };
+  const isMatrix = (x: unknown): x is number[][] =>
+    Array.isArray(x) && x.length > 0 && x.every((r) => Array.isArray(r) && r.every((v) => Number.isInteger(v)));
+  if (!isMatrix(d.tokens)) throw new Error(`${file}: "tokens" must be a non-empty list of lists of integer ids`);
+  const len = d.tokens[0]!.length;
+  if (len === 0 || d.tokens.some((r) => r.length !== len))
+    throw new Error(`${file}: every row of "tokens" must have the same, non-zero length`);
+  let mask: number[][] | null = null;
+  if (d.attention_mask !== undefined && d.attention_mask !== null) {
+    if (
+      !isMatrix(d.attention_mask) ||
+      d.attention_mask.length !== d.tokens.length ||
+      d.attention_mask.some((r) => r.length !== len || r.some((v) => v !== 0 && v !== 1))
+    )
+      throw new Error(`${file}: "attention_mask" must be null or 0/1 rows shaped like "tokens"`);
+    mask = d.attention_mask;
+  }
+  return { tokens: d.tokens, mask };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('glassbox').description('Mechanistic interpretability for TypeScript').showHelpAfterError();
+
+  program
+    .command('inspect')
+    .description('family, dimensions, parameter count and hook names of a model')
+    .argument('<model>', 'a Hugging Face model directory or hub id (org/name[@revision])')
+    .action(async (spec: string) => {
+      const model = await loadModel(spec);
+      const c = model.cfg;
+      console.log(`family       ${c.family}`);
+      console.log(`layers       ${c.nLayers}`);
+      console.log(`d_model      ${c.dModel}`);
+      console.log(`heads        ${c.nHeads} (key/value heads ${c.nKVHeads}), d_head ${c.dHead}`);
+      console.log(`d_mlp        ${c.dMlp}${c.gatedMlp ? ' (gated)' : ''}, activation ${c.act}`);
+      console.log(`vocab        ${c.dVocab}`);
+      console.log(`context      ${c.nCtx}`);
+      console.log(
+        `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta})` : ''}`,
+      );
+      console.log(`parameters   ${paramCount(model).toLocaleString('en-US')}`);
+      console.log(`hook points  ${model.hookNames.length}`);
+      for (const n of model.hookNames) console.log(`  ${n}`);
+    });
+
+  program
+    .command('run')
+    .description('top-10 next tokens, with probabilities, after the last position')
+    .argument('<model>', 'a Hugging Face model directory or hub id')
+    .argument('[text]', 'the prompt (needs the model to ship tokenizer.json)')
+    .option('--tokens <ids>', 'the prompt as comma-separated token ids instead of text')
+    .option('-k, --top <k>', 'how many tokens to show', '10')
+    .action(async (spec: string, text: string | undefined, opts: { tokens?: string; top: string }) => {
+      const model = await loadModel(spec);
+      let ids: number[];
+      if (opts.tokens !== undefined) {
+        ids = opts.tokens.split(',').map((s) => {
+          const v = Number(s.trim());
+          if (!Number.isInteger(v)) throw new Error(`--tokens: '${s}' is not an integer token id`);
+          return v;
+        });
+      } else if (text !== undefined) ids = model.toTokens(text)[0]!;
+      else throw new Error('give a prompt as text or with --tokens');
+      if (ids.length === 0) throw new Error('the prompt is empty');
+      const k = Number(opts.top);
+      if (!Number.isInteger(k) || k < 1) throw new Error(`--top must be a positive integer, got '${opts.top}'`);
+      const logits = model.forward([ids]);
+      const probs = logits.index([0, -1]).softmax(-1);
+      const { values, indices } = probs.topk(Math.min(k, model.cfg.dVocab));
+      const p = values.dataSync() as Float32Array;
+      const idx = indices.dataSync() as BigInt64Array;
+      for (let i = 0; i < p.length; i++) {
+        const id = Number(idx[i]);
+        const str = model.tokenizer ? JSON.stringify(model.tokenizer.decode([id])) : '';
+        console.log(`${String(i + 1).padStart(2)}  ${p[i]!.toFixed(4)}  ${String(id).padStart(6)}  ${str}`);
+      }
+    });
+
+  program
+    .command('cache')
+    .description('run the model and save logits and cached activations to a safetensors file')
+    .argument('<model>', 'a Hugging Face model directory or hub id')
+    .requiredOption('--tokens-json <file>', 'JSON {"tokens": [[ids...]], "attention_mask": [[0/1...]] | null}')
+    .requiredOption('--out <file>', 'output .safetensors file (written atomically)')
+    .option('--names <regex>', 'only hook points whose name matches')
+    .option('--process', "apply TransformerLens's weight processing (fold LN, centre weights, fold value biases)")
+    .action(async (spec: string, opts: { tokensJson: string; out: string; names?: string; process?: boolean }) => {
+      const { tokens, mask } = readTokensJson(opts.tokensJson);
+      let filter: RegExp | undefined;
+      if (opts.names !== undefined) {
+        try {
+          filter = new RegExp(opts.names);
+        } catch (e) {
+          throw new Error(`--names: invalid regular expression (${e instanceof Error ? e.message : String(e)})`);
+        }
+      }
+      let model = await loadModel(spec);
+      if (opts.process) model = model.processWeights();
+      const names = filter ? model.hookNames.filter((n) => filter!.test(n)) : [...model.hookNames];
+      const { logits, cache } = model.runWithCache(tokens, { names, ...(mask ? { attentionMask: mask } : {}) });
+      const out: Record<string, Tensor> = { logits, ...cache.toObject() };
+      if (mask) out.attention_mask = tensor(mask.flat(), [mask.length, mask[0]!.length], 'int64');
+      saveSafetensors(opts.out, out);
+      console.log(`wrote ${Object.keys(out).length} tensors to ${opts.out}`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+await main(process.argv);

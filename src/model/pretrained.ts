@@ -1,0 +1,36 @@
+/**
+ * Loading a HookedTransformer from a Hugging Face-format directory (config.json, model.safetensors
+ * or a sharded index) or, through the Hub cache, from a model id.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { openCheckpoint } from '../io/index.js';
+import { HookedTransformer } from './hooked.js';
+
+/** Loads a model from a local directory in Hugging Face format. */
+export function loadFromDirectory(dir: string): HookedTransformer {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory`);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`${configPath}: missing (a Hugging Face model directory needs config.json)`);
+  let hf: Record<string, unknown>;
+  try {
+    hf = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${configPath}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const ckpt = openCheckpoint(dir);
+  try {
+    return HookedTransformer.fromHf(hf, { has: (n) => ckpt.has(n), get: (n) => ckpt.read(n).cast('float32') }, configPath);
+  } finally {
+    ckpt.close();
+  }
+}
+
+/**
+ * A model by name: a local Hugging Face-format directory, or a hub id `org/name[@revision]`
+ * downloaded into (or read from) the Hugging Face cache.
+ */
+export async function loadModel(spec: string): Promise<HookedTransformer> {
+  if (existsSync(spec)) return loadFromDirectory(spec);
+  throw new Error(`${spec}: no such directory`);
+}

@@ -1,0 +1,100 @@
+/** The `glassbox` command, driven as a user would (a child process), checked against the fixtures. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FIXTURES, maxDiff, readAll, readJson } from './fixture-utils.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function glassbox(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+describe('glassbox CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'glassbox-cli-'));
+
+  it('inspect prints the family, dimensions, parameter count and hook names', () => {
+    const r = glassbox('inspect', `${FIXTURES}llama`);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /family\s+llama/);
+    assert.match(r.out, /heads\s+4 \(key\/value heads 2\), d_head 16/);
+    assert.match(r.out, /blocks\.1\.attn\.hook_rot_k/);
+  });
+
+  it('run prints the top-10 next tokens with probabilities that match the logits', () => {
+    const r = glassbox('run', `${FIXTURES}gpt2`, '--tokens', '313,312,316');
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines.length, 10);
+    const probs = lines.map((l) => Number(l.trim().split(/\s+/)[1]));
+    assert.ok(
+      probs.every((p, i) => i === 0 || p <= probs[i - 1]!),
+      'sorted',
+    );
+  });
+
+  for (const processed of [false, true]) {
+    it(`cache${processed ? ' --process' : ''} writes logits and hooks equal to TransformerLens's`, () => {
+      const info = readJson(`${FIXTURES}gpt_neox/ref.json`) as {
+        cases: Record<string, { tokens: number[][]; attention_mask: number[][] | null }>;
+      };
+      const file = join(dir, 'tokens.json');
+      writeFileSync(file, JSON.stringify({ tokens: info.cases.batch!.tokens, attention_mask: info.cases.batch!.attention_mask }));
+      const out = join(dir, `cache-${processed}.safetensors`);
+      const r = glassbox(
+        'cache',
+        `${FIXTURES}gpt_neox`,
+        '--tokens-json',
+        file,
+        '--out',
+        out,
+        '--names',
+        'hook_resid_post$|ln_final',
+        ...(processed ? ['--process'] : []),
+      );
+      assert.equal(r.code, 0, r.err);
+      const got = readAll(out);
+      const ref = readAll(`${FIXTURES}gpt_neox/ref_${processed ? 'fold' : 'nofold'}.safetensors`);
+      const mask = info.cases.batch!.attention_mask!;
+      assert.ok(maxDiff(got.get('logits')!, ref.get('batch/logits')!, mask) < 1e-4);
+      for (const name of ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'ln_final.hook_scale', 'ln_final.hook_normalized'])
+        assert.ok(maxDiff(got.get(name)!, ref.get(`batch/${name}`)!, mask) < 1e-4, name);
+      assert.ok(!got.has('blocks.0.hook_attn_out'));
+    });
+  }
+
+  it('errors are one line with a non-zero exit code', () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"tokens": [[1, 2], [3]]}');
+    const cases: [string[], RegExp][] = [
+      [['inspect', join(dir, 'missing')], /missing: no such directory/],
+      [
+        ['cache', `${FIXTURES}gpt2`, '--tokens-json', bad, '--out', join(dir, 'x.safetensors')],
+        /bad\.json: every row of "tokens" must have the same/,
+      ],
+      [['run', `${FIXTURES}gpt2`, '--tokens', '1,100000'], /token id 100000 at position 1 is outside the vocabulary \(0\.\.319\)/],
+      [
+        ['cache', `${FIXTURES}gpt2`, '--tokens-json', bad.replace('bad', 'nothere'), '--out', join(dir, 'x.safetensors')],
+        /nothere\.json: ENOENT/,
+      ],
+      [
+        ['run', `${FIXTURES}gpt2`, '--tokens', Array.from({ length: 70 }, () => '1').join(',')],
+        /70 positions exceeds the model's context of 64/,
+      ],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = glassbox(...args);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.err, pattern);
+      assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
+    }
+    assert.ok(!existsSync(join(dir, 'x.safetensors')));
+  });
+
+  it('cleans up', () => rmSync(dir, { recursive: true, force: true }));
+});
