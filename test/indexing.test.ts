@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { concat, jit, stack, tensor, type Tensor } from '../src/index.js';
 import { checkGrad, checkLowering, numbers, rnd, rndInt, withBackend } from './helpers.js';
 
-const i64 = (v: number[] | number[][] | number[][][], shape?: number[]): Tensor => tensor(v, shape, 'int64');
+const i64 = (v: number | number[] | number[][] | number[][][], shape?: number[]): Tensor => tensor(v, shape, 'int64');
 
 describe('slice, index, set', () => {
   it('known answers, including negative steps', () => {

@@ -201,7 +201,13 @@ export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
   return entry.outputNames.map((n, k) => {
     const o = graph.outputs[k]!;
     const size = sizeOf(o.shape);
-    return size > 0 ? buffers.get(n)! : normalize(o.dtype, results[n]!.data, size);
+    if (size > 0) return buffers.get(n)!;
+    // Empty outputs are not preallocated: check ORT computed the declared (empty) shape, so a
+    // lowering bug cannot hide behind a zero-size result.
+    const dims = results[n]!.dims;
+    if (dims.length !== o.shape.length || dims.some((d, i) => d !== o.shape[i]))
+      throw new Error(`internal: ONNX Runtime computed shape [${dims}] for an output declared [${o.shape}]`);
+    return normalize(o.dtype, results[n]!.data, size);
   });
 }
 
