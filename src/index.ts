@@ -1,2 +1,3 @@
 /** glassbox: mechanistic interpretability for TypeScript. */
 export * from './tensor/index.js';
+export * from './io/index.js';
