@@ -420,7 +420,8 @@ export class SafetensorsFile {
       case 'U8':
         return tensor(bytes, e.shape, 'int32');
       default:
-        return fromStorage(bytes, STORAGE[e.dtype], e.shape);
+        // readBytes returns a fresh buffer for this tensor alone, so the tensor may keep it.
+        return fromStorage(bytes, STORAGE[e.dtype], e.shape, { take: true });
     }
   }
 

@@ -16,6 +16,7 @@ export { PRNG, seed } from './prng.js';
 export { flatten, mapTensors, type PyTree } from './pytree.js';
 export { fromStorage } from './storage.js';
 export type { DType, StorageDType, TypedArray } from './dtype.js';
+export { float16ToFloat32, bfloat16ToFloat32, float32ToFloat16, float32ToBfloat16 } from './dtype.js';
 export { listOps, getOp, defineOp, type OpDef, type Meta } from './op.js';
 export { eagerConfig, stats as engineStats } from './trace.js';
 export { ortConfig, ortStats, ortAvailable, clearSessionCache, sessionCacheSize } from './backends/ort.js';
