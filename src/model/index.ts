@@ -1,0 +1,18 @@
+/** The hooked transformer: load a model, read and change any activation. */
+export {
+  HookedTransformer,
+  ActivationCache,
+  type HookFn,
+  type HookContext,
+  type NameFilter,
+  type TokenInput,
+  type RunOptions,
+  type GenerateOptions,
+  type ModelTokenizer,
+} from './hooked.js';
+export { loadFromDirectory, loadModel } from './pretrained.js';
+export { processWeights, foldLayerNorm, centerWritingWeights, centerUnembed, foldValueBiases, type ProcessOptions } from './process.js';
+export { initParams } from './init.js';
+export { FAMILIES, familyFor, type Family, type WeightReader } from './families/index.js';
+export type { ModelConfig, Activation } from './config.js';
+export type { ModelParams, BlockParams, AttnParams, MlpParams, NormParams } from './forward.js';
