@@ -35,7 +35,7 @@ export function assertClose(actual: Tensor, expected: Tensor, { atol = 1e-5, rto
   for (let i = 0; i < e.length; i++) {
     const x = Number(a[i]);
     const y = Number(e[i]);
-    if (Number.isNaN(y) && Number.isNaN(x)) continue;
+    if (x === y || (Number.isNaN(y) && Number.isNaN(x))) continue;
     if (!(Math.abs(x - y) <= atol + rtol * Math.abs(y)))
       assert.fail(`${what} element ${i}: got ${x}, expected ${y} (shape [${expected.shape}])`);
   }

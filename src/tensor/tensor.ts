@@ -273,6 +273,10 @@ export class Tensor {
   }
 
   // ---- normalisation / activations along an axis ----
+  /**
+   * Softmax along `axis`, computed stably. A slice that is all -Infinity gives NaN (as in PyTorch
+   * and ONNX Runtime); mask with a large negative number instead where such rows must stay finite.
+   */
   softmax(axis = -1): Tensor {
     return apply1('softmax', [this], { axis: normAxis('softmax', axis, this.rank) });
   }
@@ -644,8 +648,10 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
 }
 
 /**
- * Einstein summation over one or two operands, e.g. 'bpd,dv->bpv', 'bhqd,bhkd->bhqk', 'ii->i' is
- * not supported (no repeated subscripts within an operand).
+ * Einstein summation over any number of operands (numpy/torch rules), e.g. 'bpd,dv->bpv',
+ * 'bhqd,bhkd->bhqk', '...d,dv->...v'. Without '->' the output is the subscripts that occur once,
+ * in alphabetical order, after the '...' dims. Size-1 dims broadcast. Repeated subscripts within
+ * one operand (diagonals, 'ii->i') are not supported.
  */
 export function einsum(equation: string, ...operands: Tensor[]): Tensor {
   return apply1('einsum', operands, { equation: equation.replace(/\s+/g, '') });
