@@ -1,5 +1,9 @@
 /** The `glassbox` command, driven as a user would (a child process), checked against the fixtures. */
 import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { FakeHub, fakeCommit } from './hub-server.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
@@ -94,6 +98,39 @@ describe('glassbox CLI', () => {
       assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
     }
     assert.ok(!existsSync(join(dir, 'x.safetensors')));
+  });
+
+  it('loads a hub id through the Hugging Face cache and tokenizes text prompts', async () => {
+    const hub = await new FakeHub().start();
+    const commit = fakeCommit('cli gpt2');
+    const file = (p: string) => new Uint8Array(readFileSync(p));
+    const tok = fileURLToPath(new URL('./fixtures/tiny-bpe/', import.meta.url));
+    hub.addRepo('test-org/tiny-gpt2', {
+      refs: { main: commit },
+      commits: {
+        [commit]: {
+          'config.json': { data: file(`${FIXTURES}gpt2/config.json`) },
+          'model.safetensors': { data: file(`${FIXTURES}gpt2/model.safetensors`), lfs: true },
+          'tokenizer.json': { data: file(`${tok}tokenizer.json`) },
+          'tokenizer_config.json': { data: file(`${tok}tokenizer_config.json`) },
+        },
+      },
+    });
+    try {
+      const env = { ...process.env, HF_ENDPOINT: hub.url, HF_HOME: join(dir, 'hf'), HF_HUB_DISABLE_PROGRESS_BARS: '1' };
+      const run = (...args: string[]) =>
+        promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env });
+      const r = await run('run', 'test-org/tiny-gpt2', 'hello world', '--top', '3');
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines.length, 3);
+      assert.match(lines[0]!, /^1  0\.\d{4}\s+\d+  ".*"$/);
+      assert.ok(existsSync(join(dir, 'hf', 'hub', 'models--test-org--tiny-gpt2', 'refs', 'main')));
+      const before = hub.requests.length;
+      await run('inspect', 'test-org/tiny-gpt2');
+      assert.equal(hub.requests.length, before, 'the second load is served from the cache');
+    } finally {
+      await hub.close();
+    }
   });
 
   it('cleans up', () => rmSync(dir, { recursive: true, force: true }));

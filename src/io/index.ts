@@ -1,4 +1,4 @@
-/** glassbox's file layer: safetensors files and checkpoints, atomic writes. */
+/** glassbox's file layer: safetensors files and checkpoints, atomic writes, Hugging Face Hub downloads, tokenizers. */
 export {
   SafetensorsFile,
   SafetensorsError,
@@ -14,3 +14,27 @@ export {
 } from './safetensors.js';
 export { Checkpoint, openCheckpoint, SINGLE_FILE, INDEX_FILE, type CheckpointOptions } from './checkpoint.js';
 export { writeAtomic, writeFileAtomic, type WriteBytes } from './atomic.js';
+export {
+  downloadModel,
+  resolveModelId,
+  validateRepoId,
+  repoFolderName,
+  hubCacheDir,
+  hfHome,
+  hubToken,
+  HubError,
+  DEFAULT_ENDPOINT,
+  type DownloadOptions,
+  type DownloadProgress,
+  type HubErrorKind,
+} from './hub.js';
+export {
+  Tokenizer,
+  loadTokenizer,
+  type TokenizerOptions,
+  type EncodeOptions,
+  type EncodeBatchOptions,
+  type EncodedBatch,
+  type DecodeOptions,
+  type PaddingSide,
+} from './tokenizer.js';

@@ -10,7 +10,7 @@ export {
   type GenerateOptions,
   type ModelTokenizer,
 } from './hooked.js';
-export { loadFromDirectory, loadModel } from './pretrained.js';
+export { loadFromDirectory, loadModel, fromPretrained } from './pretrained.js';
 export { processWeights, foldLayerNorm, centerWritingWeights, centerUnembed, foldValueBiases, type ProcessOptions } from './process.js';
 export { initParams } from './init.js';
 export { FAMILIES, familyFor, type Family, type WeightReader } from './families/index.js';

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCheckpoint } from '../io/index.js';
+import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId } from '../io/index.js';
 import { HookedTransformer } from './hooked.js';
 
 /** Loads a model from a local directory in Hugging Face format. */
@@ -19,18 +19,29 @@ export function loadFromDirectory(dir: string): HookedTransformer {
     throw new Error(`${configPath}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
   const ckpt = openCheckpoint(dir);
+  let model: HookedTransformer;
   try {
-    return HookedTransformer.fromHf(hf, { has: (n) => ckpt.has(n), get: (n) => ckpt.read(n).cast('float32') }, configPath);
+    model = HookedTransformer.fromHf(hf, { has: (n) => ckpt.has(n), get: (n) => ckpt.read(n).cast('float32') }, configPath);
   } finally {
     ckpt.close();
   }
+  if (existsSync(join(dir, 'tokenizer.json'))) model.tokenizer = loadTokenizer(dir);
+  return model;
 }
 
 /**
  * A model by name: a local Hugging Face-format directory, or a hub id `org/name[@revision]`
  * downloaded into (or read from) the Hugging Face cache.
  */
-export async function loadModel(spec: string): Promise<HookedTransformer> {
+export async function loadModel(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
   if (existsSync(spec)) return loadFromDirectory(spec);
-  throw new Error(`${spec}: no such directory`);
+  // Paths (./x, /x, ../x, x/y/z) that do not exist are reported as such, not looked up on the Hub.
+  if (/^[./~]/.test(spec) || spec.split('/').length > 2)
+    throw new Error(`${spec}: no such directory (a hub id looks like org/name[@revision])`);
+  const { repoId, revision } = resolveModelId(spec);
+  const dir = await downloadModel(repoId, { revision, ...options });
+  return loadFromDirectory(dir);
 }
+
+/** `HookedTransformer.fromPretrained`-style entry point: a directory or a hub id. */
+export const fromPretrained = loadModel;
