@@ -123,7 +123,7 @@ describe('glassbox CLI', () => {
       const r = await run('run', 'test-org/tiny-gpt2', 'hello world', '--top', '3');
       const lines = r.stdout.trim().split('\n');
       assert.equal(lines.length, 3);
-      assert.match(lines[0]!, /^1  0\.\d{4}\s+\d+  ".*"$/);
+      assert.match(lines[0]!, /^1 {2}0\.\d{4}\s+\d+ {2}".*"$/);
       assert.ok(existsSync(join(dir, 'hf', 'hub', 'models--test-org--tiny-gpt2', 'refs', 'main')));
       const before = hub.requests.length;
       await run('inspect', 'test-org/tiny-gpt2');
