@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tensor, type Tensor } from '../src/index.js';
+import { HookedTransformer, tensor, type Tensor } from '../src/index.js';
 import { FIXTURES, loadFixtureModel, maxDiff, readAll, readJson } from './fixture-utils.js';
 
 const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'gemma2'];
@@ -125,6 +125,12 @@ for (const fam of FAMILIES) {
 describe('hooks', () => {
   const model = loadFixtureModel(FIXTURES, 'gpt2');
   const toks = [[313, 312, 316, 122, 55]];
+
+  it('HookedTransformer.fromPretrained loads a directory (through the streaming checkpoint reader)', async () => {
+    const loaded = await HookedTransformer.fromPretrained(`${FIXTURES}gpt2`);
+    assert.equal(maxDiff(loaded.forward(toks), model.forward(toks)), 0);
+    await assert.rejects(HookedTransformer.fromPretrained(`${FIXTURES}nope`), /nope: no such directory/);
+  });
 
   it('an unknown hook name suggests the nearest names', () => {
     assert.throws(

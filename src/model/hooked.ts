@@ -83,6 +83,15 @@ export class HookedTransformer {
     this.hookSet = new Set(this.hookNames);
   }
 
+  /**
+   * Loads a model from a Hugging Face-format directory or a hub id (`org/name[@revision]`,
+   * downloaded into the shared Hugging Face cache). See `loadModel` in pretrained.ts.
+   */
+  static async fromPretrained(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
+    const { loadModel } = await import('./pretrained.js');
+    return loadModel(spec, options);
+  }
+
   /** Builds the model from a parsed HF config.json and a weight reader. */
   static fromHf(hfConfig: Record<string, unknown>, weights: WeightReader, file = 'config.json'): HookedTransformer {
     const family = familyFor(hfConfig.model_type, file);
