@@ -275,29 +275,16 @@ defineBinary({
     return [ga, g.mul(y).mul(safeLog)];
   },
 });
-defineBinary({
-  name: 'maximum',
-  onnx: 'Max',
-  f: Math.max,
-  vjp: (g, a, b) => {
-    // ties split evenly, as in JAX
-    const gtA = a.gt(b).cast(g.dtype);
-    const eqA = a.eq(b).cast(g.dtype).mul(0.5);
-    const wa = gtA.add(eqA);
+/** VJP of max/min: the gradient goes to the side that wins (`wins(a, b)`); ties split evenly, as in JAX. */
+function extremumVjp(wins: (a: Tensor, b: Tensor) => Tensor) {
+  return (g: Tensor, a: Tensor, b: Tensor): [Tensor, Tensor] => {
+    const wa = wins(a, b).cast(g.dtype).add(a.eq(b).cast(g.dtype).mul(0.5));
     return [g.mul(wa), g.mul(scalar(1, g.dtype).sub(wa))];
-  },
-});
-defineBinary({
-  name: 'minimum',
-  onnx: 'Min',
-  f: Math.min,
-  vjp: (g, a, b) => {
-    const ltA = a.lt(b).cast(g.dtype);
-    const eqA = a.eq(b).cast(g.dtype).mul(0.5);
-    const wa = ltA.add(eqA);
-    return [g.mul(wa), g.mul(scalar(1, g.dtype).sub(wa))];
-  },
-});
+  };
+}
+
+defineBinary({ name: 'maximum', onnx: 'Max', f: Math.max, vjp: extremumVjp((a, b) => a.gt(b)) });
+defineBinary({ name: 'minimum', onnx: 'Min', f: Math.min, vjp: extremumVjp((a, b) => a.lt(b)) });
 
 defineBinary({ name: 'eq', onnx: 'Equal', f: (x, y) => (x === y ? 1 : 0), out: 'bool' });
 defineBinary({ name: 'lt', onnx: 'Less', f: (x, y) => (x < y ? 1 : 0), out: 'bool' });
