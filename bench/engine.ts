@@ -1,10 +1,13 @@
 /**
  * Engine benchmark: the work of bench/engine_torch.py, in glassbox, with glassbox/PyTorch ratios.
  * Run through `npm run bench:engine` (bench/engine.sh runs PyTorch first and passes its JSON).
- * Usage: node --import tsx bench/engine.ts [torch.json]
+ * Usage: node --import tsx bench/engine.ts [torch.json]   (without the JSON: glassbox times only)
+ * Writes the tables as JSON to bench/out/engine.json. See bench/README.md.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { eagerConfig, jit, ones, randn, valueAndGrad, zeros, type Tensor } from '../src/index.js';
+import { Trace, withTrace } from '../src/tensor/trace.js';
+import { prepare } from '../src/tensor/onnx/lower.js';
 
 const D = 768;
 const H = 12;
@@ -13,13 +16,18 @@ const DMLP = 3072;
 const S = 128;
 const VOCAB = 50257;
 
-function medianMs(fn: () => unknown, reps: number, warmup = 3): number {
+/**
+ * Median wall time of one call of `fn` in milliseconds, after `warmup` untimed calls. Each of the
+ * `reps` samples times `inner` back-to-back calls (for microsecond-scale calls; bench/engine_torch.py
+ * times the same way).
+ */
+function medianMs(fn: () => unknown, reps: number, warmup = 3, inner = 1): number {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
-    fn();
-    times.push(performance.now() - t);
+    for (let j = 0; j < inner; j++) fn();
+    times.push((performance.now() - t) / inner);
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
@@ -76,116 +84,191 @@ interface Row {
   case: string;
   glassboxMs: number;
   torchMs: number | null;
+  /** glassbox time / PyTorch time: below 1 means glassbox is faster. */
   ratio: number | null;
   note?: string;
+}
+
+interface Crossover {
+  op: string;
+  size: string;
+  /** The op's eager work measure (output elements; m*n*k for matmul), compared with eagerConfig.jsThreshold. */
+  work: number;
+  jsUs: number;
+  ortUs: number;
+}
+
+/**
+ * Where ORT starts to win for one op: the geometric mean of the largest work the JS kernel wins at
+ * and the smallest work ORT wins at (from which on ORT keeps winning). Null if one side always wins.
+ */
+function crossoverWork(rows: readonly Crossover[]): number | null {
+  const sorted = [...rows].sort((a, b) => a.work - b.work);
+  let first = sorted.length;
+  while (first > 0 && sorted[first - 1]!.ortUs < sorted[first - 1]!.jsUs) first--;
+  if (first === 0 || first === sorted.length) return null;
+  return Math.sqrt(sorted[first - 1]!.work * sorted[first]!.work);
 }
 
 function main(): void {
   const torchPath = process.argv[2];
   const torch = torchPath ? (JSON.parse(readFileSync(torchPath, 'utf8')) as Record<string, { ms: number; gflops?: number }>) : {};
+  const torchInfo = torch as unknown as Record<string, unknown>;
   const rows: Row[] = [];
-  const add = (name: string, ms: number, note?: string): void => {
-    const ref = torch[name]?.ms ?? null;
+  const add = (name: string, ms: number, note?: string, torchName = name): void => {
+    const ref = torch[torchName]?.ms ?? null;
     rows.push({ case: name, glassboxMs: ms, torchMs: ref, ratio: ref ? ms / ref : null, note });
+    console.error(`  ${name}: ${ms.toFixed(3)} ms`);
   };
 
   // 1. matmul GFLOP/s (eager: one-node ORT session)
   for (const [m, k, n] of [
     [128, 768, 3072],
     [128, 3072, 768],
+    [768, 3072, 768],
   ] as const) {
     const a = randn([m, k], { seed: 1 });
     const b = randn([k, n], { seed: 2 });
     const ms = medianMs(() => a.matmul(b), 30);
     const gf = (2 * m * k * n) / ms / 1e6;
     const ref = torch[`matmul_${m}x${k}x${n}`]?.gflops;
-    add(`matmul_${m}x${k}x${n}`, ms, `${gf.toFixed(1)} GFLOP/s${ref ? ` = ${((100 * gf) / ref).toFixed(0)}% of PyTorch` : ''}`);
+    add(
+      `matmul_${m}x${k}x${n}`,
+      ms,
+      `${gf.toFixed(1)} GFLOP/s${ref ? ` vs ${ref.toFixed(1)}: ${((100 * gf) / ref).toFixed(0)}% of PyTorch` : ''}`,
+    );
   }
 
-  // 2. one block, jitted forward and forward+backward
+  // 2. one block, jitted forward and forward+backward (gradients w.r.t. all 12 weights)
   const p = blockParams();
   const x = randn([1, S, D], { seed: 3 });
   const fwd = jit(block);
   add(
     'block_fwd',
     medianMs(() => fwd(p, x), 30),
+    'jit',
   );
   const fwdBwd = jit((q: BlockParams, xs: Tensor) => valueAndGrad((pp: BlockParams) => block(pp, xs).sum())(q));
   add(
     'block_fwd_bwd',
     medianMs(() => fwdBwd(p, x), 20),
+    'jit(valueAndGrad), grads of all weights',
   );
 
   // 3. 12 blocks + final LayerNorm + unembedding
   const blocks = Array.from({ length: 12 }, blockParams);
   const lnf = { w: ones([D]), b: zeros([D]) };
   const wU = param([D, VOCAB]);
-  const stack = jit((bs: BlockParams[], xs: Tensor) => {
+  const stackFn = (bs: BlockParams[], xs: Tensor): Tensor => {
     let h = xs;
     for (const bp of bs) h = block(bp, h);
     return h.layerNorm(lnf.w, lnf.b, 1e-5).matmul(wU); // [1, S, vocab]
-  });
-  add(
-    'stack12_unembed_fwd',
-    medianMs(() => stack(blocks, x), 5, 2),
+  };
+  const stack = jit(stackFn);
+  const stackMs = medianMs(() => stack(blocks, x), 7, 2);
+  // jit re-traces every call and looks the session up by structure; what that costs here:
+  const traceMs = medianMs(
+    () => {
+      const tr = new Trace();
+      const xs = tr.argument({ shape: [1, S, D], dtype: 'float32' });
+      const out = withTrace(tr, () => stackFn(blocks, xs));
+      tr.active = false;
+      return prepare({ nodes: tr.nodes, inputs: tr.inputs.map((i) => i.tracer), feeds: [], outputs: [out], constants: tr.constants }).key;
+    },
+    7,
+    2,
   );
+  add('stack12_unembed_fwd', stackMs, `jit; of which trace + cache key ${traceMs.toFixed(1)} ms`);
 
-  // 4. per-op eager overhead
+  // 4. per-op eager overhead (reported in microseconds below)
   const s16a = randn([16], { seed: 4 });
   const s16b = randn([16], { seed: 5 });
   const m256a = randn([256, 256], { seed: 6 });
   const m256b = randn([256, 256], { seed: 7 });
-  add(
-    'eager_add_16',
-    medianMs(() => s16a.add(s16b), 2000, 100),
-    'JS kernel path',
-  );
-  add(
-    'eager_add_256x256',
-    medianMs(() => m256a.add(m256b), 500, 50),
-    'one-node ORT session path',
-  );
+  const us = (ms: number): string => `${(1000 * ms).toFixed(1)} us`;
+  const eager16 = medianMs(() => s16a.add(s16b), 200, 200, 50);
+  add('eager_add_16', eager16, `JS kernel path, ${us(eager16)}/call`);
+  const eager256 = medianMs(() => m256a.add(m256b), 100, 50, 10);
+  add('eager_add_256x256', eager256, `one-node ORT session path, ${us(eager256)}/call`);
+  const jitAdd = jit((a: Tensor, b: Tensor) => a.add(b));
+  const jit16 = medianMs(() => jitAdd(s16a, s16b), 100, 50, 10);
+  add('jit_add_16', jit16, `fixed cost of a jitted call (trace, key, ORT run), ${us(jit16)}/call; vs torch eager add [16]`, 'eager_add_16');
 
   // 5. eager crossover: JS kernel vs ORT session, per op and size
-  const crossover: { op: string; size: string; jsUs: number; ortUs: number; work: number }[] = [];
+  const crossover: Crossover[] = [];
   const saved = eagerConfig.jsThreshold;
   const time = (fn: () => unknown, th: number): number => {
     eagerConfig.jsThreshold = th;
-    return 1000 * medianMs(fn, 200, 20);
+    return 1000 * medianMs(fn, 60, 30, 5);
   };
-  for (const n of [256, 1024, 2048, 4096, 16384, 65536]) {
+  // Each case is measured twice, the first time as warm-up (V8 optimises the JS kernels and ORT
+  // compiles the one-node sessions during it); the second measurement is the one kept.
+  const measure = (op: string, size: string, work: number, fn: () => unknown): void => {
+    time(fn, Infinity);
+    time(fn, 0);
+    crossover.push({ op, size, work, jsUs: time(fn, Infinity), ortUs: time(fn, 0) });
+  };
+  for (const n of [1024, 2048, 4096, 8192, 16384, 32768, 65536]) {
     const a = randn([n], { seed: 8 });
     const b = randn([n], { seed: 9 });
-    crossover.push({ op: 'add', size: `[${n}]`, jsUs: time(() => a.add(b), Infinity), ortUs: time(() => a.add(b), 0), work: n });
+    measure('add', `[${n}]+[${n}]`, n, () => a.add(b));
+    measure('exp', `[${n}]`, n, () => a.exp());
   }
-  for (const n of [4, 8, 12, 16, 24, 32, 64]) {
+  for (const n of [8, 12, 16, 20, 24, 32, 64]) {
     const a = randn([n, n], { seed: 10 });
-    crossover.push({
-      op: 'matmul',
-      size: `[${n},${n}]@[${n},${n}]`,
-      jsUs: time(() => a.matmul(a), Infinity),
-      ortUs: time(() => a.matmul(a), 0),
-      work: n * n * n,
-    });
+    measure('matmul', `[${n},${n}]@[${n},${n}]`, n * n * n, () => a.matmul(a));
+  }
+  for (const n of [16, 32, 64, 128, 256]) {
+    const a = randn([n, n], { seed: 11 });
+    measure('sum(-1)', `[${n},${n}]`, n * n, () => a.sum(-1));
   }
   eagerConfig.jsThreshold = saved;
 
+  // ---- report ----
   const fmt = (v: number | null, d = 3): string => (v === null ? '-' : v.toFixed(d));
-  console.log('\nglassbox vs PyTorch (same machine, same run; ratio = glassbox time / PyTorch time)\n');
+  const cpu = typeof torchInfo.cpu === 'string' ? `, ${torchInfo.cpu}` : '';
+  const ref = torchPath ? `PyTorch ${String(torchInfo.torch)} (${String(torchInfo.threads)} threads${cpu})` : 'no PyTorch reference';
+  console.log(`\nglassbox vs ${ref}; same machine, same run.`);
+  console.log('ratio = glassbox time / PyTorch time (below 1: glassbox faster). Medians after warm-up.\n');
   console.log('| case | glassbox ms | PyTorch ms | ratio | note |');
   console.log('|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.case} | ${fmt(r.glassboxMs)} | ${fmt(r.torchMs)} | ${fmt(r.ratio, 2)} | ${r.note ?? ''} |`);
-  console.log('\nEager JS kernel vs one-node ORT session (microseconds per op):\n');
+
+  console.log(`\nEager JS kernel vs one-node ORT session, microseconds per call (work = what eagerConfig.jsThreshold is compared with):\n`);
   console.log('| op | size | work | JS us | ORT us | faster |');
   console.log('|---|---|---|---|---|---|');
   for (const c of crossover)
     console.log(`| ${c.op} | ${c.size} | ${c.work} | ${c.jsUs.toFixed(1)} | ${c.ortUs.toFixed(1)} | ${c.jsUs <= c.ortUs ? 'JS' : 'ORT'} |`);
-  const firstOrt = (op: string): number | undefined => crossover.find((c) => c.op === op && c.ortUs < c.jsUs)?.work;
+  const perOp: Record<string, number | null> = {};
+  for (const op of [...new Set(crossover.map((c) => c.op))]) perOp[op] = crossoverWork(crossover.filter((c) => c.op === op));
+  // One threshold for all ops. Picking the slower path costs (its time - the faster one's); the
+  // JS path's excess grows with size while ORT's is bounded by its fixed cost, so the threshold
+  // is chosen (among powers of two) to minimise the worst excess over the measured cases.
+  const excess = (th: number): { max: number; total: number } => {
+    let max = 0;
+    let total = 0;
+    for (const c of crossover) {
+      const e = (c.work >= th ? c.ortUs : c.jsUs) - Math.min(c.jsUs, c.ortUs);
+      max = Math.max(max, e);
+      total += e;
+    }
+    return { max, total };
+  };
+  let suggested = saved;
+  for (let th = 256; th <= 65536; th *= 2) if (excess(th).max < excess(suggested).max) suggested = th;
+  const fmtEx = (th: number): string => `worst excess ${excess(th).max.toFixed(0)} us, total ${excess(th).total.toFixed(0)} us`;
   console.log(
-    `\nORT wins from work ~${firstOrt('add') ?? '>65536'} (add) and ~${firstOrt('matmul') ?? '>262144'} (matmul); eagerConfig.jsThreshold = ${saved}.`,
+    `\nCrossover (work where ORT starts to win): ${Object.entries(perOp)
+      .map(([op, v]) => `${op} ~${v === null ? '?' : Math.round(v)}`)
+      .join(', ')}.`,
   );
+  console.log(`eagerConfig.jsThreshold: current ${saved} (${fmtEx(saved)}); suggested ${suggested} (${fmtEx(suggested)}).`);
+
   mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('./out/engine.json', import.meta.url), JSON.stringify({ rows, crossover, torch }, null, 2));
+  writeFileSync(
+    new URL('./out/engine.json', import.meta.url),
+    JSON.stringify({ rows, crossover, crossoverWork: perOp, suggestedJsThreshold: suggested, jsThreshold: saved, torch }, null, 2),
+  );
 }
 
 main();

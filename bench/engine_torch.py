@@ -4,6 +4,7 @@ Prints one JSON object of median milliseconds (and matmul GFLOP/s) to stdout.
 """
 import json
 import math
+import platform
 import sys
 import time
 
@@ -14,16 +15,29 @@ torch.manual_seed(0)
 D, H, DH, DMLP, S, VOCAB = 768, 12, 64, 3072, 128, 50257
 
 
-def median_ms(fn, reps, warmup=3):
+def median_ms(fn, reps, warmup=3, inner=1):
+    """Median time of one call in ms; each sample times `inner` back-to-back calls (as bench/engine.ts)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t) * 1000 / inner)
     times.sort()
     return times[len(times) // 2]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def block_params(requires_grad=False):
@@ -61,9 +75,14 @@ def block(p, x):
 
 
 def main():
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_name(),
+        "blas": "mkl" if torch.backends.mkl.is_available() else "other",
+    }
     # 1. matmuls
-    for m, k, n in [(128, 768, 3072), (128, 3072, 768)]:
+    for m, k, n in [(128, 768, 3072), (128, 3072, 768), (768, 3072, 768)]:
         a, b = torch.randn(m, k), torch.randn(k, n)
         ms = median_ms(lambda: a @ b, 30)
         out[f"matmul_{m}x{k}x{n}"] = {"ms": ms, "gflops": 2 * m * k * n / ms / 1e6}
@@ -92,12 +111,12 @@ def main():
                 h = block(bp, h)
             return torch.nn.functional.layer_norm(h, (D,), lnf_w, lnf_b, 1e-5) @ w_u
 
-        out["stack12_unembed_fwd"] = {"ms": median_ms(stack, 5, warmup=2)}
+        out["stack12_unembed_fwd"] = {"ms": median_ms(stack, 7, warmup=2)}
     # 4. per-op eager overhead
     s16a, s16b = torch.randn(16), torch.randn(16)
     m256a, m256b = torch.randn(256, 256), torch.randn(256, 256)
-    out["eager_add_16"] = {"ms": median_ms(lambda: s16a + s16b, 2000, warmup=100)}
-    out["eager_add_256x256"] = {"ms": median_ms(lambda: m256a + m256b, 500, warmup=50)}
+    out["eager_add_16"] = {"ms": median_ms(lambda: s16a + s16b, 200, warmup=200, inner=50)}
+    out["eager_add_256x256"] = {"ms": median_ms(lambda: m256a + m256b, 100, warmup=50, inner=10)}
     json.dump(out, sys.stdout)
 
 
