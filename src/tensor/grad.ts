@@ -143,7 +143,9 @@ export function valueAndGrad(fn: (...args: any[]) => any, options: GradOptions =
           `grad: the function must return a float scalar, got ${out.dtype}${fmtShape(out.shape)}; reduce it (e.g. .sum()) first`,
         );
       const outT = trace.lift(out);
-      const cot = backward(trace, outT, ones(out.shape, out.dtype), startNode);
+      // The seed is lifted so the backward pass is traced from its first op (a plain tensor would run
+      // the first VJPs eagerly and enter the graph as a large input).
+      const cot = backward(trace, outT, trace.lift(ones(out.shape, out.dtype)), startNode);
       const zerosFor = (t: Tensor): Tensor => cot.get(t) ?? trace.lift(zeros(t.shape, t.dtype));
       const grads = nums.map((i) => {
         // Tensor leaves get their gradients; other leaves (names, flags) come back unchanged.

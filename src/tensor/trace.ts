@@ -105,7 +105,7 @@ export const eagerConfig = {
    * kernel even with the ORT backend: the fixed cost of an ORT call (15-35 us measured on a 2-core
    * machine) beats the JS loop only from about this size (npm run bench:engine measures the crossover).
    */
-  jsThreshold: 8192,
+  jsThreshold: 4096,
 };
 
 /** Counters the tests and benchmarks read. */
