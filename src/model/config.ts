@@ -97,3 +97,26 @@ export function hfPartialRotary(hf: Record<string, unknown>): number {
     (rp && typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : 1)
   );
 }
+
+/**
+ * The dimensions as the LLaMA-era configs name them (hidden_size, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size,
+ * max_position_embeddings), shared by the families that use those names.
+ */
+export function hfStandardDims(
+  hf: Record<string, unknown>,
+  file: string,
+): Pick<ModelConfig, 'nLayers' | 'dModel' | 'nHeads' | 'nKVHeads' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
+  const dModel = hfNum(hf, file, 'hidden_size');
+  const nHeads = hfNum(hf, file, 'num_attention_heads');
+  return {
+    nLayers: hfNum(hf, file, 'num_hidden_layers'),
+    dModel,
+    nHeads,
+    nKVHeads: hfOptNum(hf, 'num_key_value_heads') ?? nHeads,
+    dHead: hfOptNum(hf, 'head_dim') ?? dModel / nHeads,
+    dMlp: hfNum(hf, file, 'intermediate_size'),
+    dVocab: hfNum(hf, file, 'vocab_size'),
+    nCtx: hfNum(hf, file, 'max_position_embeddings'),
+  };
+}

@@ -4,7 +4,7 @@
  * post-MLP norms, attention and final logit soft-capping, a query scale from
  * query_pre_attn_scalar, and a sliding window on alternate layers.
  */
-import { hfNum, hfOptNum, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import { hfOptNum, hfStandardDims, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
 import { llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
@@ -13,23 +13,14 @@ export const gemma: Family = {
   config(hf, file): ModelConfig {
     const family = String(hf.model_type);
     const g2 = family === 'gemma2';
-    const d = hfNum(hf, file, 'hidden_size');
-    const nH = hfNum(hf, file, 'num_attention_heads');
-    const nLayers = hfNum(hf, file, 'num_hidden_layers');
-    const dh = hfOptNum(hf, 'head_dim') ?? d / nH;
+    const dims = hfStandardDims(hf, file);
+    const { nLayers, dHead: dh } = dims;
     const window = hfOptNum(hf, 'sliding_window');
     const layerTypes = Array.isArray(hf.layer_types) ? (hf.layer_types as string[]) : null;
     const slidingAt = (l: number): boolean => (layerTypes ? layerTypes[l] === 'sliding_attention' : g2 && l % 2 === 0);
     return {
       family,
-      nLayers,
-      dModel: d,
-      nHeads: nH,
-      nKVHeads: hfOptNum(hf, 'num_key_value_heads') ?? nH,
-      dHead: dh,
-      dMlp: hfNum(hf, file, 'intermediate_size'),
-      dVocab: hfNum(hf, file, 'vocab_size'),
-      nCtx: hfNum(hf, file, 'max_position_embeddings'),
+      ...dims,
       norm: 'rmsnorm',
       normEps: hfOptNum(hf, 'rms_norm_eps') ?? 1e-6,
       normWeightOffset: 1,
@@ -43,7 +34,7 @@ export const gemma: Family = {
       attnSoftcap: g2 ? hfOptNum(hf, 'attn_logit_softcapping') : null,
       finalSoftcap: g2 ? hfOptNum(hf, 'final_logit_softcapping') : null,
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (window !== null && slidingAt(l) ? window : null)),
-      embedScale: Math.fround(Math.sqrt(d)),
+      embedScale: Math.fround(Math.sqrt(dims.dModel)),
       postNorms: g2,
       qkNorm: false,
       attnBias: hf.attention_bias === true,

@@ -3,7 +3,7 @@
  * attention, gated SiLU MLP, no biases (Qwen2: q/k/v biases; Qwen3: q/k RMSNorm per head;
  * Mistral: a sliding window on every layer).
  */
-import { hfNum, hfOptNum, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import { hfOptNum, hfStandardDims, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
 
@@ -11,24 +11,15 @@ export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
   config(hf, file): ModelConfig {
     const family = String(hf.model_type);
-    const d = hfNum(hf, file, 'hidden_size');
-    const nH = hfNum(hf, file, 'num_attention_heads');
-    const nLayers = hfNum(hf, file, 'num_hidden_layers');
-    const dh = hfOptNum(hf, 'head_dim') ?? d / nH;
+    const dims = hfStandardDims(hf, file);
+    const { nLayers, dHead: dh } = dims;
     const window = hfOptNum(hf, 'sliding_window');
     // Qwen2 only slides when use_sliding_window says so; Mistral whenever a window is set.
     const slides = family === 'mistral' ? window !== null : hf.use_sliding_window === true && window !== null;
     const act = String(hf.hidden_act ?? 'silu');
     return {
       family,
-      nLayers,
-      dModel: d,
-      nHeads: nH,
-      nKVHeads: hfOptNum(hf, 'num_key_value_heads') ?? nH,
-      dHead: dh,
-      dMlp: hfNum(hf, file, 'intermediate_size'),
-      dVocab: hfNum(hf, file, 'vocab_size'),
-      nCtx: hfNum(hf, file, 'max_position_embeddings'),
+      ...dims,
       norm: 'rmsnorm',
       normEps: hfOptNum(hf, 'rms_norm_eps') ?? 1e-6,
       normWeightOffset: 0,
