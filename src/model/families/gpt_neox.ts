@@ -2,28 +2,19 @@
  * GPT-NeoX (Pythia): LayerNorm, partial rotary (rotary_pct of each head), parallel residual,
  * fused QKV interleaved per head ([n_heads, 3, d_head] rows), exact GELU, untied unembedding.
  */
-import { hfNum, hfOptNum, hfPartialRotary, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import { hfOptNum, hfStandardDims, hfPartialRotary, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
 
 export const gptNeox: Family = {
   modelTypes: ['gpt_neox'],
   config(hf, file): ModelConfig {
-    const d = hfNum(hf, file, 'hidden_size');
-    const nH = hfNum(hf, file, 'num_attention_heads');
-    const nLayers = hfNum(hf, file, 'num_hidden_layers');
-    const dh = d / nH;
+    const dims = hfStandardDims(hf, file);
+    const { nLayers, dHead: dh } = dims;
     const act = String(hf.hidden_act ?? 'gelu');
     return {
       family: 'gpt_neox',
-      nLayers,
-      dModel: d,
-      nHeads: nH,
-      nKVHeads: nH,
-      dHead: dh,
-      dMlp: hfNum(hf, file, 'intermediate_size'),
-      dVocab: hfNum(hf, file, 'vocab_size'),
-      nCtx: hfNum(hf, file, 'max_position_embeddings'),
+      ...dims,
       norm: 'layernorm',
       normEps: hfOptNum(hf, 'layer_norm_eps') ?? 1e-5,
       normWeightOffset: 0,
