@@ -19,7 +19,8 @@ export interface ModelConfig {
   /** Longest context the positional scheme supports. */
   nCtx: number;
 
-  norm: 'layernorm' | 'rmsnorm';
+  /** 'none': no normalisation at all (toy models such as Nanda et al.'s grokking transformer). */
+  norm: 'layernorm' | 'rmsnorm' | 'none';
   normEps: number;
   /** Gemma stores RMSNorm weights as w - 1: the weight applied is (offset + w). */
   normWeightOffset: number;
@@ -29,6 +30,8 @@ export interface ModelConfig {
   rotaryDim: number;
   ropeTheta: number;
 
+  /** Attention-only blocks, no MLP (toy models: Olsson et al.'s induction-head transformers). */
+  attnOnly?: boolean;
   /** GPT-NeoX: attention and MLP both read the block input, and both add to it. */
   parallelResidual: boolean;
   act: Activation;

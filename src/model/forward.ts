@@ -48,7 +48,8 @@ export interface BlockParams {
   ln1_post?: NormParams;
   ln2_post?: NormParams;
   attn: AttnParams;
-  mlp: MlpParams;
+  /** Absent in attention-only models. */
+  mlp?: MlpParams;
 }
 
 export interface ModelParams {
@@ -102,17 +103,20 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     attnOut = hp(at('hook_attn_out'), attnOut);
 
     let mlpOut: Tensor;
-    if (cfg.parallelResidual) {
+    if (cfg.attnOnly) {
+      // Attention-only toy models: no MLP, no resid_mid (as TransformerLens's attn_only models).
+      x = hp(at('hook_resid_post'), residPre.add(attnOut));
+    } else if (cfg.parallelResidual) {
       // GPT-NeoX: the MLP reads the block input, not the attention output.
       const mlpIn = hp(at('hook_mlp_in'), residPre);
-      mlpOut = mlp(cfg, blk.mlp, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = mlp(cfg, blk.mlp!, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residPre.add(attnOut).add(mlpOut));
     } else {
       const residMid = hp(at('hook_resid_mid'), residPre.add(attnOut));
       const mlpIn = hp(at('hook_mlp_in'), residMid);
-      mlpOut = mlp(cfg, blk.mlp, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = mlp(cfg, blk.mlp!, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residMid.add(mlpOut));
@@ -132,6 +136,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
  * the weight for RMSNorm (as TransformerLens defines them).
  */
 function norm(cfg: ModelConfig, p: NormParams, x: Tensor, hp: HookPoints, name: string): Tensor {
+  if (cfg.norm === 'none') return x;
   const hooked = hp.active(`${name}.hook_scale`) || hp.active(`${name}.hook_normalized`);
   const w = p.w && cfg.normWeightOffset ? p.w.add(cfg.normWeightOffset) : p.w; // Gemma stores w - 1
   if (cfg.norm === 'layernorm') {

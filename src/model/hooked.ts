@@ -10,6 +10,7 @@ import type { ModelConfig } from './config.js';
 import { familyFor, type WeightReader } from './families/index.js';
 import { processWeights, type ProcessOptions } from './process.js';
 import { transformerForward, type ForwardInputs, type HookPoints, type ModelParams } from './forward.js';
+import { saveModel, type SaveModelOptions } from './save.js';
 
 /** Context passed to hook functions. */
 export interface HookContext {
@@ -106,6 +107,14 @@ export class HookedTransformer {
    * weights, centre unembed, fold value biases; each can be switched off). Off by default
    * everywhere else, so outputs match Hugging Face.
    */
+  /**
+   * Writes the model to `dir` so `fromPretrained(dir)` loads it: Hugging Face GPT-2 format when
+   * the architecture fits (Hugging Face loads it too), glassbox's own format otherwise.
+   */
+  save(dir: string, options: SaveModelOptions = {}): 'hf' | 'glassbox' {
+    return saveModel(dir, this, options);
+  }
+
   processWeights(options: ProcessOptions = {}): HookedTransformer {
     return new HookedTransformer(this.cfg, processWeights(this.cfg, this.params, options));
   }
@@ -554,11 +563,12 @@ export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): 
     check(at('attn.b_K'), b.attn.b_K, [nKV * dh]);
     check(at('attn.b_V'), b.attn.b_V, [nKV * dh]);
     check(at('attn.b_O'), b.attn.b_O, [d]);
-    check(at('mlp.W_in'), b.mlp.W_in, [d, dMlp]);
-    check(at('mlp.W_gate'), b.mlp.W_gate, [d, dMlp]);
-    check(at('mlp.W_out'), b.mlp.W_out, [dMlp, d]);
-    check(at('mlp.b_in'), b.mlp.b_in, [dMlp]);
-    check(at('mlp.b_out'), b.mlp.b_out, [d]);
+    if (!cfg.attnOnly && !b.mlp) throw new Error(`${file}: block ${l} has no MLP weights`);
+    check(at('mlp.W_in'), b.mlp?.W_in, [d, dMlp]);
+    check(at('mlp.W_gate'), b.mlp?.W_gate, [d, dMlp]);
+    check(at('mlp.W_out'), b.mlp?.W_out, [dMlp, d]);
+    check(at('mlp.b_in'), b.mlp?.b_in, [dMlp]);
+    check(at('mlp.b_out'), b.mlp?.b_out, [d]);
   });
   check('ln_final.w', p.ln_final.w, [d]);
   check('unembed.W_U', p.unembed.W_U, [d, dVocab]);

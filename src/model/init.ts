@@ -9,13 +9,16 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
   const std = options.std ?? 0.02;
   const w = (shape: number[]): Tensor => randn(shape, { rng }).mul(std);
   const { dModel: d, nHeads: nH, nKVHeads: nKV, dHead: dh, dMlp, dVocab } = cfg;
-  const norm = () => ({
-    w: cfg.normWeightOffset ? zeros([d]) : ones([d]),
-    ...(cfg.norm === 'layernorm' ? { b: zeros([d]) } : {}),
-  });
+  const norm = () =>
+    cfg.norm === 'none'
+      ? {}
+      : {
+          w: cfg.normWeightOffset ? zeros([d]) : ones([d]),
+          ...(cfg.norm === 'layernorm' ? { b: zeros([d]) } : {}),
+        };
   const blocks: BlockParams[] = Array.from({ length: cfg.nLayers }, () => ({
     ln1: norm(),
-    ln2: norm(),
+    ln2: cfg.attnOnly ? {} : norm(),
     ...(cfg.postNorms ? { ln1_post: norm(), ln2_post: norm() } : {}),
     attn: {
       W_Q: w([d, nH * dh]),
@@ -26,12 +29,16 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
       ...(cfg.attnOutBias ? { b_O: zeros([d]) } : {}),
       ...(cfg.qkNorm ? { q_norm: ones([dh]), k_norm: ones([dh]) } : {}),
     },
-    mlp: {
-      W_in: w([d, dMlp]),
-      W_out: w([dMlp, d]),
-      ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
-      ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
-    },
+    ...(cfg.attnOnly
+      ? {}
+      : {
+          mlp: {
+            W_in: w([d, dMlp]),
+            W_out: w([dMlp, d]),
+            ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
+            ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
+          },
+        }),
   }));
   const W_E = w([dVocab, d]);
   return {

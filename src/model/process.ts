@@ -44,14 +44,14 @@ export function foldLayerNorm(cfg: ModelConfig, p: ModelParams): ModelParams {
     const k = foldInto(w1, blk.ln1.b, blk.attn.W_K, blk.attn.b_K, centre);
     const v = foldInto(w1, blk.ln1.b, blk.attn.W_V, blk.attn.b_V, centre);
     const w2 = normWeight(cfg, blk.ln2);
-    const mIn = foldInto(w2, blk.ln2.b, blk.mlp.W_in, blk.mlp.b_in, centre);
-    const mGate = blk.mlp.W_gate ? foldInto(w2, blk.ln2.b, blk.mlp.W_gate, blk.mlp.b_gate, centre) : undefined;
+    const mIn = blk.mlp && foldInto(w2, blk.ln2.b, blk.mlp.W_in, blk.mlp.b_in, centre);
+    const mGate = blk.mlp?.W_gate ? foldInto(w2, blk.ln2.b, blk.mlp.W_gate, blk.mlp.b_gate, centre) : undefined;
     return {
       ...blk,
       ln1: {},
       ln2: {},
       attn: { ...blk.attn, W_Q: q.W, b_Q: q.b, W_K: k.W, b_K: k.b, W_V: v.W, b_V: v.b },
-      mlp: { ...blk.mlp, W_in: mIn.W, b_in: mIn.b, ...(mGate ? { W_gate: mGate.W, b_gate: mGate.b } : {}) },
+      ...(blk.mlp && mIn ? { mlp: { ...blk.mlp, W_in: mIn.W, b_in: mIn.b, ...(mGate ? { W_gate: mGate.W, b_gate: mGate.b } : {}) } } : {}),
     };
   });
   const u = foldInto(normWeight(cfg, p.ln_final), p.ln_final.b, p.unembed.W_U, p.unembed.b_U, centre);
@@ -73,7 +73,7 @@ export function centerWritingWeights(cfg: ModelConfig, p: ModelParams): ModelPar
     blocks: p.blocks.map((blk) => ({
       ...blk,
       attn: { ...blk.attn, W_O: c(blk.attn.W_O)!, b_O: c(blk.attn.b_O) },
-      mlp: { ...blk.mlp, W_out: c(blk.mlp.W_out)!, b_out: c(blk.mlp.b_out) },
+      ...(blk.mlp ? { mlp: { ...blk.mlp, W_out: c(blk.mlp.W_out)!, b_out: c(blk.mlp.b_out) } } : {}),
     })),
   };
 }

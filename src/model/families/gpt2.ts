@@ -89,3 +89,38 @@ export const gpt2: Family = {
     };
   },
 };
+
+/** Sizes for a new GPT-2-architecture model (toy models, models trained from scratch). */
+export interface Gpt2Dims {
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  dVocab: number;
+  nCtx: number;
+  /** Default 4 * dModel. */
+  dMlp?: number;
+  act?: 'gelu_new' | 'gelu' | 'relu';
+  tiedEmbeddings?: boolean;
+  bosTokenId?: number | null;
+  eosTokenId?: number | null;
+}
+
+/** A GPT-2 config for the given sizes, as Hugging Face would read it from config.json. */
+export function gpt2Config(dims: Gpt2Dims): ModelConfig {
+  return gpt2.config(
+    {
+      model_type: 'gpt2',
+      n_layer: dims.nLayers,
+      n_embd: dims.dModel,
+      n_head: dims.nHeads,
+      vocab_size: dims.dVocab,
+      n_positions: dims.nCtx,
+      n_inner: dims.dMlp ?? 4 * dims.dModel,
+      activation_function: dims.act ?? 'gelu_new',
+      tie_word_embeddings: dims.tiedEmbeddings ?? true,
+      bos_token_id: dims.bosTokenId ?? null,
+      eos_token_id: dims.eosTokenId ?? null,
+    },
+    'gpt2Config',
+  );
+}

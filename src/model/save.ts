@@ -1,0 +1,136 @@
+/**
+ * Saving a model so `fromPretrained(dir)` (and Hugging Face, where the architecture allows) loads
+ * it: GPT-2-shaped models are written in Hugging Face's GPT-2 format (config.json +
+ * model.safetensors with `transformer.h.N.attn.c_attn.weight` etc.); anything else (attention-only
+ * or normalisation-free toy models, processed weights) in glassbox's own format (families/glassbox.ts).
+ * Files are written atomically; float16 storage halves the size.
+ */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { concat, type Tensor } from '../tensor/index.js';
+import { saveSafetensors } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { ModelConfig } from './config.js';
+import type { ModelParams } from './forward.js';
+
+export interface SaveModelOptions {
+  /** Storage dtype of the weights (default float32). */
+  dtype?: 'float32' | 'float16';
+  /** 'auto' (default): Hugging Face GPT-2 format when the model fits it, else glassbox's. */
+  format?: 'auto' | 'hf' | 'glassbox';
+  /** A tokenizer.json to store with the model: its path or its parsed JSON. */
+  tokenizer?: string | object;
+  /** Extra fields for config.json (e.g. a description of how the model was trained). */
+  extraConfig?: Record<string, unknown>;
+}
+
+/** Why a model cannot be written in Hugging Face's GPT-2 format, or null when it can. */
+export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | null {
+  const checks: [boolean, string][] = [
+    [cfg.family === 'gpt2', `family is ${cfg.family}`],
+    [!cfg.attnOnly, 'attention-only'],
+    [cfg.norm === 'layernorm', `norm is ${cfg.norm}`],
+    [cfg.positional === 'learned', 'rotary positions'],
+    [['gelu_new', 'gelu', 'relu'].includes(cfg.act), `activation ${cfg.act}`],
+    [cfg.attnBias && cfg.attnOutBias && cfg.mlpBias && !cfg.unembedBias, 'bias layout differs from GPT-2'],
+    [cfg.nKVHeads === cfg.nHeads && cfg.nHeads * cfg.dHead === cfg.dModel, 'head layout differs from GPT-2'],
+    [Math.abs(cfg.attnScale - 1 / Math.sqrt(cfg.dHead)) < 1e-9 || cfg.attnScale === 1, 'custom attention scale'],
+    [!cfg.postNorms && !cfg.qkNorm && cfg.attnSoftcap === null && cfg.finalSoftcap === null && cfg.embedScale === 1, 'Gemma/Qwen features'],
+    [p.blocks.every((b) => b.ln1.w && b.ln1.b && b.ln2.w && b.ln2.b) && !!p.ln_final.w && !!p.ln_final.b, 'LayerNorm weights are folded'],
+  ];
+  const failed = checks.filter(([ok]) => !ok).map(([, why]) => why);
+  return failed.length ? failed.join('; ') : null;
+}
+
+/** Writes config.json + model.safetensors (+ tokenizer.json) into `dir`. Returns the format used. */
+export function saveModel(
+  dir: string,
+  model: { cfg: ModelConfig; params: ModelParams },
+  options: SaveModelOptions = {},
+): 'hf' | 'glassbox' {
+  const { cfg, params } = model;
+  const why = gpt2Incompatibility(cfg, params);
+  const format = options.format ?? 'auto';
+  if (format === 'hf' && why) throw new Error(`saveModel: this model cannot be written in Hugging Face GPT-2 format (${why})`);
+  const useHf = format === 'hf' || (format === 'auto' && why === null);
+  mkdirSync(dir, { recursive: true });
+  const dtype = options.dtype ?? 'float32';
+  let config: Record<string, unknown>;
+  let tensors: Record<string, Tensor>;
+  if (useHf) ({ config, tensors } = toGpt2(cfg, params, dtype));
+  else {
+    config = { model_type: 'glassbox', torch_dtype: dtype, glassbox_config: cfg };
+    tensors = Object.fromEntries(namedTensors(params));
+  }
+  saveSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: { format: 'pt' } });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...config, ...options.extraConfig }, null, 2) + '\n');
+  if (options.tokenizer !== undefined) {
+    const target = join(dir, 'tokenizer.json');
+    if (typeof options.tokenizer === 'string') {
+      if (options.tokenizer !== target) copyFileSync(options.tokenizer, target);
+    } else writeFileAtomic(target, JSON.stringify(options.tokenizer));
+  }
+  return useHf ? 'hf' : 'glassbox';
+}
+
+function namedTensors(tree: unknown, prefix = ''): [string, Tensor][] {
+  if (tree === undefined || tree === null) return [];
+  if (typeof tree === 'object' && 'dataSync' in (tree as object)) return [[prefix, tree as Tensor]];
+  const entries = Array.isArray(tree) ? tree.map((v, i) => [String(i), v] as const) : Object.entries(tree as object);
+  return entries.flatMap(([k, v]) => namedTensors(v, prefix ? `${prefix}.${k}` : k));
+}
+
+function toGpt2(cfg: ModelConfig, p: ModelParams, dtype: string): { config: Record<string, unknown>; tensors: Record<string, Tensor> } {
+  const t: Record<string, Tensor> = {};
+  const pre = 'transformer.';
+  t[`${pre}wte.weight`] = p.embed.W_E;
+  t[`${pre}wpe.weight`] = p.pos_embed!.W_pos;
+  p.blocks.forEach((b, l) => {
+    const h = `${pre}h.${l}.`;
+    t[`${h}ln_1.weight`] = b.ln1.w!;
+    t[`${h}ln_1.bias`] = b.ln1.b!;
+    t[`${h}attn.c_attn.weight`] = concat([b.attn.W_Q, b.attn.W_K, b.attn.W_V], 1); // Conv1D: [in, out]
+    t[`${h}attn.c_attn.bias`] = concat([b.attn.b_Q!, b.attn.b_K!, b.attn.b_V!], 0);
+    t[`${h}attn.c_proj.weight`] = b.attn.W_O;
+    t[`${h}attn.c_proj.bias`] = b.attn.b_O!;
+    t[`${h}ln_2.weight`] = b.ln2.w!;
+    t[`${h}ln_2.bias`] = b.ln2.b!;
+    t[`${h}mlp.c_fc.weight`] = b.mlp!.W_in;
+    t[`${h}mlp.c_fc.bias`] = b.mlp!.b_in!;
+    t[`${h}mlp.c_proj.weight`] = b.mlp!.W_out;
+    t[`${h}mlp.c_proj.bias`] = b.mlp!.b_out!;
+  });
+  t[`${pre}ln_f.weight`] = p.ln_final.w!;
+  t[`${pre}ln_f.bias`] = p.ln_final.b!;
+  // Tied embeddings store only wte; an untied (or diverged) unembedding is stored as lm_head.
+  const tied = cfg.tiedEmbeddings && maxAbsDiff(p.unembed.W_U, p.embed.W_E.transpose()) === 0;
+  if (!tied) t['lm_head.weight'] = p.unembed.W_U.transpose();
+  const config = {
+    architectures: ['GPT2LMHeadModel'],
+    model_type: 'gpt2',
+    vocab_size: cfg.dVocab,
+    n_positions: cfg.nCtx,
+    n_embd: cfg.dModel,
+    n_layer: cfg.nLayers,
+    n_head: cfg.nHeads,
+    n_inner: cfg.dMlp,
+    activation_function: cfg.act,
+    layer_norm_epsilon: cfg.normEps,
+    scale_attn_weights: cfg.attnScale !== 1,
+    tie_word_embeddings: tied,
+    bos_token_id: cfg.bosTokenId,
+    eos_token_id: cfg.eosTokenId,
+    ...(cfg.padTokenId !== null ? { pad_token_id: cfg.padTokenId } : {}),
+    resid_pdrop: 0,
+    embd_pdrop: 0,
+    attn_pdrop: 0,
+    initializer_range: 0.02,
+    torch_dtype: dtype,
+  };
+  return { config, tensors: t };
+}
+
+function maxAbsDiff(a: Tensor, b: Tensor): number {
+  if (a.shape.join() !== b.shape.join()) return Infinity;
+  return a.sub(b).abs().max().item() as number;
+}

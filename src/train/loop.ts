@@ -1,0 +1,285 @@
+/**
+ * The training loop. One compiled graph per step does the forward pass, the backward pass,
+ * gradient clipping and the optimizer update; the loop around it feeds batches and the learning
+ * rate, shows progress, logs metrics to JSONL, evaluates, and checkpoints atomically so a run can
+ * stop at any moment and `resume` to the same final weights as an uninterrupted run.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tensor, jit, scalar, valueAndGrad } from '../tensor/index.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
+import type { Schedule } from './schedule.js';
+import type { DataSource } from './data.js';
+import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+
+/** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
+export type LossFn<P, B> = (params: P, batch: B) => Tensor | { loss: Tensor; metrics?: Record<string, Tensor> };
+
+export interface TrainOptions<P, B> {
+  /** Initial parameters (a pytree of float tensors). On resume they give the structure and shapes. */
+  params: P;
+  loss: LossFn<P, B>;
+  optimizer: Optimizer;
+  data: DataSource<B>;
+  /** Total optimizer steps. */
+  steps: number;
+  /** Learning rate: a number or a schedule of the step. */
+  lr: number | Schedule;
+  /** Clip gradients to this global L2 norm. */
+  clipGradNorm?: number;
+  /** Run directory: `metrics.jsonl` and `checkpoints/`. Without it nothing is written. */
+  outDir?: string;
+  /** Checkpoint every N steps (and at the end). Default: steps / 10, rounded up. */
+  checkpointEvery?: number;
+  /** Checkpoints kept (default 2). */
+  keepCheckpoints?: number;
+  /**
+   * Continue from the newest checkpoint in `outDir` (starting fresh if there is none). Without it,
+   * a run directory that already holds checkpoints is an error, so nothing is overwritten.
+   */
+  resume?: boolean;
+  /** Describes the run (model config, hyper-parameters); saved, and checked on resume. */
+  config?: unknown;
+  /** Append a metrics record every N steps (default 1). */
+  logEvery?: number;
+  /** Evaluate every N steps (and at the end); the results are logged with `"kind": "eval"`. */
+  evalEvery?: number;
+  evaluate?: (params: P, step: number) => Record<string, number>;
+  /** Checked after each evaluation: returning true ends the run early (with a final checkpoint). */
+  stopWhen?: (evalRecord: Record<string, number>, step: number) => boolean;
+  /** Tokens (or examples) per batch, for the throughput shown and logged. */
+  itemsPerBatch?: number;
+  /** Progress: a bar on a terminal ('auto', default), plain lines (true when not a TTY), or none (false). */
+  progress?: boolean | 'auto';
+  /** Called with every logged record. */
+  onLog?: (record: Record<string, number | string>) => void;
+  /** Extra state saved in checkpoints and handed back on resume (e.g. a generator's state). */
+  extraState?: { get(): unknown; set(state: unknown): void };
+  /** When aborted, the loop checkpoints (with outDir) and returns with `interrupted: true`. */
+  signal?: AbortSignal;
+}
+
+export interface TrainResult<P> {
+  params: P;
+  optState: OptState;
+  /** Completed steps. */
+  step: number;
+  /** The step the run started from (0, or the resumed checkpoint's). */
+  startStep: number;
+  lastLoss: number;
+  interrupted: boolean;
+  /** Whether `stopWhen` ended the run before `steps`. */
+  stoppedEarly: boolean;
+  /** Every record logged in this process. */
+  history: Record<string, number | string>[];
+}
+
+/** Trains `params` to minimise `loss` over `data`. */
+export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>> {
+  if (!(Number.isInteger(o.steps) && o.steps > 0)) throw new Error(`train: steps must be a positive integer, got ${o.steps}`);
+  const schedule: Schedule = typeof o.lr === 'number' ? () => o.lr as number : o.lr;
+  const logEvery = o.logEvery ?? 1;
+  const ckptEvery = o.checkpointEvery ?? Math.ceil(o.steps / 10);
+  const config = o.config === undefined ? null : JSON.parse(JSON.stringify(o.config));
+  const ckptRoot = o.outDir ? join(o.outDir, 'checkpoints') : null;
+  const metricsFile = o.outDir ? join(o.outDir, 'metrics.jsonl') : null;
+
+  let params = o.params;
+  let optState = o.optimizer.init(params);
+  let startStep = 0;
+  let elapsedBefore = 0;
+  if (o.outDir) mkdirSync(o.outDir, { recursive: true });
+  const latest = ckptRoot ? latestCheckpoint(ckptRoot) : null;
+  if (latest && !o.resume)
+    throw new Error(`${o.outDir} already holds checkpoints (latest: step ${latest.step}); pass resume to continue, or use a new directory`);
+  if (latest && o.resume) {
+    const saved = readCheckpointState(latest.dir);
+    if (JSON.stringify(saved.config) !== JSON.stringify(config))
+      throw new Error(
+        `${join(latest.dir, 'state.json')}: the checkpoint was written by a run with a different config; resume with the same settings or use a new directory`,
+      );
+    if (saved.optimizer.name !== o.optimizer.name || JSON.stringify(saved.optimizer.hyper) !== JSON.stringify(o.optimizer.hyper))
+      throw new Error(`${join(latest.dir, 'state.json')}: the checkpoint used optimizer ${saved.optimizer.name} with other settings`);
+    const ck = loadCheckpoint(latest.dir, params, optState);
+    params = ck.params;
+    optState = ck.optState;
+    startStep = ck.state.step;
+    elapsedBefore = ck.state.elapsed;
+    o.data.setState(ck.state.data);
+    if (o.extraState && ck.state.extra !== undefined) o.extraState.set(ck.state.extra);
+    if (metricsFile) truncateMetrics(metricsFile, startStep);
+  } else if (metricsFile && existsSync(metricsFile) && !o.resume) {
+    writeFileAtomic(metricsFile, ''); // a fresh run in a directory without checkpoints starts a fresh log
+  }
+
+  const lossParts = (p: P, b: B): [Tensor, Record<string, Tensor>] => {
+    const r = o.loss(p, b);
+    return r instanceof Tensor ? [r, {}] : [r.loss, r.metrics ?? {}];
+  };
+  const step = jit((p: P, s: OptState, batch: B, lr: Tensor) => {
+    const [[loss, metrics], grads] = valueAndGrad(lossParts, { hasAux: true })(p, batch) as unknown as [
+      [Tensor, Record<string, Tensor>],
+      P,
+    ];
+    let g = grads;
+    let gradNorm: Tensor | null = null;
+    if (o.clipGradNorm !== undefined) ({ grads: g, norm: gradNorm } = clipByGlobalNorm(grads, o.clipGradNorm));
+    const next = o.optimizer.update(p, g, s, lr);
+    return { params: next.params, optState: next.state, loss, metrics, ...(gradNorm ? { gradNorm } : {}) };
+  });
+
+  const history: Record<string, number | string>[] = [];
+  const log = (record: Record<string, number | string>): void => {
+    history.push(record);
+    if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
+    o.onLog?.(record);
+  };
+  const progress = await makeProgress(o.progress ?? 'auto', startStep, o.steps);
+  const t0 = performance.now();
+  const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
+  const checkpoint = (done: number): void => {
+    if (!ckptRoot) return;
+    const state: CheckpointState = {
+      format: 'glassbox-train-checkpoint',
+      version: 1,
+      step: done,
+      data: o.data.getState(),
+      optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },
+      config,
+      elapsed: elapsed(),
+      ...(o.extraState ? { extra: o.extraState.get() } : {}),
+    };
+    saveCheckpoint(ckptRoot, params, optState, state, o.keepCheckpoints ?? 2);
+  };
+
+  let lastLoss = NaN;
+  let done = startStep;
+  let interrupted = false;
+  let stoppedEarly = false;
+  let windowStart = performance.now();
+  let windowSteps = 0;
+  try {
+    while (done < o.steps) {
+      if (o.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const lr = schedule(done);
+      const out = step(params, optState, o.data.next(), scalar(lr)) as {
+        params: P;
+        optState: OptState;
+        loss: Tensor;
+        metrics: Record<string, Tensor>;
+        gradNorm?: Tensor;
+      };
+      lastLoss = out.loss.item() as number;
+      if (!Number.isFinite(lastLoss)) {
+        throw new Error(
+          `train: the loss became ${lastLoss} at step ${done + 1}; lower the learning rate or clip gradients${ckptRoot ? ` (the last checkpoint in ${ckptRoot} is intact)` : ''}`,
+        );
+      }
+      params = out.params;
+      optState = out.optState;
+      done++;
+      windowSteps++;
+      const now = performance.now();
+      const rate = (windowSteps * 1000) / Math.max(1e-9, now - windowStart);
+      if (now - windowStart > 5000) {
+        windowStart = now;
+        windowSteps = 0;
+      }
+      if (done % logEvery === 0 || done === o.steps) {
+        const record: Record<string, number | string> = { kind: 'train', step: done, loss: lastLoss, lr };
+        for (const [k, v] of Object.entries(out.metrics)) record[k] = v.item() as number;
+        if (out.gradNorm) record.gradNorm = out.gradNorm.item() as number;
+        record.stepsPerSec = rate;
+        if (o.itemsPerBatch) record.itemsPerSec = rate * o.itemsPerBatch;
+        record.elapsed = elapsed();
+        log(record);
+      }
+      if (o.evaluate && ((o.evalEvery && done % o.evalEvery === 0) || done === o.steps)) {
+        const ev = o.evaluate(params, done);
+        log({ kind: 'eval', step: done, ...ev });
+        if (o.stopWhen?.(ev, done) && done < o.steps) stoppedEarly = true;
+      }
+      progress.update(done, {
+        loss: lastLoss,
+        rate: o.itemsPerBatch ? rate * o.itemsPerBatch : rate,
+        unit: o.itemsPerBatch ? 'items/s' : 'steps/s',
+      });
+      if (ckptRoot && (done % ckptEvery === 0 || done === o.steps || stoppedEarly)) checkpoint(done);
+      if (stoppedEarly) break;
+      // Lets timers (the progress bar), signals and I/O callbacks run between steps.
+      await new Promise((r) => setImmediate(r));
+    }
+    if (interrupted && ckptRoot && done > startStep) checkpoint(done);
+  } finally {
+    progress.stop();
+  }
+  return { params, optState, step: done, startStep, lastLoss, interrupted, stoppedEarly, history };
+}
+
+/** Drops log records after `step` (they belong to steps the resumed run will redo). */
+function truncateMetrics(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return (JSON.parse(line) as { step?: number }).step! <= step;
+      } catch {
+        return false; // a line cut short by a crash
+      }
+    });
+  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+}
+
+interface Progress {
+  update(step: number, info: { loss: number; rate: number; unit: string }): void;
+  stop(): void;
+}
+
+async function makeProgress(mode: boolean | 'auto', start: number, total: number): Promise<Progress> {
+  const tty = Boolean(process.stderr.isTTY);
+  if (mode === false || (mode === 'auto' && !tty)) return { update: () => undefined, stop: () => undefined };
+  if (!tty) {
+    // Plain lines, about every 10% of the run (logs of non-interactive jobs).
+    const every = Math.max(1, Math.ceil(total / 10));
+    const t0 = performance.now();
+    return {
+      update(step, info) {
+        if (step % every !== 0 && step !== total) return;
+        const secs = (performance.now() - t0) / 1000;
+        const eta = step > start ? (secs / (step - start)) * (total - step) : 0;
+        process.stderr.write(
+          `step ${step}/${total} loss ${info.loss.toFixed(4)} ${info.rate.toFixed(1)} ${info.unit} eta ${formatSeconds(eta)}\n`,
+        );
+      },
+      stop: () => undefined,
+    };
+  }
+  const { default: cli } = await import('cli-progress');
+  const bar = new cli.SingleBar(
+    {
+      stream: process.stderr,
+      hideCursor: true,
+      format: 'train [{bar}] {percentage}% | step {value}/{total} | loss {loss} | {rate} {unit} | ETA {eta_formatted}',
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cli.Presets.shades_classic,
+  );
+  bar.start(total, start, { loss: '-', rate: '-', unit: '' });
+  return {
+    update: (step, info) => bar.update(step, { loss: info.loss.toFixed(4), rate: info.rate.toFixed(1), unit: info.unit }),
+    stop: () => bar.stop(),
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(0)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}

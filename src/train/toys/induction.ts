@@ -1,0 +1,151 @@
+/**
+ * Induction heads (Olsson et al. 2022): a 2-layer attention-only transformer trained on random
+ * token sequences that end in a repeated segment. Predicting the repeat needs a circuit of
+ * two heads: a layer-0 previous-token head writes "the token before me was A" into each
+ * position, and a layer-1 induction head attends from the current token B to the position after
+ * B's previous occurrence (via K-composition) and copies that token.
+ */
+import { PRNG, tensor, type Tensor } from '../../tensor/index.js';
+import { HookedTransformer } from '../../model/hooked.js';
+import { gpt2Config } from '../../model/families/gpt2.js';
+import { initParams } from '../../model/init.js';
+import type { ModelConfig } from '../../model/config.js';
+import { adamw } from '../optim.js';
+import { linearWarmup } from '../schedule.js';
+import { syntheticData } from '../data.js';
+import { train, type TrainResult } from '../loop.js';
+import { lmLoss, modelParams, trainableParams, type TrainableParams } from '../lm.js';
+
+export interface InductionOptions {
+  /** Vocabulary of random tokens (default 64). */
+  dVocab?: number;
+  /** Length of the random segment that is then repeated (default 16: sequences of 32). */
+  halfLength?: number;
+  dModel?: number;
+  nHeads?: number;
+  steps?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  outDir?: string;
+  resume?: boolean;
+  progress?: boolean | 'auto';
+}
+
+export interface InductionResult {
+  model: HookedTransformer;
+  train: TrainResult<TrainableParams>;
+  /** [layer][head] mean attention to the token after the current token's previous occurrence. */
+  inductionScores: number[][];
+  /** [layer][head] mean attention to the previous position. */
+  previousTokenScores: number[][];
+  /** Mean next-token loss predicting inside the first (random) half and the repeated half. */
+  lossFirstHalf: number;
+  lossRepeatedHalf: number;
+}
+
+/**
+ * The toy's model config: GPT-2 layout with LayerNorm, attention only, and rotary positions:
+ * relative positions make "attend to the previous token" easy to learn, as in the small
+ * rotary models where induction heads were later studied (learned absolute positions also work,
+ * but take many more steps).
+ */
+export function inductionConfig(o: InductionOptions = {}): ModelConfig {
+  const half = o.halfLength ?? 16;
+  const base = gpt2Config({ nLayers: 2, dModel: o.dModel ?? 64, nHeads: o.nHeads ?? 4, dVocab: o.dVocab ?? 64, nCtx: 2 * half });
+  return { ...base, attnOnly: true, positional: 'rotary', rotaryDim: base.dHead, ropeTheta: 10000 };
+}
+
+/** [batch, 2 * half] int64: random tokens, then the same tokens again (the evaluation probe). */
+export function repeatedTokens(rng: PRNG, batch: number, half: number, dVocab: number): Tensor {
+  const rows: number[][] = [];
+  for (let b = 0; b < batch; b++) {
+    const seg = Array.from({ length: half }, () => rng.int(dVocab));
+    rows.push([...seg, ...seg]);
+  }
+  return tensor(rows, undefined, 'int64');
+}
+
+/**
+ * Training sequences [batch, length] int64: random tokens ending in a random segment of length
+ * n (length / 4 <= n <= length / 2) written twice. The repeat distance n varies from row to row, so
+ * attending to a fixed offset (a positional shortcut) cannot solve the task; only induction can.
+ */
+export function inductionBatch(rng: PRNG, batch: number, length: number, dVocab: number): Tensor {
+  const rows: number[][] = [];
+  for (let b = 0; b < batch; b++) {
+    const n = Math.floor(length / 4) + rng.int(Math.floor(length / 4) + 1);
+    const seg = Array.from({ length: n }, () => rng.int(dVocab));
+    const prefix = Array.from({ length: length - 2 * n }, () => rng.int(dVocab));
+    rows.push([...prefix, ...seg, ...seg]);
+  }
+  return tensor(rows, undefined, 'int64');
+}
+
+/** Trains the toy and measures its heads on fresh repeated sequences. */
+export async function trainInduction(o: InductionOptions = {}): Promise<InductionResult> {
+  const cfg = inductionConfig(o);
+  const half = o.halfLength ?? 16;
+  const steps = o.steps ?? 1500;
+  const seed = o.seed ?? 0;
+  const batchSize = o.batchSize ?? 32;
+  const data = syntheticData((rng) => ({ tokens: inductionBatch(rng, batchSize, 2 * half, cfg.dVocab) }), { seed: seed + 1 });
+  const result = await train({
+    params: trainableParams(cfg, initParams(cfg, { seed })),
+    loss: lmLoss(cfg),
+    optimizer: adamw({ weightDecay: 0.01 }),
+    data,
+    steps,
+    lr: linearWarmup(o.lr ?? 1e-3, 100),
+    clipGradNorm: 1,
+    outDir: o.outDir,
+    resume: o.resume,
+    config: { toy: 'induction', cfg, steps, batchSize, seed },
+    itemsPerBatch: batchSize * 2 * half,
+    progress: o.progress ?? 'auto',
+    logEvery: 10,
+  });
+  const model = new HookedTransformer(cfg, modelParams(cfg, result.params));
+  const probe = repeatedTokens(new PRNG(seed + 12345), 64, half, cfg.dVocab);
+  const scores = headScores(model, probe, half);
+  const perToken = model.loss(probe, { perToken: true }).mean(0).dataSync() as Float32Array; // [pos - 1]
+  const mean = (a: Float32Array): number => a.reduce((s, v) => s + v, 0) / a.length;
+  return {
+    model,
+    train: result,
+    ...scores,
+    // Position p predicts token p + 1: positions 0..half-2 predict inside the random half; half..2half-2 the repeat.
+    lossFirstHalf: mean(perToken.subarray(0, half - 1)),
+    lossRepeatedHalf: mean(perToken.subarray(half, 2 * half - 1)),
+  };
+}
+
+/** Induction and previous-token scores of every head on repeated sequences [batch, 2 * half]. */
+function headScores(
+  model: HookedTransformer,
+  tokens: Tensor,
+  half: number,
+): { inductionScores: number[][]; previousTokenScores: number[][] } {
+  const { cfg } = model;
+  const names = Array.from({ length: cfg.nLayers }, (_, l) => `blocks.${l}.attn.hook_pattern`);
+  const { cache } = model.runWithCache(tokens, { names });
+  const inductionScores: number[][] = [];
+  const previousTokenScores: number[][] = [];
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const p = cache.get(names[l]!).mean(0).dataSync() as Float32Array; // [heads, q, k]
+    const T = 2 * half;
+    const ind: number[] = [];
+    const prev: number[] = [];
+    for (let h = 0; h < cfg.nHeads; h++) {
+      let si = 0;
+      for (let q = half; q < T; q++) si += p[(h * T + q) * T + (q - half + 1)]!;
+      let sp = 0;
+      for (let q = 1; q < T; q++) sp += p[(h * T + q) * T + (q - 1)]!;
+      ind.push(si / half);
+      prev.push(sp / (T - 1));
+    }
+    inductionScores.push(ind);
+    previousTokenScores.push(prev);
+  }
+  return { inductionScores, previousTokenScores };
+}

@@ -1,0 +1,90 @@
+/**
+ * Language-model windows from a token file (tokens.ts): random windows in shuffled epochs for
+ * training, consecutive windows for validation.
+ */
+import { PRNG, tensor, type Tensor } from '../tensor/index.js';
+import { TokenFile } from './tokens.js';
+import type { DataSource, TokenBatch } from './data.js';
+
+export interface TokenWindowOptions {
+  seqLen: number;
+  batchSize: number;
+  seed?: number;
+}
+
+/**
+ * Random windows of seqLen + 1 tokens from a token file, in epochs. Each epoch picks a random
+ * phase (so window boundaries move between epochs) and a random order of the non-overlapping
+ * windows at that phase; every window is seen once per epoch. Reads go to the file at offsets
+ * (the OS page cache does the rest), so corpora larger than memory work.
+ */
+export function tokenWindows(source: TokenFile | string, options: TokenWindowOptions): DataSource<TokenBatch> & { file: TokenFile } {
+  const file = typeof source === 'string' ? TokenFile.open(source) : source;
+  const { seqLen, batchSize } = options;
+  const seed = options.seed ?? 0;
+  if (!(Number.isInteger(seqLen) && seqLen > 0)) throw new Error(`tokenWindows: seqLen must be a positive integer, got ${seqLen}`);
+  if (!(Number.isInteger(batchSize) && batchSize > 0))
+    throw new Error(`tokenWindows: batchSize must be a positive integer, got ${batchSize}`);
+  if (file.length < 2 * (seqLen + 1))
+    throw new Error(`tokenWindows: the token file holds ${file.length} tokens, too few for windows of ${seqLen + 1}`);
+  let epoch = 0;
+  let index = 0;
+  let plan = epochPlan(file.length, seqLen, seed, epoch);
+  return {
+    file,
+    next() {
+      const rows = new BigInt64Array(batchSize * (seqLen + 1));
+      for (let r = 0; r < batchSize; r++) {
+        if (index >= plan.order.length) {
+          epoch++;
+          index = 0;
+          plan = epochPlan(file.length, seqLen, seed, epoch);
+        }
+        const start = plan.phase + plan.order[index++]! * seqLen;
+        const ids = file.read(start, seqLen + 1);
+        for (let c = 0; c <= seqLen; c++) rows[r * (seqLen + 1) + c] = BigInt(ids[c]!);
+      }
+      return { tokens: tensor(rows, [batchSize, seqLen + 1], 'int64') };
+    },
+    getState: () => ({ epoch, index }),
+    setState(s) {
+      const st = s as { epoch: number; index: number };
+      if (!Number.isInteger(st?.epoch) || !Number.isInteger(st?.index)) throw new Error('tokenWindows: bad saved state');
+      epoch = st.epoch;
+      index = st.index;
+      plan = epochPlan(file.length, seqLen, seed, epoch);
+    },
+  };
+}
+
+/** Consecutive non-overlapping windows from the start of the file (for validation), at most `maxWindows`. */
+export function sequentialWindows(file: TokenFile, seqLen: number, maxWindows = Infinity): Tensor[] {
+  const n = Math.min(maxWindows, Math.floor((file.length - 1) / seqLen));
+  const out: Tensor[] = [];
+  for (let i = 0; i < n; i++) {
+    const ids = file.read(i * seqLen, seqLen + 1);
+    out.push(
+      tensor(
+        BigInt64Array.from(ids, (v) => BigInt(v)),
+        [1, seqLen + 1],
+        'int64',
+      ),
+    );
+  }
+  return out;
+}
+
+function epochPlan(length: number, seqLen: number, seed: number, epoch: number): { phase: number; order: Uint32Array } {
+  const rng = new PRNG(((seed * 0x9e3779b1) ^ (epoch * 0x85ebca6b)) >>> 0);
+  const phase = rng.int(seqLen);
+  const n = Math.floor((length - 1 - phase) / seqLen);
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return { phase, order };
+}
