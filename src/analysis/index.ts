@@ -1,0 +1,70 @@
+/**
+ * The analysis toolkit: logit lens, direct logit attribution, attention head detectors,
+ * ablations and activation patching, over a HookedTransformer. TransformerLens's names and
+ * semantics where it has them.
+ */
+export {
+  promptTokens,
+  tokenRows,
+  toSingleToken,
+  logitDiffMetric,
+  rowLogitDiffs,
+  metricValue,
+  applyFinalNorm,
+  unembed,
+  uncap,
+  type PromptInput,
+  type TokenChoice,
+  type Metric,
+} from './common.js';
+export { accumulatedResid, logitLens, type AccumulatedResidOptions, type LensPrediction, type LogitLensResult } from './lens.js';
+export { logitDirection, residualStack, logitAttrs, directLogitAttribution, dlaHookNames, type DlaOptions, type DlaResult } from './dla.js';
+export {
+  attentionPattern,
+  headScores,
+  previousTokenScores,
+  duplicateTokenScores,
+  inductionScores,
+  repeatedRandomTokens,
+  type HeadKind,
+  type HeadScores,
+  type RepeatedTokensOptions,
+} from './heads.js';
+export {
+  ablate,
+  ablationHooks,
+  ablationSources,
+  ablationSite,
+  ablationSweep,
+  headAblationSweep,
+  neuronAblationSweep,
+  type AblationTarget,
+  type AblationKind,
+  type AblationOptions,
+  type AblateResult,
+} from './ablation.js';
+export {
+  activationPatching,
+  preparePatching,
+  patchResidPre,
+  patchAttnOut,
+  patchMlpOut,
+  patchHeadOut,
+  patchHeadPattern,
+  type PatchingProblem,
+  type PatchingOptions,
+  type PreparedPatching,
+} from './patching.js';
+export {
+  runPatches,
+  patchHooks,
+  patchedLogits,
+  sliceEvaluator,
+  defaultMaxBatch,
+  type Patch,
+  type PatchSite,
+  type PatchSource,
+  type BatchOptions,
+  type ChunkEvaluator,
+} from './batched.js';
+export { inductionCircuitModel } from './known-circuits.js';

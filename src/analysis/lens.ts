@@ -1,0 +1,127 @@
+/**
+ * The logit lens (nostalgebraist, 2020): read the residual stream after every block through the
+ * model's final norm and unembedding, as if the model stopped there.
+ */
+import { stack, type Tensor } from '../tensor/index.js';
+import type { ActivationCache, HookedTransformer } from '../model/hooked.js';
+import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
+
+export interface AccumulatedResidOptions {
+  /**
+   * Take the streams up to the input of this layer: resid_pre of layers 0..layer-1 and of `layer`
+   * itself, or, for `nLayers` (the default; -1 means the same), every resid_pre and then the final
+   * resid_post. As TransformerLens's `layer`.
+   */
+  layer?: number;
+  /** Also take resid_mid of every layer before `layer` (TransformerLens's `incl_mid`). */
+  inclMid?: boolean;
+  /** Same as `inclMid`. */
+  incidentalMid?: boolean;
+  /** Also take resid_mid of `layer` itself: the MLP's input (TransformerLens's `mlp_input`). */
+  mlpInput?: boolean;
+  /**
+   * Apply the final norm (`ln_final`, with its weight and bias) to every entry, each with its own
+   * statistics: the stack then unembeds to logits directly. As TransformerLens's `apply_ln=True`
+   * with the default `layer` (for an earlier layer TransformerLens divides by that layer's cached
+   * ln1 scale instead; a logit lens wants the final norm, so glassbox always applies ln_final).
+   */
+  applyLn?: boolean;
+  /** One position (the pos axis is dropped) or a range of positions (default all). */
+  pos?: number | { start?: number; end?: number };
+}
+
+/**
+ * The accumulated residual stream, TransformerLens's `cache.accumulated_resid`: the residual
+ * stream at the input of each layer, stacked: `resid` [components, batch, pos, d_model] (or
+ * [components, batch, d_model] for a single `pos`), and `labels` ('0_pre', '0_mid', ...,
+ * 'final_post'). `cache` must hold the hook_resid_pre (and hook_resid_mid, if asked for) of each
+ * layer taken and, for the final entry, the last layer's hook_resid_post.
+ */
+export function accumulatedResid(
+  model: HookedTransformer,
+  cache: ActivationCache,
+  options: AccumulatedResidOptions = {},
+): { resid: Tensor; labels: string[] } {
+  const n = model.cfg.nLayers;
+  const layer = options.layer === undefined || options.layer === -1 ? n : options.layer;
+  if (!Number.isInteger(layer) || layer < 0 || layer > n) throw new Error(`accumulatedResid: layer ${layer} is out of range (0..${n})`);
+  const inclMid = options.inclMid ?? options.incidentalMid ?? false;
+  const hasMid = (l: number) => model.hookNames.includes(`blocks.${l}.hook_resid_mid`);
+  const parts: Tensor[] = [];
+  const labels: string[] = [];
+  for (let l = 0; l <= layer; l++) {
+    if (l === n) {
+      parts.push(cache.get(`blocks.${n - 1}.hook_resid_post`));
+      labels.push('final_post');
+      continue;
+    }
+    parts.push(cache.get(`blocks.${l}.hook_resid_pre`));
+    labels.push(`${l}_pre`);
+    if (((inclMid && l < layer) || (options.mlpInput && l === layer)) && hasMid(l)) {
+      parts.push(cache.get(`blocks.${l}.hook_resid_mid`));
+      labels.push(`${l}_mid`);
+    }
+  }
+  let resid = stack(parts, 0); // [components, batch, pos, d_model]
+  const p = options.pos;
+  if (typeof p === 'number') resid = resid.index([null, null, p]);
+  else if (p) resid = resid.slice([null, null, p]);
+  if (options.applyLn) resid = applyFinalNorm(model, resid);
+  return { resid, labels };
+}
+
+/** One of the lens's top predictions. */
+export interface LensPrediction {
+  token: number;
+  /** Softmax probability under the lens at that layer. */
+  prob: number;
+  /** The token's string, when the model has a tokenizer. */
+  str?: string;
+}
+
+export interface LogitLensResult {
+  /** Per layer: '0_pre' (the embeddings), '1_pre' (after block 0), ..., 'final_post' (after the last block). */
+  labels: string[];
+  /** The prompt's token ids. */
+  tokens: number[];
+  /** The prompt's token strings, when the model has a tokenizer. */
+  strTokens: string[] | null;
+  /** top[layer][pos]: the `topK` most likely next tokens, most likely first. */
+  top: LensPrediction[][][];
+  /** The lens's logits [n_layers + 1, pos, d_vocab]; the last layer's are the model's logits. */
+  logits: Tensor;
+}
+
+/**
+ * The logit lens of one prompt: at each layer (the embeddings, then after each block) and each
+ * position, the final norm (recomputed for that residual, as `accumulatedResid` with `applyLn`)
+ * and the unembedding (W_U, b_U, and the final soft-cap if the model has one) give a next-token
+ * distribution; returns its `topK` tokens (default 5) and their probabilities. The last layer's
+ * lens is the model's real output.
+ */
+export function logitLens(model: HookedTransformer, input: PromptInput, options: { topK?: number } = {}): LogitLensResult {
+  const tokens = promptTokens(model, input);
+  if (tokens.shape[0] !== 1) throw new Error(`logitLens: takes one prompt, got a batch of ${tokens.shape[0]}`);
+  const topK = Math.min(options.topK ?? 5, model.cfg.dVocab);
+  const n = model.cfg.nLayers;
+  const names = [...Array.from({ length: n }, (_, l) => `blocks.${l}.hook_resid_pre`), `blocks.${n - 1}.hook_resid_post`];
+  const { cache } = model.runWithCache(tokens, { names });
+  const { resid, labels } = accumulatedResid(model, cache, { applyLn: true });
+  const logits = unembed(model, resid.index([null, 0])); // [layers, pos, d_vocab]
+  const { values, indices } = logits.softmax(-1).topk(topK, -1);
+  const probs = values.dataSync() as Float32Array;
+  const ids = indices.dataSync() as BigInt64Array;
+  const s = tokens.shape[1]!;
+  const tok = model.tokenizer;
+  const top = labels.map((_, l) =>
+    Array.from({ length: s }, (_, p) =>
+      Array.from({ length: topK }, (_, j) => {
+        const i = (l * s + p) * topK + j;
+        const token = Number(ids[i]);
+        return tok ? { token, prob: probs[i]!, str: tok.toStrTokens([token])[0]! } : { token, prob: probs[i]! };
+      }),
+    ),
+  );
+  const row = tokenRows(tokens)[0]!;
+  return { labels, tokens: row, strTokens: tok ? tok.toStrTokens(row) : null, top, logits };
+}
