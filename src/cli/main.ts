@@ -9,6 +9,7 @@ import { saveSafetensors } from '../io/index.js';
 import { tensor, type Tensor } from '../tensor/index.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { loadModel } from '../model/pretrained.js';
+import { registerTrain } from './train.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -142,6 +143,7 @@ export function buildProgram(): Command {
       console.log(`wrote ${Object.keys(out).length} tensors to ${opts.out}`);
     });
 
+  registerTrain(program);
   return program;
 }
 

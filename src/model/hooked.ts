@@ -85,8 +85,9 @@ export class HookedTransformer {
   }
 
   /**
-   * Loads a model from a Hugging Face-format directory or a hub id (`org/name[@revision]`,
-   * downloaded into the shared Hugging Face cache). See `loadModel` in pretrained.ts.
+   * Loads a model: 'default' (the small GPT-2 shipped with glassbox), a Hugging Face-format
+   * directory, or a hub id (`org/name[@revision]`, downloaded into the shared Hugging Face cache).
+   * See `loadModel` in pretrained.ts.
    */
   static async fromPretrained(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
     const { loadModel } = await import('./pretrained.js');

@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId } from '../io/index.js';
 import { HookedTransformer } from './hooked.js';
 
@@ -29,11 +30,25 @@ export function loadFromDirectory(dir: string): HookedTransformer {
   return model;
 }
 
+/** Where the default model ships: `models/default` at the package root (from src/ or dist/ alike). */
+export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
+
+/** The names that open the default model. */
+export const DEFAULT_MODEL_NAMES: readonly string[] = ['default', 'glassbox/default'];
+
 /**
- * A model by name: a local Hugging Face-format directory, or a hub id `org/name[@revision]`
- * downloaded into (or read from) the Hugging Face cache.
+ * A model by name: 'default' (the small GPT-2 that ships with glassbox, no network needed), a
+ * local Hugging Face-format directory, or a hub id `org/name[@revision]` downloaded into (or read
+ * from) the Hugging Face cache.
  */
 export async function loadModel(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
+  if (DEFAULT_MODEL_NAMES.includes(spec) && !existsSync(spec)) {
+    if (!existsSync(join(DEFAULT_MODEL_DIR, 'config.json')))
+      throw new Error(
+        `${DEFAULT_MODEL_DIR}: the default model is missing from this installation; rebuild it with \`glassbox train default --out ${DEFAULT_MODEL_DIR}\``,
+      );
+    return loadFromDirectory(DEFAULT_MODEL_DIR);
+  }
   if (existsSync(spec)) return loadFromDirectory(spec);
   // Paths (./x, /x, ../x, x/y/z) that do not exist are reported as such, not looked up on the Hub.
   if (/^[./~]/.test(spec) || spec.split('/').length > 2)
@@ -43,5 +58,5 @@ export async function loadModel(spec: string, options: { offline?: boolean; toke
   return loadFromDirectory(dir);
 }
 
-/** `HookedTransformer.fromPretrained`-style entry point: a directory or a hub id. */
+/** `HookedTransformer.fromPretrained`-style entry point: 'default', a directory or a hub id. */
 export const fromPretrained = loadModel;

@@ -18,5 +18,13 @@ export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState 
 export { namedLeaves, mapLeaves, fromNamedLeaves } from './tree.js';
 export { lmLoss, lmLogits, trainableParams, modelParams, type TrainableParams } from './lm.js';
 export { TokenFile, writeTokenFile, tokenizeToFile, readTokenFileMeta, type TokenFileMeta } from './tokens.js';
-export { loadCorpus, splitCorpus, corpusManifest, CORPUS_SOURCES, type Corpus, type CorpusDocument, type CorpusManifest } from './corpus.js';
+export {
+  loadCorpus,
+  splitCorpus,
+  corpusManifest,
+  CORPUS_SOURCES,
+  type Corpus,
+  type CorpusDocument,
+  type CorpusManifest,
+} from './corpus.js';
 export { trainBpe, saveTokenizerJson, type TokenizerJson, type TrainBpeOptions } from './bpe.js';

@@ -7,7 +7,11 @@
  * cos/sin(w a), cos/sin(w b) into cos(w (a + b)). The embedding's norm concentrates on those
  * frequencies, which is what `fourierAnalysis` measures.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { PRNG, tensor, type Tensor } from '../../tensor/index.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { lineChart, saveSvg } from '../../viz/charts.js';
 import { HookedTransformer } from '../../model/hooked.js';
 import { gpt2Config } from '../../model/families/gpt2.js';
 import { initParams } from '../../model/init.js';
@@ -222,4 +226,55 @@ export function fourierAnalysis(W_E: Tensor, p: number, fraction = 0.9): Fourier
     acc += f.norm2;
   }
   return { frequencyNorms, constantNorm2, keyFrequencies, fraction };
+}
+
+/** Writes report.json, the loss and accuracy curves and the embedding's Fourier spectrum (SVG) to `dir`; returns the text summary. */
+export async function writeGrokkingReport(r: GrokkingResult, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const f = r.fourier;
+  const summary = [
+    `final (step ${r.final.step}): train loss ${r.final.trainLoss.toExponential(2)}, test loss ${r.final.testLoss.toExponential(2)}, train accuracy ${(100 * r.final.trainAccuracy).toFixed(1)}%, test accuracy ${(100 * r.final.testAccuracy).toFixed(1)}%`,
+    `memorised (train accuracy >= 99%) at step ${r.memorisedAt ?? 'never'}; generalised (test accuracy >= 99%) at step ${r.generalisedAt ?? 'never'}`,
+    `embedding Fourier spectrum: ${f.keyFrequencies.length} of ${f.frequencyNorms.length} frequencies carry ${100 * f.fraction}% of the norm: k = ${f.keyFrequencies.join(', ')}`,
+  ].join('\n');
+  const pts = (key: keyof GrokkingCurvePoint) => r.curve.map((c) => [c.step, Math.max(1e-12, c[key])] as [number, number]);
+  if (r.curve.length > 1) {
+    saveSvg(
+      join(dir, 'loss.svg'),
+      await lineChart({
+        title: 'Grokking: train and test loss',
+        xLabel: 'step',
+        yLabel: 'cross-entropy (nats)',
+        logY: true,
+        series: [
+          { name: 'train', points: pts('trainLoss') },
+          { name: 'test', points: pts('testLoss') },
+        ],
+      }),
+    );
+    saveSvg(
+      join(dir, 'accuracy.svg'),
+      await lineChart({
+        title: 'Grokking: train and test accuracy',
+        xLabel: 'step',
+        yLabel: 'accuracy',
+        series: [
+          { name: 'train', points: pts('trainAccuracy') },
+          { name: 'test', points: pts('testAccuracy') },
+        ],
+      }),
+    );
+  }
+  saveSvg(
+    join(dir, 'embedding-fourier.svg'),
+    await lineChart({
+      title: 'Embedding norm per Fourier frequency',
+      xLabel: 'frequency k',
+      yLabel: 'squared norm',
+      series: [{ name: 'W_E', points: f.frequencyNorms.map((x) => [x.k, x.norm2] as [number, number]) }],
+    }),
+  );
+  const { model: _model, train: _train, ...rest } = r;
+  writeFileAtomic(join(dir, 'report.json'), JSON.stringify({ config: r.model.cfg, ...rest }, null, 2) + '\n');
+  return summary;
 }

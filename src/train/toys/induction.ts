@@ -5,8 +5,13 @@
  * position, and a layer-1 induction head attends from the current token B to the position after
  * B's previous occurrence (via K-composition) and copies that token.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { PRNG, tensor, type Tensor } from '../../tensor/index.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { heatmap, lineChart, saveSvg } from '../../viz/charts.js';
 import { HookedTransformer } from '../../model/hooked.js';
+import { inductionScores, previousTokenScores } from '../../analysis/heads.js';
 import { gpt2Config } from '../../model/families/gpt2.js';
 import { initParams } from '../../model/init.js';
 import type { ModelConfig } from '../../model/config.js';
@@ -86,7 +91,7 @@ export function inductionBatch(rng: PRNG, batch: number, length: number, dVocab:
 export async function trainInduction(o: InductionOptions = {}): Promise<InductionResult> {
   const cfg = inductionConfig(o);
   const half = o.halfLength ?? 16;
-  const steps = o.steps ?? 1500;
+  const steps = o.steps ?? 2000;
   const seed = o.seed ?? 0;
   const batchSize = o.batchSize ?? 32;
   const data = syntheticData((rng) => ({ tokens: inductionBatch(rng, batchSize, 2 * half, cfg.dVocab) }), { seed: seed + 1 });
@@ -107,7 +112,10 @@ export async function trainInduction(o: InductionOptions = {}): Promise<Inductio
   });
   const model = new HookedTransformer(cfg, modelParams(cfg, result.params));
   const probe = repeatedTokens(new PRNG(seed + 12345), 64, half, cfg.dVocab);
-  const scores = headScores(model, probe, half);
+  const scores = {
+    inductionScores: inductionScores(model, { seqLen: half, batch: 64, seed: seed + 12345 }).scores.toArray() as number[][],
+    previousTokenScores: previousTokenScores(model, probe).toArray() as number[][],
+  };
   const perToken = model.loss(probe, { perToken: true }).mean(0).dataSync() as Float32Array; // [pos - 1]
   const mean = (a: Float32Array): number => a.reduce((s, v) => s + v, 0) / a.length;
   return {
@@ -120,32 +128,31 @@ export async function trainInduction(o: InductionOptions = {}): Promise<Inductio
   };
 }
 
-/** Induction and previous-token scores of every head on repeated sequences [batch, 2 * half]. */
-function headScores(
-  model: HookedTransformer,
-  tokens: Tensor,
-  half: number,
-): { inductionScores: number[][]; previousTokenScores: number[][] } {
-  const { cfg } = model;
-  const names = Array.from({ length: cfg.nLayers }, (_, l) => `blocks.${l}.attn.hook_pattern`);
-  const { cache } = model.runWithCache(tokens, { names });
-  const inductionScores: number[][] = [];
-  const previousTokenScores: number[][] = [];
-  for (let l = 0; l < cfg.nLayers; l++) {
-    const p = cache.get(names[l]!).mean(0).dataSync() as Float32Array; // [heads, q, k]
-    const T = 2 * half;
-    const ind: number[] = [];
-    const prev: number[] = [];
-    for (let h = 0; h < cfg.nHeads; h++) {
-      let si = 0;
-      for (let q = half; q < T; q++) si += p[(h * T + q) * T + (q - half + 1)]!;
-      let sp = 0;
-      for (let q = 1; q < T; q++) sp += p[(h * T + q) * T + (q - 1)]!;
-      ind.push(si / half);
-      prev.push(sp / (T - 1));
-    }
-    inductionScores.push(ind);
-    previousTokenScores.push(prev);
-  }
-  return { inductionScores, previousTokenScores };
+/** Writes report.json, the loss curve and head-score heatmaps (SVG) to `dir`; returns the text summary. */
+export async function writeInductionReport(r: InductionResult, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const heads = (m: number[][]) => m.map((row, l) => `  L${l}  ${row.map((v) => v.toFixed(2)).join('  ')}`).join('\n');
+  const summary = [
+    `induction scores (layer x head):\n${heads(r.inductionScores)}`,
+    `previous-token scores (layer x head):\n${heads(r.previousTokenScores)}`,
+    `loss in the random first half ${r.lossFirstHalf.toFixed(3)} nats, in the repeated half ${r.lossRepeatedHalf.toFixed(3)} nats`,
+  ].join('\n');
+  const labels = (m: number[][]) => ({ rowLabels: m.map((_, l) => `L${l}`), colLabels: m[0]!.map((_, h) => `H${h}`) });
+  saveSvg(
+    join(dir, 'induction-scores.svg'),
+    await heatmap({ title: 'Induction score', values: r.inductionScores, ...labels(r.inductionScores) }),
+  );
+  saveSvg(
+    join(dir, 'previous-token-scores.svg'),
+    await heatmap({ title: 'Previous-token score', values: r.previousTokenScores, ...labels(r.previousTokenScores) }),
+  );
+  const points = r.train.history.filter((h) => h.kind === 'train').map((h) => [h.step as number, h.loss as number] as [number, number]);
+  if (points.length > 1)
+    saveSvg(
+      join(dir, 'loss.svg'),
+      await lineChart({ title: 'Training loss', xLabel: 'step', yLabel: 'loss (nats)', series: [{ name: 'train', points }] }),
+    );
+  const { model: _model, train: _train, ...scores } = r;
+  writeFileAtomic(join(dir, 'report.json'), JSON.stringify({ config: r.model.cfg, steps: r.train.step, ...scores }, null, 2) + '\n');
+  return summary;
 }

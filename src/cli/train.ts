@@ -1,0 +1,132 @@
+/**
+ * `glassbox train ...`: the toy models (induction heads, grokking, superposition) and the default
+ * text model. Every run writes its directory (metrics.jsonl, checkpoints, report.json, SVG plots)
+ * and resumes with --resume.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { trainInduction, writeInductionReport } from '../train/toys/induction.js';
+import { trainGrokking, writeGrokkingReport } from '../train/toys/grokking.js';
+import { sweepSparsity, writeSuperpositionReport } from '../train/toys/superposition.js';
+import { buildDefaultModel } from '../train/default-model.js';
+
+function int(name: string, v: string | undefined, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+function num(name: string, v: string | undefined, lo = -Infinity, hi = Infinity): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
+  return n;
+}
+
+interface Common {
+  out: string;
+  steps?: string;
+  seed?: string;
+  lr?: string;
+  resume?: boolean;
+}
+
+export function registerTrain(program: Command): void {
+  const train = program
+    .command('train')
+    .description('train a toy model or the default text model (resumable; writes metrics, checkpoints, report and plots)');
+  const common = (c: Command, out: string) =>
+    c
+      .option('--out <dir>', 'run directory', out)
+      .option('--steps <n>', 'optimizer steps')
+      .option('--seed <n>', 'random seed', '0')
+      .option('--lr <rate>', 'learning rate')
+      .option('--resume', 'continue from the newest checkpoint in --out');
+
+  common(
+    train.command('induction').description('2-layer attention-only transformer on repeated random tokens (Olsson et al. 2022)'),
+    'runs/induction',
+  ).action(async (o: Common) => {
+    const r = await trainInduction({
+      steps: int('steps', o.steps),
+      seed: int('seed', o.seed, 0),
+      lr: num('lr', o.lr, 0),
+      outDir: o.out,
+      resume: o.resume,
+    });
+    console.log(await writeInductionReport(r, o.out));
+    r.model.save(join(o.out, 'model'));
+    console.log(`wrote ${o.out}/report.json, induction-scores.svg, previous-token-scores.svg, loss.svg and the model in ${o.out}/model`);
+  });
+
+  common(
+    train.command('grokking').description('1-layer transformer on modular addition until it generalises (Nanda et al. 2023)'),
+    'runs/grokking',
+  )
+    .option('--p <n>', 'the modulus', '113')
+    .option('--train-fraction <f>', 'fraction of pairs used for training', '0.3')
+    .option('--weight-decay <w>', 'AdamW weight decay', '1')
+    .action(async (o: Common & { p: string; trainFraction: string; weightDecay: string }) => {
+      const r = await trainGrokking({
+        p: int('p', o.p, 2),
+        trainFraction: num('train-fraction', o.trainFraction, 0.01, 0.99),
+        weightDecay: num('weight-decay', o.weightDecay, 0),
+        steps: int('steps', o.steps),
+        seed: int('seed', o.seed, 0),
+        lr: num('lr', o.lr, 0),
+        outDir: o.out,
+        resume: o.resume,
+      });
+      console.log(await writeGrokkingReport(r, o.out));
+      r.model.save(join(o.out, 'model'));
+      console.log(`wrote ${o.out}/report.json, loss.svg, accuracy.svg, embedding-fourier.svg and the model in ${o.out}/model`);
+    });
+
+  common(
+    train.command('superposition').description('toy models of superposition: n features in m dimensions (Elhage et al. 2022)'),
+    'runs/superposition',
+  )
+    .option('--features <n>', 'n: features', '5')
+    .option('--hidden <m>', 'm: hidden dimensions', '2')
+    .option('--sparsity <list>', 'comma-separated sparsities S (probability a feature is absent)', '0,0.7,0.9,0.99')
+    .option('--importance-decay <r>', 'importance of feature i is r^i', '0.7')
+    .action(async (o: Common & { features: string; hidden: string; sparsity: string; importanceDecay: string }) => {
+      const sparsities = o.sparsity.split(',').map((s) => num('sparsity', s.trim(), 0, 0.999)!);
+      const r = await sweepSparsity({
+        sparsities,
+        nFeatures: int('features', o.features),
+        nHidden: int('hidden', o.hidden),
+        importanceDecay: num('importance-decay', o.importanceDecay, 0, 1),
+        steps: int('steps', o.steps),
+        seed: int('seed', o.seed, 0),
+        lr: num('lr', o.lr, 0),
+        outDir: o.out,
+        resume: o.resume,
+      });
+      const { files } = await writeSuperpositionReport(r.models, o.out);
+      console.log(`wrote ${files.length} files to ${o.out}`);
+    });
+
+  train
+    .command('default')
+    .description('the default text model: corpus, BPE tokenizer, token files, GPT-2 training, evaluation')
+    .option('--out <dir>', 'model directory to write', 'models/default')
+    .option('--work <dir>', 'scratch directory (tokenizer, token files, checkpoints); default <out>.work')
+    .option('--steps <n>', 'optimizer steps', '2500')
+    .option('--seed <n>', 'random seed', '0')
+    .option('--lr <rate>', 'peak learning rate', '2e-3')
+    .option('--resume', 'continue from the newest checkpoint in the work directory')
+    .action(async (o: { out: string; work?: string; steps: string; seed: string; lr: string; resume?: boolean }) => {
+      const report = await buildDefaultModel({
+        outDir: o.out,
+        workDir: o.work ?? `${o.out}.work`,
+        steps: int('steps', o.steps),
+        seed: int('seed', o.seed, 0),
+        lr: num('lr', o.lr, 0),
+        resume: o.resume,
+      });
+      console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);
+      console.log(`wrote ${o.out} (report in ${o.out}/training.json)`);
+    });
+}

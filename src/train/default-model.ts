@@ -1,0 +1,269 @@
+/**
+ * The default model: a small GPT-2 trained by glassbox on public-domain English (Moby Dick and
+ * the State of the Union addresses, from npm packages), with a byte-level BPE tokenizer trained
+ * on the same text. It ships in the repository (models/default) so that every example, test and
+ * the workbench have a real language model with no network. `buildDefaultModel` reproduces it:
+ * corpus -> tokenizer -> token files -> training -> evaluation -> model directory.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { concat, type Tensor } from '../tensor/index.js';
+import { inductionScores, previousTokenScores } from '../analysis/heads.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { loadTokenizer } from '../io/tokenizer.js';
+import { gpt2Config } from '../model/families/gpt2.js';
+import { HookedTransformer } from '../model/hooked.js';
+import { initParams } from '../model/init.js';
+import { saveModel } from '../model/save.js';
+import type { ModelConfig } from '../model/config.js';
+import { corpusManifest, loadCorpus, splitCorpus } from './corpus.js';
+import { saveTokenizerJson, trainBpe } from './bpe.js';
+import { TokenFile, tokenizeToFile } from './tokens.js';
+import { sequentialWindows, tokenWindows } from './windows.js';
+import { adamw, decayMatricesOnly } from './optim.js';
+import { cosineDecay } from './schedule.js';
+import { train } from './loop.js';
+import { lmLoss, modelParams, trainableParams } from './lm.js';
+
+export const END_OF_TEXT = '<|endoftext|>';
+
+export interface DefaultModelOptions {
+  /** Where the finished model goes (config.json, model.safetensors, tokenizer files, training.json). */
+  outDir: string;
+  /** Scratch space: tokenizer, token files, checkpoints, metrics (kept for resume). */
+  workDir: string;
+  vocabSize?: number;
+  nLayers?: number;
+  dModel?: number;
+  nHeads?: number;
+  nCtx?: number;
+  steps?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  resume?: boolean;
+  progress?: boolean | 'auto';
+  /** Validation windows evaluated during training (all of them at the end). */
+  evalWindows?: number;
+  log?: (line: string) => void;
+}
+
+export interface DefaultModelReport {
+  config: ModelConfig;
+  parameters: number;
+  corpus: ReturnType<typeof corpusManifest>;
+  tokens: { train: number; validation: number };
+  training: { steps: number; batchSize: number; seqLen: number; tokensSeen: number; seconds: number; lr: number };
+  /** Mean next-token loss (nats) on every validation window. */
+  validationLoss: number;
+  /** Add-one-smoothed bigram model fitted on the training tokens, on the same validation targets. */
+  bigramValidationLoss: number;
+  unigramValidationLoss: number;
+  /** [layer][head] scores on repeated random tokens (induction) and on validation text (previous token). */
+  inductionScores: number[][];
+  previousTokenScores: number[][];
+}
+
+/** The default model's shape: 4 layers, d_model 192, 6 heads of 32, context 256, vocabulary 4096. */
+export function defaultModelConfig(o: Partial<DefaultModelOptions> = {}, eot = (o.vocabSize ?? 4096) - 1): ModelConfig {
+  return gpt2Config({
+    nLayers: o.nLayers ?? 4,
+    dModel: o.dModel ?? 192,
+    nHeads: o.nHeads ?? 6,
+    dVocab: o.vocabSize ?? 4096,
+    nCtx: o.nCtx ?? 256,
+    bosTokenId: eot,
+    eosTokenId: eot,
+  });
+}
+
+/** Builds the default model from scratch (or resumes it from `workDir`). */
+export async function buildDefaultModel(o: DefaultModelOptions): Promise<DefaultModelReport> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const vocabSize = o.vocabSize ?? 4096;
+  mkdirSync(o.workDir, { recursive: true });
+  const corpus = loadCorpus();
+  const split = splitCorpus(corpus);
+  const manifest = corpusManifest(corpus);
+
+  // 1. Tokenizer (byte-level BPE on the training split), reused when the corpus is unchanged.
+  const tokDir = join(o.workDir, 'tokenizer');
+  const stamp = JSON.stringify({ sha: manifest.splits.train.sha256, vocabSize });
+  const stampFile = join(tokDir, 'trained-on.json');
+  if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== stamp) {
+    log(`training a byte-level BPE tokenizer (vocabulary ${vocabSize}) on ${manifest.splits.train.bytes.toLocaleString('en-US')} bytes`);
+    mkdirSync(tokDir, { recursive: true });
+    saveTokenizerJson(
+      join(tokDir, 'tokenizer.json'),
+      trainBpe(
+        split.train.documents.map((d) => d.text),
+        { vocabSize, specialTokens: [END_OF_TEXT] },
+      ),
+    );
+    writeTokenizerConfig(tokDir, o.nCtx ?? 256);
+    writeFileAtomic(stampFile, stamp);
+  }
+  const tokenizer = loadTokenizer(tokDir);
+  const eot = tokenizer.tokenToId(END_OF_TEXT)!;
+
+  // 2. Token files, one document after another with <|endoftext|> between them.
+  const files: Record<'train' | 'validation', string> = {
+    train: join(o.workDir, 'train.bin'),
+    validation: join(o.workDir, 'validation.bin'),
+  };
+  for (const part of ['train', 'validation'] as const) {
+    const metaFile = `${files[part]}.json`;
+    const sha = manifest.splits[part].sha256;
+    if (existsSync(metaFile) && (JSON.parse(readFileSync(metaFile, 'utf8')) as { source?: { sha256?: string } }).source?.sha256 === sha)
+      continue;
+    log(`tokenizing the ${part} split`);
+    await tokenizeToFile(
+      { encode: (t) => tokenizer.encode(t, { prependBos: false }) },
+      split[part].documents.map((d) => d.text),
+      files[part],
+      { vocabSize, eosTokenId: eot, source: { corpus: 'glassbox default', split: part, sha256: sha } },
+    );
+  }
+  const trainFile = TokenFile.open(files.train);
+  const valFile = TokenFile.open(files.validation);
+
+  // 3. Train.
+  const cfg = defaultModelConfig(o, eot);
+  const seqLen = cfg.nCtx - 1;
+  const steps = o.steps ?? 3000;
+  const batchSize = o.batchSize ?? 16;
+  const lr = o.lr ?? 2e-3;
+  const seed = o.seed ?? 0;
+  const loss = lmLoss(cfg);
+  const evalWindows = sequentialWindows(valFile, seqLen, o.evalWindows ?? 16);
+  const meanLoss = (params: Parameters<typeof loss>[0], windows: Tensor[]): number =>
+    windows.reduce((s, w) => s + (loss(params, { tokens: w }).item() as number), 0) / windows.length;
+  log(
+    `training ${cfg.nLayers} layers x d_model ${cfg.dModel} on ${trainFile.length.toLocaleString('en-US')} tokens: ${steps} steps of ${batchSize} x ${cfg.nCtx}`,
+  );
+  const t0 = performance.now();
+  const result = await train({
+    params: trainableParams(cfg, initParams(cfg, { seed })),
+    loss,
+    optimizer: adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly }),
+    data: tokenWindows(trainFile, { seqLen, batchSize, seed }),
+    steps,
+    lr: cosineDecay({ lr, totalSteps: steps, warmupSteps: Math.min(200, Math.floor(steps / 10)), finalLr: lr / 10 }),
+    clipGradNorm: 1,
+    outDir: join(o.workDir, 'run'),
+    resume: o.resume,
+    checkpointEvery: Math.max(50, Math.floor(steps / 20)),
+    config: { cfg, steps, batchSize, lr, seed, train: manifest.splits.train.sha256 },
+    evalEvery: Math.max(100, Math.floor(steps / 10)),
+    evaluate: (params) => ({ validationLoss: meanLoss(params, evalWindows) }),
+    itemsPerBatch: batchSize * cfg.nCtx,
+    logEvery: 10,
+    progress: o.progress ?? 'auto',
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const model = new HookedTransformer(cfg, modelParams(cfg, result.params));
+  model.tokenizer = tokenizer;
+
+  // 4. Evaluate: validation loss on every window, n-gram baselines, head scores.
+  log('evaluating');
+  const allWindows = sequentialWindows(valFile, seqLen);
+  const validationLoss = meanLoss(result.params, allWindows);
+  const baselines = ngramBaselines(trainFile, allWindows, vocabSize);
+  const heads = headScores(model, allWindows.slice(0, 8), seed);
+  const report: DefaultModelReport = {
+    config: cfg,
+    parameters: countParams(result.params),
+    corpus: manifest,
+    tokens: { train: trainFile.length, validation: valFile.length },
+    training: { steps: result.step, batchSize, seqLen: cfg.nCtx, tokensSeen: result.step * batchSize * cfg.nCtx, seconds, lr },
+    validationLoss,
+    bigramValidationLoss: baselines.bigram,
+    unigramValidationLoss: baselines.unigram,
+    ...heads,
+  };
+
+  // 5. The model directory: Hugging Face GPT-2 format, float16, with its tokenizer and report.
+  mkdirSync(o.outDir, { recursive: true });
+  saveModel(o.outDir, model, { dtype: 'float16', tokenizer: join(tokDir, 'tokenizer.json') });
+  writeTokenizerConfig(o.outDir, cfg.nCtx);
+  writeFileAtomic(join(o.outDir, 'training.json'), JSON.stringify(report, null, 2) + '\n');
+  trainFile.close();
+  valFile.close();
+  return report;
+}
+
+/** tokenizer_config.json naming <|endoftext|> as BOS, EOS and unknown token, as GPT-2's does. */
+function writeTokenizerConfig(dir: string, nCtx: number): void {
+  writeFileAtomic(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify(
+      {
+        tokenizer_class: 'GPT2Tokenizer',
+        bos_token: END_OF_TEXT,
+        eos_token: END_OF_TEXT,
+        unk_token: END_OF_TEXT,
+        add_prefix_space: false,
+        model_max_length: nCtx,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+}
+
+function countParams(tree: unknown): number {
+  if (tree && typeof tree === 'object') {
+    if ('size' in tree && 'dtype' in tree) return (tree as Tensor).size;
+    return Object.values(tree).reduce((s: number, v) => s + countParams(v), 0);
+  }
+  return 0;
+}
+
+/**
+ * Unigram and bigram cross-entropy (nats) on the validation windows' next-token targets, with
+ * counts from the whole training file and add-one smoothing: the baselines the model must beat.
+ */
+export function ngramBaselines(trainFile: TokenFile, windows: Tensor[], vocabSize: number): { unigram: number; bigram: number } {
+  const uni = new Float64Array(vocabSize);
+  const bi = new Map<number, number>();
+  const chunk = 1 << 20;
+  let prev = -1;
+  for (let start = 0; start < trainFile.length; start += chunk) {
+    const ids = trainFile.read(start, Math.min(chunk, trainFile.length - start));
+    for (const id of ids) {
+      uni[id]!++;
+      if (prev >= 0) bi.set(prev * vocabSize + id, (bi.get(prev * vocabSize + id) ?? 0) + 1);
+      prev = id;
+    }
+  }
+  const total = trainFile.length;
+  let nllUni = 0;
+  let nllBi = 0;
+  let n = 0;
+  for (const w of windows) {
+    const ids = Array.from(w.dataSync() as BigInt64Array, Number);
+    for (let i = 0; i + 1 < ids.length; i++) {
+      const a = ids[i]!;
+      const b = ids[i + 1]!;
+      nllUni -= Math.log((uni[b]! + 1) / (total + vocabSize));
+      nllBi -= Math.log(((bi.get(a * vocabSize + b) ?? 0) + 1) / (uni[a]! + vocabSize));
+      n++;
+    }
+  }
+  return { unigram: nllUni / n, bigram: nllBi / n };
+}
+
+/**
+ * Induction scores on repeated random tokens (as TransformerLens and Olsson et al. measure them)
+ * and previous-token scores on real text, per layer and head.
+ */
+function headScores(
+  model: HookedTransformer,
+  textWindows: Tensor[],
+  seed: number,
+): { inductionScores: number[][]; previousTokenScores: number[][] } {
+  const induction = inductionScores(model, { batch: 8, seed: seed + 99 }).scores;
+  const text = concat(textWindows, 0);
+  const previous = previousTokenScores(model, text);
+  return { inductionScores: induction.toArray() as number[][], previousTokenScores: previous.toArray() as number[][] };
+}
