@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PRNG } from '../src/tensor/index.js';
+import { TokenFile, writeTokenFile } from '../src/train/tokens.js';
+import { sequentialWindows, tokenWindows } from '../src/train/windows.js';
+import { syntheticData } from '../src/train/data.js';
+
+async function countingFile(n: number): Promise<string> {
+  const path = join(mkdtempSync(join(tmpdir(), 'glassbox-windows-')), 'tokens.bin');
+  await writeTokenFile(path, [Array.from({ length: n }, (_, i) => i)], { vocabSize: n });
+  return path;
+}
+
+const rows = (t: { tokens: { toArray(): unknown } }) => (t.tokens.toArray() as bigint[][]).map((r) => r.map(Number));
+
+test('token windows: each epoch visits every window once, at a random phase, in a seeded order', async () => {
+  const path = await countingFile(1000);
+  const seqLen = 9;
+  const src = tokenWindows(path, { seqLen, batchSize: 4, seed: 3 });
+  // Each window holds seqLen + 1 consecutive ids (the file counts 0, 1, 2, ...).
+  const starts: number[] = [];
+  let epochEnd = false;
+  while (!epochEnd) {
+    for (const r of rows(src.next())) {
+      r.forEach((v, i) => assert.equal(v, r[0]! + i));
+      starts.push(r[0]!);
+    }
+    epochEnd = (src.getState() as { epoch: number }).epoch > 0;
+  }
+  const firstEpoch = starts.slice(0, Math.floor((1000 - 1 - (starts[0]! % seqLen)) / seqLen));
+  const phase = firstEpoch[0]! % seqLen;
+  assert.ok(
+    firstEpoch.every((s) => s % seqLen === phase),
+    'one phase per epoch',
+  );
+  assert.equal(new Set(firstEpoch).size, firstEpoch.length, 'no window twice in an epoch');
+  assert.notDeepEqual(
+    firstEpoch,
+    [...firstEpoch].sort((a, b) => a - b),
+    'shuffled',
+  );
+  // Same seed, same stream; another seed, another.
+  const again = tokenWindows(path, { seqLen, batchSize: 4, seed: 3 });
+  assert.deepEqual(rows(again.next()), rows(tokenWindows(path, { seqLen, batchSize: 4, seed: 3 }).next()));
+  assert.notDeepEqual(
+    rows(tokenWindows(path, { seqLen, batchSize: 4, seed: 4 }).next()),
+    rows(tokenWindows(path, { seqLen, batchSize: 4, seed: 3 }).next()),
+  );
+});
+
+test('token windows and synthetic data resume exactly from a saved state', async () => {
+  const path = await countingFile(500);
+  const a = tokenWindows(path, { seqLen: 7, batchSize: 5, seed: 1 });
+  for (let i = 0; i < 17; i++) a.next(); // crosses an epoch boundary (about 71 windows per epoch)
+  const saved = JSON.parse(JSON.stringify(a.getState()));
+  const expected = [rows(a.next()), rows(a.next())];
+  const b = tokenWindows(TokenFile.open(path), { seqLen: 7, batchSize: 5, seed: 1 });
+  b.setState(saved);
+  assert.deepEqual([rows(b.next()), rows(b.next())], expected);
+
+  const make = (rng: PRNG) => rng.normal();
+  const s1 = syntheticData(make, { seed: 9 });
+  s1.next();
+  const st = JSON.parse(JSON.stringify(s1.getState()));
+  const next = [s1.next(), s1.next()];
+  const s2 = syntheticData(make, { seed: 9 });
+  s2.setState(st);
+  assert.deepEqual([s2.next(), s2.next()], next);
+});
+
+test('sequential validation windows and clear errors', async () => {
+  const path = await countingFile(100);
+  const file = TokenFile.open(path);
+  const w = sequentialWindows(file, 10, 3).map((t) => (t.toArray() as bigint[][])[0]!.map(Number));
+  assert.deepEqual(
+    w.map((r) => [r[0], r[r.length - 1]]),
+    [
+      [0, 10],
+      [10, 20],
+      [20, 30],
+    ],
+  );
+  assert.throws(() => tokenWindows(file, { seqLen: 60, batchSize: 1 }), /holds 100 tokens, too few for windows of 61/);
+  assert.throws(() => tokenWindows(file, { seqLen: 0, batchSize: 1 }), /seqLen must be a positive integer/);
+  assert.throws(() => tokenWindows(join(tmpdir(), 'no-such-file.bin'), { seqLen: 4, batchSize: 1 }), /no-such-file\.bin/);
+});
