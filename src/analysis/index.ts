@@ -68,3 +68,41 @@ export {
   type ChunkEvaluator,
 } from './batched.js';
 export { inductionCircuitModel } from './known-circuits.js';
+export {
+  initTunedLens,
+  translate as tunedLensTranslate,
+  tunedLensLogits,
+  trainTunedLens,
+  compareLenses,
+  tunedLens,
+  saveTunedLens,
+  loadTunedLens,
+  type TunedLens,
+  type TunedLensTranslator,
+  type LensTokenData,
+  type TrainTunedLensOptions,
+  type LensKlResult,
+} from './tuned-lens.js';
+export {
+  steeringVector,
+  steeringHooks,
+  steeringHookName,
+  generateSteered,
+  compareSteering,
+  type SteeringHook,
+  type SteeringPositions,
+  type SteeringVectorOptions,
+  type SteerOptions,
+  type GenerateSteeredOptions,
+  type SteeringComparison,
+} from './steering.js';
+export {
+  trainProbe,
+  probePredict,
+  probeActivations,
+  type ProbeKind,
+  type TrainProbeOptions,
+  type ProbeResult,
+  type ProbeActivationsOptions,
+  type ProbeActivations,
+} from './probes.js';
