@@ -106,3 +106,43 @@ export {
   type ProbeActivationsOptions,
   type ProbeActivations,
 } from './probes.js';
+export {
+  attributionPatching,
+  compareAttributionPatching,
+  pearsonCorrelation,
+  logitDiffTensorMetric,
+  problemTensorMetric,
+  weightedCopiesMetric,
+  runHookedWithCache,
+  hookedValueAndGrad,
+  repeatRows,
+  type TensorMetric,
+  type HookedRunSpec,
+  type AttributionPatchingResult,
+  type AttributionPatchingOptions,
+  type AttributionKind,
+  type AttributionComparison,
+} from './attribution.js';
+export {
+  integratedGradients,
+  integrationPoints,
+  pathIntegratedGradients,
+  inputHook,
+  type IntegrationRule,
+  type IgBaseline,
+  type IntegratedGradientsOptions,
+  type IntegratedGradientsResult,
+} from './integrated-gradients.js';
+export {
+  edgeAttributionPatching,
+  eapGraph,
+  eapCircuit,
+  eapNodeGradients,
+  normVjp,
+  type EapGraph,
+  type EapOptions,
+  type EapEdge,
+  type EapResult,
+  type EapCircuit,
+} from './eap.js';
+export { pathPatching, pathPatchingSweep, type PathComponent, type PathReceiver, type PathPatchingOptions } from './path-patching.js';
