@@ -10,6 +10,8 @@ import { tensor, type Tensor } from '../tensor/index.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { loadModel } from '../model/pretrained.js';
 import { registerTrain } from './train.js';
+import { registerServe } from './serve.js';
+import { registerAnalysis } from './analysis.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -144,6 +146,8 @@ export function buildProgram(): Command {
     });
 
   registerTrain(program);
+  registerServe(program);
+  registerAnalysis(program);
   return program;
 }
 

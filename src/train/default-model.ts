@@ -157,6 +157,7 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     evalEvery: Math.max(100, Math.floor(steps / 10)),
     evaluate: (params) => ({ validationLoss: meanLoss(params, evalWindows) }),
     itemsPerBatch: batchSize * cfg.nCtx,
+    itemName: 'tokens',
     logEvery: 10,
     progress: o.progress ?? 'auto',
   });

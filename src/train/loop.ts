@@ -50,6 +50,8 @@ export interface TrainOptions<P, B> {
   stopWhen?: (evalRecord: Record<string, number>, step: number) => boolean;
   /** Tokens (or examples) per batch, for the throughput shown and logged. */
   itemsPerBatch?: number;
+  /** What the items are, for the progress display: 'tokens' shows tokens/s (default 'items'). */
+  itemName?: string;
   /** Progress: a bar on a terminal ('auto', default), plain lines (true when not a TTY), or none (false). */
   progress?: boolean | 'auto';
   /** Called with every logged record. */
@@ -206,7 +208,7 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
       progress.update(done, {
         loss: lastLoss,
         rate: o.itemsPerBatch ? rate * o.itemsPerBatch : rate,
-        unit: o.itemsPerBatch ? 'items/s' : 'steps/s',
+        unit: o.itemsPerBatch ? `${o.itemName ?? 'items'}/s` : 'steps/s',
       });
       if (ckptRoot && (done % ckptEvery === 0 || done === o.steps || stoppedEarly)) checkpoint(done);
       if (stoppedEarly) break;

@@ -107,6 +107,7 @@ export async function trainInduction(o: InductionOptions = {}): Promise<Inductio
     resume: o.resume,
     config: { toy: 'induction', cfg, steps, batchSize, seed },
     itemsPerBatch: batchSize * 2 * half,
+    itemName: 'tokens',
     progress: o.progress ?? 'auto',
     logEvery: 10,
   });

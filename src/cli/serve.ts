@@ -1,0 +1,40 @@
+/**
+ * `glassbox serve [model]`: the workbench and its JSON API over one model (src/server), on
+ * 127.0.0.1:7860 unless told otherwise.
+ */
+import type { Command } from 'commander';
+import { serve } from '../server/index.js';
+
+function intOption(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max}, got '${value}'`);
+  return n;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the workbench (web app + JSON API) for a model on http://127.0.0.1:7860/')
+    .argument('[model]', "'default', a Hugging Face model directory or a hub id", 'default')
+    .option('-p, --port <n>', 'port (0 picks a free one)', '7860')
+    .option('--host <host>', 'interface to listen on; anything but 127.0.0.1/localhost/::1 exposes the server to your network', '127.0.0.1')
+    .option('--max-tokens <n>', "longest prompt accepted, in tokens (default the model's context)")
+    .option('--max-new-tokens <n>', 'most tokens one steering request may generate', '128')
+    .option('--web <dir>', 'the built web app to serve (default web/dist)')
+    .action(async (spec: string, opts: { port: string; host: string; maxTokens?: string; maxNewTokens: string; web?: string }) => {
+      const running = await serve({
+        model: spec,
+        host: opts.host,
+        port: intOption('--port', opts.port, 0, 65535),
+        maxNewTokens: intOption('--max-new-tokens', opts.maxNewTokens, 1),
+        ...(opts.maxTokens !== undefined ? { maxTokens: intOption('--max-tokens', opts.maxTokens, 1) } : {}),
+        ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
+      });
+      const stop = () => {
+        void running.close().finally(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

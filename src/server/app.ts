@@ -1,0 +1,230 @@
+/**
+ * The HTTP server behind the workbench: a JSON API over one loaded model, and the built web app.
+ *
+ * API (every body is JSON, checked against a schema: types, ranges, no unknown fields; a prompt
+ * is text or a list of token ids; every error is `{ statusCode, error, message }`):
+ *
+ * - `GET  /api/model`           config summary, hook names, whether there is a tokenizer, limits
+ * - `POST /api/tokenize`        `{ prompt, prependBos? }` -> tokens and their strings
+ * - `POST /api/forward`         `{ prompt, prependBos?, topK? }` -> top-k next tokens per position
+ * - `POST /api/attention`       `{ prompt, prependBos?, layer, head? }` -> pattern [head][q][k]
+ * - `POST /api/logit-lens`      `{ prompt, prependBos?, topK? }` -> top-k per [layer][pos]
+ * - `POST /api/dla`             `{ prompt, prependBos?, answer, wrong?, pos? }` -> components, total
+ * - `POST /api/heads`           `{ prompt?, prependBos?, seqLen?, batch?, seed? }` -> head scores
+ * - `POST /api/patching`        `{ clean, corrupted, prependBos?, answer, wrong, pos?, kinds? }` -> 202 `{ jobId, ... }`
+ * - `GET  /api/jobs/:id`        a job's status (and result when done)
+ * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total }`, then `result`, `error` or `cancelled`
+ * - `DELETE /api/jobs/:id`      cancels a running job (it stops after the current layer)
+ * - `POST /api/steer`           `{ positive, negative, layer, prompt, scale?, ... }` -> steered and unsteered text
+ *
+ * The response shapes are documented on the functions in handlers.ts and patching.ts.
+ *
+ * Model calls are synchronous (ONNX Runtime), so requests run one model call at a time; a
+ * patching job runs one layer per turn of the event loop, so other requests are served between
+ * its chunks and a cancellation is seen after the current layer. No request names a file: the
+ * only files served are the web app's, from `webRoot`.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { HookedTransformer } from '../model/hooked.js';
+import { HttpError, installErrorHandler } from './errors.js';
+import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
+import { JobManager } from './jobs.js';
+import { planPatching } from './patching.js';
+import {
+  bodySchemas,
+  type AttentionBody,
+  type DlaBody,
+  type ForwardBody,
+  type HeadsBody,
+  type LogitLensBody,
+  type PatchingBody,
+  type ServerLimits,
+  type SteerBody,
+  type TokenizeBody,
+} from './schemas.js';
+import { DEFAULT_WEB_ROOT, isApiPath, registerWeb } from './web.js';
+
+export interface ServerOptions {
+  /** The model every request runs on (loaded once, by the caller). */
+  model: HookedTransformer;
+  /** Its name, as GET /api/model reports it (default 'model'). */
+  modelName?: string;
+  /** The built web app (default web/dist at the package root); null: serve no web app. */
+  webRoot?: string | null;
+  /**
+   * Directories the server was started with for data. No endpoint reads files today; any that
+   * will must take names inside these (and never a path from a request).
+   */
+  dataDirs?: readonly string[];
+  /** Longest prompt in tokens (default the model's context, at most 4096). */
+  maxTokens?: number;
+  /** Most tokens a steering request may generate (default 128). */
+  maxNewTokens?: number;
+  /** Most patching jobs running at once (default 4). */
+  maxJobs?: number;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /**
+   * Host names the server answers to (the Host header), against DNS rebinding: default the
+   * loopback names (localhost, 127.0.0.1, ::1); 'any' when it listens on other interfaces.
+   */
+  allowedHosts?: readonly string[] | 'any';
+  /** Fastify's logger option (default off). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Host names that reach only this machine. */
+export const LOOPBACK_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1', '[::1]'];
+
+function hostnameOf(host: string | undefined): string | null {
+  if (!host) return null;
+  try {
+    return new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+function isLoopback(name: string | null): boolean {
+  return name !== null && (LOOPBACK_HOSTS.includes(name) || name.endsWith('.localhost'));
+}
+
+/** The limits a server with these options enforces. */
+export function serverLimits(
+  model: HookedTransformer,
+  options: Pick<ServerOptions, 'maxTokens' | 'maxNewTokens' | 'maxJobs'>,
+): ServerLimits {
+  const { cfg } = model;
+  const ctxLimit = cfg.positional === 'learned' ? cfg.nCtx : Infinity;
+  const maxTokens = options.maxTokens ?? Math.min(cfg.nCtx, 4096);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`maxTokens must be a positive integer, got ${maxTokens}`);
+  if (maxTokens > ctxLimit) throw new Error(`maxTokens ${maxTokens} exceeds the model's context of ${cfg.nCtx} tokens`);
+  const maxNewTokens = options.maxNewTokens ?? 128;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+  const maxJobs = options.maxJobs ?? 4;
+  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new Error(`maxJobs must be a positive integer, got ${maxJobs}`);
+  return {
+    maxTokens,
+    maxChars: Math.max(4096, 32 * maxTokens),
+    maxTopK: 100,
+    maxNewTokens,
+    maxSteerPrompts: 64,
+    maxHeadBatch: 32,
+    maxJobs,
+  };
+}
+
+/** Builds the server (not listening: call `listen`, or `inject` in tests). */
+export function createServer(options: ServerOptions): FastifyInstance {
+  const { model } = options;
+  const limits = serverLimits(model, options);
+  const bodyLimit = options.bodyLimit ?? 2 ** 20;
+  const ctx: Ctx = { model, modelName: options.modelName ?? 'model', limits };
+  const allowedHosts = options.allowedHosts ?? LOOPBACK_HOSTS;
+  const jobs = new JobManager({ maxRunning: limits.maxJobs });
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit,
+    // Reject unknown fields and wrong types instead of Fastify's defaults (drop them, coerce).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allowUnionTypes: true } },
+  });
+  installErrorHandler(app, bodyLimit);
+  // JSON only: a text/plain POST is what a cross-site form can send without a CORS preflight.
+  app.removeContentTypeParser('text/plain');
+
+  // Against DNS rebinding (a page on another site whose name resolves to 127.0.0.1) and
+  // cross-site requests: the Host must be an allowed name, a browser's Origin this host or local.
+  app.addHook('onRequest', async (req) => {
+    const host = hostnameOf(req.headers.host);
+    if (allowedHosts !== 'any' && (host === null || !(allowedHosts.includes(host) || isLoopback(host))))
+      throw new HttpError(403, `host '${req.headers.host ?? ''}' is not allowed; this server answers to ${allowedHosts.join(', ')}`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && isApiPath(req.url.split('?')[0]!)) {
+      let ok = false;
+      try {
+        const o = new URL(origin);
+        ok = o.host === req.headers.host || isLoopback(o.hostname.toLowerCase());
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw new HttpError(403, `cross-origin requests from ${origin} are not allowed`);
+    }
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    if (isApiPath(req.url.split('?')[0]!)) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+  app.addHook('preClose', async () => jobs.cancelAll());
+
+  const s = bodySchemas(limits);
+  app.get('/api/model', async () => modelInfo(ctx));
+  app.post<{ Body: TokenizeBody }>('/api/tokenize', { schema: { body: s.tokenize } }, async (req) => tokenize(ctx, req.body));
+  app.post<{ Body: ForwardBody }>('/api/forward', { schema: { body: s.forward } }, async (req) => forward(ctx, req.body));
+  app.post<{ Body: AttentionBody }>('/api/attention', { schema: { body: s.attention } }, async (req) => attention(ctx, req.body));
+  app.post<{ Body: LogitLensBody }>('/api/logit-lens', { schema: { body: s.logitLens } }, async (req) => logitLensGrid(ctx, req.body));
+  app.post<{ Body: DlaBody }>('/api/dla', { schema: { body: s.dla } }, async (req) => dla(ctx, req.body));
+  app.post<{ Body: HeadsBody }>('/api/heads', { schema: { body: s.heads } }, async (req) => heads(ctx, req.body));
+  app.post<{ Body: SteerBody }>('/api/steer', { schema: { body: s.steer } }, async (req) => steer(ctx, req.body));
+
+  /**
+   * POST /api/patching -> 202 `{ jobId, status: 'running', total, events: '/api/jobs/{id}/events' }`;
+   * a bad problem (shapes, tokens, the metric equal on both prompts) is a 400 at once.
+   */
+  app.post<{ Body: PatchingBody }>('/api/patching', { schema: { body: s.patching } }, async (req, reply) => {
+    const plan = planPatching(ctx, req.body);
+    const job = jobs.start('patching', plan.total, (control) => plan.run(control));
+    return reply.code(202).send({ jobId: job.id, status: job.status, total: job.total, events: `/api/jobs/${job.id}/events` });
+  });
+
+  type JobParams = { Params: { id: string } };
+  const params = s.jobParams;
+  /** GET /api/jobs/:id -> `{ id, kind, status, done, total, createdAt, result? (when done), error? }`. */
+  app.get<JobParams>('/api/jobs/:id', { schema: { params } }, async (req) => jobs.get(req.params.id).summary());
+  /** DELETE /api/jobs/:id -> the cancelled job's summary; 409 if it had already finished. */
+  app.delete<JobParams>('/api/jobs/:id', { schema: { params } }, async (req) => jobs.cancel(req.params.id).summary());
+  /**
+   * GET /api/jobs/:id/events: `text/event-stream`. First the current `progress` `{ done, total }`,
+   * then one `progress` per chunk, and one final event: `result` (the job's result), `error`
+   * (`{ statusCode, error, message }`) or `cancelled`; then the stream ends. Closing the stream
+   * does not cancel the job (DELETE does).
+   */
+  app.get<JobParams>('/api/jobs/:id/events', { schema: { params } }, async (req, reply) => {
+    const job = jobs.get(req.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store, no-transform',
+      connection: 'keep-alive',
+      'x-content-type-options': 'nosniff',
+      'x-accel-buffering': 'no',
+    });
+    const write = (e: { event: string; data: unknown }) => res.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    write(job.progressEvent());
+    const final = job.finalEvent();
+    if (final) {
+      write(final);
+      res.end();
+      return;
+    }
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    ping.unref();
+    const stop = () => {
+      clearInterval(ping);
+      unsubscribe();
+    };
+    const unsubscribe = job.subscribe((e) => {
+      write(e);
+      if (e.event !== 'progress') {
+        stop();
+        res.end();
+      }
+    });
+    res.on('close', stop);
+  });
+
+  registerWeb(app, options.webRoot === undefined ? DEFAULT_WEB_ROOT : options.webRoot);
+  return app;
+}

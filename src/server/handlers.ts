@@ -1,0 +1,361 @@
+/**
+ * The API's computations: validated request bodies in, plain JSON out. Each function runs the
+ * analysis toolkit on the server's model; the routes (app.ts) only wire them to URLs. Numbers
+ * are rounded to 6 significant digits (`num`); NaN and infinities become null.
+ */
+import type { HookedTransformer } from '../model/hooked.js';
+import {
+  attentionPattern,
+  compareSteering,
+  directLogitAttribution,
+  headScores,
+  inductionScores,
+  logitLens,
+  steeringHookName,
+  steeringVector,
+} from '../analysis/index.js';
+import { HttpError, userInput } from './errors.js';
+import type {
+  AttentionBody,
+  DlaBody,
+  ForwardBody,
+  HeadsBody,
+  LogitLensBody,
+  Prompt,
+  ServerLimits,
+  SteerBody,
+  TokenRef,
+  TokenizeBody,
+} from './schemas.js';
+
+export interface Ctx {
+  model: HookedTransformer;
+  modelName: string;
+  limits: ServerLimits;
+}
+
+/** A float rounded to 6 significant digits; null for NaN and infinities (JSON has neither). */
+export function num(x: number): number | null {
+  return Number.isFinite(x) ? Number(x.toPrecision(6)) : null;
+}
+
+/** One predicted token. */
+export interface TokenProb {
+  token: number;
+  /** The token's string (null when the model has no tokenizer). */
+  str: string | null;
+  prob: number | null;
+}
+
+export function tokenStr(model: HookedTransformer, id: number): string | null {
+  return model.tokenizer ? model.tokenizer.toStrTokens([id])[0]! : null;
+}
+
+export function strTokens(model: HookedTransformer, ids: readonly number[]): string[] | null {
+  return model.tokenizer ? model.tokenizer.toStrTokens(ids) : null;
+}
+
+function checkVocab(model: HookedTransformer, ids: readonly number[], what: string): void {
+  const V = model.cfg.dVocab;
+  const bad = ids.find((t) => t >= V);
+  if (bad !== undefined) throw new HttpError(400, `${what}: token id ${bad} is outside the vocabulary (0..${V - 1})`);
+}
+
+/**
+ * A prompt as token ids: text is tokenized (BOS prepended unless `prependBos` is false), ids are
+ * checked against the vocabulary. More than `maxTokens` tokens is a 413 naming the limit.
+ */
+export function promptIds(ctx: Ctx, prompt: Prompt, prependBos = true, what = 'prompt'): number[] {
+  const { model, limits } = ctx;
+  let ids: number[];
+  if (typeof prompt === 'string') {
+    if (!model.tokenizer) throw new HttpError(400, `${what}: this model has no tokenizer; send the prompt as token ids`);
+    ids = model.tokenizer.encode(prompt, { prependBos });
+    if (ids.length === 0) throw new HttpError(400, `${what} is empty`);
+  } else {
+    ids = prompt;
+    checkVocab(model, ids, what);
+  }
+  if (ids.length > limits.maxTokens)
+    throw new HttpError(413, `${what} is ${ids.length} tokens long; the limit is ${limits.maxTokens} tokens`);
+  return ids;
+}
+
+/** A token given as its id or as a text that is exactly one token. */
+export function tokenId(ctx: Ctx, ref: TokenRef, what: string): number {
+  const { model } = ctx;
+  if (typeof ref === 'number') {
+    checkVocab(model, [ref], what);
+    return ref;
+  }
+  if (!model.tokenizer) throw new HttpError(400, `${what}: this model has no tokenizer; give the token's id`);
+  const ids = model.tokenizer.encode(ref, { prependBos: false });
+  if (ids.length !== 1)
+    throw new HttpError(
+      400,
+      `${what}: ${JSON.stringify(ref)} is ${ids.length} tokens (${ids.join(', ')}), not one; give one token or its id`,
+    );
+  return ids[0]!;
+}
+
+export function checkLayer(ctx: Ctx, layer: number, what = 'layer'): void {
+  const L = ctx.model.cfg.nLayers;
+  if (layer >= L) throw new HttpError(400, `${what} ${layer} is out of range: the model has ${L} layers (0..${L - 1})`);
+}
+
+export function checkHead(ctx: Ctx, head: number): void {
+  const H = ctx.model.cfg.nHeads;
+  if (head >= H) throw new HttpError(400, `head ${head} is out of range: the model has ${H} heads per layer (0..${H - 1})`);
+}
+
+/** A position (negative counts from the end) within a prompt of `n` tokens. */
+export function checkPos(pos: number, n: number): number {
+  const p = pos < 0 ? pos + n : pos;
+  if (p < 0 || p >= n) throw new HttpError(400, `pos ${pos} is out of range for a prompt of ${n} tokens (${-n}..${n - 1})`);
+  return p;
+}
+
+function topKOf(ctx: Ctx, k: number | undefined): number {
+  return Math.min(k ?? 5, ctx.model.cfg.dVocab);
+}
+
+/** A row-major array of the given shape as nested arrays of rounded numbers. */
+export function grid(data: ArrayLike<number>, shape: readonly number[], offset = 0): unknown[] {
+  const [n, ...rest] = shape;
+  if (rest.length === 0) return Array.from({ length: n! }, (_, i) => num(data[offset + i]!));
+  const stride = rest.reduce((a, b) => a * b, 1);
+  return Array.from({ length: n! }, (_, i) => grid(data, rest, offset + i * stride));
+}
+
+/**
+ * GET /api/model: `{ name, family, nLayers, dModel, nHeads, nKVHeads, dHead, dMlp, dVocab, nCtx,
+ * positional, norm, act, attnOnly, hasTokenizer, bosTokenId, eosTokenId, padTokenId, hookNames,
+ * limits }`.
+ */
+export function modelInfo(ctx: Ctx) {
+  const { cfg } = ctx.model;
+  return {
+    name: ctx.modelName,
+    family: cfg.family,
+    nLayers: cfg.nLayers,
+    dModel: cfg.dModel,
+    nHeads: cfg.nHeads,
+    nKVHeads: cfg.nKVHeads,
+    dHead: cfg.dHead,
+    dMlp: cfg.dMlp,
+    dVocab: cfg.dVocab,
+    nCtx: cfg.nCtx,
+    positional: cfg.positional,
+    norm: cfg.norm,
+    act: cfg.act,
+    attnOnly: cfg.attnOnly ?? false,
+    hasTokenizer: ctx.model.tokenizer !== null,
+    bosTokenId: cfg.bosTokenId,
+    eosTokenId: cfg.eosTokenId,
+    padTokenId: cfg.padTokenId,
+    hookNames: [...ctx.model.hookNames],
+    limits: { ...ctx.limits },
+  };
+}
+
+/** POST /api/tokenize `{ prompt, prependBos? }` -> `{ tokens: number[], strTokens: string[] | null }`. */
+export function tokenize(ctx: Ctx, body: TokenizeBody) {
+  const tokens = promptIds(ctx, body.prompt, body.prependBos);
+  return { tokens, strTokens: strTokens(ctx.model, tokens) };
+}
+
+/**
+ * POST /api/forward `{ prompt, prependBos?, topK? = 5 }` -> `{ tokens, strTokens, top }`:
+ * top[pos] is the model's `topK` most likely next tokens after position pos, `{ token, str, prob }`,
+ * most likely first.
+ */
+export function forward(ctx: Ctx, body: ForwardBody) {
+  const { model } = ctx;
+  const tokens = promptIds(ctx, body.prompt, body.prependBos);
+  const k = topKOf(ctx, body.topK);
+  const logits = userInput(() => model.forward([tokens]));
+  const { values, indices } = logits.index([0]).softmax(-1).topk(k, -1); // [pos, k]
+  const probs = values.dataSync() as Float32Array;
+  const ids = indices.dataSync() as BigInt64Array;
+  const top: TokenProb[][] = tokens.map((_, p) =>
+    Array.from({ length: k }, (_, j) => {
+      const token = Number(ids[p * k + j]);
+      return { token, str: tokenStr(model, token), prob: num(probs[p * k + j]!) };
+    }),
+  );
+  return { tokens, strTokens: strTokens(model, tokens), top };
+}
+
+/**
+ * POST /api/attention `{ prompt, prependBos?, layer, head? }` -> `{ layer, heads, tokens,
+ * strTokens, pattern }`: pattern[i][q][k] is the attention of head heads[i] (every head of the
+ * layer, or just `head`) from query position q to key position k.
+ */
+export function attention(ctx: Ctx, body: AttentionBody) {
+  const { model } = ctx;
+  checkLayer(ctx, body.layer);
+  if (body.head !== undefined) checkHead(ctx, body.head);
+  const tokens = promptIds(ctx, body.prompt, body.prependBos);
+  const s = tokens.length;
+  const H = model.cfg.nHeads;
+  let data: Float32Array;
+  let heads: number[];
+  if (body.head !== undefined) {
+    data = userInput(() => attentionPattern(model, [tokens], body.layer, body.head!))
+      .cast('float32')
+      .dataSync() as Float32Array;
+    heads = [body.head];
+  } else {
+    const name = `blocks.${body.layer}.attn.hook_pattern`;
+    const { cache } = userInput(() => model.runWithCache([tokens], { names: [name] }));
+    data = cache.get(name).cast('float32').dataSync() as Float32Array;
+    heads = Array.from({ length: H }, (_, h) => h);
+  }
+  return { layer: body.layer, heads, tokens, strTokens: strTokens(model, tokens), pattern: grid(data, [heads.length, s, s]) };
+}
+
+/**
+ * POST /api/logit-lens `{ prompt, prependBos?, topK? = 5 }` -> `{ labels, tokens, strTokens, top }`:
+ * labels[i] names the residual stream read ('0_pre' = the embeddings, ..., 'final_post' = the
+ * model's output); top[i][pos] is its `topK` next-token predictions `{ token, str, prob }`.
+ */
+export function logitLensGrid(ctx: Ctx, body: LogitLensBody) {
+  const { model } = ctx;
+  const tokens = promptIds(ctx, body.prompt, body.prependBos);
+  const r = userInput(() => logitLens(model, [tokens], { topK: topKOf(ctx, body.topK) }));
+  const top: TokenProb[][][] = r.top.map((layer) =>
+    layer.map((preds) => preds.map((p) => ({ token: p.token, str: p.str ?? null, prob: num(p.prob) }))),
+  );
+  return { labels: r.labels, tokens, strTokens: strTokens(model, tokens), top };
+}
+
+/**
+ * POST /api/dla `{ prompt, prependBos?, answer, wrong?, pos? = -1 }` (answer and wrong: a
+ * one-token text or a token id) -> `{ tokens, strTokens, pos, answer: { token, str }, wrong,
+ * components: [{ label, value }], heads, total, logitDiff }`: each component's direct
+ * contribution to logit(answer) - logit(wrong) at pos (labels as `residualStack`: 'embed',
+ * 'pos_embed', 'L{l}H{h}', 'L{l}.b_O', 'L{l}.mlp_out', 'bias'); heads[l][h] is the L{l}H{h}
+ * values as a grid (null where the model has no per-head split); total is their sum and
+ * logitDiff the real run's logit (difference), equal up to rounding.
+ */
+export function dla(ctx: Ctx, body: DlaBody) {
+  const { model } = ctx;
+  const tokens = promptIds(ctx, body.prompt, body.prependBos);
+  const pos = checkPos(body.pos ?? -1, tokens.length);
+  const answer = tokenId(ctx, body.answer, 'answer');
+  const wrong = body.wrong === undefined ? undefined : tokenId(ctx, body.wrong, 'wrong');
+  const r = userInput(() => directLogitAttribution(model, [tokens], { answer, ...(wrong !== undefined ? { wrong } : {}), pos }));
+  const { nLayers: L, nHeads: H } = model.cfg;
+  const byLabel = new Map(r.labels.map((l, i) => [l, r.values[i]!]));
+  const heads = byLabel.has('L0H0')
+    ? Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => num(byLabel.get(`L${l}H${h}`) ?? NaN)))
+    : null;
+  return {
+    tokens,
+    strTokens: strTokens(model, tokens),
+    pos,
+    answer: { token: answer, str: tokenStr(model, answer) },
+    wrong: wrong === undefined ? null : { token: wrong, str: tokenStr(model, wrong) },
+    components: r.labels.map((label, i) => ({ label, value: num(r.values[i]!) })),
+    heads,
+    total: num(r.total.item()),
+    logitDiff: num(r.logitDiff.item()),
+  };
+}
+
+/**
+ * POST /api/heads `{ prompt?, prependBos?, seqLen?, batch? = 4, seed? = 0 }` -> `{ nLayers,
+ * nHeads, previousToken, duplicateToken, induction, scoredOn, repeated: { seqLen, batch, seed,
+ * tokens } }`: [layer][head] scores in [0, 1] (null where nothing was scored, e.g. a prompt
+ * without repeated tokens for duplicateToken). Induction is scored on `batch` rows of
+ * `seqLen` random tokens written twice (after BOS); previous- and duplicate-token scores on the
+ * prompt, or on those rows when no prompt is given (`scoredOn` says which).
+ */
+export function heads(ctx: Ctx, body: HeadsBody) {
+  const { model, limits } = ctx;
+  const { cfg } = model;
+  const bos = cfg.bosTokenId !== null ? 1 : 0;
+  const room = Math.floor((limits.maxTokens - bos) / 2);
+  if (room < 1) throw new HttpError(400, `the token limit of ${limits.maxTokens} is too short for repeated random tokens`);
+  const seqLen = body.seqLen ?? Math.min(50, room);
+  if (seqLen > room)
+    throw new HttpError(
+      413,
+      `seqLen ${seqLen} gives ${2 * seqLen + bos} tokens; the limit is ${limits.maxTokens} tokens (seqLen at most ${room})`,
+    );
+  const batch = body.batch ?? 4;
+  const seed = body.seed ?? 0;
+  const ind = userInput(() => inductionScores(model, { seqLen, batch, seed }));
+  const prompt = body.prompt === undefined ? null : promptIds(ctx, body.prompt, body.prependBos);
+  const other = userInput(() => headScores(model, prompt ? [prompt] : ind.tokens, ['previousToken', 'duplicateToken']));
+  const g = (t: { dataSync(): unknown }) => grid(t.dataSync() as Float32Array, [cfg.nLayers, cfg.nHeads]);
+  return {
+    nLayers: cfg.nLayers,
+    nHeads: cfg.nHeads,
+    previousToken: g(other.previousToken!),
+    duplicateToken: g(other.duplicateToken!),
+    induction: g(ind.scores),
+    scoredOn: prompt ? 'prompt' : 'repeated',
+    ...(prompt ? { tokens: prompt, strTokens: strTokens(model, prompt) } : {}),
+    repeated: { seqLen, batch, seed, tokens: ind.tokens },
+  };
+}
+
+const STEER_HOOKS = /^(hook_embed|hook_pos_embed|blocks\.\d+\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out))$/;
+
+/**
+ * POST /api/steer `{ positive: Prompt[], negative: Prompt[], layer, hook? = 'resid_pre',
+ * position? = 'last', positions? = 'all', scale? = 1, prompt, prependBos?, maxNewTokens? = 20,
+ * temperature? = 0, topK?, topP?, seed? = 0 }` -> `{ hook, layer, scale, vectorNorm, prompt:
+ * { tokens, text }, unsteered: { tokens, text }, steered: { tokens, text } }`: the
+ * difference-of-means vector (positive minus negative activations at the hook, at each prompt's
+ * last token or averaged over positions) times `scale`, added at the hook while generating
+ * (`positions`); both continuations use the same sampling settings and seed. `text` is null
+ * without a tokenizer.
+ */
+export function steer(ctx: Ctx, body: SteerBody) {
+  const { model } = ctx;
+  const { cfg } = model;
+  checkLayer(ctx, body.layer);
+  const hookArg = body.hook ?? 'resid_pre';
+  const hook = userInput(() => steeringHookName(model, body.layer, hookArg));
+  if (!STEER_HOOKS.test(hook))
+    throw new HttpError(
+      400,
+      `hook '${hook}' is not a residual-stream hook; steering adds a d_model vector at resid_pre, resid_mid, resid_post, attn_out or mlp_out`,
+    );
+  const positive = body.positive.map((p, i) => promptIds(ctx, p, body.prependBos, `positive[${i}]`));
+  const negative = body.negative.map((p, i) => promptIds(ctx, p, body.prependBos, `negative[${i}]`));
+  const prompt = promptIds(ctx, body.prompt, body.prependBos);
+  const maxNewTokens = body.maxNewTokens ?? Math.min(20, ctx.limits.maxNewTokens);
+  if (cfg.positional === 'learned' && prompt.length + maxNewTokens > cfg.nCtx)
+    throw new HttpError(
+      400,
+      `the prompt (${prompt.length} tokens) and maxNewTokens (${maxNewTokens}) exceed the model's context of ${cfg.nCtx} tokens`,
+    );
+  const scale = body.scale ?? 1;
+  const vector = userInput(() => steeringVector(model, positive, negative, { layer: body.layer, hook, position: body.position ?? 'last' }));
+  const [cmp] = userInput(() =>
+    compareSteering(model, [prompt], vector, {
+      layer: body.layer,
+      hook,
+      scale,
+      positions: body.positions ?? 'all',
+      maxNewTokens,
+      temperature: body.temperature ?? 0,
+      seed: body.seed ?? 0,
+      ...(body.topK !== undefined ? { topK: body.topK } : {}),
+      ...(body.topP !== undefined ? { topP: body.topP } : {}),
+    }),
+  );
+  const text = (ids: number[]) => (model.tokenizer ? model.tokenizer.decode(ids) : null);
+  return {
+    hook,
+    layer: body.layer,
+    scale,
+    vectorNorm: num(vector.square().sum().sqrt().item()),
+    prompt: { tokens: prompt, text: text(prompt) },
+    unsteered: { tokens: cmp!.unsteered, text: text(cmp!.unsteered) },
+    steered: { tokens: cmp!.steered, text: text(cmp!.steered) },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * `serve`: load a model once and serve the workbench and its JSON API (see app.ts) on
+ * 127.0.0.1 unless another host is asked for.
+ */
+import type { FastifyInstance } from 'fastify';
+import { HookedTransformer } from '../model/hooked.js';
+import { loadModel } from '../model/pretrained.js';
+import { createServer, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
+
+export { createServer, serverLimits, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
+export { HttpError, errorBody, type ErrorBody } from './errors.js';
+export { DEFAULT_WEB_ROOT } from './web.js';
+export type { ServerLimits } from './schemas.js';
+
+export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts'> {
+  /** A model spec for `loadModel` ('default', a directory, a hub id) or a loaded model. */
+  model?: string | HookedTransformer;
+  /** Its name for GET /api/model (default: the spec). */
+  modelName?: string;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 7860; 0 picks a free one). */
+  port?: number;
+  /** Where the URL and warnings are printed (default stdout / stderr); null prints nothing. */
+  print?: { log(line: string): void; warn(line: string): void } | null;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** e.g. http://127.0.0.1:7860/ */
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** True when `host` listens on this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.includes(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Loads the model (once), builds the server and listens; resolves when it is listening. */
+export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 7860;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port must be an integer in 0..65535, got ${port}`);
+  const print = options.print === undefined ? { log: (l: string) => console.log(l), warn: (l: string) => console.error(l) } : options.print;
+  const spec = options.model ?? 'default';
+  const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
+  const modelName = options.modelName ?? (typeof spec === 'string' ? spec : 'model');
+  const loopback = isLoopbackHost(host);
+  const app = createServer({ ...options, model, modelName, allowedHosts: loopback ? LOOPBACK_HOSTS : 'any' });
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${urlHost}:${actualPort}/`;
+  if (print) {
+    if (!loopback)
+      print.warn(
+        `glassbox: warning: listening on ${host}, not only this machine: anyone who can reach port ${actualPort} can use this server`,
+      );
+    print.log(`glassbox: serving ${modelName} (${model.cfg.family}, ${model.cfg.nLayers} layers) at ${url}`);
+  }
+  return { app, url, host, port: actualPort, close: () => app.close() };
+}

@@ -1,0 +1,103 @@
+/**
+ * `glassbox serve`: loads a model directory, listens on 127.0.0.1, prints the URL, answers the
+ * API, and stops on SIGINT; bad flags are one-line errors.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { HookedTransformer, PRNG, gpt2Config, initParams, loadTokenizer, mapTensors, randn, type ModelParams } from '../src/index.js';
+
+const TOKENIZER_DIR = fileURLToPath(new URL('./fixtures/tiny-bpe/', import.meta.url));
+const BOS = 296;
+
+/** A random 2-layer GPT-2 (d_model 32, 4 heads, context 32) over the tiny BPE vocabulary (298 ids). */
+function tinyModel(options: { nLayers?: number; seed?: number } = {}): HookedTransformer {
+  const seed = options.seed ?? 1;
+  const cfg = gpt2Config({ nLayers: options.nLayers ?? 2, dModel: 32, nHeads: 4, dVocab: 298, nCtx: 32, bosTokenId: BOS, eosTokenId: BOS });
+  const rng = new PRNG(seed);
+  const params = mapTensors(initParams(cfg, { seed }), (t) =>
+    randn([...t.shape], { rng })
+      .mul(0.3)
+      .add(t),
+  ) as ModelParams;
+  const model = new HookedTransformer(cfg, params);
+  model.tokenizer = loadTokenizer(TOKENIZER_DIR);
+  return model;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
+
+describe('glassbox serve', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'glassbox-serve-'));
+    tinyModel().save(dir, { tokenizer: join(TOKENIZER_DIR, 'tokenizer.json') });
+    copyFileSync(join(TOKENIZER_DIR, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('serves a model directory on 127.0.0.1 and stops on SIGINT', async () => {
+    const child = spawn(process.execPath, [...CLI, 'serve', dir, '--port', '0', '--max-tokens', '16'], { cwd: ROOT });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${err}`)), 60_000);
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        child.on('exit', () => reject(new Error(`exited early; stderr: ${err}`)));
+      });
+      assert.match(out, /serving .* \(gpt2, 2 layers\)/);
+      const info = (await (await fetch(`${url}api/model`)).json()) as {
+        nLayers: number;
+        hasTokenizer: boolean;
+        limits: { maxTokens: number };
+      };
+      assert.equal(info.nLayers, 2);
+      assert.equal(info.hasTokenizer, true);
+      assert.equal(info.limits.maxTokens, 16);
+      const r = await fetch(`${url}api/forward`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Hello world', topK: 1 }),
+      });
+      assert.equal(r.status, 200);
+      assert.equal(err, '', 'no warning on 127.0.0.1');
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('bad flags are one-line errors', async () => {
+    for (const [args, pattern] of [
+      [['serve', dir, '--port', 'abc'], /--port must be an integer in 0\.\.65535, got 'abc'/],
+      [['serve', dir, '--port', '70000'], /--port must be an integer/],
+      [['serve', dir, '--port', '0', '--max-tokens', '100'], /maxTokens 100 exceeds the model's context of 32 tokens/],
+      [['serve', join(dir, 'missing')], /no such directory/],
+    ] as const) {
+      const r = await promisify(execFile)(process.execPath, [...CLI, ...args], { cwd: ROOT }).then(
+        () => ({ code: 0, err: '' }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, err: e.stderr }),
+      );
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.err, pattern);
+      assert.equal(r.err.trim().split('\n').length, 1, r.err);
+    }
+  });
+});
