@@ -1,0 +1,86 @@
+/**
+ * TopK SAE (Gao et al. 2024; SAELens 'topk'): keep each example's k largest pre-activations
+ * (ReLU'd), zero the rest. No sparsity penalty; the AuxK loss revives dead features. With
+ * `rescale_acts_by_decoder_norm` (SAELens's training default) the pre-activations are multiplied
+ * by the decoder row norms before the top-k and the activations divided by them before decoding,
+ * so the choice does not drift with the decoder's scale; `foldDecoderNorm` bakes it in.
+ */
+import type { Tensor } from '../../tensor/index.js';
+import type { SaeConfig } from '../config.js';
+import {
+  actsTimesWDec,
+  auxKLoss,
+  baseParamShapes,
+  deadMaskOf,
+  decoderRowNorms,
+  forwardParts,
+  initBase,
+  lossConfig,
+  meanL0,
+  mseLoss,
+  topkActivation,
+  zeroLoss,
+} from '../common.js';
+import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
+
+/** cfg.k, required by the TopK family. */
+export function kOf(cfg: SaeConfig, arch: string): number {
+  if (typeof cfg.k !== 'number') throw new Error(`${arch}: the config has no 'k' (active features per example)`);
+  return cfg.k;
+}
+
+/** The pre-activations the top-k ranks: multiplied by the decoder row norms when the config says so. */
+export function rankedPreActs(p: SaeParams, hiddenPre: Tensor, cfg: SaeConfig): Tensor {
+  return cfg.rescale_acts_by_decoder_norm ? hiddenPre.mul(decoderRowNorms(p.W_dec!)) : hiddenPre;
+}
+
+/** acts (divided by the decoder norms when rescaling) @ W_dec + b_dec. */
+export function topkDecode(p: SaeParams, acts: Tensor, cfg: SaeConfig): Tensor {
+  return actsTimesWDec(acts, p.W_dec!, !!cfg.rescale_acts_by_decoder_norm).add(p.b_dec!);
+}
+
+/** The 'topk' architecture (cfg.k required): W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. */
+export const topk: SaeArchitecture = {
+  name: 'topk',
+  description: 'TopK SAE: the k largest pre-activations per example; AuxK loss for dead features',
+  transcoder: false,
+  batchDependent: false,
+  paramShapes: (cfg) => baseParamShapes(cfg),
+  init: (cfg, options) => initBase(cfg, options),
+  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
+  activate: (p, hiddenPre, _saeIn, cfg) => topkActivation(rankedPreActs(p, hiddenPre, cfg), kOf(cfg, 'topk')),
+  decode: topkDecode,
+  trainingLoss: (params, x, options = {}) => topkFamilyLoss(topk, params, x, options),
+};
+
+/**
+ * MSE + auxLossCoefficient * AuxK (SAELens's TopKTrainingSAE). Defaults: k 100,
+ * rescaleActsByDecoderNorm true, auxLossCoefficient 1; the AuxK term is 0 without `deadMask`.
+ * Metrics: mse_loss, auxiliary_reconstruction_loss, l0.
+ */
+export function topkFamilyLoss(arch: SaeArchitecture, params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
+  const cfg = lossConfig(arch, params, {
+    ...options,
+    k: options.k ?? 100,
+    rescaleActsByDecoderNorm: options.rescaleActsByDecoderNorm ?? true,
+  });
+  const target = options.target ?? x;
+  const { hiddenPre, acts, out } = forwardParts(arch, params, x, cfg);
+  const mse = mseLoss(out, target);
+  const rescale = !!cfg.rescale_acts_by_decoder_norm;
+  const aux = options.deadMask
+    ? auxKLoss(
+        rankedPreActs(params, hiddenPre, cfg),
+        deadMaskOf(options.deadMask, cfg.d_sae, `${arch.name} trainingLoss`),
+        params.W_dec!,
+        target.sub(out),
+        cfg.d_in,
+        rescale,
+      ).mul(options.auxLossCoefficient ?? 1)
+    : zeroLoss();
+  return {
+    loss: mse.add(aux),
+    metrics: { mse_loss: mse, auxiliary_reconstruction_loss: aux, l0: meanL0(acts) },
+    featureActs: acts,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Splicing SAEs into a model's forward pass (SAELens's HookedSAETransformer, as hook entries for
+ * `model.runWithHooks`), and small hook functions that ablate or steer single features.
+ *
+ * ```ts
+ * const hooks = attachSae(model, sae, { useErrorTerm: true, featureHooks: [['hook_sae_acts_post', zeroFeature(42)]] });
+ * const logits = model.runWithHooks(tokens, { hooks });
+ * ```
+ */
+import { suggest, type HookFn, type HookedTransformer } from '../model/hooked.js';
+import type { Tensor } from '../tensor/index.js';
+import { runSpec, saeForward, type Sae, type SaeHooks } from './sae.js';
+
+/** Options of `attachSae`. */
+export interface AttachSaeOptions {
+  /**
+   * Add the SAE's error term so the model's output is exactly unchanged unless `featureHooks`
+   * change something (SAELens's use_error_term); without it the activation is replaced by the
+   * SAE's reconstruction.
+   */
+  useErrorTerm?: boolean;
+  /**
+   * Hooks on the SAE's own hook points, e.g. `[['hook_sae_acts_post', zeroFeature(7)]]`. Their
+   * ctx.name is '<hook_name>.<point>' (SAELens's naming).
+   */
+  featureHooks?: SaeHooks;
+  /**
+   * SAE hook points to mark as gradient targets: inside `model.gradientsAt` (or any
+   * `valueAndGrad`) their value and gradient come back under '<hook_name>.<point>', e.g.
+   * 'blocks.0.hook_resid_pre.hook_sae_acts_post' for feature attributions.
+   */
+  markGrad?: readonly string[];
+}
+
+/** What `attachSae` needs of a model: its hook point names. */
+export type HookNamed = Pick<HookedTransformer, 'hookNames'>;
+
+/**
+ * Hook entries that run the model through `sae` at `sae.cfg.hook_name`: pass them (with any
+ * others) to `model.runWithHooks`. A transcoder reads `hook_name` and replaces `hook_name_out`
+ * (which must come later in the forward pass). A per-head SAE (`hook_head_index`) replaces that
+ * head's slice of a [..., n_heads, d_head] activation.
+ */
+export function attachSae(model: HookNamed, sae: Sae, options: AttachSaeOptions = {}): [string, HookFn][] {
+  const inName = sae.cfg.hook_name;
+  if (!inName) throw new Error(`attachSae: ${sae} has no hook_name; set one with sae.withConfig({ hook_name })`);
+  const check = (name: string, field: string): void => {
+    if (!model.hookNames.includes(name))
+      throw new Error(`attachSae: the SAE's ${field} '${name}' is not a hook point of this model${suggest(name, model.hookNames)}`);
+  };
+  check(inName, 'hook_name');
+  if (sae.architecture.batchDependent)
+    throw new Error(
+      `attachSae: a ${sae.cfg.architecture} SAE picks its features across the whole batch; convert it with toInferenceSae first`,
+    );
+  const spec = runSpec(sae, { hooks: options.featureHooks, markGrad: options.markGrad, useErrorTerm: options.useErrorTerm }, `${inName}.`);
+  const head = sae.cfg.hook_head_index;
+  const headOut = sae.isTranscoder ? (sae.cfg.hook_head_index_out ?? null) : head;
+
+  /** The SAE's view of an activation: the head's slice for per-head SAEs. */
+  const view = (x: Tensor, h: number | null): Tensor => (h === null ? x : x.index([...Array<null>(x.rank - 2).fill(null), h]));
+  const replace = (x: Tensor, h: number | null, y: Tensor): Tensor =>
+    h === null ? y : x.set([...Array<null>(x.rank - 2).fill(null), h], y.unsqueeze(-2));
+
+  if (!sae.isTranscoder) {
+    return [[inName, (x) => replace(x, head, saeForward(sae, view(x, head), null, spec).output)]];
+  }
+  const outName = sae.cfg.hook_name_out;
+  if (!outName) throw new Error(`attachSae: the transcoder ${sae} has no hook_name_out`);
+  check(outName, 'hook_name_out');
+  if (model.hookNames.indexOf(outName) <= model.hookNames.indexOf(inName))
+    throw new Error(`attachSae: the transcoder's hook_name_out '${outName}' must come after its hook_name '${inName}' in the forward pass`);
+  // The input hook keeps the (traced) input; the output hook replaces the output with the transcoder's.
+  let input: Tensor | null = null;
+  return [
+    [
+      inName,
+      (x) => {
+        input = view(x, head);
+      },
+    ],
+    [
+      outName,
+      (y) => {
+        if (!input) throw new Error(`attachSae: the transcoder's output hook '${outName}' ran before its input hook '${inName}'`);
+        const x = input;
+        input = null;
+        return replace(y, headOut, saeForward(sae, x, view(y, headOut), spec).output);
+      },
+    ],
+  ];
+}
+
+/** The spec [..., index] on the last axis (other axes whole). */
+function lastAxis(t: Tensor, index: number): (number | null)[] {
+  const d = t.shape[t.rank - 1]!;
+  if (!Number.isInteger(index) || index < -d || index >= d) throw new Error(`feature index ${index} is out of range for ${d} features`);
+  return [...Array<null>(t.rank - 1).fill(null), index];
+}
+
+/** A hook (for hook_sae_acts_post) setting feature `index` to `value` everywhere: 0 ablates it, a large value clamps it on. */
+export function setFeature(index: number, value = 0): HookFn {
+  return (acts) => acts.set(lastAxis(acts, index), value);
+}
+
+/** A hook zero-ablating feature `index` (setFeature(index, 0)). */
+export function zeroFeature(index: number): HookFn {
+  return setFeature(index, 0);
+}
+
+/** A hook multiplying feature `index` by `factor` (0 ablates; 2 doubles it where it fires). */
+export function scaleFeature(index: number, factor: number): HookFn {
+  return (acts) => {
+    const spec = lastAxis(acts, index);
+    return acts.set(spec, acts.slice(spec).mul(factor));
+  };
+}
+
+/** A hook adding `amount` to feature `index` everywhere (steering along its decoder row). */
+export function addToFeature(index: number, amount: number): HookFn {
+  return (acts) => {
+    const spec = lastAxis(acts, index);
+    return acts.set(spec, acts.slice(spec).add(amount));
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * Pieces shared by the architectures: input processing (normalisation, b_dec subtraction),
+ * SAELens's initialisation, decoder norms, the MSE, TopK / BatchTopK activations and the AuxK loss.
+ */
+import { PRNG, Tensor, scalar, tensor, zeros, type DType } from '../tensor/index.js';
+import { dOutOf, isTranscoderArchitecture, makeSaeConfig, type SaeConfig } from './config.js';
+import { stopGradient } from './ops.js';
+import type { SaeArchitecture, SaeInitOptions, SaeParams, SaeTrainingOptions } from './types.js';
+
+/** A tensor of zeros of `shape` that costs one scalar inside a trace. */
+export function zerosShaped(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  return scalar(0, dtype).expand(shape);
+}
+
+/** Each decoder row's L2 norm: W_dec [d_sae, d_out] -> [d_sae]. */
+export function decoderRowNorms(W_dec: Tensor): Tensor {
+  return W_dec.square().sum(-1).sqrt();
+}
+
+/** SAELens's MSE: squared error summed over the last axis, averaged over the others. [..., d] x2 -> scalar. */
+export function mseLoss(recon: Tensor, target: Tensor): Tensor {
+  return recon.sub(target).square().sum(-1).mean();
+}
+
+/** Mean number of non-zero features per example: [..., d_sae] -> scalar. */
+export function meanL0(acts: Tensor): Tensor {
+  return acts.ne(0).cast(acts.dtype).sum(-1).mean();
+}
+
+/**
+ * The processed SAE input and the inverse of its normalisation.
+ * @param x raw input [..., d_in]
+ * @returns saeIn [..., d_in] (normalised, b_dec subtracted when configured) and `restore`, which
+ *   undoes the normalisation on a reconstruction [..., d_out] (identity for transcoders, as in SAELens)
+ */
+export function processInput(
+  x: Tensor,
+  params: SaeParams,
+  cfg: SaeConfig,
+  transcoder: boolean,
+): { saeIn: Tensor; restore: (out: Tensor) => Tensor } {
+  let v = x;
+  let restore = (out: Tensor): Tensor => out;
+  switch (cfg.normalize_activations) {
+    case 'expected_average_only_in': {
+      const s = cfg.norm_scaling_factor;
+      if (typeof s === 'number') {
+        v = v.mul(s);
+        restore = (out) => out.div(s);
+      }
+      break;
+    }
+    case 'constant_norm_rescale': {
+      const coeff = v.square().sum(-1, true).sqrt().pow(-1).mul(Math.sqrt(cfg.d_in)); // [..., 1]
+      v = v.mul(coeff);
+      restore = (out) => out.div(coeff);
+      break;
+    }
+    case 'layer_norm': {
+      const mu = v.mean(-1, true);
+      const centred = v.sub(mu);
+      const std = centred
+        .square()
+        .sum(-1, true)
+        .div(Math.max(1, cfg.d_in - 1))
+        .sqrt(); // torch's unbiased std
+      v = centred.div(std.add(1e-5));
+      restore = (out) => out.mul(std).add(mu);
+      break;
+    }
+    default:
+      break;
+  }
+  if (transcoder) restore = (out) => out;
+  if (cfg.apply_b_dec_to_input && !transcoder) v = v.sub(params.b_dec!);
+  return { saeIn: v, restore };
+}
+
+/** The full forward pass without hooks, for losses: input processing, encode, decode, skip connection. */
+export function forwardParts(
+  arch: SaeArchitecture,
+  params: SaeParams,
+  x: Tensor,
+  cfg: SaeConfig,
+): { saeIn: Tensor; hiddenPre: Tensor; acts: Tensor; out: Tensor; restore: (out: Tensor) => Tensor } {
+  const { saeIn, restore } = processInput(x, params, cfg, arch.transcoder);
+  const hiddenPre = arch.hiddenPre(params, saeIn, cfg);
+  const acts = arch.activate(params, hiddenPre, saeIn, cfg);
+  let out = restore(arch.decode(params, acts, cfg));
+  if (params.W_skip) out = out.add(x.matmul(params.W_skip.transpose()));
+  return { saeIn, hiddenPre, acts, out, restore };
+}
+
+/** The config a training loss runs with: dimensions from the parameters, the rest from the options. */
+export function lossConfig(arch: SaeArchitecture, params: SaeParams, o: SaeTrainingOptions): SaeConfig {
+  const W_enc = params.W_enc;
+  const W_dec = params.W_dec;
+  if (!W_enc || !W_dec || W_enc.rank !== 2 || W_dec.rank !== 2)
+    throw new Error(
+      `${arch.name} trainingLoss: params need W_enc [d_in, d_sae] and W_dec [d_sae, d_out]; got ${Object.entries(params)
+        .map(([k, t]) => `${k} [${t.shape}]`)
+        .join(', ')}`,
+    );
+  const cfg = makeSaeConfig({
+    architecture: arch.name,
+    d_in: W_enc.shape[0]!,
+    d_sae: W_enc.shape[1]!,
+    apply_b_dec_to_input: o.applyBDecToInput ?? !arch.transcoder,
+    normalize_activations: o.normalizeActivations ?? 'none',
+    norm_scaling_factor: o.normScalingFactor ?? null,
+  });
+  if (arch.transcoder) cfg.d_out = W_dec.shape[1]!;
+  if (o.k !== undefined) cfg.k = o.k;
+  if (o.rescaleActsByDecoderNorm !== undefined) cfg.rescale_acts_by_decoder_norm = o.rescaleActsByDecoderNorm;
+  if (o.matryoshkaWidths !== undefined) cfg.matryoshka_widths = [...o.matryoshkaWidths];
+  checkParamShapes(arch, cfg, params, `${arch.name} trainingLoss`);
+  return cfg;
+}
+
+/** Throws naming `where`, the parameter and both shapes when `params` does not match the architecture's shapes for `cfg`. */
+export function checkParamShapes(arch: SaeArchitecture, cfg: SaeConfig, params: SaeParams, where: string): void {
+  const shapes = arch.paramShapes(cfg);
+  const missing = Object.keys(shapes).filter((k) => !(params[k] instanceof Tensor));
+  if (missing.length)
+    throw new Error(
+      `${where}: the ${arch.name} architecture needs ${missing.map((m) => `'${m}'`).join(', ')} (present: ${Object.keys(params).join(', ')})`,
+    );
+  for (const [name, shape] of Object.entries(shapes)) {
+    const t = params[name]!;
+    if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new Error(
+        `${where}: '${name}' has shape [${t.shape.join(', ')}] but d_in ${cfg.d_in}, d_sae ${cfg.d_sae}${arch.transcoder ? `, d_out ${dOutOf(cfg)}` : ''} imply [${shape.join(', ')}]`,
+      );
+  }
+}
+
+/** Shapes common to every architecture: W_enc, W_dec, b_dec (plus b_enc unless `noBEnc`). */
+export function baseParamShapes(cfg: SaeConfig, options: { bEnc?: boolean } = {}): Record<string, number[]> {
+  const dOut = dOutOf(cfg);
+  return {
+    W_enc: [cfg.d_in, cfg.d_sae],
+    ...(options.bEnc === false ? {} : { b_enc: [cfg.d_sae] }),
+    W_dec: [cfg.d_sae, dOut],
+    b_dec: [dOut],
+  };
+}
+
+/** Uniform(-bound, bound) samples of `shape` from `rng`. */
+function uniform(shape: [number, number], bound: number, rng: PRNG): Float32Array {
+  const out = new Float32Array(shape[0] * shape[1]);
+  for (let i = 0; i < out.length; i++) out[i] = (2 * rng.uniform() - 1) * bound;
+  return out;
+}
+
+/**
+ * SAELens's initialisation of W_enc, W_dec and b_dec (plus b_enc = 0 unless `bEnc: false`):
+ * W_dec [d_sae, d_out] Kaiming-uniform (bound sqrt(6 / d_out)), each row rescaled to
+ * `decoderInitNorm` (default 0.1), W_enc = W_dec^T (transcoders, whose input and output spaces
+ * differ: W_enc [d_in, d_sae] Kaiming-uniform on its own, bound sqrt(6 / d_sae)), b_dec zeros
+ * (or `options.bDec`).
+ */
+export function initBase(cfg: SaeConfig, options: SaeInitOptions = {}, shape: { bEnc?: boolean } = {}): SaeParams {
+  const rng = new PRNG(options.seed ?? 0);
+  const dOut = dOutOf(cfg);
+  const dec = uniform([cfg.d_sae, dOut], Math.sqrt(6 / dOut), rng);
+  const norm = options.decoderInitNorm === undefined ? 0.1 : options.decoderInitNorm;
+  if (norm !== null)
+    for (let r = 0; r < cfg.d_sae; r++) {
+      let s = 0;
+      for (let c = 0; c < dOut; c++) s += dec[r * dOut + c]! ** 2;
+      const f = norm / Math.max(Math.sqrt(s), 1e-12);
+      for (let c = 0; c < dOut; c++) dec[r * dOut + c]! *= f;
+    }
+  const W_dec = tensor(dec, [cfg.d_sae, dOut]);
+  const W_enc =
+    isTranscoderArchitecture(cfg.architecture) || dOut !== cfg.d_in
+      ? tensor(uniform([cfg.d_in, cfg.d_sae], Math.sqrt(6 / cfg.d_sae), rng), [cfg.d_in, cfg.d_sae])
+      : tensor(W_dec.transpose().dataSync(), [cfg.d_in, cfg.d_sae]);
+  const b_dec = options.bDec ?? zeros([dOut]);
+  if (b_dec.rank !== 1 || b_dec.shape[0] !== dOut) throw new Error(`init: bDec has shape [${b_dec.shape}], expected [${dOut}]`);
+  return { W_enc, ...(shape.bEnc === false ? {} : { b_enc: zeros([cfg.d_sae]) }), W_dec, b_dec };
+}
+
+/**
+ * TopK activation (SAELens's `TopK`): keep each example's k largest pre-activations, ReLU them,
+ * zero the rest. [..., d_sae] -> [..., d_sae].
+ */
+export function topkActivation(hiddenPre: Tensor, k: number): Tensor {
+  const d = hiddenPre.shape[hiddenPre.rank - 1]!;
+  if (!Number.isInteger(k) || k < 1 || k > d) throw new Error(`topk: k must be an integer in 1..d_sae (${d}), got ${k}`);
+  const { values, indices } = hiddenPre.topk(k, -1);
+  return zerosShaped(hiddenPre.shape, hiddenPre.dtype).scatter(indices, values.relu(), hiddenPre.rank - 1);
+}
+
+/**
+ * BatchTopK activation (SAELens's `BatchTopK`): ReLU, then keep the floor(k * n) largest values
+ * over the whole batch of n examples. [..., d_sae] -> [..., d_sae].
+ */
+export function batchTopkActivation(hiddenPre: Tensor, k: number): Tensor {
+  const acts = hiddenPre.relu();
+  const flat = acts.reshape([-1]);
+  const n = acts.size / acts.shape[acts.rank - 1]!;
+  const keep = Math.floor(k * n);
+  if (!(k > 0) || keep < 1 || keep > flat.size)
+    throw new Error(`batchtopk: k * batch = ${k} * ${n} must give between 1 and ${flat.size} active values`);
+  const { values, indices } = flat.topk(keep, 0);
+  return zerosShaped(flat.shape, flat.dtype).scatter(indices, values, 0).reshape(acts.shape);
+}
+
+/**
+ * Acts times W_dec without b_dec, dividing the acts by the decoder row norms first when
+ * `rescale` (SAELens's `act_times_W_dec`). [..., d_sae] -> [..., d_out].
+ */
+export function actsTimesWDec(acts: Tensor, W_dec: Tensor, rescale: boolean): Tensor {
+  return (rescale ? acts.div(decoderRowNorms(W_dec)) : acts).matmul(W_dec);
+}
+
+/**
+ * SAELens's AuxK loss for one block of latents (Gao et al. 2024, appendix B.1): the top k_aux
+ * dead latents (k_aux = d_in / 2) reconstruct the residual the live ones left, scaled down by
+ * min(dead / k_aux, 1). k_aux is fixed so the graph does not depend on how many latents are dead;
+ * picks beyond the dead ones are zeroed, which is the same as SAELens's min(k_aux, dead).
+ *
+ * @param hiddenPre the block's pre-activations [..., n]
+ * @param dead the block's dead mask [n] (bool)
+ * @param W_dec the block's decoder rows [n, d_out]
+ * @param residual target - reconstruction [..., d_out] (gradient stopped here)
+ * @param dIn the input width (k_aux = floor(dIn / 2))
+ * @returns the unweighted loss (scalar)
+ */
+export function auxKLoss(hiddenPre: Tensor, dead: Tensor, W_dec: Tensor, residual: Tensor, dIn: number, rescale: boolean): Tensor {
+  const n = hiddenPre.shape[hiddenPre.rank - 1]!;
+  const kAux = Math.max(1, Math.min(Math.floor(dIn / 2), n));
+  const numDead = dead.cast(hiddenPre.dtype).sum();
+  const scale = numDead.div(kAux).minimum(1);
+  const candidates = hiddenPre.where(dead, -1e30);
+  const { values, indices } = candidates.topk(kAux, -1);
+  const chosenDead = dead.gather(indices, 0);
+  const auxActs = zerosShaped(hiddenPre.shape, hiddenPre.dtype).scatter(indices, values.where(chosenDead, 0), hiddenPre.rank - 1);
+  const recons = actsTimesWDec(auxActs, W_dec, rescale);
+  return recons.sub(stopGradient(residual)).square().sum(-1).mean().mul(scale);
+}
+
+/** The dead mask as bool [d_sae], checking its shape. */
+export function deadMaskOf(mask: Tensor, dSae: number, where: string): Tensor {
+  if (mask.rank !== 1 || mask.shape[0] !== dSae) throw new Error(`${where}: deadMask has shape [${mask.shape}], expected [${dSae}]`);
+  return mask.dtype === 'bool' ? mask : mask.ne(0);
+}
+
+/** A float scalar 0 (a loss term that is switched off). */
+export function zeroLoss(): Tensor {
+  return scalar(0);
+}

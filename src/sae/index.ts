@@ -1,0 +1,72 @@
+/**
+ * Sparse autoencoders and transcoders with SAELens's conventions: architectures by SAELens name
+ * (standard, topk, batchtopk, jumprelu, gated, matryoshka_batchtopk, transcoders), SAELens's hook
+ * points inside the SAE, splicing into a model's forward pass, training losses as pure functions
+ * of the parameters, and SAELens's / Gemma Scope's files.
+ */
+export { Sae, runSae, SAE_HOOK_NAMES, type SaeHookName, type SaeHooks, type RunSaeOptions, type SaeRunResult } from './sae.js';
+export { attachSae, setFeature, zeroFeature, scaleFeature, addToFeature, type AttachSaeOptions, type HookNamed } from './attach.js';
+export {
+  makeSaeConfig,
+  parseSaeConfig,
+  configToJson,
+  isTranscoderArchitecture,
+  layerOf,
+  dOutOf,
+  NORMALIZE_ACTIVATIONS,
+  type SaeConfig,
+  type SaeConfigInput,
+  type NormalizeActivations,
+} from './config.js';
+export { registerArchitecture, getArchitecture, listArchitectures } from './registry.js';
+export type { SaeArchitecture, SaeParams, SaeInitOptions, SaeTrainingOptions, SaeTrainingLoss } from './types.js';
+export { standard, standardTrainingLoss } from './architectures/standard.js';
+export { topk, topkFamilyLoss } from './architectures/topk.js';
+export { batchtopk, batchTopkLoss, updateTopkThreshold, minPositive } from './architectures/batchtopk.js';
+export { jumprelu, jumpRelu, jumpReluLoss } from './architectures/jumprelu.js';
+export { gated, gatedLoss, gatePreActs } from './architectures/gated.js';
+export { matryoshkaBatchtopk, matryoshkaLoss, matryoshkaWidthsOf } from './architectures/matryoshka-batchtopk.js';
+export {
+  makeTranscoder,
+  transcoder,
+  skipTranscoder,
+  jumpreluTranscoder,
+  jumpreluSkipTranscoder,
+  type ArchitectureLoss,
+} from './architectures/transcoder.js';
+export { stopGradient, jumpReluSte, stepSte, rectangle } from './ops.js';
+export { decoderRowNorms, mseLoss, meanL0, topkActivation, batchTopkActivation, auxKLoss, initBase } from './common.js';
+export {
+  foldDecoderNorm,
+  foldActivationNormScalingFactor,
+  estimateNormScalingFactor,
+  toInferenceSae,
+  normalizeDecoderRows,
+  removeParallelGradient,
+  geometricMedian,
+  logFeatureDensity,
+} from './transforms.js';
+export {
+  loadSae,
+  saveSae,
+  loadGemmaScopeSae,
+  SAE_CFG_FILENAME,
+  SAE_WEIGHTS_FILENAME,
+  SPARSITY_FILENAME,
+  type SaveSaeOptions,
+  type GemmaScopeOptions,
+} from './formats.js';
+export {
+  loadNpz,
+  loadNpy,
+  listNpz,
+  parseNpy,
+  parseNpyHeader,
+  crc32,
+  NpzError,
+  type NpzEntry,
+  type NpyHeader,
+  type NpzReadOptions,
+  type NpyReadOptions,
+  type FortranOrderPolicy,
+} from './npz.js';
