@@ -19,7 +19,7 @@ import type { ModelConfig } from '../model/config.js';
 import { corpusManifest, loadCorpus, splitCorpus } from './corpus.js';
 import { saveTokenizerJson, trainBpe } from './bpe.js';
 import { TokenFile, tokenizeToFile } from './tokens.js';
-import { sequentialWindows, tokenWindows } from './windows.js';
+import { sequentialWindows, tokenWindows, withRepeatedSegments } from './windows.js';
 import { adamw, decayMatricesOnly } from './optim.js';
 import { cosineDecay } from './schedule.js';
 import { train } from './loop.js';
@@ -40,6 +40,14 @@ export interface DefaultModelOptions {
   steps?: number;
   batchSize?: number;
   lr?: number;
+  /**
+   * Second stage: steps of continued training where `repeatFraction` of the windows are a text
+   * segment followed by its repeat (default 600 steps, half the windows, peak lr 5e-4). It teaches
+   * in-context copying: the first stage alone (10M tokens of plain text) grows no induction heads.
+   */
+  repeatSteps?: number;
+  repeatFraction?: number;
+  repeatLr?: number;
   seed?: number;
   resume?: boolean;
   progress?: boolean | 'auto';
@@ -53,7 +61,17 @@ export interface DefaultModelReport {
   parameters: number;
   corpus: ReturnType<typeof corpusManifest>;
   tokens: { train: number; validation: number };
-  training: { steps: number; batchSize: number; seqLen: number; tokensSeen: number; seconds: number; lr: number };
+  training: {
+    steps: number;
+    repeatSteps: number;
+    repeatFraction: number;
+    batchSize: number;
+    seqLen: number;
+    tokensSeen: number;
+    seconds: number;
+    lr: number;
+    repeatLr: number;
+  };
   /** Mean next-token loss (nats) on every validation window. */
   validationLoss: number;
   /** Add-one-smoothed bigram model fitted on the training tokens, on the same validation targets. */
@@ -141,7 +159,6 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
   log(
     `training ${cfg.nLayers} layers x d_model ${cfg.dModel} on ${trainFile.length.toLocaleString('en-US')} tokens: ${steps} steps of ${batchSize} x ${cfg.nCtx}`,
   );
-  const t0 = performance.now();
   const result = await train({
     params: trainableParams(cfg, initParams(cfg, { seed })),
     loss,
@@ -161,22 +178,70 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     logEvery: 10,
     progress: o.progress ?? 'auto',
   });
-  const seconds = (performance.now() - t0) / 1000;
-  const model = new HookedTransformer(cfg, modelParams(cfg, result.params));
+
+  // 3b. Continued training with repeated segments mixed in (see DefaultModelOptions.repeatSteps).
+  const repeatSteps = o.repeatSteps ?? 600;
+  const repeatFraction = o.repeatFraction ?? 0.5;
+  const repeatLr = o.repeatLr ?? 5e-4;
+  let finalParams = result.params;
+  let seconds = result.elapsed;
+  if (repeatSteps > 0) {
+    log(`continued training with repeated segments in ${Math.round(100 * repeatFraction)}% of the windows: ${repeatSteps} steps`);
+    const stage2 = await train({
+      params: result.params,
+      loss,
+      optimizer: adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly }),
+      data: withRepeatedSegments(tokenWindows(trainFile, { seqLen, batchSize, seed: seed + 1 }), {
+        fraction: repeatFraction,
+        seed: seed + 2,
+      }),
+      steps: repeatSteps,
+      lr: cosineDecay({
+        lr: repeatLr,
+        totalSteps: repeatSteps,
+        warmupSteps: Math.min(50, Math.floor(repeatSteps / 10)),
+        finalLr: repeatLr / 10,
+      }),
+      clipGradNorm: 1,
+      outDir: join(o.workDir, 'run-repeats'),
+      resume: o.resume,
+      checkpointEvery: Math.max(50, Math.floor(repeatSteps / 10)),
+      config: { stage: 'repeats', repeatSteps, repeatFraction, repeatLr, seed, pretraining: { cfg, steps, batchSize, lr } },
+      evalEvery: Math.max(100, Math.floor(repeatSteps / 4)),
+      evaluate: (params) => ({ validationLoss: meanLoss(params, evalWindows) }),
+      itemsPerBatch: batchSize * cfg.nCtx,
+      itemName: 'tokens',
+      logEvery: 10,
+      progress: o.progress ?? 'auto',
+    });
+    finalParams = stage2.params;
+    seconds += stage2.elapsed;
+  }
+  const model = new HookedTransformer(cfg, modelParams(cfg, finalParams));
   model.tokenizer = tokenizer;
 
   // 4. Evaluate: validation loss on every window, n-gram baselines, head scores.
   log('evaluating');
   const allWindows = sequentialWindows(valFile, seqLen);
-  const validationLoss = meanLoss(result.params, allWindows);
+  const validationLoss = meanLoss(finalParams, allWindows);
   const baselines = ngramBaselines(trainFile, allWindows, vocabSize);
   const heads = headScores(model, allWindows.slice(0, 8), seed);
   const report: DefaultModelReport = {
     config: cfg,
-    parameters: countParams(result.params),
+    parameters: countParams(finalParams),
     corpus: manifest,
     tokens: { train: trainFile.length, validation: valFile.length },
-    training: { steps: result.step, batchSize, seqLen: cfg.nCtx, tokensSeen: result.step * batchSize * cfg.nCtx, seconds, lr },
+    training: {
+      steps: result.step,
+      repeatSteps,
+      repeatFraction,
+      batchSize,
+      seqLen: cfg.nCtx,
+      tokensSeen: (result.step + repeatSteps) * batchSize * cfg.nCtx,
+      seconds,
+      lr,
+      repeatLr,
+    },
     validationLoss,
     bigramValidationLoss: baselines.bigram,
     unigramValidationLoss: baselines.unigram,

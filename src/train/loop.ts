@@ -71,6 +71,8 @@ export interface TrainResult<P> {
   startStep: number;
   lastLoss: number;
   interrupted: boolean;
+  /** Seconds of training, including the time before a resume (from the checkpoint). */
+  elapsed: number;
   /** Whether `stopWhen` ended the run before `steps`. */
   stoppedEarly: boolean;
   /** Every record logged in this process. */
@@ -219,7 +221,7 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
   } finally {
     progress.stop();
   }
-  return { params, optState, step: done, startStep, lastLoss, interrupted, stoppedEarly, history };
+  return { params, optState, step: done, startStep, lastLoss, interrupted, stoppedEarly, elapsed: elapsed(), history };
 }
 
 /** Drops log records after `step` (they belong to steps the resumed run will redo). */
