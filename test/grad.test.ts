@@ -352,3 +352,17 @@ describe('grad: compiled', () => {
     assertClose(onJs[0]!.cast('float64'), num, { atol: 1e-3, rtol: 1e-3 });
   });
 });
+
+describe('detach (stop-gradient)', () => {
+  it('keeps the value and passes no gradient, eagerly, under jit and on the JS backend', () => {
+    const x = tensor([1, -2, 3]);
+    const f = (v: Tensor) => v.mul(v.detach()).sum(); // d/dv = detach(v), not 2v
+    assert.deepEqual(numbers(grad(f)(x)), [1, -2, 3]);
+    assert.deepEqual(numbers(jit((v: Tensor) => grad(f)(v))(x)), [1, -2, 3]);
+    withBackend('js', () => assert.deepEqual(numbers(grad(f)(x)), [1, -2, 3]));
+    assert.deepEqual(numbers(x.detach()), [1, -2, 3]);
+    // A straight-through estimator: value of round(v), gradient of v.
+    const ste = (v: Tensor) => v.add(v.mul(10).add(0.5).relu().sub(v).detach()).sum();
+    assert.deepEqual(numbers(grad(ste)(x)), [1, 1, 1]);
+  });
+});

@@ -2,25 +2,14 @@
  * Gradient tools the SAE losses need: a stop-gradient, and JumpReLU's straight-through estimators
  * (Rajamanoharan et al. 2024, "Jumping Ahead"; SAELens's `JumpReLU` and `Step` autograd functions).
  *
- * The engine has no stop-gradient primitive, so this file declares one (`sae_stop_gradient`) with
- * the public `defineOp`: an ONNX Identity whose VJP passes no gradient. The estimators are then
- * ordinary compositions: a term `(t - stopGradient(t)) * c` is exactly 0 in value (t - t = 0 in
+ * The estimators are ordinary compositions with the engine's stop-gradient (`Tensor.detach`): a term `(t - stopGradient(t)) * c` is exactly 0 in value (t - t = 0 in
  * floating point) and has gradient `c` with respect to t, which injects a pseudo-derivative.
  */
-import { defineOp, type Tensor } from '../tensor/index.js';
-import { apply1 } from '../tensor/trace.js';
+import type { Tensor } from '../tensor/index.js';
 
-defineOp<Record<string, never>>({
-  name: 'sae_stop_gradient',
-  infer: ([x]) => [{ shape: [...x!.shape], dtype: x!.dtype }],
-  lower: (b, [x]) => b.emit('Identity', [x!]),
-  vjp: () => [null],
-  kernel: ([x]) => [x!.data.slice()],
-});
-
-/** `x` in value, with no gradient flowing back through it (torch's `.detach()`, jax's `stop_gradient`). */
+/** `x` in value, with no gradient flowing back through it (the engine's `Tensor.detach`). */
 export function stopGradient(x: Tensor): Tensor {
-  return apply1('sae_stop_gradient', [x]);
+  return x.detach();
 }
 
 /** SAELens's rectangle kernel: 1 where -0.5 < u < 0.5, else 0 (no gradient). Same shape as `u`. */

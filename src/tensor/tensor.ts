@@ -172,6 +172,11 @@ export class Tensor {
     return apply1('or', [this, o]);
   }
 
+  /** The same values with no gradient flowing back through them (JAX's stop_gradient, torch's detach). */
+  detach(): Tensor {
+    return apply1('stop_gradient', [this]);
+  }
+
   // ---- elementwise unary ----
   neg(): Tensor {
     return apply1('neg', [this]);

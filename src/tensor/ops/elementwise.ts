@@ -357,3 +357,12 @@ defineOp<Record<string, never>>({
   vjp: ([g]) => [g],
   kernel: ([x]) => [x!.data.slice()],
 });
+
+/** The value of x with no gradient flowing back (jax.lax.stop_gradient, torch's detach). */
+defineOp<Record<string, never>>({
+  name: 'stop_gradient',
+  infer: ([x]) => [{ shape: [...x!.shape], dtype: x!.dtype }],
+  lower: (b, [x]) => b.emit('Identity', [x!]),
+  vjp: () => [null],
+  kernel: ([x]) => [x!.data.slice()],
+});
