@@ -361,7 +361,7 @@ describe('detach (stop-gradient)', () => {
     assert.deepEqual(numbers(jit((v: Tensor) => grad(f)(v))(x)), [1, -2, 3]);
     withBackend('js', () => assert.deepEqual(numbers(grad(f)(x)), [1, -2, 3]));
     assert.deepEqual(numbers(x.detach()), [1, -2, 3]);
-    // A straight-through estimator: value of round(v), gradient of v.
+    // A straight-through estimator: the value of g(v) = relu(10 v + 0.5), the gradient of v.
     const ste = (v: Tensor) => v.add(v.mul(10).add(0.5).relu().sub(v).detach()).sum();
     assert.deepEqual(numbers(grad(ste)(x)), [1, 1, 1]);
   });
