@@ -96,7 +96,7 @@ const state = [
   'The people of the United States and their laws',
   'Our economy and the budget of the Government',
 ];
-const vector = steeringVector(model, sea, state, { layer: 2 });
+const vector = steeringVector(model, sea, state, { layer: 2, position: 'mean' });
 const [cmp] = compareSteering(model, ['I believe that the'], vector, { layer: 2, scale: 2, maxNewTokens: 16 });
 console.log(`  unsteered: ${JSON.stringify(cmp!.unsteeredText)}`);
 console.log(`  steered:   ${JSON.stringify(cmp!.steeredText)}`);

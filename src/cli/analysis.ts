@@ -186,21 +186,23 @@ export function registerAnalysis(program: Command): void {
     .requiredOption('--positive <text...>', 'prompts of the direction to add')
     .requiredOption('--negative <text...>', 'prompts of the direction to subtract')
     .option('--layer <n>', 'layer (resid_pre)', '2')
-    .option('--scale <x>', 'multiplier of the vector', '4')
+    .option('--scale <x>', 'multiplier of the vector', '2')
+    .option('--position <p>', "each prompt's activation: 'mean' over its positions or its 'last' token", 'mean')
     .option('--tokens <n>', 'tokens to generate', '20')
     .option('--json <file>', 'also write both continuations as JSON')
     .action(
       async (
         spec: string,
         prompt: string,
-        o: { positive: string[]; negative: string[]; layer: string; scale: string; tokens: string; json?: string },
+        o: { positive: string[]; negative: string[]; layer: string; scale: string; position: string; tokens: string; json?: string },
       ) => {
         const model = await loadModel(spec);
         const layer = int('layer', o.layer);
         if (layer >= model.cfg.nLayers) throw new Error(`--layer must be below ${model.cfg.nLayers}, got ${layer}`);
         const scale = Number(o.scale);
         if (!Number.isFinite(scale)) throw new Error(`--scale must be a number, got '${o.scale}'`);
-        const vector = steeringVector(model, o.positive, o.negative, { layer });
+        if (o.position !== 'mean' && o.position !== 'last') throw new Error(`--position must be 'mean' or 'last', got '${o.position}'`);
+      const vector = steeringVector(model, o.positive, o.negative, { layer, position: o.position });
         const [r] = compareSteering(model, [prompt], vector, { layer, scale, maxNewTokens: int('tokens', o.tokens, 1) });
         console.log(`unsteered: ${JSON.stringify(r!.unsteeredText)}`);
         console.log(`steered:   ${JSON.stringify(r!.steeredText)}`);
