@@ -5,66 +5,14 @@
  * residual stream reads off the current token.
  */
 import { describe, it } from 'node:test';
+import { TINY_VOCAB, tinyRandomModel } from './tiny-models.js';
 import assert from 'node:assert/strict';
-import {
-  HookedTransformer,
-  PRNG,
-  initParams,
-  mapTensors,
-  randn,
-  tensor,
-  type ModelConfig,
-  type ModelParams,
-  type Tensor,
-} from '../src/index.js';
+import { PRNG, tensor, type Tensor } from '../src/index.js';
 import { probeActivations, probePredict, trainProbe } from '../src/analysis/probes.js';
 
-const V = 23;
+const V = TINY_VOCAB;
 
-function tinyModel(seed: number): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: V,
-    nCtx: 16,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
-  return new HookedTransformer(cfg, params);
-}
+const tinyModel = tinyRandomModel;
 
 /** n points in d dims, labelled by the argmax of a random linear map, keeping only those with a margin. */
 function separable(n: number, d: number, classes: number, seed: number): { x: number[][]; y: number[] } {

@@ -5,57 +5,15 @@
  * token); scale 0 is plain `generate`; the position modes add the vector where they say.
  */
 import { describe, it } from 'node:test';
+import { TINY_VOCAB, tinyRandomModel } from './tiny-models.js';
 import assert from 'node:assert/strict';
-import { HookedTransformer, PRNG, initParams, mapTensors, randn, type ModelConfig, type ModelParams, type Tensor } from '../src/index.js';
+import { randn, type Tensor } from '../src/index.js';
 import { inductionCircuitModel } from '../src/analysis/known-circuits.js';
 import { compareSteering, generateSteered, steeringHooks, steeringVector } from '../src/analysis/steering.js';
 
-const V = 23;
+const V = TINY_VOCAB;
 
-function tinyModel(seed: number): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: V,
-    nCtx: 16,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
-  return new HookedTransformer(cfg, params);
-}
+const tinyModel = tinyRandomModel;
 
 const values = (t: Tensor): number[] => Array.from(t.cast('float32').dataSync() as Float32Array);
 
