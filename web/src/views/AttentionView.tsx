@@ -1,0 +1,240 @@
+/**
+ * Attention: one head's pattern as a heatmap (destination x source), and every head of every
+ * layer as small multiples; click a small multiple to look at that head.
+ */
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { api } from '../api';
+import { step, vl, VegaChart, type Datum } from '../chart';
+import { navigate, read, type Route } from '../router';
+import {
+  BosField,
+  ErrorBox,
+  headOptions,
+  layerOptions,
+  Loading,
+  posLabels,
+  PromptField,
+  queryOf,
+  range,
+  rememberPrompt,
+  RunButton,
+  Select,
+  startPrompt,
+  TokenChips,
+  toPrompt,
+  useForm,
+  useModel,
+  useQuery,
+  withParams,
+} from '../ui';
+
+interface Patterns {
+  tokens: number[];
+  strTokens: string[] | null;
+  /** [layer][head][q][k] */
+  pattern: (number | null)[][][][];
+}
+
+const MAX_GRID_CELLS = 60_000;
+
+export function AttentionView({ route }: { route: Route }) {
+  const model = useModel();
+  const { nLayers: L, nHeads: H } = model;
+  const p = route.params;
+  const submitted = p.has('prompt');
+  const req = submitted ? { prompt: read.str(p, 'prompt', ''), bos: read.bool(p, 'bos', true) } : null;
+  const key = req ? JSON.stringify(req) : null;
+  const layer = Math.min(L - 1, Math.max(0, read.int(p, 'layer', 0)));
+  const head = Math.min(H - 1, Math.max(0, read.int(p, 'head', 0)));
+  const [form, set] = useForm(key ?? '', () => ({ prompt: read.str(p, 'prompt', startPrompt(model)), bos: read.bool(p, 'bos', true) }));
+  const [hover, setHover] = useState<Datum | null>(null);
+  // A readout of another head's (or prompt's) cell would be wrong: clear it.
+  useEffect(() => setHover(null), [layer, head, key]);
+
+  const q = useQuery<Patterns>(key, async (signal) => {
+    const prompt = toPrompt(req!.prompt, model);
+    const pattern: Patterns['pattern'] = [];
+    let first: Awaited<ReturnType<typeof api.attention>> | null = null;
+    for (let l = 0; l < L; l++) {
+      const r = await api.attention({ prompt, prependBos: req!.bos, layer: l }, signal);
+      first ??= r;
+      pattern.push(r.pattern);
+    }
+    return { tokens: first!.tokens, strTokens: first!.strTokens, pattern };
+  });
+  const data = q.data;
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    rememberPrompt(form.prompt);
+    navigate('attention', queryOf({ prompt: form.prompt, bos: form.bos ? undefined : false, layer, head }));
+  };
+  const choose = (l: number, h: number) => navigate('attention', withParams(p, { layer: l, head: h }), { replace: true });
+
+  const labels = useMemo(() => (data ? posLabels(data.tokens, data.strTokens) : []), [data]);
+
+  const mainSpec = useMemo(() => {
+    if (!data) return null;
+    const s = data.tokens.length;
+    const pat = data.pattern[layer]![head]!;
+    const rows: Datum[] = [];
+    for (let qi = 0; qi < s; qi++)
+      for (let k = 0; k <= qi; k++) rows.push({ q: qi, k, dst: labels[qi], src: labels[k], w: pat[qi]![k] ?? 0, cell: `q${qi} k${k}` });
+    const st = step(s, 560, 6, 30);
+    return vl({
+      data: { values: rows },
+      width: { step: st },
+      height: { step: st },
+      mark: { type: 'rect', tooltip: true },
+      encoding: {
+        x: {
+          field: 'src',
+          type: 'ordinal',
+          sort: labels,
+          title: 'source (key)',
+          axis: st >= 10 ? { labelAngle: -50 } : { labels: false, ticks: false },
+        },
+        y: {
+          field: 'dst',
+          type: 'ordinal',
+          sort: labels,
+          title: 'destination (query)',
+          axis: st >= 10 ? {} : { labels: false, ticks: false },
+        },
+        color: { field: 'w', type: 'quantitative', title: 'weight', scale: { scheme: 'blues', domain: [0, 1] } },
+        description: { field: 'cell' },
+        tooltip: [
+          { field: 'dst', title: 'destination' },
+          { field: 'src', title: 'source' },
+          { field: 'w', title: 'weight', format: '.4f' },
+        ],
+      },
+    });
+  }, [data, labels, layer, head]);
+
+  // Every layer's heads, unless that is too many cells to draw: then the chosen layer's.
+  const n = data?.tokens.length ?? 0;
+  const gridLayer = (L * H * n * (n + 1)) / 2 <= MAX_GRID_CELLS ? -1 : layer;
+  const gridSpec = useMemo(() => {
+    if (!data) return null;
+    const s = data.tokens.length;
+    const rows: Datum[] = [];
+    for (const l of gridLayer < 0 ? range(L) : [gridLayer])
+      for (let h = 0; h < H; h++) {
+        const pat = data.pattern[l]![h]!;
+        for (let qi = 0; qi < s; qi++)
+          for (let k = 0; k <= qi; k++)
+            rows.push({
+              layer: l,
+              head: h,
+              q: qi,
+              k,
+              w: pat[qi]![k] ?? 0,
+              dst: labels[qi],
+              src: labels[k],
+              cell: `L${l}H${h} q${qi} k${k}`,
+            });
+      }
+    const size = Math.max(40, Math.min(90, Math.floor(640 / H) - 8));
+    return {
+      spec: vl({
+        data: { values: rows },
+        facet: {
+          row: { field: 'layer', type: 'ordinal', title: 'layer', header: { labelExpr: "'L' + datum.value", labelAngle: 0 } },
+          column: { field: 'head', type: 'ordinal', title: 'head', header: { labelExpr: "'H' + datum.value" } },
+        },
+        spacing: 6,
+        spec: {
+          width: size,
+          height: size,
+          mark: { type: 'rect', tooltip: true, cursor: 'pointer' },
+          encoding: {
+            x: { field: 'k', type: 'ordinal', axis: null, scale: { domain: Array.from({ length: s }, (_, i) => i) } },
+            y: { field: 'q', type: 'ordinal', axis: null, scale: { domain: Array.from({ length: s }, (_, i) => i) } },
+            color: { field: 'w', type: 'quantitative', title: 'weight', scale: { scheme: 'blues', domain: [0, 1] }, legend: null },
+            description: { field: 'cell' },
+            tooltip: [
+              { field: 'layer', title: 'layer' },
+              { field: 'head', title: 'head' },
+              { field: 'dst', title: 'destination' },
+              { field: 'src', title: 'source' },
+              { field: 'w', title: 'weight', format: '.4f' },
+            ],
+          },
+        },
+        resolve: { scale: { x: 'shared', y: 'shared' } },
+      }),
+      cells: rows.length,
+    };
+  }, [data, labels, L, H, gridLayer]);
+
+  const hoverText =
+    hover && typeof hover.w === 'number'
+      ? `${String(hover.dst)} ← ${String(hover.src)}: ${hover.w.toFixed(4)}`
+      : 'hover a cell: destination ← source: weight';
+
+  return (
+    <section className="view">
+      <h2>Attention</h2>
+      <p className="lede">Where each head moves information from: row = destination (query) token, column = source (key) token.</p>
+      <form className="form" onSubmit={submit} data-testid="form">
+        <PromptField label="Prompt" value={form.prompt} onChange={(v) => set({ prompt: v })} testId="prompt" hint="Enter runs" />
+        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
+        <RunButton loading={q.loading} />
+      </form>
+      <ErrorBox error={q.error} />
+      <Loading on={q.loading} />
+      {data && mainSpec ? (
+        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+          <TokenChips tokens={data.tokens} strTokens={data.strTokens} />
+          <div className="toolbar">
+            <Select
+              label="Layer"
+              value={String(layer)}
+              options={layerOptions(L)}
+              onChange={(v) => choose(Number(v), head)}
+              testId="attn-layer"
+            />
+            <Select
+              label="Head"
+              value={String(head)}
+              options={headOptions(H)}
+              onChange={(v) => choose(layer, Number(v))}
+              testId="attn-head"
+            />
+            <span className="badge" data-testid="attn-selected">
+              L{layer}H{head}
+            </span>
+          </div>
+          <div className="side-by-side">
+            <div>
+              <div
+                className="readout"
+                data-testid="attn-hover"
+                data-q={hover?.q as number | undefined}
+                data-k={hover?.k as number | undefined}
+              >
+                {hoverText}
+              </div>
+              <VegaChart spec={mainSpec} testId="attn-main" onHover={(d) => setHover(d && 'w' in d && !('layer' in d) ? d : null)} />
+            </div>
+            <div>
+              <h3>{gridLayer < 0 ? 'All heads' : `All heads of layer ${gridLayer}`}</h3>
+              <p className="hint">Click a head to look at it.</p>
+              {gridSpec ? (
+                <VegaChart
+                  spec={gridSpec.spec}
+                  testId="attn-grid"
+                  renderer={gridSpec.cells > MAX_GRID_CELLS / 4 ? 'canvas' : 'svg'}
+                  onClick={(d) => {
+                    if (typeof d.layer === 'number' && typeof d.head === 'number') choose(d.layer, d.head);
+                  }}
+                />
+              ) : null}
+            </div>
+          </div>
+        </div>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,185 @@
+/**
+ * Logit lens: the residual stream before each layer (and the model's output) read through the
+ * unembedding; the heatmap shows each (layer, position)'s top token and its probability. Click
+ * a cell for its top-k.
+ */
+import { useMemo, type FormEvent } from 'react';
+import { api } from '../api';
+import { step, vl, VegaChart, type Datum } from '../chart';
+import { navigate, read, type Route } from '../router';
+import {
+  BosField,
+  ErrorBox,
+  fmtProb,
+  Loading,
+  NumberField,
+  posLabels,
+  PromptField,
+  queryOf,
+  rememberPrompt,
+  RunButton,
+  showTok,
+  startPrompt,
+  TokenChips,
+  toPrompt,
+  useForm,
+  useModel,
+  useQuery,
+  withParams,
+} from '../ui';
+
+/** '0_pre' -> 'L0 resid_pre', 'final_post' -> 'output'. */
+export function lensLabel(label: string): string {
+  if (label === 'final_post') return 'output';
+  const m = /^(\d+)_(pre|mid|post)$/.exec(label);
+  return m ? `L${m[1]} resid_${m[2]}` : label;
+}
+
+export function LogitLensView({ route }: { route: Route }) {
+  const model = useModel();
+  const p = route.params;
+  const submitted = p.has('prompt');
+  const req = submitted ? { prompt: read.str(p, 'prompt', ''), k: read.int(p, 'k', 5), bos: read.bool(p, 'bos', true) } : null;
+  const key = req ? JSON.stringify(req) : null;
+  const [form, set] = useForm(key ?? '', () => ({
+    prompt: read.str(p, 'prompt', startPrompt(model)),
+    k: String(read.int(p, 'k', 5)),
+    bos: read.bool(p, 'bos', true),
+  }));
+  const q = useQuery(key, (signal) => api.logitLens({ prompt: toPrompt(req!.prompt, model), prependBos: req!.bos, topK: req!.k }, signal));
+  const data = q.data;
+
+  // The selected cell: `cell=layerIndex,pos` (default: the output at the last position).
+  const cellParam = /^(\d+),(\d+)$/.exec(p.get('cell') ?? '');
+  const nL = data?.labels.length ?? 0;
+  const nP = data?.tokens.length ?? 0;
+  const cell =
+    data && cellParam && Number(cellParam[1]) < nL && Number(cellParam[2]) < nP
+      ? { li: Number(cellParam[1]), pos: Number(cellParam[2]) }
+      : { li: nL - 1, pos: nP - 1 };
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    rememberPrompt(form.prompt);
+    navigate('logit-lens', queryOf({ prompt: form.prompt, k: form.k || '5', bos: form.bos ? undefined : false }));
+  };
+  const choose = (li: number, pos: number) => navigate('logit-lens', withParams(p, { cell: `${li},${pos}` }), { replace: true });
+
+  const spec = useMemo(() => {
+    if (!data) return null;
+    const xs = posLabels(data.tokens, data.strTokens);
+    const ys = data.labels.map(lensLabel);
+    const rows: Datum[] = [];
+    data.top.forEach((layer, li) =>
+      layer.forEach((preds, pos) => {
+        const t = preds[0];
+        rows.push({
+          li,
+          pos,
+          layer: ys[li],
+          position: xs[pos],
+          top: t ? showTok(t.str, t.token) : '',
+          prob: t?.prob ?? 0,
+          sel: li === cell.li && pos === cell.pos,
+          cell: `layer ${li} pos ${pos}`,
+        });
+      }),
+    );
+    const st = step(xs.length, 900, 30, 64);
+    return vl({
+      data: { values: rows },
+      width: { step: st },
+      height: { step: 30 },
+      encoding: {
+        x: { field: 'position', type: 'ordinal', sort: xs, title: 'position (input token)', axis: { labelAngle: -40, orient: 'top' } },
+        y: { field: 'layer', type: 'ordinal', sort: ys, title: 'residual stream' },
+      },
+      layer: [
+        {
+          mark: { type: 'rect', tooltip: true, cursor: 'pointer' },
+          encoding: {
+            color: { field: 'prob', type: 'quantitative', title: 'top-1 prob', scale: { scheme: 'blues', domain: [0, 1] } },
+            stroke: { condition: { test: 'datum.sel', value: '#e4572e' }, value: null },
+            strokeWidth: { condition: { test: 'datum.sel', value: 3 }, value: 0 },
+            description: { field: 'cell' },
+            tooltip: [
+              { field: 'layer', title: 'residual stream' },
+              { field: 'position', title: 'position' },
+              { field: 'top', title: 'top token' },
+              { field: 'prob', title: 'probability', format: '.2%' },
+            ],
+          },
+        },
+        {
+          mark: { type: 'text', fontSize: 10, limit: st - 4, cursor: 'pointer' },
+          encoding: {
+            text: { field: 'top' },
+            color: { condition: { test: 'datum.prob > 0.5', value: 'white' }, value: 'black' },
+          },
+        },
+      ],
+    });
+  }, [data, cell.li, cell.pos]);
+
+  const selected = data?.top[cell.li]?.[cell.pos];
+
+  return (
+    <section className="view">
+      <h2>Logit lens</h2>
+      <p className="lede">
+        What the residual stream would predict if the model stopped there: each cell is the top next token (and its probability) read from
+        that layer at that position. Click a cell for its top-k.
+      </p>
+      <form className="form" onSubmit={submit} data-testid="form">
+        <PromptField label="Prompt" value={form.prompt} onChange={(v) => set({ prompt: v })} testId="prompt" hint="Enter runs" />
+        <NumberField label="top-k" value={form.k} onChange={(v) => set({ k: v })} testId="topk" min={1} max={model.limits.maxTopK} />
+        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
+        <RunButton loading={q.loading} />
+      </form>
+      <ErrorBox error={q.error} />
+      <Loading on={q.loading} />
+      {data && spec ? (
+        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+          <TokenChips tokens={data.tokens} strTokens={data.strTokens} selected={cell.pos} />
+          <VegaChart
+            spec={spec}
+            testId="lens-chart"
+            onClick={(d) => {
+              if (typeof d.li === 'number' && typeof d.pos === 'number') choose(d.li, d.pos);
+            }}
+          />
+          {selected ? (
+            <div className="card" data-testid="lens-topk" data-li={cell.li} data-pos={cell.pos}>
+              <h3 data-testid="lens-topk-title">
+                {lensLabel(data.labels[cell.li]!)}, position {cell.pos}{' '}
+                <code>{showTok(data.strTokens?.[cell.pos] ?? null, data.tokens[cell.pos])}</code>
+              </h3>
+              <table className="table compact">
+                <thead>
+                  <tr>
+                    <th>#</th>
+                    <th>token</th>
+                    <th>probability</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {selected.map((t, j) => (
+                    <tr key={j} data-testid="lens-topk-row" data-token={t.token}>
+                      <td className="num">{j + 1}</td>
+                      <td>
+                        <code data-testid="lens-tok">{showTok(t.str, t.token)}</code>
+                      </td>
+                      <td className="num" data-testid="lens-prob">
+                        {fmtProb(t.prob)}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : null}
+        </div>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,355 @@
+/**
+ * Patching: activation patching from a clean prompt into a corrupted one. The server runs the
+ * sweep as a job; its server-sent events drive the progress bar, and Cancel stops it. Results:
+ * the residual stream (layer x position), attention and MLP outputs, and each head's output,
+ * normalised so that the clean run scores 1 and the corrupted run 0.
+ */
+import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { api, asApiError, followJob, type ApiError, type Grid, type PatchingKind, type PatchingResult } from '../api';
+import { step, vl, VegaChart, type Datum } from '../chart';
+import { navigate, read, type Route } from '../router';
+import {
+  BosField,
+  DEFAULT_PROMPT,
+  ErrorBox,
+  fmtNum,
+  NumberField,
+  posLabels,
+  PromptField,
+  queryOf,
+  rememberPrompt,
+  RunButton,
+  TextField,
+  TokenChips,
+  toPrompt,
+  toTokenRef,
+  useForm,
+  useModel,
+} from '../ui';
+import { DEFAULT_ANSWER, DEFAULT_WRONG } from './AttributionView';
+
+export const DEFAULT_CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
+
+const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'headOut'; title: string }[] = [
+  { kind: 'resid_pre', key: 'residPre', title: 'Residual stream (resid_pre)' },
+  { kind: 'attn_out', key: 'attnOut', title: 'Attention output (attn_out)' },
+  { kind: 'mlp_out', key: 'mlpOut', title: 'MLP output (mlp_out)' },
+  { kind: 'head_out', key: 'headOut', title: 'Head outputs (hook_z, all positions)' },
+];
+const DEFAULT_KINDS: PatchingKind[] = ['resid_pre', 'head_out'];
+
+type JobState =
+  | { status: 'idle' }
+  | { status: 'starting' }
+  | { status: 'running'; jobId: string; done: number; total: number }
+  | { status: 'done'; jobId: string; done: number; total: number; result: PatchingResult }
+  | { status: 'cancelling'; jobId: string; done: number; total: number }
+  | { status: 'cancelled'; jobId: string; done: number; total: number }
+  | { status: 'error'; error: ApiError; jobId?: string; done?: number; total?: number };
+
+function parseKinds(s: string | null): PatchingKind[] {
+  if (s === null) return DEFAULT_KINDS;
+  const ks = s.split(',').filter((k): k is PatchingKind => KINDS.some((x) => x.kind === k));
+  return ks.length ? ks : DEFAULT_KINDS;
+}
+
+export function PatchingView({ route }: { route: Route }) {
+  const model = useModel();
+  const p = route.params;
+  const submitted = p.has('clean');
+  const req = submitted
+    ? {
+        clean: read.str(p, 'clean', ''),
+        corrupted: read.str(p, 'corrupted', ''),
+        answer: read.str(p, 'answer', ''),
+        wrong: read.str(p, 'wrong', ''),
+        pos: read.int(p, 'pos', -1),
+        kinds: parseKinds(p.get('kinds')),
+        bos: read.bool(p, 'bos', true),
+      }
+    : null;
+  const key = req ? JSON.stringify(req) : null;
+  const [form, set] = useForm(key ?? '', () => ({
+    // The default corrupted prompt pairs with the default clean one (same length, one name swapped).
+    clean: read.str(p, 'clean', model.hasTokenizer ? DEFAULT_PROMPT : ''),
+    corrupted: read.str(p, 'corrupted', model.hasTokenizer ? DEFAULT_CORRUPTED : ''),
+    answer: read.str(p, 'answer', model.hasTokenizer ? DEFAULT_ANSWER : ''),
+    wrong: read.str(p, 'wrong', model.hasTokenizer ? DEFAULT_WRONG : ''),
+    pos: String(read.int(p, 'pos', -1)),
+    kinds: parseKinds(p.get('kinds')),
+    bos: read.bool(p, 'bos', true),
+  }));
+  const [job, setJob] = useState<JobState>({ status: 'idle' });
+  // A run counter: a new submission of the same state runs again.
+  const [runId, setRunId] = useState(0);
+  const reqRef = useRef(req);
+  reqRef.current = req;
+
+  useEffect(() => {
+    const r = reqRef.current;
+    if (key === null || !r) {
+      setJob({ status: 'idle' });
+      return;
+    }
+    let stopped = false;
+    let stopEvents: (() => void) | null = null;
+    let jobId: string | null = null;
+    let finished = false;
+    setJob({ status: 'starting' });
+    (async () => {
+      const start = await api.patching({
+        clean: toPrompt(r.clean, model, 'clean'),
+        corrupted: toPrompt(r.corrupted, model, 'corrupted'),
+        prependBos: r.bos,
+        answer: toTokenRef(r.answer, model, 'answer'),
+        wrong: toTokenRef(r.wrong, model, 'wrong'),
+        pos: r.pos,
+        kinds: r.kinds,
+      });
+      jobId = start.jobId;
+      if (stopped) {
+        void api.cancelJob(start.jobId).catch(() => {});
+        return;
+      }
+      const id = start.jobId;
+      setJob({ status: 'running', jobId: id, done: 0, total: start.total });
+      stopEvents = followJob(start.events, (e) => {
+        if (e.type === 'progress')
+          setJob((j) => (j.status === 'running' || j.status === 'cancelling' ? { ...j, done: e.done, total: e.total } : j));
+        else {
+          finished = true;
+          setJob((j) => {
+            const done = 'done' in j && j.done !== undefined ? j.done : 0;
+            const total = 'total' in j && j.total !== undefined ? j.total : start.total;
+            if (e.type === 'result') return { status: 'done', jobId: id, done: total, total, result: e.result as PatchingResult };
+            if (e.type === 'cancelled') return { status: 'cancelled', jobId: id, done, total };
+            return { status: 'error', error: e.error, jobId: id, done, total };
+          });
+        }
+      });
+    })().catch((e: unknown) => {
+      if (!stopped) setJob({ status: 'error', error: asApiError(e) });
+    });
+    return () => {
+      stopped = true;
+      stopEvents?.();
+      // Leaving the view (or starting another sweep) stops this one on the server too.
+      if (jobId && !finished) void api.cancelJob(jobId).catch(() => {});
+    };
+  }, [key, runId, model]);
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    rememberPrompt(form.clean);
+    const next = queryOf({
+      clean: form.clean,
+      corrupted: form.corrupted,
+      answer: form.answer,
+      wrong: form.wrong,
+      pos: form.pos || '-1',
+      kinds: form.kinds.join(','),
+      bos: form.bos ? undefined : false,
+    });
+    if (next.toString() === route.query) setRunId((n) => n + 1);
+    else navigate('patching', next);
+  };
+  const cancel = () => {
+    if (job.status !== 'running') return;
+    const { jobId } = job;
+    setJob({ ...job, status: 'cancelling' });
+    api.cancelJob(jobId).catch((e: unknown) => {
+      const err = asApiError(e);
+      // 409: it had already finished; its final event is on its way.
+      if (err.statusCode !== 409)
+        setJob((j) => ({ status: 'error', error: err, jobId, ...('done' in j ? { done: j.done, total: j.total } : {}) }));
+    });
+  };
+  const toggleKind = (k: PatchingKind, on: boolean) =>
+    set({ kinds: KINDS.map((x) => x.kind).filter((x) => (x === k ? on : form.kinds.includes(x))) });
+
+  const running = job.status === 'starting' || job.status === 'running' || job.status === 'cancelling';
+  const done = 'done' in job && job.done !== undefined ? job.done : 0;
+  const total = 'total' in job && job.total !== undefined ? job.total : 0;
+  const result = job.status === 'done' ? job.result : null;
+  const statusText: Record<JobState['status'], string> = {
+    idle: '',
+    starting: 'Starting…',
+    running: 'Patching…',
+    cancelling: 'Cancelling…',
+    done: 'Done',
+    cancelled: 'Cancelled',
+    error: 'Failed',
+  };
+
+  return (
+    <section className="view">
+      <h2>Patching</h2>
+      <p className="lede">
+        Activation patching: run the corrupted prompt, put back one activation from the clean run, and see how much of the clean behaviour
+        (logit(answer) − logit(wrong), clean = 1, corrupted = 0) it restores.
+      </p>
+      <form className="form" onSubmit={submit} data-testid="form">
+        <PromptField label="Clean prompt" value={form.clean} onChange={(v) => set({ clean: v })} testId="clean" hint="Enter runs" />
+        <PromptField
+          label="Corrupted prompt"
+          value={form.corrupted}
+          onChange={(v) => set({ corrupted: v })}
+          testId="corrupted"
+          hint="the same number of tokens as the clean prompt"
+        />
+        <TextField
+          label="Answer token"
+          value={form.answer}
+          onChange={(v) => set({ answer: v })}
+          testId="answer"
+          hint="the clean prompt's answer"
+        />
+        <TextField
+          label="Wrong token"
+          value={form.wrong}
+          onChange={(v) => set({ wrong: v })}
+          testId="wrong"
+          hint="the corrupted prompt's answer"
+        />
+        <NumberField label="Position" value={form.pos} onChange={(v) => set({ pos: v })} testId="pos" />
+        <fieldset className="field kinds">
+          <legend>Patch</legend>
+          {KINDS.map((k) => (
+            <label key={k.kind} className="check">
+              <input
+                type="checkbox"
+                checked={form.kinds.includes(k.kind)}
+                onChange={(e) => toggleKind(k.kind, e.target.checked)}
+                data-testid={`kind-${k.kind}`}
+              />
+              <span>{k.kind}</span>
+            </label>
+          ))}
+        </fieldset>
+        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
+        <RunButton loading={running} />
+      </form>
+      {job.status !== 'idle' ? (
+        <div className="progress-row" data-testid="patch-job" data-status={job.status} data-job-id={'jobId' in job ? job.jobId : undefined}>
+          <progress data-testid="patch-progress" value={done} max={total || 1} aria-label="patching progress" />
+          <span className="progress-text" data-testid="patch-progress-text">
+            {done} / {total || '?'}
+          </span>
+          <span className={`status status-${job.status}`} data-testid="patch-status">
+            {statusText[job.status]}
+          </span>
+          {job.status === 'running' ? (
+            <button type="button" onClick={cancel} data-testid="patch-cancel">
+              Cancel
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+      {job.status === 'error' ? <ErrorBox error={job.error} /> : null}
+      {result ? <PatchingResults result={result} /> : null}
+    </section>
+  );
+}
+
+function PatchingResults({ result }: { result: PatchingResult }) {
+  const labels = useMemo(() => posLabels(result.tokens, result.strTokens), [result]);
+  const diff = result.tokens.map((t, i) => t !== result.corruptedTokens[i]);
+  return (
+    <div className="results" data-testid="results">
+      <div className="two-col">
+        <div>
+          <h3>Clean</h3>
+          <TokenChips tokens={result.tokens} strTokens={result.strTokens} selected={result.pos} testId="clean-chips" />
+        </div>
+        <div>
+          <h3>Corrupted</h3>
+          <TokenChips
+            tokens={result.corruptedTokens}
+            strTokens={result.corruptedStrTokens}
+            selected={result.pos}
+            testId="corrupted-chips"
+          />
+        </div>
+      </div>
+      <div className="stats">
+        <div className="stat">
+          <span>clean logit diff</span>
+          <strong data-testid="patch-clean-value">{fmtNum(result.cleanValue, 4)}</strong>
+        </div>
+        <div className="stat">
+          <span>corrupted logit diff</span>
+          <strong data-testid="patch-corrupted-value">{fmtNum(result.corruptedValue, 4)}</strong>
+        </div>
+        <div className="stat">
+          <span>differing positions</span>
+          <strong>
+            {diff
+              .map((d, i) => (d ? i : -1))
+              .filter((i) => i >= 0)
+              .join(', ') || 'none'}
+          </strong>
+        </div>
+      </div>
+      {KINDS.map(({ kind, key, title }) => {
+        const grid = result[key];
+        if (!grid) return null;
+        return <PatchHeatmap key={kind} kind={kind} title={title} grid={grid} xs={kind === 'head_out' ? null : labels} />;
+      })}
+    </div>
+  );
+}
+
+function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: string; grid: Grid; xs: string[] | null }) {
+  const perHead = xs === null;
+  const cols = grid[0]?.length ?? 0;
+  const colLabels = useMemo(() => xs ?? Array.from({ length: cols }, (_, h) => `H${h}`), [xs, cols]);
+  const rowLabels = useMemo(() => grid.map((_, l) => `L${l}`), [grid]);
+  const best = useMemo(() => {
+    let b: { l: number; c: number; v: number } | null = null;
+    grid.forEach((row, l) =>
+      row.forEach((v, c) => {
+        if (v !== null && (b === null || v > b.v)) b = { l, c, v };
+      }),
+    );
+    return b as { l: number; c: number; v: number } | null;
+  }, [grid]);
+  const spec = useMemo(() => {
+    const rows: Datum[] = [];
+    grid.forEach((row, l) => row.forEach((v, c) => rows.push({ l, c, layer: rowLabels[l], col: colLabels[c], value: v ?? 0 })));
+    const max = Math.max(1, ...rows.map((r) => Math.abs(r.value as number)));
+    return vl({
+      data: { values: rows },
+      width: { step: step(cols, 760, 18, 48) },
+      height: { step: 28 },
+      mark: { type: 'rect', tooltip: true },
+      encoding: {
+        x: {
+          field: 'col',
+          type: 'ordinal',
+          sort: colLabels,
+          title: perHead ? 'head' : 'position (clean token)',
+          axis: perHead ? {} : { labelAngle: -40 },
+        },
+        y: { field: 'layer', type: 'ordinal', sort: rowLabels, title: 'layer' },
+        color: { field: 'value', type: 'quantitative', title: 'restored', scale: { scheme: 'redblue', domain: [-max, max] } },
+        tooltip: [
+          { field: 'layer', title: 'layer' },
+          { field: 'col', title: perHead ? 'head' : 'position' },
+          { field: 'value', title: 'restored', format: '.4f' },
+        ],
+      },
+    });
+  }, [grid, cols, perHead, colLabels, rowLabels]);
+  return (
+    <div className="card">
+      <h3>{title}</h3>
+      {best ? (
+        <p className="hint" data-testid={`patch-best-${kind}`} data-layer={best.l} data-col={best.c}>
+          largest: <strong>{best.v.toFixed(4)}</strong> at {rowLabels[best.l]}{' '}
+          {perHead ? colLabels[best.c] : `position ${colLabels[best.c]}`}
+        </p>
+      ) : null}
+      <VegaChart spec={spec} testId={`patch-${kind}`} />
+    </div>
+  );
+}
