@@ -12,6 +12,7 @@ import { loadModel } from '../model/pretrained.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
+import { registerSae } from './sae.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -148,6 +149,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerServe(program);
   registerAnalysis(program);
+  registerSae(program);
   return program;
 }
 

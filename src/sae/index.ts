@@ -117,3 +117,15 @@ export {
   type ContextBatch,
   type ContextBatchOptions,
 } from './features/tokens.js';
+export * from './training/index.js';
+export {
+  SyntheticFeatures,
+  featureRecovery,
+  runSyntheticBenchmark,
+  formatSyntheticResults,
+  type SyntheticOptions,
+  type FeatureRecovery,
+  type SyntheticRun,
+  type SyntheticResult,
+  type SyntheticBenchmarkOptions,
+} from './synthetic.js';

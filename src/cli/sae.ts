@@ -1,0 +1,216 @@
+/**
+ * `glassbox sae ...`: sparse autoencoders on a model.
+ *
+ * - `sae eval --model M --sae DIR [--tokens N] [--json FILE]`: sparsity, reconstruction and CE /
+ *   KL recovered (src/sae/evals.ts), printed as a table and optionally written as JSON.
+ * - `sae features --model M --sae DIR --out DIR [--tokens N] [--top-k 20]`: builds a feature store
+ *   (top contexts, histograms, densities, logit effects; src/sae/features.ts) and prints a summary.
+ * - `sae show --features DIR --feature I [--json]`: one feature's page from a store.
+ * - `sae train` (src/cli/sae-train.ts).
+ *
+ * Tokens come from the default model's corpus (its validation split, text the default model did
+ * not train on) tokenized with the model's tokenizer, or from `--text FILE` or `--token-file
+ * FILE.bin` (a nanoGPT-style token file with its .bin.json sidecar).
+ */
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { HookedTransformer } from '../model/hooked.js';
+import { loadModel } from '../model/pretrained.js';
+import { defaultContextSize, evaluateSae, formatEvalReport } from '../sae/evals.js';
+import { collectFeatures, featurePage, formatFeaturePage, loadFeatureStore, saveFeatureStore, type FeatureStore } from '../sae/features.js';
+import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/features/tokens.js';
+import { loadSae } from '../sae/formats.js';
+import type { Sae } from '../sae/sae.js';
+import { TokenFile } from '../train/tokens.js';
+import { registerSaeTrain } from './sae-train.js';
+
+function int(name: string, v: string, min = 1): number {
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+function num(name: string, v: string, lo: number, hi: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
+  return n;
+}
+
+/** Flags shared by `eval` and `features`. */
+interface RunFlags {
+  model: string;
+  sae: string;
+  tokens: string;
+  batchSize: string;
+  contextSize?: string;
+  text?: string;
+  tokenFile?: string;
+  includeSpecial?: boolean;
+}
+
+const addRunFlags = (c: Command, tokens: string): Command =>
+  c
+    .option('--model <model>', "'default', a model directory or a hub id", 'default')
+    .requiredOption('--sae <dir>', 'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors)')
+    .option('--tokens <n>', 'tokens to run through the model', tokens)
+    .option('--batch-size <n>', 'contexts per forward pass', '8')
+    .option('--context-size <n>', "tokens per context, BOS included (default: the SAE's context_size, else 128)")
+    .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
+    .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
+    .option('--include-special', 'count BOS / EOS / padding positions too');
+
+/** The token source the flags name, and its description. */
+export function corpusFor(
+  model: HookedTransformer,
+  o: { text?: string; tokenFile?: string },
+): { source: TokenSource; description: string } {
+  if (o.text !== undefined && o.tokenFile !== undefined) throw new Error('give --text or --token-file, not both');
+  if (o.tokenFile !== undefined) {
+    const file = TokenFile.open(o.tokenFile);
+    if (file.vocabSize > model.cfg.dVocab)
+      throw new Error(
+        `${o.tokenFile}: its vocabulary has ${file.vocabSize} ids, the model's ${model.cfg.dVocab} (tokenized for another model?)`,
+      );
+    return { source: file, description: o.tokenFile };
+  }
+  const tokenizer = model.tokenizer;
+  if (!tokenizer) throw new Error('the model has no tokenizer: give the tokens with --token-file');
+  const t = o.text !== undefined ? textFileTokens(o.text, tokenizer) : defaultCorpusTokens(tokenizer, { eosTokenId: model.cfg.eosTokenId });
+  return { source: t.ids, description: t.description };
+}
+
+/** Loads the model, the SAE, the tokens, and turns --tokens into batches. */
+async function prepare(f: RunFlags): Promise<{
+  model: HookedTransformer;
+  sae: Sae;
+  source: TokenSource;
+  description: string;
+  batchSize: number;
+  contextSize: number;
+  batches: number;
+}> {
+  const tokens = int('tokens', f.tokens);
+  const batchSize = int('batch-size', f.batchSize);
+  const requested = f.contextSize !== undefined ? int('context-size', f.contextSize, 2) : undefined;
+  if (f.text !== undefined && f.tokenFile !== undefined) throw new Error('give --text or --token-file, not both');
+  const sae = loadSae(f.sae);
+  if (!sae.cfg.hook_name) throw new Error(`${f.sae}: the SAE's cfg.json names no hook_name`);
+  const model = await loadModel(f.model);
+  const contextSize = defaultContextSize(model, sae, requested);
+  if (requested !== undefined && contextSize < requested)
+    throw new Error(`--context-size ${requested} exceeds the model's context of ${model.cfg.nCtx}`);
+  const { source, description } = corpusFor(model, f);
+  return { model, sae, source, description, batchSize, contextSize, batches: Math.max(1, Math.ceil(tokens / (batchSize * contextSize))) };
+}
+
+const seconds = (t0: number): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
+
+/** A summary of a feature store (what `glassbox sae features` prints). */
+export function formatStoreSummary(store: FeatureStore, dir: string): string {
+  const m = store.meta;
+  const d = m.sae.d_sae;
+  const density = Array.from(store.density);
+  const dead = density.filter((_x, i) => store.stats.fireCount[i] === 0).length;
+  const dense = density.filter((x) => x > 0.1).length;
+  const live = density.filter((x) => x > 0).sort((a, b) => a - b);
+  const q = (p: number): string => (live.length ? live[Math.min(live.length - 1, Math.floor(p * live.length))]!.toExponential(2) : 'n/a');
+  const lines = [
+    `wrote ${dir}: ${d} features over ${m.corpus.tokens_counted} tokens (${m.corpus.contexts} contexts of ${m.corpus.context_size}), top ${m.top_k} contexts each`,
+    `  corpus          ${m.corpus.description}`,
+    `  dead features   ${dead} (${((100 * dead) / d).toFixed(1)}%)`,
+    `  dense features  ${dense} (density > 0.1)`,
+    `  density         live features: 10th percentile ${q(0.1)}, median ${q(0.5)}, 90th percentile ${q(0.9)}`,
+    `  logit effects   ${'path' in m.logit_effects ? m.logit_effects.path : `none: ${m.logit_effects.reason}`}`,
+  ];
+  const order = density
+    .map((x, i) => [x, i] as const)
+    .filter(([x]) => x > 0)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, 5);
+  if (order.length) lines.push('  most frequent features:');
+  for (const [x, i] of order) {
+    const page = featurePage(store, i);
+    const top = page.contexts[0];
+    const t = top ? top.tokens[top.maxIndex]! : null;
+    const tok = t ? (t.str !== null ? JSON.stringify(t.str) : `#${t.id}`) : '';
+    lines.push(`    ${String(i).padStart(6)}  density ${x.toExponential(2)}  max ${page.maxActivation.toFixed(3)} on ${tok}`);
+  }
+  return lines.join('\n');
+}
+
+/** Adds the `sae` command group (eval, features, show, train) to the program; returns the group. */
+export function registerSae(program: Command): Command {
+  const sae = program.command('sae').description('sparse autoencoders and transcoders: train, evaluate, browse features');
+
+  addRunFlags(sae.command('eval').description('L0, dead/dense features, explained variance, MSE, cosine, CE and KL recovered'), '16384')
+    .option('--dense-threshold <f>', 'features firing on more than this fraction of tokens count as dense', '0.1')
+    .option('--json <file>', 'also write the report as JSON')
+    .action(async (f: RunFlags & { denseThreshold: string; json?: string }) => {
+      const denseThreshold = num('dense-threshold', f.denseThreshold, 0, 1);
+      const p = await prepare(f);
+      const t0 = performance.now();
+      const report = evaluateSae(p.model, p.sae, p.source, {
+        batches: p.batches,
+        batchSize: p.batchSize,
+        contextSize: p.contextSize,
+        excludeSpecial: !f.includeSpecial,
+        denseThreshold,
+        description: p.description,
+      });
+      console.log(formatEvalReport(report));
+      console.log(`\nevaluated ${report.data.tokens} tokens in ${seconds(t0)}`);
+      if (f.json) writeFileAtomic(f.json, `${JSON.stringify(report, null, 2)}\n`);
+    });
+
+  addRunFlags(
+    sae.command('features').description("build a feature store: every feature's top contexts, histogram, density, logit effects"),
+    '65536',
+  )
+    .requiredOption('--out <dir>', 'store directory (features.json + features.safetensors)')
+    .option('--top-k <n>', 'contexts kept per feature', '20')
+    .option('--before <n>', 'tokens shown before the max-activating token', '10')
+    .option('--after <n>', 'tokens shown after it', '5')
+    .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
+    .action(async (f: RunFlags & { out: string; topK: string; before: string; after: string; logitTokens: string }) => {
+      const topK = int('top-k', f.topK);
+      const before = int('before', f.before, 0);
+      const after = int('after', f.after, 0);
+      const logits = int('logit-tokens', f.logitTokens, 0);
+      const p = await prepare(f);
+      const t0 = performance.now();
+      const store = collectFeatures(p.model, p.sae, p.source, {
+        batches: p.batches,
+        batchSize: p.batchSize,
+        contextSize: p.contextSize,
+        excludeSpecial: !f.includeSpecial,
+        topK,
+        before,
+        after,
+        logitEffects: logits,
+        modelName: f.model,
+        saePath: f.sae,
+        description: p.description,
+      });
+      saveFeatureStore(store, f.out);
+      console.log(formatStoreSummary(store, f.out));
+      console.log(`\n${seconds(t0)}`);
+    });
+
+  sae
+    .command('show')
+    .description('print one feature page from a feature store')
+    .requiredOption('--features <dir>', 'a store written by `glassbox sae features`')
+    .requiredOption('--feature <i>', 'the feature index')
+    .option('--contexts <n>', 'top contexts to show (default all)')
+    .option('--json', 'print the page as JSON')
+    .action((f: { features: string; feature: string; contexts?: string; json?: boolean }) => {
+      const index = int('feature', f.feature, 0);
+      const store = loadFeatureStore(f.features);
+      const page = featurePage(store, index);
+      if (f.json) console.log(JSON.stringify(page, null, 2));
+      else console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: int('contexts', f.contexts) } : {}));
+    });
+
+  registerSaeTrain(sae);
+  return sae;
+}

@@ -1,0 +1,673 @@
+/**
+ * The activation store (SAELens's ActivationsStore): runs a model over contexts of a tokenized
+ * corpus, keeps the activations at a hook point in a shuffle buffer, and streams them as
+ * [batch, d_in] float32 batches for SAE training. Transcoders get paired batches: the input hook's
+ * activation `x` and the output hook's `target`.
+ *
+ * The buffer is SAELens's mixing buffer: it is filled to `nBatchesInBuffer *
+ * storeBatchSizePrompts * contextSize` activations, shuffled, the first half is served, the
+ * second half stays and is mixed with the next fill. Everything is seeded, and the store is a
+ * `DataSource`: its state names the contexts still to run and the activations still in the buffer
+ * (by where they came from, not their values), so `setState` rebuilds the buffer by running the
+ * model again on the contexts involved, and a resumed run sees exactly the batches of an
+ * uninterrupted one.
+ *
+ * `cacheActivations` writes a store's stream to safetensors shards (`shard_00000.safetensors`,
+ * ..., each written atomically, then `manifest.json`); `CachedActivationStore` trains from them
+ * without the model.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PRNG, Tensor, tensor } from '../../tensor/index.js';
+import { suggest, type HookedTransformer } from '../../model/hooked.js';
+import type { DataSource } from '../../train/data.js';
+import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { TokenFile } from '../../train/tokens.js';
+import { defaultCorpusContexts, textFileContexts, tokenContexts, type ContextSource } from './contexts.js';
+
+/** One training batch: the SAE's input [batch, d_in] and, for transcoders, the output to reconstruct [batch, d_out]. */
+export interface ActivationBatch {
+  x: Tensor;
+  target?: Tensor;
+}
+
+/** What an SAE trained on a source records about it (SAELens's cfg metadata fields). */
+export interface ActivationMetadata {
+  model_name: string | null;
+  hook_name: string | null;
+  hook_name_out?: string | null;
+  context_size: number | null;
+  prepend_bos: boolean;
+  dataset_path: string | null;
+  exclude_special_tokens?: boolean | number[];
+}
+
+/** A stream of activation batches with its widths and provenance. */
+export interface ActivationSource extends DataSource<ActivationBatch> {
+  /** Rows per batch (SAELens's train_batch_size_tokens). */
+  readonly batchSize: number;
+  readonly dIn: number;
+  /** Width of `target` (transcoders), else undefined. */
+  readonly dOut: number | undefined;
+  readonly metadata: ActivationMetadata;
+}
+
+/** Options of `ActivationStore`. */
+export interface ActivationStoreOptions {
+  /** The hook point whose activations the SAE reads, e.g. 'blocks.1.hook_resid_post'. */
+  hookName: string;
+  /** Transcoders: the hook point the decoder writes, e.g. 'blocks.1.hook_mlp_out' (batches get `target`). */
+  hookNameOut?: string | null;
+  /** Where the tokens come from. */
+  contexts: ContextSource;
+  /** Activations per batch (SAELens's train_batch_size_tokens, default 4096). */
+  trainBatchSizeTokens?: number;
+  /** Contexts per model forward pass (SAELens's store_batch_size_prompts, default 32). */
+  storeBatchSizePrompts?: number;
+  /** Buffer size in forward passes (SAELens's n_batches_in_buffer, default 20). */
+  nBatchesInBuffer?: number;
+  /**
+   * Leave out positions holding special tokens (SAELens's exclude_special_tokens): true for the
+   * model's BOS, EOS and padding ids, or a list of ids. Default false.
+   */
+  excludeSpecialTokens?: boolean | readonly number[];
+  /** Seed of the buffer shuffles (default 0). */
+  seed?: number;
+  /** Recorded as model_name (default: the model's family). */
+  modelName?: string | null;
+}
+
+/** The JSON position of an ActivationStore (see the file comment). */
+interface StoreState {
+  format: 'glassbox-activation-store';
+  version: 1;
+  /** The next forward-pass group of contexts to run. */
+  nextGroup: number;
+  /** Buffer shuffles done so far. */
+  refills: number;
+  /** Rows still to serve before the next refill (the rest of `pending` is the kept half). */
+  serve: number;
+  /** Where each pending row came from (context index * contextSize + position), base64 float64, in buffer order. */
+  pending: string;
+  /** The settings the ids depend on; setState refuses a state from other settings. */
+  layout: { contextSize: number; storeBatchSizePrompts: number; capacity: number; seed: number; hooks: string[] };
+}
+
+const encodeIds = (ids: Float64Array): string => Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength).toString('base64');
+function decodeIds(s: string): Float64Array {
+  const b = Buffer.from(s, 'base64');
+  if (b.byteLength % 8 !== 0) throw new Error('activation store state: pending ids are not float64s');
+  const out = new Float64Array(b.byteLength / 8);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+/** A seed for refill r, mixed from the store's seed. */
+function refillSeed(seed: number, r: number): number {
+  return (Math.imul(seed ^ 0x2545f491, 0x9e3779b1) ^ Math.imul(r + 1, 0x85ebca6b)) >>> 0;
+}
+
+/**
+ * SAELens's ActivationsStore over a HookedTransformer: see the file comment. Batches are
+ * `{ x: [trainBatchSizeTokens, d_in] }` (plus `target` with hookNameOut).
+ */
+export class ActivationStore implements ActivationSource {
+  readonly batchSize: number;
+  readonly storeBatchSizePrompts: number;
+  readonly nBatchesInBuffer: number;
+  /** Rows the buffer is filled to before each shuffle. */
+  readonly capacity: number;
+  readonly contexts: ContextSource;
+  readonly hookName: string;
+  readonly hookNameOut: string | null;
+  readonly seed: number;
+  readonly metadata: ActivationMetadata;
+  /** Forward passes run so far (for tests and logs). */
+  forwardPasses = 0;
+  readonly #model: HookedTransformer;
+  readonly #special: Set<number>;
+  #dIn = 0;
+  #dOut = 0;
+  // The buffer: rows [ptr, n) are pending; [ptr, half) are served before the next refill.
+  #x: Float32Array = new Float32Array(0);
+  #y: Float32Array = new Float32Array(0);
+  #ids = new Float64Array(0);
+  #ptr = 0;
+  #half = 0;
+  #n = 0;
+  #nextGroup = 0;
+  #refills = 0;
+
+  constructor(model: HookedTransformer, options: ActivationStoreOptions) {
+    this.#model = model;
+    this.hookName = checkHook(model, options.hookName, 'hookName');
+    this.hookNameOut = options.hookNameOut ? checkHook(model, options.hookNameOut, 'hookNameOut') : null;
+    this.contexts = options.contexts;
+    this.batchSize = positiveInt('trainBatchSizeTokens', options.trainBatchSizeTokens ?? 4096);
+    this.storeBatchSizePrompts = positiveInt('storeBatchSizePrompts', options.storeBatchSizePrompts ?? 32);
+    this.nBatchesInBuffer = positiveInt('nBatchesInBuffer', options.nBatchesInBuffer ?? 20);
+    this.capacity = this.nBatchesInBuffer * this.storeBatchSizePrompts * this.contexts.contextSize;
+    this.seed = options.seed ?? 0;
+    if (this.contexts.contextSize > model.cfg.nCtx)
+      throw new Error(`contextSize ${this.contexts.contextSize} exceeds the model's context length ${model.cfg.nCtx}`);
+    const ex = options.excludeSpecialTokens ?? false;
+    const ids =
+      ex === true
+        ? [model.cfg.bosTokenId, model.cfg.eosTokenId, model.cfg.padTokenId].filter((v): v is number => typeof v === 'number')
+        : ex === false
+          ? []
+          : [...ex];
+    this.#special = new Set(ids);
+    this.metadata = {
+      model_name: options.modelName ?? null,
+      hook_name: this.hookName,
+      ...(this.hookNameOut ? { hook_name_out: this.hookNameOut } : {}),
+      context_size: this.contexts.contextSize,
+      prepend_bos: this.contexts.prependBos,
+      dataset_path: this.contexts.description,
+      ...(ex === false ? {} : { exclude_special_tokens: ex === true ? true : [...ex] }),
+    };
+  }
+
+  /** Width of the input hook's activation (flattened over heads for hook_z). */
+  get dIn(): number {
+    if (!this.#dIn) this.#probe();
+    return this.#dIn;
+  }
+
+  /** Width of the output hook's activation (transcoders), else undefined. */
+  get dOut(): number | undefined {
+    if (!this.hookNameOut) return undefined;
+    if (!this.#dOut) this.#probe();
+    return this.#dOut;
+  }
+
+  #probe(): void {
+    const names = this.hookNameOut ? [this.hookName, this.hookNameOut] : [this.hookName];
+    const { cache } = this.#model.runWithCache([[0, 0]], { names });
+    this.#dIn = rowWidth(cache.get(this.hookName));
+    if (this.hookNameOut) this.#dOut = rowWidth(cache.get(this.hookNameOut));
+  }
+
+  #allocate(): void {
+    if (this.#ids.length) return;
+    const rows = this.capacity + this.storeBatchSizePrompts * this.contexts.contextSize;
+    this.#x = new Float32Array(rows * this.dIn);
+    if (this.hookNameOut) this.#y = new Float32Array(rows * this.dOut!);
+    this.#ids = new Float64Array(rows);
+  }
+
+  /** Runs the model on forward-pass group `g` (contexts g*P .. g*P+P-1): activations [P*T, d] per hook and the token ids. */
+  #runGroup(g: number): { x: Float32Array; y: Float32Array | null; tokens: Int32Array } {
+    const P = this.storeBatchSizePrompts;
+    const T = this.contexts.contextSize;
+    const tokens = new Int32Array(P * T);
+    for (let c = 0; c < P; c++) tokens.set(this.contexts.context(g * P + c), c * T);
+    const names = this.hookNameOut ? [this.hookName, this.hookNameOut] : [this.hookName];
+    const input = tensor(
+      BigInt64Array.from(tokens, (v) => BigInt(v)),
+      [P, T],
+      'int64',
+    );
+    const { cache } = this.#model.runWithCache(input, { names });
+    this.forwardPasses++;
+    const x = cache.get(this.hookName).dataSync() as Float32Array;
+    const y = this.hookNameOut ? (cache.get(this.hookNameOut).dataSync() as Float32Array) : null;
+    return { x, y, tokens };
+  }
+
+  /** Appends group g's rows (special positions left out) at the end of the buffer. */
+  #appendGroup(g: number): void {
+    const { x, y, tokens } = this.#runGroup(g);
+    const dIn = this.dIn;
+    const dOut = this.dOut ?? 0;
+    const base = g * this.storeBatchSizePrompts * this.contexts.contextSize;
+    for (let r = 0; r < tokens.length; r++) {
+      if (this.#special.has(tokens[r]!)) continue;
+      const at = this.#n++;
+      this.#x.set(x.subarray(r * dIn, (r + 1) * dIn), at * dIn);
+      if (y) this.#y.set(y.subarray(r * dOut, (r + 1) * dOut), at * dOut);
+      this.#ids[at] = base + r;
+    }
+  }
+
+  /** Moves the pending rows to the front, fills to capacity, shuffles, and serves the first half next. */
+  #refill(): void {
+    this.#allocate();
+    const dIn = this.dIn;
+    const dOut = this.dOut ?? 0;
+    if (this.#ptr > 0) {
+      this.#x.copyWithin(0, this.#ptr * dIn, this.#n * dIn);
+      if (dOut) this.#y.copyWithin(0, this.#ptr * dOut, this.#n * dOut);
+      this.#ids.copyWithin(0, this.#ptr, this.#n);
+      this.#n -= this.#ptr;
+      this.#ptr = 0;
+    }
+    let empty = 0;
+    while (this.#n < this.capacity) {
+      const before = this.#n;
+      this.#appendGroup(this.#nextGroup++);
+      empty = this.#n === before ? empty + 1 : 0;
+      if (empty >= 10) throw new Error('the activation store got no activations: every position holds an excluded special token');
+    }
+    // Shuffle [0, n) (Fisher-Yates on a permutation, then gather).
+    const n = this.#n;
+    const rng = new PRNG(refillSeed(this.seed, this.#refills++));
+    const perm = new Uint32Array(n);
+    for (let i = 0; i < n; i++) perm[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const t = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = t;
+    }
+    this.#x = gatherRows(this.#x, perm, dIn);
+    if (dOut) this.#y = gatherRows(this.#y, perm, dOut);
+    const ids = new Float64Array(this.#ids.length);
+    for (let i = 0; i < n; i++) ids[i] = this.#ids[perm[i]!]!;
+    this.#ids = ids;
+    this.#half = Math.floor(n / 2);
+  }
+
+  /** The next batch: { x: [batchSize, d_in] } (+ target [batchSize, d_out]). */
+  next(): ActivationBatch {
+    const B = this.batchSize;
+    const dIn = this.dIn;
+    const dOut = this.dOut ?? 0;
+    const x = new Float32Array(B * dIn);
+    const y = dOut ? new Float32Array(B * dOut) : null;
+    for (let r = 0; r < B;) {
+      if (this.#ptr >= this.#half) this.#refill();
+      const take = Math.min(B - r, this.#half - this.#ptr);
+      x.set(this.#x.subarray(this.#ptr * dIn, (this.#ptr + take) * dIn), r * dIn);
+      if (y) y.set(this.#y.subarray(this.#ptr * dOut, (this.#ptr + take) * dOut), r * dOut);
+      this.#ptr += take;
+      r += take;
+    }
+    return y ? { x: tensor(x, [B, dIn]), target: tensor(y, [B, dOut]) } : { x: tensor(x, [B, dIn]) };
+  }
+
+  #layout(): StoreState['layout'] {
+    return {
+      contextSize: this.contexts.contextSize,
+      storeBatchSizePrompts: this.storeBatchSizePrompts,
+      capacity: this.capacity,
+      seed: this.seed,
+      hooks: this.hookNameOut ? [this.hookName, this.hookNameOut] : [this.hookName],
+    };
+  }
+
+  getState(): StoreState {
+    return {
+      format: 'glassbox-activation-store',
+      version: 1,
+      nextGroup: this.#nextGroup,
+      refills: this.#refills,
+      serve: Math.max(0, this.#half - this.#ptr),
+      pending: encodeIds(this.#ids.subarray(this.#ptr, this.#n)),
+      layout: this.#layout(),
+    };
+  }
+
+  /**
+   * Restores a position from `getState`: the pending activations are computed again from the
+   * contexts they came from (the same forward-pass groups, so the values are identical).
+   */
+  setState(state: unknown): void {
+    const s = state as StoreState;
+    if (s?.format !== 'glassbox-activation-store' || s.version !== 1 || typeof s.pending !== 'string')
+      throw new Error('ActivationStore.setState: not an activation store state');
+    if (JSON.stringify(s.layout) !== JSON.stringify(this.#layout()))
+      throw new Error(
+        `ActivationStore.setState: the state was saved by a store with other settings (${JSON.stringify(s.layout)}, this one: ${JSON.stringify(this.#layout())})`,
+      );
+    this.#allocate();
+    const ids = decodeIds(s.pending);
+    const dIn = this.dIn;
+    const dOut = this.dOut ?? 0;
+    const groupRows = this.storeBatchSizePrompts * this.contexts.contextSize;
+    const byGroup = new Map<number, number[]>();
+    for (let i = 0; i < ids.length; i++) {
+      const g = Math.floor(ids[i]! / groupRows);
+      let list = byGroup.get(g);
+      if (!list) byGroup.set(g, (list = []));
+      list.push(i);
+    }
+    for (const g of [...byGroup.keys()].sort((a, b) => a - b)) {
+      const { x, y } = this.#runGroup(g);
+      for (const i of byGroup.get(g)!) {
+        const r = ids[i]! - g * groupRows;
+        this.#x.set(x.subarray(r * dIn, (r + 1) * dIn), i * dIn);
+        if (y) this.#y.set(y.subarray(r * dOut, (r + 1) * dOut), i * dOut);
+      }
+    }
+    this.#ids.set(ids);
+    this.#n = ids.length;
+    this.#ptr = 0;
+    this.#half = s.serve;
+    this.#nextGroup = s.nextGroup;
+    this.#refills = s.refills;
+  }
+}
+
+function gatherRows(src: Float32Array, perm: Uint32Array, d: number): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < perm.length; i++) {
+    const from = perm[i]! * d;
+    out.set(src.subarray(from, from + d), i * d);
+  }
+  return out;
+}
+
+function rowWidth(t: Tensor): number {
+  // [batch, pos, d] or [batch, pos, n_heads, d_head] (flattened, as SAEs on hook_z read it).
+  return t.shape.slice(2).reduce((a, b) => a * b, 1);
+}
+
+function checkHook(model: HookedTransformer, name: string, what: string): string {
+  if (!model.hookNames.includes(name))
+    throw new Error(`${what}: '${name}' is not a hook point of the model${suggest(name, model.hookNames)}`);
+  return name;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!(Number.isInteger(v) && v > 0)) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** Options of `activationStore`: the store's options with the dataset named instead of given as contexts. */
+export interface DatasetStoreOptions extends Omit<ActivationStoreOptions, 'contexts'> {
+  /**
+   * 'default' (the default model's training corpus), a token file (NAME.bin with NAME.bin.json),
+   * a text file (tokenized when opened with the model's tokenizer), token ids in memory, or
+   * contexts made elsewhere.
+   */
+  dataset: string | ArrayLike<number> | ContextSource;
+  /** Tokens per context, the BOS included (SAELens's context_size, default min(128, the model's context)). */
+  contextSize?: number;
+  /** Start each context with the BOS token (SAELens's prepend_bos, default true when the model has one). */
+  prependBos?: boolean;
+  /** Random windows in reshuffled epochs (default) or consecutive windows in order. */
+  shuffleContexts?: boolean;
+}
+
+/** An ActivationStore over a named dataset (see `DatasetStoreOptions.dataset`). */
+export function activationStore(model: HookedTransformer, options: DatasetStoreOptions): ActivationStore {
+  const { dataset } = options;
+  const contextSize = options.contextSize ?? Math.min(128, model.cfg.nCtx);
+  const bos = model.cfg.bosTokenId;
+  const ctxOptions = {
+    contextSize,
+    prependBos: options.prependBos ?? bos !== null,
+    bosTokenId: bos,
+    shuffle: options.shuffleContexts ?? true,
+    seed: options.seed ?? 0,
+  };
+  let contexts: ContextSource;
+  if (typeof dataset === 'object' && dataset !== null && 'context' in dataset) contexts = dataset as ContextSource;
+  else if (typeof dataset !== 'string') contexts = tokenContexts(dataset, ctxOptions);
+  else if (dataset === 'default' || dataset === 'glassbox/default') {
+    if (!model.tokenizer) throw new Error("dataset 'default' needs a model with a tokenizer");
+    contexts = defaultCorpusContexts(model.tokenizer, { ...ctxOptions, eosTokenId: model.cfg.eosTokenId, vocabSize: model.cfg.dVocab });
+  } else if (!existsSync(dataset))
+    throw new Error(`${dataset}: no such file (a dataset is 'default', a token file NAME.bin or a text file)`);
+  else if (existsSync(`${dataset}.json`) && dataset.endsWith('.bin')) contexts = tokenContexts(TokenFile.open(dataset), ctxOptions);
+  else {
+    if (!model.tokenizer) throw new Error(`${dataset}: a text dataset needs a model with a tokenizer`);
+    contexts = textFileContexts(dataset, model.tokenizer, { ...ctxOptions, eosTokenId: model.cfg.eosTokenId });
+  }
+  return new ActivationStore(model, { ...options, contexts, modelName: options.modelName ?? null });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cached activations
+
+/** The manifest of an activation cache directory. */
+export interface ActivationCacheManifest {
+  format: 'glassbox-activation-cache';
+  version: 1;
+  /** Tensor names in each shard: the hook names. */
+  hook_name: string | null;
+  hook_name_out: string | null;
+  d_in: number;
+  d_out: number | null;
+  dtype: 'float32';
+  total_tokens: number;
+  shards: { file: string; tokens: number }[];
+  metadata: ActivationMetadata;
+}
+
+export const ACTIVATION_MANIFEST = 'manifest.json';
+
+/** Options of `cacheActivations`. */
+export interface CacheActivationsOptions {
+  /** Activations to write (rounded up to whole batches of the source). */
+  totalTokens: number;
+  /** Activations per shard (default 65536, rounded up to whole batches). */
+  shardTokens?: number;
+  /** Called after each shard with the tokens written so far. */
+  onShard?: (written: number, total: number) => void;
+}
+
+/**
+ * Writes `totalTokens` activations from `source` (an ActivationStore: already shuffled by its
+ * buffer) to `dir` as `shard_00000.safetensors`, ... (tensors named by the hook names, [n, d]
+ * float32), each written atomically, then `manifest.json` (atomically, last: a directory without
+ * it is an incomplete cache). Shards of an earlier incomplete run are replaced.
+ */
+export function cacheActivations(source: ActivationSource, dir: string, options: CacheActivationsOptions): ActivationCacheManifest {
+  const total = positiveInt('totalTokens', options.totalTokens);
+  const B = source.batchSize;
+  const perShard = Math.max(1, Math.ceil((options.shardTokens ?? 65536) / B));
+  const nBatches = Math.ceil(total / B);
+  const inName = source.metadata.hook_name ?? 'x';
+  const outName = source.metadata.hook_name_out ?? (source.dOut ? 'target' : null);
+  mkdirSync(dir, { recursive: true });
+  if (existsSync(join(dir, ACTIVATION_MANIFEST)))
+    throw new Error(`${dir} already holds an activation cache (${ACTIVATION_MANIFEST}); use a new directory`);
+  for (const f of readdirSync(dir)) if (/^shard_\d{5}\.safetensors$/.test(f)) rmSync(join(dir, f));
+  const shards: ActivationCacheManifest['shards'] = [];
+  let done = 0;
+  while (done < nBatches) {
+    const count = Math.min(perShard, nBatches - done);
+    const xs: Tensor[] = [];
+    const ys: Tensor[] = [];
+    for (let i = 0; i < count; i++) {
+      const b = source.next();
+      xs.push(b.x);
+      if (b.target) ys.push(b.target);
+    }
+    const file = `shard_${String(shards.length).padStart(5, '0')}.safetensors`;
+    const tensors: Record<string, Tensor> = { [inName]: concatRows(xs, source.dIn) };
+    if (outName && ys.length) tensors[outName] = concatRows(ys, source.dOut!);
+    saveSafetensors(join(dir, file), tensors);
+    shards.push({ file, tokens: count * B });
+    done += count;
+    options.onShard?.(done * B, nBatches * B);
+  }
+  const manifest: ActivationCacheManifest = {
+    format: 'glassbox-activation-cache',
+    version: 1,
+    hook_name: inName,
+    hook_name_out: outName,
+    d_in: source.dIn,
+    d_out: source.dOut ?? null,
+    dtype: 'float32',
+    total_tokens: nBatches * B,
+    shards,
+    metadata: source.metadata,
+  };
+  writeFileAtomic(join(dir, ACTIVATION_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+function concatRows(ts: Tensor[], d: number): Tensor {
+  const n = ts.reduce((s, t) => s + t.shape[0]!, 0);
+  const out = new Float32Array(n * d);
+  let o = 0;
+  for (const t of ts) {
+    out.set(t.dataSync() as Float32Array, o);
+    o += t.size;
+  }
+  return tensor(out, [n, d]);
+}
+
+/** Reads and checks an activation cache's manifest. */
+export function readActivationManifest(dir: string): ActivationCacheManifest {
+  const file = join(dir, ACTIVATION_MANIFEST);
+  if (!existsSync(file)) throw new Error(`${file}: missing (not an activation cache, or its writing did not finish)`);
+  let m: ActivationCacheManifest;
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8')) as ActivationCacheManifest;
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (m?.format !== 'glassbox-activation-cache' || !Array.isArray(m.shards) || m.shards.length === 0)
+    throw new Error(`${file}: not a glassbox activation cache manifest`);
+  for (const s of m.shards) if (!existsSync(join(dir, s.file))) throw new Error(`${join(dir, s.file)}: missing (listed in ${file})`);
+  return m;
+}
+
+/** A shard in memory, with its row order for the current epoch. */
+interface LoadedShard {
+  key: string;
+  x: Float32Array;
+  y: Float32Array | null;
+  perm: Uint32Array | null;
+  n: number;
+}
+
+/** Options of `CachedActivationStore`. */
+export interface CachedStoreOptions {
+  /** Rows per batch (default 4096). */
+  trainBatchSizeTokens?: number;
+  /** Reshuffle the shard order and the rows within each shard every epoch (default true). */
+  shuffle?: boolean;
+  seed?: number;
+}
+
+/**
+ * Trains from an activation cache (`cacheActivations`): shards are read one at a time, in a
+ * seeded order that changes every epoch, rows shuffled within the shard; the state (epoch, shard,
+ * row) is exact.
+ */
+export class CachedActivationStore implements ActivationSource {
+  readonly batchSize: number;
+  readonly dIn: number;
+  readonly dOut: number | undefined;
+  readonly metadata: ActivationMetadata;
+  readonly manifest: ActivationCacheManifest;
+  readonly dir: string;
+  readonly #shuffle: boolean;
+  readonly #seed: number;
+  #epoch = 0;
+  #shard = 0; // position in the epoch's shard order
+  #row = 0;
+  #order: Uint32Array = new Uint32Array(0);
+  #loaded: LoadedShard | null = null;
+
+  constructor(dir: string, options: CachedStoreOptions = {}) {
+    this.dir = dir;
+    this.manifest = readActivationManifest(dir);
+    this.batchSize = positiveInt('trainBatchSizeTokens', options.trainBatchSizeTokens ?? 4096);
+    this.dIn = this.manifest.d_in;
+    this.dOut = this.manifest.d_out ?? undefined;
+    this.metadata = this.manifest.metadata;
+    this.#shuffle = options.shuffle ?? true;
+    this.#seed = options.seed ?? 0;
+    this.#order = this.#epochOrder(0);
+  }
+
+  #epochOrder(epoch: number): Uint32Array {
+    const n = this.manifest.shards.length;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    if (!this.#shuffle) return order;
+    const rng = new PRNG(refillSeed(this.#seed, 0x10000 + epoch));
+    for (let i = n - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    return order;
+  }
+
+  #load(): LoadedShard {
+    const index = this.#order[this.#shard]!;
+    const key = `${this.#epoch}:${index}`;
+    if (this.#loaded?.key === key) return this.#loaded;
+    const shard = this.manifest.shards[index]!;
+    const path = join(this.dir, shard.file);
+    const t = loadSafetensors(path);
+    const x = t.get(this.manifest.hook_name ?? 'x');
+    if (!x || x.rank !== 2 || x.shape[1] !== this.dIn)
+      throw new Error(`${path}: expected '${this.manifest.hook_name}' [n, ${this.dIn}] (see ${ACTIVATION_MANIFEST})`);
+    const yName = this.manifest.hook_name_out;
+    const y = yName ? t.get(yName) : undefined;
+    if (yName && (!y || y.rank !== 2 || y.shape[1] !== this.dOut || y.shape[0] !== x.shape[0]))
+      throw new Error(`${path}: expected '${yName}' [${x.shape[0]}, ${this.dOut}]`);
+    const n = x.shape[0]!;
+    let perm: Uint32Array | null = null;
+    if (this.#shuffle) {
+      perm = new Uint32Array(n);
+      for (let i = 0; i < n; i++) perm[i] = i;
+      const rng = new PRNG(refillSeed(this.#seed ^ index, this.#epoch));
+      for (let i = n - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        const tmp = perm[i]!;
+        perm[i] = perm[j]!;
+        perm[j] = tmp;
+      }
+    }
+    this.#loaded = {
+      key,
+      x: x.cast('float32').dataSync() as Float32Array,
+      y: y ? (y.cast('float32').dataSync() as Float32Array) : null,
+      perm,
+      n,
+    };
+    return this.#loaded;
+  }
+
+  next(): ActivationBatch {
+    const B = this.batchSize;
+    const dIn = this.dIn;
+    const dOut = this.dOut ?? 0;
+    const x = new Float32Array(B * dIn);
+    const y = dOut ? new Float32Array(B * dOut) : null;
+    for (let r = 0; r < B; r++) {
+      let s = this.#load();
+      if (this.#row >= s.n) {
+        this.#row = 0;
+        this.#shard++;
+        if (this.#shard >= this.#order.length) {
+          this.#shard = 0;
+          this.#epoch++;
+          this.#order = this.#epochOrder(this.#epoch);
+        }
+        s = this.#load();
+      }
+      const src = s.perm ? s.perm[this.#row]! : this.#row;
+      x.set(s.x.subarray(src * dIn, (src + 1) * dIn), r * dIn);
+      if (y && s.y) y.set(s.y.subarray(src * dOut, (src + 1) * dOut), r * dOut);
+      this.#row++;
+    }
+    return y ? { x: tensor(x, [B, dIn]), target: tensor(y, [B, dOut]) } : { x: tensor(x, [B, dIn]) };
+  }
+
+  getState(): { epoch: number; shard: number; row: number } {
+    return { epoch: this.#epoch, shard: this.#shard, row: this.#row };
+  }
+
+  setState(state: unknown): void {
+    const s = state as { epoch: number; shard: number; row: number };
+    if (![s?.epoch, s?.shard, s?.row].every((v) => Number.isInteger(v) && v >= 0))
+      throw new Error('CachedActivationStore.setState: expected { epoch, shard, row }');
+    this.#epoch = s.epoch;
+    this.#shard = s.shard;
+    this.#row = s.row;
+    this.#order = this.#epochOrder(s.epoch);
+  }
+}
