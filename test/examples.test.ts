@@ -1,4 +1,4 @@
-/** The README's main command (`npm run demo`) and the engine demo run as a user would run them. */
+/** The default-model demo (`npm run demo`) and the engine demo run as a user would run them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,32 @@ describe('glassbox serve', () => {
       assert.equal(err, '', 'no warning on 127.0.0.1');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('--open hands the URL to the browser ($BROWSER), as `npm start` does', async () => {
+    const browser = join(dir, 'browser.sh');
+    const opened = join(dir, 'opened.txt');
+    writeFileSync(browser, `#!/bin/sh\necho "$1" > '${opened}'\n`);
+    chmodSync(browser, 0o755);
+    const child = spawn(process.execPath, [...CLI, 'serve', dir, '--port', '0', '--open'], {
+      cwd: ROOT,
+      env: { ...process.env, BROWSER: browser },
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!existsSync(opened) || readFileSync(opened, 'utf8').trim() === '') {
+        if (Date.now() > deadline) throw new Error(`the browser was not started; stdout: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const url = readFileSync(opened, 'utf8').trim();
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      assert.ok(out.includes(url), 'the URL opened is the one printed');
+      assert.equal((await fetch(`${url}api/model`)).status, 200);
     } finally {
       child.kill('SIGKILL');
     }

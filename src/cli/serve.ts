@@ -3,7 +3,28 @@
  * 127.0.0.1:7860 unless told otherwise.
  */
 import type { Command } from 'commander';
+import open from 'open';
 import { serve } from '../server/index.js';
+
+/**
+ * Opens `url` in the user's browser (the `open` package: xdg-open, open, start), or in the
+ * program named by $BROWSER when set (the usual convention). A machine without a browser (a
+ * server, CI) is not an error: the URL is already printed.
+ */
+async function openBrowser(url: string): Promise<void> {
+  const hint = () => process.stderr.write(`glassbox: could not open a browser here; open ${url} yourself\n`);
+  try {
+    const browser = process.env.BROWSER?.trim();
+    const child = await open(url, browser ? { app: { name: browser } } : {});
+    child.once('error', hint);
+    child.once('exit', (code) => {
+      if (code !== 0 && code !== null) hint();
+    });
+    child.unref();
+  } catch {
+    hint();
+  }
+}
 
 function intOption(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
@@ -22,19 +43,26 @@ export function registerServe(program: Command): void {
     .option('--max-tokens <n>', "longest prompt accepted, in tokens (default the model's context)")
     .option('--max-new-tokens <n>', 'most tokens one steering request may generate', '128')
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
-    .action(async (spec: string, opts: { port: string; host: string; maxTokens?: string; maxNewTokens: string; web?: string }) => {
-      const running = await serve({
-        model: spec,
-        host: opts.host,
-        port: intOption('--port', opts.port, 0, 65535),
-        maxNewTokens: intOption('--max-new-tokens', opts.maxNewTokens, 1),
-        ...(opts.maxTokens !== undefined ? { maxTokens: intOption('--max-tokens', opts.maxTokens, 1) } : {}),
-        ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
-      });
-      const stop = () => {
-        void running.close().finally(() => process.exit(0));
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    .option('--open', 'open the workbench in the default browser once it is listening')
+    .action(
+      async (
+        spec: string,
+        opts: { port: string; host: string; maxTokens?: string; maxNewTokens: string; web?: string; open?: boolean },
+      ) => {
+        const running = await serve({
+          model: spec,
+          host: opts.host,
+          port: intOption('--port', opts.port, 0, 65535),
+          maxNewTokens: intOption('--max-new-tokens', opts.maxNewTokens, 1),
+          ...(opts.maxTokens !== undefined ? { maxTokens: intOption('--max-tokens', opts.maxTokens, 1) } : {}),
+          ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
+        });
+        if (opts.open) await openBrowser(running.url);
+        const stop = () => {
+          void running.close().finally(() => process.exit(0));
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
 }
