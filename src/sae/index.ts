@@ -110,6 +110,7 @@ export {
   specialTokenIds,
   defaultCorpusTokens,
   textFileTokens,
+  tokenizeDocuments,
   type TokenSource,
   type TokenReader,
   type IndexedContexts,

@@ -4,7 +4,7 @@
  * rate, shows progress, logs metrics to JSONL, evaluates, and checkpoints atomically so a run can
  * stop at any moment and `resume` to the same final weights as an uninterrupted run.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, jit, scalar, valueAndGrad } from '../tensor/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -12,6 +12,7 @@ import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
 import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { makeProgress, truncateMetrics } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
 export type LossFn<P, B> = (params: P, batch: B) => Tensor | { loss: Tensor; metrics?: Record<string, Tensor> };
@@ -139,7 +140,7 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
     if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
     o.onLog?.(record);
   };
-  const progress = await makeProgress(o.progress ?? 'auto', startStep, o.steps);
+  const progress = await makeProgress(o.progress ?? 'auto', startStep, o.steps, 'train');
   const t0 = performance.now();
   const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
   const checkpoint = (done: number): void => {
@@ -222,68 +223,4 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
     progress.stop();
   }
   return { params, optState, step: done, startStep, lastLoss, interrupted, stoppedEarly, elapsed: elapsed(), history };
-}
-
-/** Drops log records after `step` (they belong to steps the resumed run will redo). */
-function truncateMetrics(file: string, step: number): void {
-  if (!existsSync(file)) return;
-  const kept = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      if (!line.trim()) return false;
-      try {
-        return (JSON.parse(line) as { step?: number }).step! <= step;
-      } catch {
-        return false; // a line cut short by a crash
-      }
-    });
-  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
-}
-
-interface Progress {
-  update(step: number, info: { loss: number; rate: number; unit: string }): void;
-  stop(): void;
-}
-
-async function makeProgress(mode: boolean | 'auto', start: number, total: number): Promise<Progress> {
-  const tty = Boolean(process.stderr.isTTY);
-  if (mode === false || (mode === 'auto' && !tty)) return { update: () => undefined, stop: () => undefined };
-  if (!tty) {
-    // Plain lines, about every 10% of the run (logs of non-interactive jobs).
-    const every = Math.max(1, Math.ceil(total / 10));
-    const t0 = performance.now();
-    return {
-      update(step, info) {
-        if (step % every !== 0 && step !== total) return;
-        const secs = (performance.now() - t0) / 1000;
-        const eta = step > start ? (secs / (step - start)) * (total - step) : 0;
-        process.stderr.write(
-          `step ${step}/${total} loss ${info.loss.toFixed(4)} ${info.rate.toFixed(1)} ${info.unit} eta ${formatSeconds(eta)}\n`,
-        );
-      },
-      stop: () => undefined,
-    };
-  }
-  const { default: cli } = await import('cli-progress');
-  const bar = new cli.SingleBar(
-    {
-      stream: process.stderr,
-      hideCursor: true,
-      format: 'train [{bar}] {percentage}% | step {value}/{total} | loss {loss} | {rate} {unit} | ETA {eta_formatted}',
-      etaBuffer: 50,
-      fps: 5,
-    },
-    cli.Presets.shades_classic,
-  );
-  bar.start(total, start, { loss: '-', rate: '-', unit: '' });
-  return {
-    update: (step, info) => bar.update(step, { loss: info.loss.toFixed(4), rate: info.rate.toFixed(1), unit: info.unit }),
-    stop: () => bar.stop(),
-  };
-}
-
-function formatSeconds(s: number): string {
-  if (s < 60) return `${s.toFixed(0)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
 }

@@ -7,7 +7,7 @@
  * file tokenized when opened, and the corpus the default model was trained on.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PRNG } from '../../tensor/index.js';
@@ -15,7 +15,7 @@ import { TokenFile } from '../../train/tokens.js';
 import { corpusManifest, loadCorpus, splitCorpus } from '../../train/corpus.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import type { ModelTokenizer } from '../../model/hooked.js';
-import { arrayTokenReader, type TokenReader } from '../features/tokens.js';
+import { arrayTokenReader, textFileTokens, tokenizeDocuments, type TokenReader } from '../features/tokens.js';
 
 /** Fixed-length windows of token ids, addressed by a 0-based index (any index: sources cycle). */
 export interface ContextSource {
@@ -150,32 +150,6 @@ function isReader(x: unknown): x is TokenReader {
   );
 }
 
-/** What tokenizing needs: the model's tokenizer (encode without BOS) and the document separator. */
-export interface TextTokenizing {
-  tokenizer: ModelTokenizer;
-  /** Appended after each document (default: none). */
-  eosTokenId?: number | null;
-}
-
-/** Tokenizes documents one after another (each followed by eosTokenId when given) into one Int32Array. */
-export function tokenizeDocuments(texts: Iterable<string>, t: TextTokenizing): Int32Array {
-  const chunks: number[][] = [];
-  let n = 0;
-  for (const text of texts) {
-    const ids = t.tokenizer.encode(text, { prependBos: false });
-    if (t.eosTokenId !== undefined && t.eosTokenId !== null) ids.push(t.eosTokenId);
-    chunks.push(ids);
-    n += ids.length;
-  }
-  const out = new Int32Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
-
 /**
  * Contexts from a UTF-8 text file, tokenized when opened: the file is cut into paragraphs (at
  * blank lines, each keeping its trailing newlines) so the tokenizer sees pieces of bounded size,
@@ -186,14 +160,7 @@ export function textFileContexts(
   tokenizer: ModelTokenizer,
   options: Omit<TokenContextOptions, 'description'> & { eosTokenId?: number | null },
 ): ContextSource {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read the text file (${e instanceof Error ? e.message : String(e)})`);
-  }
-  const pieces = text.split(/(?<=\n\s*\n)/);
-  const ids = tokenizeDocuments(pieces, { tokenizer });
+  const { ids } = textFileTokens(path, tokenizer);
   if (options.eosTokenId !== undefined && options.eosTokenId !== null) {
     const withEos = new Int32Array(ids.length + 1);
     withEos.set(ids);
@@ -246,7 +213,8 @@ export function defaultCorpusContexts(
     else {
       const ids = tokenizeDocuments(
         corpus.documents.map((d) => d.text),
-        { tokenizer, eosTokenId: options.eosTokenId },
+        tokenizer,
+        options.eosTokenId,
       );
       reader = arrayTokenReader(ids);
       if (file) {

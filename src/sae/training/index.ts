@@ -23,11 +23,9 @@ export {
   tokenContexts,
   textFileContexts,
   defaultCorpusContexts,
-  tokenizeDocuments,
   glassboxCacheDir,
   type ContextSource,
   type TokenContextOptions,
-  type TextTokenizing,
 } from './contexts.js';
 export { trainSae, type TrainSaeOptions, type TrainSaeResult } from './trainer.js';
 export { saeLrSchedule, coefficientSchedule, type SaeLrScheduleOptions } from './schedules.js';

@@ -15,7 +15,7 @@
  * pieces instead: the Adam optimizer, the checkpoint files (`saveCheckpoint` / `loadCheckpoint`),
  * the same metrics.jsonl and resume rules.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, jit, scalar, tensor, valueAndGrad, zeros } from '../../tensor/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -38,6 +38,7 @@ import { saveSae } from '../formats.js';
 import type { SaeInitOptions, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
 import { coefficientSchedule, saeLrSchedule } from './schedules.js';
+import { makeProgress, truncateMetrics } from '../../train/progress.js';
 
 /** Architectures trained with TopK-style activations (AuxK; threshold for the batch variants). */
 const TOPK_FAMILY = new Set(['topk', 'batchtopk', 'matryoshka_batchtopk']);
@@ -425,7 +426,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const logEvery = o.logEvery ?? 10;
   const evalEvery = o.evalEvery ?? Math.max(1, Math.ceil(steps / 10));
   const ckptEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10));
-  const progress = await makeProgress(o.progress ?? 'auto', startStep, steps);
+  const progress = await makeProgress(o.progress ?? 'auto', startStep, steps, 'sae');
   const t0 = performance.now();
   const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
   const checkpoint = (done: number): void => {
@@ -511,7 +512,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
         lastEval = evaluate(params);
         log({ kind: 'eval', step: done, ...lastEval });
       }
-      progress.update(done, lossValue, rate * B);
+      progress.update(done, { loss: lossValue, rate: rate * B, unit: 'tokens/s' });
       if (ckptRoot && (done % ckptEvery === 0 || done === steps)) checkpoint(done);
       await new Promise((r) => setImmediate(r));
     }
@@ -736,57 +737,5 @@ function makeEvaluator(sae: Sae, lossOptions: SaeTrainingOptions): (p: SaeParams
       'shrinkage/l2_norm_out': sums.normOut / rows,
       'shrinkage/l2_ratio': sums.normOut / Math.max(1e-30, sums.normIn),
     };
-  };
-}
-
-/** Drops log records after `step` (the resumed run redoes those steps). */
-function truncateMetrics(file: string, step: number): void {
-  if (!existsSync(file)) return;
-  const kept = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      if (!line.trim()) return false;
-      try {
-        return (JSON.parse(line) as { step?: number }).step! <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
-}
-
-interface Progress {
-  update(step: number, loss: number, tokensPerSec: number): void;
-  stop(): void;
-}
-
-async function makeProgress(mode: boolean | 'auto', start: number, total: number): Promise<Progress> {
-  const tty = Boolean(process.stderr.isTTY);
-  if (mode === false || (mode === 'auto' && !tty)) return { update: () => undefined, stop: () => undefined };
-  if (!tty) {
-    const every = Math.max(1, Math.ceil(total / 10));
-    return {
-      update(step, loss, rate) {
-        if (step % every === 0 || step === total)
-          process.stderr.write(`sae step ${step}/${total} loss ${loss.toFixed(4)} ${rate.toFixed(0)} tokens/s\n`);
-      },
-      stop: () => undefined,
-    };
-  }
-  const { default: cli } = await import('cli-progress');
-  const bar = new cli.SingleBar(
-    {
-      stream: process.stderr,
-      hideCursor: true,
-      format: 'sae [{bar}] {percentage}% | step {value}/{total} | loss {loss} | {rate} tokens/s | ETA {eta_formatted}',
-      etaBuffer: 50,
-      fps: 5,
-    },
-    cli.Presets.shades_classic,
-  );
-  bar.start(total, start, { loss: '-', rate: '-' });
-  return {
-    update: (step, loss, rate) => bar.update(step, { loss: loss.toFixed(4), rate: rate.toFixed(0) }),
-    stop: () => bar.stop(),
   };
 }

@@ -1,0 +1,73 @@
+/**
+ * What long training loops share: the progress display and metrics.jsonl's truncation on resume.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
+
+/** Drops log records after `step` (they belong to steps the resumed run will redo). */
+export function truncateMetrics(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return (JSON.parse(line) as { step?: number }).step! <= step;
+      } catch {
+        return false; // a line cut short by a crash
+      }
+    });
+  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+}
+
+export interface Progress {
+  update(step: number, info: { loss: number; rate: number; unit: string }): void;
+  stop(): void;
+}
+
+/**
+ * A cli-progress bar on a terminal (step, loss, rate, ETA), plain lines about every 10% of the run
+ * in logs, or nothing. `label` starts each line ('train', 'sae').
+ */
+export async function makeProgress(mode: boolean | 'auto', start: number, total: number, label: string): Promise<Progress> {
+  const tty = Boolean(process.stderr.isTTY);
+  if (mode === false || (mode === 'auto' && !tty)) return { update: () => undefined, stop: () => undefined };
+  if (!tty) {
+    // Plain lines, about every 10% of the run (logs of non-interactive jobs).
+    const every = Math.max(1, Math.ceil(total / 10));
+    const t0 = performance.now();
+    return {
+      update(step, info) {
+        if (step % every !== 0 && step !== total) return;
+        const secs = (performance.now() - t0) / 1000;
+        const eta = step > start ? (secs / (step - start)) * (total - step) : 0;
+        process.stderr.write(
+          `${label} step ${step}/${total} loss ${info.loss.toFixed(4)} ${info.rate.toFixed(1)} ${info.unit} eta ${formatSeconds(eta)}\n`,
+        );
+      },
+      stop: () => undefined,
+    };
+  }
+  const { default: cli } = await import('cli-progress');
+  const bar = new cli.SingleBar(
+    {
+      stream: process.stderr,
+      hideCursor: true,
+      format: `${label} [{bar}] {percentage}% | step {value}/{total} | loss {loss} | {rate} {unit} | ETA {eta_formatted}`,
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cli.Presets.shades_classic,
+  );
+  bar.start(total, start, { loss: '-', rate: '-', unit: '' });
+  return {
+    update: (step, info) => bar.update(step, { loss: info.loss.toFixed(4), rate: info.rate.toFixed(1), unit: info.unit }),
+    stop: () => bar.stop(),
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(0)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}
