@@ -19,6 +19,7 @@ import {
   steeringVector,
   toSingleToken,
 } from '../analysis/index.js';
+import { intFlag } from './flags.js';
 
 function tokenArg(model: HookedTransformer, s: string, flag: string): number {
   if (/^#\d+$/.test(s)) return Number(s.slice(1)); // '#123': a token id
@@ -27,12 +28,6 @@ function tokenArg(model: HookedTransformer, s: string, flag: string): number {
   } catch {
     throw new Error(`${flag}: '${s}' is not a single token (give a word with its leading space, e.g. ' Mary', or an id as #123)`);
   }
-}
-
-function int(name: string, v: string, min = 0): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
 }
 
 function writeJson(file: string | undefined, data: unknown): void {
@@ -87,7 +82,7 @@ export function registerAnalysis(program: Command): void {
       const rows = r.labels.map((label, i) => ({ label, value: r.values[i]! }));
       const total = rows.reduce((s, x) => s + x.value, 0);
       console.log(`total ${total.toFixed(3)} (${wrong === undefined ? 'logit' : 'logit difference'}); largest components:`);
-      for (const x of [...rows].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, int('top', o.top, 1)))
+      for (const x of [...rows].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, intFlag('top', o.top, 1)))
         console.log(`  ${x.label.padEnd(12)} ${x.value.toFixed(3).padStart(8)}`);
       writeJson(o.json, { answer, wrong: wrong ?? null, total, components: rows });
     });
@@ -102,7 +97,7 @@ export function registerAnalysis(program: Command): void {
     .option('--svg <prefix>', 'also write heatmaps PREFIX-induction.svg etc.')
     .action(async (spec: string, o: { text?: string; seed: string; json?: string; svg?: string }) => {
       const model = await loadModel(spec);
-      const ind = inductionScores(model, { seed: int('seed', o.seed), batch: 4 });
+      const ind = inductionScores(model, { seed: intFlag('seed', o.seed, 0), batch: 4 });
       const input = o.text ?? ind.tokens;
       const scores = {
         induction: ind.scores.toArray() as number[][],
@@ -197,13 +192,13 @@ export function registerAnalysis(program: Command): void {
         o: { positive: string[]; negative: string[]; layer: string; scale: string; position: string; tokens: string; json?: string },
       ) => {
         const model = await loadModel(spec);
-        const layer = int('layer', o.layer);
+        const layer = intFlag('layer', o.layer, 0);
         if (layer >= model.cfg.nLayers) throw new Error(`--layer must be below ${model.cfg.nLayers}, got ${layer}`);
         const scale = Number(o.scale);
         if (!Number.isFinite(scale)) throw new Error(`--scale must be a number, got '${o.scale}'`);
         if (o.position !== 'mean' && o.position !== 'last') throw new Error(`--position must be 'mean' or 'last', got '${o.position}'`);
-      const vector = steeringVector(model, o.positive, o.negative, { layer, position: o.position });
-        const [r] = compareSteering(model, [prompt], vector, { layer, scale, maxNewTokens: int('tokens', o.tokens, 1) });
+        const vector = steeringVector(model, o.positive, o.negative, { layer, position: o.position });
+        const [r] = compareSteering(model, [prompt], vector, { layer, scale, maxNewTokens: intFlag('tokens', o.tokens, 1) });
         console.log(`unsteered: ${JSON.stringify(r!.unsteeredText)}`);
         console.log(`steered:   ${JSON.stringify(r!.steeredText)}`);
         writeJson(o.json, r);

@@ -18,6 +18,7 @@ import {
   type ActivationSource,
 } from '../sae/training/activation-store.js';
 import { trainSae } from '../sae/training/trainer.js';
+import { intFlag, numFlag, oneOfFlag } from './flags.js';
 
 /** The flags, as commander hands them over (strings until checked). */
 interface SaeTrainFlags {
@@ -61,25 +62,6 @@ interface SaeTrainFlags {
   resume?: boolean;
   cacheActivations?: string;
   progress: boolean;
-}
-
-function int(name: string, v: string | undefined, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(name: string, v: string | undefined, lo = -Infinity, hi = Infinity): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
-  return n;
-}
-
-function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
-  return v as T;
 }
 
 /** Adds `train` to the `glassbox sae` command. */
@@ -137,12 +119,15 @@ export function registerSaeTrain(sae: Command): void {
       const transcoder = isTranscoderArchitecture(arch);
       if (transcoder && !f.hookOut) throw new Error(`--arch ${arch} is a transcoder: give --hook-out (the hook point it writes)`);
       if (!transcoder && f.hookOut) throw new Error(`--hook-out applies to transcoders; --arch ${arch} is not one`);
-      const tokens = int('tokens', f.tokens)!;
-      const batchSize = int('batch-size', f.batchSize)!;
-      const seed = int('seed', f.seed, 0)!;
-      const normalizeActivations = oneOf('normalize-activations', f.normalizeActivations, ['none', 'expected_average_only_in'] as const);
-      const bDecInitMethod = oneOf('b-dec-init-method', f.bDecInitMethod, ['zeros', 'mean', 'geometric_median'] as const);
-      const lrScheduler = oneOf('lr-scheduler', f.lrScheduler, ['constant', 'cosineannealing'] as const);
+      const tokens = intFlag('tokens', f.tokens)!;
+      const batchSize = intFlag('batch-size', f.batchSize)!;
+      const seed = intFlag('seed', f.seed, 0)!;
+      const normalizeActivations = oneOfFlag('normalize-activations', f.normalizeActivations, [
+        'none',
+        'expected_average_only_in',
+      ] as const);
+      const bDecInitMethod = oneOfFlag('b-dec-init-method', f.bDecInitMethod, ['zeros', 'mean', 'geometric_median'] as const);
+      const lrScheduler = oneOfFlag('lr-scheduler', f.lrScheduler, ['constant', 'cosineannealing'] as const);
       const topkFamily = ['topk', 'batchtopk', 'matryoshka_batchtopk', 'matryoshka-batchtopk'].includes(arch);
 
       const cacheDir = f.cacheActivations;
@@ -159,11 +144,11 @@ export function registerSaeTrain(sae: Command): void {
           hookName: f.hook,
           hookNameOut: f.hookOut ?? null,
           dataset: f.dataset,
-          contextSize: int('context-size', f.contextSize, 2),
+          contextSize: intFlag('context-size', f.contextSize, 2),
           prependBos: f.prependBos,
           trainBatchSizeTokens: batchSize,
-          nBatchesInBuffer: int('n-batches-in-buffer', f.nBatchesInBuffer),
-          storeBatchSizePrompts: int('store-batch-size-prompts', f.storeBatchSizePrompts),
+          nBatchesInBuffer: intFlag('n-batches-in-buffer', f.nBatchesInBuffer),
+          storeBatchSizePrompts: intFlag('store-batch-size-prompts', f.storeBatchSizePrompts),
           excludeSpecialTokens: f.excludeSpecialTokens ?? false,
           seed,
           modelName: f.model,
@@ -178,11 +163,11 @@ export function registerSaeTrain(sae: Command): void {
         } else store = live;
       }
       const dIn = store.dIn;
-      const width = int('width', f.width) ?? dIn * int('expansion-factor', f.expansionFactor)!;
+      const width = intFlag('width', f.width) ?? dIn * intFlag('expansion-factor', f.expansionFactor)!;
       let matryoshka: number[] | undefined;
       if (arch.startsWith('matryoshka'))
         matryoshka = f.matryoshkaWidths
-          ? f.matryoshkaWidths.split(',').map((w) => int('matryoshka-widths', w.trim())!)
+          ? f.matryoshkaWidths.split(',').map((w) => intFlag('matryoshka-widths', w.trim())!)
           : [Math.max(1, Math.floor(width / 16)), Math.max(2, Math.floor(width / 4)), width];
       const controller = new AbortController();
       const onSigint = (): void => {
@@ -194,31 +179,31 @@ export function registerSaeTrain(sae: Command): void {
         cfg: {
           architecture: arch,
           d_sae: width,
-          ...(topkFamily ? { k: int('k', f.k) } : {}),
+          ...(topkFamily ? { k: intFlag('k', f.k) } : {}),
           ...(matryoshka ? { matryoshka_widths: matryoshka } : {}),
         },
         signal: controller.signal,
         store,
         totalTrainingTokens: tokens,
-        lr: num('lr', f.lr, 0),
+        lr: numFlag('lr', f.lr, 0),
         lrScheduler,
-        lrWarmUpSteps: int('lr-warm-up-steps', f.lrWarmUpSteps, 0),
-        lrDecaySteps: int('lr-decay-steps', f.lrDecaySteps, 0),
-        lrEnd: num('lr-end', f.lrEnd, 0),
-        adamBeta1: num('adam-beta1', f.adamBeta1, 0, 0.999999),
-        adamBeta2: num('adam-beta2', f.adamBeta2, 0, 0.999999),
-        l1Coefficient: num('l1-coefficient', f.l1Coefficient, 0),
-        l1WarmUpSteps: int('l1-warm-up-steps', f.l1WarmUpSteps, 0),
-        l0Coefficient: num('l0-coefficient', f.l0Coefficient, 0),
-        l0WarmUpSteps: int('l0-warm-up-steps', f.l0WarmUpSteps, 0),
-        auxLossCoefficient: num('aux-loss-coefficient', f.auxLossCoefficient, 0),
-        deadFeatureWindow: int('dead-feature-window', f.deadFeatureWindow),
-        featureSamplingWindow: int('feature-sampling-window', f.featureSamplingWindow),
+        lrWarmUpSteps: intFlag('lr-warm-up-steps', f.lrWarmUpSteps, 0),
+        lrDecaySteps: intFlag('lr-decay-steps', f.lrDecaySteps, 0),
+        lrEnd: numFlag('lr-end', f.lrEnd, 0),
+        adamBeta1: numFlag('adam-beta1', f.adamBeta1, 0, 0.999999),
+        adamBeta2: numFlag('adam-beta2', f.adamBeta2, 0, 0.999999),
+        l1Coefficient: numFlag('l1-coefficient', f.l1Coefficient, 0),
+        l1WarmUpSteps: intFlag('l1-warm-up-steps', f.l1WarmUpSteps, 0),
+        l0Coefficient: numFlag('l0-coefficient', f.l0Coefficient, 0),
+        l0WarmUpSteps: intFlag('l0-warm-up-steps', f.l0WarmUpSteps, 0),
+        auxLossCoefficient: numFlag('aux-loss-coefficient', f.auxLossCoefficient, 0),
+        deadFeatureWindow: intFlag('dead-feature-window', f.deadFeatureWindow),
+        featureSamplingWindow: intFlag('feature-sampling-window', f.featureSamplingWindow),
         normalizeActivations,
         bDecInitMethod,
-        nEvalBatches: int('n-eval-batches', f.nEvalBatches, 0),
-        evalEvery: int('eval-every', f.evalEvery),
-        checkpointEvery: int('checkpoint-every', f.checkpointEvery),
+        nEvalBatches: intFlag('n-eval-batches', f.nEvalBatches, 0),
+        evalEvery: intFlag('eval-every', f.evalEvery),
+        checkpointEvery: intFlag('checkpoint-every', f.checkpointEvery),
         seed,
         outDir: f.out,
         resume: f.resume ?? false,

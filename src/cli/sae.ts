@@ -23,18 +23,7 @@ import { loadSae } from '../sae/formats.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
-
-function int(name: string, v: string, min = 1): number {
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(name: string, v: string, lo: number, hi: number): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
-  return n;
-}
+import { intFlag, numFlag } from './flags.js';
 
 /** Flags shared by `eval` and `features`. */
 interface RunFlags {
@@ -89,9 +78,9 @@ async function prepare(f: RunFlags): Promise<{
   contextSize: number;
   batches: number;
 }> {
-  const tokens = int('tokens', f.tokens);
-  const batchSize = int('batch-size', f.batchSize);
-  const requested = f.contextSize !== undefined ? int('context-size', f.contextSize, 2) : undefined;
+  const tokens = intFlag('tokens', f.tokens);
+  const batchSize = intFlag('batch-size', f.batchSize);
+  const requested = f.contextSize !== undefined ? intFlag('context-size', f.contextSize, 2) : undefined;
   if (f.text !== undefined && f.tokenFile !== undefined) throw new Error('give --text or --token-file, not both');
   const sae = loadSae(f.sae);
   if (!sae.cfg.hook_name) throw new Error(`${f.sae}: the SAE's cfg.json names no hook_name`);
@@ -146,7 +135,7 @@ export function registerSae(program: Command): Command {
     .option('--dense-threshold <f>', 'features firing on more than this fraction of tokens count as dense', '0.1')
     .option('--json <file>', 'also write the report as JSON')
     .action(async (f: RunFlags & { denseThreshold: string; json?: string }) => {
-      const denseThreshold = num('dense-threshold', f.denseThreshold, 0, 1);
+      const denseThreshold = numFlag('dense-threshold', f.denseThreshold, 0, 1);
       const p = await prepare(f);
       const t0 = performance.now();
       const report = evaluateSae(p.model, p.sae, p.source, {
@@ -172,10 +161,10 @@ export function registerSae(program: Command): Command {
     .option('--after <n>', 'tokens shown after it', '5')
     .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
     .action(async (f: RunFlags & { out: string; topK: string; before: string; after: string; logitTokens: string }) => {
-      const topK = int('top-k', f.topK);
-      const before = int('before', f.before, 0);
-      const after = int('after', f.after, 0);
-      const logits = int('logit-tokens', f.logitTokens, 0);
+      const topK = intFlag('top-k', f.topK);
+      const before = intFlag('before', f.before, 0);
+      const after = intFlag('after', f.after, 0);
+      const logits = intFlag('logit-tokens', f.logitTokens, 0);
       const p = await prepare(f);
       const t0 = performance.now();
       const store = collectFeatures(p.model, p.sae, p.source, {
@@ -204,11 +193,11 @@ export function registerSae(program: Command): Command {
     .option('--contexts <n>', 'top contexts to show (default all)')
     .option('--json', 'print the page as JSON')
     .action((f: { features: string; feature: string; contexts?: string; json?: boolean }) => {
-      const index = int('feature', f.feature, 0);
+      const index = intFlag('feature', f.feature, 0);
       const store = loadFeatureStore(f.features);
       const page = featurePage(store, index);
       if (f.json) console.log(JSON.stringify(page, null, 2));
-      else console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: int('contexts', f.contexts) } : {}));
+      else console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: intFlag('contexts', f.contexts) } : {}));
     });
 
   registerSaeTrain(sae);

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import open from 'open';
 import { serve } from '../server/index.js';
+import { intFlag } from './flags.js';
 
 /**
  * Opens `url` in the user's browser (the `open` package: xdg-open, open, start), or in the
@@ -26,13 +27,6 @@ async function openBrowser(url: string): Promise<void> {
   }
 }
 
-function intOption(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${name} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max}, got '${value}'`);
-  return n;
-}
-
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -52,9 +46,9 @@ export function registerServe(program: Command): void {
         const running = await serve({
           model: spec,
           host: opts.host,
-          port: intOption('--port', opts.port, 0, 65535),
-          maxNewTokens: intOption('--max-new-tokens', opts.maxNewTokens, 1),
-          ...(opts.maxTokens !== undefined ? { maxTokens: intOption('--max-tokens', opts.maxTokens, 1) } : {}),
+          port: intFlag('port', opts.port, 0, 65535),
+          maxNewTokens: intFlag('max-new-tokens', opts.maxNewTokens, 1),
+          ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
         });
         if (opts.open) await openBrowser(running.url);

@@ -9,20 +9,7 @@ import { trainInduction, writeInductionReport } from '../train/toys/induction.js
 import { trainGrokking, writeGrokkingReport } from '../train/toys/grokking.js';
 import { sweepSparsity, writeSuperpositionReport } from '../train/toys/superposition.js';
 import { buildDefaultModel } from '../train/default-model.js';
-
-function int(name: string, v: string | undefined, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
-function num(name: string, v: string | undefined, lo = -Infinity, hi = Infinity): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
-  return n;
-}
+import { intFlag, numFlag } from './flags.js';
 
 interface Common {
   out: string;
@@ -49,9 +36,9 @@ export function registerTrain(program: Command): void {
     'runs/induction',
   ).action(async (o: Common) => {
     const r = await trainInduction({
-      steps: int('steps', o.steps),
-      seed: int('seed', o.seed, 0),
-      lr: num('lr', o.lr, 0),
+      steps: intFlag('steps', o.steps),
+      seed: intFlag('seed', o.seed, 0),
+      lr: numFlag('lr', o.lr, 0),
       outDir: o.out,
       resume: o.resume,
     });
@@ -69,12 +56,12 @@ export function registerTrain(program: Command): void {
     .option('--weight-decay <w>', 'AdamW weight decay', '1')
     .action(async (o: Common & { p: string; trainFraction: string; weightDecay: string }) => {
       const r = await trainGrokking({
-        p: int('p', o.p, 2),
-        trainFraction: num('train-fraction', o.trainFraction, 0.01, 0.99),
-        weightDecay: num('weight-decay', o.weightDecay, 0),
-        steps: int('steps', o.steps),
-        seed: int('seed', o.seed, 0),
-        lr: num('lr', o.lr, 0),
+        p: intFlag('p', o.p, 2),
+        trainFraction: numFlag('train-fraction', o.trainFraction, 0.01, 0.99),
+        weightDecay: numFlag('weight-decay', o.weightDecay, 0),
+        steps: intFlag('steps', o.steps),
+        seed: intFlag('seed', o.seed, 0),
+        lr: numFlag('lr', o.lr, 0),
         outDir: o.out,
         resume: o.resume,
       });
@@ -92,15 +79,15 @@ export function registerTrain(program: Command): void {
     .option('--sparsity <list>', 'comma-separated sparsities S (probability a feature is absent)', '0,0.7,0.9,0.99')
     .option('--importance-decay <r>', 'importance of feature i is r^i', '0.7')
     .action(async (o: Common & { features: string; hidden: string; sparsity: string; importanceDecay: string }) => {
-      const sparsities = o.sparsity.split(',').map((s) => num('sparsity', s.trim(), 0, 0.999)!);
+      const sparsities = o.sparsity.split(',').map((s) => numFlag('sparsity', s.trim(), 0, 0.999)!);
       const r = await sweepSparsity({
         sparsities,
-        nFeatures: int('features', o.features),
-        nHidden: int('hidden', o.hidden),
-        importanceDecay: num('importance-decay', o.importanceDecay, 0, 1),
-        steps: int('steps', o.steps),
-        seed: int('seed', o.seed, 0),
-        lr: num('lr', o.lr, 0),
+        nFeatures: intFlag('features', o.features),
+        nHidden: intFlag('hidden', o.hidden),
+        importanceDecay: numFlag('importance-decay', o.importanceDecay, 0, 1),
+        steps: intFlag('steps', o.steps),
+        seed: intFlag('seed', o.seed, 0),
+        lr: numFlag('lr', o.lr, 0),
         outDir: o.out,
         resume: o.resume,
       });
@@ -121,9 +108,9 @@ export function registerTrain(program: Command): void {
       const report = await buildDefaultModel({
         outDir: o.out,
         workDir: o.work ?? `${o.out}.work`,
-        steps: int('steps', o.steps),
-        seed: int('seed', o.seed, 0),
-        lr: num('lr', o.lr, 0),
+        steps: intFlag('steps', o.steps),
+        seed: intFlag('seed', o.seed, 0),
+        lr: numFlag('lr', o.lr, 0),
         resume: o.resume,
       });
       console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);
