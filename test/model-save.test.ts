@@ -7,6 +7,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { HookedTransformer, gpt2Config, initParams, loadFromDirectory, saveModel } from '../src/model/index.js';
 import { mapTensors, randn } from '../src/tensor/index.js';
 import { grokkingConfig } from '../src/train/toys/grokking.js';
+import { defaultModelConfig } from '../src/train/default-model.js';
 import { inductionConfig } from '../src/train/toys/induction.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'glassbox-save-'));
@@ -96,7 +97,7 @@ test('models Hugging Face cannot describe save in glassbox format and load back 
     );
     assert.throws(
       () => saveModel(tmp(), model, { format: 'hf' }),
-      /cannot be written in Hugging Face GPT-2 format \((attention-only|norm is none)/,
+      /cannot be written in Hugging Face GPT-(2|NeoX) format \((attention-only|norm is none)/,
     );
   }
 });
@@ -109,4 +110,58 @@ test('processed weights (folded LayerNorm) cannot pose as GPT-2 and fall back to
   const input = [[1, 2, 3, 4]];
   const d = maxDiff(loadFromDirectory(dir).forward(input).dataSync() as Float32Array, processed.forward(input).dataSync() as Float32Array);
   assert.equal(d, 0);
+});
+
+const FIXTURES_HF = join(import.meta.dirname, '..', '..', 'shared', 'fixtures-hf');
+
+test('a GPT-NeoX checkpoint saved again is tensor-for-tensor the Hugging Face file it was loaded from', () => {
+  // The fixture has partial rotary (25%), a parallel residual and an untied embed_out: every part of the layout.
+  const src = join(FIXTURES_HF, 'gpt_neox');
+  const model = loadFromDirectory(src);
+  const dir = tmp();
+  assert.equal(model.save(dir), 'hf');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  assert.equal(config.model_type, 'gpt_neox');
+  assert.equal(config.use_parallel_residual, true);
+  assert.equal(config.rope_parameters.partial_rotary_factor, 0.25);
+  const original = SafetensorsFile.open(join(src, 'model.safetensors'));
+  const written = SafetensorsFile.open(join(dir, 'model.safetensors'));
+  const names = original.keys().filter((k) => !/attention\.(bias|masked_bias|rotary_emb)/.test(k));
+  assert.deepEqual([...written.keys()].sort(), [...names].sort());
+  for (const name of names) {
+    assert.deepEqual(written.info(name).shape, original.info(name).shape, name);
+    assert.deepEqual(
+      Array.from(written.read(name).dataSync() as Float32Array),
+      Array.from(original.read(name).dataSync() as Float32Array),
+      name,
+    );
+  }
+  original.close();
+  written.close();
+  const loaded = loadFromDirectory(dir);
+  assert.deepEqual(loaded.cfg, model.cfg);
+  assert.deepEqual(
+    Array.from(loaded.forward(tokens).dataSync() as Float32Array),
+    Array.from(model.forward(tokens).dataSync() as Float32Array),
+  );
+});
+
+test('the GPT-2 layout with rotary positions (the default model) saves as GPT-NeoX with tied embeddings', () => {
+  const cfg = defaultModelConfig({ positional: 'rotary', nLayers: 2, dModel: 16, nHeads: 4, vocabSize: 11, nCtx: 8 });
+  const model = randomModel(cfg, 6);
+  const dir = tmp();
+  assert.equal(model.save(dir), 'hf');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  assert.equal(config.model_type, 'gpt_neox');
+  assert.equal(config.use_parallel_residual, false);
+  assert.equal(config.tie_word_embeddings, true);
+  assert.equal(config.hidden_act, 'gelu_new');
+  const file = SafetensorsFile.open(join(dir, 'model.safetensors'));
+  assert.ok(!file.has('embed_out.weight'), 'tied embeddings store only embed_in');
+  file.close();
+  const loaded = loadFromDirectory(dir);
+  assert.deepEqual(
+    Array.from(loaded.forward(tokens).dataSync() as Float32Array),
+    Array.from(model.forward(tokens).dataSync() as Float32Array),
+  );
 });

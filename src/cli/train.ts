@@ -9,7 +9,7 @@ import { trainInduction, writeInductionReport } from '../train/toys/induction.js
 import { trainGrokking, writeGrokkingReport } from '../train/toys/grokking.js';
 import { sweepSparsity, writeSuperpositionReport } from '../train/toys/superposition.js';
 import { buildDefaultModel } from '../train/default-model.js';
-import { intFlag, numFlag } from './flags.js';
+import { intFlag, numFlag, oneOfFlag } from './flags.js';
 
 interface Common {
   out: string;
@@ -54,11 +54,13 @@ export function registerTrain(program: Command): void {
     .option('--p <n>', 'the modulus', '113')
     .option('--train-fraction <f>', 'fraction of pairs used for training', '0.3')
     .option('--weight-decay <w>', 'AdamW weight decay', '1')
-    .action(async (o: Common & { p: string; trainFraction: string; weightDecay: string }) => {
+    .option('--stop-accuracy <f>', "stop once test accuracy reaches this; 'none' trains every step (the cleanup phase)", '0.995')
+    .action(async (o: Common & { p: string; trainFraction: string; weightDecay: string; stopAccuracy: string }) => {
       const r = await trainGrokking({
         p: intFlag('p', o.p, 2),
         trainFraction: numFlag('train-fraction', o.trainFraction, 0.01, 0.99),
         weightDecay: numFlag('weight-decay', o.weightDecay, 0),
+        stopAccuracy: o.stopAccuracy === 'none' ? null : numFlag('stop-accuracy', o.stopAccuracy, 0, 1),
         steps: intFlag('steps', o.steps),
         seed: intFlag('seed', o.seed, 0),
         lr: numFlag('lr', o.lr, 0),
@@ -103,14 +105,20 @@ export function registerTrain(program: Command): void {
     .option('--steps <n>', 'optimizer steps', '2500')
     .option('--seed <n>', 'random seed', '0')
     .option('--lr <rate>', 'peak learning rate', '2e-3')
+    .option(
+      '--positional <kind>',
+      "positions: 'learned' (GPT-2) or 'rotary' (the GPT-2 layout with rotary positions, as GPT-NeoX)",
+      'learned',
+    )
     .option('--resume', 'continue from the newest checkpoint in the work directory')
-    .action(async (o: { out: string; work?: string; steps: string; seed: string; lr: string; resume?: boolean }) => {
+    .action(async (o: { out: string; work?: string; steps: string; seed: string; lr: string; positional: string; resume?: boolean }) => {
       const report = await buildDefaultModel({
         outDir: o.out,
         workDir: o.work ?? `${o.out}.work`,
         steps: intFlag('steps', o.steps),
         seed: intFlag('seed', o.seed, 0),
         lr: numFlag('lr', o.lr, 0),
+        positional: oneOfFlag('positional', o.positional, ['learned', 'rotary'] as const),
         resume: o.resume,
       });
       console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);

@@ -14,7 +14,7 @@ export { loadFromDirectory, loadModel, fromPretrained, DEFAULT_MODEL_DIR, DEFAUL
 export { processWeights, foldLayerNorm, centerWritingWeights, centerUnembed, foldValueBiases, type ProcessOptions } from './process.js';
 export { initParams } from './init.js';
 export { gpt2Config, type Gpt2Dims } from './families/gpt2.js';
-export { saveModel, gpt2Incompatibility, type SaveModelOptions } from './save.js';
+export { saveModel, gpt2Incompatibility, gptNeoxIncompatibility, type SaveModelOptions } from './save.js';
 export { FAMILIES, familyFor, type Family, type WeightReader } from './families/index.js';
 export type { ModelConfig, Activation } from './config.js';
 export type { ModelParams, BlockParams, AttnParams, MlpParams, NormParams } from './forward.js';

@@ -1,13 +1,14 @@
 /**
  * Saving a model so `fromPretrained(dir)` (and Hugging Face, where the architecture allows) loads
  * it: GPT-2-shaped models are written in Hugging Face's GPT-2 format (config.json +
- * model.safetensors with `transformer.h.N.attn.c_attn.weight` etc.); anything else (attention-only
- * or normalisation-free toy models, processed weights) in glassbox's own format (families/glassbox.ts).
- * Files are written atomically; float16 storage halves the size.
+ * model.safetensors with `transformer.h.N.attn.c_attn.weight` etc.), the same layout with rotary
+ * positions in GPT-NeoX's (`gpt_neox.layers.N.attention.query_key_value.weight`, ...); anything
+ * else (attention-only or normalisation-free toy models, processed weights) in glassbox's own
+ * format (families/glassbox.ts). Files are written atomically; float16 storage halves the size.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, type Tensor } from '../tensor/index.js';
+import { concat, stack, type Tensor } from '../tensor/index.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { ModelConfig } from './config.js';
@@ -16,7 +17,7 @@ import type { ModelParams } from './forward.js';
 export interface SaveModelOptions {
   /** Storage dtype of the weights (default float32). */
   dtype?: 'float32' | 'float16';
-  /** 'auto' (default): Hugging Face GPT-2 format when the model fits it, else glassbox's. */
+  /** 'auto' (default): Hugging Face format (GPT-2 or GPT-NeoX) when the model fits one, else glassbox's. */
   format?: 'auto' | 'hf' | 'glassbox';
   /** A tokenizer.json to store with the model: its path or its parsed JSON. */
   tokenizer?: string | object;
@@ -24,13 +25,11 @@ export interface SaveModelOptions {
   extraConfig?: Record<string, unknown>;
 }
 
-/** Why a model cannot be written in Hugging Face's GPT-2 format, or null when it can. */
-export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | null {
-  const checks: [boolean, string][] = [
-    [cfg.family === 'gpt2', `family is ${cfg.family}`],
+/** What GPT-2 and GPT-NeoX checkpoints both need: LayerNorm, biases, plain multi-head attention, an MLP. */
+function sharedChecks(cfg: ModelConfig, p: ModelParams): [boolean, string][] {
+  return [
     [!cfg.attnOnly, 'attention-only'],
     [cfg.norm === 'layernorm', `norm is ${cfg.norm}`],
-    [cfg.positional === 'learned', 'rotary positions'],
     [['gelu_new', 'gelu', 'relu'].includes(cfg.act), `activation ${cfg.act}`],
     [cfg.attnBias && cfg.attnOutBias && cfg.mlpBias && !cfg.unembedBias, 'bias layout differs from GPT-2'],
     [cfg.nKVHeads === cfg.nHeads && cfg.nHeads * cfg.dHead === cfg.dModel, 'head layout differs from GPT-2'],
@@ -38,8 +37,28 @@ export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | 
     [!cfg.postNorms && !cfg.qkNorm && cfg.attnSoftcap === null && cfg.finalSoftcap === null && cfg.embedScale === 1, 'Gemma/Qwen features'],
     [p.blocks.every((b) => b.ln1.w && b.ln1.b && b.ln2.w && b.ln2.b) && !!p.ln_final.w && !!p.ln_final.b, 'LayerNorm weights are folded'],
   ];
+}
+
+function failures(checks: [boolean, string][]): string | null {
   const failed = checks.filter(([ok]) => !ok).map(([, why]) => why);
   return failed.length ? failed.join('; ') : null;
+}
+
+/** Why a model cannot be written in Hugging Face's GPT-2 format, or null when it can. */
+export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | null {
+  return failures([
+    [cfg.family === 'gpt2', `family is ${cfg.family}`],
+    [cfg.positional === 'learned', 'rotary positions'],
+    ...sharedChecks(cfg, p),
+  ]);
+}
+
+/** Why a model cannot be written in Hugging Face's GPT-NeoX format, or null when it can. */
+export function gptNeoxIncompatibility(cfg: ModelConfig, p: ModelParams): string | null {
+  return failures([
+    [cfg.positional === 'rotary' && cfg.rotaryDim % 2 === 0 && cfg.rotaryDim <= cfg.dHead, 'not rotary positions'],
+    ...sharedChecks(cfg, p),
+  ]);
 }
 
 /** Writes config.json + model.safetensors (+ tokenizer.json) into `dir`. Returns the format used. */
@@ -49,15 +68,18 @@ export function saveModel(
   options: SaveModelOptions = {},
 ): 'hf' | 'glassbox' {
   const { cfg, params } = model;
-  const why = gpt2Incompatibility(cfg, params);
+  const hf =
+    cfg.positional === 'rotary'
+      ? { why: gptNeoxIncompatibility(cfg, params), write: toGptNeox, name: 'GPT-NeoX' }
+      : { why: gpt2Incompatibility(cfg, params), write: toGpt2, name: 'GPT-2' };
   const format = options.format ?? 'auto';
-  if (format === 'hf' && why) throw new Error(`saveModel: this model cannot be written in Hugging Face GPT-2 format (${why})`);
-  const useHf = format === 'hf' || (format === 'auto' && why === null);
+  if (format === 'hf' && hf.why) throw new Error(`saveModel: this model cannot be written in Hugging Face ${hf.name} format (${hf.why})`);
+  const useHf = format === 'hf' || (format === 'auto' && hf.why === null);
   mkdirSync(dir, { recursive: true });
   const dtype = options.dtype ?? 'float32';
   let config: Record<string, unknown>;
   let tensors: Record<string, Tensor>;
-  if (useHf) ({ config, tensors } = toGpt2(cfg, params, dtype));
+  if (useHf) ({ config, tensors } = hf.write(cfg, params, dtype));
   else {
     config = { model_type: 'glassbox', torch_dtype: dtype, glassbox_config: cfg };
     tensors = Object.fromEntries(namedTensors(params));
@@ -124,6 +146,70 @@ function toGpt2(cfg: ModelConfig, p: ModelParams, dtype: string): { config: Reco
     resid_pdrop: 0,
     embd_pdrop: 0,
     attn_pdrop: 0,
+    initializer_range: 0.02,
+    torch_dtype: dtype,
+  };
+  return { config, tensors: t };
+}
+
+/**
+ * GPT-NeoX's layout (families/gpt_neox.ts reads it back): q, k and v fused into one Linear whose
+ * rows are grouped per head ([head, (q|k|v), d_head]); Linear weights stored [out, in]; a
+ * sequential residual (use_parallel_residual false) when the model has one.
+ */
+function toGptNeox(cfg: ModelConfig, p: ModelParams, dtype: string): { config: Record<string, unknown>; tensors: Record<string, Tensor> } {
+  const { nHeads: nH, dHead: dh, dModel: d } = cfg;
+  const t: Record<string, Tensor> = {};
+  t['gpt_neox.embed_in.weight'] = p.embed.W_E;
+  p.blocks.forEach((b, l) => {
+    const h = `gpt_neox.layers.${l}.`;
+    const a = b.attn;
+    // W_Q [d, nH*dh] -> rows [nH, dh, d]; stacked as [nH, 3, dh, d].
+    const rows = (w: Tensor) => w.transpose().reshape([nH, dh, d]);
+    t[`${h}input_layernorm.weight`] = b.ln1.w!;
+    t[`${h}input_layernorm.bias`] = b.ln1.b!;
+    t[`${h}attention.query_key_value.weight`] = stack([rows(a.W_Q), rows(a.W_K), rows(a.W_V)], 1).reshape([nH * 3 * dh, d]);
+    t[`${h}attention.query_key_value.bias`] = stack(
+      [a.b_Q!, a.b_K!, a.b_V!].map((v) => v.reshape([nH, dh])),
+      1,
+    ).reshape([nH * 3 * dh]);
+    t[`${h}attention.dense.weight`] = a.W_O.transpose();
+    t[`${h}attention.dense.bias`] = a.b_O!;
+    t[`${h}post_attention_layernorm.weight`] = b.ln2.w!;
+    t[`${h}post_attention_layernorm.bias`] = b.ln2.b!;
+    t[`${h}mlp.dense_h_to_4h.weight`] = b.mlp!.W_in.transpose();
+    t[`${h}mlp.dense_h_to_4h.bias`] = b.mlp!.b_in!;
+    t[`${h}mlp.dense_4h_to_h.weight`] = b.mlp!.W_out.transpose();
+    t[`${h}mlp.dense_4h_to_h.bias`] = b.mlp!.b_out!;
+  });
+  t['gpt_neox.final_layer_norm.weight'] = p.ln_final.w!;
+  t['gpt_neox.final_layer_norm.bias'] = p.ln_final.b!;
+  const tied = cfg.tiedEmbeddings && maxAbsDiff(p.unembed.W_U, p.embed.W_E.transpose()) === 0;
+  if (!tied) t['embed_out.weight'] = p.unembed.W_U.transpose();
+  const partial = cfg.rotaryDim / dh;
+  const config = {
+    architectures: ['GPTNeoXForCausalLM'],
+    model_type: 'gpt_neox',
+    vocab_size: cfg.dVocab,
+    hidden_size: d,
+    num_hidden_layers: cfg.nLayers,
+    num_attention_heads: nH,
+    intermediate_size: cfg.dMlp,
+    hidden_act: cfg.act,
+    max_position_embeddings: cfg.nCtx,
+    layer_norm_eps: cfg.normEps,
+    use_parallel_residual: cfg.parallelResidual,
+    // Both spellings: rotary_pct / rotary_emb_base (transformers 4, Pythia's files) and rope_parameters (transformers 5).
+    rotary_pct: partial,
+    rotary_emb_base: cfg.ropeTheta,
+    rope_parameters: { rope_type: 'default', rope_theta: cfg.ropeTheta, partial_rotary_factor: partial },
+    attention_bias: true,
+    tie_word_embeddings: tied,
+    bos_token_id: cfg.bosTokenId,
+    eos_token_id: cfg.eosTokenId,
+    ...(cfg.padTokenId !== null ? { pad_token_id: cfg.padTokenId } : {}),
+    attention_dropout: 0,
+    hidden_dropout: 0,
     initializer_range: 0.02,
     torch_dtype: dtype,
   };

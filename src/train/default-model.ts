@@ -37,6 +37,12 @@ export interface DefaultModelOptions {
   dModel?: number;
   nHeads?: number;
   nCtx?: number;
+  /**
+   * 'learned': GPT-2's learned absolute positions. 'rotary': the same GPT-2 layout with rotary
+   * positions on every head dimension instead (a GPT-NeoX / Pythia config with a sequential
+   * residual), which in our runs is what lets induction heads form at this scale.
+   */
+  positional?: 'learned' | 'rotary';
   steps?: number;
   batchSize?: number;
   lr?: number;
@@ -86,7 +92,7 @@ export interface DefaultModelReport {
 
 /** The default model's shape: 4 layers, d_model 192, 6 heads of 32, context 256, vocabulary 4096. */
 export function defaultModelConfig(o: Partial<DefaultModelOptions> = {}, eot = (o.vocabSize ?? 4096) - 1): ModelConfig {
-  return gpt2Config({
+  const gpt2 = gpt2Config({
     nLayers: o.nLayers ?? 4,
     dModel: o.dModel ?? 192,
     nHeads: o.nHeads ?? 6,
@@ -95,6 +101,8 @@ export function defaultModelConfig(o: Partial<DefaultModelOptions> = {}, eot = (
     bosTokenId: eot,
     eosTokenId: eot,
   });
+  if ((o.positional ?? 'learned') === 'learned') return gpt2;
+  return { ...gpt2, family: 'gpt_neox', positional: 'rotary', rotaryDim: gpt2.dHead, ropeTheta: 10000, parallelResidual: false };
 }
 
 /** Builds the default model from scratch (or resumes it from `workDir`). */

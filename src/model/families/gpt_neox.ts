@@ -81,7 +81,14 @@ export const gptNeox: Family = {
       embed: { W_E: embed },
       blocks,
       ln_final: { w: w.get('gpt_neox.final_layer_norm.weight'), b: w.get('gpt_neox.final_layer_norm.bias') },
-      unembed: { W_U: w.has('embed_out.weight') ? linearT(w, 'embed_out.weight') : embed.transpose() },
+      // Pythia's files name the head embed_out; transformers 5 writes lm_head.
+      unembed: {
+        W_U: w.has('embed_out.weight')
+          ? linearT(w, 'embed_out.weight')
+          : w.has('lm_head.weight')
+            ? linearT(w, 'lm_head.weight')
+            : embed.transpose(),
+      },
     };
   },
 };

@@ -34,8 +34,11 @@ export interface GrokkingOptions {
   steps?: number;
   lr?: number;
   weightDecay?: number;
-  /** Stop when test accuracy reaches this (default 0.995); 1.1 never stops early. */
-  stopAccuracy?: number;
+  /**
+   * Stop when test accuracy reaches this (default 0.995); null trains all `steps` (the cleanup phase
+   * after generalisation, where weight decay removes the frequencies the algorithm does not use).
+   */
+  stopAccuracy?: number | null;
   evalEvery?: number;
   seed?: number;
   outDir?: string;
@@ -155,10 +158,11 @@ export async function trainGrokking(o: GrokkingOptions = {}): Promise<GrokkingRe
     lr: (s) => (o.lr ?? 1e-3) * Math.min(1, (s + 1) / 10),
     outDir: o.outDir,
     resume: o.resume,
-    config: { toy: 'grokking', cfg, trainFraction: o.trainFraction ?? 0.3, seed, steps },
+    // When to stop (steps, stopAccuracy) is not part of the run: a resumed run may go on for longer.
+    config: { toy: 'grokking', cfg, trainFraction: o.trainFraction ?? 0.3, seed, lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 1 },
     evalEvery: o.evalEvery ?? 100,
     evaluate,
-    stopWhen: (ev) => ev.testAccuracy! >= (o.stopAccuracy ?? 0.995),
+    ...(o.stopAccuracy === null ? {} : { stopWhen: (ev: Record<string, number>) => ev.testAccuracy! >= (o.stopAccuracy ?? 0.995) }),
     logEvery: 10,
     progress: o.progress ?? 'auto',
   });
