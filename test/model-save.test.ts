@@ -160,6 +160,7 @@ test('the GPT-2 layout with rotary positions (the default model) saves as GPT-Ne
   assert.ok(!file.has('embed_out.weight'), 'tied embeddings store only embed_in');
   file.close();
   const loaded = loadFromDirectory(dir);
+  assert.deepEqual(loaded.cfg, model.cfg);
   assert.deepEqual(
     Array.from(loaded.forward(tokens).dataSync() as Float32Array),
     Array.from(model.forward(tokens).dataSync() as Float32Array),

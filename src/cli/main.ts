@@ -6,8 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { saveSafetensors } from '../io/index.js';
-import { tensor, type Tensor } from '../tensor/index.js';
-import type { HookedTransformer } from '../model/hooked.js';
+import { elementCount, tensor, type Tensor } from '../tensor/index.js';
 import { loadModel } from '../model/pretrained.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
@@ -18,18 +17,6 @@ function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`glassbox: ${msg.split('\n')[0]}\n`);
   process.exit(1);
-}
-
-function paramCount(model: HookedTransformer): number {
-  let n = 0;
-  const visit = (x: unknown): void => {
-    if (x && typeof x === 'object') {
-      if ('shape' in x && 'dtype' in x) n += (x as Tensor).size;
-      else for (const v of Object.values(x)) visit(v);
-    }
-  };
-  visit(model.params);
-  return n;
 }
 
 /** Parses `{"tokens": [[...]], "attention_mask": [[...]] | null}`; errors name the file. */
@@ -80,7 +67,7 @@ export function buildProgram(): Command {
       console.log(
         `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta})` : ''}`,
       );
-      console.log(`parameters   ${paramCount(model).toLocaleString('en-US')}`);
+      console.log(`parameters   ${elementCount(model.params).toLocaleString('en-US')}`);
       console.log(`hook points  ${model.hookNames.length}`);
       for (const n of model.hookNames) console.log(`  ${n}`);
     });

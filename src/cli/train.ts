@@ -110,18 +110,37 @@ export function registerTrain(program: Command): void {
       "positions: 'learned' (GPT-2) or 'rotary' (the GPT-2 layout with rotary positions, as GPT-NeoX)",
       'learned',
     )
+    .option('--repeat-steps <n>', 'then continue training with repeated text segments mixed in, for n steps', '0')
+    .option('--repeat-fraction <f>', 'fraction of those windows that end in a repeated segment', '0.5')
+    .option('--repeat-lr <rate>', 'peak learning rate of the repeat stage', '5e-4')
     .option('--resume', 'continue from the newest checkpoint in the work directory')
-    .action(async (o: { out: string; work?: string; steps: string; seed: string; lr: string; positional: string; resume?: boolean }) => {
-      const report = await buildDefaultModel({
-        outDir: o.out,
-        workDir: o.work ?? `${o.out}.work`,
-        steps: intFlag('steps', o.steps),
-        seed: intFlag('seed', o.seed, 0),
-        lr: numFlag('lr', o.lr, 0),
-        positional: oneOfFlag('positional', o.positional, ['learned', 'rotary'] as const),
-        resume: o.resume,
-      });
-      console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);
-      console.log(`wrote ${o.out} (report in ${o.out}/training.json)`);
-    });
+    .action(
+      async (o: {
+        out: string;
+        work?: string;
+        steps: string;
+        seed: string;
+        lr: string;
+        positional: string;
+        repeatSteps: string;
+        repeatFraction: string;
+        repeatLr: string;
+        resume?: boolean;
+      }) => {
+        const report = await buildDefaultModel({
+          outDir: o.out,
+          workDir: o.work ?? `${o.out}.work`,
+          steps: intFlag('steps', o.steps),
+          seed: intFlag('seed', o.seed, 0),
+          lr: numFlag('lr', o.lr, 0),
+          positional: oneOfFlag('positional', o.positional, ['learned', 'rotary'] as const),
+          repeatSteps: intFlag('repeat-steps', o.repeatSteps, 0),
+          repeatFraction: numFlag('repeat-fraction', o.repeatFraction, 0, 1),
+          repeatLr: numFlag('repeat-lr', o.repeatLr, 0),
+          resume: o.resume,
+        });
+        console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);
+        console.log(`wrote ${o.out} (report in ${o.out}/training.json)`);
+      },
+    );
 }

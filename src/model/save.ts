@@ -8,7 +8,7 @@
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, stack, type Tensor } from '../tensor/index.js';
+import { concat, namedLeaves, stack, type Tensor } from '../tensor/index.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { ModelConfig } from './config.js';
@@ -82,7 +82,7 @@ export function saveModel(
   if (useHf) ({ config, tensors } = hf.write(cfg, params, dtype));
   else {
     config = { model_type: 'glassbox', torch_dtype: dtype, glassbox_config: cfg };
-    tensors = Object.fromEntries(namedTensors(params));
+    tensors = Object.fromEntries(namedLeaves(params));
   }
   saveSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: { format: 'pt' } });
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...config, ...options.extraConfig }, null, 2) + '\n');
@@ -93,13 +93,6 @@ export function saveModel(
     } else writeFileAtomic(target, JSON.stringify(options.tokenizer));
   }
   return useHf ? 'hf' : 'glassbox';
-}
-
-function namedTensors(tree: unknown, prefix = ''): [string, Tensor][] {
-  if (tree === undefined || tree === null) return [];
-  if (typeof tree === 'object' && 'dataSync' in (tree as object)) return [[prefix, tree as Tensor]];
-  const entries = Array.isArray(tree) ? tree.map((v, i) => [String(i), v] as const) : Object.entries(tree as object);
-  return entries.flatMap(([k, v]) => namedTensors(v, prefix ? `${prefix}.${k}` : k));
 }
 
 function toGpt2(cfg: ModelConfig, p: ModelParams, dtype: string): { config: Record<string, unknown>; tensors: Record<string, Tensor> } {

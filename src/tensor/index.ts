@@ -13,7 +13,7 @@ export type { TensorLike, SliceSpec, NestedArray } from './tensor.js';
 export { jit, type Jitted, type JitStats } from './jit.js';
 export { grad, valueAndGrad, markGradTarget, type GradOptions, type GradTargets } from './grad.js';
 export { PRNG, seed } from './prng.js';
-export { flatten, mapTensors, type PyTree } from './pytree.js';
+export { flatten, mapTensors, namedLeaves, elementCount, type PyTree } from './pytree.js';
 export { fromStorage } from './storage.js';
 export type { DType, StorageDType, TypedArray } from './dtype.js';
 export { float16ToFloat32, bfloat16ToFloat32, float32ToFloat16, float32ToBfloat16 } from './dtype.js';

@@ -43,3 +43,20 @@ export function mapTensors<T>(tree: T, f: (t: Tensor) => Tensor): T {
   const { leaves, rebuild } = flatten(tree);
   return rebuild(leaves.map((l) => (l instanceof Tensor ? f(l) : l))) as T;
 }
+
+/** Every tensor leaf with its dotted path (`blocks.0.attn.W_Q`), in flatten order. */
+export function namedLeaves(tree: unknown): [string, Tensor][] {
+  const out: [string, Tensor][] = [];
+  const visit = (x: unknown, path: string): void => {
+    if (x instanceof Tensor) out.push([path, x]);
+    else if (Array.isArray(x)) x.forEach((v, i) => visit(v, path ? `${path}.${i}` : String(i)));
+    else if (x !== null && typeof x === 'object') for (const [k, v] of Object.entries(x)) visit(v, path ? `${path}.${k}` : k);
+  };
+  visit(tree, '');
+  return out;
+}
+
+/** The number of elements in all tensor leaves (a model's parameter count). */
+export function elementCount(tree: unknown): number {
+  return namedLeaves(tree).reduce((n, [, t]) => n + t.size, 0);
+}

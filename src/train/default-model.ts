@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, type Tensor } from '../tensor/index.js';
+import { concat, elementCount, type Tensor } from '../tensor/index.js';
 import { inductionScores, previousTokenScores } from '../analysis/heads.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTokenizer } from '../io/tokenizer.js';
@@ -238,7 +238,7 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
   const heads = headScores(model, allWindows.slice(0, 8), seed);
   const report: DefaultModelReport = {
     config: cfg,
-    parameters: countParams(finalParams),
+    parameters: elementCount(finalParams),
     corpus: manifest,
     tokens: { train: trainFile.length, validation: valFile.length },
     training: {
@@ -285,14 +285,6 @@ function writeTokenizerConfig(dir: string, nCtx: number): void {
       2,
     ) + '\n',
   );
-}
-
-function countParams(tree: unknown): number {
-  if (tree && typeof tree === 'object') {
-    if ('size' in tree && 'dtype' in tree) return (tree as Tensor).size;
-    return Object.values(tree).reduce((s: number, v) => s + countParams(v), 0);
-  }
-  return 0;
 }
 
 /**

@@ -1,20 +1,11 @@
 /**
- * Named leaves of a parameter pytree: `blocks.0.attn.W_Q` for `{ blocks: [{ attn: { W_Q } }] }`.
- * The order is the pytree's own (`flatten`), so named leaves and `flatten` line up one to one.
+ * Parameter pytrees by name: `blocks.0.attn.W_Q` for `{ blocks: [{ attn: { W_Q } }] }`, in the
+ * pytree's own (`flatten`) order. `namedLeaves` itself lives in the engine (src/tensor/pytree.ts),
+ * which the model layer's saving uses too.
  */
-import { Tensor, flatten } from '../tensor/index.js';
+import { Tensor, flatten, namedLeaves } from '../tensor/index.js';
 
-/** Every tensor leaf with its dotted path, in flatten order. */
-export function namedLeaves(tree: unknown): [string, Tensor][] {
-  const out: [string, Tensor][] = [];
-  const visit = (x: unknown, path: string): void => {
-    if (x instanceof Tensor) out.push([path, x]);
-    else if (Array.isArray(x)) x.forEach((v, i) => visit(v, path ? `${path}.${i}` : String(i)));
-    else if (x !== null && typeof x === 'object') for (const [k, v] of Object.entries(x)) visit(v, path ? `${path}.${k}` : k);
-  };
-  visit(tree, '');
-  return out;
-}
+export { namedLeaves };
 
 /** Applies `f` leaf by leaf to trees of the same structure (the first tree gives the structure). */
 export function mapLeaves<T>(trees: readonly unknown[], f: (leaves: Tensor[], path: string) => Tensor): T {
