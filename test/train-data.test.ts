@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PRNG } from '../src/tensor/index.js';
+import { PRNG, tensor } from '../src/tensor/index.js';
 import { TokenFile, writeTokenFile } from '../src/train/tokens.js';
-import { sequentialWindows, tokenWindows } from '../src/train/windows.js';
+import { sequentialWindows, tokenWindows, withRepeatedSegments } from '../src/train/windows.js';
 import { syntheticData } from '../src/train/data.js';
 
 async function countingFile(n: number): Promise<string> {
@@ -86,4 +86,69 @@ test('sequential validation windows and clear errors', async () => {
   assert.throws(() => tokenWindows(file, { seqLen: 60, batchSize: 1 }), /holds 100 tokens, too few for windows of 61/);
   assert.throws(() => tokenWindows(file, { seqLen: 0, batchSize: 1 }), /seqLen must be a positive integer/);
   assert.throws(() => tokenWindows(join(tmpdir(), 'no-such-file.bin'), { seqLen: 4, batchSize: 1 }), /no-such-file\.bin/);
+});
+
+test('repeated segments: chosen rows end in a copy of the segment before it, at a varying distance; resume is exact', () => {
+  const L = 64;
+  const rows = 32;
+  // Distinct ids everywhere, so a repeat can only come from the rewrite.
+  const source = syntheticData(
+    (rng) => ({
+      tokens: tensor(
+        Array.from({ length: rows }, () => Array.from({ length: L }, () => rng.int(1_000_000))),
+        undefined,
+        'int64',
+      ),
+    }),
+    { seed: 3 },
+  );
+  const plain = syntheticData(
+    (rng) => ({
+      tokens: tensor(
+        Array.from({ length: rows }, () => Array.from({ length: L }, () => rng.int(1_000_000))),
+        undefined,
+        'int64',
+      ),
+    }),
+    { seed: 3 },
+  );
+  const repeated = withRepeatedSegments(source, { fraction: 0.5, seed: 1 });
+  const rowsOf = (t: { tokens: { toArray(): unknown } }) => (t.tokens.toArray() as bigint[][]).map((r) => r.map(Number));
+  const distances = new Set<number>();
+  let rewritten = 0;
+  for (let batch = 0; batch < 4; batch++) {
+    const got = rowsOf(repeated.next());
+    const orig = rowsOf(plain.next());
+    got.forEach((row, r) => {
+      if (row.every((v, i) => v === orig[r]![i])) return;
+      rewritten++;
+      // The first position that differs starts the copy: its length n runs to the end.
+      const start = row.findIndex((v, i) => v !== orig[r]![i]);
+      const n = L - start;
+      assert.ok(n >= L / 8 && n <= L / 2, `repeat length ${n}`);
+      assert.deepEqual(row.slice(start), orig[r]!.slice(start - n, start), 'the tail copies the n tokens before it');
+      assert.deepEqual(row.slice(0, start), orig[r]!.slice(0, start), 'the rest of the row is untouched');
+      distances.add(n);
+    });
+  }
+  assert.ok(rewritten > 0.3 * 4 * rows && rewritten < 0.7 * 4 * rows, `${rewritten} of ${4 * rows} rows rewritten at fraction 0.5`);
+  assert.ok(distances.size > 10, `repeat distances vary: ${[...distances].sort((a, b) => a - b).join(' ')}`);
+
+  const state = JSON.parse(JSON.stringify(repeated.getState()));
+  const next = rowsOf(repeated.next());
+  const resumed = withRepeatedSegments(
+    syntheticData(
+      (rng) => ({
+        tokens: tensor(
+          Array.from({ length: rows }, () => Array.from({ length: L }, () => rng.int(1_000_000))),
+          undefined,
+          'int64',
+        ),
+      }),
+      { seed: 99 },
+    ),
+    { fraction: 0.5, seed: 42 },
+  );
+  resumed.setState(state);
+  assert.deepEqual(rowsOf(resumed.next()), next);
 });

@@ -90,10 +90,13 @@ function epochPlan(length: number, seqLen: number, seed: number, epoch: number):
 }
 
 /**
- * Rewrites a fraction of each batch's rows as a text segment followed by its exact repeat: row
- * [t0 .. tL] becomes [t0 .. t(h-1), t0 .. t(L-h)] with h = ceil((L + 1) / 2). Natural text rarely
+ * Rewrites a fraction of each batch's rows to end in a repeated text segment: for a row of length
+ * L, a length n is drawn from [L/8, L/2] and the row's last n tokens are replaced by the n tokens
+ * before them, so the row reads [.. s, s] with s a segment of natural text. Natural text rarely
  * repeats within a context window, so a small model trained on it alone learns in-context copying
- * (induction heads) slowly; mixing in repeats teaches it quickly. Rows are chosen by a seeded
+ * (induction heads) slowly; mixing in repeats teaches it quickly. The repeat distance n varies
+ * from row to row because at a fixed distance a head can predict the copy by position alone
+ * (attend n - 1 tokens back), which needs no induction. Rows and lengths come from a seeded
  * generator whose state is part of the source's state, so resume stays exact.
  */
 export function withRepeatedSegments(source: DataSource<TokenBatch>, options: { fraction: number; seed?: number }): DataSource<TokenBatch> {
@@ -106,10 +109,12 @@ export function withRepeatedSegments(source: DataSource<TokenBatch>, options: { 
       const [b, L] = tokens.shape as [number, number];
       const ids = tokens.dataSync() as BigInt64Array;
       const out = new BigInt64Array(ids);
-      const h = Math.ceil(L / 2);
+      const shortest = Math.max(1, Math.floor(L / 8));
+      const longest = Math.max(shortest, Math.floor(L / 2));
       for (let r = 0; r < b; r++) {
         if (rng.uniform() >= options.fraction) continue;
-        for (let c = h; c < L; c++) out[r * L + c] = ids[r * L + (c - h)]!;
+        const n = shortest + rng.int(longest - shortest + 1);
+        for (let c = L - n; c < L; c++) out[r * L + c] = ids[r * L + (c - n)]!;
       }
       return { tokens: tensor(out, [b, L], 'int64') };
     },
