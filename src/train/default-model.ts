@@ -38,20 +38,22 @@ export interface DefaultModelOptions {
   nHeads?: number;
   nCtx?: number;
   /**
-   * 'learned': GPT-2's learned absolute positions. 'rotary': the same GPT-2 layout with rotary
-   * positions on every head dimension instead (a GPT-NeoX / Pythia config with a sequential
-   * residual), which in our runs is what lets induction heads form at this scale.
+   * 'learned' (default, the shipped model): GPT-2's learned absolute positions. 'rotary': the same
+   * GPT-2 layout with rotary positions on every head dimension instead (a GPT-NeoX / Pythia config
+   * with a sequential residual; saved in Hugging Face's GPT-NeoX format). With the default budget
+   * the rotary model reached a validation loss of 3.65 nats against 3.91, but neither formed
+   * induction heads.
    */
   positional?: 'learned' | 'rotary';
   steps?: number;
   batchSize?: number;
   lr?: number;
   /**
-   * Optional second stage: steps of continued training where `repeatFraction` of the windows are a
-   * text segment followed by its repeat (default 0 steps; then half the windows, peak lr 5e-4).
-   * Meant to teach in-context copying; in our runs 300-600 such steps (lr 5e-4 to 3e-3, up to
-   * every window repeated) did not grow induction heads in this learned-position model, so the
-   * shipped model skips it.
+   * Optional second stage: steps of continued training where `repeatFraction` of the windows end
+   * in a repeated text segment (`withRepeatedSegments`; default 0 steps; then half the windows,
+   * peak lr 5e-4). Meant to teach in-context copying; in our runs it did not grow induction heads
+   * (300-600 steps on the learned-position model with a fixed repeat distance; 400 steps on the
+   * rotary model with varying distances), so the shipped model skips it.
    */
   repeatSteps?: number;
   repeatFraction?: number;
