@@ -1,7 +1,7 @@
 /**
  * The default model in one page: open the small GPT-2 that ships with glassbox (no network),
- * predict, generate, look inside (attention, the logit lens, direct logit attribution) and find
- * its induction heads. Run: npm run demo
+ * predict, generate, look inside (attention, the logit lens, direct logit attribution) and score
+ * its heads (induction, previous-token; this small model has no induction heads yet). Run: npm run demo
  */
 import { HookedTransformer } from '../src/model/index.js';
 import { directLogitAttribution, inductionScores, logitLens, previousTokenScores } from '../src/analysis/index.js';
