@@ -6,17 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  HookedTransformer,
-  PRNG,
-  initParams,
-  mapTensors,
-  randn,
-  tensor,
-  type ModelConfig,
-  type ModelParams,
-  type Tensor,
-} from '../src/index.js';
+import { HookedTransformer, tensor, type ModelConfig, type Tensor } from '../src/index.js';
 import {
   attributionPatching,
   compareAttributionPatching,
@@ -31,51 +21,21 @@ import {
   type PatchingProblem,
 } from '../src/analysis/index.js';
 import { numbers } from './helpers.js';
+import { randomWeights, tinyConfig } from './tiny-models.js';
 
 /** A tiny random model (every weight, bias and norm weight perturbed by N(0, scale^2)). */
 function randomModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
+  const cfg: ModelConfig = tinyConfig({
     nHeads: 2,
     nKVHeads: 2,
     dHead: 8,
-    dMlp: 32,
     dVocab: 13,
     nCtx: 8,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
     attnScale: 1 / Math.sqrt(8),
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
     unembedBias: false,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
     ...over,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(scale)
-      .add(t),
-  ) as ModelParams;
+  });
+  const params = randomWeights(cfg, seed, scale);
   return new HookedTransformer(cfg, params);
 }
 

@@ -6,58 +6,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HookedTransformer, PRNG, mapTensors, randn, initParams, type ModelConfig, type ModelParams } from '../src/index.js';
+import { HookedTransformer, type ModelConfig } from '../src/index.js';
 import { directLogitAttribution, dlaHookNames, inductionCircuitModel, logitDirection, residualStack } from '../src/analysis/index.js';
 import { FIXTURES, haveFixtures, loadFixtureModel, maxDiff, readJson } from './fixture-utils.js';
+import { tinyRandomModel } from './tiny-models.js';
 
 const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'gemma2'];
-
-/** A tiny random model with every weight, bias and norm weight random (biases are zero after initParams). */
-function randomModel(over: Partial<ModelConfig>, seed: number): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: 23,
-    nCtx: 16,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-    ...over,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
-  return new HookedTransformer(cfg, params);
-}
 
 const RANDOM: Record<string, Partial<ModelConfig>> = {
   'layernorm, learned positions, all biases': {},
@@ -131,7 +85,7 @@ describe('direct logit attribution sums to the logit difference', () => {
 
   for (const [name, over] of Object.entries(RANDOM))
     it(`random model: ${name}`, () => {
-      const model = randomModel(over, 3);
+      const model = tinyRandomModel(3, over);
       const toks = [
         [1, 5, 9, 2, 7, 7, 3],
         [4, 4, 8, 0, 22, 6, 1],

@@ -7,7 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HookedTransformer, PRNG, initParams, mapTensors, randn, type ModelConfig, type ModelParams, type Tensor } from '../src/index.js';
+import { HookedTransformer, type ModelConfig, type Tensor } from '../src/index.js';
 import {
   eapCircuit,
   eapGraph,
@@ -19,50 +19,11 @@ import {
   type PatchingProblem,
 } from '../src/analysis/index.js';
 import { numbers } from './helpers.js';
+import { randomWeights, tinyConfig } from './tiny-models.js';
 
 function randomModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: 13,
-    nCtx: 8,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: false,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-    ...over,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(scale)
-      .add(t),
-  ) as ModelParams;
+  const cfg: ModelConfig = tinyConfig({ dVocab: 13, nCtx: 8, unembedBias: false, ...over });
+  const params = randomWeights(cfg, seed, scale);
   return new HookedTransformer(cfg, params);
 }
 

@@ -9,17 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  HookedTransformer,
-  PRNG,
-  initParams,
-  mapTensors,
-  randn,
-  tensor,
-  type ModelConfig,
-  type ModelParams,
-  type Tensor,
-} from '../src/index.js';
+import { HookedTransformer, PRNG, tensor, type ModelConfig, type Tensor } from '../src/index.js';
 import { loadSafetensors, saveSafetensors } from '../src/io/safetensors.js';
 import { fixedData } from '../src/train/data.js';
 import { logitLens } from '../src/analysis/lens.js';
@@ -33,54 +23,15 @@ import {
   tunedLensLogits,
   type TunedLens,
 } from '../src/analysis/tuned-lens.js';
+import { randomWeights, tinyConfig } from './tiny-models.js';
 
 const V = 23;
 
 /** A tiny model with every weight random (biases and norm weights too). */
 function tinyModel(over: Partial<ModelConfig>, seed: number): HookedTransformer {
   const nLayers = over.nLayers ?? 3;
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: V,
-    nCtx: 16,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: new Array<null>(nLayers).fill(null),
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-    ...over,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
+  const cfg: ModelConfig = tinyConfig({ nLayers, dVocab: V, ...over });
+  const params = randomWeights(cfg, seed, 0.3);
   return new HookedTransformer(cfg, params);
 }
 

@@ -8,69 +8,20 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  HookedTransformer,
-  PRNG,
-  initParams,
-  mapTensors,
-  randn,
-  tensor,
-  type ModelConfig,
-  type ModelParams,
-  type Tensor,
-} from '../src/index.js';
+import { HookedTransformer, PRNG, tensor, type ModelConfig, type ModelParams, type Tensor } from '../src/index.js';
 import { Sae, attachSae, makeSaeConfig, runSae } from '../src/sae/index.js';
 import { evaluateSae, formatEvalReport } from '../src/sae/evals.js';
+import { randomWeights, tinyConfig } from './tiny-models.js';
 
 const vec = (t: Tensor): number[] => Array.from(t.cast('float32').dataSync() as Float32Array);
 
 function config(over: Partial<ModelConfig> = {}): ModelConfig {
-  return {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: 12,
-    nCtx: 16,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-    ...over,
-  };
+  return tinyConfig({ dVocab: 12, ...over });
 }
 
 function randomModel(seed: number, over: Partial<ModelConfig> = {}): HookedTransformer {
   const cfg = config(over);
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.5)
-      .add(t),
-  ) as ModelParams;
+  const params = randomWeights(cfg, seed, 0.5);
   return new HookedTransformer(cfg, params);
 }
 

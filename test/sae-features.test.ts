@@ -12,17 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  HookedTransformer,
-  PRNG,
-  initParams,
-  mapTensors,
-  randn,
-  tensor,
-  type ModelConfig,
-  type ModelParams,
-  type Tensor,
-} from '../src/index.js';
+import { HookedTransformer, PRNG, tensor, type ModelConfig, type Tensor } from '../src/index.js';
 import { Sae, makeSaeConfig } from '../src/sae/index.js';
 import {
   FeatureCollector,
@@ -35,53 +25,15 @@ import {
   saveFeatureStore,
   type FeatureStore,
 } from '../src/sae/features.js';
+import { randomWeights, tinyConfig } from './tiny-models.js';
 
 const V = 12;
 const D = 16;
 const S = 16;
 
 function oneHotModel(seed: number): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 1,
-    dModel: D,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: V,
-    nCtx: S,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-  const rng = new PRNG(seed);
-  const random = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.5)
-      .add(t),
-  ) as ModelParams;
+  const cfg: ModelConfig = tinyConfig({ nLayers: 1, dModel: D, dVocab: V, nCtx: S });
+  const random = randomWeights(cfg, seed, 0.5);
   const W_E = new Float32Array(V * D);
   for (let t = 0; t < V; t++) W_E[t * D + t] = 1;
   const W_pos = new Float32Array(S * D);

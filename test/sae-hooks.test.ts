@@ -6,20 +6,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  HookedTransformer,
-  PRNG,
-  Tensor,
-  initParams,
-  mapTensors,
-  randn,
-  scalar,
-  valueAndGrad,
-  type HookFn,
-  type ModelConfig,
-  type ModelParams,
-} from '../src/index.js';
+import { PRNG, Tensor, randn, scalar, valueAndGrad, type HookFn } from '../src/index.js';
 import { Sae, SAE_HOOK_NAMES, attachSae, runSae, scaleFeature, setFeature, zeroFeature, type SaeParams } from '../src/sae/index.js';
+import { tinyRandomModel } from './tiny-models.js';
 
 const vec = (t: Tensor): number[] => Array.from(t.cast('float32').dataSync() as Float32Array);
 
@@ -28,51 +17,6 @@ function maxAbsDiff(a: Tensor, b: Tensor): number {
   const x = vec(a);
   const y = vec(b);
   return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
-}
-
-function tinyModel(seed: number): HookedTransformer {
-  const cfg: ModelConfig = {
-    family: 'glassbox',
-    nLayers: 2,
-    dModel: 16,
-    nHeads: 4,
-    nKVHeads: 4,
-    dHead: 4,
-    dMlp: 32,
-    dVocab: 23,
-    nCtx: 16,
-    norm: 'layernorm',
-    normEps: 1e-5,
-    normWeightOffset: 0,
-    positional: 'learned',
-    rotaryDim: 0,
-    ropeTheta: 10000,
-    parallelResidual: false,
-    act: 'gelu_new',
-    gatedMlp: false,
-    attnScale: 0.5,
-    attnSoftcap: null,
-    finalSoftcap: null,
-    slidingWindow: [null, null],
-    embedScale: 1,
-    postNorms: false,
-    qkNorm: false,
-    attnBias: true,
-    attnOutBias: true,
-    mlpBias: true,
-    unembedBias: true,
-    tiedEmbeddings: false,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
-  return new HookedTransformer(cfg, params);
 }
 
 /** An SAE with random parameters (biases included) at `hook_name`. */
@@ -147,7 +91,7 @@ describe('runSae: hook points, cache, error term', () => {
 });
 
 describe('attachSae: SAEs and transcoders inside the model', () => {
-  const model = tinyModel(3);
+  const model = tinyRandomModel(3);
   const tokens = [[3, 1, 4, 1, 5, 9]];
   const clean = model.forward(tokens);
 

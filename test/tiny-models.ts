@@ -8,8 +8,12 @@ import { HookedTransformer, PRNG, initParams, mapTensors, randn, type ModelConfi
 export const TINY_VOCAB = 23;
 const V = TINY_VOCAB;
 
-/** A 2-layer LayerNorm model (d_model 16, 4 heads, learned positions, context 16) with random weights. */
-export function tinyRandomModel(seed: number): HookedTransformer {
+/**
+ * The tiny models' config: 2 layers, LayerNorm, d_model 16, 4 heads of 4, d_mlp 32, learned
+ * positions, context 16, GELU, every bias, untied unembedding; `over` changes any field (the
+ * sliding-window list follows nLayers).
+ */
+export function tinyConfig(over: Partial<ModelConfig> = {}): ModelConfig {
   const cfg: ModelConfig = {
     family: 'glassbox',
     nLayers: 2,
@@ -32,7 +36,6 @@ export function tinyRandomModel(seed: number): HookedTransformer {
     attnScale: 0.5,
     attnSoftcap: null,
     finalSoftcap: null,
-    slidingWindow: [null, null],
     embedScale: 1,
     postNorms: false,
     qkNorm: false,
@@ -44,12 +47,27 @@ export function tinyRandomModel(seed: number): HookedTransformer {
     bosTokenId: null,
     eosTokenId: null,
     padTokenId: null,
+    slidingWindow: [],
+    ...over,
   };
+  return { ...cfg, slidingWindow: over.slidingWindow ?? new Array<null>(cfg.nLayers).fill(null) };
+}
+
+/**
+ * A fresh init of `cfg` with N(0, scale^2) noise added to every tensor (biases and norm weights
+ * included, so none is trivially 0 or 1), from a PRNG seeded with `seed`.
+ */
+export function randomWeights(cfg: ModelConfig, seed: number, scale = 0.3): ModelParams {
   const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
+  return mapTensors(initParams(cfg, { seed }), (t) =>
     randn([...t.shape], { rng })
-      .mul(0.3)
+      .mul(scale)
       .add(t),
   ) as ModelParams;
-  return new HookedTransformer(cfg, params);
+}
+
+/** A tiny model (tinyConfig with `over`) with random weights (`randomWeights`). */
+export function tinyRandomModel(seed: number, over: Partial<ModelConfig> = {}, scale = 0.3): HookedTransformer {
+  const cfg = tinyConfig(over);
+  return new HookedTransformer(cfg, randomWeights(cfg, seed, scale));
 }
