@@ -100,6 +100,7 @@ test('train fits a linear regression, logs JSONL and checkpoints', async () => {
   });
   assert.equal(again.startStep, 300);
   assert.deepEqual(Array.from(again.params.w.dataSync() as Float32Array), w);
+  assert.deepEqual(again.history, lines, "a resumed run's history starts with the records logged before the checkpoint");
 });
 
 test('resume refuses a different config or optimizer, and reports a corrupt latest.json by name', async () => {

@@ -12,7 +12,7 @@ import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
 import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointState } from './checkpoint.js';
-import { makeProgress, truncateMetrics } from './progress.js';
+import { makeProgress, truncateMetrics, type MetricsRecord } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
 export type LossFn<P, B> = (params: P, batch: B) => Tensor | { loss: Tensor; metrics?: Record<string, Tensor> };
@@ -76,7 +76,7 @@ export interface TrainResult<P> {
   elapsed: number;
   /** Whether `stopWhen` ended the run before `steps`. */
   stoppedEarly: boolean;
-  /** Every record logged in this process. */
+  /** Every record of the run (a resumed run's include those logged before the checkpoint), as in metrics.jsonl. */
   history: Record<string, number | string>[];
 }
 
@@ -92,6 +92,8 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
 
   let params = o.params;
   let optState = o.optimizer.init(params);
+  /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
+  const history: MetricsRecord[] = [];
   let startStep = 0;
   let elapsedBefore = 0;
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
@@ -113,7 +115,7 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
     elapsedBefore = ck.state.elapsed;
     o.data.setState(ck.state.data);
     if (o.extraState && ck.state.extra !== undefined) o.extraState.set(ck.state.extra);
-    if (metricsFile) truncateMetrics(metricsFile, startStep);
+    if (metricsFile) history.push(...truncateMetrics(metricsFile, startStep));
   } else if (metricsFile && existsSync(metricsFile) && !o.resume) {
     writeFileAtomic(metricsFile, ''); // a fresh run in a directory without checkpoints starts a fresh log
   }
@@ -134,7 +136,6 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
     return { params: next.params, optState: next.state, loss, metrics, ...(gradNorm ? { gradNorm } : {}) };
   });
 
-  const history: Record<string, number | string>[] = [];
   const log = (record: Record<string, number | string>): void => {
     history.push(record);
     if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');

@@ -4,20 +4,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
 
-/** Drops log records after `step` (they belong to steps the resumed run will redo). */
-export function truncateMetrics(file: string, step: number): void {
-  if (!existsSync(file)) return;
-  const kept = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      if (!line.trim()) return false;
-      try {
-        return (JSON.parse(line) as { step?: number }).step! <= step;
-      } catch {
-        return false; // a line cut short by a crash
-      }
-    });
-  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+/** A metrics.jsonl record. */
+export type MetricsRecord = Record<string, number | string>;
+
+/**
+ * Drops log records after `step` (they belong to steps the resumed run will redo) and returns the
+ * records kept, so a resumed run's history covers the whole run.
+ */
+export function truncateMetrics(file: string, step: number): MetricsRecord[] {
+  if (!existsSync(file)) return [];
+  const kept: MetricsRecord[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const record = JSON.parse(line) as MetricsRecord;
+      if ((record.step as number) <= step) kept.push(record);
+    } catch {
+      // a line cut short by a crash
+    }
+  }
+  writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  return kept;
 }
 
 export interface Progress {

@@ -38,7 +38,7 @@ import { saveSae } from '../formats.js';
 import type { SaeInitOptions, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
 import { coefficientSchedule, saeLrSchedule } from './schedules.js';
-import { makeProgress, truncateMetrics } from '../../train/progress.js';
+import { makeProgress, truncateMetrics, type MetricsRecord } from '../../train/progress.js';
 
 /** Architectures trained with TopK-style activations (AuxK; threshold for the batch variants). */
 const TOPK_FAMILY = new Set(['topk', 'batchtopk', 'matryoshka_batchtopk']);
@@ -360,6 +360,8 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   let params = sae.params;
   let opt = optimizer.init(params);
   let stats = freshStats(sae.dSae);
+  /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
+  const history: MetricsRecord[] = [];
   let startStep = 0;
   let elapsedBefore = 0;
   let normFactor: number | null = null;
@@ -384,7 +386,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
     normFactor = extra.normScalingFactor ?? null;
     lastDensity = extra.lastDensity ? Float32Array.from(extra.lastDensity) : null;
     store.setState(ck.state.data);
-    if (metricsFile) truncateMetrics(metricsFile, startStep);
+    if (metricsFile) history.push(...truncateMetrics(metricsFile, startStep));
   } else {
     if (metricsFile && existsSync(metricsFile)) writeFileAtomic(metricsFile, '');
     // A unit-norm decoder starts with unit rows (removeParallelGradient assumes them).
@@ -417,7 +419,6 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const evaluate = (p: SaeParams): Record<string, number> => evalFn(p, scaledEval);
 
   // ---- Logging, progress, checkpoints ----
-  const history: Record<string, number | string>[] = [];
   const log = (record: Record<string, number | string>): void => {
     history.push(record);
     if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
