@@ -2,11 +2,8 @@
 # Residual-stream activation patching sweep: glassbox (batched) vs PyTorch written as TransformerLens does it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import torch, transformers' 2>/dev/null; then
-  echo "setting up .venv with torch and transformers (pip, local package index)..." >&2
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet torch transformers
-fi
+. bench/python.sh
+bench_python torch transformers
 mkdir -p bench/out
 # A 20-token prompt pair differing at one position, with two answer tokens.
 node -e '
@@ -17,6 +14,6 @@ const corrupted = clean.slice(); corrupted[7] = next();
 require("fs").writeFileSync("bench/out/patching_spec.json", JSON.stringify({ clean, corrupted, answer: next(), wrong: next() }));
 '
 echo "PyTorch reference (one forward per patch)..." >&2
-.venv/bin/python bench/patching_torch.py bench/out/patching_spec.json > bench/out/patching_torch.json
+"$PY" bench/patching_torch.py bench/out/patching_spec.json > bench/out/patching_torch.json
 echo "glassbox..." >&2
 node --import tsx bench/patching.ts bench/out/patching_spec.json bench/out/patching_torch.json
