@@ -42,8 +42,12 @@ function stepDir(step: number): string {
   return `step-${String(step).padStart(8, '0')}`;
 }
 
+/** What a loop says about its run; saveCheckpoint stamps the format and version. */
+export type CheckpointContents = Omit<CheckpointState, 'format' | 'version'>;
+
 /** Writes a checkpoint under `root` (usually DIR/checkpoints) and prunes to the newest `keep`. */
-export function saveCheckpoint(root: string, params: unknown, optState: OptState, state: CheckpointState, keep = 2): string {
+export function saveCheckpoint(root: string, params: unknown, optState: OptState, contents: CheckpointContents, keep = 2): string {
+  const state: CheckpointState = { format: 'glassbox-train-checkpoint', version: 1, ...contents };
   mkdirSync(root, { recursive: true });
   const name = stepDir(state.step);
   const final = join(root, name);

@@ -14,7 +14,7 @@ export { constant, linearWarmup, cosineDecay, linearDecay, type Schedule, type D
 export { syntheticData, fixedData, type DataSource, type TokenBatch } from './data.js';
 export { tokenWindows, sequentialWindows, type TokenWindowOptions } from './windows.js';
 export { train, type TrainOptions, type TrainResult, type LossFn } from './loop.js';
-export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState } from './checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState, type CheckpointContents } from './checkpoint.js';
 export { namedLeaves, mapLeaves, fromNamedLeaves } from './tree.js';
 export { lmLoss, lmLogits, trainableParams, modelParams, type TrainableParams } from './lm.js';
 export { TokenFile, writeTokenFile, tokenizeToFile, readTokenFileMeta, type TokenFileMeta } from './tokens.js';

@@ -4,15 +4,15 @@
  * rate, shows progress, logs metrics to JSONL, evaluates, and checkpoints atomically so a run can
  * stop at any moment and `resume` to the same final weights as an uninterrupted run.
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, jit, scalar, valueAndGrad } from '../tensor/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
-import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointState } from './checkpoint.js';
-import { makeProgress, truncateMetrics, type MetricsRecord } from './progress.js';
+import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointContents } from './checkpoint.js';
+import { makeProgress, metricsLogger, truncateMetrics, type MetricsRecord } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
 export type LossFn<P, B> = (params: P, batch: B) => Tensor | { loss: Tensor; metrics?: Record<string, Tensor> };
@@ -136,19 +136,13 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
     return { params: next.params, optState: next.state, loss, metrics, ...(gradNorm ? { gradNorm } : {}) };
   });
 
-  const log = (record: Record<string, number | string>): void => {
-    history.push(record);
-    if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
-    o.onLog?.(record);
-  };
+  const log = metricsLogger(history, metricsFile, o.onLog);
   const progress = await makeProgress(o.progress ?? 'auto', startStep, o.steps, 'train');
   const t0 = performance.now();
   const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
   const checkpoint = (done: number): void => {
     if (!ckptRoot) return;
-    const state: CheckpointState = {
-      format: 'glassbox-train-checkpoint',
-      version: 1,
+    const state: CheckpointContents = {
       step: done,
       data: o.data.getState(),
       optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },

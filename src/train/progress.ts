@@ -1,7 +1,7 @@
 /**
  * What long training loops share: the progress display and metrics.jsonl's truncation on resume.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
 
 /** A metrics.jsonl record. */
@@ -25,6 +25,22 @@ export function truncateMetrics(file: string, step: number): MetricsRecord[] {
   }
   writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
   return kept;
+}
+
+/**
+ * The run's log: each record goes to `history`, is appended to metrics.jsonl (when there is one)
+ * and is handed to `onLog`.
+ */
+export function metricsLogger(
+  history: MetricsRecord[],
+  metricsFile: string | null | undefined,
+  onLog?: (record: MetricsRecord) => void,
+): (record: MetricsRecord) => void {
+  return (record) => {
+    history.push(record);
+    if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
+    onLog?.(record);
+  };
 }
 
 export interface Progress {

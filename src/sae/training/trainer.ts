@@ -15,13 +15,13 @@
  * pieces instead: the Adam optimizer, the checkpoint files (`saveCheckpoint` / `loadCheckpoint`),
  * the same metrics.jsonl and resume rules.
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, jit, scalar, tensor, valueAndGrad, zeros } from '../../tensor/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { adam, type OptState, type Optimizer } from '../../train/optim.js';
 import type { DataSource } from '../../train/data.js';
-import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointState } from '../../train/checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointContents } from '../../train/checkpoint.js';
 import { Sae } from '../sae.js';
 import { dOutOf, isTranscoderArchitecture, type SaeConfigInput } from '../config.js';
 import { decoderRowNorms, forwardParts, lossConfig, processInput } from '../common.js';
@@ -38,7 +38,7 @@ import { saveSae } from '../formats.js';
 import type { SaeInitOptions, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
 import { coefficientSchedule, saeLrSchedule } from './schedules.js';
-import { makeProgress, truncateMetrics, type MetricsRecord } from '../../train/progress.js';
+import { makeProgress, metricsLogger, truncateMetrics, type MetricsRecord } from '../../train/progress.js';
 
 /** Architectures trained with TopK-style activations (AuxK; threshold for the batch variants). */
 const TOPK_FAMILY = new Set(['topk', 'batchtopk', 'matryoshka_batchtopk']);
@@ -419,11 +419,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const evaluate = (p: SaeParams): Record<string, number> => evalFn(p, scaledEval);
 
   // ---- Logging, progress, checkpoints ----
-  const log = (record: Record<string, number | string>): void => {
-    history.push(record);
-    if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
-    o.onLog?.(record);
-  };
+  const log = metricsLogger(history, metricsFile, o.onLog);
   const logEvery = o.logEvery ?? 10;
   const evalEvery = o.evalEvery ?? Math.max(1, Math.ceil(steps / 10));
   const ckptEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10));
@@ -432,9 +428,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
   const checkpoint = (done: number): void => {
     if (!ckptRoot) return;
-    const state: CheckpointState = {
-      format: 'glassbox-train-checkpoint',
-      version: 1,
+    const state: CheckpointContents = {
       step: done,
       data: store.getState(),
       optimizer: { name: optimizer.name, hyper: { ...optimizer.hyper } },
