@@ -152,3 +152,46 @@ test('repeated segments: chosen rows end in a copy of the segment before it, at 
   resumed.setState(state);
   assert.deepEqual(rowsOf(resumed.next()), next);
 });
+
+test('withRepeatedSegments with randomVocab ends rows in a random segment followed by its copy', () => {
+  const rows = 64;
+  const L = 64;
+  const V = 50;
+  // Source tokens are all >= 1000, so every token below V in the output was drawn by the rewrite.
+  const source = syntheticData(
+    (rng) => ({
+      tokens: tensor(
+        Array.from({ length: rows }, () => Array.from({ length: L }, () => 1000 + rng.int(1000))),
+        undefined,
+        'int64',
+      ),
+    }),
+    { seed: 5 },
+  );
+  const got = (withRepeatedSegments(source, { fraction: 0.5, seed: 2, randomVocab: V }).next().tokens.toArray() as bigint[][]).map((r) =>
+    r.map(Number),
+  );
+  let rewritten = 0;
+  const drawn = new Set<number>();
+  for (const row of got) {
+    const start = row.findIndex((v) => v < V);
+    if (start < 0) continue;
+    rewritten++;
+    const n = (L - start) / 2;
+    assert.ok(Number.isInteger(n) && n >= L / 8 && n <= L / 2, `segment length ${n}`);
+    const segment = row.slice(start, start + n);
+    assert.ok(
+      segment.every((v) => v < V),
+      'the first copy is all random tokens',
+    );
+    assert.deepEqual(row.slice(start + n), segment, 'then the same tokens again');
+    assert.ok(
+      row.slice(0, start).every((v) => v >= 1000),
+      'the text before is untouched',
+    );
+    segment.forEach((v) => drawn.add(v));
+  }
+  assert.ok(rewritten > 0.3 * rows && rewritten < 0.7 * rows, `${rewritten} of ${rows} rows rewritten`);
+  assert.ok(drawn.size > V / 2, `random tokens cover the vocabulary: ${drawn.size} of ${V}`);
+  assert.throws(() => withRepeatedSegments(source, { fraction: 0.5, randomVocab: 0 }), /randomVocab must be a positive integer, got 0/);
+});

@@ -99,7 +99,7 @@ export function registerTrain(program: Command): void {
 
   train
     .command('default')
-    .description('the default text model: corpus, BPE tokenizer, token files, GPT-2 training, evaluation')
+    .description('the default text model: corpus, BPE tokenizer, token files, training, evaluation')
     .option('--out <dir>', 'model directory to write', 'models/default')
     .option('--work <dir>', 'scratch directory (tokenizer, token files, checkpoints); default <out>.work')
     .option('--steps <n>', 'optimizer steps', '2500')
@@ -110,9 +110,13 @@ export function registerTrain(program: Command): void {
       "positions: 'learned' (GPT-2) or 'rotary' (the GPT-2 layout with rotary positions, as GPT-NeoX)",
       'learned',
     )
-    .option('--repeat-steps <n>', 'then continue training with repeated text segments mixed in, for n steps', '0')
-    .option('--repeat-fraction <f>', 'fraction of those windows that end in a repeated segment', '0.5')
-    .option('--repeat-lr <rate>', 'peak learning rate of the repeat stage', '5e-4')
+    .option(
+      '--repeats <kind>',
+      "what some windows end in, from step 0: 'none', 'random' (random tokens, then the same again) or 'text' (a copy of the text before)",
+      'none',
+    )
+    .option('--repeat-fraction <f>', 'fraction of the training windows that end in a repeat', '0.5')
+    .option('--short-steps <n>', 'first train this many steps on 64-token windows', '0')
     .option('--resume', 'continue from the newest checkpoint in the work directory')
     .action(
       async (o: {
@@ -122,9 +126,9 @@ export function registerTrain(program: Command): void {
         seed: string;
         lr: string;
         positional: string;
-        repeatSteps: string;
+        repeats: string;
         repeatFraction: string;
-        repeatLr: string;
+        shortSteps: string;
         resume?: boolean;
       }) => {
         const report = await buildDefaultModel({
@@ -134,9 +138,9 @@ export function registerTrain(program: Command): void {
           seed: intFlag('seed', o.seed, 0),
           lr: numFlag('lr', o.lr, 0),
           positional: oneOfFlag('positional', o.positional, ['learned', 'rotary'] as const),
-          repeatSteps: intFlag('repeat-steps', o.repeatSteps, 0),
+          repeats: oneOfFlag('repeats', o.repeats, ['random', 'text', 'none'] as const),
           repeatFraction: numFlag('repeat-fraction', o.repeatFraction, 0, 1),
-          repeatLr: numFlag('repeat-lr', o.repeatLr, 0),
+          shortSteps: intFlag('short-steps', o.shortSteps, 0),
           resume: o.resume,
         });
         console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);

@@ -21,7 +21,7 @@ import { saveTokenizerJson, trainBpe } from './bpe.js';
 import { TokenFile, tokenizeToFile } from './tokens.js';
 import { sequentialWindows, tokenWindows, withRepeatedSegments } from './windows.js';
 import { adamw, decayMatricesOnly } from './optim.js';
-import { cosineDecay } from './schedule.js';
+import { cosineDecay, linearWarmup } from './schedule.js';
 import { train } from './loop.js';
 import { lmLoss, modelParams, trainableParams } from './lm.js';
 
@@ -41,7 +41,7 @@ export interface DefaultModelOptions {
    * 'learned' (default, the shipped model): GPT-2's learned absolute positions. 'rotary': the same
    * GPT-2 layout with rotary positions on every head dimension instead (a GPT-NeoX / Pythia config
    * with a sequential residual; saved in Hugging Face's GPT-NeoX format). With the default budget
-   * the rotary model reached a validation loss of 3.65 nats against 3.91, but neither formed
+   * the rotary model reached a validation loss of 3.65 nats against 3.91; neither formed
    * induction heads.
    */
   positional?: 'learned' | 'rotary';
@@ -49,15 +49,23 @@ export interface DefaultModelOptions {
   batchSize?: number;
   lr?: number;
   /**
-   * Optional second stage: steps of continued training where `repeatFraction` of the windows end
-   * in a repeated text segment (`withRepeatedSegments`; default 0 steps; then half the windows,
-   * peak lr 5e-4). Meant to teach in-context copying; in our runs it did not grow induction heads
-   * (300-600 steps on the learned-position model with a fixed repeat distance; 400 steps on the
-   * rotary model with varying distances), so the shipped model skips it.
+   * What `repeatFraction` of the training windows end in (`withRepeatedSegments`), from step 0:
+   * 'none' (default, the shipped model) nothing; 'text' a copy of the text just before; 'random'
+   * a segment of random tokens followed by the same segment, which only in-context copying can
+   * predict. Meant to teach induction; none of our runs formed induction heads with it (learned
+   * and rotary positions, text and random repeats, up to 1400 steps; see the README).
    */
-  repeatSteps?: number;
+  repeats?: 'random' | 'text' | 'none';
+  /** Fraction of the training windows that end in a repeat (default 0.5 when `repeats` is not 'none'). */
   repeatFraction?: number;
-  repeatLr?: number;
+  /**
+   * Steps on short windows (64 tokens, 4x the batch: the same tokens per step) before `steps` at
+   * the full context (default 0). The induction toy forms induction heads within 1500 steps on
+   * sequences of 32 or 64 with 32 sequences per step, but not on 64 with 16 per step nor on 256
+   * with 4 per step: how many repeats a step holds, and how long they are, decide whether the
+   * circuit forms in time.
+   */
+  shortSteps?: number;
   seed?: number;
   resume?: boolean;
   progress?: boolean | 'auto';
@@ -73,20 +81,27 @@ export interface DefaultModelReport {
   tokens: { train: number; validation: number };
   training: {
     steps: number;
-    repeatSteps: number;
+    repeats: 'random' | 'text' | 'none';
     repeatFraction: number;
+    /** Steps on windows of `shortLen` tokens (batch x nCtx / shortLen of them) before `steps` at the full context. */
+    shortSteps: number;
+    shortLen: number;
     batchSize: number;
     seqLen: number;
     tokensSeen: number;
     seconds: number;
     lr: number;
-    repeatLr: number;
   };
   /** Mean next-token loss (nats) on every validation window. */
   validationLoss: number;
   /** Add-one-smoothed bigram model fitted on the training tokens, on the same validation targets. */
   bigramValidationLoss: number;
   unigramValidationLoss: number;
+  /**
+   * In-context copying of natural text: mean loss (nats) on validation segments of 127 tokens the
+   * first time they appear (`first`) and when the same segment follows again (`repeated`).
+   */
+  copying: { first: number; repeated: number };
   /** [layer][head] scores on repeated random tokens (induction) and on validation text (previous token). */
   inductionScores: number[][];
   previousTokenScores: number[][];
@@ -160,75 +175,83 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
   // 3. Train.
   const cfg = defaultModelConfig(o, eot);
   const seqLen = cfg.nCtx - 1;
-  const steps = o.steps ?? 3000;
+  const steps = o.steps ?? 2500;
   const batchSize = o.batchSize ?? 16;
   const lr = o.lr ?? 2e-3;
   const seed = o.seed ?? 0;
+  const repeats = o.repeats ?? 'none';
+  const repeatFraction = repeats === 'none' ? 0 : (o.repeatFraction ?? 0.5);
+  const shortSteps = o.shortSteps ?? 0;
+  const shortLen = 64;
   const loss = lmLoss(cfg);
   const evalWindows = sequentialWindows(valFile, seqLen, o.evalWindows ?? 16);
   const meanLoss = (params: Parameters<typeof loss>[0], windows: Tensor[]): number =>
     windows.reduce((s, w) => s + (loss(params, { tokens: w }).item() as number), 0) / windows.length;
   log(
-    `training ${cfg.nLayers} layers x d_model ${cfg.dModel} on ${trainFile.length.toLocaleString('en-US')} tokens: ${steps} steps of ${batchSize} x ${cfg.nCtx}`,
+    `training ${cfg.nLayers} layers x d_model ${cfg.dModel} on ${trainFile.length.toLocaleString('en-US')} tokens: ${steps} steps of ${batchSize} x ${cfg.nCtx}` +
+      (repeatFraction > 0 ? `, ${Math.round(100 * repeatFraction)}% of the windows ending in a repeated ${repeats} segment` : ''),
   );
-  const result = await train({
-    params: trainableParams(cfg, initParams(cfg, { seed })),
-    loss,
-    optimizer: adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly }),
-    data: tokenWindows(trainFile, { seqLen, batchSize, seed }),
-    steps,
-    lr: cosineDecay({ lr, totalSteps: steps, warmupSteps: Math.min(200, Math.floor(steps / 10)), finalLr: lr / 10 }),
-    clipGradNorm: 1,
-    outDir: join(o.workDir, 'run'),
-    resume: o.resume,
-    checkpointEvery: Math.max(50, Math.floor(steps / 20)),
-    config: { cfg, steps, batchSize, lr, seed, train: manifest.splits.train.sha256 },
-    evalEvery: Math.max(100, Math.floor(steps / 10)),
-    evaluate: (params) => ({ validationLoss: meanLoss(params, evalWindows) }),
-    itemsPerBatch: batchSize * cfg.nCtx,
-    itemName: 'tokens',
-    logEvery: 10,
-    progress: o.progress ?? 'auto',
-  });
-
-  // 3b. Continued training with repeated segments mixed in (see DefaultModelOptions.repeatSteps).
-  const repeatSteps = o.repeatSteps ?? 0;
-  const repeatFraction = o.repeatFraction ?? 0.5;
-  const repeatLr = o.repeatLr ?? 5e-4;
-  let finalParams = result.params;
-  let seconds = result.elapsed;
-  if (repeatSteps > 0) {
-    log(`continued training with repeated segments in ${Math.round(100 * repeatFraction)}% of the windows: ${repeatSteps} steps`);
-    const stage2 = await train({
-      params: result.params,
+  const withRepeats = (windows: ReturnType<typeof tokenWindows>, seedOffset: number) =>
+    repeatFraction > 0
+      ? withRepeatedSegments(windows, {
+          fraction: repeatFraction,
+          seed: seed + seedOffset,
+          ...(repeats === 'random' ? { randomVocab: eot } : {}),
+        })
+      : windows;
+  const optimizer = adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly });
+  const tokensPerStep = batchSize * cfg.nCtx;
+  const config = { cfg, steps, shortSteps, batchSize, lr, seed, train: manifest.splits.train.sha256, repeats, repeatFraction };
+  let params = trainableParams(cfg, initParams(cfg, { seed }));
+  let seconds = 0;
+  // 3a. Short windows first (see DefaultModelOptions.shortSteps), at the peak learning rate.
+  if (shortSteps > 0) {
+    log(`first ${shortSteps} steps on windows of ${shortLen} tokens`);
+    const short = await train({
+      params,
       loss,
-      optimizer: adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly }),
-      data: withRepeatedSegments(tokenWindows(trainFile, { seqLen, batchSize, seed: seed + 1 }), {
-        fraction: repeatFraction,
-        seed: seed + 2,
-      }),
-      steps: repeatSteps,
-      lr: cosineDecay({
-        lr: repeatLr,
-        totalSteps: repeatSteps,
-        warmupSteps: Math.min(50, Math.floor(repeatSteps / 10)),
-        finalLr: repeatLr / 10,
-      }),
+      optimizer,
+      data: withRepeats(
+        tokenWindows(trainFile, { seqLen: shortLen - 1, batchSize: Math.max(1, Math.round(tokensPerStep / shortLen)), seed: seed + 5 }),
+        6,
+      ),
+      steps: shortSteps,
+      lr: linearWarmup(lr, Math.min(200, Math.floor(shortSteps / 5))),
       clipGradNorm: 1,
-      outDir: join(o.workDir, 'run-repeats'),
+      outDir: join(o.workDir, 'run-short'),
       resume: o.resume,
-      checkpointEvery: Math.max(50, Math.floor(repeatSteps / 10)),
-      config: { stage: 'repeats', repeatSteps, repeatFraction, repeatLr, seed, pretraining: { cfg, steps, batchSize, lr } },
-      evalEvery: Math.max(100, Math.floor(repeatSteps / 4)),
-      evaluate: (params) => ({ validationLoss: meanLoss(params, evalWindows) }),
-      itemsPerBatch: batchSize * cfg.nCtx,
+      checkpointEvery: Math.max(50, Math.floor(shortSteps / 10)),
+      config: { stage: 'short', shortLen, ...config },
+      itemsPerBatch: tokensPerStep,
       itemName: 'tokens',
       logEvery: 10,
       progress: o.progress ?? 'auto',
     });
-    finalParams = stage2.params;
-    seconds += stage2.elapsed;
+    params = short.params;
+    seconds += short.elapsed;
   }
+  // 3b. The full context.
+  const result = await train({
+    params,
+    loss,
+    optimizer,
+    data: withRepeats(tokenWindows(trainFile, { seqLen, batchSize, seed }), 3),
+    steps,
+    lr: cosineDecay({ lr, totalSteps: steps, warmupSteps: Math.min(shortSteps > 0 ? 50 : 200, Math.floor(steps / 10)), finalLr: lr / 10 }),
+    clipGradNorm: 1,
+    outDir: join(o.workDir, 'run'),
+    resume: o.resume,
+    checkpointEvery: Math.max(50, Math.floor(steps / 20)),
+    config,
+    evalEvery: Math.max(100, Math.floor(steps / 10)),
+    evaluate: (p) => ({ validationLoss: meanLoss(p, evalWindows) }),
+    itemsPerBatch: tokensPerStep,
+    itemName: 'tokens',
+    logEvery: 10,
+    progress: o.progress ?? 'auto',
+  });
+  seconds += result.elapsed;
+  const finalParams = result.params;
   const model = new HookedTransformer(cfg, modelParams(cfg, finalParams));
   model.tokenizer = tokenizer;
 
@@ -245,18 +268,20 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     tokens: { train: trainFile.length, validation: valFile.length },
     training: {
       steps: result.step,
-      repeatSteps,
+      repeats,
       repeatFraction,
+      shortSteps,
+      shortLen,
       batchSize,
       seqLen: cfg.nCtx,
-      tokensSeen: (result.step + repeatSteps) * batchSize * cfg.nCtx,
+      tokensSeen: (shortSteps + result.step) * batchSize * cfg.nCtx,
       seconds,
       lr,
-      repeatLr,
     },
     validationLoss,
     bigramValidationLoss: baselines.bigram,
     unigramValidationLoss: baselines.unigram,
+    copying: copyingLosses(model, valFile),
     ...heads,
   };
 
@@ -321,6 +346,22 @@ export function ngramBaselines(trainFile: TokenFile, windows: Tensor[], vocabSiz
     }
   }
   return { unigram: nllUni / n, bigram: nllBi / n };
+}
+
+/**
+ * Mean loss on 16 validation segments of 127 tokens, first as they appear and then repeated
+ * right after themselves (BOS + s + s): a model that copies in context predicts the repeat.
+ */
+function copyingLosses(model: HookedTransformer, valFile: TokenFile): { first: number; repeated: number } {
+  const n = 127;
+  const rows = Array.from({ length: 16 }, (_, i) => {
+    const s = Array.from(valFile.read(i * 4 * n, n));
+    return [model.cfg.bosTokenId!, ...s, ...s];
+  });
+  const perToken = model.loss(rows, { perToken: true }).cast('float32').mean(0).dataSync() as Float32Array;
+  // perToken[t] is the loss predicting token t + 1: t + 1 in 1..n is the first copy, n+1..2n the repeat.
+  const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / a.length;
+  return { first: mean(perToken.subarray(0, n)), repeated: mean(perToken.subarray(n, 2 * n)) };
 }
 
 /**

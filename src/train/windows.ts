@@ -90,18 +90,26 @@ function epochPlan(length: number, seqLen: number, seed: number, epoch: number):
 }
 
 /**
- * Rewrites a fraction of each batch's rows to end in a repeated text segment: for a row of length
- * L, a length n is drawn from [L/8, L/2] and the row's last n tokens are replaced by the n tokens
- * before them, so the row reads [.. s, s] with s a segment of natural text. Natural text rarely
- * repeats within a context window, so a small model trained on it alone learns in-context copying
- * (induction heads) slowly; mixing in repeats teaches it quickly. The repeat distance n varies
- * from row to row because at a fixed distance a head can predict the copy by position alone
- * (attend n - 1 tokens back), which needs no induction. Rows and lengths come from a seeded
- * generator whose state is part of the source's state, so resume stays exact.
+ * Rewrites a fraction of each batch's rows to end in a repeated segment: for a row of length L, a
+ * length n is drawn from [L/8, L/2] and the row's last n tokens are replaced by the n tokens
+ * before them, so the row reads [.. s, s] with s a segment of natural text. With `randomVocab`,
+ * s is instead n tokens drawn uniformly from [0, randomVocab), so the row reads [text, r, r]:
+ * the copy can then only be predicted by copying, never from the text's statistics. Natural text
+ * rarely repeats within a context window, so a small model trained on it alone learns in-context
+ * copying (induction heads) slowly; mixing in repeats is meant to teach it sooner (for the default
+ * model it has not been enough; see `buildDefaultModel`'s options). The repeat distance n
+ * varies from row to row because at a fixed distance a head can predict the copy by position
+ * alone (attend n - 1 tokens back), which needs no induction. Rows, lengths and random tokens
+ * come from a seeded generator whose state is part of the source's state, so resume stays exact.
  */
-export function withRepeatedSegments(source: DataSource<TokenBatch>, options: { fraction: number; seed?: number }): DataSource<TokenBatch> {
+export function withRepeatedSegments(
+  source: DataSource<TokenBatch>,
+  options: { fraction: number; seed?: number; randomVocab?: number },
+): DataSource<TokenBatch> {
   if (!(options.fraction >= 0 && options.fraction <= 1))
     throw new Error(`withRepeatedSegments: fraction must be in [0, 1], got ${options.fraction}`);
+  if (options.randomVocab !== undefined && !(Number.isInteger(options.randomVocab) && options.randomVocab > 0))
+    throw new Error(`withRepeatedSegments: randomVocab must be a positive integer, got ${options.randomVocab}`);
   const rng = new PRNG(options.seed ?? 0);
   return {
     next() {
@@ -114,7 +122,8 @@ export function withRepeatedSegments(source: DataSource<TokenBatch>, options: { 
       for (let r = 0; r < b; r++) {
         if (rng.uniform() >= options.fraction) continue;
         const n = shortest + rng.int(longest - shortest + 1);
-        for (let c = L - n; c < L; c++) out[r * L + c] = ids[r * L + (c - n)]!;
+        if (options.randomVocab) for (let c = L - 2 * n; c < L - n; c++) out[r * L + c] = BigInt(rng.int(options.randomVocab));
+        for (let c = L - n; c < L; c++) out[r * L + c] = out[r * L + (c - n)]!;
       }
       return { tokens: tensor(out, [b, L], 'int64') };
     },
