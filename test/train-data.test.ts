@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PRNG, tensor } from '../src/tensor/index.js';
 import { TokenFile, writeTokenFile } from '../src/train/tokens.js';
 import { sequentialWindows, tokenWindows, withRepeatedSegments } from '../src/train/windows.js';
-import { syntheticData } from '../src/train/data.js';
+import { syntheticData, type DataSource, type TokenBatch } from '../src/train/data.js';
 
 async function countingFile(n: number): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), 'glassbox-windows-')), 'tokens.bin');
@@ -88,30 +88,26 @@ test('sequential validation windows and clear errors', async () => {
   assert.throws(() => tokenWindows(join(tmpdir(), 'no-such-file.bin'), { seqLen: 4, batchSize: 1 }), /no-such-file\.bin/);
 });
 
+/** A source of [rows, L] batches of random ids in [offset, offset + 1e6): distinct almost everywhere. */
+function randomRows(rows: number, L: number, seed: number, offset = 0): DataSource<TokenBatch> {
+  return syntheticData(
+    (rng) => ({
+      tokens: tensor(
+        Array.from({ length: rows }, () => Array.from({ length: L }, () => offset + rng.int(1_000_000))),
+        undefined,
+        'int64',
+      ),
+    }),
+    { seed },
+  );
+}
+
 test('repeated segments: chosen rows end in a copy of the segment before it, at a varying distance; resume is exact', () => {
   const L = 64;
   const rows = 32;
   // Distinct ids everywhere, so a repeat can only come from the rewrite.
-  const source = syntheticData(
-    (rng) => ({
-      tokens: tensor(
-        Array.from({ length: rows }, () => Array.from({ length: L }, () => rng.int(1_000_000))),
-        undefined,
-        'int64',
-      ),
-    }),
-    { seed: 3 },
-  );
-  const plain = syntheticData(
-    (rng) => ({
-      tokens: tensor(
-        Array.from({ length: rows }, () => Array.from({ length: L }, () => rng.int(1_000_000))),
-        undefined,
-        'int64',
-      ),
-    }),
-    { seed: 3 },
-  );
+  const source = randomRows(rows, L, 3);
+  const plain = randomRows(rows, L, 3);
   const repeated = withRepeatedSegments(source, { fraction: 0.5, seed: 1 });
   const rowsOf = (t: { tokens: { toArray(): unknown } }) => (t.tokens.toArray() as bigint[][]).map((r) => r.map(Number));
   const distances = new Set<number>();
@@ -136,19 +132,7 @@ test('repeated segments: chosen rows end in a copy of the segment before it, at 
 
   const state = JSON.parse(JSON.stringify(repeated.getState()));
   const next = rowsOf(repeated.next());
-  const resumed = withRepeatedSegments(
-    syntheticData(
-      (rng) => ({
-        tokens: tensor(
-          Array.from({ length: rows }, () => Array.from({ length: L }, () => rng.int(1_000_000))),
-          undefined,
-          'int64',
-        ),
-      }),
-      { seed: 99 },
-    ),
-    { fraction: 0.5, seed: 42 },
-  );
+  const resumed = withRepeatedSegments(randomRows(rows, L, 99), { fraction: 0.5, seed: 42 });
   resumed.setState(state);
   assert.deepEqual(rowsOf(resumed.next()), next);
 });
@@ -158,16 +142,7 @@ test('withRepeatedSegments with randomVocab ends rows in a random segment follow
   const L = 64;
   const V = 50;
   // Source tokens are all >= 1000, so every token below V in the output was drawn by the rewrite.
-  const source = syntheticData(
-    (rng) => ({
-      tokens: tensor(
-        Array.from({ length: rows }, () => Array.from({ length: L }, () => 1000 + rng.int(1000))),
-        undefined,
-        'int64',
-      ),
-    }),
-    { seed: 5 },
-  );
+  const source = randomRows(rows, L, 5, 1000);
   const got = (withRepeatedSegments(source, { fraction: 0.5, seed: 2, randomVocab: V }).next().tokens.toArray() as bigint[][]).map((r) =>
     r.map(Number),
   );
