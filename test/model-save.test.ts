@@ -24,6 +24,16 @@ function randomModel(cfg: ReturnType<typeof gpt2Config>, seed: number): HookedTr
   return new HookedTransformer(cfg, params);
 }
 
+/** Loads `dir` and checks it has `model`'s config and gives bit-identical logits on `tokens`. */
+function assertReloadsExactly(dir: string, model: HookedTransformer, tokens: number[][]): void {
+  const loaded = loadFromDirectory(dir);
+  assert.deepEqual(loaded.cfg, model.cfg);
+  assert.deepEqual(
+    Array.from(loaded.forward(tokens).dataSync() as Float32Array),
+    Array.from(model.forward(tokens).dataSync() as Float32Array),
+  );
+}
+
 function maxDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
@@ -47,12 +57,7 @@ test('a GPT-2 model saves in Hugging Face format (tied embeddings) and loads bac
   assert.deepEqual(file.info('transformer.h.1.mlp.c_proj.weight').shape, [64, 16]);
   assert.ok(!file.has('lm_head.weight'), 'tied embeddings store only wte');
   file.close();
-  const loaded = loadFromDirectory(dir);
-  assert.deepEqual(loaded.cfg, model.cfg);
-  assert.deepEqual(
-    Array.from(loaded.forward(tokens).dataSync() as Float32Array),
-    Array.from(model.forward(tokens).dataSync() as Float32Array),
-  );
+  assertReloadsExactly(dir, model, tokens);
 });
 
 test('an untied unembedding is stored as lm_head; float16 storage halves the file and stays close', () => {
@@ -88,13 +93,7 @@ test('models Hugging Face cannot describe save in glassbox format and load back 
     const dir = tmp();
     assert.equal(saveModel(dir, model), 'glassbox');
     assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).model_type, 'glassbox');
-    const loaded = loadFromDirectory(dir);
-    assert.deepEqual(loaded.cfg, model.cfg);
-    const input = [[1, 2, 3]];
-    assert.deepEqual(
-      Array.from(loaded.forward(input).dataSync() as Float32Array),
-      Array.from(model.forward(input).dataSync() as Float32Array),
-    );
+    assertReloadsExactly(dir, model, [[1, 2, 3]]);
     assert.throws(
       () => saveModel(tmp(), model, { format: 'hf' }),
       /cannot be written in Hugging Face GPT-(2|NeoX) format \((attention-only|norm is none)/,
@@ -138,12 +137,7 @@ test('a GPT-NeoX checkpoint saved again is tensor-for-tensor the Hugging Face fi
   }
   original.close();
   written.close();
-  const loaded = loadFromDirectory(dir);
-  assert.deepEqual(loaded.cfg, model.cfg);
-  assert.deepEqual(
-    Array.from(loaded.forward(tokens).dataSync() as Float32Array),
-    Array.from(model.forward(tokens).dataSync() as Float32Array),
-  );
+  assertReloadsExactly(dir, model, tokens);
 });
 
 test('the GPT-2 layout with rotary positions (the default model) saves as GPT-NeoX with tied embeddings', () => {
@@ -159,10 +153,5 @@ test('the GPT-2 layout with rotary positions (the default model) saves as GPT-Ne
   const file = SafetensorsFile.open(join(dir, 'model.safetensors'));
   assert.ok(!file.has('embed_out.weight'), 'tied embeddings store only embed_in');
   file.close();
-  const loaded = loadFromDirectory(dir);
-  assert.deepEqual(loaded.cfg, model.cfg);
-  assert.deepEqual(
-    Array.from(loaded.forward(tokens).dataSync() as Float32Array),
-    Array.from(model.forward(tokens).dataSync() as Float32Array),
-  );
+  assertReloadsExactly(dir, model, tokens);
 });
