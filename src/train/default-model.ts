@@ -62,8 +62,8 @@ export interface DefaultModelOptions {
    * Steps on short windows (64 tokens, 4x the batch: the same tokens per step) before `steps` at
    * the full context (default 0). The induction toy forms induction heads within 1500 steps on
    * sequences of 32 or 64 with 32 sequences per step, but not on 64 with 16 per step nor on 256
-   * with 4 per step: how many repeats a step holds, and how long they are, decide whether the
-   * circuit forms in time.
+   * with 4 or 32 per step: how long the repeats are, and how many a step holds, decide whether
+   * the circuit forms in time.
    */
   shortSteps?: number;
   seed?: number;
