@@ -1,6 +1,7 @@
 /**
- * buildDefaultModel end to end at toy size: tokenizer, token files, the short-window stage, the
- * full-context stage with random repeats, evaluation, and a model directory that loads again.
+ * buildDefaultModel end to end at toy size: tokenizer, token files, the synthetic copying stage,
+ * the short-window stage, the full-context stage with random repeats, evaluation, and a model
+ * directory that loads again.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { HookedTransformer } from '../src/model/index.js';
 import { buildDefaultModel } from '../src/train/default-model.js';
 
-test('buildDefaultModel: short windows, then the full context with random repeats, then a report and a loadable model', async () => {
+test('buildDefaultModel: synthetic copying, short windows, then the full context with random repeats, then a report and a loadable model', async () => {
   const root = mkdtempSync(join(tmpdir(), 'glassbox-default-'));
   const outDir = join(root, 'model');
   const workDir = join(root, 'work');
@@ -25,6 +26,7 @@ test('buildDefaultModel: short windows, then the full context with random repeat
     positional: 'rotary' as const,
     steps: 4,
     shortSteps: 3,
+    syntheticSteps: 2,
     batchSize: 2,
     repeats: 'random' as const,
     repeatFraction: 0.5,
@@ -40,21 +42,27 @@ test('buildDefaultModel: short windows, then the full context with random repeat
       steps: 4,
       shortSteps: 3,
       shortLen: 64,
+      syntheticSteps: 2,
+      syntheticLen: 64,
       repeats: 'random',
       repeatFraction: 0.5,
       batchSize: 2,
       seqLen: 128,
-      tokensSeen: 7 * 2 * 128,
+      tokensSeen: 9 * 2 * 128,
       seconds: 0,
       lr: 2e-3,
     },
   );
-  // The short stage ran on windows of 64 with 4 rows (the same tokens per step), then the main stage.
-  const shortLog = readFileSync(join(workDir, 'run-short', 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-  assert.equal(shortLog.filter((r) => r.kind === 'train').at(-1).step, 3);
+  // Each early stage ran in its own run directory, then the main stage.
+  const lastStep = (run: string): number =>
+    readFileSync(join(workDir, run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.kind === 'train')
+      .at(-1).step;
+  assert.equal(lastStep('run-synthetic'), 2);
+  assert.equal(lastStep('run-short'), 3);
   assert.ok(existsSync(join(workDir, 'run', 'metrics.jsonl')));
   for (const v of [report.validationLoss, report.bigramValidationLoss, report.copying.first, report.copying.repeated])
     assert.ok(Number.isFinite(v) && v > 0, String(v));

@@ -117,6 +117,11 @@ export function registerTrain(program: Command): void {
     )
     .option('--repeat-fraction <f>', 'fraction of the training windows that end in a repeat', '0.5')
     .option('--short-steps <n>', 'first train this many steps on 64-token windows', '0')
+    .option(
+      '--synthetic-steps <n>',
+      'before any text, train this many steps on 64-token sequences of random tokens ending in a repeated segment',
+      '0',
+    )
     .option('--resume', 'continue from the newest checkpoint in the work directory')
     .action(
       async (o: {
@@ -129,6 +134,7 @@ export function registerTrain(program: Command): void {
         repeats: string;
         repeatFraction: string;
         shortSteps: string;
+        syntheticSteps: string;
         resume?: boolean;
       }) => {
         const report = await buildDefaultModel({
@@ -141,6 +147,7 @@ export function registerTrain(program: Command): void {
           repeats: oneOfFlag('repeats', o.repeats, ['random', 'text', 'none'] as const),
           repeatFraction: numFlag('repeat-fraction', o.repeatFraction, 0, 1),
           shortSteps: intFlag('short-steps', o.shortSteps, 0),
+          syntheticSteps: intFlag('synthetic-steps', o.syntheticSteps, 0),
           resume: o.resume,
         });
         console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);

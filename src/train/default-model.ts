@@ -23,6 +23,8 @@ import { sequentialWindows, tokenWindows, withRepeatedSegments } from './windows
 import { adamw, decayMatricesOnly } from './optim.js';
 import { cosineDecay, linearWarmup } from './schedule.js';
 import { train } from './loop.js';
+import { syntheticData, type DataSource, type TokenBatch } from './data.js';
+import { inductionBatch } from './toys/induction.js';
 import { lmLoss, modelParams, trainableParams } from './lm.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
@@ -66,6 +68,14 @@ export interface DefaultModelOptions {
    * the circuit forms in time.
    */
   shortSteps?: number;
+  /**
+   * Steps on synthetic sequences before any text (default 0): random token ids ending in a random
+   * segment written twice (`inductionBatch`), `syntheticLen` tokens long, batch x nCtx /
+   * syntheticLen of them per step. Nothing but in-context copying lowers the loss on these, so the
+   * whole gradient goes to the induction circuit; on text its signal is a small part of the
+   * gradient and, in our runs, never grew the circuit in the steps we had.
+   */
+  syntheticSteps?: number;
   seed?: number;
   resume?: boolean;
   progress?: boolean | 'auto';
@@ -86,6 +96,9 @@ export interface DefaultModelReport {
     /** Steps on windows of `shortLen` tokens (batch x nCtx / shortLen of them) before `steps` at the full context. */
     shortSteps: number;
     shortLen: number;
+    /** Steps on synthetic copying sequences of `syntheticLen` tokens before any text. */
+    syntheticSteps: number;
+    syntheticLen: number;
     batchSize: number;
     seqLen: number;
     tokensSeen: number;
@@ -183,6 +196,8 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
   const repeatFraction = repeats === 'none' ? 0 : (o.repeatFraction ?? 0.5);
   const shortSteps = o.shortSteps ?? 0;
   const shortLen = 64;
+  const syntheticSteps = o.syntheticSteps ?? 0;
+  const syntheticLen = 64;
   const loss = lmLoss(cfg);
   const evalWindows = sequentialWindows(valFile, seqLen, o.evalWindows ?? 16);
   const meanLoss = (params: Parameters<typeof loss>[0], windows: Tensor[]): number =>
@@ -201,43 +216,69 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
       : windows;
   const optimizer = adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly });
   const tokensPerStep = batchSize * cfg.nCtx;
-  const config = { cfg, steps, shortSteps, batchSize, lr, seed, train: manifest.splits.train.sha256, repeats, repeatFraction };
+  const config = {
+    cfg,
+    steps,
+    shortSteps,
+    syntheticSteps,
+    batchSize,
+    lr,
+    seed,
+    train: manifest.splits.train.sha256,
+    repeats,
+    repeatFraction,
+  };
   let params = trainableParams(cfg, initParams(cfg, { seed }));
   let seconds = 0;
-  // 3a. Short windows first (see DefaultModelOptions.shortSteps), at the peak learning rate.
-  if (shortSteps > 0) {
-    log(`first ${shortSteps} steps on windows of ${shortLen} tokens`);
-    const short = await train({
+  /** A stage before the full context: its own run directory, the peak learning rate after a warm-up. */
+  const earlyStage = async (name: string, len: number, data: DataSource<TokenBatch>, stageSteps: number): Promise<void> => {
+    const r = await train({
       params,
       loss,
       optimizer,
-      data: withRepeats(
-        tokenWindows(trainFile, { seqLen: shortLen - 1, batchSize: Math.max(1, Math.round(tokensPerStep / shortLen)), seed: seed + 5 }),
-        6,
-      ),
-      steps: shortSteps,
-      lr: linearWarmup(lr, Math.min(200, Math.floor(shortSteps / 5))),
+      data,
+      steps: stageSteps,
+      lr: linearWarmup(lr, Math.min(200, Math.floor(stageSteps / 5))),
       clipGradNorm: 1,
-      outDir: join(o.workDir, 'run-short'),
+      outDir: join(o.workDir, `run-${name}`),
       resume: o.resume,
-      checkpointEvery: Math.max(50, Math.floor(shortSteps / 10)),
-      config: { stage: 'short', shortLen, ...config },
+      checkpointEvery: Math.max(50, Math.floor(stageSteps / 10)),
+      config: { stage: name, len, ...config },
       itemsPerBatch: tokensPerStep,
       itemName: 'tokens',
       logEvery: 10,
       progress: o.progress ?? 'auto',
     });
-    params = short.params;
-    seconds += short.elapsed;
+    params = r.params;
+    seconds += r.elapsed;
+  };
+  const rowsOf = (len: number): number => Math.max(1, Math.round(tokensPerStep / len));
+  // 3a. Synthetic copying sequences first (see DefaultModelOptions.syntheticSteps).
+  if (syntheticSteps > 0) {
+    log(`first ${syntheticSteps} steps on synthetic copying sequences of ${syntheticLen} tokens`);
+    const rows = rowsOf(syntheticLen);
+    const data = syntheticData((rng) => ({ tokens: inductionBatch(rng, rows, syntheticLen, eot) }), { seed: seed + 7 });
+    await earlyStage('synthetic', syntheticLen, data, syntheticSteps);
   }
-  // 3b. The full context.
+  // 3b. Short windows of text (see DefaultModelOptions.shortSteps).
+  if (shortSteps > 0) {
+    log(`then ${shortSteps} steps on windows of ${shortLen} tokens`);
+    const data = withRepeats(tokenWindows(trainFile, { seqLen: shortLen - 1, batchSize: rowsOf(shortLen), seed: seed + 5 }), 6);
+    await earlyStage('short', shortLen, data, shortSteps);
+  }
+  // 3c. The full context.
   const result = await train({
     params,
     loss,
     optimizer,
     data: withRepeats(tokenWindows(trainFile, { seqLen, batchSize, seed }), 3),
     steps,
-    lr: cosineDecay({ lr, totalSteps: steps, warmupSteps: Math.min(shortSteps > 0 ? 50 : 200, Math.floor(steps / 10)), finalLr: lr / 10 }),
+    lr: cosineDecay({
+      lr,
+      totalSteps: steps,
+      warmupSteps: Math.min(shortSteps + syntheticSteps > 0 ? 50 : 200, Math.floor(steps / 10)),
+      finalLr: lr / 10,
+    }),
     clipGradNorm: 1,
     outDir: join(o.workDir, 'run'),
     resume: o.resume,
@@ -272,9 +313,11 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
       repeatFraction,
       shortSteps,
       shortLen,
+      syntheticSteps,
+      syntheticLen,
       batchSize,
       seqLen: cfg.nCtx,
-      tokensSeen: (shortSteps + result.step) * batchSize * cfg.nCtx,
+      tokensSeen: (syntheticSteps + shortSteps + result.step) * tokensPerStep,
       seconds,
       lr,
     },
