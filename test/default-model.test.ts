@@ -1,4 +1,7 @@
-/** The default model that ships in models/default: it loads offline, tokenizes, and beats the n-gram baselines. */
+/**
+ * The default model that ships in models/default: it loads offline, tokenizes, beats the n-gram
+ * baselines, and has induction heads that copy repeated random tokens and repeated text.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -6,6 +9,9 @@ import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR, HookedTransformer } from '../src/model/index.js';
 import { loadCorpus, splitCorpus } from '../src/train/corpus.js';
 import { defaultModelConfig } from '../src/train/default-model.js';
+import { inductionScores, previousTokenScores } from '../src/analysis/heads.js';
+
+const mean = (a: ArrayLike<number>): number => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
 
 test("fromPretrained('default') opens the shipped model with its tokenizer", async () => {
   const model = await HookedTransformer.fromPretrained('default');
@@ -30,4 +36,39 @@ test('the shipped model beats the bigram baseline on held-out text by a wide mar
   assert.ok(loss < report.bigramValidationLoss - 0.5, `loss ${loss} on ${doc.file}`);
   // The report records the corpus exactly.
   assert.equal(report.corpus.splits.validation.files[0], doc.file);
+});
+
+test('the shipped model has induction heads, and they copy: repeated random tokens and repeated text', async () => {
+  const model = await HookedTransformer.fromPretrained('default');
+  // Rows [BOS, r, r] of 20 random tokens: the induction score is the attention from r[t] in the
+  // second copy to r[t + 1] in the first. (Its synthetic training repeated at distances of 16 to
+  // 32 tokens; the README shows how the scores fall off beyond.)
+  const n = 20;
+  const { scores, tokens } = inductionScores(model, { seqLen: n, batch: 8, seed: 11 });
+  const induction = scores.toArray() as number[][];
+  const best = Math.max(...induction.flat());
+  assert.ok(best > 0.8, `best induction score ${best}`);
+  // Induction needs a previous-token head in an earlier layer, whose output the induction head's keys read.
+  const bestLayer = induction.findIndex((row) => row.includes(best));
+  const previous = previousTokenScores(model, tokens).toArray() as number[][];
+  const bestPrevious = Math.max(...previous.slice(0, bestLayer).flat());
+  assert.ok(bestPrevious > 0.9, `best previous-token score below layer ${bestLayer}: ${bestPrevious}`);
+
+  // The heads do what the score says: the second copy of random tokens is predicted far better
+  // than the first. perToken[t] predicts token t + 1; r[0] of the second copy cannot be copied yet.
+  const perToken = model.loss(tokens, { perToken: true }).cast('float32').mean(0).dataSync() as Float32Array;
+  const first = mean(perToken.subarray(0, n));
+  const repeated = mean(perToken.subarray(n + 1, 2 * n));
+  assert.ok(repeated < first - 5, `random tokens: first ${first}, repeated ${repeated}`);
+
+  // And on held-out text: a passage seen a second time is predicted better than the first time.
+  const doc = splitCorpus(loadCorpus()).validation.documents[1]!;
+  const passage = model.toTokens(doc.text.slice(0, 2000), { prependBos: false })[0]!.slice(0, 100);
+  const text = model
+    .loss([[model.cfg.bosTokenId!, ...passage, ...passage]], { perToken: true })
+    .cast('float32')
+    .dataSync() as Float32Array;
+  const textFirst = mean(text.subarray(0, 100));
+  const textRepeated = mean(text.subarray(101, 200));
+  assert.ok(textRepeated < textFirst - 0.5, `text: first ${textFirst}, repeated ${textRepeated}`);
 });

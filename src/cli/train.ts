@@ -102,26 +102,27 @@ export function registerTrain(program: Command): void {
     .description('the default text model: corpus, BPE tokenizer, token files, training, evaluation')
     .option('--out <dir>', 'model directory to write', 'models/default')
     .option('--work <dir>', 'scratch directory (tokenizer, token files, checkpoints); default <out>.work')
-    .option('--steps <n>', 'optimizer steps', '2500')
+    .option('--steps <n>', 'optimizer steps on text at the full context', '1000')
     .option('--seed <n>', 'random seed', '0')
     .option('--lr <rate>', 'peak learning rate', '2e-3')
     .option(
       '--positional <kind>',
-      "positions: 'learned' (GPT-2) or 'rotary' (the GPT-2 layout with rotary positions, as GPT-NeoX)",
-      'learned',
+      "positions: 'rotary' (the GPT-2 layout with rotary positions, as GPT-NeoX) or 'learned' (GPT-2)",
+      'rotary',
     )
     .option(
       '--repeats <kind>',
-      "what some windows end in, from step 0: 'none', 'random' (random tokens, then the same again) or 'text' (a copy of the text before)",
+      "what some text-stage windows end in, from step 0: 'none', 'random' (random tokens, then the same again) or 'text' (a copy of the text before)",
       'none',
     )
-    .option('--repeat-fraction <f>', 'fraction of the training windows that end in a repeat', '0.5')
+    .option('--repeat-fraction <f>', 'fraction of the text windows that end in a repeat (with --repeats)', '0.5')
     .option('--short-steps <n>', 'first train this many steps on 64-token windows', '0')
     .option(
       '--synthetic-steps <n>',
       'before any text, train this many steps on 64-token sequences of random tokens ending in a repeated segment',
-      '0',
+      '1500',
     )
+    .option('--synthetic-fraction <f>', 'fraction of the text-stage rows that are such sequences instead of text', '0.25')
     .option('--resume', 'continue from the newest checkpoint in the work directory')
     .action(
       async (o: {
@@ -135,6 +136,7 @@ export function registerTrain(program: Command): void {
         repeatFraction: string;
         shortSteps: string;
         syntheticSteps: string;
+        syntheticFraction: string;
         resume?: boolean;
       }) => {
         const report = await buildDefaultModel({
@@ -148,6 +150,7 @@ export function registerTrain(program: Command): void {
           repeatFraction: numFlag('repeat-fraction', o.repeatFraction, 0, 1),
           shortSteps: intFlag('short-steps', o.shortSteps, 0),
           syntheticSteps: intFlag('synthetic-steps', o.syntheticSteps, 0),
+          syntheticFraction: numFlag('synthetic-fraction', o.syntheticFraction, 0, 1),
           resume: o.resume,
         });
         console.log(`validation loss ${report.validationLoss.toFixed(3)} nats (bigram baseline ${report.bigramValidationLoss.toFixed(3)})`);

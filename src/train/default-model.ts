@@ -1,13 +1,15 @@
 /**
- * The default model: a small GPT-2 trained by glassbox on public-domain English (Moby Dick and
- * the State of the Union addresses, from npm packages), with a byte-level BPE tokenizer trained
- * on the same text. It ships in the repository (models/default) so that every example, test and
- * the workbench have a real language model with no network. `buildDefaultModel` reproduces it:
- * corpus -> tokenizer -> token files -> training -> evaluation -> model directory.
+ * The default model: a small GPT-2-shaped transformer with rotary positions, trained by glassbox
+ * on public-domain English (Moby Dick and the State of the Union addresses, from npm packages),
+ * with a byte-level BPE tokenizer trained on the same text. Training starts with synthetic
+ * copying sequences, which grow its induction heads, then reads the text with some of those
+ * sequences mixed in. It ships in the repository (models/default) so that every example, test
+ * and the workbench have a real language model with no network. `buildDefaultModel` reproduces
+ * it: corpus -> tokenizer -> token files -> training -> evaluation -> model directory.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, elementCount, type Tensor } from '../tensor/index.js';
+import { concat, elementCount, PRNG, tensor, type Tensor } from '../tensor/index.js';
 import { inductionScores, previousTokenScores } from '../analysis/heads.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTokenizer } from '../io/tokenizer.js';
@@ -40,25 +42,25 @@ export interface DefaultModelOptions {
   nHeads?: number;
   nCtx?: number;
   /**
-   * 'learned' (default, the shipped model): GPT-2's learned absolute positions. 'rotary': the same
-   * GPT-2 layout with rotary positions on every head dimension instead (a GPT-NeoX / Pythia config
-   * with a sequential residual; saved in Hugging Face's GPT-NeoX format). With the default budget
-   * the rotary model reached a validation loss of 3.65 nats against 3.91; neither formed
-   * induction heads.
+   * 'rotary' (default, the shipped model): the GPT-2 layout with rotary positions on every head
+   * dimension (a GPT-NeoX / Pythia config with a sequential residual; saved in Hugging Face's
+   * GPT-NeoX format). 'learned': GPT-2's learned absolute positions. On text alone, 2500 steps
+   * reached 3.65 nats with rotary positions against 3.91 with learned ones; on the synthetic
+   * stage, rotary positions formed induction heads by step 1000 and learned ones showed nothing by
+   * step 500 (see the README).
    */
   positional?: 'learned' | 'rotary';
   steps?: number;
   batchSize?: number;
   lr?: number;
   /**
-   * What `repeatFraction` of the training windows end in (`withRepeatedSegments`), from step 0:
-   * 'none' (default, the shipped model) nothing; 'text' a copy of the text just before; 'random'
-   * a segment of random tokens followed by the same segment, which only in-context copying can
-   * predict. Meant to teach induction; none of our runs formed induction heads with it (learned
-   * and rotary positions, text and random repeats, up to 1400 steps; see the README).
+   * What `repeatFraction` of the text stage's windows end in (`withRepeatedSegments`), from step
+   * 0: 'none' (default, the shipped model) nothing; 'random' a segment of random tokens followed
+   * by the same segment, which only in-context copying can predict; 'text' a copy of the text just
+   * before. From a random start, neither grew induction heads in up to 1400 steps (see the README).
    */
   repeats?: 'random' | 'text' | 'none';
-  /** Fraction of the training windows that end in a repeat (default 0.5 when `repeats` is not 'none'). */
+  /** Fraction of the text windows that end in a repeat when `repeats` is not 'none' (default 0.5). */
   repeatFraction?: number;
   /**
    * Steps on short windows (64 tokens, 4x the batch: the same tokens per step) before `steps` at
@@ -69,13 +71,20 @@ export interface DefaultModelOptions {
    */
   shortSteps?: number;
   /**
-   * Steps on synthetic sequences before any text (default 0): random token ids ending in a random
-   * segment written twice (`inductionBatch`), `syntheticLen` tokens long, batch x nCtx /
-   * syntheticLen of them per step. Nothing but in-context copying lowers the loss on these, so the
-   * whole gradient goes to the induction circuit; on text its signal is a small part of the
-   * gradient and, in our runs, never grew the circuit in the steps we had.
+   * Steps on synthetic sequences before any text (default 1500, the shipped model): random token
+   * ids ending in a random segment written twice (`inductionBatch`), 64 tokens long, batch x
+   * nCtx / 64 of them per step, at the peak learning rate. Nothing but in-context copying lowers
+   * the loss on these, so the whole gradient goes to the induction circuit: it forms around step
+   * 800. On text its signal is a small part of the gradient, and in our runs text alone never grew
+   * the circuit. The same stage after 2500 steps of text had not formed it by step 1560.
    */
   syntheticSteps?: number;
+  /**
+   * Fraction of the full-context stage's rows that are synthetic copying sequences (default 0.25):
+   * nCtx / 64 of them end to end (`withSyntheticRows`). Without them the first 200 steps of text
+   * after the synthetic stage wiped the induction heads out.
+   */
+  syntheticFraction?: number;
   seed?: number;
   resume?: boolean;
   progress?: boolean | 'auto';
@@ -99,6 +108,8 @@ export interface DefaultModelReport {
     /** Steps on synthetic copying sequences of `syntheticLen` tokens before any text. */
     syntheticSteps: number;
     syntheticLen: number;
+    /** Fraction of the full-context stage's rows that are synthetic copying sequences. */
+    syntheticFraction: number;
     batchSize: number;
     seqLen: number;
     tokensSeen: number;
@@ -120,7 +131,7 @@ export interface DefaultModelReport {
   previousTokenScores: number[][];
 }
 
-/** The default model's shape: 4 layers, d_model 192, 6 heads of 32, context 256, vocabulary 4096. */
+/** The default model's shape: 4 layers, d_model 192, 6 heads of 32, context 256, vocabulary 4096, rotary positions. */
 export function defaultModelConfig(o: Partial<DefaultModelOptions> = {}, eot = (o.vocabSize ?? 4096) - 1): ModelConfig {
   const gpt2 = gpt2Config({
     nLayers: o.nLayers ?? 4,
@@ -131,7 +142,7 @@ export function defaultModelConfig(o: Partial<DefaultModelOptions> = {}, eot = (
     bosTokenId: eot,
     eosTokenId: eot,
   });
-  if ((o.positional ?? 'learned') === 'learned') return gpt2;
+  if ((o.positional ?? 'rotary') === 'learned') return gpt2;
   return { ...gpt2, family: 'gpt_neox', positional: 'rotary', rotaryDim: gpt2.dHead, ropeTheta: 10000, parallelResidual: false };
 }
 
@@ -188,26 +199,28 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
   // 3. Train.
   const cfg = defaultModelConfig(o, eot);
   const seqLen = cfg.nCtx - 1;
-  const steps = o.steps ?? 2500;
+  const steps = o.steps ?? 1000;
   const batchSize = o.batchSize ?? 16;
   const lr = o.lr ?? 2e-3;
   const seed = o.seed ?? 0;
   const repeats = o.repeats ?? 'none';
-  const repeatFraction = repeats === 'none' ? 0 : (o.repeatFraction ?? 0.5);
+  const repeatFraction = o.repeatFraction ?? 0.5;
   const shortSteps = o.shortSteps ?? 0;
   const shortLen = 64;
-  const syntheticSteps = o.syntheticSteps ?? 0;
+  const syntheticSteps = o.syntheticSteps ?? 1500;
   const syntheticLen = 64;
+  const syntheticFraction = o.syntheticFraction ?? 0.25;
   const loss = lmLoss(cfg);
   const evalWindows = sequentialWindows(valFile, seqLen, o.evalWindows ?? 16);
   const meanLoss = (params: Parameters<typeof loss>[0], windows: Tensor[]): number =>
     windows.reduce((s, w) => s + (loss(params, { tokens: w }).item() as number), 0) / windows.length;
   log(
     `training ${cfg.nLayers} layers x d_model ${cfg.dModel} on ${trainFile.length.toLocaleString('en-US')} tokens: ${steps} steps of ${batchSize} x ${cfg.nCtx}` +
-      (repeatFraction > 0 ? `, ${Math.round(100 * repeatFraction)}% of the windows ending in a repeated ${repeats} segment` : ''),
+      (syntheticFraction > 0 ? `, ${Math.round(100 * syntheticFraction)}% of the rows synthetic copying sequences` : '') +
+      (repeats !== 'none' ? `, ${Math.round(100 * repeatFraction)}% of the windows ending in a repeated ${repeats} segment` : ''),
   );
-  const withRepeats = (windows: ReturnType<typeof tokenWindows>, seedOffset: number) =>
-    repeatFraction > 0
+  const withRepeats = (windows: DataSource<TokenBatch>, seedOffset: number) =>
+    repeats !== 'none' && repeatFraction > 0
       ? withRepeatedSegments(windows, {
           fraction: repeatFraction,
           seed: seed + seedOffset,
@@ -216,6 +229,9 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
       : windows;
   const optimizer = adamw({ weightDecay: 0.1, beta2: 0.99, decayMask: decayMatricesOnly });
   const tokensPerStep = batchSize * cfg.nCtx;
+  const rowsOf = (len: number): number => Math.max(1, Math.round(tokensPerStep / len));
+  // Each stage has its own run directory; the config saved with its checkpoints (and checked on
+  // resume) holds every stage's settings.
   const config = {
     cfg,
     steps,
@@ -227,6 +243,7 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     train: manifest.splits.train.sha256,
     repeats,
     repeatFraction,
+    syntheticFraction,
   };
   let params = trainableParams(cfg, initParams(cfg, { seed }));
   let seconds = 0;
@@ -252,26 +269,28 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     params = r.params;
     seconds += r.elapsed;
   };
-  const rowsOf = (len: number): number => Math.max(1, Math.round(tokensPerStep / len));
-  // 3a. Synthetic copying sequences first (see DefaultModelOptions.syntheticSteps).
+  // 3a. Synthetic copying sequences first (see DefaultModelOptions.syntheticSteps): the induction heads.
   if (syntheticSteps > 0) {
     log(`first ${syntheticSteps} steps on synthetic copying sequences of ${syntheticLen} tokens`);
     const rows = rowsOf(syntheticLen);
     const data = syntheticData((rng) => ({ tokens: inductionBatch(rng, rows, syntheticLen, eot) }), { seed: seed + 7 });
     await earlyStage('synthetic', syntheticLen, data, syntheticSteps);
   }
-  // 3b. Short windows of text (see DefaultModelOptions.shortSteps).
+  // 3b. Optionally, short windows of text (see DefaultModelOptions.shortSteps).
   if (shortSteps > 0) {
     log(`then ${shortSteps} steps on windows of ${shortLen} tokens`);
     const data = withRepeats(tokenWindows(trainFile, { seqLen: shortLen - 1, batchSize: rowsOf(shortLen), seed: seed + 5 }), 6);
     await earlyStage('short', shortLen, data, shortSteps);
   }
-  // 3c. The full context.
+  // 3c. Text at the full context, with synthetic rows mixed in to keep the induction heads in use.
+  let data = withRepeats(tokenWindows(trainFile, { seqLen, batchSize, seed }), 3);
+  if (syntheticFraction > 0)
+    data = withSyntheticRows(data, { fraction: syntheticFraction, segment: syntheticLen, vocab: eot, seed: seed + 11 });
   const result = await train({
     params,
     loss,
     optimizer,
-    data: withRepeats(tokenWindows(trainFile, { seqLen, batchSize, seed }), 3),
+    data,
     steps,
     lr: cosineDecay({
       lr,
@@ -291,8 +310,9 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     logEvery: 10,
     progress: o.progress ?? 'auto',
   });
+  params = result.params;
   seconds += result.elapsed;
-  const finalParams = result.params;
+  const finalParams = params;
   const model = new HookedTransformer(cfg, modelParams(cfg, finalParams));
   model.tokenizer = tokenizer;
 
@@ -308,16 +328,17 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     corpus: manifest,
     tokens: { train: trainFile.length, validation: valFile.length },
     training: {
-      steps: result.step,
+      steps,
       repeats,
       repeatFraction,
       shortSteps,
       shortLen,
       syntheticSteps,
       syntheticLen,
+      syntheticFraction,
       batchSize,
       seqLen: cfg.nCtx,
-      tokensSeen: (syntheticSteps + shortSteps + result.step) * tokensPerStep,
+      tokensSeen: (shortSteps + syntheticSteps + steps) * tokensPerStep,
       seconds,
       lr,
     },
@@ -420,4 +441,36 @@ function headScores(
   const text = concat(textWindows, 0);
   const previous = previousTokenScores(model, text);
   return { inductionScores: induction.toArray() as number[][], previousTokenScores: previous.toArray() as number[][] };
+}
+
+/**
+ * Replaces a `fraction` of each batch's rows [batch, L] by synthetic copying sequences: L / segment
+ * `inductionBatch` rows of `segment` tokens (ids below `vocab`) written end to end, so the
+ * repeats sit at the distances the synthetic stage trained on.
+ */
+export function withSyntheticRows(
+  source: DataSource<TokenBatch>,
+  o: { fraction: number; segment: number; vocab: number; seed?: number },
+): DataSource<TokenBatch> {
+  if (!(o.fraction >= 0 && o.fraction <= 1)) throw new Error(`withSyntheticRows: fraction must be in [0, 1], got ${o.fraction}`);
+  const rng = new PRNG(o.seed ?? 0);
+  return {
+    next() {
+      const { tokens } = source.next();
+      const [b, L] = tokens.shape as [number, number];
+      if (L % o.segment !== 0) throw new Error(`withSyntheticRows: row length ${L} is not a multiple of the segment ${o.segment}`);
+      const out = new BigInt64Array(tokens.dataSync() as BigInt64Array);
+      for (let r = 0; r < b; r++) {
+        if (rng.uniform() >= o.fraction) continue;
+        out.set(inductionBatch(rng, L / o.segment, o.segment, o.vocab).dataSync() as BigInt64Array, r * L);
+      }
+      return { tokens: tensor(out, [b, L], 'int64') };
+    },
+    getState: () => ({ source: source.getState(), rng: rng.getState() }),
+    setState(st) {
+      const x = st as { source: unknown; rng: ReturnType<PRNG['getState']> };
+      source.setState(x.source);
+      rng.setState(x.rng);
+    },
+  };
 }
