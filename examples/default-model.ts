@@ -1,7 +1,7 @@
 /**
- * The default model in one page: open the small GPT-2 that ships with glassbox (no network),
- * predict, generate, look inside (attention, the logit lens, direct logit attribution) and score
- * its heads (induction, previous-token; this small model has no induction heads yet). Run: npm run demo
+ * The default model in one page: open the small transformer that ships with glassbox (no
+ * network), predict, generate, look inside (the logit lens, direct logit attribution) and score
+ * its heads (induction heads in layers 1 and 2, previous-token heads in layer 0). Run: npm run demo
  */
 import { HookedTransformer } from '../src/model/index.js';
 import { directLogitAttribution, inductionScores, logitLens, previousTokenScores } from '../src/analysis/index.js';
@@ -37,7 +37,7 @@ console.log(`\ndirect logit attribution to ${JSON.stringify(model.toString([answ
 for (const [label, v] of ranked.slice(0, 5)) console.log(`  ${label.padEnd(10)} ${v.toFixed(3)}`);
 
 // Induction heads: attention to the token after the current token's previous occurrence.
-const ind = inductionScores(model, { batch: 4 }).scores.toArray() as number[][];
+const ind = inductionScores(model, { batch: 4, seqLen: 20 }).scores.toArray() as number[][];
 const prev = previousTokenScores(model, prompt).toArray() as number[][];
 console.log('\nhead scores (layer x head): induction on repeated random tokens | previous-token on the prompt');
 ind.forEach((row, l) =>

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HookedTransformer } from '../src/model/index.js';
-import { directLogitAttribution, patchResidPre, toSingleToken } from '../src/analysis/index.js';
+import { directLogitAttribution, inductionScores, patchResidPre, toSingleToken } from '../src/analysis/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 function glassbox(...args: string[]): { code: number; out: string; err: string } {
@@ -84,10 +84,12 @@ describe('analysis commands', async () => {
   });
 
   it('heads prints the three score matrices; steer prints both continuations; bad tokens get one line', () => {
-    const h = glassbox('heads', 'default', '--json', join(dir, 'heads.json'));
+    const h = glassbox('heads', 'default', '--seq-len', '20', '--json', join(dir, 'heads.json'));
     assert.equal(h.code, 0, h.err);
     const scores = JSON.parse(readFileSync(join(dir, 'heads.json'), 'utf8'));
     assert.equal(scores.induction.length, model.cfg.nLayers);
+    const library = inductionScores(model, { seed: 0, batch: 4, seqLen: 20 }).scores.toArray() as number[][];
+    scores.induction.forEach((row: number[], l: number) => row.forEach((v, h) => assert.ok(Math.abs(v - library[l]![h]!) < 1e-6)));
     const s = glassbox(
       'steer',
       'default',

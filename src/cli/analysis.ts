@@ -93,11 +93,16 @@ export function registerAnalysis(program: Command): void {
     .argument('<model>', "'default', a model directory or a hub id")
     .option('--text <text>', 'text for the previous/duplicate-token scores (default: repeated random tokens)')
     .option('--seed <n>', 'seed of the random tokens', '0')
+    .option('--seq-len <n>', 'length of the random sequence that is repeated (default 50, or what fits the context twice)')
     .option('--json <file>', 'also write the scores as JSON')
     .option('--svg <prefix>', 'also write heatmaps PREFIX-induction.svg etc.')
-    .action(async (spec: string, o: { text?: string; seed: string; json?: string; svg?: string }) => {
+    .action(async (spec: string, o: { text?: string; seed: string; seqLen?: string; json?: string; svg?: string }) => {
       const model = await loadModel(spec);
-      const ind = inductionScores(model, { seed: intFlag('seed', o.seed, 0), batch: 4 });
+      const ind = inductionScores(model, {
+        seed: intFlag('seed', o.seed, 0),
+        batch: 4,
+        ...(o.seqLen === undefined ? {} : { seqLen: intFlag('seq-len', o.seqLen, 1) }),
+      });
       const input = o.text ?? ind.tokens;
       const scores = {
         induction: ind.scores.toArray() as number[][],
