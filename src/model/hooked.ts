@@ -85,7 +85,7 @@ export class HookedTransformer {
   }
 
   /**
-   * Loads a model: 'default' (the small GPT-2 shipped with glassbox), a Hugging Face-format
+   * Loads a model: 'default' (the small model shipped with glassbox), a Hugging Face-format
    * directory, or a hub id (`org/name[@revision]`, downloaded into the shared Hugging Face cache).
    * See `loadModel` in pretrained.ts.
    */

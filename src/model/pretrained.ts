@@ -37,7 +37,7 @@ export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/default', i
 export const DEFAULT_MODEL_NAMES: readonly string[] = ['default', 'glassbox/default'];
 
 /**
- * A model by name: 'default' (the small GPT-2 that ships with glassbox, no network needed), a
+ * A model by name: 'default' (the small model that ships with glassbox, no network needed), a
  * local Hugging Face-format directory, or a hub id `org/name[@revision]` downloaded into (or read
  * from) the Hugging Face cache.
  */
