@@ -310,9 +310,8 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
     logEvery: 10,
     progress: o.progress ?? 'auto',
   });
-  params = result.params;
   seconds += result.elapsed;
-  const finalParams = params;
+  const finalParams = result.params;
   const model = new HookedTransformer(cfg, modelParams(cfg, finalParams));
   model.tokenizer = tokenizer;
 
