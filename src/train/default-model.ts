@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, elementCount, PRNG, tensor, type Tensor } from '../tensor/index.js';
+import { concat, elementCount, type Tensor } from '../tensor/index.js';
 import { inductionScores, previousTokenScores } from '../analysis/heads.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTokenizer } from '../io/tokenizer.js';
@@ -21,7 +21,7 @@ import type { ModelConfig } from '../model/config.js';
 import { corpusManifest, loadCorpus, splitCorpus } from './corpus.js';
 import { saveTokenizerJson, trainBpe } from './bpe.js';
 import { TokenFile, tokenizeToFile } from './tokens.js';
-import { sequentialWindows, tokenWindows, withRepeatedSegments } from './windows.js';
+import { rewriteRows, sequentialWindows, tokenWindows, withRepeatedSegments } from './windows.js';
 import { adamw, decayMatricesOnly } from './optim.js';
 import { cosineDecay, linearWarmup } from './schedule.js';
 import { train } from './loop.js';
@@ -452,24 +452,11 @@ export function withSyntheticRows(
   o: { fraction: number; segment: number; vocab: number; seed?: number },
 ): DataSource<TokenBatch> {
   if (!(o.fraction >= 0 && o.fraction <= 1)) throw new Error(`withSyntheticRows: fraction must be in [0, 1], got ${o.fraction}`);
-  const rng = new PRNG(o.seed ?? 0);
-  return {
-    next() {
-      const { tokens } = source.next();
-      const [b, L] = tokens.shape as [number, number];
-      if (L % o.segment !== 0) throw new Error(`withSyntheticRows: row length ${L} is not a multiple of the segment ${o.segment}`);
-      const out = new BigInt64Array(tokens.dataSync() as BigInt64Array);
-      for (let r = 0; r < b; r++) {
-        if (rng.uniform() >= o.fraction) continue;
-        out.set(inductionBatch(rng, L / o.segment, o.segment, o.vocab).dataSync() as BigInt64Array, r * L);
-      }
-      return { tokens: tensor(out, [b, L], 'int64') };
-    },
-    getState: () => ({ source: source.getState(), rng: rng.getState() }),
-    setState(st) {
-      const x = st as { source: unknown; rng: ReturnType<PRNG['getState']> };
-      source.setState(x.source);
-      rng.setState(x.rng);
-    },
-  };
+  return rewriteRows(source, o.seed ?? 0, (out, b, L, rng) => {
+    if (L % o.segment !== 0) throw new Error(`withSyntheticRows: row length ${L} is not a multiple of the segment ${o.segment}`);
+    for (let r = 0; r < b; r++) {
+      if (rng.uniform() >= o.fraction) continue;
+      out.set(inductionBatch(rng, L / o.segment, o.segment, o.vocab).dataSync() as BigInt64Array, r * L);
+    }
+  });
 }

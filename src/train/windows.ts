@@ -110,21 +110,35 @@ export function withRepeatedSegments(
     throw new Error(`withRepeatedSegments: fraction must be in [0, 1], got ${options.fraction}`);
   if (options.randomVocab !== undefined && !(Number.isInteger(options.randomVocab) && options.randomVocab > 0))
     throw new Error(`withRepeatedSegments: randomVocab must be a positive integer, got ${options.randomVocab}`);
-  const rng = new PRNG(options.seed ?? 0);
+  return rewriteRows(source, options.seed ?? 0, (out, b, L, rng) => {
+    const shortest = Math.max(1, Math.floor(L / 8));
+    const longest = Math.max(shortest, Math.floor(L / 2));
+    for (let r = 0; r < b; r++) {
+      if (rng.uniform() >= options.fraction) continue;
+      const n = shortest + rng.int(longest - shortest + 1);
+      if (options.randomVocab) for (let c = L - 2 * n; c < L - n; c++) out[r * L + c] = BigInt(rng.int(options.randomVocab));
+      for (let c = L - n; c < L; c++) out[r * L + c] = out[r * L + (c - n)]!;
+    }
+  });
+}
+
+/**
+ * `source`'s batches [batch, L] with their rows rewritten in place by `rewrite(ids, batch, L, rng)`.
+ * `rng` is a generator seeded with `seed` whose state is part of the source's state, so a resumed
+ * run draws the same rewrites.
+ */
+export function rewriteRows(
+  source: DataSource<TokenBatch>,
+  seed: number,
+  rewrite: (ids: BigInt64Array, batch: number, length: number, rng: PRNG) => void,
+): DataSource<TokenBatch> {
+  const rng = new PRNG(seed);
   return {
     next() {
       const { tokens } = source.next();
       const [b, L] = tokens.shape as [number, number];
-      const ids = tokens.dataSync() as BigInt64Array;
-      const out = new BigInt64Array(ids);
-      const shortest = Math.max(1, Math.floor(L / 8));
-      const longest = Math.max(shortest, Math.floor(L / 2));
-      for (let r = 0; r < b; r++) {
-        if (rng.uniform() >= options.fraction) continue;
-        const n = shortest + rng.int(longest - shortest + 1);
-        if (options.randomVocab) for (let c = L - 2 * n; c < L - n; c++) out[r * L + c] = BigInt(rng.int(options.randomVocab));
-        for (let c = L - n; c < L; c++) out[r * L + c] = out[r * L + (c - n)]!;
-      }
+      const out = new BigInt64Array(tokens.dataSync() as BigInt64Array);
+      rewrite(out, b, L, rng);
       return { tokens: tensor(out, [b, L], 'int64') };
     },
     getState: () => ({ source: source.getState(), rng: rng.getState() }),
