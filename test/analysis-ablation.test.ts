@@ -14,7 +14,7 @@ import {
   logitDiffMetric,
   neuronAblationSweep,
 } from '../src/analysis/index.js';
-import { FIXTURES, haveFixtures, loadFixtureModel, maxDiff } from './fixture-utils.js';
+import { FIXTURES, loadFixtureModel, maxDiff } from './fixture-utils.js';
 import { numbers } from './helpers.js';
 
 describe('ablation on a hand-built induction model', () => {
@@ -80,7 +80,7 @@ describe('ablation on a hand-built induction model', () => {
   });
 });
 
-describe('ablation equals hand-written hooks', { skip: !haveFixtures }, () => {
+describe('ablation equals hand-written hooks', () => {
   const model = loadFixtureModel(FIXTURES, 'gpt2');
   const input = [
     [313, 312, 316, 122, 55, 295],

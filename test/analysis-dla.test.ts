@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HookedTransformer, type ModelConfig } from '../src/index.js';
 import { directLogitAttribution, dlaHookNames, inductionCircuitModel, logitDirection, residualStack } from '../src/analysis/index.js';
-import { FIXTURES, haveFixtures, loadFixtureModel, maxDiff, readJson } from './fixture-utils.js';
+import { FIXTURES, loadFixtureModel, maxDiff, readJson } from './fixture-utils.js';
 import { tinyRandomModel } from './tiny-models.js';
 
 const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'gemma2'];
@@ -67,7 +67,7 @@ function checkSums(model: HookedTransformer, tokens: number[][], answer: number 
 
 describe('direct logit attribution sums to the logit difference', () => {
   for (const fam of FAMILIES)
-    it(`fixture ${fam}`, { skip: !haveFixtures }, () => {
+    it(`fixture ${fam}`, () => {
       const model = loadFixtureModel(FIXTURES, fam);
       const info = readJson(`${FIXTURES}${fam}/ref.json`) as { cases: Record<string, { tokens: number[][] }> };
       const toks = info.cases.p0!.tokens;
@@ -97,7 +97,7 @@ describe('direct logit attribution sums to the logit difference', () => {
       assert.ok(maxDiff(stack.sum(0), cache.get('blocks.1.hook_resid_post').index([null, 2])) < 1e-4);
     });
 
-  it('is unchanged by weight processing that keeps each component (fold LN, centre, centre unembed)', { skip: !haveFixtures }, () => {
+  it('is unchanged by weight processing that keeps each component (fold LN, centre, centre unembed)', () => {
     const model = loadFixtureModel(FIXTURES, 'gpt2');
     const toks = [[313, 312, 316, 122, 55, 295, 34]];
     const a = directLogitAttribution(model, toks, { answer: 7, wrong: 11 });

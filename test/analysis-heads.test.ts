@@ -13,7 +13,7 @@ import {
   previousTokenScores,
   repeatedRandomTokens,
 } from '../src/analysis/index.js';
-import { FIXTURES, haveFixtures, loadFixtureModel, maxDiff } from './fixture-utils.js';
+import { FIXTURES, loadFixtureModel, maxDiff } from './fixture-utils.js';
 import { numbers } from './helpers.js';
 
 /** The index of the largest entry and the largest of the others. */
@@ -74,7 +74,7 @@ describe('head detectors on a hand-built model', () => {
   });
 });
 
-describe('head detectors read the patterns', { skip: !haveFixtures }, () => {
+describe('head detectors read the patterns', () => {
   it('previous-token and duplicate-token scores equal a direct average over the pattern', () => {
     const model = loadFixtureModel(FIXTURES, 'gpt2');
     const toks = [

@@ -5,11 +5,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { accumulatedResid, inductionCircuitModel, logitLens } from '../src/analysis/index.js';
-import { FIXTURES, haveFixtures, loadFixtureModel, maxDiff, readJson } from './fixture-utils.js';
+import { FIXTURES, loadFixtureModel, maxDiff, readJson } from './fixture-utils.js';
 
 const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'gemma2'];
 
-describe('logit lens on the TransformerLens fixture models', { skip: !haveFixtures }, () => {
+describe('logit lens on the TransformerLens fixture models', () => {
   for (const fam of FAMILIES) {
     it(`${fam}: the last layer's lens is the model's logits, and its top tokens are the softmax's`, () => {
       const model = loadFixtureModel(FIXTURES, fam);

@@ -17,7 +17,7 @@ import {
   patchResidPre,
   type PatchingProblem,
 } from '../src/analysis/index.js';
-import { FIXTURES, haveFixtures, loadFixtureModel } from './fixture-utils.js';
+import { FIXTURES, loadFixtureModel } from './fixture-utils.js';
 import { numbers } from './helpers.js';
 
 /** The naive sweep: one runWithHooks per patch, writing the clean slice with Tensor.set. */
@@ -55,7 +55,7 @@ function assertAllClose(got: number[], want: number[], tol: number, what: string
   got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < tol, `${what}[${i}]: batched ${g}, naive ${want[i]}`));
 }
 
-describe('batched patching sweeps equal the naive loop', { skip: !haveFixtures }, () => {
+describe('batched patching sweeps equal the naive loop', () => {
   for (const fam of ['gpt2', 'llama']) {
     const model = loadFixtureModel(FIXTURES, fam);
     const pr: PatchingProblem = {

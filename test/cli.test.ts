@@ -101,10 +101,11 @@ describe('glassbox CLI', () => {
   });
 
   it('loads a hub id through the Hugging Face cache and tokenizes text prompts', async () => {
-    const hub = await new FakeHub().start();
     const commit = fakeCommit('cli gpt2');
     const file = (p: string) => new Uint8Array(readFileSync(p));
     const tok = fileURLToPath(new URL('./fixtures/tiny-bpe/', import.meta.url));
+    // Files are read before the server starts, so a failed read cannot leave it running.
+    const hub = new FakeHub();
     hub.addRepo('test-org/tiny-gpt2', {
       refs: { main: commit },
       commits: {
@@ -116,6 +117,7 @@ describe('glassbox CLI', () => {
         },
       },
     });
+    await hub.start();
     try {
       const env = { ...process.env, HF_ENDPOINT: hub.url, HF_HOME: join(dir, 'hf'), HF_HUB_DISABLE_PROGRESS_BARS: '1' };
       const run = (...args: string[]) =>

@@ -1,13 +1,12 @@
-/** Loads the shared reference fixtures (tiny models and TransformerLens / HF outputs). */
-import { readFileSync, existsSync } from 'node:fs';
+/** Loads the reference fixtures in test/fixtures (tiny models and TransformerLens / HF outputs). */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { fromStorage, type Tensor } from '../src/index.js';
 import { HookedTransformer } from '../src/model/hooked.js';
 
-export const FIXTURES = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
-export const FIXTURES_HF = fileURLToPath(new URL('../../shared/fixtures-hf/', import.meta.url));
-export const haveFixtures = existsSync(FIXTURES);
+export const FIXTURES = fileURLToPath(new URL('./fixtures/tl/', import.meta.url));
+export const FIXTURES_HF = fileURLToPath(new URL('./fixtures/hf/', import.meta.url));
 
 const DT = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', F64: 'float64', BOOL: 'bool' } as const;
 

@@ -13,7 +13,7 @@ import { openCheckpoint } from '../src/io/index.js';
 import { loadFromDirectory } from '../src/model/pretrained.js';
 import { FakeHub, fakeCommit, gitBlobSha1, sha256, type HubFile } from './hub-server.js';
 
-const GPT2 = fileURLToPath(new URL('../../shared/fixtures-hf/gpt2/', import.meta.url));
+const GPT2 = fileURLToPath(new URL('./fixtures/hf/gpt2/', import.meta.url));
 const TOK = fileURLToPath(new URL('./fixtures/tiny-bpe/', import.meta.url));
 const read = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
 

@@ -1,5 +1,5 @@
 /**
- * HookedTransformer against Hugging Face transformers 5.18 outputs (../shared/fixtures-hf): logits,
+ * HookedTransformer against Hugging Face transformers 5.18 outputs (test/fixtures/hf): logits,
  * losses, hidden states, attention patterns, right- and left-padded batches and greedy generation,
  * for six families.
  */

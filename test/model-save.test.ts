@@ -111,7 +111,7 @@ test('processed weights (folded LayerNorm) cannot pose as GPT-2 and fall back to
   assert.equal(d, 0);
 });
 
-const FIXTURES_HF = join(import.meta.dirname, '..', '..', 'shared', 'fixtures-hf');
+const FIXTURES_HF = join(import.meta.dirname, 'fixtures', 'hf');
 
 test('a GPT-NeoX checkpoint saved again is tensor-for-tensor the Hugging Face file it was loaded from', () => {
   // The fixture has partial rotary (25%), a parallel residual and an untied embed_out: every part of the layout.

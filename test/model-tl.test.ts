@@ -1,5 +1,5 @@
 /**
- * HookedTransformer against TransformerLens v2.10 outputs (../shared/fixtures): every hook point,
+ * HookedTransformer against TransformerLens v2.10 outputs (test/fixtures/tl): every hook point,
  * logits, losses, a right-padded batch and greedy generation, for five families.
  */
 import { describe, it } from 'node:test';

@@ -29,7 +29,7 @@ import { coefficientSchedule, saeLrSchedule } from '../src/sae/training/schedule
 import { trainSae } from '../src/sae/training/trainer.js';
 import { registerSaeTrain } from '../src/cli/sae-train.js';
 
-const FIXTURE = fileURLToPath(new URL('../../shared/fixtures/gpt2', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/tl/gpt2', import.meta.url));
 const model = loadFromDirectory(FIXTURE); // GPT-2: 2 layers, d_model 64, vocab 320, context 64; BOS = EOS = 319
 const BOS = 319;
 const rng = new PRNG(3);

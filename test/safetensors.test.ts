@@ -18,8 +18,8 @@ import {
   type Tensor,
 } from '../src/index.js';
 
-const GPT2 = fileURLToPath(new URL('../../shared/fixtures/gpt2/model.safetensors', import.meta.url));
-const GPT2_REF_HF = fileURLToPath(new URL('../../shared/fixtures-hf/gpt2/ref.safetensors', import.meta.url));
+const GPT2 = fileURLToPath(new URL('./fixtures/tl/gpt2/model.safetensors', import.meta.url));
+const GPT2_REF_HF = fileURLToPath(new URL('./fixtures/hf/gpt2/ref.safetensors', import.meta.url));
 
 const root = mkdtempSync(join(tmpdir(), 'glassbox-safetensors-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -464,7 +464,7 @@ describe('openCheckpoint', () => {
       assert.deepEqual(values(ck.read('w')), [1, 2, 3]);
       ck.close();
     }
-    const fixtureDir = fileURLToPath(new URL('../../shared/fixtures/gpt2/', import.meta.url));
+    const fixtureDir = fileURLToPath(new URL('./fixtures/tl/gpt2/', import.meta.url));
     const ck = openCheckpoint(fixtureDir);
     assert.deepEqual(ck.info('transformer.wte.weight').shape, [320, 64]);
     ck.close();
