@@ -5,7 +5,7 @@
  * on the same machine in the same run. Usage: node --import tsx bench/model.ts [torch.json]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { gpt2 } from '../src/model/families/gpt2.js';
+import { gpt2Config } from '../src/model/families/gpt2.js';
 import { HookedTransformer } from '../src/model/hooked.js';
 import { initParams } from '../src/model/init.js';
 import { PRNG } from '../src/index.js';
@@ -25,7 +25,7 @@ function medianMs(fn: () => unknown, reps: number, warmup = 2): number {
 const torch = process.argv[2]
   ? (JSON.parse(readFileSync(process.argv[2], 'utf8')) as Record<string, { ms: number; tokens_per_s?: number }>)
   : {};
-const cfg = gpt2.config({ model_type: 'gpt2', n_layer: 12, n_embd: 768, n_head: 12, vocab_size: 50257, n_positions: 1024 }, 'bench');
+const cfg = gpt2Config({ nLayers: 12, dModel: 768, nHeads: 12, dVocab: 50257, nCtx: 1024 });
 const model = new HookedTransformer(cfg, initParams(cfg, { seed: 0 }));
 const rng = new PRNG(1);
 const tokens = [Array.from({ length: 128 }, () => rng.int(50257))];

@@ -7,7 +7,7 @@
  * so only times are compared. Usage: node --import tsx bench/patching.ts spec.json [torch.json]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { gpt2 } from '../src/model/families/gpt2.js';
+import { gpt2Config } from '../src/model/families/gpt2.js';
 import { HookedTransformer } from '../src/model/hooked.js';
 import { initParams } from '../src/model/init.js';
 import { patchResidPre } from '../src/analysis/patching.js';
@@ -19,7 +19,7 @@ const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as { clean: numb
 const torch = process.argv[3]
   ? (JSON.parse(readFileSync(process.argv[3], 'utf8')) as { sweep_ms: number; forwards: number; torch: string })
   : null;
-const cfg = gpt2.config({ model_type: 'gpt2', n_layer: 12, n_embd: 768, n_head: 12, vocab_size: 50257, n_positions: 1024 }, 'bench');
+const cfg = gpt2Config({ nLayers: 12, dModel: 768, nHeads: 12, dVocab: 50257, nCtx: 1024 });
 const model = new HookedTransformer(cfg, initParams(cfg, { seed: 0 }));
 const problem = { clean: [spec.clean], corrupted: [spec.corrupted], answer: spec.answer, wrong: spec.wrong };
 

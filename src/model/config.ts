@@ -2,6 +2,8 @@
  * The model configuration: the few facts that make one transformer family differ from another.
  * Each family file (families/*.ts) builds it from a Hugging Face `config.json`.
  */
+import type { HfConfigReader } from './hf-config.js';
+import type { RopeConfig } from './rope.js';
 
 export type Activation = 'gelu_new' | 'gelu' | 'gelu_tanh' | 'silu' | 'relu';
 
@@ -29,6 +31,8 @@ export interface ModelConfig {
   /** Rotary: how many leading dims of each head rotate (GPT-NeoX rotates a fraction). */
   rotaryDim: number;
   ropeTheta: number;
+  /** RoPE scaling (Llama 3, YaRN, LongRoPE, ...); absent: the plain frequencies from ropeTheta. */
+  ropeScaling?: RopeConfig;
 
   /** Attention-only blocks, no MLP (toy models: Olsson et al.'s induction-head transformers). */
   attnOnly?: boolean;
@@ -62,64 +66,56 @@ export interface ModelConfig {
   padTokenId: number | null;
 }
 
-/** Reads a number from a Hugging Face config, trying several field names in order. */
-export function hfNum(hf: Record<string, unknown>, file: string, ...names: string[]): number {
-  for (const n of names) {
-    const v = hf[n];
-    if (typeof v === 'number') return v;
-  }
-  throw new Error(`${file}: missing numeric field ${names.map((n) => `'${n}'`).join(' or ')}`);
-}
+/** Hugging Face activation names and what each computes here (closed list: anything else is refused). */
+const HF_ACTIVATIONS: Record<string, Activation> = {
+  gelu_new: 'gelu_new',
+  gelu_fast: 'gelu_new', // the same tanh formula as gelu_new
+  gelu_pytorch_tanh: 'gelu_tanh',
+  gelu_tanh: 'gelu_tanh',
+  gelu: 'gelu',
+  silu: 'silu',
+  swish: 'silu',
+  relu: 'relu',
+};
 
-export function hfOptNum(hf: Record<string, unknown>, ...names: string[]): number | null {
-  for (const n of names) {
-    const v = hf[n];
-    if (typeof v === 'number') return v;
-  }
-  return null;
-}
-
-/** The first token id of a field that may be a number or a list. */
-export function hfTokenId(hf: Record<string, unknown>, name: string): number | null {
-  const v = hf[name];
-  if (typeof v === 'number') return v;
-  if (Array.isArray(v) && typeof v[0] === 'number') return v[0];
-  return null;
-}
-
-/** RoPE base, from the transformers-4 field or the transformers-5 `rope_parameters`. */
-export function hfRopeTheta(hf: Record<string, unknown>, fallback: number): number {
-  const rp = hf.rope_parameters as Record<string, unknown> | undefined;
-  return hfOptNum(hf, 'rope_theta', 'rotary_emb_base') ?? (rp && typeof rp.rope_theta === 'number' ? rp.rope_theta : fallback);
-}
-
-export function hfPartialRotary(hf: Record<string, unknown>): number {
-  const rp = hf.rope_parameters as Record<string, unknown> | undefined;
-  return (
-    hfOptNum(hf, 'rotary_pct', 'partial_rotary_factor') ??
-    (rp && typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : 1)
-  );
+/** The activation under the first of `names` present (default `fallback`), refused unless implemented. */
+export function readActivation(r: HfConfigReader, names: string | readonly string[], fallback: keyof typeof HF_ACTIVATIONS): Activation {
+  return HF_ACTIVATIONS[r.str(names, Object.keys(HF_ACTIVATIONS), fallback)]!;
 }
 
 /**
  * The dimensions as the LLaMA-era configs name them (hidden_size, num_hidden_layers,
  * num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size,
- * max_position_embeddings), shared by the families that use those names.
+ * max_position_embeddings), shared by the families that use those names. Checks that the heads
+ * divide the model width (when head_dim is not given) and the key/value heads divide the heads.
  */
-export function hfStandardDims(
-  hf: Record<string, unknown>,
-  file: string,
+export function readStandardDims(
+  r: HfConfigReader,
 ): Pick<ModelConfig, 'nLayers' | 'dModel' | 'nHeads' | 'nKVHeads' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
-  const dModel = hfNum(hf, file, 'hidden_size');
-  const nHeads = hfNum(hf, file, 'num_attention_heads');
+  const dModel = r.dim('hidden_size');
+  const nHeads = r.dim('num_attention_heads');
+  const nKVHeads = r.optDim('num_key_value_heads', nHeads);
+  if (nHeads % nKVHeads !== 0) throw r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`);
+  const dHead = r.optDim('head_dim', null) ?? headDim(r, dModel, nHeads, 'hidden_size');
   return {
-    nLayers: hfNum(hf, file, 'num_hidden_layers'),
+    nLayers: r.dim('num_hidden_layers'),
     dModel,
     nHeads,
-    nKVHeads: hfOptNum(hf, 'num_key_value_heads') ?? nHeads,
-    dHead: hfOptNum(hf, 'head_dim') ?? dModel / nHeads,
-    dMlp: hfNum(hf, file, 'intermediate_size'),
-    dVocab: hfNum(hf, file, 'vocab_size'),
-    nCtx: hfNum(hf, file, 'max_position_embeddings'),
+    nKVHeads,
+    dHead,
+    dMlp: r.dim('intermediate_size'),
+    dVocab: r.dim('vocab_size'),
+    nCtx: r.dim('max_position_embeddings'),
   };
+}
+
+/** d_model / n_heads, refused unless the heads divide the width. */
+export function headDim(r: HfConfigReader, dModel: number, nHeads: number, widthField: string): number {
+  if (dModel % nHeads !== 0) throw r.error(widthField, `(${dModel}) must be divisible by the number of heads (${nHeads})`);
+  return dModel / nHeads;
+}
+
+/** The token ids every family reads. */
+export function readTokenIds(r: HfConfigReader): Pick<ModelConfig, 'bosTokenId' | 'eosTokenId' | 'padTokenId'> {
+  return { bosTokenId: r.tokenId('bos_token_id'), eosTokenId: r.tokenId('eos_token_id'), padTokenId: r.tokenId('pad_token_id') };
 }

@@ -7,6 +7,8 @@
 import { Trace, withTrace } from '../tensor/trace.js';
 import { PRNG, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
+import { HfConfigReader } from './hf-config.js';
+import { ropeFrequencies } from './rope.js';
 import { familyFor, type WeightReader } from './families/index.js';
 import { processWeights, type ProcessOptions } from './process.js';
 import { transformerForward, type ForwardInputs, type HookPoints, type ModelParams } from './forward.js';
@@ -96,8 +98,10 @@ export class HookedTransformer {
 
   /** Builds the model from a parsed HF config.json and a weight reader. */
   static fromHf(hfConfig: Record<string, unknown>, weights: WeightReader, file = 'config.json'): HookedTransformer {
-    const family = familyFor(hfConfig.model_type, file);
-    const cfg = family.config(hfConfig, file);
+    const reader = new HfConfigReader(hfConfig, file);
+    const family = familyFor(reader.modelType, file);
+    const cfg = family.config(reader);
+    reader.finish();
     const params = family.weights(cfg, weights);
     validateParams(cfg, params, file);
     return new HookedTransformer(cfg, params);
@@ -516,18 +520,23 @@ export function forwardInputs(cfg: ModelConfig, tokens: Tensor, mask: Tensor | n
   return out;
 }
 
-/** cos/sin tables [b, s, 1, rotary_dim] for the given positions (GPT-NeoX "rotate half" layout). */
+/**
+ * cos/sin tables [b, s, 1, rotary_dim] for the given positions (GPT-NeoX "rotate half" layout),
+ * with the config's RoPE scaling (whose frequencies may depend on the longest position).
+ */
 function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number): { cos: Tensor; sin: Tensor } {
   const rd = cfg.rotaryDim;
+  let maxPos = 0;
+  for (const p of pos) maxPos = Math.max(maxPos, p);
+  const { invFreq, attentionScaling } = ropeFrequencies(cfg.ropeScaling ?? { type: 'default', theta: cfg.ropeTheta }, rd, maxPos + 1);
   const cos = new Float32Array(b * s * rd);
   const sin = new Float32Array(b * s * rd);
   for (let i = 0; i < b * s; i++)
     for (let j = 0; j < rd / 2; j++) {
-      // HF computes inv_freq in float32, then position * inv_freq in float32.
-      const invFreq = Math.fround(1 / Math.pow(cfg.ropeTheta, (2 * j) / rd));
-      const angle = Math.fround(pos[i]! * invFreq);
-      cos[i * rd + j] = cos[i * rd + j + rd / 2] = Math.cos(angle);
-      sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.sin(angle);
+      // HF computes position * inv_freq in float32, then cos and sin, then scales them in float32.
+      const angle = Math.fround(pos[i]! * invFreq[j]!);
+      cos[i * rd + j] = cos[i * rd + j + rd / 2] = Math.fround(Math.cos(angle) * attentionScaling);
+      sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.fround(Math.sin(angle) * attentionScaling);
     }
   return { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
 }

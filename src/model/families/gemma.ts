@@ -4,48 +4,69 @@
  * post-MLP norms, attention and final logit soft-capping, a query scale from
  * query_pre_attn_scalar, and a sliding window on alternate layers.
  */
-import { hfOptNum, hfStandardDims, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import { readActivation, readStandardDims, readTokenIds, type Activation, type ModelConfig } from '../config.js';
+import type { HfConfigReader } from '../hf-config.js';
+import { readRope } from '../rope.js';
 import { llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
 export const gemma: Family = {
   modelTypes: ['gemma', 'gemma2'],
-  config(hf, file): ModelConfig {
-    const family = String(hf.model_type);
+  config(r): ModelConfig {
+    const family = r.modelType;
     const g2 = family === 'gemma2';
-    const dims = hfStandardDims(hf, file);
+    const dims = readStandardDims(r);
     const { nLayers, dHead: dh } = dims;
-    const window = hfOptNum(hf, 'sliding_window');
-    const layerTypes = Array.isArray(hf.layer_types) ? (hf.layer_types as string[]) : null;
+    const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
+    const layerTypes = r.strList('layer_types', ['full_attention', 'sliding_attention'] as const);
+    if (layerTypes && layerTypes.length !== nLayers)
+      throw r.error('layer_types', `lists ${layerTypes.length} layers, but num_hidden_layers is ${nLayers}`);
     const slidingAt = (l: number): boolean => (layerTypes ? layerTypes[l] === 'sliding_attention' : g2 && l % 2 === 0);
+    const { rope } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    r.expect('use_bidirectional_attention', [false]);
+    const softcap = (name: string): number | null => (g2 ? r.optNum(name, null, { gt: 0 }) : null);
+    const attentionBias = r.bool('attention_bias', false);
     return {
       family,
       ...dims,
       norm: 'rmsnorm',
-      normEps: hfOptNum(hf, 'rms_norm_eps') ?? 1e-6,
+      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
       normWeightOffset: 1,
       positional: 'rotary',
       rotaryDim: dh,
-      ropeTheta: hfRopeTheta(hf, 10000),
+      ropeTheta: rope.theta,
+      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
       parallelResidual: false,
-      act: 'gelu_tanh',
+      act: gemmaActivation(r, g2),
       gatedMlp: true,
-      attnScale: 1 / Math.sqrt(hfOptNum(hf, 'query_pre_attn_scalar') ?? dh),
-      attnSoftcap: g2 ? hfOptNum(hf, 'attn_logit_softcapping') : null,
-      finalSoftcap: g2 ? hfOptNum(hf, 'final_logit_softcapping') : null,
+      attnScale: 1 / Math.sqrt(r.optNum('query_pre_attn_scalar', dh, { gt: 0 })),
+      attnSoftcap: softcap('attn_logit_softcapping'),
+      finalSoftcap: softcap('final_logit_softcapping'),
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (window !== null && slidingAt(l) ? window : null)),
       embedScale: Math.fround(Math.sqrt(dims.dModel)),
       postNorms: g2,
       qkNorm: false,
-      attnBias: hf.attention_bias === true,
-      attnOutBias: hf.attention_bias === true,
+      attnBias: attentionBias,
+      attnOutBias: attentionBias,
       mlpBias: false,
       unembedBias: false,
-      tiedEmbeddings: hf.tie_word_embeddings !== false,
-      bosTokenId: hfTokenId(hf, 'bos_token_id'),
-      eosTokenId: hfTokenId(hf, 'eos_token_id'),
-      padTokenId: hfTokenId(hf, 'pad_token_id'),
+      tiedEmbeddings: r.bool('tie_word_embeddings', true),
+      ...readTokenIds(r),
     };
   },
   weights: llamaWeights,
 };
+
+/**
+ * Gemma 2 computes `hidden_activation` (transformers ignores a `hidden_act` beside it). Gemma 1
+ * configs use either name, and their legacy value 'gelu' means the tanh approximation, as
+ * transformers reads it.
+ */
+function gemmaActivation(r: HfConfigReader, g2: boolean): Activation {
+  if (g2) {
+    r.ignore('hidden_act');
+    return readActivation(r, 'hidden_activation', 'gelu_pytorch_tanh');
+  }
+  const act = readActivation(r, ['hidden_activation', 'hidden_act'], 'gelu_pytorch_tanh');
+  return act === 'gelu' ? 'gelu_tanh' : act;
+}

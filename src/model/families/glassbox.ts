@@ -13,9 +13,12 @@ const REQUIRED_NUMBERS = ['nLayers', 'dModel', 'nHeads', 'nKVHeads', 'dHead', 'd
 
 export const glassbox: Family = {
   modelTypes: ['glassbox'],
-  config(hf, file): ModelConfig {
-    const c = hf.glassbox_config as Record<string, unknown> | undefined;
-    if (!c || typeof c !== 'object') throw new Error(`${file}: model_type 'glassbox' needs a 'glassbox_config' object`);
+  config(r): ModelConfig {
+    // glassbox_config is the ModelConfig itself, every field of which the forward pass implements.
+    const file = r.file;
+    const c = r.raw.glassbox_config as Record<string, unknown> | null | undefined;
+    r.ignore(...Object.keys(r.raw));
+    if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${file}: model_type 'glassbox' needs a 'glassbox_config' object`);
     for (const k of REQUIRED_NUMBERS)
       if (!(typeof c[k] === 'number' && Number.isInteger(c[k]) && (c[k] as number) > 0))
         throw new Error(`${file}: glassbox_config.${k} must be a positive integer`);

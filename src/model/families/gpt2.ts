@@ -2,37 +2,48 @@
  * GPT-2: LayerNorm, learned positions, fused QKV in Conv1D layout ([in, out], no transpose),
  * GELU (tanh approximation, "gelu_new"), tied embeddings, biases everywhere.
  */
-import { hfNum, hfOptNum, hfTokenId, type ModelConfig } from '../config.js';
+import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
 import type { Family } from './types.js';
 
 export const gpt2: Family = {
   modelTypes: ['gpt2'],
-  config(hf, file): ModelConfig {
-    const d = hfNum(hf, file, 'n_embd', 'hidden_size');
-    const nH = hfNum(hf, file, 'n_head', 'num_attention_heads');
-    const nLayers = hfNum(hf, file, 'n_layer', 'num_hidden_layers');
-    const act = String(hf.activation_function ?? 'gelu_new');
+  config(r): ModelConfig {
+    const d = r.dim(['n_embd', 'hidden_size']);
+    const nH = r.dim(['n_head', 'num_attention_heads']);
+    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    r.expect('scale_attn_by_inverse_layer_idx', [false]);
+    // Upcasting attention to float32 changes nothing here: glassbox computes in float32.
+    r.ignore(
+      'reorder_and_upcast_attn',
+      'summary_type',
+      'summary_use_proj',
+      'summary_activation',
+      'summary_proj_to_labels',
+      'summary_first_dropout',
+    );
+    const nCtx = r.dim(['n_positions', 'n_ctx']);
     return {
       family: 'gpt2',
       nLayers,
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: d / nH,
-      dMlp: hfOptNum(hf, 'n_inner') ?? 4 * d,
-      dVocab: hfNum(hf, file, 'vocab_size'),
-      nCtx: hfNum(hf, file, 'n_positions', 'n_ctx'),
+      dHead: headDim(r, d, nH, 'n_embd'),
+      dMlp: r.optDim('n_inner', 4 * d),
+      dVocab: r.dim('vocab_size'),
+      nCtx,
       norm: 'layernorm',
-      normEps: hfOptNum(hf, 'layer_norm_epsilon') ?? 1e-5,
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
       normWeightOffset: 0,
       positional: 'learned',
       rotaryDim: 0,
       ropeTheta: 0,
       parallelResidual: false,
-      act: act === 'gelu' ? 'gelu' : act === 'relu' ? 'relu' : 'gelu_new',
+      act: readActivation(r, 'activation_function', 'gelu_new'),
       gatedMlp: false,
-      attnScale: hf.scale_attn_weights === false ? 1 : 1 / Math.sqrt(d / nH),
+      attnScale: r.bool('scale_attn_weights', true) ? 1 / Math.sqrt(d / nH) : 1,
       attnSoftcap: null,
       finalSoftcap: null,
       slidingWindow: Array(nLayers).fill(null),
@@ -43,10 +54,8 @@ export const gpt2: Family = {
       attnOutBias: true,
       mlpBias: true,
       unembedBias: false,
-      tiedEmbeddings: hf.tie_word_embeddings !== false,
-      bosTokenId: hfTokenId(hf, 'bos_token_id'),
-      eosTokenId: hfTokenId(hf, 'eos_token_id'),
-      padTokenId: hfTokenId(hf, 'pad_token_id'),
+      tiedEmbeddings: r.bool('tie_word_embeddings', true),
+      ...readTokenIds(r),
     };
   },
   weights(cfg, w) {
@@ -108,19 +117,21 @@ export interface Gpt2Dims {
 /** A GPT-2 config for the given sizes, as Hugging Face would read it from config.json. */
 export function gpt2Config(dims: Gpt2Dims): ModelConfig {
   return gpt2.config(
-    {
-      model_type: 'gpt2',
-      n_layer: dims.nLayers,
-      n_embd: dims.dModel,
-      n_head: dims.nHeads,
-      vocab_size: dims.dVocab,
-      n_positions: dims.nCtx,
-      n_inner: dims.dMlp ?? 4 * dims.dModel,
-      activation_function: dims.act ?? 'gelu_new',
-      tie_word_embeddings: dims.tiedEmbeddings ?? true,
-      bos_token_id: dims.bosTokenId ?? null,
-      eos_token_id: dims.eosTokenId ?? null,
-    },
-    'gpt2Config',
+    new HfConfigReader(
+      {
+        model_type: 'gpt2',
+        n_layer: dims.nLayers,
+        n_embd: dims.dModel,
+        n_head: dims.nHeads,
+        vocab_size: dims.dVocab,
+        n_positions: dims.nCtx,
+        n_inner: dims.dMlp ?? 4 * dims.dModel,
+        activation_function: dims.act ?? 'gelu_new',
+        tie_word_embeddings: dims.tiedEmbeddings ?? true,
+        bos_token_id: dims.bosTokenId ?? null,
+        eos_token_id: dims.eosTokenId ?? null,
+      },
+      'gpt2Config',
+    ),
   );
 }

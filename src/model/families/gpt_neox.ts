@@ -2,27 +2,37 @@
  * GPT-NeoX (Pythia): LayerNorm, partial rotary (rotary_pct of each head), parallel residual,
  * fused QKV interleaved per head ([n_heads, 3, d_head] rows), exact GELU, untied unembedding.
  */
-import { hfOptNum, hfStandardDims, hfPartialRotary, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
 
 export const gptNeox: Family = {
   modelTypes: ['gpt_neox'],
-  config(hf, file): ModelConfig {
-    const dims = hfStandardDims(hf, file);
+  config(r): ModelConfig {
+    const dims = readStandardDims(r);
     const { nLayers, dHead: dh } = dims;
-    const act = String(hf.hidden_act ?? 'gelu');
+    const { rope, partialRotary } = readRope(r, {
+      defaultTheta: 10000,
+      implemented: ['default', 'linear'],
+      thetaNames: ['rotary_emb_base'],
+    });
+    const rotaryPct = r.optNum('rotary_pct', null, { gt: 0, max: 1 }) ?? partialRotary ?? 1;
+    const rotaryDim = Math.floor(dh * rotaryPct);
+    if (rotaryDim % 2 !== 0) throw r.error('rotary_pct', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
+    const attentionBias = r.bool('attention_bias', true);
     return {
       family: 'gpt_neox',
       ...dims,
       norm: 'layernorm',
-      normEps: hfOptNum(hf, 'layer_norm_eps') ?? 1e-5,
+      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
       normWeightOffset: 0,
       positional: 'rotary',
-      rotaryDim: Math.floor(dh * hfPartialRotary(hf)),
-      ropeTheta: hfRopeTheta(hf, 10000),
-      parallelResidual: hf.use_parallel_residual !== false,
-      act: act === 'gelu_new' || act === 'gelu_fast' ? 'gelu_new' : act === 'relu' ? 'relu' : 'gelu',
+      rotaryDim,
+      ropeTheta: rope.theta,
+      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
+      parallelResidual: r.bool('use_parallel_residual', true),
+      act: readActivation(r, 'hidden_act', 'gelu'),
       gatedMlp: false,
       attnScale: 1 / Math.sqrt(dh),
       attnSoftcap: null,
@@ -31,14 +41,12 @@ export const gptNeox: Family = {
       embedScale: 1,
       postNorms: false,
       qkNorm: false,
-      attnBias: hf.attention_bias !== false,
-      attnOutBias: hf.attention_bias !== false,
+      attnBias: attentionBias,
+      attnOutBias: attentionBias,
       mlpBias: true,
       unembedBias: false,
-      tiedEmbeddings: hf.tie_word_embeddings === true,
-      bosTokenId: hfTokenId(hf, 'bos_token_id'),
-      eosTokenId: hfTokenId(hf, 'eos_token_id'),
-      padTokenId: hfTokenId(hf, 'pad_token_id'),
+      tiedEmbeddings: r.bool('tie_word_embeddings', false),
+      ...readTokenIds(r),
     };
   },
   weights(cfg, w) {

@@ -3,47 +3,56 @@
  * attention, gated SiLU MLP, no biases (Qwen2: q/k/v biases; Qwen3: q/k RMSNorm per head;
  * Mistral: a sliding window on every layer).
  */
-import { hfOptNum, hfStandardDims, hfRopeTheta, hfTokenId, type ModelConfig } from '../config.js';
+import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
 
 export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
-  config(hf, file): ModelConfig {
-    const family = String(hf.model_type);
-    const dims = hfStandardDims(hf, file);
+  config(r): ModelConfig {
+    const family = r.modelType;
+    const dims = readStandardDims(r);
     const { nLayers, dHead: dh } = dims;
-    const window = hfOptNum(hf, 'sliding_window');
-    // Qwen2 only slides when use_sliding_window says so; Mistral whenever a window is set.
-    const slides = family === 'mistral' ? window !== null : hf.use_sliding_window === true && window !== null;
-    const act = String(hf.hidden_act ?? 'silu');
+    const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
+    // Qwen2/Qwen3 only slide when use_sliding_window says so, on layers from max_window_layers on;
+    // Mistral whenever a window is set.
+    const useWindow = family === 'mistral' ? window !== null : r.bool('use_sliding_window', false) && window !== null;
+    const windowFrom = family === 'qwen2' || family === 'qwen3' ? r.optNum('max_window_layers', 0, { integer: true, min: 0 }) : 0;
+    const layerTypes = r.strList('layer_types', ['full_attention', 'sliding_attention'] as const);
+    if (layerTypes && layerTypes.length !== nLayers)
+      throw r.error('layer_types', `lists ${layerTypes.length} layers, but num_hidden_layers is ${nLayers}`);
+    const slidesAt = (l: number): boolean => useWindow && (layerTypes ? layerTypes[l] === 'sliding_attention' : l >= windowFrom);
+    if (layerTypes?.includes('sliding_attention') && !useWindow)
+      throw r.error('layer_types', 'names sliding_attention layers, but no sliding window is in use (sliding_window / use_sliding_window)');
+    const { rope } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const attentionBias = r.bool('attention_bias', false);
     return {
       family,
       ...dims,
       norm: 'rmsnorm',
-      normEps: hfOptNum(hf, 'rms_norm_eps') ?? 1e-6,
+      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
       normWeightOffset: 0,
       positional: 'rotary',
       rotaryDim: dh,
-      ropeTheta: hfRopeTheta(hf, 10000),
+      ropeTheta: rope.theta,
+      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
       parallelResidual: false,
-      act: act === 'silu' || act === 'swish' ? 'silu' : act === 'gelu' ? 'gelu' : act === 'relu' ? 'relu' : 'gelu_tanh',
+      act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
       attnScale: 1 / Math.sqrt(dh),
       attnSoftcap: null,
       finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(slides ? window : null),
+      slidingWindow: Array.from({ length: nLayers }, (_, l) => (slidesAt(l) ? window : null)),
       embedScale: 1,
       postNorms: false,
       qkNorm: family === 'qwen3',
-      attnBias: family === 'qwen2' || hf.attention_bias === true,
-      attnOutBias: hf.attention_bias === true,
-      mlpBias: hf.mlp_bias === true,
+      attnBias: family === 'qwen2' || attentionBias,
+      attnOutBias: attentionBias,
+      mlpBias: r.bool('mlp_bias', false),
       unembedBias: false,
-      tiedEmbeddings: hf.tie_word_embeddings === true,
-      bosTokenId: hfTokenId(hf, 'bos_token_id'),
-      eosTokenId: hfTokenId(hf, 'eos_token_id'),
-      padTokenId: hfTokenId(hf, 'pad_token_id'),
+      tiedEmbeddings: r.bool('tie_word_embeddings', false),
+      ...readTokenIds(r),
     };
   },
   weights: llamaWeights,

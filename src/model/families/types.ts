@@ -1,5 +1,6 @@
 import type { Tensor } from '../../tensor/index.js';
 import type { ModelConfig } from '../config.js';
+import type { HfConfigReader } from '../hf-config.js';
 import type { ModelParams } from '../forward.js';
 
 /** Reads checkpoint tensors by Hugging Face name. */
@@ -13,7 +14,11 @@ export interface WeightReader {
 export interface Family {
   /** HF `model_type` values this file handles. */
   modelTypes: readonly string[];
-  config(hf: Record<string, unknown>, file: string): ModelConfig;
+  /**
+   * Reads the config through `r`, which records each field read; every field that changes the
+   * arithmetic must be read (and implemented) or refused, since the loader refuses unread ones.
+   */
+  config(r: HfConfigReader): ModelConfig;
   weights(cfg: ModelConfig, w: WeightReader): ModelParams;
 }
 
