@@ -63,6 +63,8 @@ export class FakeHub {
   noRange = false;
   /** Answer this many next requests with 503 (the client should retry). */
   failNext = 0;
+  /** Headers that replace the real ones on every resolve answer (a hostile or broken server). */
+  resolveHeaders: Record<string, string> = {};
   url = '';
   #server: http.Server;
   #blobs = new Map<string, Uint8Array>();
@@ -134,6 +136,7 @@ export class FakeHub {
         'X-Linked-Size': String(f.data.byteLength),
         ETag: `W/"redirect-${sha.slice(0, 8)}"`,
         'Content-Length': '0',
+        ...this.resolveHeaders,
       });
       return void res.end();
     }
@@ -141,6 +144,7 @@ export class FakeHub {
       ETag: `"${gitBlobSha1(f.data)}"`,
       'Content-Length': String(f.data.byteLength),
       'Content-Type': 'application/octet-stream',
+      ...this.resolveHeaders,
     });
     res.end(req.method === 'HEAD' ? undefined : Buffer.from(f.data));
   }

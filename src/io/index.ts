@@ -27,7 +27,7 @@ export {
   type DownloadOptions,
   type DownloadProgress,
   type HubErrorKind,
-} from './hub.js';
+} from './hub/index.js';
 export {
   Tokenizer,
   loadTokenizer,

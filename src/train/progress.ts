@@ -3,6 +3,7 @@
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
+import { formatSeconds, stderrBar } from '../io/progress.js';
 
 /** A metrics.jsonl record. */
 export type MetricsRecord = Record<string, number | string>;
@@ -71,26 +72,13 @@ export async function makeProgress(mode: boolean | 'auto', start: number, total:
       stop: () => undefined,
     };
   }
-  const { default: cli } = await import('cli-progress');
-  const bar = new cli.SingleBar(
-    {
-      stream: process.stderr,
-      hideCursor: true,
-      format: `${label} [{bar}] {percentage}% | step {value}/{total} | loss {loss} | {rate} {unit} | ETA {eta_formatted}`,
-      etaBuffer: 50,
-      fps: 5,
-    },
-    cli.Presets.shades_classic,
+  const bar = await stderrBar(
+    `${label} [{bar}] {percentage}% | step {value}/{total} | loss {loss} | {rate} {unit} | ETA {eta_formatted}`,
+    5,
   );
   bar.start(total, start, { loss: '-', rate: '-', unit: '' });
   return {
     update: (step, info) => bar.update(step, { loss: info.loss.toFixed(4), rate: info.rate.toFixed(1), unit: info.unit }),
     stop: () => bar.stop(),
   };
-}
-
-function formatSeconds(s: number): string {
-  if (s < 60) return `${s.toFixed(0)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
 }
