@@ -75,6 +75,10 @@ describe('glassbox CLI', () => {
   it('errors are one line with a non-zero exit code', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"tokens": [[1, 2], [3]]}');
+    const huge = join(dir, 'huge.json');
+    writeFileSync(huge, '{"tokens": [[1e300, 2, 3]]}');
+    const nul = join(dir, 'null.json');
+    writeFileSync(nul, 'null');
     const cases: [string[], RegExp][] = [
       [['inspect', join(dir, 'missing')], /missing: no such directory/],
       [
@@ -82,6 +86,12 @@ describe('glassbox CLI', () => {
         /bad\.json: every row of "tokens" must have the same/,
       ],
       [['run', `${FIXTURES}gpt2`, '--tokens', '1,100000'], /token id 100000 at position 1 is outside the vocabulary \(0\.\.319\)/],
+      // Ids that int64 cannot hold, and empty entries, were once run as token 0.
+      [['run', `${FIXTURES}gpt2`, '--tokens', '1e300,2,3'], /--tokens: entry 1 \('1e300'\) is not a token id/],
+      [['run', `${FIXTURES}gpt2`, '--tokens', '18446744073709551616'], /--tokens: token id 18446744073709551616 is too large/],
+      [['run', `${FIXTURES}gpt2`, '--tokens', ' 1, 2,,3'], /--tokens: entry 3 is empty/],
+      [['cache', `${FIXTURES}gpt2`, '--tokens-json', huge, '--out', join(dir, 'x.safetensors')], /huge\.json: "tokens" must be/],
+      [['cache', `${FIXTURES}gpt2`, '--tokens-json', nul, '--out', join(dir, 'x.safetensors')], /null\.json: expected a JSON object/],
       [
         ['cache', `${FIXTURES}gpt2`, '--tokens-json', bad.replace('bad', 'nothere'), '--out', join(dir, 'x.safetensors')],
         /nothere\.json: ENOENT/,

@@ -67,6 +67,16 @@ describe('tensor(): creation from JS values', () => {
     assert.throws(() => tensor([1], undefined, 'float16' as never), /tensor: unknown dtype 'float16'/);
   });
 
+  it('refuses integer values the dtype cannot hold instead of wrapping them', () => {
+    assert.throws(() => tensor([1e300, 2], undefined, 'int64'), /int64: value 1e\+300 at index 0 is outside the int64 range/);
+    assert.throws(() => tensor([2n ** 64n], undefined, 'int64'), /outside the int64 range/);
+    assert.throws(() => tensor([1, NaN], undefined, 'int64'), /int64: value NaN at index 1 cannot be represented/);
+    assert.throws(() => tensor([Infinity], undefined, 'int32'), /int32: value Infinity at index 0 cannot be represented/);
+    assert.throws(() => tensor([2 ** 31], undefined, 'int32'), /int32/);
+    assert.deepEqual(tensor([2n ** 63n - 1n, -(2n ** 63n)], undefined, 'int64').toArray(), [2n ** 63n - 1n, -(2n ** 63n)]);
+    assert.deepEqual(tensor([-(2 ** 31), 2 ** 31 - 1], undefined, 'int32').toArray(), [-(2 ** 31), 2 ** 31 - 1]);
+  });
+
   it('rejects ragged nesting', () => {
     assert.throws(() => tensor([[1, 2], [3]]), /ragged/);
     assert.throws(() => tensor([[1, 2], 3] as never), /ragged/);

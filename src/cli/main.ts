@@ -28,9 +28,11 @@ function readTokensJson(file: string): { tokens: number[][]; mask: number[][] | 
     throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const d = data as { tokens?: unknown; attention_mask?: unknown };
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw new Error(`${file}: expected a JSON object {"tokens": [[ids...]], "attention_mask": ...}`);
   const isMatrix = (x: unknown): x is number[][] =>
-    Array.isArray(x) && x.length > 0 && x.every((r) => Array.isArray(r) && r.every((v) => Number.isInteger(v)));
-  if (!isMatrix(d.tokens)) throw new Error(`${file}: "tokens" must be a non-empty list of lists of integer ids`);
+    Array.isArray(x) && x.length > 0 && x.every((r) => Array.isArray(r) && r.every((v) => Number.isSafeInteger(v) && v >= 0));
+  if (!isMatrix(d.tokens)) throw new Error(`${file}: "tokens" must be a non-empty list of lists of token ids (integers from 0)`);
   const len = d.tokens[0]!.length;
   if (len === 0 || d.tokens.some((r) => r.length !== len))
     throw new Error(`${file}: every row of "tokens" must have the same, non-zero length`);
@@ -45,6 +47,21 @@ function readTokensJson(file: string): { tokens: number[][]; mask: number[][] | 
     mask = d.attention_mask;
   }
   return { tokens: d.tokens, mask };
+}
+
+/**
+ * Comma-separated token ids ('313,312,316'): each a plain decimal integer, no empty entries; the
+ * vocabulary bound is checked by the model.
+ */
+export function parseTokenIds(text: string, flag: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  return parts.map((s, i) => {
+    if (!/^\d+$/.test(s))
+      throw new Error(`${flag}: entry ${i + 1} ${s === '' ? 'is empty' : `('${s}') is not a token id (a non-negative integer)`}`);
+    const v = Number(s);
+    if (!Number.isSafeInteger(v)) throw new Error(`${flag}: token id ${s} is too large`);
+    return v;
+  });
 }
 
 export function buildProgram(): Command {
@@ -83,11 +100,7 @@ export function buildProgram(): Command {
       const model = await loadModel(spec);
       let ids: number[];
       if (opts.tokens !== undefined) {
-        ids = opts.tokens.split(',').map((s) => {
-          const v = Number(s.trim());
-          if (!Number.isInteger(v)) throw new Error(`--tokens: '${s}' is not an integer token id`);
-          return v;
-        });
+        ids = parseTokenIds(opts.tokens, '--tokens');
       } else if (text !== undefined) ids = model.toTokens(text)[0]!;
       else throw new Error('give a prompt as text or with --tokens');
       if (ids.length === 0) throw new Error('the prompt is empty');

@@ -47,18 +47,36 @@ export function fromNumbers(dtype: DType, values: ArrayLike<number | bigint | bo
   const out = allocate(dtype, n);
   if (dtype === 'int64') {
     const o = out as BigInt64Array;
-    for (let i = 0; i < n; i++) {
-      const v = values[i]!;
-      o[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
-    }
+    for (let i = 0; i < n; i++) o[i] = toInt64(values[i]!, i);
   } else if (dtype === 'bool') {
     for (let i = 0; i < n; i++) out[i] = values[i] ? 1 : 0;
   } else if (dtype === 'int32') {
-    for (let i = 0; i < n; i++) out[i] = Math.trunc(Number(values[i]));
+    for (let i = 0; i < n; i++) {
+      const v = Math.trunc(Number(values[i]));
+      // Typed arrays wrap or zero what they cannot hold; a wrong id is worse than an error.
+      if (!(v >= -(2 ** 31) && v < 2 ** 31)) throw new RangeError(`int32: value ${String(values[i])} at index ${i} cannot be represented`);
+      out[i] = v;
+    }
   } else {
     for (let i = 0; i < n; i++) out[i] = Number(values[i]);
   }
   return out;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A value as int64 (numbers truncated toward zero); throws where int64 would wrap or has no value (NaN, ±Infinity). */
+function toInt64(v: number | bigint | boolean, i: number): bigint {
+  let b: bigint;
+  if (typeof v === 'bigint') b = v;
+  else {
+    const x = Math.trunc(Number(v));
+    if (!Number.isFinite(x)) throw new RangeError(`int64: value ${String(v)} at index ${i} cannot be represented`);
+    b = BigInt(x);
+  }
+  if (b < INT64_MIN || b > INT64_MAX) throw new RangeError(`int64: value ${String(v)} at index ${i} is outside the int64 range`);
+  return b;
 }
 
 /** A numeric view for the JS kernels: int64 becomes float64 (exact below 2^53), others as they are. */
