@@ -416,9 +416,13 @@ describe('server API: bad requests are JSON errors', () => {
       assert.equal((await app.inject({ url: '/api/model', headers: { host } })).statusCode, 200, host);
     const ok = await app.inject({ url: '/api/model', headers: { host: 'localhost:7860', origin: 'http://localhost:5173' } });
     assert.equal(ok.statusCode, 200);
-    const anyHost = createServer({ model, webRoot: null, allowedHosts: 'any' });
-    assert.equal((await anyHost.inject({ url: '/api/model', headers: { host: '192.168.1.20:7860' } })).statusCode, 200);
-    await anyHost.close();
+    const named = createServer({ model, webRoot: null, allowedHosts: ['workbench.lan'] });
+    assert.equal((await named.inject({ url: '/api/model', headers: { host: 'workbench.lan:7860' } })).statusCode, 200);
+    assert.equal((await named.inject({ url: '/api/model', headers: { host: 'localhost:7860' } })).statusCode, 200);
+    await expectError(named.inject({ url: '/api/model', headers: { host: 'rebound.evil.example' } }), 403, /not allowed/);
+    await named.close();
+    // Listening beyond loopback needs the list; refused before anything listens.
+    await assert.rejects(serve({ model, host: '0.0.0.0', port: 0, print: null }), /0\.0\.0\.0 exposes the server.*--allowed-hosts/);
   });
 });
 

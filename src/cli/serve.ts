@@ -34,6 +34,7 @@ export function registerServe(program: Command): void {
     .argument('[model]', "'default', a Hugging Face model directory or a hub id", 'default')
     .option('-p, --port <n>', 'port (0 picks a free one)', '7860')
     .option('--host <host>', 'interface to listen on; anything but 127.0.0.1/localhost/::1 exposes the server to your network', '127.0.0.1')
+    .option('--allowed-hosts <names>', 'comma-separated host names clients use to reach the server (required with a non-loopback --host)')
     .option('--max-tokens <n>', "longest prompt accepted, in tokens (default the model's context)")
     .option('--max-new-tokens <n>', 'most tokens one steering request may generate', '128')
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
@@ -41,11 +42,19 @@ export function registerServe(program: Command): void {
     .action(
       async (
         spec: string,
-        opts: { port: string; host: string; maxTokens?: string; maxNewTokens: string; web?: string; open?: boolean },
+        opts: { port: string; host: string; allowedHosts?: string; maxTokens?: string; maxNewTokens: string; web?: string; open?: boolean },
       ) => {
         const running = await serve({
           model: spec,
           host: opts.host,
+          ...(opts.allowedHosts !== undefined
+            ? {
+                allowedHosts: opts.allowedHosts
+                  .split(',')
+                  .map((h) => h.trim())
+                  .filter((h) => h !== ''),
+              }
+            : {}),
           port: intFlag('port', opts.port, 0, 65535),
           maxNewTokens: intFlag('max-new-tokens', opts.maxNewTokens, 1),
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),

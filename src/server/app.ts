@@ -65,10 +65,11 @@ export interface ServerOptions {
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
   /**
-   * Host names the server answers to (the Host header), against DNS rebinding: default the
-   * loopback names (localhost, 127.0.0.1, ::1); 'any' when it listens on other interfaces.
+   * Host names the server answers to (the Host header), besides the loopback names (localhost,
+   * 127.0.0.1, ::1), against DNS rebinding: a page on another site whose name resolves to this
+   * machine sends its own name as Host. There is no 'any': every name must be listed.
    */
-  allowedHosts?: readonly string[] | 'any';
+  allowedHosts?: readonly string[];
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -120,7 +121,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const limits = serverLimits(model, options);
   const bodyLimit = options.bodyLimit ?? 2 ** 20;
   const ctx: Ctx = { model, modelName: options.modelName ?? 'model', limits };
-  const allowedHosts = options.allowedHosts ?? LOOPBACK_HOSTS;
+  const allowedHosts = [...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())];
   const jobs = new JobManager({ maxRunning: limits.maxJobs });
 
   const app = Fastify({
@@ -137,7 +138,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   // cross-site requests: the Host must be an allowed name, a browser's Origin this host or local.
   app.addHook('onRequest', async (req) => {
     const host = hostnameOf(req.headers.host);
-    if (allowedHosts !== 'any' && (host === null || !(allowedHosts.includes(host) || isLoopback(host))))
+    if (host === null || !(allowedHosts.includes(host) || isLoopback(host)))
       throw new HttpError(403, `host '${req.headers.host ?? ''}' is not allowed; this server answers to ${allowedHosts.join(', ')}`);
     const origin = req.headers.origin;
     if (origin !== undefined && isApiPath(req.url.split('?')[0]!)) {

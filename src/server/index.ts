@@ -19,6 +19,12 @@ export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' 
   modelName?: string;
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
+  /**
+   * Host names (as browsers send them in the Host header) the server answers to besides the
+   * loopback names. Required when `host` is not loopback: with no list, a DNS-rebinding page
+   * could use the server, so listening on other interfaces without one is refused.
+   */
+  allowedHosts?: readonly string[];
   /** Port (default 7860; 0 picks a free one). */
   port?: number;
   /** Where the URL and warnings are printed (default stdout / stderr); null prints nothing. */
@@ -46,10 +52,16 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port must be an integer in 0..65535, got ${port}`);
   const print = options.print === undefined ? { log: (l: string) => console.log(l), warn: (l: string) => console.error(l) } : options.print;
   const spec = options.model ?? 'default';
-  const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
   const modelName = options.modelName ?? (typeof spec === 'string' ? spec : 'model');
   const loopback = isLoopbackHost(host);
-  const app = createServer({ ...options, model, modelName, allowedHosts: loopback ? LOOPBACK_HOSTS : 'any' });
+  const allowedHosts = options.allowedHosts ?? [];
+  if (!loopback && allowedHosts.length === 0)
+    throw new Error(
+      `listening on ${host} exposes the server beyond this machine, so it needs the host names clients will use (--allowed-hosts name1,name2): ` +
+        'without that list a web page on any site could reach the server through DNS rebinding',
+    );
+  const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
+  const app = createServer({ ...options, model, modelName, allowedHosts });
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
