@@ -30,6 +30,14 @@ describe('glassbox CLI', () => {
     assert.match(r.out, /blocks\.1\.attn\.hook_rot_k/);
   });
 
+  it('inspect counts a tied unembedding once: the parameters are the checkpoint tensors', () => {
+    const r = glassbox('inspect', `${FIXTURES}gpt2`);
+    assert.equal(r.code, 0, r.err);
+    let n = 0;
+    for (const t of readAll(`${FIXTURES}gpt2/model.safetensors`).values()) n += t.size;
+    assert.match(r.out, new RegExp(`parameters\\s+${n.toLocaleString('en-US')}\\n`));
+  });
+
   it('run prints the top-10 next tokens with probabilities that match the logits', () => {
     const r = glassbox('run', `${FIXTURES}gpt2`, '--tokens', '313,312,316');
     assert.equal(r.code, 0, r.err);
@@ -79,6 +87,7 @@ describe('glassbox CLI', () => {
     writeFileSync(huge, '{"tokens": [[1e300, 2, 3]]}');
     const nul = join(dir, 'null.json');
     writeFileSync(nul, 'null');
+    writeFileSync(join(dir, 'ok.json'), '{"tokens": [[1, 2, 3]]}');
     const cases: [string[], RegExp][] = [
       [['inspect', join(dir, 'missing')], /missing: no such directory/],
       [
@@ -92,6 +101,19 @@ describe('glassbox CLI', () => {
       [['run', `${FIXTURES}gpt2`, '--tokens', ' 1, 2,,3'], /--tokens: entry 3 is empty/],
       [['cache', `${FIXTURES}gpt2`, '--tokens-json', huge, '--out', join(dir, 'x.safetensors')], /huge\.json: "tokens" must be/],
       [['cache', `${FIXTURES}gpt2`, '--tokens-json', nul, '--out', join(dir, 'x.safetensors')], /null\.json: expected a JSON object/],
+      [
+        [
+          'cache',
+          `${FIXTURES}gpt2`,
+          '--tokens-json',
+          huge.replace('huge', 'ok'),
+          '--out',
+          join(dir, 'x.safetensors'),
+          '--names',
+          'no_such_hook',
+        ],
+        /--names: \/no_such_hook\/ matches no hook point \(did you mean/,
+      ],
       [
         ['cache', `${FIXTURES}gpt2`, '--tokens-json', bad.replace('bad', 'nothere'), '--out', join(dir, 'x.safetensors')],
         /nothere\.json: ENOENT/,

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { saveSafetensors } from '../io/index.js';
 import { elementCount, tensor, type Tensor } from '../tensor/index.js';
 import { loadModel } from '../model/pretrained.js';
+import { suggest } from '../model/hooked.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
@@ -84,7 +85,9 @@ export function buildProgram(): Command {
       console.log(
         `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta})` : ''}`,
       );
-      console.log(`parameters   ${elementCount(model.params).toLocaleString('en-US')}`);
+      // A tied unembedding is the embedding matrix itself: count it once.
+      const tied = c.tiedEmbeddings ? model.params.unembed.W_U.size : 0;
+      console.log(`parameters   ${(elementCount(model.params) - tied).toLocaleString('en-US')}`);
       console.log(`hook points  ${model.hookNames.length}`);
       for (const n of model.hookNames) console.log(`  ${n}`);
     });
@@ -139,6 +142,8 @@ export function buildProgram(): Command {
       let model = await loadModel(spec);
       if (opts.process) model = model.processWeights();
       const names = filter ? model.hookNames.filter((n) => filter!.test(n)) : [...model.hookNames];
+      if (filter && names.length === 0)
+        throw new Error(`--names: /${opts.names}/ matches no hook point${suggest(opts.names!, model.hookNames)}`);
       const { logits, cache } = model.runWithCache(tokens, { names, ...(mask ? { attentionMask: mask } : {}) });
       const out: Record<string, Tensor> = { logits, ...cache.toObject() };
       if (mask) out.attention_mask = tensor(mask.flat(), [mask.length, mask[0]!.length], 'int64');
