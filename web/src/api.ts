@@ -31,6 +31,7 @@ export type {
   AttentionResult,
   DlaResult,
   ForwardResult,
+  Generation,
   Grid,
   HeadsResult,
   LogitLensResult,
