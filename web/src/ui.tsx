@@ -104,7 +104,7 @@ export function ViewFrame({
   fields: ReactNode;
   runLabel?: string;
   loadingLabel?: string;
-  /** Shown under the form instead of the spinner (a job's progress). */
+  /** Shown under the form instead of the spinner (a job's progress); given at all, even null, there is no spinner. */
   progress?: ReactNode;
   children: ReactNode;
 }) {
