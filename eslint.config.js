@@ -11,4 +11,15 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  {
+    // The workbench shares the server's API types (src/server/schemas.ts), as types only: no
+    // server code (nor Node) in the browser bundle.
+    files: ['web/src/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**'], allowTypeImports: true, message: 'web/src may import only types from src/' }] },
+      ],
+    },
+  },
 );

@@ -36,8 +36,10 @@ import {
   type DlaBody,
   type ForwardBody,
   type HeadsBody,
+  type JobParams,
   type LogitLensBody,
   type PatchingBody,
+  type PatchingStart,
   type ServerLimits,
   type SteerBody,
   type TokenizeBody,
@@ -176,22 +178,22 @@ export function createServer(options: ServerOptions): FastifyInstance {
   app.post<{ Body: PatchingBody }>('/api/patching', { schema: { body: s.patching } }, async (req, reply) => {
     const plan = planPatching(ctx, req.body);
     const job = jobs.start('patching', plan.total, (control) => plan.run(control));
-    return reply.code(202).send({ jobId: job.id, status: job.status, total: job.total, events: `/api/jobs/${job.id}/events` });
+    const start: PatchingStart = { jobId: job.id, status: job.status, total: job.total, events: `/api/jobs/${job.id}/events` };
+    return reply.code(202).send(start);
   });
 
-  type JobParams = { Params: { id: string } };
   const params = s.jobParams;
   /** GET /api/jobs/:id -> `{ id, kind, status, done, total, createdAt, result? (when done), error? }`. */
-  app.get<JobParams>('/api/jobs/:id', { schema: { params } }, async (req) => jobs.get(req.params.id).summary());
+  app.get<{ Params: JobParams }>('/api/jobs/:id', { schema: { params } }, async (req) => jobs.get(req.params.id).summary());
   /** DELETE /api/jobs/:id -> the cancelled job's summary; 409 if it had already finished. */
-  app.delete<JobParams>('/api/jobs/:id', { schema: { params } }, async (req) => jobs.cancel(req.params.id).summary());
+  app.delete<{ Params: JobParams }>('/api/jobs/:id', { schema: { params } }, async (req) => jobs.cancel(req.params.id).summary());
   /**
    * GET /api/jobs/:id/events: `text/event-stream`. First the current `progress` `{ done, total }`,
    * then one `progress` per chunk, and one final event: `result` (the job's result), `error`
    * (`{ statusCode, error, message }`) or `cancelled`; then the stream ends. Closing the stream
    * does not cancel the job (DELETE does).
    */
-  app.get<JobParams>('/api/jobs/:id/events', { schema: { params } }, async (req, reply) => {
+  app.get<{ Params: JobParams }>('/api/jobs/:id/events', { schema: { params } }, async (req, reply) => {
     const job = jobs.get(req.params.id);
     reply.hijack();
     const res = reply.raw;

@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorBody } from './schemas.js';
 
 /** An error with the HTTP status it should be answered with. */
 export class HttpError extends Error {
@@ -17,12 +18,7 @@ export class HttpError extends Error {
   }
 }
 
-/** The JSON body of every error response. */
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-}
+export type { ErrorBody } from './schemas.js';
 
 export function errorBody(statusCode: number, message: string): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };

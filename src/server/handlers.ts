@@ -17,15 +17,25 @@ import {
 import { HttpError, userInput } from './errors.js';
 import type {
   AttentionBody,
+  AttentionResult,
   DlaBody,
+  DlaResult,
   ForwardBody,
+  ForwardResult,
+  Grid,
   HeadsBody,
+  HeadsResult,
   LogitLensBody,
+  LogitLensResult,
+  ModelInfo,
   Prompt,
   ServerLimits,
   SteerBody,
-  TokenRef,
+  SteerResult,
   TokenizeBody,
+  TokenizeResult,
+  TokenProb,
+  TokenRef,
 } from './schemas.js';
 
 export interface Ctx {
@@ -37,14 +47,6 @@ export interface Ctx {
 /** A float rounded to 6 significant digits; null for NaN and infinities (JSON has neither). */
 export function num(x: number): number | null {
   return Number.isFinite(x) ? Number(x.toPrecision(6)) : null;
-}
-
-/** One predicted token. */
-export interface TokenProb {
-  token: number;
-  /** The token's string (null when the model has no tokenizer). */
-  str: string | null;
-  prob: number | null;
 }
 
 export function tokenStr(model: HookedTransformer, id: number): string | null {
@@ -120,11 +122,17 @@ function topKOf(ctx: Ctx, k: number | undefined): number {
 }
 
 /** A row-major array of the given shape as nested arrays of rounded numbers. */
-export function grid(data: ArrayLike<number>, shape: readonly number[], offset = 0): unknown[] {
+export function grid(data: ArrayLike<number>, shape: readonly [number, number]): Grid;
+export function grid(data: ArrayLike<number>, shape: readonly [number, number, number]): Grid[];
+export function grid(data: ArrayLike<number>, shape: readonly number[]): unknown[] {
+  return nested(data, shape, 0);
+}
+
+function nested(data: ArrayLike<number>, shape: readonly number[], offset: number): unknown[] {
   const [n, ...rest] = shape;
   if (rest.length === 0) return Array.from({ length: n! }, (_, i) => num(data[offset + i]!));
   const stride = rest.reduce((a, b) => a * b, 1);
-  return Array.from({ length: n! }, (_, i) => grid(data, rest, offset + i * stride));
+  return Array.from({ length: n! }, (_, i) => nested(data, rest, offset + i * stride));
 }
 
 /**
@@ -132,7 +140,7 @@ export function grid(data: ArrayLike<number>, shape: readonly number[], offset =
  * positional, norm, act, attnOnly, hasTokenizer, bosTokenId, eosTokenId, padTokenId, hookNames,
  * limits }`.
  */
-export function modelInfo(ctx: Ctx) {
+export function modelInfo(ctx: Ctx): ModelInfo {
   const { cfg } = ctx.model;
   return {
     name: ctx.modelName,
@@ -159,7 +167,7 @@ export function modelInfo(ctx: Ctx) {
 }
 
 /** POST /api/tokenize `{ prompt, prependBos? }` -> `{ tokens: number[], strTokens: string[] | null }`. */
-export function tokenize(ctx: Ctx, body: TokenizeBody) {
+export function tokenize(ctx: Ctx, body: TokenizeBody): TokenizeResult {
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   return { tokens, strTokens: strTokens(ctx.model, tokens) };
 }
@@ -169,7 +177,7 @@ export function tokenize(ctx: Ctx, body: TokenizeBody) {
  * top[pos] is the model's `topK` most likely next tokens after position pos, `{ token, str, prob }`,
  * most likely first.
  */
-export function forward(ctx: Ctx, body: ForwardBody) {
+export function forward(ctx: Ctx, body: ForwardBody): ForwardResult {
   const { model } = ctx;
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const k = topKOf(ctx, body.topK);
@@ -191,7 +199,7 @@ export function forward(ctx: Ctx, body: ForwardBody) {
  * strTokens, pattern }`: pattern[i][q][k] is the attention of head heads[i] (every head of the
  * layer, or just `head`) from query position q to key position k.
  */
-export function attention(ctx: Ctx, body: AttentionBody) {
+export function attention(ctx: Ctx, body: AttentionBody): AttentionResult {
   const { model } = ctx;
   checkLayer(ctx, body.layer);
   if (body.head !== undefined) checkHead(ctx, body.head);
@@ -219,7 +227,7 @@ export function attention(ctx: Ctx, body: AttentionBody) {
  * labels[i] names the residual stream read ('0_pre' = the embeddings, ..., 'final_post' = the
  * model's output); top[i][pos] is its `topK` next-token predictions `{ token, str, prob }`.
  */
-export function logitLensGrid(ctx: Ctx, body: LogitLensBody) {
+export function logitLensGrid(ctx: Ctx, body: LogitLensBody): LogitLensResult {
   const { model } = ctx;
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const r = userInput(() => logitLens(model, [tokens], { topK: topKOf(ctx, body.topK) }));
@@ -238,7 +246,7 @@ export function logitLensGrid(ctx: Ctx, body: LogitLensBody) {
  * values as a grid (null where the model has no per-head split); total is their sum and
  * logitDiff the real run's logit (difference), equal up to rounding.
  */
-export function dla(ctx: Ctx, body: DlaBody) {
+export function dla(ctx: Ctx, body: DlaBody): DlaResult {
   const { model } = ctx;
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const pos = checkPos(body.pos ?? -1, tokens.length);
@@ -271,7 +279,7 @@ export function dla(ctx: Ctx, body: DlaBody) {
  * `seqLen` random tokens written twice (after BOS); previous- and duplicate-token scores on the
  * prompt, or on those rows when no prompt is given (`scoredOn` says which).
  */
-export function heads(ctx: Ctx, body: HeadsBody) {
+export function heads(ctx: Ctx, body: HeadsBody): HeadsResult {
   const { model, limits } = ctx;
   const { cfg } = model;
   const bos = cfg.bosTokenId !== null ? 1 : 0;
@@ -313,7 +321,7 @@ const STEER_HOOKS = /^(hook_embed|hook_pos_embed|blocks\.\d+\.hook_(resid_pre|re
  * (`positions`); both continuations use the same sampling settings and seed. `text` is null
  * without a tokenizer.
  */
-export function steer(ctx: Ctx, body: SteerBody) {
+export function steer(ctx: Ctx, body: SteerBody): SteerResult {
   const { model } = ctx;
   const { cfg } = model;
   checkLayer(ctx, body.layer);

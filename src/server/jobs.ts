@@ -8,14 +8,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { asUserError, describeError, HttpError } from './errors.js';
+import type { ErrorBody, JobProgress, JobStatus, JobSummary } from './schemas.js';
 
-export type JobStatus = 'running' | 'done' | 'error' | 'cancelled';
+export type { JobStatus } from './schemas.js';
 
 export type JobEvent =
-  | { event: 'progress'; data: { done: number; total: number } }
+  | { event: 'progress'; data: JobProgress }
   | { event: 'result'; data: unknown }
-  | { event: 'error'; data: { statusCode: number; error: string; message: string } }
-  | { event: 'cancelled'; data: { done: number; total: number } };
+  | { event: 'error'; data: ErrorBody }
+  | { event: 'cancelled'; data: JobProgress };
 
 /** What a job's work sees. */
 export interface JobControl {
@@ -31,7 +32,7 @@ export class Job {
   status: JobStatus = 'running';
   done = 0;
   result: unknown = undefined;
-  error: { statusCode: number; error: string; message: string } | null = null;
+  error: ErrorBody | null = null;
   finishedAt: number | null = null;
   private readonly listeners = new Set<(e: JobEvent) => void>();
 
@@ -81,7 +82,7 @@ export class Job {
   }
 
   /** The job as GET /api/jobs/:id returns it. */
-  summary() {
+  summary(): JobSummary {
     return {
       id: this.id,
       kind: this.kind,

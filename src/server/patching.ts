@@ -10,10 +10,10 @@ import { preparePatching, runPatches, type Patch, type PatchSource } from '../an
 import { HttpError, userInput } from './errors.js';
 import { checkPos, grid, num, promptIds, strTokens, tokenId, type Ctx } from './handlers.js';
 import type { JobControl } from './jobs.js';
-import type { PatchingBody, PatchingKind } from './schemas.js';
+import type { PatchingBody, PatchingGrids, PatchingKind, PatchingResult } from './schemas.js';
 
 /** Per kind: the hook patched at a layer, and the patches of that layer over a grid. */
-const KINDS: Record<PatchingKind, { key: string; hook: (l: number) => string; perHead: boolean }> = {
+const KINDS: Record<PatchingKind, { key: keyof PatchingGrids; hook: (l: number) => string; perHead: boolean }> = {
   resid_pre: { key: 'residPre', hook: (l) => `blocks.${l}.hook_resid_pre`, perHead: false },
   attn_out: { key: 'attnOut', hook: (l) => `blocks.${l}.hook_attn_out`, perHead: false },
   mlp_out: { key: 'mlpOut', hook: (l) => `blocks.${l}.hook_mlp_out`, perHead: false },
@@ -23,7 +23,7 @@ const KINDS: Record<PatchingKind, { key: string; hook: (l: number) => string; pe
 /** A patching problem checked and with its clean run done, ready to sweep. */
 export interface PatchingPlan {
   total: number;
-  run(control: JobControl): Promise<unknown>;
+  run(control: JobControl): Promise<PatchingResult>;
 }
 
 /**
@@ -62,7 +62,7 @@ export function planPatching(ctx: Ctx, body: PatchingBody): PatchingPlan {
   return {
     total,
     async run(control) {
-      const out: Record<string, unknown> = {
+      const out: PatchingResult = {
         tokens: clean,
         strTokens: strTokens(model, clean),
         corruptedTokens: corrupted,

@@ -1,9 +1,18 @@
 /**
- * JSON schemas of the API's request bodies, checked by Fastify (Ajv) before a handler runs:
- * types, ranges and no unknown fields. Checks that need the model (a layer below nLayers, token
- * ids inside the vocabulary, a prompt within the token limit) are made in the handlers, which
- * name the valid range.
+ * The HTTP API's contract, the one definition the server and the workbench (web/src/api.ts) share:
+ *
+ * - the JSON schemas of the request bodies, checked by Fastify (Ajv) before a handler runs: types,
+ *   ranges and no unknown fields. The body types are derived from these schemas
+ *   (json-schema-to-ts's `FromSchema`), so what is validated and what is typed cannot drift.
+ *   Checks that need the model (a layer below nLayers, token ids inside the vocabulary, a prompt
+ *   within the token limit) are made in the handlers, which name the valid range.
+ * - the response types, which the handlers (handlers.ts, patching.ts, jobs.ts) are declared to
+ *   return.
+ *
+ * This module has no runtime imports (only `import type`), so the web app can import its types
+ * without pulling anything from Node into its bundle.
  */
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 
 /** The limits the schemas and handlers enforce. */
 export interface ServerLimits {
@@ -23,34 +32,29 @@ export interface ServerLimits {
   maxJobs: number;
 }
 
-/** A prompt: text (tokenized, BOS prepended unless `prependBos` is false) or token ids. */
-export type Prompt = string | number[];
+const int = (minimum?: number, maximum?: number) =>
+  ({
+    type: 'integer',
+    ...(minimum !== undefined ? { minimum } : {}),
+    ...(maximum !== undefined ? { maximum } : {}),
+  }) as const;
 
-/** A token: a text that is exactly one token (no BOS), or its id. */
-export type TokenRef = string | number;
-
-const int = (minimum?: number, maximum?: number) => ({
-  type: 'integer',
-  ...(minimum !== undefined ? { minimum } : {}),
-  ...(maximum !== undefined ? { maximum } : {}),
-});
+/** An object schema with no other fields than `properties`. */
+const object = <const R extends readonly string[], const P extends Record<string, JSONSchema>>(required: R, properties: P) =>
+  ({ type: 'object', additionalProperties: false, required, properties }) as const;
 
 export function bodySchemas(limits: ServerLimits) {
+  /** A prompt: text (tokenized, BOS prepended unless `prependBos` is false) or token ids. */
   const prompt = {
     type: ['string', 'array'],
     maxLength: limits.maxChars,
     minItems: 1,
     items: int(0),
   } as const;
+  /** A token: a text that is exactly one token (no BOS), or its id. */
   const tokenRef = { type: ['string', 'integer'], minLength: 1, maxLength: 200, minimum: 0 } as const;
   const prependBos = { type: 'boolean' } as const;
   const topK = int(1, limits.maxTopK);
-  const object = (required: string[], properties: Record<string, unknown>) => ({
-    type: 'object',
-    additionalProperties: false,
-    required,
-    properties,
-  });
   return {
     tokenize: object(['prompt'], { prompt, prependBos }),
     forward: object(['prompt'], { prompt, prependBos, topK }),
@@ -98,53 +102,192 @@ export function bodySchemas(limits: ServerLimits) {
   };
 }
 
-export interface TokenizeBody {
-  prompt: Prompt;
-  prependBos?: boolean;
+type Schemas = ReturnType<typeof bodySchemas>;
+
+// ---------------------------------------------------------------------------------------------
+// Requests: derived from the schemas above.
+
+export type TokenizeBody = FromSchema<Schemas['tokenize']>;
+export type ForwardBody = FromSchema<Schemas['forward']>;
+export type AttentionBody = FromSchema<Schemas['attention']>;
+export type LogitLensBody = FromSchema<Schemas['logitLens']>;
+export type DlaBody = FromSchema<Schemas['dla']>;
+export type HeadsBody = FromSchema<Schemas['heads']>;
+export type PatchingBody = FromSchema<Schemas['patching']>;
+export type SteerBody = FromSchema<Schemas['steer']>;
+export type JobParams = FromSchema<Schemas['jobParams']>;
+
+/** A prompt: text (tokenized, BOS prepended unless `prependBos` is false) or token ids. */
+export type Prompt = TokenizeBody['prompt'];
+/** A token: a text that is exactly one token (no BOS), or its id. */
+export type TokenRef = DlaBody['answer'];
+/** What a patching job patches. */
+export type PatchingKind = NonNullable<PatchingBody['kinds']>[number];
+
+// ---------------------------------------------------------------------------------------------
+// Responses. Floats are rounded to 6 significant digits; NaN and infinities are null.
+
+/** The JSON body of every error response (and of a job's `error` event). */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
 }
-export interface ForwardBody extends TokenizeBody {
-  topK?: number;
+
+/** A layer x head (or layer x position) grid of numbers; null where nothing was scored. */
+export type Grid = (number | null)[][];
+
+/** A prompt's token ids and their strings (null when the model has no tokenizer). */
+export interface Tokens {
+  tokens: number[];
+  strTokens: string[] | null;
 }
-export interface AttentionBody extends TokenizeBody {
+
+/** One predicted token. */
+export interface TokenProb {
+  token: number;
+  /** The token's string (null when the model has no tokenizer). */
+  str: string | null;
+  prob: number | null;
+}
+
+/** GET /api/model: the config summary, hook names, whether there is a tokenizer, the limits. */
+export interface ModelInfo {
+  name: string;
+  family: string;
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  nKVHeads: number;
+  dHead: number;
+  dMlp: number;
+  dVocab: number;
+  nCtx: number;
+  positional: string;
+  norm: string;
+  act: string;
+  attnOnly: boolean;
+  hasTokenizer: boolean;
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+  padTokenId: number | null;
+  hookNames: string[];
+  limits: ServerLimits;
+}
+
+/** POST /api/tokenize. */
+export type TokenizeResult = Tokens;
+
+/** POST /api/forward: top[pos] is the top-k next tokens after position pos, most likely first. */
+export interface ForwardResult extends Tokens {
+  top: TokenProb[][];
+}
+
+/** POST /api/attention: pattern[i][q][k] is head heads[i]'s attention from query q to key k. */
+export interface AttentionResult extends Tokens {
   layer: number;
-  head?: number;
+  heads: number[];
+  pattern: Grid[];
 }
-export type LogitLensBody = ForwardBody;
-export interface DlaBody extends TokenizeBody {
-  answer: TokenRef;
-  wrong?: TokenRef;
-  pos?: number;
+
+/** POST /api/logit-lens: top[i][pos] is the top-k read from residual stream labels[i]. */
+export interface LogitLensResult extends Tokens {
+  labels: string[];
+  top: TokenProb[][][];
 }
-export interface HeadsBody {
-  prompt?: Prompt;
-  prependBos?: boolean;
-  seqLen?: number;
-  batch?: number;
-  seed?: number;
+
+/** POST /api/dla: each component's direct contribution to logit(answer) (- logit(wrong)) at pos. */
+export interface DlaResult extends Tokens {
+  pos: number;
+  answer: { token: number; str: string | null };
+  wrong: { token: number; str: string | null } | null;
+  components: { label: string; value: number | null }[];
+  /** The L{l}H{h} components as [layer][head] (null where the model has no per-head split). */
+  heads: Grid | null;
+  total: number | null;
+  logitDiff: number | null;
 }
-export type PatchingKind = 'resid_pre' | 'attn_out' | 'mlp_out' | 'head_out';
-export interface PatchingBody {
-  clean: Prompt;
-  corrupted: Prompt;
-  prependBos?: boolean;
-  answer: TokenRef;
-  wrong: TokenRef;
-  pos?: number;
-  kinds?: PatchingKind[];
+
+/** POST /api/heads: [layer][head] scores in [0, 1]. */
+export interface HeadsResult {
+  nLayers: number;
+  nHeads: number;
+  previousToken: Grid;
+  duplicateToken: Grid;
+  induction: Grid;
+  scoredOn: 'prompt' | 'repeated';
+  /** The prompt's tokens, when one was given. */
+  tokens?: number[];
+  strTokens?: string[] | null;
+  repeated: { seqLen: number; batch: number; seed: number; tokens: number[][] };
 }
-export interface SteerBody {
-  positive: Prompt[];
-  negative: Prompt[];
+
+/** The status of a job (a patching sweep). */
+export type JobStatus = 'running' | 'done' | 'error' | 'cancelled';
+
+/** A job's `progress` event (and its `cancelled` event's data). */
+export interface JobProgress {
+  done: number;
+  total: number;
+}
+
+/** POST /api/patching (202): the job that runs the sweep, and where its events are. */
+export interface PatchingStart {
+  jobId: string;
+  status: JobStatus;
+  total: number;
+  events: string;
+}
+
+/** The grids of a patching result, by kind. */
+export interface PatchingGrids {
+  /** [layer][pos]: patching resid_pre at one position. */
+  residPre?: Grid;
+  /** [layer][pos]: patching attn_out at one position. */
+  attnOut?: Grid;
+  /** [layer][pos]: patching mlp_out at one position. */
+  mlpOut?: Grid;
+  /** [layer][head]: patching one head's output (hook_z) at every position. */
+  headOut?: Grid;
+}
+
+/** A patching job's result: clean = 1, corrupted = 0. */
+export interface PatchingResult extends Tokens, PatchingGrids {
+  corruptedTokens: number[];
+  corruptedStrTokens: string[] | null;
+  answer: number;
+  wrong: number;
+  pos: number;
+  cleanValue: number | null;
+  corruptedValue: number | null;
+}
+
+/** GET and DELETE /api/jobs/:id. */
+export interface JobSummary {
+  id: string;
+  kind: string;
+  status: JobStatus;
+  done: number;
+  total: number;
+  createdAt: string;
+  /** When done. */
+  result?: unknown;
+  error?: ErrorBody;
+}
+
+/** A token sequence and its text (null without a tokenizer). */
+export interface Generation {
+  tokens: number[];
+  text: string | null;
+}
+
+/** POST /api/steer: the steered and unsteered continuations. */
+export interface SteerResult {
+  hook: string;
   layer: number;
-  hook?: string;
-  position?: 'last' | 'mean';
-  positions?: 'all' | 'prompt' | 'generated';
-  scale?: number;
-  prompt: Prompt;
-  prependBos?: boolean;
-  maxNewTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
+  scale: number;
+  vectorNorm: number | null;
+  prompt: Generation;
+  unsteered: Generation;
+  steered: Generation;
 }

@@ -1,130 +1,50 @@
 /**
  * The workbench's only link to the model: the JSON API of `glassbox serve` (src/server), over
  * HTTP. Every error the server sends is `{ statusCode, error, message }`; `ApiError` carries it.
+ *
+ * The API's types are the server's own (src/server/schemas.ts): the request bodies derived from
+ * the JSON schemas the server validates with, the responses those its handlers are declared to
+ * return. Imported as types only: nothing of the server's reaches the bundle.
  */
+import type {
+  AttentionBody,
+  AttentionResult,
+  DlaBody,
+  DlaResult,
+  ErrorBody,
+  ForwardBody,
+  ForwardResult,
+  HeadsBody,
+  HeadsResult,
+  JobProgress,
+  JobSummary,
+  LogitLensBody,
+  LogitLensResult,
+  ModelInfo,
+  PatchingBody,
+  PatchingStart,
+  SteerBody,
+  SteerResult,
+} from '../../src/server/schemas';
 
-/** A prompt as the API takes it: text, or token ids when the model has no tokenizer. */
-export type Prompt = string | number[];
-/** A token: a text that is exactly one token, or its id. */
-export type TokenRef = string | number;
-
-export interface ServerLimits {
-  maxTokens: number;
-  maxChars: number;
-  maxTopK: number;
-  maxNewTokens: number;
-  maxSteerPrompts: number;
-  maxHeadBatch: number;
-  maxJobs: number;
-}
-
-export interface ModelInfo {
-  name: string;
-  family: string;
-  nLayers: number;
-  dModel: number;
-  nHeads: number;
-  nKVHeads: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
-  positional: string;
-  norm: string;
-  act: string;
-  attnOnly: boolean;
-  hasTokenizer: boolean;
-  bosTokenId: number | null;
-  eosTokenId: number | null;
-  padTokenId: number | null;
-  hookNames: string[];
-  limits: ServerLimits;
-}
-
-export interface TokenProb {
-  token: number;
-  str: string | null;
-  prob: number | null;
-}
-
-interface Tokens {
-  tokens: number[];
-  strTokens: string[] | null;
-}
-
-export interface ForwardResult extends Tokens {
-  top: TokenProb[][];
-}
-
-export interface AttentionResult extends Tokens {
-  layer: number;
-  heads: number[];
-  /** [head index][query][key] */
-  pattern: (number | null)[][][];
-}
-
-export interface LogitLensResult extends Tokens {
-  labels: string[];
-  /** [label][pos][k] */
-  top: TokenProb[][][];
-}
-
-export interface DlaResult extends Tokens {
-  pos: number;
-  answer: { token: number; str: string | null };
-  wrong: { token: number; str: string | null } | null;
-  components: { label: string; value: number | null }[];
-  heads: (number | null)[][] | null;
-  total: number | null;
-  logitDiff: number | null;
-}
-
-export type Grid = (number | null)[][];
-
-export interface HeadsResult {
-  nLayers: number;
-  nHeads: number;
-  previousToken: Grid;
-  duplicateToken: Grid;
-  induction: Grid;
-  scoredOn: 'prompt' | 'repeated';
-  tokens?: number[];
-  strTokens?: string[] | null;
-  repeated: { seqLen: number; batch: number; seed: number; tokens: number[][] };
-}
-
-export type PatchingKind = 'resid_pre' | 'attn_out' | 'mlp_out' | 'head_out';
-
-export interface PatchingResult extends Tokens {
-  corruptedTokens: number[];
-  corruptedStrTokens: string[] | null;
-  answer: number;
-  wrong: number;
-  pos: number;
-  cleanValue: number | null;
-  corruptedValue: number | null;
-  residPre?: Grid;
-  attnOut?: Grid;
-  mlpOut?: Grid;
-  headOut?: Grid;
-}
-
-export interface PatchingStart {
-  jobId: string;
-  status: string;
-  total: number;
-  events: string;
-}
-
-export interface SteerResult {
-  hook: string;
-  layer: number;
-  scale: number;
-  vectorNorm: number | null;
-  prompt: { tokens: number[]; text: string | null };
-  unsteered: { tokens: number[]; text: string | null };
-  steered: { tokens: number[]; text: string | null };
-}
+export type {
+  AttentionResult,
+  DlaResult,
+  ForwardResult,
+  Generation,
+  Grid,
+  HeadsResult,
+  LogitLensResult,
+  ModelInfo,
+  PatchingKind,
+  PatchingResult,
+  PatchingStart,
+  Prompt,
+  ServerLimits,
+  SteerResult,
+  TokenProb,
+  TokenRef,
+} from '../../src/server/schemas';
 
 /** An error answered by the API (or a network failure, with statusCode 0). */
 export class ApiError extends Error {
@@ -166,7 +86,7 @@ async function request<T>(method: string, url: string, body?: unknown, signal?: 
     json = null;
   }
   if (!res.ok) {
-    const b = (json ?? {}) as Partial<{ statusCode: number; error: string; message: string }>;
+    const b = (json ?? {}) as Partial<ErrorBody>;
     throw new ApiError(b.statusCode ?? res.status, b.error ?? res.statusText, b.message ?? (text.slice(0, 300) || res.statusText));
   }
   if (json === null) throw new ApiError(res.status, 'Bad response', `the server answered ${url} with something that is not JSON`);
@@ -175,45 +95,14 @@ async function request<T>(method: string, url: string, body?: unknown, signal?: 
 
 export const api = {
   model: (signal?: AbortSignal) => request<ModelInfo>('GET', '/api/model', undefined, signal),
-  forward: (body: { prompt: Prompt; prependBos?: boolean; topK?: number }, signal?: AbortSignal) =>
-    request<ForwardResult>('POST', '/api/forward', body, signal),
-  attention: (body: { prompt: Prompt; prependBos?: boolean; layer: number; head?: number }, signal?: AbortSignal) =>
-    request<AttentionResult>('POST', '/api/attention', body, signal),
-  logitLens: (body: { prompt: Prompt; prependBos?: boolean; topK?: number }, signal?: AbortSignal) =>
-    request<LogitLensResult>('POST', '/api/logit-lens', body, signal),
-  dla: (body: { prompt: Prompt; prependBos?: boolean; answer: TokenRef; wrong?: TokenRef; pos?: number }, signal?: AbortSignal) =>
-    request<DlaResult>('POST', '/api/dla', body, signal),
-  heads: (body: { prompt?: Prompt; prependBos?: boolean; seqLen?: number; batch?: number; seed?: number }, signal?: AbortSignal) =>
-    request<HeadsResult>('POST', '/api/heads', body, signal),
-  patching: (
-    body: {
-      clean: Prompt;
-      corrupted: Prompt;
-      prependBos?: boolean;
-      answer: TokenRef;
-      wrong: TokenRef;
-      pos?: number;
-      kinds?: PatchingKind[];
-    },
-    signal?: AbortSignal,
-  ) => request<PatchingStart>('POST', '/api/patching', body, signal),
-  cancelJob: (id: string) => request<unknown>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
-  steer: (
-    body: {
-      positive: Prompt[];
-      negative: Prompt[];
-      layer: number;
-      hook?: string;
-      position?: 'last' | 'mean';
-      scale?: number;
-      prompt: Prompt;
-      prependBos?: boolean;
-      maxNewTokens?: number;
-      temperature?: number;
-      seed?: number;
-    },
-    signal?: AbortSignal,
-  ) => request<SteerResult>('POST', '/api/steer', body, signal),
+  forward: (body: ForwardBody, signal?: AbortSignal) => request<ForwardResult>('POST', '/api/forward', body, signal),
+  attention: (body: AttentionBody, signal?: AbortSignal) => request<AttentionResult>('POST', '/api/attention', body, signal),
+  logitLens: (body: LogitLensBody, signal?: AbortSignal) => request<LogitLensResult>('POST', '/api/logit-lens', body, signal),
+  dla: (body: DlaBody, signal?: AbortSignal) => request<DlaResult>('POST', '/api/dla', body, signal),
+  heads: (body: HeadsBody, signal?: AbortSignal) => request<HeadsResult>('POST', '/api/heads', body, signal),
+  patching: (body: PatchingBody, signal?: AbortSignal) => request<PatchingStart>('POST', '/api/patching', body, signal),
+  cancelJob: (id: string) => request<JobSummary>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
+  steer: (body: SteerBody, signal?: AbortSignal) => request<SteerResult>('POST', '/api/steer', body, signal),
 };
 
 export type JobEvent =
@@ -243,7 +132,7 @@ export function followJob(eventsUrl: string, onEvent: (e: JobEvent) => void): ()
     }
   };
   source.addEventListener('progress', (e) => {
-    const d = parse(e) as { done?: number; total?: number } | null;
+    const d = parse(e) as Partial<JobProgress> | null;
     if (!finished && d && typeof d.done === 'number' && typeof d.total === 'number')
       onEvent({ type: 'progress', done: d.done, total: d.total });
   });
@@ -252,7 +141,7 @@ export function followJob(eventsUrl: string, onEvent: (e: JobEvent) => void): ()
   source.addEventListener('error', (e) => {
     if (e instanceof MessageEvent) {
       // The job failed: the server's `error` event, `{ statusCode, error, message }`.
-      const d = (parse(e) ?? {}) as Partial<{ statusCode: number; error: string; message: string }>;
+      const d = (parse(e) ?? {}) as Partial<ErrorBody>;
       finish({ type: 'error', error: new ApiError(d.statusCode ?? 500, d.error ?? 'Error', d.message ?? 'the job failed') });
       return;
     }

@@ -1,9 +1,10 @@
 /**
- * Pieces every view uses: the model context, the request hook, the error box, token chips,
- * prompt fields and number formatting.
+ * Pieces every view uses: the model context, the error box, token chips, prompt fields, number
+ * formatting and URL queries.
  */
-import { createContext, useContext, useEffect, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
-import { ApiError, asApiError, type ModelInfo, type Prompt, type TokenRef } from './api';
+import { createContext, useContext, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { ApiError, type ModelInfo, type Prompt, type TokenRef } from './api';
+import { VIEWS, type ViewId } from './router';
 
 export const ModelContext = createContext<ModelInfo | null>(null);
 
@@ -15,6 +16,9 @@ export function useModel(): ModelInfo {
 
 /** The default prompt: the default model (Moby Dick + State of the Union) knows these names. */
 export const DEFAULT_PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
+/** The default prompt's answer, and the wrong answer a logit difference is taken against. */
+export const DEFAULT_ANSWER = ' Ahab';
+export const DEFAULT_WRONG = ' Starbuck';
 
 /** The last prompt submitted in any view: a view's empty form starts from it. */
 let lastPrompt: string | null = null;
@@ -69,37 +73,6 @@ export function fmtNum(x: number | null | undefined, digits = 3): string {
   return x === null || x === undefined ? '—' : x.toFixed(digits);
 }
 
-/** Runs `run` whenever `key` changes (null: nothing to run), aborting the previous request. */
-export function useQuery<T>(key: string | null, run: (signal: AbortSignal) => Promise<T>) {
-  const [state, setState] = useState<{ data: T | null; error: ApiError | null; loading: boolean; key: string | null }>({
-    data: null,
-    error: null,
-    loading: false,
-    key: null,
-  });
-  const runRef = useRef(run);
-  runRef.current = run;
-  useEffect(() => {
-    if (key === null) {
-      setState({ data: null, error: null, loading: false, key: null });
-      return;
-    }
-    const ctl = new AbortController();
-    setState((s) => ({ ...s, error: null, loading: true, key }));
-    runRef
-      .current(ctl.signal)
-      .then((data) => {
-        if (!ctl.signal.aborted) setState({ data, error: null, loading: false, key });
-      })
-      .catch((e: unknown) => {
-        if (ctl.signal.aborted) return;
-        setState({ data: null, error: asApiError(e), loading: false, key });
-      });
-    return () => ctl.abort();
-  }, [key]);
-  return state;
-}
-
 /** An API error, as the server said it: status, kind and message. */
 export function ErrorBox({ error }: { error: ApiError | null }) {
   if (!error) return null;
@@ -107,6 +80,65 @@ export function ErrorBox({ error }: { error: ApiError | null }) {
     <div className="error" role="alert" data-testid="api-error" data-status={error.statusCode}>
       <strong data-testid="api-error-title">{error.statusCode ? `${error.statusCode} ${error.error}` : error.error}</strong>
       <span data-testid="api-error-message">{error.message}</span>
+    </div>
+  );
+}
+
+/**
+ * A view's frame: its title (as the nav bar names it) and lede; its form (`fields`, then the run
+ * button); the run's progress (default: a spinner) and error; and its results (`children`,
+ * dimmed while the next run loads).
+ */
+export function ViewFrame({
+  lede,
+  run,
+  fields,
+  runLabel,
+  loadingLabel,
+  progress,
+  children,
+}: {
+  lede: ReactNode;
+  /** The view, the run's state and the form's submit handler (a `useViewForm`). */
+  run: { view: ViewId; submit: (e: FormEvent) => void; loading: boolean; error: ApiError | null };
+  fields: ReactNode;
+  runLabel?: string;
+  loadingLabel?: string;
+  /** Shown under the form instead of the spinner (a job's progress); given at all, even null, there is no spinner. */
+  progress?: ReactNode;
+  children: ReactNode;
+}) {
+  return (
+    <section className="view">
+      <h2>{VIEWS.find((v) => v.id === run.view)!.title}</h2>
+      <p className="lede">{lede}</p>
+      <form className="form" onSubmit={run.submit} data-testid="form">
+        {fields}
+        <RunButton loading={run.loading} label={runLabel} />
+      </form>
+      {progress}
+      <ErrorBox error={run.error} />
+      {progress === undefined ? <Loading on={run.loading} label={loadingLabel} /> : null}
+      {children ? <Results stale={run.loading}>{children}</Results> : null}
+    </section>
+  );
+}
+
+/** One figure of a view's summary: a label over a value. */
+export function Stat({ label, value, testId }: { label: ReactNode; value: ReactNode; testId?: string }) {
+  return (
+    <div className="stat">
+      <span>{label}</span>
+      <strong data-testid={testId}>{value}</strong>
+    </div>
+  );
+}
+
+/** A view's results, dimmed while the next run loads. */
+export function Results({ stale = false, children }: { stale?: boolean; children: ReactNode }) {
+  return (
+    <div className={`results${stale ? ' stale' : ''}`} data-testid="results">
+      {children}
     </div>
   );
 }
@@ -339,27 +371,10 @@ export function range(n: number): number[] {
 export const layerOptions = (n: number) => range(n).map((l) => ({ value: String(l), label: `layer ${l}` }));
 export const headOptions = (n: number) => range(n).map((h) => ({ value: String(h), label: `head ${h}` }));
 
-/**
- * A view's form: starts from the URL's state and is reset to it whenever `key` (the submitted
- * state) changes, e.g. on back/forward or a pasted link.
- */
-export function useForm<F extends object>(key: string, init: () => F): [F, (patch: Partial<F>) => void] {
-  const [form, setForm] = useState(init);
-  const initRef = useRef(init);
-  initRef.current = init;
-  const first = useRef(true);
-  useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
-    setForm(initRef.current());
-  }, [key]);
-  return [form, (patch) => setForm((f) => ({ ...f, ...patch }))];
-}
+export type QueryValues = Record<string, string | number | boolean | string[] | undefined>;
 
 /** Query parameters from a record, leaving out undefined values; arrays repeat the key. */
-export function queryOf(values: Record<string, string | number | boolean | string[] | undefined>): URLSearchParams {
+export function queryOf(values: QueryValues): URLSearchParams {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(values)) {
     if (v === undefined) continue;

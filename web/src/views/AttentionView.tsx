@@ -2,31 +2,25 @@
  * Attention: one head's pattern as a heatmap (destination x source), and every head of every
  * layer as small multiples; click a small multiple to look at that head.
  */
-import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
 import { navigate, read, type Route } from '../router';
 import {
   BosField,
-  ErrorBox,
   headOptions,
   layerOptions,
-  Loading,
   posLabels,
   PromptField,
-  queryOf,
   range,
-  rememberPrompt,
-  RunButton,
   Select,
-  startPrompt,
   TokenChips,
   toPrompt,
-  useForm,
   useModel,
-  useQuery,
+  ViewFrame,
   withParams,
 } from '../ui';
+import { bosQuery, promptState, useViewForm } from '../useViewForm';
 
 interface Patterns {
   tokens: number[];
@@ -41,34 +35,31 @@ export function AttentionView({ route }: { route: Route }) {
   const model = useModel();
   const { nLayers: L, nHeads: H } = model;
   const p = route.params;
-  const submitted = p.has('prompt');
-  const req = submitted ? { prompt: read.str(p, 'prompt', ''), bos: read.bool(p, 'bos', true) } : null;
-  const key = req ? JSON.stringify(req) : null;
   const layer = Math.min(L - 1, Math.max(0, read.int(p, 'layer', 0)));
   const head = Math.min(H - 1, Math.max(0, read.int(p, 'head', 0)));
-  const [form, set] = useForm(key ?? '', () => ({ prompt: read.str(p, 'prompt', startPrompt(model)), bos: read.bool(p, 'bos', true) }));
+  const view = useViewForm(route, {
+    view: 'attention',
+    request: (p) => (p.has('prompt') ? promptState.request(p) : null),
+    form: (p) => promptState.form(p, model),
+    query: (f) => ({ prompt: f.prompt, bos: bosQuery(f.bos), layer, head }),
+    remember: (f) => f.prompt,
+    run: async (req, signal): Promise<Patterns> => {
+      const prompt = toPrompt(req.prompt, model);
+      const pattern: Patterns['pattern'] = [];
+      let first: Awaited<ReturnType<typeof api.attention>> | null = null;
+      for (let l = 0; l < L; l++) {
+        const r = await api.attention({ prompt, prependBos: req.bos, layer: l }, signal);
+        first ??= r;
+        pattern.push(r.pattern);
+      }
+      return { tokens: first!.tokens, strTokens: first!.strTokens, pattern };
+    },
+  });
+  const { key, field, data } = view;
   const [hover, setHover] = useState<Datum | null>(null);
   // A readout of another head's (or prompt's) cell would be wrong: clear it.
   useEffect(() => setHover(null), [layer, head, key]);
 
-  const q = useQuery<Patterns>(key, async (signal) => {
-    const prompt = toPrompt(req!.prompt, model);
-    const pattern: Patterns['pattern'] = [];
-    let first: Awaited<ReturnType<typeof api.attention>> | null = null;
-    for (let l = 0; l < L; l++) {
-      const r = await api.attention({ prompt, prependBos: req!.bos, layer: l }, signal);
-      first ??= r;
-      pattern.push(r.pattern);
-    }
-    return { tokens: first!.tokens, strTokens: first!.strTokens, pattern };
-  });
-  const data = q.data;
-
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    rememberPrompt(form.prompt);
-    navigate('attention', queryOf({ prompt: form.prompt, bos: form.bos ? undefined : false, layer, head }));
-  };
   const choose = (l: number, h: number) => navigate('attention', withParams(p, { layer: l, head: h }), { replace: true });
 
   const labels = useMemo(() => (data ? posLabels(data.tokens, data.strTokens) : []), [data]);
@@ -174,18 +165,18 @@ export function AttentionView({ route }: { route: Route }) {
       : 'hover a cell: destination ← source: weight';
 
   return (
-    <section className="view">
-      <h2>Attention</h2>
-      <p className="lede">Where each head moves information from: row = destination (query) token, column = source (key) token.</p>
-      <form className="form" onSubmit={submit} data-testid="form">
-        <PromptField label="Prompt" value={form.prompt} onChange={(v) => set({ prompt: v })} testId="prompt" hint="Enter runs" />
-        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
-        <RunButton loading={q.loading} />
-      </form>
-      <ErrorBox error={q.error} />
-      <Loading on={q.loading} />
+    <ViewFrame
+      lede="Where each head moves information from: row = destination (query) token, column = source (key) token."
+      run={view}
+      fields={
+        <>
+          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
+          <BosField {...field('bos')} />
+        </>
+      }
+    >
       {data && mainSpec ? (
-        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+        <>
           <TokenChips tokens={data.tokens} strTokens={data.strTokens} />
           <div className="toolbar">
             <Select
@@ -233,8 +224,8 @@ export function AttentionView({ route }: { route: Route }) {
               ) : null}
             </div>
           </div>
-        </div>
+        </>
       ) : null}
-    </section>
+    </ViewFrame>
   );
 }

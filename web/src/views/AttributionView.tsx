@@ -2,77 +2,33 @@
  * Attribution: direct logit attribution. Each component's (embeddings, every head, every MLP,
  * the biases) direct contribution to the answer's logit, or to logit(answer) - logit(wrong).
  */
-import { useMemo, type FormEvent } from 'react';
+import { useMemo } from 'react';
 import { api } from '../api';
 import { vl, VegaChart, type Datum } from '../chart';
-import { navigate, read, type Route } from '../router';
-import {
-  BosField,
-  ErrorBox,
-  fmtNum,
-  Loading,
-  NumberField,
-  PromptField,
-  queryOf,
-  rememberPrompt,
-  RunButton,
-  showTok,
-  startPrompt,
-  TextField,
-  TokenChips,
-  toPrompt,
-  toTokenRef,
-  useForm,
-  useModel,
-  useQuery,
-} from '../ui';
-
-export const DEFAULT_ANSWER = ' Ahab';
-export const DEFAULT_WRONG = ' Starbuck';
+import type { Route } from '../router';
+import { BosField, fmtNum, NumberField, PromptField, showTok, Stat, TextField, TokenChips, toTokenRef, useModel, ViewFrame } from '../ui';
+import { answerState, bosQuery, promptState, useViewForm } from '../useViewForm';
 
 export function AttributionView({ route }: { route: Route }) {
   const model = useModel();
-  const p = route.params;
-  const submitted = p.has('prompt');
-  const req = submitted
-    ? {
-        prompt: read.str(p, 'prompt', ''),
-        answer: read.str(p, 'answer', ''),
-        wrong: read.str(p, 'wrong', ''),
-        pos: read.int(p, 'pos', -1),
-        bos: read.bool(p, 'bos', true),
-      }
-    : null;
-  const key = req ? JSON.stringify(req) : null;
-  const [form, set] = useForm(key ?? '', () => ({
-    prompt: read.str(p, 'prompt', startPrompt(model)),
-    answer: read.str(p, 'answer', model.hasTokenizer ? DEFAULT_ANSWER : ''),
-    wrong: read.str(p, 'wrong', model.hasTokenizer ? DEFAULT_WRONG : ''),
-    pos: String(read.int(p, 'pos', -1)),
-    bos: read.bool(p, 'bos', true),
-  }));
-  const q = useQuery(key, (signal) =>
-    api.dla(
-      {
-        prompt: toPrompt(req!.prompt, model),
-        prependBos: req!.bos,
-        answer: toTokenRef(req!.answer, model, 'answer'),
-        ...(req!.wrong !== '' ? { wrong: toTokenRef(req!.wrong, model, 'wrong') } : {}),
-        pos: req!.pos,
-      },
-      signal,
-    ),
-  );
-  const data = q.data;
-
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    rememberPrompt(form.prompt);
-    navigate(
-      'attribution',
-      queryOf({ prompt: form.prompt, answer: form.answer, wrong: form.wrong, pos: form.pos || '-1', bos: form.bos ? undefined : false }),
-    );
-  };
+  const view = useViewForm(route, {
+    view: 'attribution',
+    request: (p) => (p.has('prompt') ? { ...promptState.request(p), ...answerState.request(p) } : null),
+    form: (p) => ({ ...promptState.form(p, model), ...answerState.form(p, model) }),
+    query: (f) => ({ prompt: f.prompt, answer: f.answer, wrong: f.wrong, pos: f.pos || '-1', bos: bosQuery(f.bos) }),
+    remember: (f) => f.prompt,
+    run: (req, signal) =>
+      api.dla(
+        {
+          ...promptState.body(req, model),
+          answer: toTokenRef(req.answer, model, 'answer'),
+          ...(req.wrong !== '' ? { wrong: toTokenRef(req.wrong, model, 'wrong') } : {}),
+          pos: req.pos,
+        },
+        signal,
+      ),
+  });
+  const { field, data } = view;
 
   const metric = data
     ? data.wrong
@@ -143,54 +99,44 @@ export function AttributionView({ route }: { route: Route }) {
   );
 
   return (
-    <section className="view">
-      <h2>Attribution</h2>
-      <p className="lede">
-        Direct logit attribution: how much each component writes, directly, towards the answer token (minus the wrong token, if given) at
-        one position.
-      </p>
-      <form className="form" onSubmit={submit} data-testid="form">
-        <PromptField label="Prompt" value={form.prompt} onChange={(v) => set({ prompt: v })} testId="prompt" hint="Enter runs" />
-        <TextField
-          label="Answer token"
-          value={form.answer}
-          onChange={(v) => set({ answer: v })}
-          testId="answer"
-          hint={model.hasTokenizer ? 'one token; mind the leading space; #id for an id' : 'a token id'}
-        />
-        <TextField
-          label="Wrong token (optional)"
-          value={form.wrong}
-          onChange={(v) => set({ wrong: v })}
-          testId="wrong"
-          hint="logit difference against it"
-        />
-        <NumberField label="Position" value={form.pos} onChange={(v) => set({ pos: v })} testId="pos" />
-        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
-        <RunButton loading={q.loading} />
-      </form>
-      <ErrorBox error={q.error} />
-      <Loading on={q.loading} />
+    <ViewFrame
+      lede={
+        <>
+          Direct logit attribution: how much each component writes, directly, towards the answer token (minus the wrong token, if given) at
+          one position.
+        </>
+      }
+      run={view}
+      fields={
+        <>
+          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
+          <TextField
+            label="Answer token"
+            {...field('answer')}
+            testId="answer"
+            hint={model.hasTokenizer ? 'one token; mind the leading space; #id for an id' : 'a token id'}
+          />
+          <TextField label="Wrong token (optional)" {...field('wrong')} testId="wrong" hint="logit difference against it" />
+          <NumberField label="Position" {...field('pos')} testId="pos" />
+          <BosField {...field('bos')} />
+        </>
+      }
+    >
       {data && barSpec ? (
-        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+        <>
           <TokenChips tokens={data.tokens} strTokens={data.strTokens} selected={data.pos} />
           <div className="stats">
             <div className="stat">
               <span>metric</span>
               <code data-testid="dla-metric">{metric}</code>
             </div>
-            <div className="stat">
-              <span>at position</span>
-              <strong data-testid="dla-pos">{data.pos}</strong>
-            </div>
-            <div className="stat">
-              <span>{data.wrong ? 'logit difference' : 'logit'} (model)</span>
-              <strong data-testid="dla-logit-diff">{fmtNum(data.logitDiff, 4)}</strong>
-            </div>
-            <div className="stat">
-              <span>sum of components</span>
-              <strong data-testid="dla-total">{fmtNum(data.total, 4)}</strong>
-            </div>
+            <Stat label="at position" value={data.pos} testId="dla-pos" />
+            <Stat
+              label={`${data.wrong ? 'logit difference' : 'logit'} (model)`}
+              value={fmtNum(data.logitDiff, 4)}
+              testId="dla-logit-diff"
+            />
+            <Stat label="sum of components" value={fmtNum(data.total, 4)} testId="dla-total" />
           </div>
           <div className="two-col">
             <div>
@@ -227,8 +173,8 @@ export function AttributionView({ route }: { route: Route }) {
               </table>
             </div>
           </div>
-        </div>
+        </>
       ) : null}
-    </section>
+    </ViewFrame>
   );
 }

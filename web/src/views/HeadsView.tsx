@@ -3,25 +3,12 @@
  * heatmap. Induction is scored on random tokens repeated twice; the other two on the prompt
  * (or on those repeated tokens when the prompt is empty).
  */
-import { useMemo, type FormEvent } from 'react';
+import { useMemo } from 'react';
 import { api, type Grid, type HeadsResult } from '../api';
 import { vl, VegaChart, type Datum } from '../chart';
-import { navigate, read, type Route } from '../router';
-import {
-  BosField,
-  ErrorBox,
-  fmtNum,
-  Loading,
-  NumberField,
-  PromptField,
-  queryOf,
-  RunButton,
-  TokenChips,
-  toPrompt,
-  useForm,
-  useModel,
-  useQuery,
-} from '../ui';
+import { read, type Route } from '../router';
+import { BosField, fmtNum, NumberField, PromptField, TokenChips, useModel, ViewFrame } from '../ui';
+import { bosQuery, promptState, useViewForm } from '../useViewForm';
 
 const SCORES: { key: 'induction' | 'previousToken' | 'duplicateToken'; title: string; what: string }[] = [
   { key: 'induction', title: 'Induction', what: 'attention from a repeated token to the token after its first occurrence' },
@@ -38,84 +25,64 @@ export function topHeads(grid: Grid, n: number): { layer: number; head: number; 
 
 export function HeadsView({ route }: { route: Route }) {
   const model = useModel();
-  const p = route.params;
   const defaultSeqLen = Math.min(50, Math.floor((model.limits.maxTokens - (model.bosTokenId !== null ? 1 : 0)) / 2));
-  const submitted = p.has('seqLen') || p.has('prompt') || p.has('seed') || p.has('batch');
-  const req = submitted
-    ? {
-        prompt: read.str(p, 'prompt', ''),
-        seqLen: read.int(p, 'seqLen', defaultSeqLen),
-        batch: read.int(p, 'batch', 4),
-        seed: read.int(p, 'seed', 0),
-        bos: read.bool(p, 'bos', true),
-      }
-    : null;
-  const key = req ? JSON.stringify(req) : null;
-  const [form, set] = useForm(key ?? '', () => ({
+  const fromUrl = (p: URLSearchParams) => ({
     prompt: read.str(p, 'prompt', ''),
-    seqLen: String(read.int(p, 'seqLen', defaultSeqLen)),
-    batch: String(read.int(p, 'batch', 4)),
-    seed: String(read.int(p, 'seed', 0)),
+    seqLen: read.int(p, 'seqLen', defaultSeqLen),
+    batch: read.int(p, 'batch', 4),
+    seed: read.int(p, 'seed', 0),
     bos: read.bool(p, 'bos', true),
-  }));
-  const q = useQuery(key, (signal) =>
-    api.heads(
-      {
-        ...(req!.prompt !== '' ? { prompt: toPrompt(req!.prompt, model), prependBos: req!.bos } : {}),
-        seqLen: req!.seqLen,
-        batch: req!.batch,
-        seed: req!.seed,
-      },
-      signal,
-    ),
-  );
-  const data = q.data;
-
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    navigate(
-      'heads',
-      queryOf({
-        prompt: form.prompt === '' ? undefined : form.prompt,
-        seqLen: form.seqLen || String(defaultSeqLen),
-        batch: form.batch || '4',
-        seed: form.seed || '0',
-        bos: form.bos ? undefined : false,
-      }),
-    );
-  };
+  });
+  const view = useViewForm(route, {
+    view: 'heads',
+    request: (p) => (p.has('seqLen') || p.has('prompt') || p.has('seed') || p.has('batch') ? fromUrl(p) : null),
+    form: (p) => {
+      const f = fromUrl(p);
+      return { ...f, seqLen: String(f.seqLen), batch: String(f.batch), seed: String(f.seed) };
+    },
+    query: (f) => ({
+      prompt: f.prompt === '' ? undefined : f.prompt,
+      seqLen: f.seqLen || String(defaultSeqLen),
+      batch: f.batch || '4',
+      seed: f.seed || '0',
+      bos: bosQuery(f.bos),
+    }),
+    run: (req, signal) =>
+      api.heads(
+        {
+          ...(req.prompt !== '' ? promptState.body(req, model) : {}),
+          seqLen: req.seqLen,
+          batch: req.batch,
+          seed: req.seed,
+        },
+        signal,
+      ),
+  });
+  const { field, data } = view;
 
   return (
-    <section className="view">
-      <h2>Heads</h2>
-      <p className="lede">Scores in [0, 1] for every head: how much of its attention follows each pattern.</p>
-      <form className="form" onSubmit={submit} data-testid="form">
-        <PromptField
-          label="Prompt (optional)"
-          value={form.prompt}
-          onChange={(v) => set({ prompt: v })}
-          testId="prompt"
-          required={false}
-          placeholder="empty: score previous- and duplicate-token heads on the repeated random tokens"
-          hint="Enter runs"
-        />
-        <NumberField label="repeat length" value={form.seqLen} onChange={(v) => set({ seqLen: v })} testId="seqlen" min={1} />
-        <NumberField
-          label="rows"
-          value={form.batch}
-          onChange={(v) => set({ batch: v })}
-          testId="batch"
-          min={1}
-          max={model.limits.maxHeadBatch}
-        />
-        <NumberField label="seed" value={form.seed} onChange={(v) => set({ seed: v })} testId="seed" min={0} />
-        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
-        <RunButton loading={q.loading} />
-      </form>
-      <ErrorBox error={q.error} />
-      <Loading on={q.loading} />
+    <ViewFrame
+      lede="Scores in [0, 1] for every head: how much of its attention follows each pattern."
+      run={view}
+      fields={
+        <>
+          <PromptField
+            label="Prompt (optional)"
+            {...field('prompt')}
+            testId="prompt"
+            required={false}
+            placeholder="empty: score previous- and duplicate-token heads on the repeated random tokens"
+            hint="Enter runs"
+          />
+          <NumberField label="repeat length" {...field('seqLen')} testId="seqlen" min={1} />
+          <NumberField label="rows" {...field('batch')} testId="batch" min={1} max={model.limits.maxHeadBatch} />
+          <NumberField label="seed" {...field('seed')} testId="seed" min={0} />
+          <BosField {...field('bos')} />
+        </>
+      }
+    >
       {data ? (
-        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+        <>
           <p className="hint" data-testid="heads-scored-on">
             Induction scored on {data.repeated.batch} rows of {data.repeated.seqLen} random tokens repeated twice (seed {data.repeated.seed}
             ); previous- and duplicate-token scores on {data.scoredOn === 'prompt' ? 'the prompt' : 'those repeated tokens'}.
@@ -126,9 +93,9 @@ export function HeadsView({ route }: { route: Route }) {
               <HeadScores key={s.key} kind={s.key} title={s.title} what={s.what} data={data} />
             ))}
           </div>
-        </div>
+        </>
       ) : null}
-    </section>
+    </ViewFrame>
   );
 }
 

@@ -3,30 +3,12 @@
  * unembedding; the heatmap shows each (layer, position)'s top token and its probability. Click
  * a cell for its top-k.
  */
-import { useMemo, type FormEvent } from 'react';
+import { useMemo } from 'react';
 import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
-import { navigate, read, type Route } from '../router';
-import {
-  BosField,
-  ErrorBox,
-  fmtProb,
-  Loading,
-  NumberField,
-  posLabels,
-  PromptField,
-  queryOf,
-  rememberPrompt,
-  RunButton,
-  showTok,
-  startPrompt,
-  TokenChips,
-  toPrompt,
-  useForm,
-  useModel,
-  useQuery,
-  withParams,
-} from '../ui';
+import { navigate, type Route } from '../router';
+import { BosField, fmtProb, NumberField, posLabels, PromptField, showTok, TokenChips, useModel, ViewFrame, withParams } from '../ui';
+import { promptState, promptTopK, useViewForm } from '../useViewForm';
 
 /** '0_pre' -> 'L0 resid_pre', 'final_post' -> 'output'. */
 export function lensLabel(label: string): string {
@@ -38,16 +20,12 @@ export function lensLabel(label: string): string {
 export function LogitLensView({ route }: { route: Route }) {
   const model = useModel();
   const p = route.params;
-  const submitted = p.has('prompt');
-  const req = submitted ? { prompt: read.str(p, 'prompt', ''), k: read.int(p, 'k', 5), bos: read.bool(p, 'bos', true) } : null;
-  const key = req ? JSON.stringify(req) : null;
-  const [form, set] = useForm(key ?? '', () => ({
-    prompt: read.str(p, 'prompt', startPrompt(model)),
-    k: String(read.int(p, 'k', 5)),
-    bos: read.bool(p, 'bos', true),
-  }));
-  const q = useQuery(key, (signal) => api.logitLens({ prompt: toPrompt(req!.prompt, model), prependBos: req!.bos, topK: req!.k }, signal));
-  const data = q.data;
+  const view = useViewForm(route, {
+    view: 'logit-lens',
+    ...promptTopK(model),
+    run: (req, signal) => api.logitLens({ ...promptState.body(req, model), topK: req.k }, signal),
+  });
+  const { field, data } = view;
 
   // The selected cell: `cell=layerIndex,pos` (default: the output at the last position).
   const cellParam = /^(\d+),(\d+)$/.exec(p.get('cell') ?? '');
@@ -58,11 +36,6 @@ export function LogitLensView({ route }: { route: Route }) {
       ? { li: Number(cellParam[1]), pos: Number(cellParam[2]) }
       : { li: nL - 1, pos: nP - 1 };
 
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    rememberPrompt(form.prompt);
-    navigate('logit-lens', queryOf({ prompt: form.prompt, k: form.k || '5', bos: form.bos ? undefined : false }));
-  };
   const choose = (li: number, pos: number) => navigate('logit-lens', withParams(p, { cell: `${li},${pos}` }), { replace: true });
 
   const spec = useMemo(() => {
@@ -124,22 +97,24 @@ export function LogitLensView({ route }: { route: Route }) {
   const selected = data?.top[cell.li]?.[cell.pos];
 
   return (
-    <section className="view">
-      <h2>Logit lens</h2>
-      <p className="lede">
-        What the residual stream would predict if the model stopped there: each cell is the top next token (and its probability) read from
-        that layer at that position. Click a cell for its top-k.
-      </p>
-      <form className="form" onSubmit={submit} data-testid="form">
-        <PromptField label="Prompt" value={form.prompt} onChange={(v) => set({ prompt: v })} testId="prompt" hint="Enter runs" />
-        <NumberField label="top-k" value={form.k} onChange={(v) => set({ k: v })} testId="topk" min={1} max={model.limits.maxTopK} />
-        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
-        <RunButton loading={q.loading} />
-      </form>
-      <ErrorBox error={q.error} />
-      <Loading on={q.loading} />
+    <ViewFrame
+      lede={
+        <>
+          What the residual stream would predict if the model stopped there: each cell is the top next token (and its probability) read from
+          that layer at that position. Click a cell for its top-k.
+        </>
+      }
+      run={view}
+      fields={
+        <>
+          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
+          <NumberField label="top-k" {...field('k')} testId="topk" min={1} max={model.limits.maxTopK} />
+          <BosField {...field('bos')} />
+        </>
+      }
+    >
       {data && spec ? (
-        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+        <>
           <TokenChips tokens={data.tokens} strTokens={data.strTokens} selected={cell.pos} />
           <VegaChart
             spec={spec}
@@ -178,8 +153,8 @@ export function LogitLensView({ route }: { route: Route }) {
               </table>
             </div>
           ) : null}
-        </div>
+        </>
       ) : null}
-    </section>
+    </ViewFrame>
   );
 }

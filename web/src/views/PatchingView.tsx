@@ -4,29 +4,26 @@
  * the residual stream (layer x position), attention and MLP outputs, and each head's output,
  * normalised so that the clean run scores 1 and the corrupted run 0.
  */
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { api, asApiError, followJob, type ApiError, type Grid, type PatchingKind, type PatchingResult } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
-import { navigate, read, type Route } from '../router';
+import { read, type Route } from '../router';
 import {
   BosField,
   DEFAULT_PROMPT,
-  ErrorBox,
   fmtNum,
   NumberField,
   posLabels,
   PromptField,
-  queryOf,
-  rememberPrompt,
-  RunButton,
+  Stat,
   TextField,
   TokenChips,
   toPrompt,
   toTokenRef,
-  useForm,
   useModel,
+  ViewFrame,
 } from '../ui';
-import { DEFAULT_ANSWER, DEFAULT_WRONG } from './AttributionView';
+import { answerState, bosQuery, useViewForm } from '../useViewForm';
 
 export const DEFAULT_CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
 
@@ -55,33 +52,39 @@ function parseKinds(s: string | null): PatchingKind[] {
 
 export function PatchingView({ route }: { route: Route }) {
   const model = useModel();
-  const p = route.params;
-  const submitted = p.has('clean');
-  const req = submitted
-    ? {
-        clean: read.str(p, 'clean', ''),
-        corrupted: read.str(p, 'corrupted', ''),
-        answer: read.str(p, 'answer', ''),
-        wrong: read.str(p, 'wrong', ''),
-        pos: read.int(p, 'pos', -1),
-        kinds: parseKinds(p.get('kinds')),
-        bos: read.bool(p, 'bos', true),
-      }
-    : null;
-  const key = req ? JSON.stringify(req) : null;
-  const [form, set] = useForm(key ?? '', () => ({
-    // The default corrupted prompt pairs with the default clean one (same length, one name swapped).
-    clean: read.str(p, 'clean', model.hasTokenizer ? DEFAULT_PROMPT : ''),
-    corrupted: read.str(p, 'corrupted', model.hasTokenizer ? DEFAULT_CORRUPTED : ''),
-    answer: read.str(p, 'answer', model.hasTokenizer ? DEFAULT_ANSWER : ''),
-    wrong: read.str(p, 'wrong', model.hasTokenizer ? DEFAULT_WRONG : ''),
-    pos: String(read.int(p, 'pos', -1)),
-    kinds: parseKinds(p.get('kinds')),
-    bos: read.bool(p, 'bos', true),
-  }));
+  const view = useViewForm(route, {
+    view: 'patching',
+    request: (p) =>
+      p.has('clean')
+        ? {
+            clean: read.str(p, 'clean', ''),
+            corrupted: read.str(p, 'corrupted', ''),
+            ...answerState.request(p),
+            kinds: parseKinds(p.get('kinds')),
+            bos: read.bool(p, 'bos', true),
+          }
+        : null,
+    form: (p) => ({
+      // The default corrupted prompt pairs with the default clean one (same length, one name swapped).
+      clean: read.str(p, 'clean', model.hasTokenizer ? DEFAULT_PROMPT : ''),
+      corrupted: read.str(p, 'corrupted', model.hasTokenizer ? DEFAULT_CORRUPTED : ''),
+      ...answerState.form(p, model),
+      kinds: parseKinds(p.get('kinds')),
+      bos: read.bool(p, 'bos', true),
+    }),
+    query: (f) => ({
+      clean: f.clean,
+      corrupted: f.corrupted,
+      answer: f.answer,
+      wrong: f.wrong,
+      pos: f.pos || '-1',
+      kinds: f.kinds.join(','),
+      bos: bosQuery(f.bos),
+    }),
+    remember: (f) => f.clean,
+  });
+  const { req, key, runId, form, set, field } = view;
   const [job, setJob] = useState<JobState>({ status: 'idle' });
-  // A run counter: a new submission of the same state runs again.
-  const [runId, setRunId] = useState(0);
   const reqRef = useRef(req);
   reqRef.current = req;
 
@@ -138,21 +141,6 @@ export function PatchingView({ route }: { route: Route }) {
     };
   }, [key, runId, model]);
 
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    rememberPrompt(form.clean);
-    const next = queryOf({
-      clean: form.clean,
-      corrupted: form.corrupted,
-      answer: form.answer,
-      wrong: form.wrong,
-      pos: form.pos || '-1',
-      kinds: form.kinds.join(','),
-      bos: form.bos ? undefined : false,
-    });
-    if (next.toString() === route.query) setRunId((n) => n + 1);
-    else navigate('patching', next);
-  };
   const cancel = () => {
     if (job.status !== 'running') return;
     const { jobId } = job;
@@ -182,72 +170,69 @@ export function PatchingView({ route }: { route: Route }) {
   };
 
   return (
-    <section className="view">
-      <h2>Patching</h2>
-      <p className="lede">
-        Activation patching: run the corrupted prompt, put back one activation from the clean run, and see how much of the clean behaviour
-        (logit(answer) − logit(wrong), clean = 1, corrupted = 0) it restores.
-      </p>
-      <form className="form" onSubmit={submit} data-testid="form">
-        <PromptField label="Clean prompt" value={form.clean} onChange={(v) => set({ clean: v })} testId="clean" hint="Enter runs" />
-        <PromptField
-          label="Corrupted prompt"
-          value={form.corrupted}
-          onChange={(v) => set({ corrupted: v })}
-          testId="corrupted"
-          hint="the same number of tokens as the clean prompt"
-        />
-        <TextField
-          label="Answer token"
-          value={form.answer}
-          onChange={(v) => set({ answer: v })}
-          testId="answer"
-          hint="the clean prompt's answer"
-        />
-        <TextField
-          label="Wrong token"
-          value={form.wrong}
-          onChange={(v) => set({ wrong: v })}
-          testId="wrong"
-          hint="the corrupted prompt's answer"
-        />
-        <NumberField label="Position" value={form.pos} onChange={(v) => set({ pos: v })} testId="pos" />
-        <fieldset className="field kinds">
-          <legend>Patch</legend>
-          {KINDS.map((k) => (
-            <label key={k.kind} className="check">
-              <input
-                type="checkbox"
-                checked={form.kinds.includes(k.kind)}
-                onChange={(e) => toggleKind(k.kind, e.target.checked)}
-                data-testid={`kind-${k.kind}`}
-              />
-              <span>{k.kind}</span>
-            </label>
-          ))}
-        </fieldset>
-        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
-        <RunButton loading={running} />
-      </form>
-      {job.status !== 'idle' ? (
-        <div className="progress-row" data-testid="patch-job" data-status={job.status} data-job-id={'jobId' in job ? job.jobId : undefined}>
-          <progress data-testid="patch-progress" value={done} max={total || 1} aria-label="patching progress" />
-          <span className="progress-text" data-testid="patch-progress-text">
-            {done} / {total || '?'}
-          </span>
-          <span className={`status status-${job.status}`} data-testid="patch-status">
-            {statusText[job.status]}
-          </span>
-          {job.status === 'running' ? (
-            <button type="button" onClick={cancel} data-testid="patch-cancel">
-              Cancel
-            </button>
-          ) : null}
-        </div>
-      ) : null}
-      {job.status === 'error' ? <ErrorBox error={job.error} /> : null}
+    <ViewFrame
+      lede={
+        <>
+          Activation patching: run the corrupted prompt, put back one activation from the clean run, and see how much of the clean behaviour
+          (logit(answer) − logit(wrong), clean = 1, corrupted = 0) it restores.
+        </>
+      }
+      run={{ ...view, loading: running, error: job.status === 'error' ? job.error : null }}
+      fields={
+        <>
+          <PromptField label="Clean prompt" {...field('clean')} testId="clean" hint="Enter runs" />
+          <PromptField
+            label="Corrupted prompt"
+            {...field('corrupted')}
+            testId="corrupted"
+            hint="the same number of tokens as the clean prompt"
+          />
+          <TextField label="Answer token" {...field('answer')} testId="answer" hint="the clean prompt's answer" />
+          <TextField label="Wrong token" {...field('wrong')} testId="wrong" hint="the corrupted prompt's answer" />
+          <NumberField label="Position" {...field('pos')} testId="pos" />
+          <fieldset className="field kinds">
+            <legend>Patch</legend>
+            {KINDS.map((k) => (
+              <label key={k.kind} className="check">
+                <input
+                  type="checkbox"
+                  checked={form.kinds.includes(k.kind)}
+                  onChange={(e) => toggleKind(k.kind, e.target.checked)}
+                  data-testid={`kind-${k.kind}`}
+                />
+                <span>{k.kind}</span>
+              </label>
+            ))}
+          </fieldset>
+          <BosField {...field('bos')} />
+        </>
+      }
+      progress={
+        job.status !== 'idle' ? (
+          <div
+            className="progress-row"
+            data-testid="patch-job"
+            data-status={job.status}
+            data-job-id={'jobId' in job ? job.jobId : undefined}
+          >
+            <progress data-testid="patch-progress" value={done} max={total || 1} aria-label="patching progress" />
+            <span className="progress-text" data-testid="patch-progress-text">
+              {done} / {total || '?'}
+            </span>
+            <span className={`status status-${job.status}`} data-testid="patch-status">
+              {statusText[job.status]}
+            </span>
+            {job.status === 'running' ? (
+              <button type="button" onClick={cancel} data-testid="patch-cancel">
+                Cancel
+              </button>
+            ) : null}
+          </div>
+        ) : null
+      }
+    >
       {result ? <PatchingResults result={result} /> : null}
-    </section>
+    </ViewFrame>
   );
 }
 
@@ -255,7 +240,7 @@ function PatchingResults({ result }: { result: PatchingResult }) {
   const labels = useMemo(() => posLabels(result.tokens, result.strTokens), [result]);
   const diff = result.tokens.map((t, i) => t !== result.corruptedTokens[i]);
   return (
-    <div className="results" data-testid="results">
+    <>
       <div className="two-col">
         <div>
           <h3>Clean</h3>
@@ -272,30 +257,24 @@ function PatchingResults({ result }: { result: PatchingResult }) {
         </div>
       </div>
       <div className="stats">
-        <div className="stat">
-          <span>clean logit diff</span>
-          <strong data-testid="patch-clean-value">{fmtNum(result.cleanValue, 4)}</strong>
-        </div>
-        <div className="stat">
-          <span>corrupted logit diff</span>
-          <strong data-testid="patch-corrupted-value">{fmtNum(result.corruptedValue, 4)}</strong>
-        </div>
-        <div className="stat">
-          <span>differing positions</span>
-          <strong>
-            {diff
+        <Stat label="clean logit diff" value={fmtNum(result.cleanValue, 4)} testId="patch-clean-value" />
+        <Stat label="corrupted logit diff" value={fmtNum(result.corruptedValue, 4)} testId="patch-corrupted-value" />
+        <Stat
+          label="differing positions"
+          value={
+            diff
               .map((d, i) => (d ? i : -1))
               .filter((i) => i >= 0)
-              .join(', ') || 'none'}
-          </strong>
-        </div>
+              .join(', ') || 'none'
+          }
+        />
       </div>
       {KINDS.map(({ kind, key, title }) => {
         const grid = result[key];
         if (!grid) return null;
         return <PatchHeatmap key={kind} kind={kind} title={title} grid={grid} xs={kind === 'head_out' ? null : labels} />;
       })}
-    </div>
+    </>
   );
 }
 

@@ -1,50 +1,24 @@
 /** Prompt: the prompt's tokens as chips and, per position, the model's top-k next tokens. */
-import { useMemo, type FormEvent } from 'react';
+import { useMemo } from 'react';
 import { api } from '../api';
 import { vl, VegaChart } from '../chart';
 import { navigate, read, type Route } from '../router';
-import {
-  BosField,
-  ErrorBox,
-  fmtProb,
-  Loading,
-  NumberField,
-  PromptField,
-  queryOf,
-  rememberPrompt,
-  RunButton,
-  showTok,
-  startPrompt,
-  TokenChips,
-  toPrompt,
-  useForm,
-  useModel,
-  useQuery,
-  withParams,
-} from '../ui';
+import { BosField, fmtProb, NumberField, PromptField, showTok, TokenChips, useModel, ViewFrame, withParams } from '../ui';
+import { promptState, promptTopK, useViewForm } from '../useViewForm';
 
 export function PromptView({ route }: { route: Route }) {
   const model = useModel();
   const p = route.params;
-  const submitted = p.has('prompt');
-  const req = submitted ? { prompt: read.str(p, 'prompt', ''), k: read.int(p, 'k', 5), bos: read.bool(p, 'bos', true) } : null;
-  const key = req ? JSON.stringify(req) : null;
-  const [form, set] = useForm(key ?? '', () => ({
-    prompt: read.str(p, 'prompt', startPrompt(model)),
-    k: String(read.int(p, 'k', 5)),
-    bos: read.bool(p, 'bos', true),
-  }));
-  const q = useQuery(key, (signal) => api.forward({ prompt: toPrompt(req!.prompt, model), prependBos: req!.bos, topK: req!.k }, signal));
-  const data = q.data;
+  const view = useViewForm(route, {
+    view: 'prompt',
+    ...promptTopK(model),
+    run: (req, signal) => api.forward({ ...promptState.body(req, model), topK: req.k }, signal),
+  });
+  const { field, data } = view;
   const n = data?.tokens.length ?? 0;
   const selRaw = read.int(p, 'pos', -1);
   const sel = n ? Math.min(n - 1, Math.max(0, selRaw < 0 ? selRaw + n : selRaw)) : 0;
 
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    rememberPrompt(form.prompt);
-    navigate('prompt', queryOf({ prompt: form.prompt, k: form.k || '5', bos: form.bos ? undefined : false }));
-  };
   const select = (pos: number) => navigate('prompt', withParams(p, { pos }), { replace: true });
 
   const spec = useMemo(() => {
@@ -73,25 +47,19 @@ export function PromptView({ route }: { route: Route }) {
   }, [data, sel]);
 
   return (
-    <section className="view">
-      <h2>Prompt</h2>
-      <p className="lede">The prompt's tokens, and after each position the model's most likely next tokens.</p>
-      <form className="form" onSubmit={submit} data-testid="form">
-        <PromptField
-          label="Prompt"
-          value={form.prompt}
-          onChange={(v) => set({ prompt: v })}
-          testId="prompt"
-          hint="Enter runs, Shift+Enter adds a line"
-        />
-        <NumberField label="top-k" value={form.k} onChange={(v) => set({ k: v })} testId="topk" min={1} max={model.limits.maxTopK} />
-        <BosField value={form.bos} onChange={(v) => set({ bos: v })} />
-        <RunButton loading={q.loading} />
-      </form>
-      <ErrorBox error={q.error} />
-      <Loading on={q.loading} />
+    <ViewFrame
+      lede="The prompt's tokens, and after each position the model's most likely next tokens."
+      run={view}
+      fields={
+        <>
+          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs, Shift+Enter adds a line" />
+          <NumberField label="top-k" {...field('k')} testId="topk" min={1} max={model.limits.maxTopK} />
+          <BosField {...field('bos')} />
+        </>
+      }
+    >
       {data ? (
-        <div className={`results${q.loading ? ' stale' : ''}`} data-testid="results">
+        <>
           <h3>Tokens</h3>
           <TokenChips tokens={data.tokens} strTokens={data.strTokens} selected={sel} onSelect={select} />
           <h3 data-testid="forward-detail-title">
@@ -143,8 +111,8 @@ export function PromptView({ route }: { route: Route }) {
               </tbody>
             </table>
           </div>
-        </div>
+        </>
       ) : null}
-    </section>
+    </ViewFrame>
   );
 }
