@@ -68,7 +68,8 @@ export function centerWritingWeights(cfg: ModelConfig, p: ModelParams): ModelPar
   const c = (t: Tensor | undefined): Tensor | undefined => t && t.sub(t.mean(-1, true));
   return {
     ...p,
-    embed: { W_E: c(p.embed.W_E)! },
+    // With BLOOM's embedding LayerNorm, W_E is read by that norm (which removes the mean anyway).
+    embed: { ...p.embed, W_E: c(p.embed.W_E)! },
     ...(p.pos_embed ? { pos_embed: { W_pos: c(p.pos_embed.W_pos)! } } : {}),
     blocks: p.blocks.map((blk) => ({
       ...blk,
