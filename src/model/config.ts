@@ -46,6 +46,11 @@ export interface ModelConfig {
   attnOnly?: boolean;
   /** GPT-NeoX: attention and MLP both read the block input, and both add to it. */
   parallelResidual: boolean;
+  /**
+   * OPT-350m (do_layer_norm_before false): ln1 and ln2 act on the residual stream after each
+   * residual add (the stream is their output), and there is no final norm. Absent: pre-norm.
+   */
+  normAfterAdd?: boolean;
   act: Activation;
   /** LLaMA-style MLP: act(x W_gate) * (x W_in). */
   gatedMlp: boolean;

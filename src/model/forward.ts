@@ -104,7 +104,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     const at = (name: string): string => `blocks.${l}.${name}`;
     const residPre = hp(at('hook_resid_pre'), x);
 
-    const attnIn = norm(cfg, blk.ln1, residPre, hp, at('ln1'));
+    const attnIn = cfg.normAfterAdd ? residPre : norm(cfg, blk.ln1, residPre, hp, at('ln1'));
     let attnOut = attention(cfg, blk.attn, attnIn, inp, hp, l);
     if (cfg.postNorms) attnOut = norm(cfg, blk.ln1_post!, attnOut, hp, at('ln1_post')); // Gemma 2
     attnOut = hp(at('hook_attn_out'), attnOut);
@@ -120,6 +120,11 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residPre.add(attnOut).add(mlpOut));
+    } else if (cfg.normAfterAdd) {
+      // OPT-350m: the norms act after each residual add, and their outputs are the residual stream.
+      const residMid = hp(at('hook_resid_mid'), norm(cfg, blk.ln1, residPre.add(attnOut), hp, at('ln1')));
+      mlpOut = hp(at('hook_mlp_out'), mlp(cfg, blk.mlp!, hp(at('hook_mlp_in'), residMid), hp, l));
+      x = hp(at('hook_resid_post'), norm(cfg, blk.ln2, residMid.add(mlpOut), hp, at('ln2')));
     } else {
       const residMid = hp(at('hook_resid_mid'), residPre.add(attnOut));
       const mlpIn = hp(at('hook_mlp_in'), residMid);
@@ -130,7 +135,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     }
   }
 
-  x = norm(cfg, p.ln_final, x, hp, 'ln_final');
+  if (!cfg.normAfterAdd) x = norm(cfg, p.ln_final, x, hp, 'ln_final'); // OPT-350m has no final norm
   let logits = x.matmul(p.unembed.W_U);
   if (p.unembed.b_U) logits = logits.add(p.unembed.b_U);
   if (cfg.finalSoftcap !== null) logits = logits.div(cfg.finalSoftcap).tanh().mul(cfg.finalSoftcap); // Gemma 2

@@ -45,7 +45,7 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
     embed: { W_E, ...(cfg.postEmbedNorm ? { ln: norm() } : {}) },
     ...(cfg.positional === 'learned' ? { pos_embed: { W_pos: w([cfg.nCtx, d]) } } : {}),
     blocks,
-    ln_final: norm(),
+    ln_final: cfg.normAfterAdd ? {} : norm(),
     unembed: { W_U: cfg.tiedEmbeddings ? W_E.transpose() : w([d, dVocab]), ...(cfg.unembedBias ? { b_U: zeros([dVocab]) } : {}) },
   };
 }

@@ -36,7 +36,7 @@ function sharedChecks(cfg: ModelConfig, p: ModelParams): [boolean, string][] {
     [Math.abs(cfg.attnScale - 1 / Math.sqrt(cfg.dHead)) < 1e-9 || cfg.attnScale === 1, 'custom attention scale'],
     [!cfg.postNorms && !cfg.qkNorm && cfg.attnSoftcap === null && cfg.finalSoftcap === null && cfg.embedScale === 1, 'Gemma/Qwen features'],
     [!cfg.gatedMlp, 'gated MLP'],
-    [!cfg.postEmbedNorm && !cfg.rotaryAdjacentPairs && cfg.normAffine !== false, 'BLOOM/GPT-J/OPT features'],
+    [!cfg.postEmbedNorm && !cfg.rotaryAdjacentPairs && cfg.normAffine !== false && !cfg.normAfterAdd, 'BLOOM/GPT-J/OPT features'],
     [p.blocks.every((b) => b.ln1.w && b.ln1.b && b.ln2.w && b.ln2.b) && !!p.ln_final.w && !!p.ln_final.b, 'LayerNorm weights are folded'],
   ];
 }

@@ -5,10 +5,11 @@
  * at 1e-5; biases on every projection unless enable_bias is false; LayerNorms without weights
  * when layer_norm_elementwise_affine is false; token embeddings of word_embed_proj_dim projected
  * to hidden_size (project_in) and back before the unembedding (project_out): both projections are
- * bias-free linear maps, so they are multiplied into W_E and W_U at load.
+ * bias-free linear maps, so they are multiplied into W_E and W_U at load. With
+ * do_layer_norm_before false (OPT-350m) the norms act after each residual add and there is no
+ * final norm (normAfterAdd).
  *
- * Refused: do_layer_norm_before false (OPT-350m's norms after each residual add), and
- * _remove_final_layer_norm.
+ * Refused: _remove_final_layer_norm with pre-norms (old fine-tuned checkpoints without the final norm).
  */
 import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams, NormParams } from '../forward.js';
@@ -20,12 +21,10 @@ export const opt: Family = {
     const d = r.dim('hidden_size');
     const nH = r.dim('num_attention_heads');
     const nLayers = r.dim('num_hidden_layers');
-    r.expect(
-      'do_layer_norm_before',
-      [true],
-      'glassbox implements only pre-LayerNorm OPT (norms after the residual add, as in OPT-350m, are not implemented):',
-    );
-    r.expect('_remove_final_layer_norm', [false]);
+    const normBefore = r.bool('do_layer_norm_before', true);
+    // transformers builds the final norm only with pre-norms; without them this flag changes nothing.
+    if (normBefore) r.expect('_remove_final_layer_norm', [false]);
+    else r.ignore('_remove_final_layer_norm');
     // word_embed_proj_dim: the projections are folded into W_E and W_U (weights()), so only their presence matters.
     r.optDim('word_embed_proj_dim', null);
     const bias = r.bool('enable_bias', true);
@@ -48,6 +47,7 @@ export const opt: Family = {
       rotaryDim: 0,
       ropeTheta: 0,
       parallelResidual: false,
+      ...(normBefore ? {} : { normAfterAdd: true }),
       act: readActivation(r, 'activation_function', 'relu'),
       gatedMlp: false,
       attnScale: 1 / Math.sqrt(d / nH),
@@ -105,7 +105,7 @@ export const opt: Family = {
       // Row p + 2 serves position p: rows 0 and 1 (the offset; row 1 is what transformers gives padding) are dropped.
       pos_embed: { W_pos: w.get(`${pre}embed_positions.weight`).slice([{ start: 2 }]) },
       blocks,
-      ln_final: ln(`${pre}final_layer_norm`),
+      ln_final: cfg.normAfterAdd ? {} : ln(`${pre}final_layer_norm`),
       unembed: { W_U: projOut ? projOut.matmul(lmHead.transpose()) : lmHead.transpose() },
     };
   },

@@ -18,7 +18,10 @@ export const stablelm: Family = {
     const nKVHeads = r.optDim('num_key_value_heads', 32);
     const dims = readStandardDims(r);
     const { nLayers, nHeads, dModel, dHead: dh } = dims;
-    if (nHeads % nKVHeads !== 0) throw r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`);
+    if (nHeads % nKVHeads !== 0)
+      throw r.has('num_key_value_heads')
+        ? r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`)
+        : r.error('num_key_value_heads', `is absent, and StableLM's default of 32 does not divide num_attention_heads (${nHeads})`);
     // transformers' StableLM attention is hidden_size / num_attention_heads per head, whatever head_dim says.
     if (dh * nHeads !== dModel) throw r.error('head_dim', `(${dh}) must be hidden_size / num_attention_heads (${dModel / nHeads})`);
     const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
