@@ -6,6 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HookedTransformer } from '../src/model/hooked.js';
+import { HfConfigReader } from '../src/model/hf-config.js';
+import { familyFor } from '../src/model/families/index.js';
+import type { ModelConfig } from '../src/model/config.js';
 import { FIXTURES_HF, readAll, readJson } from './fixture-utils.js';
 
 function load(fam: string, edit: (c: Record<string, unknown>) => void): HookedTransformer {
@@ -135,6 +138,81 @@ describe('config fields are implemented or refused by name', () => {
       Object.assign(c, { attention_dropout: 0.1, initializer_range: 0.5, do_sample: true, pretraining_tp: 2 }),
     );
     assert.equal(model.cfg.nLayers, 2);
+  });
+
+  it("real checkpoints' config.json files read without refusals (opt-125m, opt-350m, bloom-560m)", () => {
+    const read = (raw: Record<string, unknown>): ModelConfig => {
+      const r = new HfConfigReader(raw, 'config.json');
+      const cfg = familyFor(r.modelType, 'config.json').config(r);
+      r.finish();
+      return cfg;
+    };
+    const opt125m = {
+      _name_or_path: 'facebook/opt-125m',
+      activation_dropout: 0.0,
+      activation_function: 'relu',
+      architectures: ['OPTForCausalLM'],
+      attention_dropout: 0.0,
+      bos_token_id: 2,
+      do_layer_norm_before: true,
+      dropout: 0.1,
+      eos_token_id: 2,
+      ffn_dim: 3072,
+      hidden_size: 768,
+      init_std: 0.02,
+      layerdrop: 0.0,
+      max_position_embeddings: 2048,
+      model_type: 'opt',
+      num_attention_heads: 12,
+      num_hidden_layers: 12,
+      pad_token_id: 1,
+      prefix: '</s>',
+      torch_dtype: 'float16',
+      transformers_version: '4.21.0.dev0',
+      use_cache: true,
+      vocab_size: 50272,
+      word_embed_proj_dim: 768,
+    };
+    assert.equal(read(opt125m).dMlp, 3072);
+    const opt350m = {
+      ...opt125m,
+      hidden_size: 1024,
+      num_hidden_layers: 24,
+      num_attention_heads: 16,
+      ffn_dim: 4096,
+      word_embed_proj_dim: 512,
+    };
+    assert.equal(read({ ...opt350m, do_layer_norm_before: false }).normAfterAdd, true);
+    const bloom560m = {
+      apply_residual_connection_post_layernorm: false,
+      attention_dropout: 0.0,
+      attention_softmax_in_fp32: true,
+      bias_dropout_fusion: true,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      hidden_dropout: 0.0,
+      hidden_size: 1024,
+      initializer_range: 0.02,
+      layer_norm_epsilon: 1e-5,
+      masked_softmax_fusion: true,
+      model_type: 'bloom',
+      n_head: 16,
+      n_inner: null,
+      n_layer: 24,
+      offset_alibi: 100,
+      pad_token_id: 3,
+      pretraining_tp: 1,
+      skip_bias_add: true,
+      skip_bias_add_qkv: false,
+      slow_but_exact: false,
+      transformers_version: '4.26.0',
+      unk_token_id: 0,
+      use_cache: true,
+      vocab_size: 250880,
+    };
+    const bloom = read(bloom560m);
+    assert.equal(bloom.positional, 'alibi');
+    assert.equal(bloom.dMlp, 4096);
   });
 
   it("BLOOM's Megatron training settings, which transformers never reads, are accepted", () => {
