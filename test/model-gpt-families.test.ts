@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Tensor } from '../src/index.js';
 import { alibiSlopes } from '../src/model/forward.js';
-import { loadFromDirectory } from '../src/model/index.js';
+import { HookedTransformer, initParams, loadFromDirectory } from '../src/model/index.js';
+import { validateParams } from '../src/model/hooked.js';
 import { directLogitAttribution } from '../src/analysis/index.js';
 import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll } from './fixture-utils.js';
 
@@ -100,6 +101,14 @@ for (const fam of FAMILIES) {
       if (model.cfg.normAfterAdd) return void assert.throws(run, /not a sum of component outputs/);
       const { total, logitDiff } = run();
       assert.ok(maxDiff(total.reshape([-1, 1]), logitDiff.reshape([-1, 1])) < 1e-3);
+    });
+
+    it('initParams builds a fresh model of the same architecture', () => {
+      const params = initParams(model.cfg, { seed: 1 });
+      validateParams(model.cfg, params, 'initParams');
+      const fresh = new HookedTransformer(model.cfg, params);
+      assert.deepEqual(fresh.hookNames, model.hookNames);
+      assert.deepEqual(fresh.forward(tokens, { attentionMask: mask }).shape, [tokens.length, tokens[0]!.length, model.cfg.dVocab]);
     });
 
     it('saves and loads back with the same logits', () => {
