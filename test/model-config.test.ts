@@ -6,6 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HookedTransformer } from '../src/model/hooked.js';
+import { HfConfigReader } from '../src/model/hf-config.js';
+import { familyFor } from '../src/model/families/index.js';
+import type { ModelConfig } from '../src/model/config.js';
 import { FIXTURES_HF, readAll, readJson } from './fixture-utils.js';
 
 function load(fam: string, edit: (c: Record<string, unknown>) => void): HookedTransformer {
@@ -71,6 +74,32 @@ const REFUSED: [string, string, (c: Record<string, unknown>) => void, string, Re
     (c) => (c.layer_types = ['sliding_attention', 'full_attention']),
     'layer_types',
   ],
+  [
+    'phi',
+    'a rotary fraction giving an odd number of dims',
+    (c) => (c.rope_parameters = { rope_type: 'default', rope_theta: 1e4, partial_rotary_factor: 0.2 }),
+    'partial_rotary_factor',
+  ],
+  ['phi', 'an unknown activation', (c) => (c.hidden_act = 'gelu_10'), 'hidden_act', /gelu_10/],
+  ['phi', 'q/k LayerNorm with a head_dim other than hidden_size / heads', (c) => ((c.qk_layernorm = true), (c.head_dim = 8)), 'head_dim'],
+  ['stablelm', 'a head_dim other than hidden_size / heads', (c) => (c.head_dim = 8), 'head_dim'],
+  ['stablelm', 'no num_key_value_heads (StableLM defaults to 32)', (c) => delete c.num_key_value_heads, 'num_key_value_heads'],
+  ['gpt_neo', 'an unknown attention type', (c) => (c.attention_types = [[['global', 'sparse'], 1]]), 'attention_types[0]', /sparse/],
+  ['gpt_neo', 'attention types for the wrong number of layers', (c) => (c.attention_types = [[['global'], 3]]), 'attention_types'],
+  ['gpt_neo', 'a malformed attention_types entry', (c) => (c.attention_types = [['global', 2]]), 'attention_types[0]'],
+  ['gptj', 'a rotary_dim wider than a head', (c) => (c.rotary_dim = 64), 'rotary_dim'],
+  ['gptj', 'an odd rotary_dim', (c) => (c.rotary_dim = 3), 'rotary_dim'],
+  ['gptj', 'no rotary_dim (null)', (c) => (c.rotary_dim = null), 'rotary_dim'],
+  ['gptj', 'rotary switched off', (c) => (c.rotary = false), 'rotary'],
+  ['gptj', 'RoPE scaling (GPT-J reads none)', (c) => (c.rope_scaling = { rope_type: 'linear', factor: 2 }), 'rope_scaling'],
+  ['opt', 'a removed final LayerNorm', (c) => (c._remove_final_layer_norm = true), '_remove_final_layer_norm'],
+  [
+    'bloom',
+    'the residual taken after the LayerNorm',
+    (c) => (c.apply_residual_connection_post_layernorm = true),
+    'apply_residual_connection_post_layernorm',
+  ],
+  ['bloom', 'an MLP width other than 4 * hidden_size', (c) => (c.n_inner = 100), 'n_inner'],
 ];
 
 describe('config fields are implemented or refused by name', () => {
@@ -109,6 +138,134 @@ describe('config fields are implemented or refused by name', () => {
       Object.assign(c, { attention_dropout: 0.1, initializer_range: 0.5, do_sample: true, pretraining_tp: 2 }),
     );
     assert.equal(model.cfg.nLayers, 2);
+  });
+
+  it("real checkpoints' config.json files read without refusals (opt-125m, opt-350m, bloom-560m)", () => {
+    const read = (raw: Record<string, unknown>): ModelConfig => {
+      const r = new HfConfigReader(raw, 'config.json');
+      const cfg = familyFor(r.modelType, 'config.json').config(r);
+      r.finish();
+      return cfg;
+    };
+    const opt125m = {
+      _name_or_path: 'facebook/opt-125m',
+      activation_dropout: 0.0,
+      activation_function: 'relu',
+      architectures: ['OPTForCausalLM'],
+      attention_dropout: 0.0,
+      bos_token_id: 2,
+      do_layer_norm_before: true,
+      dropout: 0.1,
+      eos_token_id: 2,
+      ffn_dim: 3072,
+      hidden_size: 768,
+      init_std: 0.02,
+      layerdrop: 0.0,
+      max_position_embeddings: 2048,
+      model_type: 'opt',
+      num_attention_heads: 12,
+      num_hidden_layers: 12,
+      pad_token_id: 1,
+      prefix: '</s>',
+      torch_dtype: 'float16',
+      transformers_version: '4.21.0.dev0',
+      use_cache: true,
+      vocab_size: 50272,
+      word_embed_proj_dim: 768,
+    };
+    assert.equal(read(opt125m).dMlp, 3072);
+    const opt350m = {
+      ...opt125m,
+      hidden_size: 1024,
+      num_hidden_layers: 24,
+      num_attention_heads: 16,
+      ffn_dim: 4096,
+      word_embed_proj_dim: 512,
+    };
+    assert.equal(read({ ...opt350m, do_layer_norm_before: false }).normAfterAdd, true);
+    const bloom560m = {
+      apply_residual_connection_post_layernorm: false,
+      attention_dropout: 0.0,
+      attention_softmax_in_fp32: true,
+      bias_dropout_fusion: true,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      hidden_dropout: 0.0,
+      hidden_size: 1024,
+      initializer_range: 0.02,
+      layer_norm_epsilon: 1e-5,
+      masked_softmax_fusion: true,
+      model_type: 'bloom',
+      n_head: 16,
+      n_inner: null,
+      n_layer: 24,
+      offset_alibi: 100,
+      pad_token_id: 3,
+      pretraining_tp: 1,
+      skip_bias_add: true,
+      skip_bias_add_qkv: false,
+      slow_but_exact: false,
+      transformers_version: '4.26.0',
+      unk_token_id: 0,
+      use_cache: true,
+      vocab_size: 250880,
+    };
+    const bloom = read(bloom560m);
+    assert.equal(bloom.positional, 'alibi');
+    assert.equal(bloom.dMlp, 4096);
+  });
+
+  it("BLOOM's Megatron training settings, which transformers never reads, are accepted", () => {
+    const model = load('bloom', (c) =>
+      Object.assign(c, {
+        attention_softmax_in_fp32: true,
+        bias_dropout_fusion: true,
+        masked_softmax_fusion: true,
+        offset_alibi: 100,
+        skip_bias_add: true,
+        skip_bias_add_qkv: false,
+        unk_token_id: 0,
+        n_inner: null,
+        seq_length: 2048,
+      }),
+    );
+    assert.equal(model.cfg.positional, 'alibi');
+  });
+
+  it('the legacy spellings of the GPT-era configs read the same model', () => {
+    const bloom = load('bloom', (c) => {
+      c.n_embed = c.hidden_size;
+      delete c.hidden_size;
+      c.num_attention_heads = c.n_head;
+      delete c.n_head;
+    });
+    assert.deepEqual(bloom.cfg, load('bloom', () => {}).cfg);
+    const phi = load('phi', (c) => {
+      const rope = c.rope_parameters as { rope_theta: number; partial_rotary_factor: number };
+      delete c.rope_parameters;
+      Object.assign(c, { rope_theta: rope.rope_theta, partial_rotary_factor: rope.partial_rotary_factor, rope_scaling: null });
+    });
+    assert.deepEqual(phi.cfg, load('phi', () => {}).cfg);
+  });
+
+  it("the GPT-era fixtures' transformers-4 configs (config_t4.json) read the same model", () => {
+    for (const fam of ['phi', 'stablelm', 'stablelm_seq']) {
+      const t4 = readJson(`${FIXTURES_HF}${fam}/config_t4.json`);
+      assert.deepEqual(
+        load(fam, (c) => {
+          for (const k of Object.keys(c)) delete c[k];
+          Object.assign(c, t4);
+        }).cfg,
+        load(fam, () => {}).cfg,
+        fam,
+      );
+    }
+  });
+
+  it('OPT with norms after the residual add (OPT-350m) has no final norm, whatever _remove_final_layer_norm says', () => {
+    const model = load('opt_postln', (c) => (c._remove_final_layer_norm = true));
+    assert.equal(model.cfg.normAfterAdd, true);
+    assert.deepEqual(model.params.ln_final, {});
   });
 
   it('the transformers-4 spelling (rope_theta at the top) reads like rope_parameters', () => {

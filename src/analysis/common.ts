@@ -128,6 +128,7 @@ export function finalNormWeight(model: HookedTransformer): Tensor | null {
  */
 export function applyFinalNorm(model: HookedTransformer, x: Tensor): Tensor {
   const { cfg } = model;
+  if (cfg.normAfterAdd) return x; // OPT-350m: no final norm (each block ends with one)
   const w = finalNormWeight(model);
   if (cfg.norm === 'layernorm') return x.layerNorm(w, model.params.ln_final.b ?? null, cfg.normEps);
   if (cfg.norm === 'rmsnorm') return x.rmsNorm(w, cfg.normEps);

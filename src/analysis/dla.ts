@@ -60,6 +60,7 @@ export function residualStack(
   options: { pos?: number } = {},
 ): { stack: Tensor; labels: string[] } {
   const { cfg, params } = model;
+  refuseNormAfterAdd(cfg, 'residualStack');
   const at = (t: Tensor) => (options.pos === undefined ? t : t.index([null, normPos(options.pos, t.shape[1]!)]));
   const parts: Tensor[] = [];
   const labels: string[] = [];
@@ -105,6 +106,7 @@ export function logitAttrs(
   options: { pos?: number } = {},
 ): Tensor {
   const { cfg } = model;
+  refuseNormAfterAdd(cfg, 'logitAttrs');
   const perPos = stack.rank === 4;
   let x = stack;
   if (cfg.norm === 'layernorm') x = x.sub(x.mean(-1, true));
@@ -121,6 +123,14 @@ export function logitAttrs(
   if (w) dir = dir.mul(w);
   if (dir.rank === 2 && perPos) dir = dir.unsqueeze(1); // [batch, 1, d_model]
   return x.mul(dir).sum(-1);
+}
+
+/** Direct attribution needs an additive residual stream, which norms after each residual add (OPT-350m) break. */
+function refuseNormAfterAdd(cfg: HookedTransformer['cfg'], what: string): void {
+  if (cfg.normAfterAdd)
+    throw new Error(
+      `${what}: ${cfg.family} with norms after the residual add (OPT-350m) renormalises the residual stream in every block, so it is not a sum of component outputs`,
+    );
 }
 
 export interface DlaOptions extends RunOptions {

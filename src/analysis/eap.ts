@@ -33,7 +33,7 @@
  * Plain EAP (`method: 'EAP'`) takes a single gradient at the clean run (as Syed et al. and the
  * reference `get_scores_eap`), so its score estimates M(clean) - M(clean with the edge corrupted).
  * Not supported: models with norms after attention / MLP (Gemma 2), whose per-head outputs do
- * not add up to the residual stream.
+ * not add up to the residual stream, nor models whose norms act after the residual add (OPT-350m).
  */
 import { Tensor, concat, einsum, tensor } from '../tensor/index.js';
 import type { HookedTransformer, RunOptions } from '../model/hooked.js';
@@ -236,6 +236,8 @@ export interface EapResult extends EapGraph {
 export function edgeAttributionPatching(model: HookedTransformer, problem: PatchingProblem, options: EapOptions = {}): EapResult {
   const { cfg } = model;
   if (cfg.postNorms) throw new Error('edge attribution patching: models with post-attention / post-MLP norms (Gemma 2) are not supported');
+  if (cfg.normAfterAdd)
+    throw new Error('edge attribution patching: models whose norms act after the residual add (OPT-350m) are not supported');
   const { nLayers: L, nHeads: H, dHead: dh, dModel: d } = cfg;
   const graph = eapGraph(model);
   const clean = promptTokens(model, problem.clean);

@@ -24,12 +24,20 @@ export interface ModelConfig {
   /** 'none': no normalisation at all (toy models such as Nanda et al.'s grokking transformer). */
   norm: 'layernorm' | 'rmsnorm' | 'none';
   normEps: number;
+  /** OPT (layer_norm_elementwise_affine false): false when the norms have no weight or bias. Absent: they have them. */
+  normAffine?: boolean;
   /** Gemma stores RMSNorm weights as w - 1: the weight applied is (offset + w). */
   normWeightOffset: number;
 
-  positional: 'learned' | 'rotary';
+  /** 'alibi' (BLOOM): no position embedding; each head adds slope * (key pos - query pos) to its scores. */
+  positional: 'learned' | 'rotary' | 'alibi';
   /** Rotary: how many leading dims of each head rotate (GPT-NeoX rotates a fraction). */
   rotaryDim: number;
+  /**
+   * GPT-J: rotary rotates adjacent pairs of dims (x0, x1), (x2, x3), ... ("rotate every two")
+   * instead of GPT-NeoX's first half against second half. Absent: halves.
+   */
+  rotaryAdjacentPairs?: boolean;
   ropeTheta: number;
   /** RoPE scaling (Llama 3, YaRN, LongRoPE, ...); absent: the plain frequencies from ropeTheta. */
   ropeScaling?: RopeConfig;
@@ -38,6 +46,11 @@ export interface ModelConfig {
   attnOnly?: boolean;
   /** GPT-NeoX: attention and MLP both read the block input, and both add to it. */
   parallelResidual: boolean;
+  /**
+   * OPT-350m (do_layer_norm_before false): ln1 and ln2 act on the residual stream after each
+   * residual add (the stream is their output), and there is no final norm. Absent: pre-norm.
+   */
+  normAfterAdd?: boolean;
   act: Activation;
   /** LLaMA-style MLP: act(x W_gate) * (x W_in). */
   gatedMlp: boolean;
@@ -52,8 +65,13 @@ export interface ModelConfig {
   embedScale: number;
   /** Gemma 2: norms after attention and after the MLP, before the residual add. */
   postNorms: boolean;
-  /** Qwen3: RMSNorm on each head's q and k. */
+  /**
+   * Norm on each head's q and k, of the model's norm kind: RMSNorm (Qwen3), LayerNorm (Phi,
+   * StableLM; StableLM has one weight per head).
+   */
   qkNorm: boolean;
+  /** BLOOM: a LayerNorm on the token embeddings, before the first block (TransformerLens's embed.ln). */
+  postEmbedNorm?: boolean;
   /** Biases present on q/k/v, attention output, MLP, unembedding. */
   attnBias: boolean;
   attnOutBias: boolean;

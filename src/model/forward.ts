@@ -9,7 +9,7 @@
  *   W_O [n_heads*d_head, d_model]     W_in, W_gate [d_model, d_mlp]   W_out [d_mlp, d_model]
  *   W_E [d_vocab, d_model]            W_pos [n_ctx, d_model]          W_U [d_model, d_vocab]
  */
-import { concat, scalar, type Tensor } from '../tensor/index.js';
+import { concat, scalar, tensor, type Tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 
 /** Norm weights; both absent after LayerNorm folding (TransformerLens's LNPre / RMSPre). */
@@ -27,9 +27,12 @@ export interface AttnParams {
   b_K?: Tensor;
   b_V?: Tensor;
   b_O?: Tensor;
-  /** Qwen3: per-head RMSNorm weights [d_head]. */
+  /** Per-head q/k norm weights [d_head] (Qwen3, Phi), or one row per head [n_heads or n_kv_heads, d_head] (StableLM). */
   q_norm?: Tensor;
   k_norm?: Tensor;
+  /** LayerNorm q/k norm biases (Phi), shaped as the weights. */
+  q_norm_b?: Tensor;
+  k_norm_b?: Tensor;
 }
 
 export interface MlpParams {
@@ -53,7 +56,8 @@ export interface BlockParams {
 }
 
 export interface ModelParams {
-  embed: { W_E: Tensor };
+  /** `ln`: BLOOM's LayerNorm on the embeddings (postEmbedNorm). */
+  embed: { W_E: Tensor; ln?: NormParams };
   pos_embed?: { W_pos: Tensor };
   blocks: BlockParams[];
   ln_final: NormParams;
@@ -76,6 +80,8 @@ export interface ForwardInputs {
   masks: Map<number | null, Tensor>;
   /** Rotary tables [batch, pos, 1, rotary_dim] (cos and sin), for rotary families. */
   rotary?: { cos: Tensor; sin: Tensor };
+  /** ALiBi (BLOOM): [batch, 1, q, k] float, key position minus query position (0 where k > q). */
+  alibi?: Tensor;
   /**
    * Decoding with a KV cache of fixed length L: per layer keys and values [batch, L, n_kv_heads,
    * d_head], and `write` [1, L, 1, 1] (1.0 at the slot the new token fills). The masks are then
@@ -88,7 +94,8 @@ export interface ForwardInputs {
 
 /** Returns logits [batch, pos, d_vocab]. */
 export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: ForwardInputs, hp: HookPoints): Tensor {
-  const embed = p.embed.W_E.gather(inp.tokens, 0); // [b, pos, d]
+  let embed = p.embed.W_E.gather(inp.tokens, 0); // [b, pos, d]
+  if (cfg.postEmbedNorm) embed = norm(cfg, p.embed.ln!, embed, hp, 'embed.ln'); // BLOOM
   let x = hp('hook_embed', cfg.embedScale !== 1 ? embed.mul(cfg.embedScale) : embed); // Gemma scales by sqrt(d_model)
   if (cfg.positional === 'learned') x = x.add(hp('hook_pos_embed', p.pos_embed!.W_pos.gather(inp.positions, 0)));
 
@@ -97,7 +104,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     const at = (name: string): string => `blocks.${l}.${name}`;
     const residPre = hp(at('hook_resid_pre'), x);
 
-    const attnIn = norm(cfg, blk.ln1, residPre, hp, at('ln1'));
+    const attnIn = cfg.normAfterAdd ? residPre : norm(cfg, blk.ln1, residPre, hp, at('ln1'));
     let attnOut = attention(cfg, blk.attn, attnIn, inp, hp, l);
     if (cfg.postNorms) attnOut = norm(cfg, blk.ln1_post!, attnOut, hp, at('ln1_post')); // Gemma 2
     attnOut = hp(at('hook_attn_out'), attnOut);
@@ -113,6 +120,11 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residPre.add(attnOut).add(mlpOut));
+    } else if (cfg.normAfterAdd) {
+      // OPT-350m: the norms act after each residual add, and their outputs are the residual stream.
+      const residMid = hp(at('hook_resid_mid'), norm(cfg, blk.ln1, residPre.add(attnOut), hp, at('ln1')));
+      mlpOut = hp(at('hook_mlp_out'), mlp(cfg, blk.mlp!, hp(at('hook_mlp_in'), residMid), hp, l));
+      x = hp(at('hook_resid_post'), norm(cfg, blk.ln2, residMid.add(mlpOut), hp, at('ln2')));
     } else {
       const residMid = hp(at('hook_resid_mid'), residPre.add(attnOut));
       const mlpIn = hp(at('hook_mlp_in'), residMid);
@@ -123,7 +135,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     }
   }
 
-  x = norm(cfg, p.ln_final, x, hp, 'ln_final');
+  if (!cfg.normAfterAdd) x = norm(cfg, p.ln_final, x, hp, 'ln_final'); // OPT-350m has no final norm
   let logits = x.matmul(p.unembed.W_U);
   if (p.unembed.b_U) logits = logits.add(p.unembed.b_U);
   if (cfg.finalSoftcap !== null) logits = logits.div(cfg.finalSoftcap).tanh().mul(cfg.finalSoftcap); // Gemma 2
@@ -158,14 +170,27 @@ function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   return b ? y.add(b) : y;
 }
 
-/** Rotates the first rotary_dim dims of each head (GPT-NeoX "rotate half" convention). */
-function rope(x: Tensor, r: { cos: Tensor; sin: Tensor }, rotaryDim: number): Tensor {
-  const dh = x.shape[3]!;
+/**
+ * Rotates the first rotary_dim dims of each head: GPT-NeoX's "rotate half" pairs dim i with
+ * i + rotary_dim/2; GPT-J's "rotate every two" (adjacentPairs) pairs dims 2i and 2i+1. The
+ * tables come in the matching layout (hooked.ts).
+ */
+function rope(x: Tensor, r: { cos: Tensor; sin: Tensor }, rotaryDim: number, adjacentPairs: boolean): Tensor {
+  const [b, s, h, dh] = x.shape as [number, number, number, number];
   const rot = rotaryDim === dh ? x : x.slice([null, null, null, { end: rotaryDim }]);
-  const half = rotaryDim / 2;
-  const x1 = rot.slice([null, null, null, { end: half }]);
-  const x2 = rot.slice([null, null, null, { start: half }]);
-  const rotated = concat([x2.neg(), x1], -1);
+  let rotated: Tensor;
+  if (adjacentPairs) {
+    // GPT-J: (x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...)
+    const pairs = rot.reshape([b, s, h, rotaryDim / 2, 2]);
+    const even = pairs.slice([null, null, null, null, { end: 1 }]);
+    const odd = pairs.slice([null, null, null, null, { start: 1 }]);
+    rotated = concat([odd.neg(), even], -1).reshape([b, s, h, rotaryDim]);
+  } else {
+    const half = rotaryDim / 2;
+    const x1 = rot.slice([null, null, null, { end: half }]);
+    const x2 = rot.slice([null, null, null, { start: half }]);
+    rotated = concat([x2.neg(), x1], -1);
+  }
   const out = rot.mul(r.cos).add(rotated.mul(r.sin));
   return rotaryDim === dh ? out : concat([out, x.slice([null, null, null, { start: rotaryDim }])], -1);
 }
@@ -178,12 +203,13 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
   let k = hp(at('hook_k'), linear(x, p.W_K, p.b_K).reshape([b, s, nKV, dh])); // [b, pos, n_kv_heads, d_head]
   let v = hp(at('hook_v'), linear(x, p.W_V, p.b_V).reshape([b, s, nKV, dh]));
   if (cfg.qkNorm) {
-    q = q.rmsNorm(p.q_norm!, cfg.normEps); // Qwen3
-    k = k.rmsNorm(p.k_norm!, cfg.normEps);
+    q = headNorm(cfg, q, p.q_norm!, p.q_norm_b); // Qwen3, Phi, StableLM
+    k = headNorm(cfg, k, p.k_norm!, p.k_norm_b);
   }
   if (cfg.positional === 'rotary') {
-    q = hp(at('hook_rot_q'), rope(q, inp.rotary!, cfg.rotaryDim));
-    k = hp(at('hook_rot_k'), rope(k, inp.rotary!, cfg.rotaryDim));
+    const pairs = cfg.rotaryAdjacentPairs ?? false; // GPT-J
+    q = hp(at('hook_rot_q'), rope(q, inp.rotary!, cfg.rotaryDim, pairs));
+    k = hp(at('hook_rot_k'), rope(k, inp.rotary!, cfg.rotaryDim, pairs));
   }
   if (inp.kvCache) {
     // Fill this step's slot of the fixed-length cache (a one-hot blend keeps the graph the same at every step).
@@ -208,6 +234,8 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
     .matmul(k.permute([0, 2, 3, 1]))
     .mul(cfg.attnScale); // [b, n_heads, q, k]
   if (cfg.attnSoftcap !== null) scores = scores.div(cfg.attnSoftcap).tanh().mul(cfg.attnSoftcap); // Gemma 2
+  // BLOOM: ALiBi adds slope_h * (key pos - query pos), a penalty growing with distance.
+  if (cfg.positional === 'alibi') scores = scores.add(inp.alibi!.mul(tensor(alibiSlopes(nH), [1, nH, 1, 1])));
   const mask = inp.masks.get(cfg.slidingWindow[l] ?? null)!;
   scores = hp(at('hook_attn_scores'), scores.where(mask, scalar(-Infinity)));
   const pattern = hp(at('hook_pattern'), scores.softmax(-1));
@@ -220,6 +248,33 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
     out = result.sum(2);
   } else out = z.reshape([b, s, nH * dh]).matmul(p.W_O);
   return p.b_O ? out.add(p.b_O) : out;
+}
+
+/**
+ * The norm on each head's q or k [b, pos, heads, d_head], of the model's norm kind: RMSNorm
+ * (Qwen3) or LayerNorm (Phi, StableLM). The weight (and bias) is [d_head], or [heads, d_head]
+ * with one per head (StableLM).
+ */
+function headNorm(cfg: ModelConfig, x: Tensor, w: Tensor, b: Tensor | undefined): Tensor {
+  if (cfg.norm === 'rmsnorm') return x.rmsNorm(w, cfg.normEps);
+  const y = x.layerNorm(null, null, cfg.normEps).mul(w);
+  return b ? y.add(b) : y;
+}
+
+/**
+ * ALiBi slopes per head, as BLOOM computes them (in float32): for the largest power of two
+ * n <= n_heads, 2^(-8i/n) for i = 1..n; the remaining heads take every other slope of the
+ * 2n-head sequence, 2^(-4i/n) for i = 1, 3, 5, ...
+ */
+export function alibiSlopes(nHeads: number): Float32Array {
+  const n = 2 ** Math.floor(Math.log2(nHeads));
+  const base = Math.fround(2 ** -(2 ** -(Math.log2(n) - 3)));
+  const slopes = Array.from({ length: n }, (_, i) => Math.fround(base ** (i + 1)));
+  if (n !== nHeads) {
+    const extra = Math.fround(2 ** -(2 ** -(Math.log2(2 * n) - 3)));
+    for (let i = 0; i < Math.min(n, nHeads - n); i++) slopes.push(Math.fround(extra ** (2 * i + 1)));
+  }
+  return Float32Array.from(slopes);
 }
 
 function activation(cfg: ModelConfig, x: Tensor): Tensor {

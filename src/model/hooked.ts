@@ -453,6 +453,18 @@ function decodeInputs(
   }
   const out: Omit<ForwardInputs, 'tokens'> = { positions: tensor(positions, [b, 1], 'int64'), masks };
   if (cfg.positional === 'rotary') out.rotary = rotaryTables(cfg, Float64Array.from(positions), b, 1);
+  if (cfg.positional === 'alibi') {
+    // Key positions of the L slots: prompt slots count the real tokens before them, then one per generated token.
+    const keyPos = new Float64Array(b * L);
+    for (let r = 0; r < b; r++) {
+      let p = 0;
+      for (let j = 0; j < L; j++) {
+        keyPos[r * L + j] = p;
+        if (j >= s || validPrompt[r * s + j]) p++;
+      }
+    }
+    out.alibi = alibiDistances(keyPos, Float64Array.from(positions), b, 1, L);
+  }
   return out;
 }
 
@@ -517,12 +529,28 @@ export function forwardInputs(cfg: ModelConfig, tokens: Tensor, mask: Tensor | n
   }
   const out: Omit<ForwardInputs, 'tokens'> = { positions: tensor(pos, [b, s], 'int64'), masks };
   if (cfg.positional === 'rotary') out.rotary = rotaryTables(cfg, pos, b, s);
+  if (cfg.positional === 'alibi') out.alibi = alibiDistances(pos, pos, b, s, s);
   return out;
 }
 
 /**
- * cos/sin tables [b, s, 1, rotary_dim] for the given positions (GPT-NeoX "rotate half" layout),
- * with the config's RoPE scaling (whose frequencies may depend on the longest position).
+ * ALiBi's input [b, 1, q, k]: key position minus query position, clamped at 0 (keys after the
+ * query are masked anyway). Positions come from the attention mask, so left padding does not
+ * move them. BLOOM adds slope * key position, which differs by slope * query position, a
+ * constant per query row that softmax cancels; the relative form is TransformerLens's, so
+ * hook_attn_scores matches it.
+ */
+function alibiDistances(keyPos: Float64Array, queryPos: Float64Array, b: number, q: number, k: number): Tensor {
+  const d = new Float32Array(b * q * k);
+  for (let r = 0; r < b; r++)
+    for (let i = 0; i < q; i++) for (let j = 0; j < k; j++) d[(r * q + i) * k + j] = Math.min(0, keyPos[r * k + j]! - queryPos[r * q + i]!);
+  return tensor(d, [b, 1, q, k]);
+}
+
+/**
+ * cos/sin tables [b, s, 1, rotary_dim] for the given positions, with the config's RoPE scaling
+ * (whose frequencies may depend on the longest position). Frequency j sits at dims j and
+ * j + rotary_dim/2 (GPT-NeoX "rotate half" layout), or at dims 2j and 2j+1 (GPT-J's adjacent pairs).
  */
 function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number): { cos: Tensor; sin: Tensor } {
   const rd = cfg.rotaryDim;
@@ -531,12 +559,14 @@ function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number)
   const { invFreq, attentionScaling } = ropeFrequencies(cfg.ropeScaling ?? { type: 'default', theta: cfg.ropeTheta }, rd, maxPos + 1);
   const cos = new Float32Array(b * s * rd);
   const sin = new Float32Array(b * s * rd);
+  const pairs = cfg.rotaryAdjacentPairs ?? false;
   for (let i = 0; i < b * s; i++)
     for (let j = 0; j < rd / 2; j++) {
       // HF computes position * inv_freq in float32, then cos and sin, then scales them in float32.
       const angle = Math.fround(pos[i]! * invFreq[j]!);
-      cos[i * rd + j] = cos[i * rd + j + rd / 2] = Math.fround(Math.cos(angle) * attentionScaling);
-      sin[i * rd + j] = sin[i * rd + j + rd / 2] = Math.fround(Math.sin(angle) * attentionScaling);
+      const [d1, d2] = pairs ? [2 * j, 2 * j + 1] : [j, j + rd / 2];
+      cos[i * rd + d1] = cos[i * rd + d2] = Math.fround(Math.cos(angle) * attentionScaling);
+      sin[i * rd + d1] = sin[i * rd + d2] = Math.fround(Math.sin(angle) * attentionScaling);
     }
   return { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
 }
@@ -552,6 +582,9 @@ export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): 
       );
   };
   check('embed.W_E', p.embed.W_E, [dVocab, d]);
+  if (cfg.postEmbedNorm && !p.embed.ln) throw new Error(`${file}: the config has an embedding norm, but there are no weights for it`);
+  check('embed.ln.w', p.embed.ln?.w, [d]);
+  check('embed.ln.b', p.embed.ln?.b, [d]);
   if (p.pos_embed) check('pos_embed.W_pos', p.pos_embed.W_pos, [cfg.nCtx, d]);
   if (p.blocks.length !== cfg.nLayers) throw new Error(`${file}: ${p.blocks.length} blocks of weights for ${cfg.nLayers} layers`);
   p.blocks.forEach((b, l) => {
@@ -573,6 +606,14 @@ export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): 
     check(at('attn.b_K'), b.attn.b_K, [nKV * dh]);
     check(at('attn.b_V'), b.attn.b_V, [nKV * dh]);
     check(at('attn.b_O'), b.attn.b_O, [d]);
+    if (cfg.qkNorm && !(b.attn.q_norm && b.attn.k_norm)) throw new Error(`${file}: block ${l} has no q/k norm weights`);
+    for (const [n, t, heads] of [
+      ['q_norm', b.attn.q_norm, nH],
+      ['q_norm_b', b.attn.q_norm_b, nH],
+      ['k_norm', b.attn.k_norm, nKV],
+      ['k_norm_b', b.attn.k_norm_b, nKV],
+    ] as const)
+      check(at(`attn.${n}`), t, t?.rank === 2 ? [heads, dh] : [dh]);
     if (!cfg.attnOnly && !b.mlp) throw new Error(`${file}: block ${l} has no MLP weights`);
     check(at('mlp.W_in'), b.mlp?.W_in, [d, dMlp]);
     check(at('mlp.W_gate'), b.mlp?.W_gate, [d, dMlp]);

@@ -10,7 +10,7 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
   const w = (shape: number[]): Tensor => randn(shape, { rng }).mul(std);
   const { dModel: d, nHeads: nH, nKVHeads: nKV, dHead: dh, dMlp, dVocab } = cfg;
   const norm = () =>
-    cfg.norm === 'none'
+    cfg.norm === 'none' || cfg.normAffine === false
       ? {}
       : {
           w: cfg.normWeightOffset ? zeros([d]) : ones([d]),
@@ -42,10 +42,10 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
   }));
   const W_E = w([dVocab, d]);
   return {
-    embed: { W_E },
+    embed: { W_E, ...(cfg.postEmbedNorm ? { ln: norm() } : {}) },
     ...(cfg.positional === 'learned' ? { pos_embed: { W_pos: w([cfg.nCtx, d]) } } : {}),
     blocks,
-    ln_final: norm(),
+    ln_final: cfg.normAfterAdd ? {} : norm(),
     unembed: { W_U: cfg.tiedEmbeddings ? W_E.transpose() : w([d, dVocab]), ...(cfg.unembedBias ? { b_U: zeros([dVocab]) } : {}) },
   };
 }

@@ -37,6 +37,7 @@ function foldInto(
  * models the reading weights are also centred over d_model, as TransformerLens does.
  */
 export function foldLayerNorm(cfg: ModelConfig, p: ModelParams): ModelParams {
+  refuseNormAfterAdd(cfg, 'foldLn');
   const centre = cfg.norm === 'layernorm';
   const blocks = p.blocks.map((blk): BlockParams => {
     const w1 = normWeight(cfg, blk.ln1);
@@ -64,11 +65,13 @@ export function foldLayerNorm(cfg: ModelConfig, p: ModelParams): ModelParams {
  * anyway; a no-op for RMSNorm models, as in TransformerLens.
  */
 export function centerWritingWeights(cfg: ModelConfig, p: ModelParams): ModelParams {
+  refuseNormAfterAdd(cfg, 'centerWritingWeights');
   if (cfg.norm !== 'layernorm') return p;
   const c = (t: Tensor | undefined): Tensor | undefined => t && t.sub(t.mean(-1, true));
   return {
     ...p,
-    embed: { W_E: c(p.embed.W_E)! },
+    // With BLOOM's embedding LayerNorm, W_E is read by that norm (which removes the mean anyway).
+    embed: { ...p.embed, W_E: c(p.embed.W_E)! },
     ...(p.pos_embed ? { pos_embed: { W_pos: c(p.pos_embed.W_pos)! } } : {}),
     blocks: p.blocks.map((blk) => ({
       ...blk,
@@ -109,6 +112,19 @@ export function foldValueBiases(cfg: ModelConfig, p: ModelParams): ModelParams {
       return { ...blk, attn: { ...blk.attn, b_V: zeros(b_V.shape), b_O: b_O ? b_O.add(moved) : moved } };
     }),
   };
+}
+
+/**
+ * With norms after the residual add (OPT-350m) the norms' outputs are the residual stream itself
+ * and the embeddings reach the first attention un-normalised: neither folding nor centring keeps
+ * the function.
+ */
+function refuseNormAfterAdd(cfg: ModelConfig, what: string): void {
+  if (cfg.normAfterAdd)
+    throw new Error(
+      `processWeights: ${what} is not possible for a model whose norms act after the residual add (${cfg.family}, e.g. OPT-350m): ` +
+        `their outputs are the residual stream; pass { foldLn: false, centerWritingWeights: false }`,
+    );
 }
 
 export interface ProcessOptions {

@@ -35,6 +35,8 @@ function sharedChecks(cfg: ModelConfig, p: ModelParams): [boolean, string][] {
     [cfg.nKVHeads === cfg.nHeads && cfg.nHeads * cfg.dHead === cfg.dModel, 'head layout differs from GPT-2'],
     [Math.abs(cfg.attnScale - 1 / Math.sqrt(cfg.dHead)) < 1e-9 || cfg.attnScale === 1, 'custom attention scale'],
     [!cfg.postNorms && !cfg.qkNorm && cfg.attnSoftcap === null && cfg.finalSoftcap === null && cfg.embedScale === 1, 'Gemma/Qwen features'],
+    [!cfg.gatedMlp, 'gated MLP'],
+    [!cfg.postEmbedNorm && !cfg.rotaryAdjacentPairs && cfg.normAffine !== false && !cfg.normAfterAdd, 'BLOOM/GPT-J/OPT features'],
     [p.blocks.every((b) => b.ln1.w && b.ln1.b && b.ln2.w && b.ln2.b) && !!p.ln_final.w && !!p.ln_final.b, 'LayerNorm weights are folded'],
   ];
 }
@@ -48,7 +50,7 @@ function failures(checks: [boolean, string][]): string | null {
 export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | null {
   return failures([
     [cfg.family === 'gpt2', `family is ${cfg.family}`],
-    [cfg.positional === 'learned', 'rotary positions'],
+    [cfg.positional === 'learned', `${cfg.positional} positions`],
     ...sharedChecks(cfg, p),
   ]);
 }
@@ -57,6 +59,7 @@ export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | 
 export function gptNeoxIncompatibility(cfg: ModelConfig, p: ModelParams): string | null {
   return failures([
     [cfg.positional === 'rotary' && cfg.rotaryDim % 2 === 0 && cfg.rotaryDim <= cfg.dHead, 'not rotary positions'],
+    [cfg.ropeScaling === undefined, 'RoPE scaling'],
     ...sharedChecks(cfg, p),
   ]);
 }

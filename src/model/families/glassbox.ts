@@ -56,6 +56,8 @@ export const glassbox: Family = {
             b_O: opt(at('attn.b_O')),
             q_norm: opt(at('attn.q_norm')),
             k_norm: opt(at('attn.k_norm')),
+            q_norm_b: opt(at('attn.q_norm_b')),
+            k_norm_b: opt(at('attn.k_norm_b')),
           }),
           mlp: cfg.attnOnly
             ? undefined
@@ -71,7 +73,7 @@ export const glassbox: Family = {
       );
     }
     return defined({
-      embed: { W_E: w.get('embed.W_E') },
+      embed: defined({ W_E: w.get('embed.W_E'), ln: w.has('embed.ln.w') || w.has('embed.ln.b') ? norm('embed.ln') : undefined }),
       pos_embed: w.has('pos_embed.W_pos') ? { W_pos: w.get('pos_embed.W_pos') } : undefined,
       blocks,
       ln_final: norm('ln_final'),

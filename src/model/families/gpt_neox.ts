@@ -5,7 +5,7 @@
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { linearT, type Family, type WeightReader } from './types.js';
 
 export const gptNeox: Family = {
   modelTypes: ['gpt_neox'],
@@ -54,25 +54,11 @@ export const gptNeox: Family = {
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `gpt_neox.layers.${l}.`;
-      // Rows are [head, (q|k|v), d_head]: pick one of q/k/v for every head.
-      const qkvW = w.get(`${h}attention.query_key_value.weight`).reshape([nH, 3, dh, d]);
-      const pickW = (i: number) =>
-        qkvW
-          .index([null, i])
-          .reshape([nH * dh, d])
-          .transpose();
-      const bias = w.has(`${h}attention.query_key_value.bias`) ? w.get(`${h}attention.query_key_value.bias`).reshape([nH, 3, dh]) : null;
-      const pickB = (i: number) => bias?.index([null, i]).reshape([nH * dh]);
       blocks.push({
         ln1: { w: w.get(`${h}input_layernorm.weight`), b: w.get(`${h}input_layernorm.bias`) },
         ln2: { w: w.get(`${h}post_attention_layernorm.weight`), b: w.get(`${h}post_attention_layernorm.bias`) },
         attn: {
-          W_Q: pickW(0),
-          W_K: pickW(1),
-          W_V: pickW(2),
-          b_Q: pickB(0),
-          b_K: pickB(1),
-          b_V: pickB(2),
+          ...perHeadQkv(w, `${h}attention.query_key_value`, nH, dh, d),
           W_O: linearT(w, `${h}attention.dense.weight`),
           b_O: w.has(`${h}attention.dense.bias`) ? w.get(`${h}attention.dense.bias`) : undefined,
         },
@@ -100,3 +86,19 @@ export const gptNeox: Family = {
     };
   },
 };
+
+/**
+ * A fused query_key_value Linear whose rows are grouped per head, [head, (q|k|v), d_head]
+ * (GPT-NeoX, BLOOM): W_Q, W_K, W_V [d_model, n_heads*d_head] and their biases when stored.
+ */
+export function perHeadQkv(w: WeightReader, name: string, nH: number, dh: number, d: number) {
+  const qkvW = w.get(`${name}.weight`).reshape([nH, 3, dh, d]);
+  const pickW = (i: number) =>
+    qkvW
+      .index([null, i])
+      .reshape([nH * dh, d])
+      .transpose();
+  const bias = w.has(`${name}.bias`) ? w.get(`${name}.bias`).reshape([nH, 3, dh]) : null;
+  const pickB = (i: number) => bias?.index([null, i]).reshape([nH * dh]);
+  return { W_Q: pickW(0), W_K: pickW(1), W_V: pickW(2), b_Q: pickB(0), b_K: pickB(1), b_V: pickB(2) };
+}

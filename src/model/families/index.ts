@@ -1,14 +1,20 @@
+import { bloom } from './bloom.js';
 import { gemma } from './gemma.js';
 import { glassbox } from './glassbox.js';
 import { gpt2 } from './gpt2.js';
+import { gptNeo } from './gpt_neo.js';
+import { gptj } from './gptj.js';
 import { gptNeox } from './gpt_neox.js';
 import { llama } from './llama.js';
+import { opt } from './opt.js';
+import { phi } from './phi.js';
+import { stablelm } from './stablelm.js';
 import type { Family } from './types.js';
 
 export type { Family, WeightReader } from './types.js';
 
 /** The registry of families, by Hugging Face `model_type`. */
-export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, glassbox];
+export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, glassbox, phi, stablelm, gptNeo, gptj, opt, bloom];
 
 export function familyFor(modelType: unknown, file: string): Family {
   const f = FAMILIES.find((fam) => fam.modelTypes.includes(String(modelType)));

@@ -1,0 +1,93 @@
+/**
+ * GPT-J. Against GPT-2: rotary positions on the first rotary_dim dims of each head, rotating
+ * adjacent pairs of dims (GPT-J's "rotate every two", not GPT-NeoX's rotate-half), theta 10000;
+ * attention and MLP in parallel off the one ln_1 (TransformerLens ties ln2 to ln1, as here);
+ * separate q/k/v/out projections without biases; a biased, untied unembedding (lm_head.bias).
+ */
+import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import type { BlockParams } from '../forward.js';
+import { linearT, type Family } from './types.js';
+
+export const gptj: Family = {
+  modelTypes: ['gptj'],
+  config(r): ModelConfig {
+    const d = r.dim(['n_embd', 'hidden_size']);
+    const nH = r.dim(['n_head', 'num_attention_heads']);
+    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    const dh = headDim(r, d, nH, 'n_embd');
+    // rotary_dim null would make transformers rotate with tables as wide as n_embd: refused.
+    if (r.raw.rotary_dim === null) throw r.error('rotary_dim', 'is null; glassbox implements GPT-J with a rotary_dim');
+    const rotaryDim = r.optDim('rotary_dim', 64);
+    if (rotaryDim > dh || rotaryDim % 2 !== 0) throw r.error('rotary_dim', `(${rotaryDim}) must be even and at most the head size (${dh})`);
+    // Flags of the original GPT-J config that transformers does not read: it always rotates and always scales.
+    r.expect('rotary', [true]);
+    r.expect('scale_attn_weights', [true]);
+    r.ignore('summary_type', 'summary_use_proj', 'summary_activation', 'summary_proj_to_labels', 'summary_first_dropout');
+    return {
+      family: 'gptj',
+      nLayers,
+      dModel: d,
+      nHeads: nH,
+      nKVHeads: nH,
+      dHead: dh,
+      dMlp: r.optDim('n_inner', 4 * d),
+      dVocab: r.dim('vocab_size'),
+      nCtx: r.dim(['n_positions', 'max_position_embeddings']),
+      norm: 'layernorm',
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normWeightOffset: 0,
+      positional: 'rotary',
+      rotaryDim,
+      rotaryAdjacentPairs: true,
+      ropeTheta: 10000,
+      parallelResidual: true,
+      act: readActivation(r, 'activation_function', 'gelu_new'),
+      gatedMlp: false,
+      attnScale: 1 / Math.sqrt(dh),
+      attnSoftcap: null,
+      finalSoftcap: null,
+      slidingWindow: Array(nLayers).fill(null),
+      embedScale: 1,
+      postNorms: false,
+      qkNorm: false,
+      attnBias: false,
+      attnOutBias: false,
+      mlpBias: true,
+      unembedBias: true,
+      tiedEmbeddings: r.bool('tie_word_embeddings', false),
+      ...readTokenIds(r),
+    };
+  },
+  weights(cfg, w) {
+    const pre = w.has('transformer.wte.weight') ? 'transformer.' : '';
+    const blocks: BlockParams[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const h = `${pre}h.${l}.`;
+      const ln = { w: w.get(`${h}ln_1.weight`), b: w.get(`${h}ln_1.bias`) };
+      blocks.push({
+        // One LayerNorm feeds both attention and MLP: ln2 is ln1 (TransformerLens ties them the same way).
+        ln1: ln,
+        ln2: ln,
+        attn: {
+          W_Q: linearT(w, `${h}attn.q_proj.weight`),
+          W_K: linearT(w, `${h}attn.k_proj.weight`),
+          W_V: linearT(w, `${h}attn.v_proj.weight`),
+          W_O: linearT(w, `${h}attn.out_proj.weight`),
+        },
+        mlp: {
+          W_in: linearT(w, `${h}mlp.fc_in.weight`),
+          b_in: w.get(`${h}mlp.fc_in.bias`),
+          W_out: linearT(w, `${h}mlp.fc_out.weight`),
+          b_out: w.get(`${h}mlp.fc_out.bias`),
+        },
+      });
+    }
+    const wte = w.get(`${pre}wte.weight`);
+    return {
+      embed: { W_E: wte },
+      blocks,
+      ln_final: { w: w.get(`${pre}ln_f.weight`), b: w.get(`${pre}ln_f.bias`) },
+      unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight'), b_U: w.get('lm_head.bias') },
+    };
+  },
+};

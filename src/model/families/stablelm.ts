@@ -1,0 +1,104 @@
+/**
+ * StableLM (StableLM-3B-4E1T, StableLM 2). Against LLaMA: LayerNorm with biases instead of
+ * RMSNorm; partial rotary (partial_rotary_factor, 0.25 by default; GPT-NeoX rotate-half layout);
+ * optional q/k/v biases (use_qkv_bias); optional LayerNorm on q and k with a separate [d_head]
+ * weight per head and no bias (qk_layernorm); optionally attention and MLP in parallel off the
+ * one input LayerNorm (use_parallel_residual, which drops post_attention_layernorm).
+ */
+import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { readRope } from '../rope.js';
+import { stack } from '../../tensor/index.js';
+import type { BlockParams } from '../forward.js';
+import { linearT, type Family } from './types.js';
+
+export const stablelm: Family = {
+  modelTypes: ['stablelm'],
+  config(r): ModelConfig {
+    // StableLmConfig's default num_key_value_heads is 32, not num_attention_heads.
+    const nKVHeads = r.optDim('num_key_value_heads', 32);
+    const dims = readStandardDims(r);
+    const { nLayers, nHeads, dModel, dHead: dh } = dims;
+    if (nHeads % nKVHeads !== 0)
+      throw r.has('num_key_value_heads')
+        ? r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`)
+        : r.error('num_key_value_heads', `is absent, and StableLM's default of 32 does not divide num_attention_heads (${nHeads})`);
+    // transformers' StableLM attention is hidden_size / num_attention_heads per head, whatever head_dim says.
+    if (dh * nHeads !== dModel) throw r.error('head_dim', `(${dh}) must be hidden_size / num_attention_heads (${dModel / nHeads})`);
+    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const rotaryDim = Math.floor(dh * (partialRotary ?? 0.25));
+    if (rotaryDim % 2 !== 0) throw r.error('partial_rotary_factor', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
+    const qkvBias = r.bool('use_qkv_bias', false);
+    return {
+      family: 'stablelm',
+      ...dims,
+      nKVHeads,
+      norm: 'layernorm',
+      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
+      normWeightOffset: 0,
+      positional: 'rotary',
+      rotaryDim,
+      ropeTheta: rope.theta,
+      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
+      parallelResidual: r.bool('use_parallel_residual', false),
+      act: readActivation(r, 'hidden_act', 'silu'),
+      gatedMlp: true,
+      attnScale: 1 / Math.sqrt(dh),
+      attnSoftcap: null,
+      finalSoftcap: null,
+      slidingWindow: Array(nLayers).fill(null),
+      embedScale: 1,
+      postNorms: false,
+      qkNorm: r.bool('qk_layernorm', false),
+      attnBias: qkvBias,
+      attnOutBias: false,
+      mlpBias: false,
+      unembedBias: false,
+      tiedEmbeddings: r.bool('tie_word_embeddings', false),
+      ...readTokenIds(r),
+    };
+  },
+  weights(cfg, w) {
+    // qk_layernorm: one LayerNorm (weight only) per head, stacked to [heads, d_head].
+    const perHead = (prefix: string, heads: number) =>
+      stack(
+        Array.from({ length: heads }, (_, i) => w.get(`${prefix}.norms.${i}.weight`)),
+        0,
+      );
+    const blocks: BlockParams[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const h = `model.layers.${l}.`;
+      const ln1 = { w: w.get(`${h}input_layernorm.weight`), b: w.get(`${h}input_layernorm.bias`) };
+      blocks.push({
+        ln1,
+        // Parallel residual: the MLP reads the same input LayerNorm (ln2 is ln1, as TransformerLens ties them).
+        ln2: cfg.parallelResidual
+          ? ln1
+          : { w: w.get(`${h}post_attention_layernorm.weight`), b: w.get(`${h}post_attention_layernorm.bias`) },
+        attn: {
+          W_Q: linearT(w, `${h}self_attn.q_proj.weight`),
+          W_K: linearT(w, `${h}self_attn.k_proj.weight`),
+          W_V: linearT(w, `${h}self_attn.v_proj.weight`),
+          W_O: linearT(w, `${h}self_attn.o_proj.weight`),
+          ...(cfg.attnBias
+            ? { b_Q: w.get(`${h}self_attn.q_proj.bias`), b_K: w.get(`${h}self_attn.k_proj.bias`), b_V: w.get(`${h}self_attn.v_proj.bias`) }
+            : {}),
+          ...(cfg.qkNorm
+            ? { q_norm: perHead(`${h}self_attn.q_layernorm`, cfg.nHeads), k_norm: perHead(`${h}self_attn.k_layernorm`, cfg.nKVHeads) }
+            : {}),
+        },
+        mlp: {
+          W_gate: linearT(w, `${h}mlp.gate_proj.weight`),
+          W_in: linearT(w, `${h}mlp.up_proj.weight`),
+          W_out: linearT(w, `${h}mlp.down_proj.weight`),
+        },
+      });
+    }
+    const embed = w.get('model.embed_tokens.weight');
+    return {
+      embed: { W_E: embed },
+      blocks,
+      ln_final: { w: w.get('model.norm.weight'), b: w.get('model.norm.bias') },
+      unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
+    };
+  },
+};
