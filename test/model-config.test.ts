@@ -65,6 +65,9 @@ const REFUSED: [string, string, (c: Record<string, unknown>) => void, string, Re
     (c) => (c.rope_parameters = { rope_type: 'default', rope_theta: 1e4, partial_rotary_factor: 2 }),
     'rope_parameters.partial_rotary_factor',
   ],
+  ['olmo2', 'a sliding window (OLMo 2 has none)', (c) => (c.sliding_window = 4), 'sliding_window'],
+  ['olmo2', 'MLP biases (OLMo 2 has none)', (c) => (c.mlp_bias = true), 'mlp_bias'],
+  ['olmo2', 'an unknown activation', (c) => (c.hidden_act = 'swishy'), 'hidden_act', /swishy/],
   [
     'qwen2',
     'sliding-window layers without a window in use',

@@ -1,14 +1,14 @@
 /**
  * HookedTransformer against Hugging Face transformers 5.18 outputs (test/fixtures/hf): logits,
  * losses, hidden states, attention patterns, right- and left-padded batches and greedy generation,
- * for six families.
+ * for every family in FAMILIES.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../src/index.js';
 import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll } from './fixture-utils.js';
 
-const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2'];
+const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2', 'olmo2'];
 const TOL = 1e-4;
 
 const ints = (t: Tensor): number[] => Array.from(t.dataSync() as Int32Array, Number);

@@ -54,6 +54,10 @@ export interface ModelConfig {
   postNorms: boolean;
   /** Qwen3: RMSNorm on each head's q and k. */
   qkNorm: boolean;
+  /** OLMo 2: the q/k RMSNorm spans the whole projection (all heads together), not each head. */
+  qkNormAllHeads?: boolean;
+  /** OLMo 2: false, no norms before attention and the MLP (only the post norms). Absent: true. */
+  preNorms?: boolean;
   /** Biases present on q/k/v, attention output, MLP, unembedding. */
   attnBias: boolean;
   attnOutBias: boolean;

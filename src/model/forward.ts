@@ -27,7 +27,7 @@ export interface AttnParams {
   b_K?: Tensor;
   b_V?: Tensor;
   b_O?: Tensor;
-  /** Qwen3: per-head RMSNorm weights [d_head]. */
+  /** Qwen3: per-head RMSNorm weights [d_head]; OLMo 2: over all heads [n_heads*d_head] (k: [n_kv_heads*d_head]). */
   q_norm?: Tensor;
   k_norm?: Tensor;
 }
@@ -97,7 +97,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     const at = (name: string): string => `blocks.${l}.${name}`;
     const residPre = hp(at('hook_resid_pre'), x);
 
-    const attnIn = norm(cfg, blk.ln1, residPre, hp, at('ln1'));
+    const attnIn = preNorm(cfg, blk.ln1, residPre, hp, at('ln1'));
     let attnOut = attention(cfg, blk.attn, attnIn, inp, hp, l);
     if (cfg.postNorms) attnOut = norm(cfg, blk.ln1_post!, attnOut, hp, at('ln1_post')); // Gemma 2
     attnOut = hp(at('hook_attn_out'), attnOut);
@@ -109,14 +109,14 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     } else if (cfg.parallelResidual) {
       // GPT-NeoX: the MLP reads the block input, not the attention output.
       const mlpIn = hp(at('hook_mlp_in'), residPre);
-      mlpOut = mlp(cfg, blk.mlp!, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = mlp(cfg, blk.mlp!, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residPre.add(attnOut).add(mlpOut));
     } else {
       const residMid = hp(at('hook_resid_mid'), residPre.add(attnOut));
       const mlpIn = hp(at('hook_mlp_in'), residMid);
-      mlpOut = mlp(cfg, blk.mlp!, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = mlp(cfg, blk.mlp!, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residMid.add(mlpOut));
@@ -153,6 +153,11 @@ function norm(cfg: ModelConfig, p: NormParams, x: Tensor, hp: HookPoints, name: 
   return w ? y.mul(w) : y;
 }
 
+/** The norm before attention or the MLP; OLMo 2 has none (only the norms after them). */
+function preNorm(cfg: ModelConfig, p: NormParams, x: Tensor, hp: HookPoints, name: string): Tensor {
+  return cfg.preNorms === false ? x : norm(cfg, p, x, hp, name);
+}
+
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = x.matmul(w);
   return b ? y.add(b) : y;
@@ -177,7 +182,17 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
   let q = hp(at('hook_q'), linear(x, p.W_Q, p.b_Q).reshape([b, s, nH, dh])); // [b, pos, n_heads, d_head]
   let k = hp(at('hook_k'), linear(x, p.W_K, p.b_K).reshape([b, s, nKV, dh])); // [b, pos, n_kv_heads, d_head]
   let v = hp(at('hook_v'), linear(x, p.W_V, p.b_V).reshape([b, s, nKV, dh]));
-  if (cfg.qkNorm) {
+  if (cfg.qkNorm && cfg.qkNormAllHeads) {
+    // OLMo 2: one RMSNorm over all heads of q (and of k), as if before the split into heads.
+    q = q
+      .reshape([b, s, nH * dh])
+      .rmsNorm(p.q_norm!, cfg.normEps)
+      .reshape([b, s, nH, dh]);
+    k = k
+      .reshape([b, s, nKV * dh])
+      .rmsNorm(p.k_norm!, cfg.normEps)
+      .reshape([b, s, nKV, dh]);
+  } else if (cfg.qkNorm) {
     q = q.rmsNorm(p.q_norm!, cfg.normEps); // Qwen3
     k = k.rmsNorm(p.k_norm!, cfg.normEps);
   }

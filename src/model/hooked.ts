@@ -573,6 +573,10 @@ export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): 
     check(at('attn.b_K'), b.attn.b_K, [nKV * dh]);
     check(at('attn.b_V'), b.attn.b_V, [nKV * dh]);
     check(at('attn.b_O'), b.attn.b_O, [d]);
+    // Qwen3 normalises each head; OLMo 2 all heads together.
+    check(at('attn.q_norm'), b.attn.q_norm, [cfg.qkNormAllHeads ? nH * dh : dh]);
+    check(at('attn.k_norm'), b.attn.k_norm, [cfg.qkNormAllHeads ? nKV * dh : dh]);
+    if (cfg.qkNorm && !(b.attn.q_norm && b.attn.k_norm)) throw new Error(`${file}: block ${l} has no q/k norm weights`);
     if (!cfg.attnOnly && !b.mlp) throw new Error(`${file}: block ${l} has no MLP weights`);
     check(at('mlp.W_in'), b.mlp?.W_in, [d, dMlp]);
     check(at('mlp.W_gate'), b.mlp?.W_gate, [d, dMlp]);

@@ -34,18 +34,22 @@ function foldInto(
 /**
  * Folds each norm's weight (and bias) into the weights that read it: ln1 into W_Q/W_K/W_V, ln2
  * into W_in/W_gate, ln_final into W_U. Norms become weightless (LNPre / RMSPre). For LayerNorm
- * models the reading weights are also centred over d_model, as TransformerLens does.
+ * models the reading weights are also centred over d_model, as TransformerLens does. Norms after
+ * attention and the MLP (Gemma 2, OLMo 2) feed the residual stream, not a matrix, and stay as
+ * they are.
  */
 export function foldLayerNorm(cfg: ModelConfig, p: ModelParams): ModelParams {
   const centre = cfg.norm === 'layernorm';
   const blocks = p.blocks.map((blk): BlockParams => {
-    const w1 = normWeight(cfg, blk.ln1);
-    const q = foldInto(w1, blk.ln1.b, blk.attn.W_Q, blk.attn.b_Q, centre);
-    const k = foldInto(w1, blk.ln1.b, blk.attn.W_K, blk.attn.b_K, centre);
-    const v = foldInto(w1, blk.ln1.b, blk.attn.W_V, blk.attn.b_V, centre);
-    const w2 = normWeight(cfg, blk.ln2);
-    const mIn = blk.mlp && foldInto(w2, blk.ln2.b, blk.mlp.W_in, blk.mlp.b_in, centre);
-    const mGate = blk.mlp?.W_gate ? foldInto(w2, blk.ln2.b, blk.mlp.W_gate, blk.mlp.b_gate, centre) : undefined;
+    // OLMo 2 has no norms before attention and the MLP: nothing to fold there.
+    const [ln1, ln2]: NormParams[] = cfg.preNorms === false ? [{}, {}] : [blk.ln1, blk.ln2];
+    const w1 = normWeight(cfg, ln1);
+    const q = foldInto(w1, ln1.b, blk.attn.W_Q, blk.attn.b_Q, centre);
+    const k = foldInto(w1, ln1.b, blk.attn.W_K, blk.attn.b_K, centre);
+    const v = foldInto(w1, ln1.b, blk.attn.W_V, blk.attn.b_V, centre);
+    const w2 = normWeight(cfg, ln2);
+    const mIn = blk.mlp && foldInto(w2, ln2.b, blk.mlp.W_in, blk.mlp.b_in, centre);
+    const mGate = blk.mlp?.W_gate ? foldInto(w2, ln2.b, blk.mlp.W_gate, blk.mlp.b_gate, centre) : undefined;
     return {
       ...blk,
       ln1: {},
