@@ -1,14 +1,14 @@
 /**
  * HookedTransformer against Hugging Face transformers 5.18 outputs (test/fixtures/hf): logits,
  * losses, hidden states, attention patterns, right- and left-padded batches and greedy generation,
- * for every family in FAMILIES.
+ * for every family in FAMILIES (and, for a mixture of experts, the router logits of every layer).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../src/index.js';
 import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll } from './fixture-utils.js';
 
-const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2', 'olmo2'];
+const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2', 'olmo2', 'mixtral'];
 const TOL = 1e-4;
 
 const ints = (t: Tensor): number[] => Array.from(t.dataSync() as Int32Array, Number);
@@ -51,10 +51,25 @@ for (const fam of FAMILIES) {
       it(`${c}: logits, hidden states, attention patterns${c.startsWith('batch') ? ' at real tokens' : ', loss'}`, () => {
         const tokens = rows(ref.get(`${c}.input_ids`)!);
         const mask = c.startsWith('batch') ? rows(ref.get(`${c}.attention_mask`)!) : tokens.map((r) => r.map(() => 1));
-        const names = [...Array(L).keys()].flatMap((l) => [`blocks.${l}.hook_resid_pre`, `blocks.${l}.attn.hook_pattern`]);
+        const moe = model.cfg.moe !== undefined;
+        const names = [...Array(L).keys()].flatMap((l) => [
+          `blocks.${l}.hook_resid_pre`,
+          `blocks.${l}.attn.hook_pattern`,
+          ...(moe ? [`blocks.${l}.mlp.hook_router_logits`] : []),
+        ]);
         const { logits, cache } = model.runWithCache(tokens, { attentionMask: mask, names });
         assert.ok(maxDiff(logits, ref.get(`${c}.logits`)!, mask) < TOL, 'logits');
         for (let l = 0; l < L; l++) {
+          // Mixture of experts: transformers' router logits are [batch * pos, n_experts].
+          if (moe)
+            assert.ok(
+              maxDiff(
+                cache.get(`blocks.${l}.mlp.hook_router_logits`),
+                ref.get(`${c}.router_logits.${l}`)!.reshape(logits.shape.slice(0, 2).concat(-1)),
+                mask,
+              ) < TOL,
+              `router logits ${l}`,
+            );
           assert.ok(maxDiff(cache.get(`blocks.${l}.hook_resid_pre`), ref.get(`${c}.hidden_states.${l}`)!, mask) < TOL, `hidden state ${l}`);
           assert.ok(
             patternDiff(cache.get(`blocks.${l}.attn.hook_pattern`), ref.get(`${c}.attentions.${l}`)!, mask) < TOL,

@@ -116,6 +116,11 @@ export function normVjp(cfg: ModelConfig, p: NormParams, x: Tensor, g: Tensor, f
   return u.sub(n.mul(u.mul(n).mean(-1, true))).div(s);
 }
 
+/** The MLP node's input gradient is taken through a dense MLP's W_in / W_gate. */
+function refuseMoe(model: HookedTransformer): void {
+  if (model.cfg.moe) throw new Error(`edge attribution patching: mixture-of-experts MLPs (${model.cfg.family}) are not supported`);
+}
+
 /** The hook points whose values and gradients give the downstream nodes' input gradients. */
 function gradientMarks(model: HookedTransformer): string[] {
   const { cfg } = model;
@@ -187,6 +192,7 @@ export function eapNodeGradients(
   metric: TensorMetric,
   options: { attentionMask?: RunOptions['attentionMask']; frozenNorm?: boolean } = {},
 ): Tensor {
+  refuseMoe(model);
   const toks = promptTokens(model, tokens);
   const { out } = hookedValueAndGrad(model, toks, {
     marks: gradientMarks(model),
@@ -239,6 +245,7 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
   const { cfg } = model;
   if (cfg.postNorms)
     throw new Error('edge attribution patching: models with post-attention / post-MLP norms (Gemma 2, OLMo 2) are not supported');
+  refuseMoe(model);
   const { nLayers: L, nHeads: H, dHead: dh, dModel: d } = cfg;
   const graph = eapGraph(model);
   const clean = promptTokens(model, problem.clean);

@@ -8,8 +8,10 @@
  *   W_Q [d_model, n_heads*d_head]     W_K, W_V [d_model, n_kv_heads*d_head]
  *   W_O [n_heads*d_head, d_model]     W_in, W_gate [d_model, d_mlp]   W_out [d_mlp, d_model]
  *   W_E [d_vocab, d_model]            W_pos [n_ctx, d_model]          W_U [d_model, d_vocab]
+ *   mixture of experts: W_router [d_model, n_experts]   W_in, W_gate [n_experts, d_model, d_mlp]
+ *                       W_out [n_experts, d_mlp, d_model]
  */
-import { concat, scalar, type Tensor } from '../tensor/index.js';
+import { concat, scalar, zeros, type Tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 
 /** Norm weights; both absent after LayerNorm folding (TransformerLens's LNPre / RMSPre). */
@@ -41,6 +43,17 @@ export interface MlpParams {
   b_out?: Tensor;
 }
 
+/** Mixtral's mixture of experts: a router and n_experts gated MLPs, stacked on a leading expert axis. */
+export interface MoeParams {
+  /** [d_model, n_experts]: router logits = x W_router. */
+  W_router: Tensor;
+  /** [n_experts, d_model, d_mlp]: expert e computes (act(x W_gate[e]) * (x W_in[e])) W_out[e]. */
+  W_gate: Tensor;
+  W_in: Tensor;
+  /** [n_experts, d_mlp, d_model]. */
+  W_out: Tensor;
+}
+
 export interface BlockParams {
   ln1: NormParams;
   ln2: NormParams;
@@ -48,8 +61,10 @@ export interface BlockParams {
   ln1_post?: NormParams;
   ln2_post?: NormParams;
   attn: AttnParams;
-  /** Absent in attention-only models. */
+  /** Absent in attention-only models and mixture-of-experts models. */
   mlp?: MlpParams;
+  /** Mixtral: the mixture of experts in place of `mlp`. */
+  moe?: MoeParams;
 }
 
 export interface ModelParams {
@@ -84,6 +99,12 @@ export interface ForwardInputs {
   kvCache?: { k: Tensor[]; v: Tensor[]; write: Tensor };
   /** When given, each layer's keys and values (after the cache update) are pushed here. */
   presentKv?: { k: Tensor[]; v: Tensor[] };
+  /**
+   * Mixture of experts: when given, each MoE layer pushes a bool [batch, pos], set where the
+   * router's k-th and (k+1)-th probabilities are equal (the chosen experts are then not unique;
+   * the caller refuses such inputs, see `moe`).
+   */
+  routerTies?: Tensor[];
 }
 
 /** Returns logits [batch, pos, d_vocab]. */
@@ -109,14 +130,14 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     } else if (cfg.parallelResidual) {
       // GPT-NeoX: the MLP reads the block input, not the attention output.
       const mlpIn = hp(at('hook_mlp_in'), residPre);
-      mlpOut = mlp(cfg, blk.mlp!, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = feedForward(cfg, blk, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), inp, hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residPre.add(attnOut).add(mlpOut));
     } else {
       const residMid = hp(at('hook_resid_mid'), residPre.add(attnOut));
       const mlpIn = hp(at('hook_mlp_in'), residMid);
-      mlpOut = mlp(cfg, blk.mlp!, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = feedForward(cfg, blk, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), inp, hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residMid.add(mlpOut));
@@ -264,4 +285,86 @@ function mlp(cfg: ModelConfig, p: MlpParams, x: Tensor, hp: HookPoints, l: numbe
     post = hp(at('hook_post'), activation(cfg, pre));
   }
   return linear(post, p.W_out, p.b_out);
+}
+
+/** The block's MLP: dense, or Mixtral's mixture of experts. */
+function feedForward(cfg: ModelConfig, blk: BlockParams, x: Tensor, inp: ForwardInputs, hp: HookPoints, l: number): Tensor {
+  return cfg.moe ? moe(cfg, blk.moe!, x, inp, hp, l) : mlp(cfg, blk.mlp!, x, hp, l);
+}
+
+/**
+ * Mixtral's sparse mixture of experts, as transformers computes it: router logits x W_router,
+ * softmax, the top-k probabilities renormalised to sum to 1, and the weighted sum of the chosen
+ * experts' gated MLPs. Hook points follow TransformerLens's MoE: `hook_expert_weights` (the
+ * softmax over all experts, [b, pos, n_experts]; top-k is taken after it, so a hook there changes
+ * the routing), `hook_expert_indices` ([b, pos, k] int64; the slot weights stay those of the
+ * top-k), and per expert `experts.E.hook_gate` (x W_gate), `hook_pre` (x W_in) and `hook_post`
+ * ([b, pos, d_mlp]); glassbox adds `hook_router_logits` [b, pos, n_experts].
+ *
+ * Cost: every expert runs on every token (static shapes; the router output only weights them,
+ * zero for experts not chosen), so MoE FLOPs and intermediates are n_experts / k times those of
+ * transformers' sparse dispatch, which runs each expert on its own tokens only. For Mixtral 8x7B
+ * (8 experts, top 2, d_model 4096, d_mlp 14336) that is 4x: 2.8 GFLOP per token per layer instead
+ * of 0.7, and [8, tokens, 14336] floats (0.46 MB per token) for each of gate, up and post. The
+ * weights (5.6 GB per layer in float32) are read once per pass either way, which is what bounds a
+ * one-token decoding step. Computing only the chosen experts needs either a grouped matmul over
+ * expert segments of data-dependent length (no such op in a static-shape graph) or a per-token
+ * gather of the chosen experts' weights (3 x [k, d_model, d_mlp] copied per token: 1.4 GB per
+ * token for Mixtral 8x7B, and ONNX Runtime materialises the copy, so even a one-token step would
+ * save only about a quarter of the memory traffic); neither pays, so every expert is computed.
+ * Per-expert hooks therefore hold every token's value; tokens not routed to an expert contribute
+ * nothing through it (TransformerLens's hold only the routed tokens' rows).
+ *
+ * Ties: torch.topk on CPU orders equal values by its sort (std::nth_element), not by index, so
+ * when the k-th and (k+1)-th probabilities are equal transformers' choice of experts is not a
+ * rule glassbox can follow; such tokens are flagged in `inp.routerTies` and the caller refuses
+ * them (unless a hook on `hook_expert_indices` changed their experts). Ties inside the top k change only the order of `hook_expert_indices` (lowest index first
+ * here) and the order of the weighted sum.
+ */
+function moe(cfg: ModelConfig, p: MoeParams, x: Tensor, inp: ForwardInputs, hp: HookPoints, l: number): Tensor {
+  const { nExperts: E, topK: k } = cfg.moe!;
+  const [b, s, d] = x.shape as [number, number, number];
+  const n = b * s;
+  const dMlp = cfg.dMlp;
+  const at = (name: string): string => `blocks.${l}.mlp.${name}`;
+  const logits = hp(at('hook_router_logits'), x.matmul(p.W_router)); // [b, pos, E]
+  const probs = hp(at('hook_expert_weights'), logits.softmax(-1));
+  const top = probs.topk(Math.min(k + 1, E), -1); // sorted, largest first (ties: lowest index first)
+  const firstK = [null, null, { end: k }];
+  const chosen = top.indices.slice(firstK);
+  const indices = hp(at('hook_expert_indices'), chosen); // [b, pos, k]
+  let weights = top.values.slice(firstK);
+  weights = weights.div(weights.sum(-1, true));
+  if (inp.routerTies && k < E) {
+    // A tie at the boundary, unless a hook on hook_expert_indices chose other experts there.
+    const tie = top.values.index([null, null, k - 1]).eq(top.values.index([null, null, k]));
+    inp.routerTies.push(indices === chosen ? tie : tie.and(indices.ne(chosen).cast('int32').sum(-1).eq(0)));
+  }
+  // Each expert's weight per token: the renormalised top-k weights at their experts, 0 elsewhere.
+  const route = zeros([b, s, E]).scatterAdd(indices, weights, 2); // [b, pos, E]
+
+  const xs = x.reshape([1, n, d]);
+  const gate = xs.matmul(p.W_gate); // [E, tokens, d_mlp]
+  const up = xs.matmul(p.W_in);
+  let post: Tensor;
+  const expertHook = (e: number, h: string): string => at(`experts.${e}.${h}`);
+  const hooked = Array.from({ length: E }, (_, e) => e).some((e) =>
+    ['hook_gate', 'hook_pre', 'hook_post'].some((h) => hp.active(expertHook(e, h))),
+  );
+  if (hooked) {
+    const posts: Tensor[] = [];
+    for (let e = 0; e < E; e++) {
+      const one = (t: Tensor, h: string) => hp(expertHook(e, h), t.index([e]).reshape([b, s, dMlp]));
+      const g = one(gate, 'hook_gate');
+      const u = one(up, 'hook_pre');
+      posts.push(hp(expertHook(e, 'hook_post'), activation(cfg, g).mul(u)).reshape([1, n, dMlp]));
+    }
+    post = concat(posts, 0);
+  } else post = activation(cfg, gate).mul(up);
+  const out = post.matmul(p.W_out); // [E, tokens, d_model]
+  // sum_e route[token, e] * out[e, token]: [tokens, 1, E] @ [tokens, E, d_model].
+  return route
+    .reshape([n, 1, E])
+    .matmul(out.permute([1, 0, 2]))
+    .reshape([b, s, d]);
 }

@@ -33,14 +33,23 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
     },
     ...(cfg.attnOnly
       ? {}
-      : {
-          mlp: {
-            W_in: w([d, dMlp]),
-            W_out: w([dMlp, d]),
-            ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
-            ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
-          },
-        }),
+      : cfg.moe
+        ? {
+            moe: {
+              W_router: w([d, cfg.moe.nExperts]),
+              W_gate: w([cfg.moe.nExperts, d, dMlp]),
+              W_in: w([cfg.moe.nExperts, d, dMlp]),
+              W_out: w([cfg.moe.nExperts, dMlp, d]),
+            },
+          }
+        : {
+            mlp: {
+              W_in: w([d, dMlp]),
+              W_out: w([dMlp, d]),
+              ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
+              ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
+            },
+          }),
   }));
   const W_E = w([dVocab, d]);
   return {

@@ -3,13 +3,14 @@ import { glassbox } from './glassbox.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt_neox.js';
 import { llama } from './llama.js';
+import { mixtral } from './mixtral.js';
 import { olmo2 } from './olmo2.js';
 import type { Family } from './types.js';
 
 export type { Family, WeightReader } from './types.js';
 
 /** The registry of families, by Hugging Face `model_type`. */
-export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, olmo2, glassbox];
+export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, olmo2, mixtral, glassbox];
 
 export function familyFor(modelType: unknown, file: string): Family {
   const f = FAMILIES.find((fam) => fam.modelTypes.includes(String(modelType)));
