@@ -1,7 +1,8 @@
 /**
  * HookedTransformer against Hugging Face transformers 5.18 outputs (test/fixtures/hf): logits,
  * losses, hidden states, attention patterns, right- and left-padded batches and greedy generation,
- * for every family (one fixture per family, more where a config switch changes the architecture).
+ * for every family (one fixture per family, more where a config switch changes the architecture),
+ * and, for a mixture of experts, the router logits of every layer.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll } from './fixture-utils
 const FAMILIES = [
   ...['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2'],
   ...['phi', 'stablelm', 'stablelm_seq', 'gpt_neo', 'gptj', 'opt', 'opt_postln', 'bloom'],
+  ...['olmo2', 'mixtral'],
 ];
 const TOL = 1e-4;
 
@@ -54,10 +56,25 @@ for (const fam of FAMILIES) {
       it(`${c}: logits, hidden states, attention patterns${c.startsWith('batch') ? ' at real tokens' : ', loss'}`, () => {
         const tokens = rows(ref.get(`${c}.input_ids`)!);
         const mask = c.startsWith('batch') ? rows(ref.get(`${c}.attention_mask`)!) : tokens.map((r) => r.map(() => 1));
-        const names = [...Array(L).keys()].flatMap((l) => [`blocks.${l}.hook_resid_pre`, `blocks.${l}.attn.hook_pattern`]);
+        const moe = model.cfg.moe !== undefined;
+        const names = [...Array(L).keys()].flatMap((l) => [
+          `blocks.${l}.hook_resid_pre`,
+          `blocks.${l}.attn.hook_pattern`,
+          ...(moe ? [`blocks.${l}.mlp.hook_router_logits`] : []),
+        ]);
         const { logits, cache } = model.runWithCache(tokens, { attentionMask: mask, names });
         assert.ok(maxDiff(logits, ref.get(`${c}.logits`)!, mask) < TOL, 'logits');
         for (let l = 0; l < L; l++) {
+          // Mixture of experts: transformers' router logits are [batch * pos, n_experts].
+          if (moe)
+            assert.ok(
+              maxDiff(
+                cache.get(`blocks.${l}.mlp.hook_router_logits`),
+                ref.get(`${c}.router_logits.${l}`)!.reshape(logits.shape.slice(0, 2).concat(-1)),
+                mask,
+              ) < TOL,
+              `router logits ${l}`,
+            );
           assert.ok(maxDiff(cache.get(`blocks.${l}.hook_resid_pre`), ref.get(`${c}.hidden_states.${l}`)!, mask) < TOL, `hidden state ${l}`);
           assert.ok(
             patternDiff(cache.get(`blocks.${l}.attn.hook_pattern`), ref.get(`${c}.attentions.${l}`)!, mask) < TOL,

@@ -64,6 +64,11 @@ export function ablationSite(model: HookedTransformer, target: AblationTarget): 
     checkHead(model, target.head, 'ablation');
     return { hook: `blocks.${target.layer}.attn.hook_z`, index: [pos, target.head] };
   }
+  if (model.cfg.moe)
+    throw new Error(
+      `ablation: layer ${target.layer} is a mixture of experts (${model.cfg.family}), whose neurons belong to each expert; ` +
+        `ablate blocks.${target.layer}.mlp.experts.E.hook_post with a { hook, index } target`,
+    );
   if (!Number.isInteger(target.neuron) || target.neuron < 0 || target.neuron >= model.cfg.dMlp)
     throw new Error(`ablation: neuron ${target.neuron} is out of range (d_mlp ${model.cfg.dMlp})`);
   return { hook: `blocks.${target.layer}.mlp.hook_post`, index: [pos, target.neuron] };

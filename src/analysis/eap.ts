@@ -116,6 +116,11 @@ export function normVjp(cfg: ModelConfig, p: NormParams, x: Tensor, g: Tensor, f
   return u.sub(n.mul(u.mul(n).mean(-1, true))).div(s);
 }
 
+/** The MLP node's input gradient is taken through a dense MLP's W_in / W_gate. */
+function refuseMoe(model: HookedTransformer): void {
+  if (model.cfg.moe) throw new Error(`edge attribution patching: mixture-of-experts MLPs (${model.cfg.family}) are not supported`);
+}
+
 /** The hook points whose values and gradients give the downstream nodes' input gradients. */
 function gradientMarks(model: HookedTransformer): string[] {
   const { cfg } = model;
@@ -147,6 +152,8 @@ function downstreamGrads(model: HookedTransformer, t: Record<string, { value: Te
     parts.push(k === 1 ? g : g.reshape([n, k, rows / k, ...rest]).sum(1));
   };
   const perHead = (W: Tensor, n: number) => W.reshape([d, n, dh]).permute([1, 2, 0]); // [n, d_head, d_model]
+  // OLMo 2 has no norm before attention and the MLP.
+  const preNormVjp = (p: NormParams, x: Tensor, g: Tensor) => (cfg.preNorms === false ? g : normVjp(cfg, p, x, g, frozen));
   for (let l = 0; l < cfg.nLayers; l++) {
     const blk = params.blocks[l]!;
     const x = t[`blocks.${l}.hook_resid_pre`]!.value.unsqueeze(2); // [rows, pos, 1, d_model]
@@ -157,7 +164,7 @@ function downstreamGrads(model: HookedTransformer, t: Record<string, { value: Te
     ] as const) {
       const g = t[`blocks.${l}.attn.${hook}`]!.grad; // [rows, pos, n, d_head]
       const gIn = einsum('bphe,hed->bphd', g, perHead(W, n)); // d M / d (norm output), per head
-      add(normVjp(cfg, blk.ln1, x, gIn, frozen).permute([2, 0, 1, 3])); // [n, rows, pos, d_model]
+      add(preNormVjp(blk.ln1, x, gIn).permute([2, 0, 1, 3])); // [n, rows, pos, d_model]
     }
     if (!cfg.attnOnly) {
       const mlp = blk.mlp!;
@@ -165,7 +172,7 @@ function downstreamGrads(model: HookedTransformer, t: Record<string, { value: Te
       const gPre = t[`blocks.${l}.mlp.hook_pre`]!.grad;
       let gIn = gPre.matmul((cfg.gatedMlp ? mlp.W_gate! : mlp.W_in).transpose());
       if (cfg.gatedMlp) gIn = gIn.add(t[`blocks.${l}.mlp.hook_pre_linear`]!.grad.matmul(mlp.W_in.transpose()));
-      add(normVjp(cfg, blk.ln2, xm, gIn, frozen).unsqueeze(0));
+      add(preNormVjp(blk.ln2, xm, gIn).unsqueeze(0));
     }
   }
   add(t[`blocks.${cfg.nLayers - 1}.hook_resid_post`]!.grad.unsqueeze(0));
@@ -185,6 +192,7 @@ export function eapNodeGradients(
   metric: TensorMetric,
   options: { attentionMask?: RunOptions['attentionMask']; frozenNorm?: boolean } = {},
 ): Tensor {
+  refuseMoe(model);
   const toks = promptTokens(model, tokens);
   const { out } = hookedValueAndGrad(model, toks, {
     marks: gradientMarks(model),
@@ -235,9 +243,11 @@ export interface EapResult extends EapGraph {
  */
 export function edgeAttributionPatching(model: HookedTransformer, problem: PatchingProblem, options: EapOptions = {}): EapResult {
   const { cfg } = model;
-  if (cfg.postNorms) throw new Error('edge attribution patching: models with post-attention / post-MLP norms (Gemma 2) are not supported');
+  if (cfg.postNorms)
+    throw new Error('edge attribution patching: models with post-attention / post-MLP norms (Gemma 2, OLMo 2) are not supported');
   if (cfg.normAfterAdd)
     throw new Error('edge attribution patching: models whose norms act after the residual add (OPT-350m) are not supported');
+  refuseMoe(model);
   const { nLayers: L, nHeads: H, dHead: dh, dModel: d } = cfg;
   const graph = eapGraph(model);
   const clean = promptTokens(model, problem.clean);

@@ -80,6 +80,7 @@ export function buildProgram(): Command {
       console.log(`d_model      ${c.dModel}`);
       console.log(`heads        ${c.nHeads} (key/value heads ${c.nKVHeads}), d_head ${c.dHead}`);
       console.log(`d_mlp        ${c.dMlp}${c.gatedMlp ? ' (gated)' : ''}, activation ${c.act}`);
+      if (c.moe) console.log(`experts      ${c.moe.nExperts} (d_mlp each), ${c.moe.topK} per token`);
       console.log(`vocab        ${c.dVocab}`);
       console.log(`context      ${c.nCtx}`);
       console.log(

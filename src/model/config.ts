@@ -72,6 +72,12 @@ export interface ModelConfig {
   qkNorm: boolean;
   /** BLOOM: a LayerNorm on the token embeddings, before the first block (TransformerLens's embed.ln). */
   postEmbedNorm?: boolean;
+  /** OLMo 2: the q/k RMSNorm spans the whole projection (all heads together), not each head. */
+  qkNormAllHeads?: boolean;
+  /** OLMo 2: false, no norms before attention and the MLP (only the post norms). Absent: true. */
+  preNorms?: boolean;
+  /** Mixtral: a sparse mixture-of-experts MLP (each expert a gated MLP of width dMlp). Absent: a dense MLP. */
+  moe?: MoeConfig;
   /** Biases present on q/k/v, attention output, MLP, unembedding. */
   attnBias: boolean;
   attnOutBias: boolean;
@@ -82,6 +88,13 @@ export interface ModelConfig {
   bosTokenId: number | null;
   eosTokenId: number | null;
   padTokenId: number | null;
+}
+
+/** A sparse mixture-of-experts MLP (Mixtral): softmax router, top-k experts, weights renormalised. */
+export interface MoeConfig {
+  nExperts: number;
+  /** Experts per token. */
+  topK: number;
 }
 
 /** Hugging Face activation names and what each computes here (closed list: anything else is refused). */

@@ -8,8 +8,10 @@
  *   W_Q [d_model, n_heads*d_head]     W_K, W_V [d_model, n_kv_heads*d_head]
  *   W_O [n_heads*d_head, d_model]     W_in, W_gate [d_model, d_mlp]   W_out [d_mlp, d_model]
  *   W_E [d_vocab, d_model]            W_pos [n_ctx, d_model]          W_U [d_model, d_vocab]
+ *   mixture of experts: W_router [d_model, n_experts]   W_in, W_gate [n_experts, d_model, d_mlp]
+ *                       W_out [n_experts, d_mlp, d_model]
  */
-import { concat, scalar, tensor, type Tensor } from '../tensor/index.js';
+import { concat, scalar, tensor, zeros, type Tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 
 /** Norm weights; both absent after LayerNorm folding (TransformerLens's LNPre / RMSPre). */
@@ -27,7 +29,10 @@ export interface AttnParams {
   b_K?: Tensor;
   b_V?: Tensor;
   b_O?: Tensor;
-  /** Per-head q/k norm weights [d_head] (Qwen3, Phi), or one row per head [n_heads or n_kv_heads, d_head] (StableLM). */
+  /**
+   * q/k norm weights: per head [d_head] (Qwen3, Phi), one row per head [n_heads or n_kv_heads,
+   * d_head] (StableLM), or over all heads [n_heads*d_head] (OLMo 2; k: [n_kv_heads*d_head]).
+   */
   q_norm?: Tensor;
   k_norm?: Tensor;
   /** LayerNorm q/k norm biases (Phi), shaped as the weights. */
@@ -44,6 +49,17 @@ export interface MlpParams {
   b_out?: Tensor;
 }
 
+/** Mixtral's mixture of experts: a router and n_experts gated MLPs, stacked on a leading expert axis. */
+export interface MoeParams {
+  /** [d_model, n_experts]: router logits = x W_router. */
+  W_router: Tensor;
+  /** [n_experts, d_model, d_mlp]: expert e computes (act(x W_gate[e]) * (x W_in[e])) W_out[e]. */
+  W_gate: Tensor;
+  W_in: Tensor;
+  /** [n_experts, d_mlp, d_model]. */
+  W_out: Tensor;
+}
+
 export interface BlockParams {
   ln1: NormParams;
   ln2: NormParams;
@@ -51,8 +67,10 @@ export interface BlockParams {
   ln1_post?: NormParams;
   ln2_post?: NormParams;
   attn: AttnParams;
-  /** Absent in attention-only models. */
+  /** Absent in attention-only models and mixture-of-experts models. */
   mlp?: MlpParams;
+  /** Mixtral: the mixture of experts in place of `mlp`. */
+  moe?: MoeParams;
 }
 
 export interface ModelParams {
@@ -90,6 +108,12 @@ export interface ForwardInputs {
   kvCache?: { k: Tensor[]; v: Tensor[]; write: Tensor };
   /** When given, each layer's keys and values (after the cache update) are pushed here. */
   presentKv?: { k: Tensor[]; v: Tensor[] };
+  /**
+   * Mixture of experts: when given, each MoE layer pushes a bool [batch, pos], set where the
+   * router's k-th and (k+1)-th probabilities are equal (the chosen experts are then not unique;
+   * the caller refuses such inputs, see `moe`).
+   */
+  routerTies?: Tensor[];
 }
 
 /** Returns logits [batch, pos, d_vocab]. */
@@ -104,7 +128,7 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     const at = (name: string): string => `blocks.${l}.${name}`;
     const residPre = hp(at('hook_resid_pre'), x);
 
-    const attnIn = cfg.normAfterAdd ? residPre : norm(cfg, blk.ln1, residPre, hp, at('ln1'));
+    const attnIn = cfg.normAfterAdd ? residPre : preNorm(cfg, blk.ln1, residPre, hp, at('ln1'));
     let attnOut = attention(cfg, blk.attn, attnIn, inp, hp, l);
     if (cfg.postNorms) attnOut = norm(cfg, blk.ln1_post!, attnOut, hp, at('ln1_post')); // Gemma 2
     attnOut = hp(at('hook_attn_out'), attnOut);
@@ -116,19 +140,19 @@ export function transformerForward(cfg: ModelConfig, p: ModelParams, inp: Forwar
     } else if (cfg.parallelResidual) {
       // GPT-NeoX: the MLP reads the block input, not the attention output.
       const mlpIn = hp(at('hook_mlp_in'), residPre);
-      mlpOut = mlp(cfg, blk.mlp!, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = feedForward(cfg, blk, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), inp, hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residPre.add(attnOut).add(mlpOut));
     } else if (cfg.normAfterAdd) {
       // OPT-350m: the norms act after each residual add, and their outputs are the residual stream.
       const residMid = hp(at('hook_resid_mid'), norm(cfg, blk.ln1, residPre.add(attnOut), hp, at('ln1')));
-      mlpOut = hp(at('hook_mlp_out'), mlp(cfg, blk.mlp!, hp(at('hook_mlp_in'), residMid), hp, l));
+      mlpOut = hp(at('hook_mlp_out'), feedForward(cfg, blk, hp(at('hook_mlp_in'), residMid), inp, hp, l));
       x = hp(at('hook_resid_post'), norm(cfg, blk.ln2, residMid.add(mlpOut), hp, at('ln2')));
     } else {
       const residMid = hp(at('hook_resid_mid'), residPre.add(attnOut));
       const mlpIn = hp(at('hook_mlp_in'), residMid);
-      mlpOut = mlp(cfg, blk.mlp!, norm(cfg, blk.ln2, mlpIn, hp, at('ln2')), hp, l);
+      mlpOut = feedForward(cfg, blk, preNorm(cfg, blk.ln2, mlpIn, hp, at('ln2')), inp, hp, l);
       if (cfg.postNorms) mlpOut = norm(cfg, blk.ln2_post!, mlpOut, hp, at('ln2_post'));
       mlpOut = hp(at('hook_mlp_out'), mlpOut);
       x = hp(at('hook_resid_post'), residMid.add(mlpOut));
@@ -163,6 +187,11 @@ function norm(cfg: ModelConfig, p: NormParams, x: Tensor, hp: HookPoints, name: 
   const scale = hp(`${name}.hook_scale`, x.square().mean(-1, true).add(cfg.normEps).sqrt());
   const y = hp(`${name}.hook_normalized`, x.div(scale));
   return w ? y.mul(w) : y;
+}
+
+/** The norm before attention or the MLP; OLMo 2 has none (only the norms after them). */
+function preNorm(cfg: ModelConfig, p: NormParams, x: Tensor, hp: HookPoints, name: string): Tensor {
+  return cfg.preNorms === false ? x : norm(cfg, p, x, hp, name);
 }
 
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
@@ -202,7 +231,17 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
   let q = hp(at('hook_q'), linear(x, p.W_Q, p.b_Q).reshape([b, s, nH, dh])); // [b, pos, n_heads, d_head]
   let k = hp(at('hook_k'), linear(x, p.W_K, p.b_K).reshape([b, s, nKV, dh])); // [b, pos, n_kv_heads, d_head]
   let v = hp(at('hook_v'), linear(x, p.W_V, p.b_V).reshape([b, s, nKV, dh]));
-  if (cfg.qkNorm) {
+  if (cfg.qkNorm && cfg.qkNormAllHeads) {
+    // OLMo 2: one RMSNorm over all heads of q (and of k), as if before the split into heads.
+    q = q
+      .reshape([b, s, nH * dh])
+      .rmsNorm(p.q_norm!, cfg.normEps)
+      .reshape([b, s, nH, dh]);
+    k = k
+      .reshape([b, s, nKV * dh])
+      .rmsNorm(p.k_norm!, cfg.normEps)
+      .reshape([b, s, nKV, dh]);
+  } else if (cfg.qkNorm) {
     q = headNorm(cfg, q, p.q_norm!, p.q_norm_b); // Qwen3, Phi, StableLM
     k = headNorm(cfg, k, p.k_norm!, p.k_norm_b);
   }
@@ -304,4 +343,86 @@ function mlp(cfg: ModelConfig, p: MlpParams, x: Tensor, hp: HookPoints, l: numbe
     post = hp(at('hook_post'), activation(cfg, pre));
   }
   return linear(post, p.W_out, p.b_out);
+}
+
+/** The block's MLP: dense, or Mixtral's mixture of experts. */
+function feedForward(cfg: ModelConfig, blk: BlockParams, x: Tensor, inp: ForwardInputs, hp: HookPoints, l: number): Tensor {
+  return cfg.moe ? moe(cfg, blk.moe!, x, inp, hp, l) : mlp(cfg, blk.mlp!, x, hp, l);
+}
+
+/**
+ * Mixtral's sparse mixture of experts, as transformers computes it: router logits x W_router,
+ * softmax, the top-k probabilities renormalised to sum to 1, and the weighted sum of the chosen
+ * experts' gated MLPs. Hook points follow TransformerLens's MoE: `hook_expert_weights` (the
+ * softmax over all experts, [b, pos, n_experts]; top-k is taken after it, so a hook there changes
+ * the routing), `hook_expert_indices` ([b, pos, k] int64; the slot weights stay those of the
+ * top-k), and per expert `experts.E.hook_gate` (x W_gate), `hook_pre` (x W_in) and `hook_post`
+ * ([b, pos, d_mlp]); glassbox adds `hook_router_logits` [b, pos, n_experts].
+ *
+ * Cost: every expert runs on every token (static shapes; the router output only weights them,
+ * zero for experts not chosen), so MoE FLOPs and intermediates are n_experts / k times those of
+ * transformers' sparse dispatch, which runs each expert on its own tokens only. For Mixtral 8x7B
+ * (8 experts, top 2, d_model 4096, d_mlp 14336) that is 4x: 2.8 GFLOP per token per layer instead
+ * of 0.7, and [8, tokens, 14336] floats (0.46 MB per token) for each of gate, up and post. The
+ * weights (5.6 GB per layer in float32) are read once per pass either way, which is what bounds a
+ * one-token decoding step. Computing only the chosen experts needs either a grouped matmul over
+ * expert segments of data-dependent length (no such op in a static-shape graph) or a per-token
+ * gather of the chosen experts' weights (3 x [k, d_model, d_mlp] copied per token: 1.4 GB per
+ * token for Mixtral 8x7B, and ONNX Runtime materialises the copy, so even a one-token step would
+ * save only about a quarter of the memory traffic); neither pays, so every expert is computed.
+ * Per-expert hooks therefore hold every token's value; tokens not routed to an expert contribute
+ * nothing through it (TransformerLens's hold only the routed tokens' rows).
+ *
+ * Ties: torch.topk on CPU orders equal values by its sort (std::nth_element), not by index, so
+ * when the k-th and (k+1)-th probabilities are equal transformers' choice of experts is not a
+ * rule glassbox can follow; such tokens are flagged in `inp.routerTies` and the caller refuses
+ * them (unless a hook on `hook_expert_indices` changed their experts). Ties inside the top k change only the order of `hook_expert_indices` (lowest index first
+ * here) and the order of the weighted sum.
+ */
+function moe(cfg: ModelConfig, p: MoeParams, x: Tensor, inp: ForwardInputs, hp: HookPoints, l: number): Tensor {
+  const { nExperts: E, topK: k } = cfg.moe!;
+  const [b, s, d] = x.shape as [number, number, number];
+  const n = b * s;
+  const dMlp = cfg.dMlp;
+  const at = (name: string): string => `blocks.${l}.mlp.${name}`;
+  const logits = hp(at('hook_router_logits'), x.matmul(p.W_router)); // [b, pos, E]
+  const probs = hp(at('hook_expert_weights'), logits.softmax(-1));
+  const top = probs.topk(Math.min(k + 1, E), -1); // sorted, largest first (ties: lowest index first)
+  const firstK = [null, null, { end: k }];
+  const chosen = top.indices.slice(firstK);
+  const indices = hp(at('hook_expert_indices'), chosen); // [b, pos, k]
+  let weights = top.values.slice(firstK);
+  weights = weights.div(weights.sum(-1, true));
+  if (inp.routerTies && k < E) {
+    // A tie at the boundary, unless a hook on hook_expert_indices chose other experts there.
+    const tie = top.values.index([null, null, k - 1]).eq(top.values.index([null, null, k]));
+    inp.routerTies.push(indices === chosen ? tie : tie.and(indices.ne(chosen).cast('int32').sum(-1).eq(0)));
+  }
+  // Each expert's weight per token: the renormalised top-k weights at their experts, 0 elsewhere.
+  const route = zeros([b, s, E]).scatterAdd(indices, weights, 2); // [b, pos, E]
+
+  const xs = x.reshape([1, n, d]);
+  const gate = xs.matmul(p.W_gate); // [E, tokens, d_mlp]
+  const up = xs.matmul(p.W_in);
+  let post: Tensor;
+  const expertHook = (e: number, h: string): string => at(`experts.${e}.${h}`);
+  const hooked = Array.from({ length: E }, (_, e) => e).some((e) =>
+    ['hook_gate', 'hook_pre', 'hook_post'].some((h) => hp.active(expertHook(e, h))),
+  );
+  if (hooked) {
+    const posts: Tensor[] = [];
+    for (let e = 0; e < E; e++) {
+      const one = (t: Tensor, h: string) => hp(expertHook(e, h), t.index([e]).reshape([b, s, dMlp]));
+      const g = one(gate, 'hook_gate');
+      const u = one(up, 'hook_pre');
+      posts.push(hp(expertHook(e, 'hook_post'), activation(cfg, g).mul(u)).reshape([1, n, dMlp]));
+    }
+    post = concat(posts, 0);
+  } else post = activation(cfg, gate).mul(up);
+  const out = post.matmul(p.W_out); // [E, tokens, d_model]
+  // sum_e route[token, e] * out[e, token]: [tokens, 1, E] @ [tokens, E, d_model].
+  return route
+    .reshape([n, 1, E])
+    .matmul(out.permute([1, 0, 2]))
+    .reshape([b, s, d]);
 }

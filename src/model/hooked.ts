@@ -155,10 +155,14 @@ export class HookedTransformer {
   /**
    * Logits and the activations at the selected hook points. Without `names`, every hook point
    * except `attn.hook_result` (per-head outputs, [batch, pos, n_heads, d_model]: n_heads times
-   * the memory of hook_attn_out, so TransformerLens also computes it only when asked).
+   * the memory of hook_attn_out, so TransformerLens also computes it only when asked) and a
+   * mixture of experts' per-expert `mlp.experts.E.*` (n_experts times an MLP's activations).
    */
   runWithCache(input: TokenInput, options: RunOptions & { names?: NameFilter } = {}): { logits: Tensor; cache: ActivationCache } {
-    const names = options.names === undefined ? this.hookNames.filter((n) => !n.endsWith('attn.hook_result')) : this.select(options.names);
+    const names =
+      options.names === undefined
+        ? this.hookNames.filter((n) => !n.endsWith('attn.hook_result') && !n.includes('.mlp.experts.'))
+        : this.select(options.names);
     const { logits, cache } = this.run(input, options, { cache: new Set(names), hooks: new Map() });
     return { logits, cache: new ActivationCache(cache) };
   }
@@ -195,13 +199,18 @@ export class HookedTransformer {
     const tokens = toTokens(input);
     const fwd = this.prepare(tokens, options);
     const run = jit((params: ModelParams, toks: Tensor) => {
+      let routerTies: Tensor[] | undefined;
       const [value, , targets] = valueAndGrad((pp: ModelParams) => {
         const hp = this.hookPoints({ cache: new Set(), hooks: new Map(), marks: selected }, {});
-        return metric(transformerForward(this.cfg, pp, { ...fwd, tokens: toks }, hp));
+        const out = this.traced(pp, { ...fwd, tokens: toks }, hp);
+        routerTies = out.routerTies;
+        return metric(out.logits);
       })(params);
-      return { value, targets };
+      return { value, targets, routerTies };
     });
-    return run(this.params, tokens) as { value: Tensor; targets: GradTargets };
+    const out = run(this.params, tokens) as { value: Tensor; targets: GradTargets; routerTies?: Tensor[] };
+    refuseRouterTies(out.routerTies, realTokens(tokens, maskTensor(options.attentionMask, tokens)));
+    return { value: out.value, targets: out.targets };
   }
 
   /**
@@ -249,7 +258,7 @@ export class HookedTransformer {
     if (options.useKvCache === false) {
       // Fixed length L, right-padded with masked slots: one graph for every step.
       const call = jit((params: ModelParams, toks: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) =>
-        transformerForward(this.cfg, params, { ...fwd, tokens: toks }, this.hookPoints(spec, {})),
+        this.traced(params, { ...fwd, tokens: toks }, this.hookPoints(spec, {})),
       );
       for (let t = s; t < L && !done.every(Boolean); t++) {
         const ids = new Float64Array(b * L);
@@ -260,17 +269,23 @@ export class HookedTransformer {
             m[r * L + c] = c < s ? (valid[r * s + c] ? 1 : 0) : 1;
           }
         const toks = tensor(ids, [b, L], 'int64');
-        const logits = call(this.params, toks, forwardInputs(this.cfg, toks, tensor(m, [b, L], 'int64')));
+        const { logits, routerTies } = call(this.params, toks, forwardInputs(this.cfg, toks, tensor(m, [b, L], 'int64'))) as {
+          logits: Tensor;
+          routerTies?: Tensor[];
+        };
+        // Positions after t are masked placeholders, and finished rows' tokens are discarded.
+        refuseRouterTies(routerTies, (r, c) => m[r * L + c] === 1 && c < t && !done[r]);
         const last = logits.index([null, t - 1]).dataSync() as Float32Array;
         accept(rows.map((_, r) => pick(last, r)));
       }
     } else {
       const prefill = jit((params: ModelParams, toks: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
         const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
-        const logits = transformerForward(this.cfg, params, { ...fwd, tokens: toks, presentKv }, this.hookPoints(spec, {}));
-        return { last: logits.index([null, s - 1]), k: presentKv.k, v: presentKv.v };
+        const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks, presentKv }, this.hookPoints(spec, {}));
+        return { last: logits.index([null, s - 1]), k: presentKv.k, v: presentKv.v, routerTies };
       });
       const first = prefill(this.params, tokens, forwardInputs(this.cfg, tokens, mask));
+      refuseRouterTies(first.routerTies, (r, c) => valid[r * s + c]!);
       const padTo = (t: Tensor) =>
         t.pad([
           [0, 0],
@@ -280,8 +295,8 @@ export class HookedTransformer {
       accept(rows.map((_, r) => pick(first.last.dataSync() as Float32Array, r)));
       const step = jit((params: ModelParams, tok: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
         const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
-        const logits = transformerForward(this.cfg, params, { ...fwd, tokens: tok, presentKv }, this.hookPoints(spec, {}));
-        return { last: logits.index([null, 0]), k: presentKv.k, v: presentKv.v };
+        const { logits, routerTies } = this.traced(params, { ...fwd, tokens: tok, presentKv }, this.hookPoints(spec, {}));
+        return { last: logits.index([null, 0]), k: presentKv.k, v: presentKv.v, routerTies };
       });
       const promptLen = rows.map((_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length);
       for (let t = s; t < L - 1 && !done.every(Boolean); t++) {
@@ -299,6 +314,7 @@ export class HookedTransformer {
           promptLen.map((n) => n + (t - s)),
         );
         const r = step(this.params, tok, { ...fwd, kvCache: { ...kv, write: oneHotSlot(t, L) } });
+        refuseRouterTies(r.routerTies, (row) => !done[row]);
         kv = { k: r.k, v: r.v };
         accept(rows.map((_, row) => pick(r.last.dataSync() as Float32Array, row)));
       }
@@ -316,10 +332,22 @@ export class HookedTransformer {
     const call = jit((params: ModelParams, toks: Tensor) => {
       const cache: Record<string, Tensor> = {};
       const hp = this.hookPoints({ ...spec, marks: new Set() }, cache);
-      const logits = transformerForward(this.cfg, params, { ...fwd, tokens: toks }, hp);
-      return { logits, cache };
+      const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks }, hp);
+      return { logits, cache, routerTies };
     });
-    return call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor> };
+    const out = call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+    refuseRouterTies(out.routerTies, realTokens(tokens, maskTensor(options.attentionMask, tokens)));
+    return { logits: out.logits, cache: out.cache };
+  }
+
+  /**
+   * The forward pass inside a traced function, with a mixture of experts' router-tie flags
+   * (`refuseRouterTies` reads them from the session's outputs).
+   */
+  private traced(params: ModelParams, inp: ForwardInputs, hp: HookPoints): { logits: Tensor; routerTies?: Tensor[] } {
+    const routerTies = this.cfg.moe ? ([] as Tensor[]) : undefined;
+    const logits = transformerForward(this.cfg, params, routerTies ? { ...inp, routerTies } : inp, hp);
+    return routerTies ? { logits, routerTies } : { logits };
   }
 
   private hookPoints(
@@ -571,6 +599,36 @@ function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number)
   return { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
 }
 
+/** Whether (row, pos) is a real token under the attention mask (all are without one). */
+function realTokens(tokens: Tensor, mask: Tensor | null): (row: number, pos: number) => boolean {
+  if (!mask) return () => true;
+  const s = tokens.shape[1]!;
+  const m = mask.cast('int32').dataSync() as Int32Array;
+  return (r, c) => m[r * s + c] !== 0;
+}
+
+/**
+ * Refuses a mixture-of-experts pass in which a real token's router probabilities tie at the
+ * top-k boundary (`routerTies`, one bool [batch, pos] per layer; see `moe` in forward.ts):
+ * transformers picks among tied experts by torch.topk's sort order, which glassbox does not
+ * reproduce, so its output for that token would not be transformers'.
+ */
+function refuseRouterTies(ties: Tensor[] | undefined, real: (row: number, pos: number) => boolean): void {
+  ties?.forEach((t, l) => {
+    const s = t.shape[1]!;
+    const v = t.dataSync() as Uint8Array;
+    for (let i = 0; i < v.length; i++) {
+      const [r, c] = [Math.floor(i / s), i % s];
+      if (v[i] && real(r, c))
+        throw new Error(
+          `mixture of experts: at layer ${l}, batch row ${r}, position ${c} the router gives the k-th and (k+1)-th experts ` +
+            "the same probability; transformers breaks such ties by the order of torch.topk's sort, which glassbox does not " +
+            'reproduce, so it refuses rather than route differently (a hook on mlp.hook_expert_indices that sets other experts there is accepted)',
+        );
+    }
+  });
+}
+
 /** Checks every weight's shape against the config; the error names the weight and both shapes. */
 export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): void {
   const { dModel: d, nHeads: nH, nKVHeads: nKV, dHead: dh, dMlp, dVocab } = cfg;
@@ -607,14 +665,22 @@ export function validateParams(cfg: ModelConfig, p: ModelParams, file: string): 
     check(at('attn.b_V'), b.attn.b_V, [nKV * dh]);
     check(at('attn.b_O'), b.attn.b_O, [d]);
     if (cfg.qkNorm && !(b.attn.q_norm && b.attn.k_norm)) throw new Error(`${file}: block ${l} has no q/k norm weights`);
+    // Per head [d_head] (Qwen3, Phi), a row per head [heads, d_head] (StableLM), or all heads together (OLMo 2).
     for (const [n, t, heads] of [
       ['q_norm', b.attn.q_norm, nH],
       ['q_norm_b', b.attn.q_norm_b, nH],
       ['k_norm', b.attn.k_norm, nKV],
       ['k_norm_b', b.attn.k_norm_b, nKV],
     ] as const)
-      check(at(`attn.${n}`), t, t?.rank === 2 ? [heads, dh] : [dh]);
-    if (!cfg.attnOnly && !b.mlp) throw new Error(`${file}: block ${l} has no MLP weights`);
+      check(at(`attn.${n}`), t, cfg.qkNormAllHeads ? [heads * dh] : t?.rank === 2 ? [heads, dh] : [dh]);
+    if (cfg.moe) {
+      const E = cfg.moe.nExperts;
+      if (!b.moe) throw new Error(`${file}: block ${l} has no mixture-of-experts weights`);
+      check(at('moe.W_router'), b.moe.W_router, [d, E]);
+      check(at('moe.W_gate'), b.moe.W_gate, [E, d, dMlp]);
+      check(at('moe.W_in'), b.moe.W_in, [E, d, dMlp]);
+      check(at('moe.W_out'), b.moe.W_out, [E, dMlp, d]);
+    } else if (!cfg.attnOnly && !b.mlp) throw new Error(`${file}: block ${l} has no MLP weights`);
     check(at('mlp.W_in'), b.mlp?.W_in, [d, dMlp]);
     check(at('mlp.W_gate'), b.mlp?.W_gate, [d, dMlp]);
     check(at('mlp.W_out'), b.mlp?.W_out, [dMlp, d]);

@@ -16,9 +16,11 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
           w: cfg.normWeightOffset ? zeros([d]) : ones([d]),
           ...(cfg.norm === 'layernorm' ? { b: zeros([d]) } : {}),
         };
+  const pre = cfg.preNorms !== false; // OLMo 2: no norms before attention and the MLP
+  const qkDim = (heads: number) => (cfg.qkNormAllHeads ? heads * dh : dh); // OLMo 2: over all heads
   const blocks: BlockParams[] = Array.from({ length: cfg.nLayers }, () => ({
-    ln1: norm(),
-    ln2: cfg.attnOnly ? {} : norm(),
+    ln1: pre ? norm() : {},
+    ln2: cfg.attnOnly || !pre ? {} : norm(),
     ...(cfg.postNorms ? { ln1_post: norm(), ln2_post: norm() } : {}),
     attn: {
       W_Q: w([d, nH * dh]),
@@ -27,18 +29,27 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
       W_O: w([nH * dh, d]),
       ...(cfg.attnBias ? { b_Q: zeros([nH * dh]), b_K: zeros([nKV * dh]), b_V: zeros([nKV * dh]) } : {}),
       ...(cfg.attnOutBias ? { b_O: zeros([d]) } : {}),
-      ...(cfg.qkNorm ? { q_norm: ones([dh]), k_norm: ones([dh]) } : {}),
+      ...(cfg.qkNorm ? { q_norm: ones([qkDim(nH)]), k_norm: ones([qkDim(nKV)]) } : {}),
     },
     ...(cfg.attnOnly
       ? {}
-      : {
-          mlp: {
-            W_in: w([d, dMlp]),
-            W_out: w([dMlp, d]),
-            ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
-            ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
-          },
-        }),
+      : cfg.moe
+        ? {
+            moe: {
+              W_router: w([d, cfg.moe.nExperts]),
+              W_gate: w([cfg.moe.nExperts, d, dMlp]),
+              W_in: w([cfg.moe.nExperts, d, dMlp]),
+              W_out: w([cfg.moe.nExperts, dMlp, d]),
+            },
+          }
+        : {
+            mlp: {
+              W_in: w([d, dMlp]),
+              W_out: w([dMlp, d]),
+              ...(cfg.gatedMlp ? { W_gate: w([d, dMlp]) } : {}),
+              ...(cfg.mlpBias ? { b_in: zeros([dMlp]), b_out: zeros([d]) } : {}),
+            },
+          }),
   }));
   const W_E = w([dVocab, d]);
   return {

@@ -15,7 +15,7 @@ function normWeight(cfg: ModelConfig, n: NormParams): Tensor | undefined {
   return n.w && cfg.normWeightOffset ? n.w.add(cfg.normWeightOffset) : n.w;
 }
 
-/** Folds a norm's weight and bias into the matrix that reads its output: W [d, out], b [out]. */
+/** Folds a norm's weight and bias into the matrix that reads its output: W [..., d, out], b [out]. */
 function foldInto(
   w: Tensor | undefined,
   b: Tensor | undefined,
@@ -27,32 +27,41 @@ function foldInto(
   if (b) outB = (bias ?? zeros([W.shape[1]!])).add(b.matmul(W));
   let outW = w ? col(w).mul(W) : W;
   // LayerNorm output has zero mean over d_model, so the mean row of W contributes nothing.
-  if (centre) outW = outW.sub(outW.mean(0, true));
+  if (centre) outW = outW.sub(outW.mean(-2, true));
   return { W: outW, b: outB };
 }
 
 /**
  * Folds each norm's weight (and bias) into the weights that read it: ln1 into W_Q/W_K/W_V, ln2
- * into W_in/W_gate, ln_final into W_U. Norms become weightless (LNPre / RMSPre). For LayerNorm
- * models the reading weights are also centred over d_model, as TransformerLens does.
+ * into W_in/W_gate (a mixture of experts: into the router and every expert's W_in/W_gate),
+ * ln_final into W_U. Norms become weightless (LNPre / RMSPre). For LayerNorm models the reading
+ * weights are also centred over d_model, as TransformerLens does. Norms after attention and the
+ * MLP (Gemma 2, OLMo 2) feed the residual stream, not a matrix, and stay as they are.
  */
 export function foldLayerNorm(cfg: ModelConfig, p: ModelParams): ModelParams {
   refuseNormAfterAdd(cfg, 'foldLn');
   const centre = cfg.norm === 'layernorm';
-  const blocks = p.blocks.map((blk): BlockParams => {
-    const w1 = normWeight(cfg, blk.ln1);
-    const q = foldInto(w1, blk.ln1.b, blk.attn.W_Q, blk.attn.b_Q, centre);
-    const k = foldInto(w1, blk.ln1.b, blk.attn.W_K, blk.attn.b_K, centre);
-    const v = foldInto(w1, blk.ln1.b, blk.attn.W_V, blk.attn.b_V, centre);
-    const w2 = normWeight(cfg, blk.ln2);
-    const mIn = blk.mlp && foldInto(w2, blk.ln2.b, blk.mlp.W_in, blk.mlp.b_in, centre);
-    const mGate = blk.mlp?.W_gate ? foldInto(w2, blk.ln2.b, blk.mlp.W_gate, blk.mlp.b_gate, centre) : undefined;
+  const blocks = p.blocks.map((blk, l): BlockParams => {
+    // OLMo 2 has no norms before attention and the MLP: nothing to fold there.
+    const [ln1, ln2]: NormParams[] = cfg.preNorms === false ? [{}, {}] : [blk.ln1, blk.ln2];
+    const w1 = normWeight(cfg, ln1);
+    const q = foldInto(w1, ln1.b, blk.attn.W_Q, blk.attn.b_Q, centre);
+    const k = foldInto(w1, ln1.b, blk.attn.W_K, blk.attn.b_K, centre);
+    const v = foldInto(w1, ln1.b, blk.attn.W_V, blk.attn.b_V, centre);
+    const w2 = normWeight(cfg, ln2);
+    const mIn = blk.mlp && foldInto(w2, ln2.b, blk.mlp.W_in, blk.mlp.b_in, centre);
+    const mGate = blk.mlp?.W_gate ? foldInto(w2, ln2.b, blk.mlp.W_gate, blk.mlp.b_gate, centre) : undefined;
+    // Mixture of experts (Mixtral): the router and the experts have no biases to take a LayerNorm's.
+    if (blk.moe && ln2.b)
+      throw new Error(`processWeights: block ${l}: cannot fold a LayerNorm bias into a mixture of experts (which has no biases)`);
+    const fold = (W: Tensor) => foldInto(w2, undefined, W, undefined, centre).W;
     return {
       ...blk,
       ln1: {},
       ln2: {},
       attn: { ...blk.attn, W_Q: q.W, b_Q: q.b, W_K: k.W, b_K: k.b, W_V: v.W, b_V: v.b },
       ...(blk.mlp && mIn ? { mlp: { ...blk.mlp, W_in: mIn.W, b_in: mIn.b, ...(mGate ? { W_gate: mGate.W, b_gate: mGate.b } : {}) } } : {}),
+      ...(blk.moe ? { moe: { ...blk.moe, W_router: fold(blk.moe.W_router), W_gate: fold(blk.moe.W_gate), W_in: fold(blk.moe.W_in) } } : {}),
     };
   });
   const u = foldInto(normWeight(cfg, p.ln_final), p.ln_final.b, p.unembed.W_U, p.unembed.b_U, centre);
@@ -61,7 +70,7 @@ export function foldLayerNorm(cfg: ModelConfig, p: ModelParams): ModelParams {
 
 /**
  * Subtracts the mean over d_model from every weight that writes to the residual stream (W_E,
- * W_pos, W_O, b_O, W_out, b_out). Only meaningful before a LayerNorm, which removes that mean
+ * W_pos, W_O, b_O, W_out, b_out; every expert's W_out, whose weighted sum is then centred too). Only meaningful before a LayerNorm, which removes that mean
  * anyway; a no-op for RMSNorm models, as in TransformerLens.
  */
 export function centerWritingWeights(cfg: ModelConfig, p: ModelParams): ModelParams {
@@ -77,6 +86,7 @@ export function centerWritingWeights(cfg: ModelConfig, p: ModelParams): ModelPar
       ...blk,
       attn: { ...blk.attn, W_O: c(blk.attn.W_O)!, b_O: c(blk.attn.b_O) },
       ...(blk.mlp ? { mlp: { ...blk.mlp, W_out: c(blk.mlp.W_out)!, b_out: c(blk.mlp.b_out) } } : {}),
+      ...(blk.moe ? { moe: { ...blk.moe, W_out: c(blk.moe.W_out)! } } : {}),
     })),
   };
 }

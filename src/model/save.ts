@@ -4,7 +4,7 @@
  * model.safetensors with `transformer.h.N.attn.c_attn.weight` etc.), the same layout with rotary
  * positions in GPT-NeoX's (`gpt_neox.layers.N.attention.query_key_value.weight`, ...); anything
  * else (attention-only or normalisation-free toy models, processed weights) in glassbox's own
- * format (families/glassbox.ts). Files are written atomically; float16 storage halves the size.
+ * format (families/glassbox.ts; OLMo 2 and Mixtral too). Files are written atomically; float16 storage halves the size.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ export interface SaveModelOptions {
 function sharedChecks(cfg: ModelConfig, p: ModelParams): [boolean, string][] {
   return [
     [!cfg.attnOnly, 'attention-only'],
+    [!cfg.moe, 'mixture-of-experts MLP (Mixtral)'],
+    [cfg.preNorms !== false && !cfg.qkNormAllHeads, 'OLMo 2 norms'],
     [cfg.norm === 'layernorm', `norm is ${cfg.norm}`],
     [['gelu_new', 'gelu', 'relu'].includes(cfg.act), `activation ${cfg.act}`],
     [cfg.attnBias && cfg.attnOutBias && cfg.mlpBias && !cfg.unembedBias, 'bias layout differs from GPT-2'],

@@ -24,6 +24,12 @@ export const glassbox: Family = {
         throw new Error(`${file}: glassbox_config.${k} must be a positive integer`);
     if (!['layernorm', 'rmsnorm', 'none'].includes(String(c.norm)))
       throw new Error(`${file}: glassbox_config.norm must be layernorm, rmsnorm or none`);
+    const moe = c.moe as Record<string, unknown> | undefined;
+    if (moe !== undefined) {
+      const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+      if (!moe || !isCount(moe.nExperts) || !isCount(moe.topK) || moe.topK > moe.nExperts)
+        throw new Error(`${file}: glassbox_config.moe must be { nExperts, topK } with 0 < topK <= nExperts`);
+    }
     const cfg = c as unknown as ModelConfig;
     if (!Array.isArray(cfg.slidingWindow) || cfg.slidingWindow.length !== cfg.nLayers)
       throw new Error(`${file}: glassbox_config.slidingWindow must list one entry per layer`);
@@ -59,16 +65,25 @@ export const glassbox: Family = {
             q_norm_b: opt(at('attn.q_norm_b')),
             k_norm_b: opt(at('attn.k_norm_b')),
           }),
-          mlp: cfg.attnOnly
-            ? undefined
-            : defined({
-                W_in: w.get(at('mlp.W_in')),
-                W_out: w.get(at('mlp.W_out')),
-                W_gate: opt(at('mlp.W_gate')),
-                b_in: opt(at('mlp.b_in')),
-                b_gate: opt(at('mlp.b_gate')),
-                b_out: opt(at('mlp.b_out')),
-              }),
+          moe: cfg.moe
+            ? {
+                W_router: w.get(at('moe.W_router')),
+                W_gate: w.get(at('moe.W_gate')),
+                W_in: w.get(at('moe.W_in')),
+                W_out: w.get(at('moe.W_out')),
+              }
+            : undefined,
+          mlp:
+            cfg.attnOnly || cfg.moe
+              ? undefined
+              : defined({
+                  W_in: w.get(at('mlp.W_in')),
+                  W_out: w.get(at('mlp.W_out')),
+                  W_gate: opt(at('mlp.W_gate')),
+                  b_in: opt(at('mlp.b_in')),
+                  b_gate: opt(at('mlp.b_gate')),
+                  b_out: opt(at('mlp.b_out')),
+                }),
         }),
       );
     }

@@ -9,12 +9,14 @@ import { llama } from './llama.js';
 import { opt } from './opt.js';
 import { phi } from './phi.js';
 import { stablelm } from './stablelm.js';
+import { mixtral } from './mixtral.js';
+import { olmo2 } from './olmo2.js';
 import type { Family } from './types.js';
 
 export type { Family, WeightReader } from './types.js';
 
 /** The registry of families, by Hugging Face `model_type`. */
-export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, glassbox, phi, stablelm, gptNeo, gptj, opt, bloom];
+export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, olmo2, mixtral, glassbox, phi, stablelm, gptNeo, gptj, opt, bloom];
 
 export function familyFor(modelType: unknown, file: string): Family {
   const f = FAMILIES.find((fam) => fam.modelTypes.includes(String(modelType)));
