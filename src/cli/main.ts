@@ -65,7 +65,7 @@ export function buildProgram(): Command {
       console.log(`vocab        ${c.dVocab}`);
       console.log(`context      ${c.nCtx}`);
       console.log(
-        `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta})` : ''}`,
+        `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling` : ''}${c.localRope ? `; local layers theta ${c.localRope.theta}` : ''})` : ''}`,
       );
       console.log(`parameters   ${elementCount(model.params).toLocaleString('en-US')}`);
       console.log(`hook points  ${model.hookNames.length}`);

@@ -10,7 +10,7 @@
  *   W_E [d_vocab, d_model]            W_pos [n_ctx, d_model]          W_U [d_model, d_vocab]
  */
 import { concat, scalar, type Tensor } from '../tensor/index.js';
-import type { ModelConfig } from './config.js';
+import type { ModelConfig, RopeId } from './config.js';
 
 /** Norm weights; both absent after LayerNorm folding (TransformerLens's LNPre / RMSPre). */
 export interface NormParams {
@@ -27,7 +27,7 @@ export interface AttnParams {
   b_K?: Tensor;
   b_V?: Tensor;
   b_O?: Tensor;
-  /** Qwen3: per-head RMSNorm weights [d_head]. */
+  /** Qwen3, Gemma 3: per-head RMSNorm weights [d_head]. */
   q_norm?: Tensor;
   k_norm?: Tensor;
 }
@@ -74,8 +74,11 @@ export interface ForwardInputs {
   positions: Tensor;
   /** [batch, 1, pos, pos] bool: may query q attend to key k. One per sliding-window size. */
   masks: Map<number | null, Tensor>;
-  /** Rotary tables [batch, pos, 1, rotary_dim] (cos and sin), for rotary families. */
-  rotary?: { cos: Tensor; sin: Tensor };
+  /**
+   * Rotary tables [batch, pos, 1, rotary_dim] (cos and sin), for rotary families: one per RoPE the
+   * layers use ('global'; Gemma 3 also 'local'), as masks are one per window.
+   */
+  rotary?: Map<RopeId, { cos: Tensor; sin: Tensor }>;
   /**
    * Decoding with a KV cache of fixed length L: per layer keys and values [batch, L, n_kv_heads,
    * d_head], and `write` [1, L, 1, 1] (1.0 at the slot the new token fills). The masks are then
@@ -178,12 +181,15 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
   let k = hp(at('hook_k'), linear(x, p.W_K, p.b_K).reshape([b, s, nKV, dh])); // [b, pos, n_kv_heads, d_head]
   let v = hp(at('hook_v'), linear(x, p.W_V, p.b_V).reshape([b, s, nKV, dh]));
   if (cfg.qkNorm) {
-    q = q.rmsNorm(p.q_norm!, cfg.normEps); // Qwen3
-    k = k.rmsNorm(p.k_norm!, cfg.normEps);
+    // Qwen3, Gemma 3 (whose weights are stored as w - 1, like its other norms)
+    const offset = (w: Tensor): Tensor => (cfg.normWeightOffset ? w.add(cfg.normWeightOffset) : w);
+    q = q.rmsNorm(offset(p.q_norm!), cfg.normEps);
+    k = k.rmsNorm(offset(p.k_norm!), cfg.normEps);
   }
   if (cfg.positional === 'rotary') {
-    q = hp(at('hook_rot_q'), rope(q, inp.rotary!, cfg.rotaryDim));
-    k = hp(at('hook_rot_k'), rope(k, inp.rotary!, cfg.rotaryDim));
+    const table = inp.rotary!.get(cfg.layerRope?.[l] ?? 'global')!; // Gemma 3: local layers have their own RoPE
+    q = hp(at('hook_rot_q'), rope(q, table, cfg.rotaryDim));
+    k = hp(at('hook_rot_k'), rope(k, table, cfg.rotaryDim));
   }
   if (inp.kvCache) {
     // Fill this step's slot of the fixed-length cache (a one-hot blend keeps the graph the same at every step).

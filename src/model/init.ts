@@ -27,7 +27,9 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
       W_O: w([nH * dh, d]),
       ...(cfg.attnBias ? { b_Q: zeros([nH * dh]), b_K: zeros([nKV * dh]), b_V: zeros([nKV * dh]) } : {}),
       ...(cfg.attnOutBias ? { b_O: zeros([d]) } : {}),
-      ...(cfg.qkNorm ? { q_norm: ones([dh]), k_norm: ones([dh]) } : {}),
+      ...(cfg.qkNorm
+        ? { q_norm: cfg.normWeightOffset ? zeros([dh]) : ones([dh]), k_norm: cfg.normWeightOffset ? zeros([dh]) : ones([dh]) }
+        : {}),
     },
     ...(cfg.attnOnly
       ? {}

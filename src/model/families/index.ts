@@ -1,14 +1,16 @@
 import { gemma } from './gemma.js';
+import { gemma3 } from './gemma3.js';
 import { glassbox } from './glassbox.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt_neox.js';
 import { llama } from './llama.js';
+import { phi3 } from './phi3.js';
 import type { Family } from './types.js';
 
 export type { Family, WeightReader } from './types.js';
 
 /** The registry of families, by Hugging Face `model_type`. */
-export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, gemma, glassbox];
+export const FAMILIES: readonly Family[] = [gpt2, gptNeox, llama, phi3, gemma, gemma3, glassbox];
 
 export function familyFor(modelType: unknown, file: string): Family {
   const f = FAMILIES.find((fam) => fam.modelTypes.includes(String(modelType)));
