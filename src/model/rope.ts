@@ -65,9 +65,13 @@ export interface ReadRopeOptions {
 
 /**
  * Reads the rotary settings: `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling`
- * (transformers 4). Also returns the partial-rotary fraction where the config states one.
+ * (transformers 4). Also returns the partial-rotary fraction where the config states one, and the
+ * field it came from.
  */
-export function readRope(r: HfConfigReader, options: ReadRopeOptions): { rope: RopeConfig; partialRotary: number | null } {
+export function readRope(
+  r: HfConfigReader,
+  options: ReadRopeOptions,
+): { rope: RopeConfig; partialRotary: number | null; partialField: string } {
   const implemented = options.implemented ?? ROPE_TYPES;
   const params = r.sub('rope_parameters');
   const legacy = r.sub('rope_scaling');
@@ -82,11 +86,15 @@ export function readRope(r: HfConfigReader, options: ReadRopeOptions): { rope: R
   // transformers: the scaling object becomes rope_parameters; its own rope_theta wins over the top-level one.
   const src = params ?? legacy;
   const theta = src?.optNum('rope_theta', null, { gt: 0 }) ?? topTheta ?? options.defaultTheta;
-  const partial = src?.optNum('partial_rotary_factor', null, { gt: 0, max: 1 }) ?? topPartial;
+  const inner = src?.optNum('partial_rotary_factor', null, { gt: 0, max: 1 }) ?? null;
+  const partial = inner ?? topPartial;
+  // Where the fraction was read, for messages.
+  const partialNames = options.partialNames ?? ['partial_rotary_factor'];
+  const partialField = inner !== null ? `${src!.path}partial_rotary_factor` : (partialNames.find((n) => r.has(n)) ?? partialNames[0]!);
   const rope = src
     ? readScaling(src, theta, implemented, options.maxPositions, topOriginal, options.aliases)
     : { type: 'default' as const, theta };
-  return { rope, partialRotary: partial };
+  return { rope, partialRotary: partial, partialField };
 }
 
 /**

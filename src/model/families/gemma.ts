@@ -24,13 +24,10 @@ export const gemma: Family = {
     if (layerTypes && layerTypes.length !== nLayers)
       throw r.error('layer_types', `lists ${layerTypes.length} layers, but num_hidden_layers is ${nLayers}`);
     const slidingAt = (l: number): boolean => (layerTypes ? layerTypes[l] === 'sliding_attention' : g2 && l % 2 === 0);
-    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
+    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
     // As for LLaMA: plain RoPE rotates whole heads; a scaled one would not fit them in transformers.
     if (partialRotary !== null && partialRotary !== 1 && rope.type !== 'default')
-      throw r.error(
-        'partial_rotary_factor',
-        `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`,
-      );
+      throw r.error(partialField, `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`);
     checkRopeDims(r, rope, dh);
     r.expect('use_bidirectional_attention', [false]);
     const softcap = (name: string): number | null => (g2 ? r.optNum(name, null, { gt: 0 }) : null);

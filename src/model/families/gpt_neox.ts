@@ -15,7 +15,7 @@ export const gptNeox: Family = {
     const { nLayers, dHead: dh } = dims;
     // transformers' GPTNeoXConfig reads the base from rotary_emb_base and the fraction from rotary_pct
     // (default 0.25), each unless rope_parameters gives it.
-    const { rope, partialRotary } = readRope(r, {
+    const { rope, partialRotary, partialField } = readRope(r, {
       defaultTheta: 10000,
       maxPositions: dims.nCtx,
       thetaNames: ['rotary_emb_base'],
@@ -33,7 +33,7 @@ export const gptNeox: Family = {
         throw r.error(name, `is ${v}, but GPT-NeoX uses ${used} (transformers reads rope_parameters, rotary_emb_base and rotary_pct)`);
     }
     const rotaryDim = Math.floor(dh * rotaryPct);
-    if (rotaryDim % 2 !== 0) throw r.error('rotary_pct', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
+    if (rotaryDim % 2 !== 0) throw r.error(partialField, `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
     checkRopeDims(r, rope, rotaryDim);
     const attentionBias = r.bool('attention_bias', true);
     return {

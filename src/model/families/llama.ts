@@ -26,14 +26,11 @@ export const llama: Family = {
     const slidesAt = (l: number): boolean => useWindow && (layerTypes ? layerTypes[l] === 'sliding_attention' : l >= windowFrom);
     if (layerTypes?.includes('sliding_attention') && !useWindow)
       throw r.error('layer_types', 'names sliding_attention layers, but no sliding window is in use (sliding_window / use_sliding_window)');
-    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
+    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
     // transformers' plain RoPE for these families rotates the whole head whatever partial_rotary_factor
     // says; its scaled variants would give frequencies for a fraction of it, which its attention cannot apply.
     if (partialRotary !== null && partialRotary !== 1 && rope.type !== 'default')
-      throw r.error(
-        'partial_rotary_factor',
-        `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`,
-      );
+      throw r.error(partialField, `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`);
     checkRopeDims(r, rope, dh);
     const attentionBias = r.bool('attention_bias', false);
     return {

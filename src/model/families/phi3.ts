@@ -15,7 +15,7 @@ export const phi3: Family = {
   config(r): ModelConfig {
     const dims = readStandardDims(r);
     const { nLayers, dHead: dh } = dims;
-    const { rope, partialRotary } = readRope(r, {
+    const { rope, partialRotary, partialField } = readRope(r, {
       defaultTheta: 10000,
       maxPositions: dims.nCtx,
       // Phi3Config accepts only plain RoPE and LongRoPE, and reads 'su' and 'yarn' as LongRoPE.
@@ -26,7 +26,7 @@ export const phi3: Family = {
       topOriginalDefault: 4096,
     });
     const rotaryDim = Math.floor(dh * (partialRotary ?? 1));
-    if (rotaryDim % 2 !== 0) throw r.error('partial_rotary_factor', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
+    if (rotaryDim % 2 !== 0) throw r.error(partialField, `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
     checkRopeDims(r, rope, rotaryDim);
     const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
     // transformers' Phi3 has no biases and no such options; the code these files point to
