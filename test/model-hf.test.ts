@@ -1,14 +1,31 @@
 /**
  * HookedTransformer against Hugging Face transformers 5.18 outputs (test/fixtures/hf): logits,
  * losses, hidden states, attention patterns, right- and left-padded batches and greedy generation,
- * for six families.
+ * for every family folder listed below.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../src/index.js';
 import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll } from './fixture-utils.js';
 
-const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2'];
+const FAMILIES = [
+  'gpt2',
+  'gpt_neox',
+  'llama',
+  'qwen2',
+  'mistral',
+  'gemma2',
+  // RoPE scaling on LLaMA (model-rope.test.ts has the rest: frequencies, both spellings, generation past the threshold)
+  'llama_rope_linear',
+  'llama_rope_dynamic',
+  'llama_rope_llama3',
+  'llama_rope_yarn',
+  'llama_rope_longrope',
+  'phi3',
+  'phi3_noscale',
+  'gemma3_text',
+  'gemma3_mm',
+];
 const TOL = 1e-4;
 
 const ints = (t: Tensor): number[] => Array.from(t.dataSync() as Int32Array, Number);
