@@ -105,7 +105,7 @@ export function readRope(
 export function readScaling(
   s: HfConfigReader,
   theta: number,
-  implemented: readonly RopeType[] = ROPE_TYPES,
+  implemented: readonly RopeType[],
   maxPositions: number,
   topOriginal: number | null = null,
   aliases: Readonly<Record<string, RopeType>> = {},
@@ -154,8 +154,7 @@ export function readScaling(
       // get_mscale in transformers; both mscales are used only when both are non-zero.
       const m = (scale: number, k = 1): number => (scale <= 1 ? 1 : 0.1 * k * Math.log(scale) + 1);
       rope.attentionFactor =
-        s.optNum('attention_factor', null, { min: 0 }) ??
-        (mscale && mscaleAllDim ? m(factor, mscale) / m(factor, mscaleAllDim) : m(factor));
+        s.optNum('attention_factor', null, { gt: 0 }) ?? (mscale && mscaleAllDim ? m(factor, mscale) / m(factor, mscaleAllDim) : m(factor));
       // `beta_fast or 32`: transformers also replaces 0 by the default.
       rope.betaFast = s.optNum('beta_fast', null) || 32;
       rope.betaSlow = s.optNum('beta_slow', null) || 1;
@@ -171,7 +170,7 @@ export function readScaling(
       const factor = s.optNum('factor', null, { gt: 0 }) ?? maxPositions / rope.originalMaxPositions;
       rope.factor = factor;
       rope.attentionFactor =
-        s.optNum('attention_factor', null, { min: 0 }) ??
+        s.optNum('attention_factor', null, { gt: 0 }) ??
         (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(rope.originalMaxPositions)));
       break;
     }

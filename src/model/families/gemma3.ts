@@ -9,12 +9,14 @@
  * 4B-27B models: linear, factor 8).
  *
  * Images are not supported: glassbox feeds token ids only, so a multimodal checkpoint runs as its
- * language model does on text without `pixel_values` (image placeholder ids embed as ordinary
- * tokens, as in transformers); the vision tower and projector are never loaded.
+ * language model does on text without `pixel_values` (an image placeholder id inside the
+ * vocabulary embeds as an ordinary token, as in transformers; one outside it, which transformers
+ * would embed as token 0, is refused like any id outside the vocabulary); the vision tower and
+ * projector are never loaded.
  */
 import { readActivation, headDim, type ModelConfig, type RopeId } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
-import { checkRopeDims, readScaling, type RopeConfig } from '../rope.js';
+import { checkRopeDims, readScaling, ROPE_TYPES, type RopeConfig } from '../rope.js';
 import { llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
@@ -36,7 +38,8 @@ export const gemma3: Family = {
   },
   weights(cfg, w) {
     if (cfg.family === 'gemma3_text') return llamaWeights(cfg, w);
-    // transformers 5 saves model.language_model.*, transformers 4 (the Hub's files) language_model.model.*.
+    // The Hub's files (and transformers 5.18's save_pretrained) use language_model.model.*;
+    // transformers' own module names are model.language_model.*.
     return w.has('model.language_model.embed_tokens.weight')
       ? llamaWeights(cfg, w, 'model.language_model.', 'lm_head.weight')
       : llamaWeights(cfg, w, 'language_model.model.', 'language_model.lm_head.weight');
@@ -144,7 +147,7 @@ function readGemma3Rope(r: HfConfigReader, maxPositions: number, dHead: number):
   const globalTheta = r.optNum('rope_theta', 1e6, { gt: 0 });
   const localTheta = r.optNum('rope_local_base_freq', 1e4, { gt: 0 });
   const read = (s: HfConfigReader | null, theta: number): RopeConfig =>
-    s ? readScaling(s, s.optNum('rope_theta', null, { gt: 0 }) ?? theta, undefined, maxPositions) : { type: 'default', theta };
+    s ? readScaling(s, s.optNum('rope_theta', null, { gt: 0 }) ?? theta, ROPE_TYPES, maxPositions) : { type: 'default', theta };
   const global = read(params ? params.sub('full_attention') : legacy, globalTheta);
   const local = read(params?.sub('sliding_attention') ?? null, localTheta);
   checkRopeDims(r, global, dHead, params ? 'rope_parameters.full_attention' : 'rope_scaling');
