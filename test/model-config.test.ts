@@ -18,6 +18,9 @@ function load(fam: string, edit: (c: Record<string, unknown>) => void): HookedTr
   return HookedTransformer.fromHf(cfg, { has: (n) => w.has(n), get: (n) => w.get(n)! }, `${fam}/config.json`);
 }
 
+/** The scaling object of a config (rope_parameters, or Gemma 3's per-layer-type ones). */
+const rope = (c: Record<string, unknown>) => c.rope_parameters as Record<string, unknown> & { full_attention?: Record<string, unknown> };
+
 /** [family, what the case is, the edit, the field the error must name, more text it must hold]. */
 const REFUSED: [string, string, (c: Record<string, unknown>) => void, string, RegExp?][] = [
   ['llama', 'an unknown field', (c) => (c.attention_temperature = 2), 'attention_temperature'],
@@ -79,6 +82,68 @@ const REFUSED: [string, string, (c: Record<string, unknown>) => void, string, Re
   ['mixtral', 'a sigmoid router', (c) => (c.scoring_func = 'sigmoid'), 'scoring_func'],
   ['mixtral', 'dense layers among the MoE layers', (c) => (c.mlp_only_layers = [0]), 'mlp_only_layers'],
   ['mixtral', 'attention biases (Mixtral has none)', (c) => (c.attention_bias = true), 'attention_bias'],
+  // RoPE scaling
+  ['llama_rope_yarn', 'YaRN without a factor', (c) => delete rope(c).factor, 'rope_parameters.factor'],
+  [
+    'llama_rope_llama3',
+    'Llama 3 scaling whose high-frequency factor is not above the low one',
+    (c) => (rope(c).high_freq_factor = 1),
+    'rope_parameters.high_freq_factor',
+  ],
+  ['llama_rope_longrope', 'LongRoPE factors of the wrong length', (c) => (rope(c).short_factor = [1, 2]), 'rope_parameters.short_factor'],
+  ['llama_rope_longrope', 'a YaRN field in LongRoPE parameters', (c) => (rope(c).beta_fast = 32), 'rope_parameters.beta_fast'],
+  [
+    'llama_rope_yarn',
+    'partial rotary with scaled RoPE (transformers fails)',
+    (c) => (rope(c).partial_rotary_factor = 0.5),
+    'rope_parameters.partial_rotary_factor',
+  ],
+  ['llama_rope_linear', 'rope_scaling beside rope_parameters', (c) => (c.rope_scaling = { type: 'linear', factor: 2 }), 'rope_scaling'],
+  ['gpt_neox', 'a top-level rope_theta GPTNeoXConfig does not read, unlike its base', (c) => (c.rope_theta = 500), 'rope_theta'],
+  // Phi-3
+  [
+    'phi3',
+    'a RoPE type Phi3Config refuses',
+    (c) => (c.rope_parameters = { rope_type: 'dynamic', factor: 2, rope_theta: 1e4 }),
+    'rope_parameters.rope_type',
+    /dynamic/,
+  ],
+  ['phi3', 'attention biases (transformers has none for Phi-3)', (c) => (c.attention_bias = true), 'attention_bias'],
+  ['phi3', "Phi-4 mini's remote-code switch at a value that changes layers", (c) => (c.full_attn_mod = 2), 'full_attn_mod'],
+  // Gemma 3
+  [
+    'gemma3_text',
+    'attention soft-capping (transformers 5.18 ignores it)',
+    (c) => (c.attn_logit_softcapping = 50),
+    'attn_logit_softcapping',
+  ],
+  ['gemma3_text', 'bidirectional attention', (c) => (c.use_bidirectional_attention = true), 'use_bidirectional_attention'],
+  ['gemma3_text', 'a null sliding window', (c) => (c.sliding_window = null), 'sliding_window'],
+  ['gemma3_text', 'an unknown field in the global RoPE', (c) => (rope(c).full_attention!.warp = 3), 'rope_parameters.full_attention.warp'],
+  [
+    'gemma3_text',
+    'flat rope_parameters (transformers reads only the per-layer-type ones)',
+    (c) => (c.rope_parameters = { rope_type: 'linear', factor: 8, rope_theta: 1e6 }),
+    'rope_parameters.factor',
+  ],
+  [
+    'gemma3_mm',
+    'final soft-capping (Gemma3ForConditionalGeneration ignores it)',
+    (c) => ((c.text_config as Record<string, unknown>).final_logit_softcapping = 30),
+    'text_config.final_logit_softcapping',
+  ],
+  [
+    'gemma3_mm',
+    'an unknown text_config field',
+    (c) => ((c.text_config as Record<string, unknown>).altup_num_inputs = 4),
+    'text_config.altup_num_inputs',
+  ],
+  [
+    'gemma3_mm',
+    'a text_config of another model type',
+    (c) => ((c.text_config as Record<string, unknown>).model_type = 'gemma2'),
+    'text_config.model_type',
+  ],
   [
     'qwen2',
     'sliding-window layers without a window in use',
@@ -277,6 +342,25 @@ describe('config fields are implemented or refused by name', () => {
     const model = load('opt_postln', (c) => (c._remove_final_layer_norm = true));
     assert.equal(model.cfg.normAfterAdd, true);
     assert.deepEqual(model.params.ln_final, {});
+  });
+
+  it("Phi-3's legacy LongRoPE name 'su' and a top-level original_max_position_embeddings read like the t5 spelling", () => {
+    const t5 = load('phi3', () => {});
+    const su = load('phi3', (c) => {
+      const p = rope(c);
+      c.rope_theta = p.rope_theta;
+      c.partial_rotary_factor = p.partial_rotary_factor;
+      c.rope_scaling = { type: 'su', short_factor: p.short_factor, long_factor: p.long_factor };
+      delete c.rope_parameters;
+      c.auto_map = { AutoModelForCausalLM: 'modeling_phi3.Phi3ForCausalLM' };
+    });
+    assert.deepEqual(su.cfg, t5.cfg);
+    assert.equal(t5.cfg.ropeScaling?.originalMaxPositions, 15);
+  });
+
+  it('a top-level original_max_position_embeddings overrides the one inside the scaling (as transformers does)', () => {
+    const model = load('llama_rope_yarn', (c) => (c.original_max_position_embeddings = 32));
+    assert.equal(model.cfg.ropeScaling?.originalMaxPositions, 32);
   });
 
   it('the transformers-4 spelling (rope_theta at the top) reads like rope_parameters', () => {

@@ -13,6 +13,9 @@ const FAMILIES = [
   ...['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2'],
   ...['phi', 'stablelm', 'stablelm_seq', 'gpt_neo', 'gptj', 'opt', 'opt_postln', 'bloom'],
   ...['olmo2', 'mixtral'],
+  // RoPE scaling on LLaMA (model-rope.test.ts has the rest: frequencies, both spellings, generation past the threshold)
+  ...['llama_rope_linear', 'llama_rope_dynamic', 'llama_rope_llama3', 'llama_rope_yarn', 'llama_rope_longrope'],
+  ...['phi3', 'phi3_noscale', 'gemma3_text', 'gemma3_mm'],
 ];
 const TOL = 1e-4;
 

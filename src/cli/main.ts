@@ -84,7 +84,7 @@ export function buildProgram(): Command {
       console.log(`vocab        ${c.dVocab}`);
       console.log(`context      ${c.nCtx}`);
       console.log(
-        `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta})` : ''}`,
+        `norm         ${c.norm}, positions ${c.positional}${c.positional === 'rotary' ? ` (rotary dim ${c.rotaryDim}, theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling` : ''}${c.localRope ? `; local layers theta ${c.localRope.theta}` : ''})` : ''}`,
       );
       // A tied unembedding is the embedding matrix itself: count it once.
       const tied = c.tiedEmbeddings ? model.params.unembed.W_U.size : 0;

@@ -5,6 +5,9 @@
 import type { HfConfigReader } from './hf-config.js';
 import type { RopeConfig } from './rope.js';
 
+/** Which of the model's RoPE settings a layer uses: 'global' (ropeTheta, ropeScaling) or 'local' (localRope). */
+export type RopeId = 'global' | 'local';
+
 export type Activation = 'gelu_new' | 'gelu' | 'gelu_tanh' | 'silu' | 'relu';
 
 export interface ModelConfig {
@@ -41,6 +44,19 @@ export interface ModelConfig {
   ropeTheta: number;
   /** RoPE scaling (Llama 3, YaRN, LongRoPE, ...); absent: the plain frequencies from ropeTheta. */
   ropeScaling?: RopeConfig;
+  /**
+   * Gemma 3: per layer, which RoPE it uses ('local' on sliding-window layers, whose base is
+   * rope_local_base_freq, unscaled). Absent: every layer uses the global one.
+   */
+  layerRope?: RopeId[];
+  /** The RoPE of 'local' layers. */
+  localRope?: RopeConfig;
+  /**
+   * Phi-3: when generation with a KV cache first runs past LongRoPE's pre-training context, the
+   * cache is recomputed with the long factors (what transformers' Phi3ForCausalLM intends; see
+   * `generate` in hooked.ts).
+   */
+  ropeRefreshCache?: boolean;
 
   /** Attention-only blocks, no MLP (toy models: Olsson et al.'s induction-head transformers). */
   attnOnly?: boolean;
@@ -66,8 +82,8 @@ export interface ModelConfig {
   /** Gemma 2: norms after attention and after the MLP, before the residual add. */
   postNorms: boolean;
   /**
-   * Norm on each head's q and k, of the model's norm kind: RMSNorm (Qwen3), LayerNorm (Phi,
-   * StableLM; StableLM has one weight per head).
+   * Norm on each head's q and k, of the model's norm kind: RMSNorm (Qwen3; Gemma 3 with its
+   * weight offset), LayerNorm (Phi, StableLM; StableLM has one weight per head).
    */
   qkNorm: boolean;
   /** BLOOM: a LayerNorm on the token embeddings, before the first block (TransformerLens's embed.ln). */
@@ -109,6 +125,15 @@ const HF_ACTIVATIONS: Record<string, Activation> = {
   relu: 'relu',
 };
 
+/** The RoPE settings of one id: the global ones (ropeTheta with ropeScaling) or Gemma 3's local ones. */
+export function ropeOf(cfg: ModelConfig, id: RopeId): RopeConfig {
+  if (id === 'local') {
+    if (!cfg.localRope) throw new Error("the config names 'local' RoPE layers but has no localRope");
+    return cfg.localRope;
+  }
+  return cfg.ropeScaling ?? { type: 'default', theta: cfg.ropeTheta };
+}
+
 /** The activation under the first of `names` present (default `fallback`), refused unless implemented. */
 export function readActivation(r: HfConfigReader, names: string | readonly string[], fallback: keyof typeof HF_ACTIVATIONS): Activation {
   return HF_ACTIVATIONS[r.str(names, Object.keys(HF_ACTIVATIONS), fallback)]!;
@@ -118,16 +143,19 @@ export function readActivation(r: HfConfigReader, names: string | readonly strin
  * The dimensions as the LLaMA-era configs name them (hidden_size, num_hidden_layers,
  * num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size,
  * max_position_embeddings), shared by the families that use those names. Checks that the heads
- * divide the model width (when head_dim is not given) and the key/value heads divide the heads.
+ * divide the model width (when head_dim is not given and the config class has no default for it)
+ * and the key/value heads divide the heads.
  */
 export function readStandardDims(
   r: HfConfigReader,
+  defaultHeadDim: number | null = null,
 ): Pick<ModelConfig, 'nLayers' | 'dModel' | 'nHeads' | 'nKVHeads' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
   const dModel = r.dim('hidden_size');
   const nHeads = r.dim('num_attention_heads');
   const nKVHeads = r.optDim('num_key_value_heads', nHeads);
   if (nHeads % nKVHeads !== 0) throw r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`);
-  const dHead = r.optDim('head_dim', null) ?? headDim(r, dModel, nHeads, 'hidden_size');
+  // Config classes with a head_dim default (Gemma 256, Qwen3 128) use it when the file omits head_dim.
+  const dHead = r.optDim('head_dim', defaultHeadDim) ?? headDim(r, dModel, nHeads, 'hidden_size');
   return {
     nLayers: r.dim('num_hidden_layers'),
     dModel,

@@ -12,7 +12,7 @@
  *                       W_out [n_experts, d_mlp, d_model]
  */
 import { concat, scalar, tensor, zeros, type Tensor } from '../tensor/index.js';
-import type { ModelConfig } from './config.js';
+import type { ModelConfig, RopeId } from './config.js';
 
 /** Norm weights; both absent after LayerNorm folding (TransformerLens's LNPre / RMSPre). */
 export interface NormParams {
@@ -30,8 +30,8 @@ export interface AttnParams {
   b_V?: Tensor;
   b_O?: Tensor;
   /**
-   * q/k norm weights: per head [d_head] (Qwen3, Phi), one row per head [n_heads or n_kv_heads,
-   * d_head] (StableLM), or over all heads [n_heads*d_head] (OLMo 2; k: [n_kv_heads*d_head]).
+   * q/k norm weights: per head [d_head] (Qwen3, Gemma 3, Phi), one row per head [n_heads or
+   * n_kv_heads, d_head] (StableLM), or over all heads [n_heads*d_head] (OLMo 2; k: [n_kv_heads*d_head]).
    */
   q_norm?: Tensor;
   k_norm?: Tensor;
@@ -96,8 +96,11 @@ export interface ForwardInputs {
   positions: Tensor;
   /** [batch, 1, pos, pos] bool: may query q attend to key k. One per sliding-window size. */
   masks: Map<number | null, Tensor>;
-  /** Rotary tables [batch, pos, 1, rotary_dim] (cos and sin), for rotary families. */
-  rotary?: { cos: Tensor; sin: Tensor };
+  /**
+   * Rotary tables [batch, pos, 1, rotary_dim] (cos and sin), for rotary families: one per RoPE the
+   * layers use ('global'; Gemma 3 also 'local'), as masks are one per window.
+   */
+  rotary?: Map<RopeId, { cos: Tensor; sin: Tensor }>;
   /** ALiBi (BLOOM): [batch, 1, q, k] float, key position minus query position (0 where k > q). */
   alibi?: Tensor;
   /**
@@ -242,13 +245,14 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
       .rmsNorm(p.k_norm!, cfg.normEps)
       .reshape([b, s, nKV, dh]);
   } else if (cfg.qkNorm) {
-    q = headNorm(cfg, q, p.q_norm!, p.q_norm_b); // Qwen3, Phi, StableLM
+    q = headNorm(cfg, q, p.q_norm!, p.q_norm_b); // Qwen3, Gemma 3, Phi, StableLM
     k = headNorm(cfg, k, p.k_norm!, p.k_norm_b);
   }
   if (cfg.positional === 'rotary') {
+    const table = inp.rotary!.get(cfg.layerRope?.[l] ?? 'global')!; // Gemma 3: local layers have their own RoPE
     const pairs = cfg.rotaryAdjacentPairs ?? false; // GPT-J
-    q = hp(at('hook_rot_q'), rope(q, inp.rotary!, cfg.rotaryDim, pairs));
-    k = hp(at('hook_rot_k'), rope(k, inp.rotary!, cfg.rotaryDim, pairs));
+    q = hp(at('hook_rot_q'), rope(q, table, cfg.rotaryDim, pairs));
+    k = hp(at('hook_rot_k'), rope(k, table, cfg.rotaryDim, pairs));
   }
   if (inp.kvCache) {
     // Fill this step's slot of the fixed-length cache (a one-hot blend keeps the graph the same at every step).
@@ -295,7 +299,8 @@ function attention(cfg: ModelConfig, p: AttnParams, x: Tensor, inp: ForwardInput
  * with one per head (StableLM).
  */
 function headNorm(cfg: ModelConfig, x: Tensor, w: Tensor, b: Tensor | undefined): Tensor {
-  if (cfg.norm === 'rmsnorm') return x.rmsNorm(w, cfg.normEps);
+  // Gemma 3 stores these weights as w - 1, like its other norms.
+  if (cfg.norm === 'rmsnorm') return x.rmsNorm(cfg.normWeightOffset ? w.add(cfg.normWeightOffset) : w, cfg.normEps);
   const y = x.layerNorm(null, null, cfg.normEps).mul(w);
   return b ? y.add(b) : y;
 }

@@ -127,13 +127,16 @@ export class HfConfigReader {
   readonly path: string;
   readonly #read = new Set<string>();
   readonly #children: HfConfigReader[] = [];
+  /** A whole config (the top level, or a multimodal checkpoint's `text_config`): its inert fields are accepted. */
+  readonly #isConfig: boolean;
 
-  constructor(raw: unknown, file: string, path = '') {
+  constructor(raw: unknown, file: string, path = '', isConfig = path === '') {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
       throw new Error(`${file}: ${path ? `field '${path.slice(0, -1)}'` : 'the config'} must be a JSON object, got ${describe(raw)}`);
     this.raw = raw as Record<string, unknown>;
     this.file = file;
     this.path = path;
+    this.#isConfig = isConfig;
   }
 
   /** The model_type (checked to be a string). */
@@ -252,9 +255,22 @@ export class HfConfigReader {
    * by this reader's `finish()`, with their full path.
    */
   sub(name: string): HfConfigReader | null {
+    return this.#sub(name, false);
+  }
+
+  /**
+   * A nested whole config (a multimodal checkpoint's `text_config`), read like `sub` but accepting
+   * the fields that are inert in any config (dtype, dropout, initialisation, ...). Absent or null:
+   * an empty one, so its fields take their defaults.
+   */
+  subConfig(name: string): HfConfigReader {
+    return this.#sub(name, true) ?? new HfConfigReader({}, this.file, `${this.path}${name}.`, true);
+  }
+
+  #sub(name: string, isConfig: boolean): HfConfigReader | null {
     const hit = this.#first([name]);
     if (!hit) return null;
-    const child = new HfConfigReader(hit[1], this.file, `${this.path}${name}.`);
+    const child = new HfConfigReader(hit[1], this.file, `${this.path}${name}.`, isConfig);
     this.#children.push(child);
     return child;
   }
@@ -272,7 +288,7 @@ export class HfConfigReader {
   /** The fields present, non-null, never read and not known to be inert, with their paths. */
   unread(): string[] {
     const own = Object.keys(this.raw).filter(
-      (k) => !this.#read.has(k) && this.raw[k] !== null && this.raw[k] !== undefined && !(this.path === '' && INERT_FIELDS.has(k)),
+      (k) => !this.#read.has(k) && this.raw[k] !== null && this.raw[k] !== undefined && !(this.#isConfig && INERT_FIELDS.has(k)),
     );
     return [...own.map((k) => `${this.path}${k}`), ...this.#children.flatMap((c) => c.unread())];
   }

@@ -6,7 +6,7 @@
  */
 import { Trace, withTrace } from '../tensor/trace.js';
 import { PRNG, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
-import type { ModelConfig } from './config.js';
+import { ropeOf, type ModelConfig, type RopeId } from './config.js';
 import { HfConfigReader } from './hf-config.js';
 import { ropeFrequencies } from './rope.js';
 import { familyFor, type WeightReader } from './families/index.js';
@@ -279,19 +279,25 @@ export class HookedTransformer {
         accept(rows.map((_, r) => pick(last, r)));
       }
     } else {
-      const prefill = jit((params: ModelParams, toks: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
-        const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
-        const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks, presentKv }, this.hookPoints(spec, {}));
-        return { last: logits.index([null, s - 1]), k: presentKv.k, v: presentKv.v, routerTies };
-      });
-      const first = prefill(this.params, tokens, forwardInputs(this.cfg, tokens, mask));
-      refuseRouterTies(first.routerTies, (r, c) => valid[r * s + c]!);
-      const padTo = (t: Tensor) =>
-        t.pad([
-          [0, 0],
-          [0, L - s],
-        ]);
-      let kv = { k: first.k.map(padTo), v: first.v.map(padTo) };
+      // The whole sequence so far in one pass: its last logits, and its keys and values padded to L slots.
+      // `real` says which (row, pos) are real tokens (for the mixture-of-experts tie check).
+      const prefill = (toks: Tensor, m: Tensor | null, real: (row: number, pos: number) => boolean) => {
+        const n = toks.shape[1]!;
+        const r = jit((params: ModelParams, t: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
+          const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
+          const { logits, routerTies } = this.traced(params, { ...fwd, tokens: t, presentKv }, this.hookPoints(spec, {}));
+          return { last: logits.index([null, n - 1]), k: presentKv.k, v: presentKv.v, routerTies };
+        })(this.params, toks, forwardInputs(this.cfg, toks, m));
+        refuseRouterTies(r.routerTies, real);
+        const padTo = (x: Tensor) =>
+          x.pad([
+            [0, 0],
+            [0, L - n],
+          ]);
+        return { last: r.last, kv: { k: r.k.map(padTo), v: r.v.map(padTo) } };
+      };
+      const first = prefill(tokens, mask, (r, c) => valid[r * s + c]!);
+      let kv = first.kv;
       accept(rows.map((_, r) => pick(first.last.dataSync() as Float32Array, r)));
       const step = jit((params: ModelParams, tok: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
         const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
@@ -300,23 +306,30 @@ export class HookedTransformer {
       });
       const promptLen = rows.map((_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length);
       for (let t = s; t < L - 1 && !done.every(Boolean); t++) {
-        const tok = tensor(
-          out.map((o) => o[t - s]!),
-          [b, 1],
-          'int64',
-        );
-        const fwd = decodeInputs(
-          this.cfg,
-          t,
-          L,
-          s,
-          valid,
-          promptLen.map((n) => n + (t - s)),
-        );
-        const r = step(this.params, tok, { ...fwd, kvCache: { ...kv, write: oneHotSlot(t, L) } });
-        refuseRouterTies(r.routerTies, (row) => !done[row]);
-        kv = { k: r.k, v: r.v };
-        accept(rows.map((_, row) => pick(r.last.dataSync() as Float32Array, row)));
+        const positions = promptLen.map((n) => n + (t - s));
+        let last: Tensor;
+        if (this.cfg.ropeRefreshCache && crossesLongRope(this.cfg, positions)) {
+          // Phi-3: the first step past LongRoPE's pre-training context recomputes the cache, so
+          // every key is rotated with the long factors (what transformers' Phi3ForCausalLM intends
+          // by dropping its cache there; transformers 5.18 then feeds only the newest token, which
+          // loses the context, so only its uncached generation can be matched, and this equals it).
+          const seq = rows.map((row, r) => [...row, ...out[r]!.slice(0, t - s + 1)]);
+          const m = rows.map((row, r) => [...row.map((_, c) => (valid[r * s + c] ? 1 : 0)), ...Array<number>(t - s + 1).fill(1)]);
+          const r = prefill(tensor(seq.flat(), [b, t + 1], 'int64'), tensor(m.flat(), [b, t + 1], 'int64'), (row, c) => m[row]![c] === 1);
+          ({ last, kv } = r);
+        } else {
+          const tok = tensor(
+            out.map((o) => o[t - s]!),
+            [b, 1],
+            'int64',
+          );
+          const fwd = decodeInputs(this.cfg, t, L, s, valid, positions);
+          const r = step(this.params, tok, { ...fwd, kvCache: { ...kv, write: oneHotSlot(t, L) } });
+          refuseRouterTies(r.routerTies, (row) => !done[row]);
+          kv = { k: r.k, v: r.v };
+          last = r.last;
+        }
+        accept(rows.map((_, row) => pick(last.dataSync() as Float32Array, row)));
       }
     }
     return { tokens: rows.map((r, i) => [...r, ...out[i]!]), newTokens: out };
@@ -455,6 +468,12 @@ export function sampleToken(logits: Float32Array, o: { temperature?: number; top
   return order[order.length - 1]!;
 }
 
+/** Whether a decoding step at these positions is the first past LongRoPE's pre-training context. */
+function crossesLongRope(cfg: ModelConfig, positions: readonly number[]): boolean {
+  const rope = cfg.ropeScaling;
+  return rope?.type === 'longrope' && Math.max(...positions) === rope.originalMaxPositions;
+}
+
 /** [1, L, 1, 1] float: 1 at `slot`. */
 function oneHotSlot(slot: number, L: number): Tensor {
   const w = new Float32Array(L);
@@ -576,27 +595,33 @@ function alibiDistances(keyPos: Float64Array, queryPos: Float64Array, b: number,
 }
 
 /**
- * cos/sin tables [b, s, 1, rotary_dim] for the given positions, with the config's RoPE scaling
- * (whose frequencies may depend on the longest position). Frequency j sits at dims j and
+ * cos/sin tables [b, s, 1, rotary_dim] for the given positions, one per RoPE the layers use, with
+ * the config's RoPE scaling. Dynamic scaling and LongRoPE depend on the longest position of the
+ * whole batch, as transformers' `max(position_ids) + 1`. Frequency j sits at dims j and
  * j + rotary_dim/2 (GPT-NeoX "rotate half" layout), or at dims 2j and 2j+1 (GPT-J's adjacent pairs).
  */
-function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number): { cos: Tensor; sin: Tensor } {
+function rotaryTables(cfg: ModelConfig, pos: Float64Array, b: number, s: number): Map<RopeId, { cos: Tensor; sin: Tensor }> {
   const rd = cfg.rotaryDim;
   let maxPos = 0;
   for (const p of pos) maxPos = Math.max(maxPos, p);
-  const { invFreq, attentionScaling } = ropeFrequencies(cfg.ropeScaling ?? { type: 'default', theta: cfg.ropeTheta }, rd, maxPos + 1);
-  const cos = new Float32Array(b * s * rd);
-  const sin = new Float32Array(b * s * rd);
+  const tables = new Map<RopeId, { cos: Tensor; sin: Tensor }>();
   const pairs = cfg.rotaryAdjacentPairs ?? false;
-  for (let i = 0; i < b * s; i++)
-    for (let j = 0; j < rd / 2; j++) {
-      // HF computes position * inv_freq in float32, then cos and sin, then scales them in float32.
-      const angle = Math.fround(pos[i]! * invFreq[j]!);
-      const [d1, d2] = pairs ? [2 * j, 2 * j + 1] : [j, j + rd / 2];
-      cos[i * rd + d1] = cos[i * rd + d2] = Math.fround(Math.cos(angle) * attentionScaling);
-      sin[i * rd + d1] = sin[i * rd + d2] = Math.fround(Math.sin(angle) * attentionScaling);
-    }
-  return { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) };
+  for (const id of new Set<RopeId>(cfg.layerRope ?? ['global'])) {
+    const { invFreq, attentionScaling } = ropeFrequencies(ropeOf(cfg, id), rd, maxPos + 1);
+    const scale = Math.fround(attentionScaling);
+    const cos = new Float32Array(b * s * rd);
+    const sin = new Float32Array(b * s * rd);
+    for (let i = 0; i < b * s; i++)
+      for (let j = 0; j < rd / 2; j++) {
+        // HF computes position * inv_freq in float32, then cos and sin, then scales them in float32.
+        const angle = Math.fround(pos[i]! * invFreq[j]!);
+        const [d1, d2] = pairs ? [2 * j, 2 * j + 1] : [j, j + rd / 2];
+        cos[i * rd + d1] = cos[i * rd + d2] = Math.fround(Math.fround(Math.cos(angle)) * scale);
+        sin[i * rd + d1] = sin[i * rd + d2] = Math.fround(Math.fround(Math.sin(angle)) * scale);
+      }
+    tables.set(id, { cos: tensor(cos, [b, s, 1, rd]), sin: tensor(sin, [b, s, 1, rd]) });
+  }
+  return tables;
 }
 
 /** Whether (row, pos) is a real token under the attention mask (all are without one). */

@@ -29,7 +29,13 @@ export function initParams(cfg: ModelConfig, options: { seed?: number; std?: num
       W_O: w([nH * dh, d]),
       ...(cfg.attnBias ? { b_Q: zeros([nH * dh]), b_K: zeros([nKV * dh]), b_V: zeros([nKV * dh]) } : {}),
       ...(cfg.attnOutBias ? { b_O: zeros([d]) } : {}),
-      ...(cfg.qkNorm ? { q_norm: ones([qkDim(nH)]), k_norm: ones([qkDim(nKV)]) } : {}),
+      ...(cfg.qkNorm
+        ? {
+            // Gemma 3 stores q/k norm weights as w - 1: zero is the identity scale.
+            q_norm: cfg.normWeightOffset ? zeros([qkDim(nH)]) : ones([qkDim(nH)]),
+            k_norm: cfg.normWeightOffset ? zeros([qkDim(nKV)]) : ones([qkDim(nKV)]),
+          }
+        : {}),
     },
     ...(cfg.attnOnly
       ? {}

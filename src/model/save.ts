@@ -61,7 +61,7 @@ export function gpt2Incompatibility(cfg: ModelConfig, p: ModelParams): string | 
 export function gptNeoxIncompatibility(cfg: ModelConfig, p: ModelParams): string | null {
   return failures([
     [cfg.positional === 'rotary' && cfg.rotaryDim % 2 === 0 && cfg.rotaryDim <= cfg.dHead, 'not rotary positions'],
-    [cfg.ropeScaling === undefined, 'RoPE scaling'],
+    [!cfg.ropeScaling && !cfg.localRope, 'scaled or per-layer RoPE'],
     ...sharedChecks(cfg, p),
   ]);
 }

@@ -2,11 +2,12 @@
  * Gemma and Gemma 2: the LLaMA layout plus embeddings scaled by sqrt(d_model), RMSNorm weights
  * stored as w - 1, GELU (tanh) gated MLP, tied embeddings; Gemma 2 adds post-attention and
  * post-MLP norms, attention and final logit soft-capping, a query scale from
- * query_pre_attn_scalar, and a sliding window on alternate layers.
+ * query_pre_attn_scalar, and a sliding window on alternate layers. Every RoPE scaling
+ * transformers has (Gemma 3 is in gemma3.ts).
  */
 import { readActivation, readStandardDims, readTokenIds, type Activation, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
-import { readRope } from '../rope.js';
+import { checkRopeDims, readRope } from '../rope.js';
 import { llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
@@ -15,14 +16,19 @@ export const gemma: Family = {
   config(r): ModelConfig {
     const family = r.modelType;
     const g2 = family === 'gemma2';
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, 256);
     const { nLayers, dHead: dh } = dims;
-    const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
+    // Gemma2Config's default window is 4096 (Gemma 1 has none).
+    const window = r.optNum('sliding_window', g2 ? 4096 : null, { integer: true, min: 1 });
     const layerTypes = r.strList('layer_types', ['full_attention', 'sliding_attention'] as const);
     if (layerTypes && layerTypes.length !== nLayers)
       throw r.error('layer_types', `lists ${layerTypes.length} layers, but num_hidden_layers is ${nLayers}`);
     const slidingAt = (l: number): boolean => (layerTypes ? layerTypes[l] === 'sliding_attention' : g2 && l % 2 === 0);
-    const { rope } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
+    // As for LLaMA: plain RoPE rotates whole heads; a scaled one would not fit them in transformers.
+    if (partialRotary !== null && partialRotary !== 1 && rope.type !== 'default')
+      throw r.error(partialField, `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`);
+    checkRopeDims(r, rope, dh);
     r.expect('use_bidirectional_attention', [false]);
     const softcap = (name: string): number | null => (g2 ? r.optNum(name, null, { gt: 0 }) : null);
     const attentionBias = r.bool('attention_bias', false);

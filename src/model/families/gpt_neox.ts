@@ -1,9 +1,10 @@
 /**
  * GPT-NeoX (Pythia): LayerNorm, partial rotary (rotary_pct of each head), parallel residual,
  * fused QKV interleaved per head ([n_heads, 3, d_head] rows), exact GELU, untied unembedding.
+ * Every RoPE scaling transformers has (over the rotary dims).
  */
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
-import { readRope } from '../rope.js';
+import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
 
@@ -12,14 +13,28 @@ export const gptNeox: Family = {
   config(r): ModelConfig {
     const dims = readStandardDims(r);
     const { nLayers, dHead: dh } = dims;
-    const { rope, partialRotary } = readRope(r, {
+    // transformers' GPTNeoXConfig reads the base from rotary_emb_base and the fraction from rotary_pct
+    // (default 0.25), each unless rope_parameters gives it.
+    const { rope, partialRotary, partialField } = readRope(r, {
       defaultTheta: 10000,
-      implemented: ['default', 'linear'],
+      maxPositions: dims.nCtx,
       thetaNames: ['rotary_emb_base'],
+      partialNames: ['rotary_pct'],
     });
-    const rotaryPct = r.optNum('rotary_pct', null, { gt: 0, max: 1 }) ?? partialRotary ?? 1;
+    const rotaryPct = partialRotary ?? 0.25;
+    // A top-level rope_theta or partial_rotary_factor is not read by GPTNeoXConfig: refuse one that
+    // disagrees with what it does read rather than guess which was meant.
+    for (const [name, used] of [
+      ['rope_theta', rope.theta],
+      ['partial_rotary_factor', rotaryPct],
+    ] as const) {
+      const v = r.optNum(name, null);
+      if (v !== null && v !== used)
+        throw r.error(name, `is ${v}, but GPT-NeoX uses ${used} (transformers reads rope_parameters, rotary_emb_base and rotary_pct)`);
+    }
     const rotaryDim = Math.floor(dh * rotaryPct);
-    if (rotaryDim % 2 !== 0) throw r.error('rotary_pct', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
+    if (rotaryDim % 2 !== 0) throw r.error(partialField, `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
+    checkRopeDims(r, rope, rotaryDim);
     const attentionBias = r.bool('attention_bias', true);
     return {
       family: 'gpt_neox',

@@ -1,10 +1,11 @@
 /**
  * LLaMA and its close relatives (Mistral, Qwen2, Qwen3): RMSNorm, full rotary, grouped-query
  * attention, gated SiLU MLP, no biases (Qwen2: q/k/v biases; Qwen3: q/k RMSNorm per head;
- * Mistral: a sliding window on every layer).
+ * Mistral: a sliding window on every layer). Every RoPE scaling transformers has (linear, dynamic,
+ * llama3, yarn, longrope).
  */
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
-import { readRope } from '../rope.js';
+import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
 
@@ -12,7 +13,7 @@ export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
   config(r): ModelConfig {
     const family = r.modelType;
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, family === 'qwen3' ? 128 : null);
     const { nLayers, dHead: dh } = dims;
     const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
     // Qwen2/Qwen3 only slide when use_sliding_window says so, on layers from max_window_layers on;
@@ -25,7 +26,12 @@ export const llama: Family = {
     const slidesAt = (l: number): boolean => useWindow && (layerTypes ? layerTypes[l] === 'sliding_attention' : l >= windowFrom);
     if (layerTypes?.includes('sliding_attention') && !useWindow)
       throw r.error('layer_types', 'names sliding_attention layers, but no sliding window is in use (sliding_window / use_sliding_window)');
-    const { rope } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
+    // transformers' plain RoPE for these families rotates the whole head whatever partial_rotary_factor
+    // says; its scaled variants would give frequencies for a fraction of it, which its attention cannot apply.
+    if (partialRotary !== null && partialRotary !== 1 && rope.type !== 'default')
+      throw r.error(partialField, `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`);
+    checkRopeDims(r, rope, dh);
     const attentionBias = r.bool('attention_bias', false);
     return {
       family,
@@ -58,12 +64,16 @@ export const llama: Family = {
   weights: llamaWeights,
 };
 
-/** The LLaMA weight layout, shared with Gemma (which adds its post-norms). */
-export function llamaWeights(cfg: ModelConfig, w: WeightReader) {
+/**
+ * The LLaMA weight layout, shared with Gemma (which adds its post-norms). `prefix` holds the
+ * decoder (`model.`; Gemma 3 multimodal checkpoints nest it), `lmHead` the unembedding, read
+ * unless the embeddings are tied.
+ */
+export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.', lmHead = 'lm_head.weight') {
   const opt = (name: string) => (w.has(name) ? w.get(name) : undefined);
   const blocks: BlockParams[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
-    const h = `model.layers.${l}.`;
+    const h = `${prefix}layers.${l}.`;
     blocks.push({
       ln1: { w: w.get(`${h}input_layernorm.weight`) },
       ln2: { w: w.get(`${h}${cfg.postNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`) },
@@ -96,11 +106,12 @@ export function llamaWeights(cfg: ModelConfig, w: WeightReader) {
       },
     });
   }
-  const embed = w.get('model.embed_tokens.weight');
+  const embed = w.get(`${prefix}embed_tokens.weight`);
   return {
     embed: { W_E: embed },
     blocks,
-    ln_final: { w: w.get('model.norm.weight') },
-    unembed: { W_U: w.has('lm_head.weight') ? linearT(w, 'lm_head.weight') : embed.transpose() },
+    ln_final: { w: w.get(`${prefix}norm.weight`) },
+    // Tied (transformers then ignores a stored lm_head) or the checkpoint's own.
+    unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, lmHead) },
   };
 }

@@ -27,7 +27,8 @@ export const mixtral: Family = {
   config(r): ModelConfig {
     const dims = readStandardDims(r);
     const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
-    const { rope } = readRope(r, { defaultTheta: 1e6, implemented: ['default', 'linear'] });
+    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 1e6, maxPositions: dims.nCtx });
+    if (partialRotary !== null && partialRotary !== 1) throw r.error(partialField, `is ${partialRotary}; mixtral rotates whole heads`);
     const nExperts = r.dim(['num_local_experts', 'num_experts']);
     const topK = r.dim('num_experts_per_tok');
     if (topK > nExperts) throw r.error('num_experts_per_tok', `(${topK}) must be at most num_local_experts (${nExperts})`);

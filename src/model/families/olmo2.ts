@@ -19,7 +19,8 @@ export const olmo2: Family = {
   modelTypes: ['olmo2'],
   config(r): ModelConfig {
     const dims = readStandardDims(r);
-    const { rope } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
+    if (partialRotary !== null && partialRotary !== 1) throw r.error(partialField, `is ${partialRotary}; olmo2 rotates whole heads`);
     const attentionBias = r.bool('attention_bias', false);
     return {
       family: 'olmo2',

@@ -20,7 +20,7 @@ export const phi: Family = {
     // transformers' per-head q/k LayerNorm is hidden_size / num_attention_heads wide.
     if (qkNorm && dh * dims.nHeads !== dims.dModel)
       throw r.error('head_dim', `(${dh}) differs from hidden_size / num_attention_heads, which qk_layernorm's norms assume`);
-    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'], maxPositions: dims.nCtx });
     // PhiConfig's default partial_rotary_factor is 0.5; transformers truncates head_dim * factor.
     const rotaryDim = Math.floor(dh * (partialRotary ?? 0.5));
     if (rotaryDim % 2 !== 0) throw r.error('partial_rotary_factor', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);

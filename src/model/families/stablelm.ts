@@ -24,7 +24,7 @@ export const stablelm: Family = {
         : r.error('num_key_value_heads', `is absent, and StableLM's default of 32 does not divide num_attention_heads (${nHeads})`);
     // transformers' StableLM attention is hidden_size / num_attention_heads per head, whatever head_dim says.
     if (dh * nHeads !== dModel) throw r.error('head_dim', `(${dh}) must be hidden_size / num_attention_heads (${dModel / nHeads})`);
-    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'] });
+    const { rope, partialRotary } = readRope(r, { defaultTheta: 10000, implemented: ['default', 'linear'], maxPositions: dims.nCtx });
     const rotaryDim = Math.floor(dh * (partialRotary ?? 0.25));
     if (rotaryDim % 2 !== 0) throw r.error('partial_rotary_factor', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
     const qkvBias = r.bool('use_qkv_bias', false);
