@@ -71,3 +71,44 @@ describe('memory', () => {
     assert.ok(res.maxSessions <= 12, `session cache reached ${res.maxSessions} sessions`);
   });
 });
+
+// Ten jitted graphs of different shapes, each leaving an ORT arena of tens of MB behind (every
+// session has its own): under a 32 MB cap on the measured arenas the least recently used
+// sessions are released; without it every one is kept.
+const arenaScript = (capMb: number) => `
+import { jit, ortConfig, ortStats, randn, sessionArenaBytes, sessionCacheSize } from './src/index.js';
+ortConfig.maxArenaBytes = ${capMb} * 2 ** 20;
+const f = jit((x) => x.mul(2).exp().add(x.square()).tanh().mul(x).sum());
+let largest = 0;
+for (let i = 1; i <= 10; i++) {
+  const x = randn([1_000_000 + i * 1000], { seed: i });
+  const before = sessionArenaBytes();
+  for (let r = 0; r < 3; r++) if (!Number.isFinite(f(x).item())) throw new Error('bad value');
+  largest = Math.max(largest, sessionArenaBytes() - before);
+}
+console.log(JSON.stringify({ released: ortStats.released, arena: sessionArenaBytes(), sessions: sessionCacheSize(), largest }));
+`;
+
+describe('ORT arenas of cached sessions', () => {
+  it('are measured, and the least recently used sessions are released past ortConfig.maxArenaBytes', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const run = (capMb: number) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', arenaScript(capMb)], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 40_000,
+      });
+      assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { released: number; arena: number; sessions: number; largest: number };
+    };
+    const capped = run(32);
+    const kept = run(1e6);
+    const fmt = (r: typeof capped) => `${r.sessions} sessions, arenas ${(r.arena / MB).toFixed(0)} MB, ${r.released} released`;
+    // Every session's graph holds several 4 MB values: its arena is measured above zero.
+    assert.ok(kept.largest > 4 * MB, `largest arena measured: ${(kept.largest / MB).toFixed(1)} MB`);
+    assert.equal(kept.released, 0, fmt(kept));
+    assert.ok(kept.arena > 64 * MB, fmt(kept));
+    assert.ok(capped.released >= 3, fmt(capped));
+    assert.ok(capped.arena <= 32 * MB + capped.largest, fmt(capped));
+  });
+});
