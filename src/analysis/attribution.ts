@@ -265,6 +265,8 @@ export interface AttributionPatchingOptions {
  * divided by M(clean) - M(corrupted). Exact wherever the metric is linear in the node (e.g. the
  * last layer's attention output of an attention-only model without a final norm); elsewhere a
  * first-order estimate, known to fail where attention saturates (Kramár et al. 2024).
+ * The backward pass runs once over the prompt batch as given, so the memory budget of the sweeps
+ * does not apply to it (about `backwardBytesPerRow` per row, plus the marked activations).
  */
 export function attributionPatching(
   model: HookedTransformer,
@@ -367,7 +369,10 @@ export function compareAttributionPatching(
     'head_out',
     'head_out_by_pos',
   ];
-  const sweepOpts: PatchingOptions = options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {};
+  const sweepOpts: PatchingOptions = {
+    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+  };
   const out: Partial<Record<AttributionKind, AttributionComparison>> = {};
   for (const kind of kinds) {
     let attribution: Tensor;
