@@ -85,12 +85,15 @@ export const ortConfig = {
    * Most memory the kept sessions' ORT arenas may hold together; past it the least recently used
    * sessions that hold arena memory are released (never the one that just ran). Each session has
    * a CPU memory arena of its own, which keeps the peak of its runs until the session is released
-   * (a forward+backward pass over 256 stacked rows of the default model left 720 MB behind), so
-   * a sweep compiling one large session per prompt length or chunk size would otherwise keep one
-   * such arena per shape. A session's arena is measured as the process's RSS growth over its
-   * first runs (less the outputs), see `sessionArenaBytes`. Turning the arena off instead
-   * (`sessionOptions: { enableCpuMemArena: false }`) returns the memory after every run, but made
-   * chunked gradient sweeps 2 to 5 times slower (every run faults its memory in afresh).
+   * (a forward+backward pass over 256 stacked rows of the default model left 720 MB behind, with
+   * ORT's memory pattern on), so a sweep compiling one large session per prompt length or chunk
+   * size would otherwise keep one such arena per shape. A session's arena is measured as the
+   * process's RSS growth over its first runs, less the outputs (`sessionArenaBytes`). Released
+   * arenas go back to the C allocator, which returns most but not all of it to the system: 16
+   * jitted graphs over 8 MB arrays grew RSS by 297 MB under a 64 MB cap, by 890 MB without one.
+   * Turning the arena off instead (`sessionOptions: { enableCpuMemArena: false }`) returns the
+   * memory after every run, but made chunked gradient sweeps 2 to 5 times slower (every run
+   * faults its memory in afresh).
    */
   maxArenaBytes: 1024 * 2 ** 20,
   /** Write each newly compiled model here (for debugging with Netron or onnx.checker). */
