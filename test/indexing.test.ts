@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { concat, jit, stack, tensor, type Tensor } from '../src/index.js';
+import { concat, grad, jit, stack, tensor, type Tensor } from '../src/index.js';
 import { checkGrad, checkLowering, numbers, rnd, rndInt, withBackend } from './helpers.js';
 
 const i64 = (v: number | number[] | number[][] | number[][][], shape?: number[]): Tensor => tensor(v, shape, 'int64');
@@ -119,6 +119,71 @@ describe('concat, stack, pad', () => {
       [a],
     );
     assert.throws(() => concat([a, rnd([3, 3], 1)], 1), /concat: shapes \[2, 3\], \[3, 3\] differ outside axis 1/);
+  });
+});
+
+describe('split', () => {
+  it('known answers: equal pieces, listed sizes, one piece', () => {
+    const x = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+      [7, 8, 9],
+    ]);
+    assert.deepEqual(
+      x.split(2).map((p) => p.toArray()),
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        [[7, 8, 9]],
+      ],
+    );
+    assert.deepEqual(
+      x.split([1, 0, 2], -1).map((p) => p.shape),
+      [
+        [3, 1],
+        [3, 0],
+        [3, 2],
+      ],
+    );
+    assert.deepEqual(x.split([1, 0, 2], 1)[2]!.toArray(), [
+      [2, 3],
+      [5, 6],
+      [8, 9],
+    ]);
+    assert.equal(x.split(3)[0], x, 'one piece is the tensor itself');
+    assert.throws(() => x.split([1, 1]), /split: sizes \[1,1\] add up to 2, but axis 0 of \[3, 3\] has 3/);
+    assert.throws(() => x.split(0), /positive integer/);
+  });
+  it('lowering and VJPs (a piece without gradient gets zeros)', () => {
+    const a = rnd([4, 5, 3], 1);
+    checkLowering((x) => x.split([1, 3], 0), [a]);
+    checkLowering((x) => x.split(2, 1), [a]);
+    checkGrad((x) => x.split([2, 1, 2], 1)[1]!, [a]);
+    checkGrad(
+      (x) => {
+        const [p, , q] = x.split(1, 2);
+        return p!.mul(q!);
+      },
+      [a],
+    );
+  });
+  it('gradients of pieces weighted differently', () => {
+    const x = rnd([8, 6], 2);
+    const f = (t: Tensor) =>
+      t
+        .split(2)
+        .map((p, i) =>
+          p
+            .square()
+            .sum()
+            .mul(i + 1),
+        )
+        .reduce((u, v) => u.add(v));
+    const g = grad(f)(x) as Tensor;
+    const want = numbers(x).map((v, i) => 2 * v * (Math.floor(i / 12) + 1));
+    numbers(g).forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5, `${i}: ${v} vs ${want[i]}`));
   });
 });
 

@@ -213,6 +213,7 @@ export function ablationSweep(
   const after = runPatches(model, tokens, patches, sources, evaluate, {
     ...run,
     ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
   });
   return { before: metricValue(options.metric, logits), after };
 }

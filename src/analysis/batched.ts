@@ -2,11 +2,13 @@
  * Batched patching: many patched forward passes in one. The input is tiled k times along the
  * batch; one `runWithHooks` call then writes patch i into copy i through `where(mask, source, x)`,
  * with the mask built as a tensor ([k, 1, ...] over the activation's axes). Patches are run in
- * chunks of k to bound memory; the last chunk is padded with empty patches so that every chunk
- * has the same shapes and reuses one compiled session.
+ * chunks of k to bound memory (k from `maxBatch` or the memory budget, see memory.ts); the last
+ * chunk is padded with empty patches so that every chunk has the same shapes and reuses one
+ * compiled session.
  */
 import { Tensor, tensor, where } from '../tensor/index.js';
 import type { HookFn, HookedTransformer, RunOptions } from '../model/hooked.js';
+import { forwardBytesPerRow, forwardPlan, rowsPerPass, type MemoryOptions } from './memory.js';
 
 /** One place a patch writes: a hook point, restricted to an index along each non-batch axis. */
 export interface PatchSite {
@@ -31,10 +33,10 @@ export interface PatchSource {
   values: Tensor;
 }
 
-export interface BatchOptions extends RunOptions {
+export interface BatchOptions extends RunOptions, MemoryOptions {
   /**
-   * Most rows per forward pass (patches x batch). Default: as many as fit a budget of about
-   * 256 MiB for the logits and the attention patterns, at most 256.
+   * Most rows per forward pass (patches x batch). Default: as many as the memory budget holds
+   * (`memoryBudgetBytes`, default `memoryConfig.memoryBudgetBytes`; see memory.ts), at most 256.
    */
   maxBatch?: number;
 }
@@ -47,11 +49,12 @@ function sites(patch: Patch | null): readonly PatchSite[] {
   return Array.isArray(patch) ? (patch as readonly PatchSite[]) : [patch as PatchSite];
 }
 
-/** The default number of rows per forward pass for a model and sequence length. */
-export function defaultMaxBatch(model: HookedTransformer, seqLen: number): number {
-  const { cfg } = model;
-  const perRow = 4 * seqLen * (cfg.dVocab + 2 * cfg.nHeads * seqLen + 2 * Math.max(cfg.dMlp, cfg.dModel));
-  return Math.max(1, Math.min(256, Math.floor((256 * 2 ** 20) / perRow)));
+/**
+ * The default number of rows per forward pass for a model and sequence length: as many as the
+ * memory budget holds (`memoryConfig.memoryBudgetBytes` unless given), at most 256.
+ */
+export function defaultMaxBatch(model: HookedTransformer, seqLen: number, options: Pick<MemoryOptions, 'memoryBudgetBytes'> = {}): number {
+  return rowsPerPass(forwardBytesPerRow(model.cfg, seqLen), options);
 }
 
 /** Builds, for a chunk of k patches, the hooks that apply patch i to copy i of the batch. */
@@ -166,9 +169,7 @@ export function runPatches(
   if (patches.length === 0) return [];
   const [b, s] = tokens.shape as [number, number];
   const grid = maskGrid(patches, sources);
-  const maxRows = options.maxBatch ?? defaultMaxBatch(model, s);
-  if (!Number.isInteger(maxRows) || maxRows < 1) throw new Error(`maxBatch must be a positive integer, got ${maxRows}`);
-  const k = Math.max(1, Math.min(patches.length, Math.floor(maxRows / b)));
+  const k = forwardPlan(model.cfg, b, s, patches.length, options).size;
   const tiled = tileRows(tokens, k);
   const mask = maskInput(options.attentionMask, tokens);
   const tiledMask = mask ? tileRows(mask.cast('int64'), k) : undefined;

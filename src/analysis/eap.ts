@@ -43,6 +43,7 @@ import { promptTokens, type PromptInput } from './common.js';
 import type { PatchingProblem } from './patching.js';
 import { hookedValueAndGrad, problemTensorMetric, type TensorMetric } from './attribution.js';
 import { integrationPoints, pathIntegratedGradients, type IntegrationRule } from './integrated-gradients.js';
+import type { ChunkPlan, MemoryOptions } from './memory.js';
 
 /** The nodes and possible edges of a model's residual-stream graph. */
 export interface EapGraph {
@@ -203,7 +204,7 @@ export function eapNodeGradients(
   return out;
 }
 
-export interface EapOptions {
+export interface EapOptions extends MemoryOptions {
   /** 'EAP-IG' (default): gradients averaged along the input interpolation; 'EAP': one gradient at the clean run. */
   method?: 'EAP-IG' | 'EAP';
   /** Interpolation points of EAP-IG (default 5). */
@@ -214,7 +215,7 @@ export interface EapOptions {
   frozenNorm?: boolean;
   /** A differentiable metric instead of the problem's. */
   metric?: TensorMetric;
-  /** Most rows (points x batch) per forward+backward pass. */
+  /** Most rows (points x batch) per forward+backward pass; default: as many as the memory budget holds (see memory.ts). */
   maxBatch?: number;
 }
 
@@ -234,12 +235,14 @@ export interface EapResult extends EapGraph {
   /** The raw metric on the clean and on the corrupted prompt. */
   cleanValue: number;
   corruptedValue: number;
+  /** How the interpolation points were split into forward+backward passes. */
+  plan: ChunkPlan;
 }
 
 /**
  * Scores every edge of the model's graph for a clean/corrupted problem with EAP-IG (or EAP).
  * Costs two cached forward passes and `steps` forward+backward points (stacked into as few passes
- * as `maxBatch` allows).
+ * as `maxBatch` or the memory budget allows).
  */
 export function edgeAttributionPatching(model: HookedTransformer, problem: PatchingProblem, options: EapOptions = {}): EapResult {
   const { cfg } = model;
@@ -290,6 +293,7 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
   const { alphas, weights } =
     method === 'EAP' ? { alphas: [1], weights: [1] } : integrationPoints(options.steps ?? 5, options.rule ?? 'riemann_left');
   const frozen = options.frozenNorm ?? false;
+  let plan: ChunkPlan = { size: 0, count: 0 };
   const { grads } = pathIntegratedGradients(model, clean, {
     hook: input,
     base: corrRun.cache.get(input),
@@ -299,6 +303,10 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
     weights,
     ...run,
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    // Each downstream node's input gradient, [rows, pos, d_model], before the sum over copies.
+    extraPerPosition: 1.25 * graph.downstream.length * d,
+    onPlan: (p) => (plan = p),
     extraMarks: gradientMarks(model).filter((n) => n !== input),
     // The weights of the points are in the metric, so the gradients just add up over the copies.
     reduce: (t, k) => ({ grads: downstreamGrads(model, t, frozen, k).reshape([graph.downstream.length, b * s * d]) }),
@@ -318,7 +326,7 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
     }),
   );
   edges.sort((x, y) => Math.abs(y.score) - Math.abs(x.score));
-  return { ...graph, scores, edges, cleanValue, corruptedValue };
+  return { ...graph, scores, edges, cleanValue, corruptedValue, plan };
 }
 
 /** A circuit: a set of edges and the nodes they touch. */

@@ -67,6 +67,18 @@ export {
   type BatchOptions,
   type ChunkEvaluator,
 } from './batched.js';
+export {
+  memoryConfig,
+  forwardBytesPerRow,
+  backwardBytesPerRow,
+  memoryBudget,
+  rowsPerPass,
+  planChunks,
+  forwardPlan,
+  backwardPlan,
+  type MemoryOptions,
+  type ChunkPlan,
+} from './memory.js';
 export { inductionCircuitModel } from './known-circuits.js';
 export {
   initTunedLens,

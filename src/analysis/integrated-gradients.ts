@@ -7,9 +7,10 @@
  *
  * approximated by a quadrature rule with `steps` points; the attributions then satisfy
  * completeness: their sum is M(x) - M(x') up to the quadrature error, which shrinks as `steps`
- * grows. The interpolation points run as stacked copies of the batch (many per forward+backward
- * pass, one compiled session per chunk shape). Attributions are reported per coordinate and
- * summed over d_model per token position.
+ * grows. The interpolation points run as stacked copies of the batch, as many per
+ * forward+backward pass as the memory budget allows (`memoryBudgetBytes`, see memory.ts; one
+ * compiled session per chunk shape). Attributions are reported per coordinate and summed over
+ * d_model per token position.
  *
  * The input is `blocks.0.hook_resid_pre` (token + positional embeddings, the residual stream the
  * first block reads; default) or `hook_embed` (token embeddings only, positions held fixed, as
@@ -18,7 +19,7 @@
  */
 import { Tensor, tensor, zeros } from '../tensor/index.js';
 import type { HookedTransformer, RunOptions } from '../model/hooked.js';
-import { defaultMaxBatch } from './batched.js';
+import { backwardPlan, type ChunkPlan, type MemoryOptions } from './memory.js';
 import { promptTokens, type PromptInput } from './common.js';
 import { hookedValueAndGrad, repeatRows, weightedCopiesMetric, type TensorMetric } from './attribution.js';
 
@@ -86,7 +87,7 @@ function gaussLegendre(m: number): { alphas: number[]; weights: number[] } {
 /** Where the baseline comes from. */
 export type IgBaseline = 'zeros' | { tokens: PromptInput } | { values: Tensor };
 
-export interface IntegratedGradientsOptions {
+export interface IntegratedGradientsOptions extends MemoryOptions {
   /** 'zeros' (default), another prompt (its activation at the input hook), or values [batch, pos, d_model]. */
   baseline?: IgBaseline;
   /** 'resid_pre' (`blocks.0.hook_resid_pre`: token + positional embeddings; default) or 'embed' (`hook_embed`). */
@@ -96,7 +97,10 @@ export interface IntegratedGradientsOptions {
   /** Default 'riemann_right' (the paper's sum). */
   rule?: IntegrationRule;
   attentionMask?: RunOptions['attentionMask'];
-  /** Most rows (points x batch) per forward+backward pass; default as for the patching sweeps. */
+  /**
+   * Most rows (points x batch) per forward+backward pass; default: as many as the memory budget
+   * holds (`memoryBudgetBytes`, default `memoryConfig.memoryBudgetBytes`), at most 256.
+   */
   maxBatch?: number;
 }
 
@@ -114,6 +118,8 @@ export interface IntegratedGradientsResult {
   baselineValue: number;
   /** Completeness error: sum of the attributions - (M(input) - M(baseline)). */
   delta: number;
+  /** How the points were split into forward+backward passes (points per pass, passes). */
+  plan: ChunkPlan;
 }
 
 /** [k, 1, ..., 1] float tensor of `values` (k entries), for broadcasting over stacked copies. */
@@ -123,9 +129,11 @@ function column(values: readonly number[], rank: number): Tensor {
 
 /**
  * Path-averaged gradients of `metric` at `hook` along base + a (x - base) for the rule's points:
- * sum_k w_k dM/dx at point k, [batch, pos, d_model]. The points run in chunks of stacked copies;
- * the last chunk is padded with weight-0 points so every chunk reuses one compiled session.
- * `extraMarks` / `reduceExtra` let callers (EAP-IG) read more gradients along the same path.
+ * sum_k w_k dM/dx at point k, [batch, pos, d_model]. The points run in chunks of stacked copies,
+ * sized by `backwardPlan` from `maxBatch` or the memory budget; the last chunk is padded with
+ * weight-0 points so every chunk reuses one compiled session. `extraMarks` / `reduce` let callers
+ * (EAP-IG) read more gradients along the same path (`extraPerPosition`: the floats per position
+ * that `reduce` adds to a pass, for the plan). `onPlan` receives the plan before the passes run.
  */
 export function pathIntegratedGradients<T extends Record<string, Tensor> = { grad: Tensor }>(
   model: HookedTransformer,
@@ -138,18 +146,19 @@ export function pathIntegratedGradients<T extends Record<string, Tensor> = { gra
     alphas: readonly number[];
     weights: readonly number[];
     attentionMask?: RunOptions['attentionMask'];
-    maxBatch?: number;
     /** More hook points to mark, and a reduction of (targets, per-copy weights [k]) -> summed tensors. */
     extraMarks?: readonly string[];
     reduce?: (targets: Record<string, { value: Tensor; grad: Tensor }>, k: number, weights: Tensor) => T;
-  },
+    extraPerPosition?: number;
+    onPlan?: (plan: ChunkPlan) => void;
+  } & MemoryOptions,
 ): T {
   const [b, s] = tokens.shape as [number, number];
   const diff = spec.target.sub(spec.base);
   const n = spec.alphas.length;
-  const maxRows = spec.maxBatch ?? defaultMaxBatch(model, s);
-  if (!Number.isInteger(maxRows) || maxRows < 1) throw new Error(`maxBatch must be a positive integer, got ${maxRows}`);
-  const k = Math.max(1, Math.min(n, Math.floor(maxRows / b)));
+  const plan = backwardPlan(model.cfg, b, s, n, spec);
+  spec.onPlan?.(plan);
+  const k = plan.size;
   const tiled = repeatRows(tokens, k);
   const mask = spec.attentionMask ? repeatRows(maskTensor(spec.attentionMask), k) : undefined;
   const rank = spec.base.rank;
@@ -230,6 +239,7 @@ export function integratedGradients(
       throw new Error(`integratedGradients: baseline values [${base.shape}] must have the input's shape [${x.shape}]`);
   }
   const { alphas, weights } = integrationPoints(options.steps ?? 50, options.rule ?? 'riemann_right');
+  let plan: ChunkPlan = { size: 0, count: 0 };
   const { grad } = pathIntegratedGradients(model, tokens, {
     hook,
     base,
@@ -239,6 +249,8 @@ export function integratedGradients(
     weights,
     ...run,
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    onPlan: (p) => (plan = p),
   });
   const meanGrad = grad;
   const perDim = x.sub(base).mul(meanGrad);
@@ -246,5 +258,5 @@ export function integratedGradients(
   const inputValue = metric(model.forward(tokens, run)).item();
   const baselineValue = metric(model.runWithHooks(tokens, { ...run, hooks: [[hook, () => base]] })).item();
   const delta = attributions.sum().item() - (inputValue - baselineValue);
-  return { attributions, perDim, meanGrad, hook, inputValue, baselineValue, delta };
+  return { attributions, perDim, meanGrad, hook, inputValue, baselineValue, delta, plan };
 }

@@ -31,8 +31,8 @@ export interface PatchingProblem {
   attentionMask?: RunOptions['attentionMask'];
 }
 
-/** Options of the patching sweeps (the attention mask belongs to the problem). */
-export type PatchingOptions = Pick<BatchOptions, 'maxBatch'>;
+/** Options of the patching sweeps (the attention mask belongs to the problem): `maxBatch` or `memoryBudgetBytes`. */
+export type PatchingOptions = Pick<BatchOptions, 'maxBatch' | 'memoryBudgetBytes'>;
 
 /** A problem with its clean run done: what every sweep needs. */
 export interface PreparedPatching {

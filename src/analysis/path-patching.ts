@@ -21,7 +21,7 @@
  */
 import { Tensor, tensor, where } from '../tensor/index.js';
 import type { HookFn, HookedTransformer } from '../model/hooked.js';
-import { defaultMaxBatch } from './batched.js';
+import { forwardPlan } from './memory.js';
 import { checkHead, checkLayer } from './common.js';
 import { preparePatching, type PatchingOptions, type PatchingProblem } from './patching.js';
 import { repeatRows, runHookedWithCache } from './attribution.js';
@@ -108,9 +108,8 @@ export function pathPatching(
   const srcCache = noising ? corrCache : prep.cleanCache;
 
   const [b, s] = baseTokens.shape as [number, number];
-  const maxRows = options.maxBatch ?? defaultMaxBatch(model, s);
-  if (!Number.isInteger(maxRows) || maxRows < 1) throw new Error(`maxBatch must be a positive integer, got ${maxRows}`);
-  const k = Math.max(1, Math.min(senderLists.length, Math.floor(maxRows / b)));
+  // Up to two forward passes per chunk, one after the other: the forward estimate holds.
+  const k = forwardPlan(model.cfg, b, s, senderLists.length, options).size;
   const tiled = repeatRows(baseTokens, k);
   const tiledMask = run.attentionMask ? { attentionMask: repeatRows(maskInt(run.attentionMask), k) } : {};
   const freeze = options.freezeMlps ?? false;

@@ -19,5 +19,5 @@ export type { DType, StorageDType, TypedArray } from './dtype.js';
 export { float16ToFloat32, bfloat16ToFloat32, float32ToFloat16, float32ToBfloat16 } from './dtype.js';
 export { listOps, getOp, defineOp, type OpDef, type Meta } from './op.js';
 export { eagerConfig, stats as engineStats } from './trace.js';
-export { ortConfig, ortStats, ortAvailable, clearSessionCache, sessionCacheSize } from './backends/ort.js';
+export { ortConfig, ortStats, ortAvailable, clearSessionCache, sessionCacheSize, sessionArenaBytes } from './backends/ort.js';
 export { setBackend, getBackend } from './backend.js';

@@ -372,6 +372,25 @@ export class Tensor {
     const v = (value instanceof Tensor ? value : scalar(value, this.dtype)).cast(this.dtype).expand(target);
     return apply1('slice_set', [this, v], attrs);
   }
+  /**
+   * Splits along `axis` (default 0) into pieces: of `sizes` each (the last one smaller when the
+   * axis does not divide evenly), or of the listed sizes, which must add up to the axis. One
+   * node, so under grad the pieces' gradients are joined by one concat (k slices would each pad
+   * theirs back to the full shape).
+   */
+  split(sizes: number | readonly number[], axis = 0): Tensor[] {
+    const a = normAxis('split', axis, this.rank);
+    const n = this.shape[a]!;
+    let list: number[];
+    if (typeof sizes === 'number') {
+      if (!Number.isInteger(sizes) || sizes < 1) throw new Error(`split: the piece size must be a positive integer, got ${sizes}`);
+      list = [];
+      for (let start = 0; start < n; start += sizes) list.push(Math.min(sizes, n - start));
+      if (list.length === 0) list.push(0);
+    } else list = [...sizes];
+    if (list.length === 1 && list[0] === n) return [this];
+    return apply('split', [this], { axis: a, sizes: list });
+  }
   /** Pads with a constant; `pads` lists [before, after] for each axis from the first. */
   pad(pads: readonly (readonly [number, number])[], value = 0): Tensor {
     if (pads.length > this.rank) throw new Error(`pad: ${pads.length} pad pairs for a tensor of rank ${this.rank}`);

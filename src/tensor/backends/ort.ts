@@ -70,8 +70,32 @@ export const ortConfig = {
    * against 57 ms for a jitted GPT-2 block forward+backward, with no loss when nothing competes.
    */
   allowSpinning: false,
+  /**
+   * ORT's memory pattern: after a session's first run, every later run allocates one block
+   * planned for all its intermediate values. Off: that block came on top of the arena chunks the
+   * first run had left, so a session's arena settled at twice its peak (integrated gradients over
+   * 128 stacked rows of the default model: 297 MB of arena without the pattern, 589 MB with
+   * it). The default model's forward passes (1 and 32 rows) and 256-point integrated gradients
+   * ran no slower without it, within the noise of a shared 2-core machine.
+   */
+  memPattern: false,
   /** Maximum number of compiled sessions kept (least recently used are released). */
   maxSessions: 512,
+  /**
+   * Most memory the kept sessions' ORT arenas may hold together; past it the least recently used
+   * sessions that hold arena memory are released (never the one that just ran). Each session has
+   * a CPU memory arena of its own, which keeps the peak of its runs until the session is released
+   * (a forward+backward pass over 256 stacked rows of the default model left 720 MB behind, with
+   * ORT's memory pattern on), so a sweep compiling one large session per prompt length or chunk
+   * size would otherwise keep one such arena per shape. A session's arena is measured as the
+   * process's RSS growth over its first runs, less the outputs (`sessionArenaBytes`). Released
+   * arenas go back to the C allocator, which returns most but not all of it to the system: 16
+   * jitted graphs over 8 MB arrays grew RSS by 297 MB under a 64 MB cap, by 890 MB without one.
+   * Turning the arena off instead (`sessionOptions: { enableCpuMemArena: false }`) returns the
+   * memory after every run, but made chunked gradient sweeps 2 to 5 times slower (every run
+   * faults its memory in afresh).
+   */
+  maxArenaBytes: 1024 * 2 ** 20,
   /** Write each newly compiled model here (for debugging with Netron or onnx.checker). */
   dumpDir: null as string | null,
   /**
@@ -88,6 +112,8 @@ export const ortStats = {
   compiles: 0,
   cacheHits: 0,
   runs: 0,
+  /** Sessions released to stay within `maxSessions` and `maxArenaBytes`. */
+  released: 0,
 };
 
 interface CacheEntry {
@@ -99,9 +125,34 @@ interface CacheEntry {
    * eager-key hits: one-node graphs of one op read their inputs the same way.
    */
   usedInputs: number[];
+  /** Runs whose RSS growth was measured (the first `MEASURED_RUNS`), and the growth they left. */
+  measuredRuns: number;
+  arenaBytes: number;
 }
 
 const cache = new Map<string, CacheEntry>();
+let arenaTotal = 0;
+/** The arena grows on the first run (and again on the second, when ORT allocates its memory pattern, if on). */
+const MEASURED_RUNS = 2;
+
+function release(key: string): void {
+  const e = cache.get(key)!;
+  if (ortConfig.sessionOptions.enableProfiling) e.session.endProfiling();
+  e.session.dispose();
+  cache.delete(key);
+  arenaTotal -= e.arenaBytes;
+}
+
+/** Releases least recently used sessions holding arena memory until the total fits (`keep` stays). */
+function trimArenas(keep: CacheEntry): void {
+  if (arenaTotal <= ortConfig.maxArenaBytes) return;
+  for (const [key, e] of cache) {
+    if (arenaTotal <= ortConfig.maxArenaBytes) break;
+    if (e === keep || e.arenaBytes === 0) continue;
+    release(key);
+    ortStats.released++;
+  }
+}
 
 function lookup(key: string): CacheEntry | undefined {
   const hit = cache.get(key);
@@ -127,6 +178,7 @@ function compile(key: string, p: Prepared): CacheEntry {
       // ORT's extended fusions (e.g. MatMul+Transpose -> FusedMatMul) only have float32 kernels.
       graphOptimizationLevel: hasFloat64 ? 'basic' : 'all',
       ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
+      enableMemPattern: ortConfig.memPattern,
       extra: { session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } } },
       ...ortConfig.sessionOptions,
     });
@@ -134,12 +186,11 @@ function compile(key: string, p: Prepared): CacheEntry {
     throw new Error(`ONNX Runtime rejected a lowered graph: ${e instanceof Error ? e.message : String(e)}`);
   }
   ortStats.compiles++;
-  const entry = { session, inputNames, outputNames, usedInputs };
+  const entry: CacheEntry = { session, inputNames, outputNames, usedInputs, measuredRuns: 0, arenaBytes: 0 };
   cache.set(key, entry);
   while (cache.size > ortConfig.maxSessions) {
-    const oldest = cache.keys().next().value as string;
-    cache.get(oldest)!.session.dispose();
-    cache.delete(oldest);
+    release(cache.keys().next().value as string);
+    ortStats.released++;
   }
   return entry;
 }
@@ -155,15 +206,19 @@ function dumpModel(bytes: Uint8Array): void {
 
 /** Releases every cached session. */
 export function clearSessionCache(): void {
-  for (const e of cache.values()) {
-    if (ortConfig.sessionOptions.enableProfiling) e.session.endProfiling();
-    e.session.dispose();
-  }
-  cache.clear();
+  for (const key of [...cache.keys()]) release(key);
 }
 
 export function sessionCacheSize(): number {
   return cache.size;
+}
+
+/**
+ * The memory the kept sessions' ORT arenas hold, as measured: each session's RSS growth over its
+ * first runs, less what the runs returned (see `ortConfig.maxArenaBytes`).
+ */
+export function sessionArenaBytes(): number {
+  return arenaTotal;
 }
 
 /**
@@ -196,11 +251,23 @@ export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
   const fetches: Record<string, null> = {};
   for (const n of entry.outputNames) fetches[n] = null;
   ortStats.runs++;
+  // The first runs of a session measure what its arena keeps (reading RSS costs about 20 us).
+  const measure = entry.measuredRuns < MEASURED_RUNS;
+  const rssBefore = measure ? process.memoryUsage.rss() : 0;
   let results: ReturnType<NativeSession['run']>;
   try {
     results = entry.session.run(feeds, fetches, {});
   } catch (e) {
     throw new Error(`ONNX Runtime failed to run a compiled graph: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (measure) {
+    let outBytes = 0;
+    for (const n of entry.outputNames) outBytes += results[n]?.data.byteLength ?? 0;
+    const grown = Math.max(0, process.memoryUsage.rss() - rssBefore - outBytes);
+    entry.measuredRuns++;
+    entry.arenaBytes += grown;
+    arenaTotal += grown;
+    trimArenas(entry);
   }
   return entry.outputNames.map((n, k) => {
     const o = graph.outputs[k]!;

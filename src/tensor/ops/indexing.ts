@@ -1,5 +1,5 @@
 /**
- * Indexing and layout ops: slice (strided), slice_set (functional indexed update), concat, pad,
+ * Indexing and layout ops: slice (strided), slice_set (functional indexed update), concat, split, pad,
  * gather / gather_elements, scatter / scatter_add, triu (and tril), cumsum, topk.
  */
 import { attr, defineOp, type KernelArg, type LowerBuilder } from '../op.js';
@@ -243,6 +243,43 @@ defineOp<{ axis: number }>({
       colOff += row;
     }
     return [out];
+  },
+});
+
+/**
+ * Splits along an axis into pieces of the given sizes: the inverse of concat, as one node. Its VJP
+ * is one concat of the pieces' cotangents, so taking k pieces of a tensor under grad costs one
+ * tensor of the input's size in the backward pass, where k slices would cost k of them (each
+ * slice's cotangent is padded back to the full shape).
+ */
+defineOp<{ axis: number; sizes: number[] }>({
+  name: 'split',
+  infer([x], a) {
+    checkAxis('split', a.axis, x!.shape);
+    const n = x!.shape[a.axis]!;
+    if (a.sizes.length === 0 || a.sizes.some((v) => !Number.isInteger(v) || v < 0))
+      throw new Error(`split: sizes must be non-negative integers, got [${a.sizes}]`);
+    const total = a.sizes.reduce((t, v) => t + v, 0);
+    if (total !== n) throw new Error(`split: sizes [${a.sizes}] add up to ${total}, but axis ${a.axis} of ${fmtShape(x!.shape)} has ${n}`);
+    return a.sizes.map((v) => ({ shape: x!.shape.map((d, i) => (i === a.axis ? v : d)), dtype: x!.dtype }));
+  },
+  lower: (b, [x], a) => b.emit('Split', [x!, b.constI64(a.sizes)], { axis: attr.int(a.axis) }, a.sizes.length),
+  vjp(gs, { outputs, attrs }) {
+    const parts = gs.map((g, i) => g ?? zeros(outputs[i]!.shape, outputs[i]!.dtype));
+    return [parts.length === 1 ? parts[0]! : apply1('concat', parts, { axis: attrs.axis })];
+  },
+  kernel([x], a, outs) {
+    const outer = sizeOf(x!.shape.slice(0, a.axis));
+    const inner = sizeOf(x!.shape.slice(a.axis + 1));
+    const rowIn = x!.shape[a.axis]! * inner;
+    let colOff = 0;
+    return outs.map((o) => {
+      const row = o.shape[a.axis]! * inner;
+      const out = new Float64Array(sizeOf(o.shape));
+      for (let r = 0; r < outer; r++) for (let k = 0; k < row; k++) out[r * row + k] = x!.data[r * rowIn + colOff + k]!;
+      colOff += row;
+      return out;
+    });
   },
 });
 
