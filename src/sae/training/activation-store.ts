@@ -18,7 +18,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRNG, Tensor, tensor } from '../../tensor/index.js';
+import { PRNG, Tensor, permutation, tensor } from '../../tensor/index.js';
 import { suggest, type HookedTransformer } from '../../model/hooked.js';
 import type { DataSource } from '../../train/data.js';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
@@ -251,17 +251,9 @@ export class ActivationStore implements ActivationSource {
       empty = this.#n === before ? empty + 1 : 0;
       if (empty >= 10) throw new Error('the activation store got no activations: every position holds an excluded special token');
     }
-    // Shuffle [0, n) (Fisher-Yates on a permutation, then gather).
+    // Shuffle [0, n): a seeded permutation, then gather.
     const n = this.#n;
-    const rng = new PRNG(refillSeed(this.seed, this.#refills++));
-    const perm = new Uint32Array(n);
-    for (let i = 0; i < n; i++) perm[i] = i;
-    for (let i = n - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const t = perm[i]!;
-      perm[i] = perm[j]!;
-      perm[j] = t;
-    }
+    const perm = permutation(n, new PRNG(refillSeed(this.seed, this.#refills++)));
     this.#x = gatherRows(this.#x, perm, dIn);
     if (dOut) this.#y = gatherRows(this.#y, perm, dOut);
     const ids = new Float64Array(this.#ids.length);
@@ -581,17 +573,8 @@ export class CachedActivationStore implements ActivationSource {
 
   #epochOrder(epoch: number): Uint32Array {
     const n = this.manifest.shards.length;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    if (!this.#shuffle) return order;
-    const rng = new PRNG(refillSeed(this.#seed, 0x10000 + epoch));
-    for (let i = n - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const t = order[i]!;
-      order[i] = order[j]!;
-      order[j] = t;
-    }
-    return order;
+    if (!this.#shuffle) return Uint32Array.from({ length: n }, (_, i) => i);
+    return permutation(n, new PRNG(refillSeed(this.#seed, 0x10000 + epoch)));
   }
 
   #load(): LoadedShard {
@@ -609,18 +592,7 @@ export class CachedActivationStore implements ActivationSource {
     if (yName && (!y || y.rank !== 2 || y.shape[1] !== this.dOut || y.shape[0] !== x.shape[0]))
       throw new Error(`${path}: expected '${yName}' [${x.shape[0]}, ${this.dOut}]`);
     const n = x.shape[0]!;
-    let perm: Uint32Array | null = null;
-    if (this.#shuffle) {
-      perm = new Uint32Array(n);
-      for (let i = 0; i < n; i++) perm[i] = i;
-      const rng = new PRNG(refillSeed(this.#seed ^ index, this.#epoch));
-      for (let i = n - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        const tmp = perm[i]!;
-        perm[i] = perm[j]!;
-        perm[j] = tmp;
-      }
-    }
+    const perm = this.#shuffle ? permutation(n, new PRNG(refillSeed(this.#seed ^ index, this.#epoch))) : null;
     this.#loaded = {
       key,
       x: x.cast('float32').dataSync() as Float32Array,

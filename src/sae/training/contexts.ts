@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { PRNG } from '../../tensor/index.js';
 import { TokenFile } from '../../train/tokens.js';
+import { epochPlan, epochWindowCount } from '../../train/windows.js';
 import { corpusManifest, loadCorpus, splitCorpus } from '../../train/corpus.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import type { ModelTokenizer } from '../../model/hooked.js';
@@ -75,36 +75,18 @@ export function tokenContexts(source: TokenReader | TokenFile | string | ArrayLi
     options.description ?? (typeof source === 'string' ? source : source instanceof TokenFile ? source.path : `${reader.length} tokens`);
 
   // Per-epoch plans (phase, order), the most recent few cached; epoch starts found by walking.
-  const plans = new Map<number, { phase: number; order: Uint32Array | null; count: number }>();
-  const planOf = (epoch: number): { phase: number; order: Uint32Array | null; count: number } => {
+  const plans = new Map<number, { phase: number; order: Uint32Array | null }>();
+  const planOf = (epoch: number): { phase: number; order: Uint32Array | null } => {
     let p = plans.get(epoch);
     if (p) return p;
-    if (!shuffle) p = { phase: 0, order: null, count: Math.floor(reader.length / span) };
-    else {
-      const rng = new PRNG(((seed * 0x9e3779b1) ^ (epoch * 0x85ebca6b)) >>> 0);
-      const phase = rng.int(span);
-      const count = Math.floor((reader.length - phase) / span);
-      const order = new Uint32Array(count);
-      for (let i = 0; i < count; i++) order[i] = i;
-      for (let i = count - 1; i > 0; i--) {
-        const k = rng.int(i + 1);
-        const t = order[i]!;
-        order[i] = order[k]!;
-        order[k] = t;
-      }
-      p = { phase, order, count };
-    }
+    p = shuffle ? epochPlan(reader.length, span, seed, epoch) : { phase: 0, order: null };
     plans.set(epoch, p);
     if (plans.size > 4) plans.delete(plans.keys().next().value as number);
     return p;
   };
   // Epoch start indices: starts[e] = sum of counts of epochs < e (counts differ with the phase).
   const starts: number[] = [0];
-  const countOf = (epoch: number): number => {
-    if (!shuffle) return Math.floor(reader.length / span);
-    const rng = new PRNG(((seed * 0x9e3779b1) ^ (epoch * 0x85ebca6b)) >>> 0);
-    return Math.floor((reader.length - rng.int(span)) / span);
-  };
+  const countOf = (epoch: number): number => epochWindowCount(reader.length, span, seed, epoch);
   const locate = (j: number): { epoch: number; index: number } => {
     if (!shuffle) {
       const n = Math.floor(reader.length / span);
