@@ -14,7 +14,7 @@ import { HookedTransformer } from '../src/model/index.js';
 import { Sae, saveSae } from '../src/sae/index.js';
 import { evaluateSae, type SaeEvalReport } from '../src/sae/evals.js';
 import { featurePage, loadFeatureStore } from '../src/sae/features.js';
-import { defaultCorpusTokens } from '../src/sae/features/tokens.js';
+import { defaultCorpusTokens } from '../src/sae/contexts.js';
 import { writeTokenFile } from '../src/train/tokens.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -24,7 +24,7 @@ import {
   type ActivationBatch,
   type ActivationSource,
 } from '../src/sae/training/activation-store.js';
-import { defaultCorpusContexts, tokenContexts } from '../src/sae/training/contexts.js';
+import { defaultCorpusContexts, tokenContexts } from '../src/sae/contexts.js';
 import { coefficientSchedule, saeLrSchedule } from '../src/sae/training/schedules.js';
 import { trainSae } from '../src/sae/training/trainer.js';
 import { registerSaeTrain } from '../src/cli/sae-train.js';

@@ -31,7 +31,7 @@ import { nextTokenLoss } from '../model/hooked.js';
 import { jit, tensor, type Tensor } from '../tensor/index.js';
 import { attachSae } from './attach.js';
 import { runSae, type Sae } from './sae.js';
-import { contextBatches, planContexts, specialTokenIds, type ContextBatch, type TokenSource } from './features/tokens.js';
+import { contextBatches, planContexts, specialTokenIds, type ContextBatch, type TokenSource } from './contexts.js';
 
 /** Options of `evaluateSae`. */
 export interface EvaluateSaeOptions {

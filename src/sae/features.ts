@@ -38,7 +38,7 @@ import { SafetensorsError, loadSafetensors, saveSafetensors } from '../io/safete
 import type { HookedTransformer } from '../model/hooked.js';
 import { tensor, type Tensor } from '../tensor/index.js';
 import { defaultContextSize, defaultPrependBos, runSaeOnBatch, saeOutputPoint } from './evals.js';
-import { contextBatches, planContexts, specialTokenIds, type TokenSource } from './features/tokens.js';
+import { contextBatches, planContexts, specialTokenIds, type TokenSource } from './contexts.js';
 import type { Sae } from './sae.js';
 
 /** The JSON file of a feature store. */

@@ -111,13 +111,19 @@ export {
   defaultCorpusTokens,
   textFileTokens,
   tokenizeDocuments,
+  tokenContexts,
+  textFileContexts,
+  defaultCorpusContexts,
+  glassboxCacheDir,
   type TokenSource,
   type TokenReader,
   type IndexedContexts,
   type ContextPlan,
   type ContextBatch,
   type ContextBatchOptions,
-} from './features/tokens.js';
+  type ContextSource,
+  type TokenContextOptions,
+} from './contexts.js';
 export * from './training/index.js';
 export {
   SyntheticFeatures,

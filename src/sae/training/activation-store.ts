@@ -24,7 +24,7 @@ import type { DataSource } from '../../train/data.js';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { TokenFile } from '../../train/tokens.js';
-import { defaultCorpusContexts, textFileContexts, tokenContexts, type ContextSource } from './contexts.js';
+import { defaultCorpusContexts, specialTokenIds, textFileContexts, tokenContexts, type ContextSource } from '../contexts.js';
 
 /** One training batch: the SAE's input [batch, d_in] and, for transcoders, the output to reconstruct [batch, d_out]. */
 export interface ActivationBatch {
@@ -152,13 +152,7 @@ export class ActivationStore implements ActivationSource {
     if (this.contexts.contextSize > model.cfg.nCtx)
       throw new Error(`contextSize ${this.contexts.contextSize} exceeds the model's context length ${model.cfg.nCtx}`);
     const ex = options.excludeSpecialTokens ?? false;
-    const ids =
-      ex === true
-        ? [model.cfg.bosTokenId, model.cfg.eosTokenId, model.cfg.padTokenId].filter((v): v is number => typeof v === 'number')
-        : ex === false
-          ? []
-          : [...ex];
-    this.#special = new Set(ids);
+    this.#special = specialTokenIds(model, ex);
     this.metadata = {
       model_name: options.modelName ?? null,
       hook_name: this.hookName,
