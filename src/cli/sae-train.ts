@@ -10,13 +10,8 @@ import type { Command } from 'commander';
 import { loadModel } from '../model/pretrained.js';
 import { listArchitectures } from '../sae/registry.js';
 import { isTranscoderArchitecture } from '../sae/config.js';
-import {
-  ACTIVATION_MANIFEST,
-  CachedActivationStore,
-  activationStore,
-  cacheActivations,
-  type ActivationSource,
-} from '../sae/training/activation-store.js';
+import { activationStore, type ActivationSource } from '../sae/training/activation-store.js';
+import { ACTIVATION_MANIFEST, CachedActivationStore, cacheActivations } from '../sae/training/activation-cache.js';
 import { trainSae } from '../sae/training/trainer.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
 

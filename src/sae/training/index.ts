@@ -5,19 +5,21 @@
  */
 export {
   ActivationStore,
-  CachedActivationStore,
   activationStore,
-  cacheActivations,
-  readActivationManifest,
-  ACTIVATION_MANIFEST,
   type ActivationBatch,
   type ActivationMetadata,
   type ActivationSource,
   type ActivationStoreOptions,
   type DatasetStoreOptions,
+} from './activation-store.js';
+export {
+  CachedActivationStore,
+  cacheActivations,
+  readActivationManifest,
+  ACTIVATION_MANIFEST,
   type ActivationCacheManifest,
   type CacheActivationsOptions,
   type CachedStoreOptions,
-} from './activation-store.js';
+} from './activation-cache.js';
 export { trainSae, type TrainSaeOptions, type TrainSaeResult } from './trainer.js';
 export { saeLrSchedule, coefficientSchedule, type SaeLrScheduleOptions } from './schedules.js';

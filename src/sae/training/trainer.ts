@@ -36,7 +36,7 @@ import {
 } from '../transforms.js';
 import { saveSae } from '../formats.js';
 import type { SaeInitOptions, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
-import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
+import { concatRows, type ActivationBatch, type ActivationMetadata } from './activation-store.js';
 import { coefficientSchedule, saeLrSchedule } from './schedules.js';
 import { makeProgress, metricsLogger, truncateMetrics, type MetricsRecord } from '../../train/progress.js';
 
@@ -397,10 +397,10 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
       const n = Math.max(1, o.nBatchesForNormEstimate ?? (normalize !== 'none' ? 100 : 1));
       const sample: Tensor[] = [];
       for (let i = 0; i < n; i++) sample.push(store.next().x);
-      if (normalize !== 'none') normFactor = estimateNormScalingFactor(stackRows(sample));
+      if (normalize !== 'none') normFactor = estimateNormScalingFactor(concatRows(sample));
       if (bInit !== 'zeros') {
         if (transcoder) throw new Error('bDecInitMethod applies to SAEs, not transcoders (b_dec lives in the output space)');
-        const rows = stackRows(sample.slice(0, Math.max(1, Math.ceil(4096 / Math.max(1, sample[0]!.shape[0]!)))));
+        const rows = concatRows(sample.slice(0, Math.max(1, Math.ceil(4096 / Math.max(1, sample[0]!.shape[0]!)))));
         const scaled = normFactor ? rows.mul(normFactor) : rows;
         let bDec: Tensor;
         if (bInit === 'mean') bDec = scaled.mean(0);
@@ -632,18 +632,6 @@ function densityRecord(d: Float32Array, deadThreshold: number): Record<string, n
     'sparsity/below_1e-6': countBelow(d, 1e-6),
     'sparsity/dead_features': countBelow(d, deadThreshold),
   };
-}
-
-function stackRows(ts: Tensor[]): Tensor {
-  const d = ts[0]!.shape[ts[0]!.rank - 1]!;
-  const n = ts.reduce((s, t) => s + t.size / d, 0);
-  const out = new Float32Array(n * d);
-  let o = 0;
-  for (const t of ts) {
-    out.set(t.cast('float32').dataSync() as Float32Array, o);
-    o += t.size;
-  }
-  return tensor(out, [n, d]);
 }
 
 /**
