@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { HookedTransformer } from '../src/model/index.js';
 import { Sae, saveSae } from '../src/sae/index.js';
 import { evaluateSae, type SaeEvalReport } from '../src/sae/evals.js';
-import { featurePage, loadFeatureStore } from '../src/sae/features.js';
+import { featurePage, loadFeatureStore } from '../src/sae/features/index.js';
 import { defaultCorpusTokens } from '../src/sae/contexts.js';
 import { writeTokenFile } from '../src/train/tokens.js';
 

@@ -17,7 +17,14 @@ import { writeFileAtomic } from '../io/atomic.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { loadModel } from '../model/pretrained.js';
 import { defaultContextSize, evaluateSae, formatEvalReport } from '../sae/evals.js';
-import { collectFeatures, featurePage, formatFeaturePage, loadFeatureStore, saveFeatureStore, type FeatureStore } from '../sae/features.js';
+import {
+  collectFeatures,
+  featurePage,
+  formatFeaturePage,
+  loadFeatureStore,
+  saveFeatureStore,
+  type FeatureStore,
+} from '../sae/features/index.js';
 import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
 import { loadSae } from '../sae/formats.js';
 import type { Sae } from '../sae/sae.js';

@@ -102,7 +102,7 @@ export {
   type PageToken,
   type LogitEffects,
   type HistogramBins,
-} from './features.js';
+} from './features/index.js';
 export {
   planContexts,
   contextBatches,
