@@ -69,7 +69,12 @@ export interface SaeConfig {
 /** The fields of a new config beyond those `makeSaeConfig` fills in. */
 export type SaeConfigInput = Partial<SaeConfig> & Pick<SaeConfig, 'architecture' | 'd_in' | 'd_sae'>;
 
-/** Architectures whose decoder writes to another hook point (no b_dec subtraction from the input). */
+/**
+ * Whether an architecture's name says it is a transcoder (its decoder writes to another hook
+ * point; no b_dec subtraction from the input): the SAELens convention, for configs read before
+ * their architecture is looked up (`parseSaeConfig`). A registered architecture's own
+ * `transcoder` flag is what the rest of glassbox asks.
+ */
 export function isTranscoderArchitecture(name: string): boolean {
   return name.endsWith('transcoder');
 }
@@ -80,9 +85,12 @@ export function layerOf(hookName: string | null | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** A complete config from the fields given, with SAELens's defaults for the rest. */
-export function makeSaeConfig(input: SaeConfigInput): SaeConfig {
-  const transcoder = isTranscoderArchitecture(input.architecture);
+/**
+ * A complete config from the fields given, with SAELens's defaults for the rest. `transcoder`
+ * (default: by the name, `isTranscoderArchitecture`) adds d_out and the output hook fields and
+ * turns off the b_dec subtraction by default.
+ */
+export function makeSaeConfig(input: SaeConfigInput, transcoder = isTranscoderArchitecture(input.architecture)): SaeConfig {
   const hookName = input.hook_name ?? null;
   const cfg: SaeConfig = {
     dtype: 'float32',

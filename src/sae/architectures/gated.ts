@@ -6,11 +6,12 @@
  * The gate decides which features fire, the magnitude path how strongly; the step in the gate
  * has no gradient, so training adds an L1 on ReLU(pi_gate) (weighted by the decoder row norms)
  * and an auxiliary loss: ReLU(pi_gate) alone, through the decoder, must reconstruct the input.
- * Parameters: W_enc, b_gate, r_mag, b_mag, W_dec, b_dec (no b_enc).
+ * Parameters: W_enc, b_gate, r_mag, b_mag, W_dec, b_dec (no b_enc). Training schedules the L1
+ * coefficient; nothing else is special about it.
  */
 import type { Tensor } from '../../tensor/index.js';
 import { zeros } from '../../tensor/index.js';
-import { baseParamShapes, decoderRowNorms, forwardParts, initBase, lossConfig, meanL0, mseLoss } from '../common.js';
+import { baseParamShapes, decoderRowNorms, defineTraining, forwardParts, initBase, lossConfig, meanL0, mseLoss } from '../common.js';
 import { stopGradient } from '../ops.js';
 import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 
@@ -37,6 +38,7 @@ export const gated: SaeArchitecture = {
   activate: (p, hiddenPre, saeIn) => gatePreActs(p, saeIn).gt(0).cast(hiddenPre.dtype).mul(hiddenPre.relu()),
   decode: (p, acts) => acts.matmul(p.W_dec!).add(p.b_dec!),
   trainingLoss: (params, x, options = {}) => gatedLoss(params, x, options),
+  training: defineTraining({ coefficient: { name: 'l1', term: 'l1_loss' } }),
 };
 
 /**
