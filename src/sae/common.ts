@@ -24,6 +24,25 @@ export function mseLoss(recon: Tensor, target: Tensor): Tensor {
   return recon.sub(target).square().sum(-1).mean();
 }
 
+/**
+ * The L1 of feature activations weighted by the decoder row norms, averaged over examples, times
+ * `coefficient`: mean over examples of coefficient * sum_i acts_i * ||W_dec[i]||. The sparsity
+ * penalty that cannot be dodged by shrinking activations and growing rows. [..., d_sae] -> scalar.
+ */
+export function weightedL1(acts: Tensor, W_dec: Tensor, coefficient: number): Tensor {
+  return acts.mul(decoderRowNorms(W_dec)).sum(-1).mean().mul(coefficient);
+}
+
+/** The affine encoder most architectures share: saeIn W_enc + b_enc. [..., d_in] -> [..., d_sae]. */
+export function affinePreActs(p: SaeParams, saeIn: Tensor): Tensor {
+  return saeIn.matmul(p.W_enc!).add(p.b_enc!);
+}
+
+/** The affine decoder most architectures share: acts W_dec + b_dec. [..., d_sae] -> [..., d_out]. */
+export function affineDecode(p: SaeParams, acts: Tensor): Tensor {
+  return acts.matmul(p.W_dec!).add(p.b_dec!);
+}
+
 /** Mean number of non-zero features per example: [..., d_sae] -> scalar. */
 export function meanL0(acts: Tensor): Tensor {
   return acts.ne(0).cast(acts.dtype).sum(-1).mean();

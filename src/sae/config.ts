@@ -129,19 +129,12 @@ const RENAMED: Record<string, string> = {
   activation_fn: 'activation_fn_str',
 };
 
+/** The model-side fields of a config: where the SAE reads and what it was trained on. */
+const MODEL_FIELDS = ['model_name', 'hook_name', 'hook_layer', 'hook_head_index', 'context_size', 'prepend_bos', 'dataset_path'] as const;
+/** A transcoder's output hook point. */
+const OUTPUT_HOOK_FIELDS = ['hook_name_out', 'hook_layer_out', 'hook_head_index_out'] as const;
 /** Fields SAELens 6 keeps under `metadata`. */
-const METADATA_FIELDS = [
-  'model_name',
-  'hook_name',
-  'hook_layer',
-  'hook_head_index',
-  'context_size',
-  'prepend_bos',
-  'dataset_path',
-  'hook_name_out',
-  'hook_layer_out',
-  'hook_head_index_out',
-] as const;
+const METADATA_FIELDS = [...MODEL_FIELDS, ...OUTPUT_HOOK_FIELDS] as const;
 
 /**
  * Reads a parsed cfg.json (any SAELens version) into a SaeConfig. `file` names the source in
@@ -244,19 +237,11 @@ export function configToJson(cfg: SaeConfig): Record<string, unknown> {
     'apply_b_dec_to_input',
     'normalize_activations',
     'reshape_activations',
-    'model_name',
-    'hook_name',
-    'hook_layer',
-    'hook_head_index',
-    'context_size',
-    'prepend_bos',
-    'dataset_path',
+    ...MODEL_FIELDS,
     'k',
     'rescale_acts_by_decoder_norm',
     'd_out',
-    'hook_name_out',
-    'hook_layer_out',
-    'hook_head_index_out',
+    ...OUTPUT_HOOK_FIELDS,
     'matryoshka_widths',
     'norm_scaling_factor',
   ];

@@ -9,9 +9,9 @@
  */
 import { Tensor, full, scalar } from '../../tensor/index.js';
 import type { SaeConfig } from '../config.js';
-import { baseParamShapes, batchTopkActivation, defineTraining, foldDecoderNormParams, initBase } from '../common.js';
+import { batchTopkActivation, defineTraining, foldDecoderNormParams } from '../common.js';
 import type { SaeArchitecture, SaeParams, SaeRunningThreshold, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
-import { kOf, rankedPreActs, topkDecode, topkFamilyLoss, topkTraining } from './topk.js';
+import { kOf, rankedPreActs, topk, topkFamilyLoss, topkTraining } from './topk.js';
 
 /**
  * SAELens's running threshold, inside the compiled training step: the tensor form of
@@ -57,17 +57,13 @@ export const batchtopkTraining: SaeTrainingFacts = defineTraining({
   inferenceForm: batchTopkInferenceForm,
 });
 
-/** The 'batchtopk' architecture (cfg.k: average active features per example); parameters as topk's. */
+/** The 'batchtopk' architecture (cfg.k: average active features per example): topk's parameters, encoder and decoder. */
 export const batchtopk: SaeArchitecture = {
+  ...topk,
   name: 'batchtopk',
   description: 'BatchTopK SAE: the k * batch largest activations across the batch; saved as jumprelu for inference',
-  transcoder: false,
   batchDependent: true,
-  paramShapes: (cfg) => baseParamShapes(cfg),
-  init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
   activate: (p, hiddenPre, _saeIn, cfg) => batchTopkActivation(rankedPreActs(p, hiddenPre, cfg), kOf(cfg, 'batchtopk')),
-  decode: topkDecode,
   trainingLoss: (params, x, options = {}) => batchTopkLoss(batchtopk, params, x, options),
   training: batchtopkTraining,
 };

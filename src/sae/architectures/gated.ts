@@ -11,7 +11,17 @@
  */
 import type { Tensor } from '../../tensor/index.js';
 import { zeros } from '../../tensor/index.js';
-import { baseParamShapes, decoderRowNorms, defineTraining, forwardParts, initBase, lossConfig, meanL0, mseLoss } from '../common.js';
+import {
+  affineDecode,
+  baseParamShapes,
+  defineTraining,
+  forwardParts,
+  initBase,
+  lossConfig,
+  meanL0,
+  mseLoss,
+  weightedL1,
+} from '../common.js';
 import { stopGradient } from '../ops.js';
 import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 
@@ -36,7 +46,7 @@ export const gated: SaeArchitecture = {
   // hook_sae_acts_pre sees the magnitude path's pre-activation, as in SAELens.
   hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!.mul(p.r_mag!.exp())).add(p.b_mag!),
   activate: (p, hiddenPre, saeIn) => gatePreActs(p, saeIn).gt(0).cast(hiddenPre.dtype).mul(hiddenPre.relu()),
-  decode: (p, acts) => acts.matmul(p.W_dec!).add(p.b_dec!),
+  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => gatedLoss(params, x, options),
   training: defineTraining({ coefficient: { name: 'l1', term: 'l1_loss' } }),
 };
@@ -53,11 +63,7 @@ export function gatedLoss(params: SaeParams, x: Tensor, options: SaeTrainingOpti
   const { saeIn, acts, out, restore } = forwardParts(gated, params, x, cfg);
   const mse = mseLoss(out, target);
   const gateActs = gatePreActs(params, saeIn).relu();
-  const l1 = gateActs
-    .mul(decoderRowNorms(params.W_dec!))
-    .sum(-1)
-    .mean()
-    .mul(options.l1Coefficient ?? 1);
+  const l1 = weightedL1(gateActs, params.W_dec!, options.l1Coefficient ?? 1);
   const detach = options.detachAuxDecoder ?? true;
   const W_dec = detach ? stopGradient(params.W_dec!) : params.W_dec!;
   const b_dec = detach ? stopGradient(params.b_dec!) : params.b_dec!;

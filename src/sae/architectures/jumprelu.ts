@@ -13,6 +13,8 @@
  */
 import { full, type Tensor } from '../../tensor/index.js';
 import {
+  affineDecode,
+  affinePreActs,
   baseParamShapes,
   deadMaskOf,
   decoderRowNorms,
@@ -22,6 +24,7 @@ import {
   lossConfig,
   meanL0,
   mseLoss,
+  weightedL1,
 } from '../common.js';
 import { jumpReluSte, stepSte } from '../ops.js';
 import type { SaeArchitecture, SaeParams, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
@@ -48,9 +51,9 @@ export const jumprelu: SaeArchitecture = {
   batchDependent: false,
   paramShapes: (cfg) => ({ ...baseParamShapes(cfg), threshold: [cfg.d_sae] }),
   init: (cfg, options = {}) => ({ ...initBase(cfg, options), threshold: full([cfg.d_sae], options.initThreshold ?? 0.01) }),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
+  hiddenPre: affinePreActs,
   activate: (p, hiddenPre) => jumpRelu(hiddenPre, p.threshold!),
-  decode: (p, acts) => acts.matmul(p.W_dec!).add(p.b_dec!),
+  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => jumpReluLoss(params, x, options),
   training: jumpreluTraining,
 };
@@ -92,14 +95,7 @@ export function jumpReluLoss(
   if (options.preActLossCoefficient !== undefined && options.deadMask) {
     // Anthropic's pre-activation loss, on dead features only (SAELens's calculate_pre_act_loss).
     const dead = deadMaskOf(options.deadMask, cfg.d_sae, `${arch.name} trainingLoss`).cast(x.dtype);
-    const preAct = threshold
-      .sub(hiddenPre)
-      .relu()
-      .mul(dead)
-      .mul(decoderRowNorms(params.W_dec!))
-      .sum(-1)
-      .mean()
-      .mul(options.preActLossCoefficient);
+    const preAct = weightedL1(threshold.sub(hiddenPre).relu().mul(dead), params.W_dec!, options.preActLossCoefficient);
     metrics.pre_act_loss = preAct;
     loss = loss.add(preAct);
   }

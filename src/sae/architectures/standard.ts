@@ -7,8 +7,9 @@
  */
 import { scalar, type Tensor } from '../../tensor/index.js';
 import {
+  affineDecode,
+  affinePreActs,
   baseParamShapes,
-  decoderRowNorms,
   defineTraining,
   forwardParts,
   initBase,
@@ -16,6 +17,7 @@ import {
   meanL0,
   mseLoss,
   processInput,
+  weightedL1,
 } from '../common.js';
 import { stopGradient } from '../ops.js';
 import type { SaeArchitecture, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions, SaeParams } from '../types.js';
@@ -39,9 +41,9 @@ export const standard: SaeArchitecture = {
   batchDependent: false,
   paramShapes: (cfg) => baseParamShapes(cfg),
   init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
+  hiddenPre: affinePreActs,
   activate: (_p, hiddenPre) => hiddenPre.relu(),
-  decode: (p, acts) => acts.matmul(p.W_dec!).add(p.b_dec!),
+  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => standardTrainingLoss(params, x, options),
   training: standardTraining,
 };
@@ -61,11 +63,7 @@ export function standardTrainingLoss(
   if (lp !== 1) throw new Error(`${arch.name} trainingLoss: lpNorm ${lp} is not supported (only 1, SAELens's default)`);
   const { acts, out } = forwardParts(arch, params, x, cfg);
   const mse = mseLoss(out, options.target ?? x);
-  const l1 = acts
-    .mul(decoderRowNorms(params.W_dec!))
-    .sum(-1)
-    .mean()
-    .mul(options.l1Coefficient ?? 1);
+  const l1 = weightedL1(acts, params.W_dec!, options.l1Coefficient ?? 1);
   return { loss: mse.add(l1), metrics: { mse_loss: mse, l1_loss: l1, l0: meanL0(acts) }, featureActs: acts };
 }
 

@@ -14,6 +14,7 @@ import type { Tensor } from '../../tensor/index.js';
 import type { SaeConfig } from '../config.js';
 import {
   actsTimesWDec,
+  affinePreActs,
   auxKLoss,
   baseParamShapes,
   deadMaskOf,
@@ -67,7 +68,7 @@ export const topk: SaeArchitecture = {
   batchDependent: false,
   paramShapes: (cfg) => baseParamShapes(cfg),
   init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
+  hiddenPre: affinePreActs,
   activate: (p, hiddenPre, _saeIn, cfg) => topkActivation(rankedPreActs(p, hiddenPre, cfg), kOf(cfg, 'topk')),
   decode: topkDecode,
   trainingLoss: (params, x, options = {}) => topkFamilyLoss(topk, params, x, options),

@@ -26,6 +26,7 @@ import type { HookedTransformer } from '../../model/hooked.js';
 import { tensor, type Tensor } from '../../tensor/index.js';
 import { defaultContextSize, defaultPrependBos, runSaeOnBatch } from '../evals.js';
 import { contextBatches, planContexts, specialTokenIds, type TokenSource } from '../contexts.js';
+import { readJsonFile } from '../formats.js';
 import type { Sae } from '../sae.js';
 import { FeatureCollector, type FeatureCollectorOptions, type FeatureStats } from './collector.js';
 import { logitEffects, type LogitEffects } from './logit-effects.js';
@@ -257,14 +258,10 @@ export function saveFeatureStore(store: FeatureStore, dir: string): FeatureStore
  */
 export function loadFeatureStore(dir: string): FeatureStore {
   const jsonPath = join(dir, FEATURES_JSON);
-  if (!existsSync(jsonPath))
-    throw new Error(`${jsonPath}: not found (a feature store directory holds ${FEATURES_JSON} and ${FEATURES_TENSORS})`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(jsonPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`${jsonPath}: cannot read the feature store description (${e instanceof Error ? e.message : String(e)})`, { cause: e });
-  }
+  const raw = readJsonFile(jsonPath, {
+    missing: `not found (a feature store directory holds ${FEATURES_JSON} and ${FEATURES_TENSORS})`,
+    unreadable: 'cannot read the feature store description',
+  });
   const meta = checkMeta(raw, jsonPath);
   const tensorsPath = join(dir, meta.tensorsFile);
   if (!existsSync(tensorsPath)) throw new Error(`${tensorsPath}: not found (the tensors of the feature store ${jsonPath} describes)`);

@@ -6,11 +6,12 @@
  * without the model: shards are read one at a time in a seeded order that changes every epoch,
  * rows shuffled within each shard, and its state (epoch, shard, row) resumes exactly.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRNG, permutation, type Tensor } from '../../tensor/index.js';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
+import { readJsonFile } from '../formats.js';
 import {
   batchRows,
   concatRows,
@@ -103,13 +104,10 @@ export function cacheActivations(source: ActivationSource, dir: string, options:
 /** Reads and checks an activation cache's manifest. */
 export function readActivationManifest(dir: string): ActivationCacheManifest {
   const file = join(dir, ACTIVATION_MANIFEST);
-  if (!existsSync(file)) throw new Error(`${file}: missing (not an activation cache, or its writing did not finish)`);
-  let m: ActivationCacheManifest;
-  try {
-    m = JSON.parse(readFileSync(file, 'utf8')) as ActivationCacheManifest;
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
+  const m = readJsonFile(file, {
+    missing: 'missing (not an activation cache, or its writing did not finish)',
+    unreadable: 'not valid JSON',
+  }) as ActivationCacheManifest;
   if (m?.format !== 'glassbox-activation-cache' || !Array.isArray(m.shards) || m.shards.length === 0)
     throw new Error(`${file}: not a glassbox activation cache manifest`);
   for (const s of m.shards) if (!existsSync(join(dir, s.file))) throw new Error(`${join(dir, s.file)}: missing (listed in ${file})`);

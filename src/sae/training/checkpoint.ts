@@ -10,7 +10,9 @@ import type { DataSource } from '../../train/data.js';
 import type { OptState, Optimizer } from '../../train/optim.js';
 import type { MetricsRecord } from '../../train/progress.js';
 import { estimateNormScalingFactor, geometricMedian, normalizeDecoderRows } from '../transforms.js';
+import type { SaeConfig } from '../config.js';
 import type { SaeParams } from '../types.js';
+import type { TrainSaeOptions } from './trainer.js';
 import { concatRows, type ActivationBatch } from './activation-store.js';
 import { freshStats, type SaeStats } from './step.js';
 
@@ -132,4 +134,52 @@ export function saveSaeCheckpoint(
     extra: { normScalingFactor: state.normFactor, lastDensity: state.lastDensity ? Array.from(state.lastDensity) : null },
   };
   saveCheckpoint(ckptRoot, state.params, { ...state.opt, sae_stats: state.stats }, contents, o.keep);
+}
+
+/** The settings trainSae resolved, as `runConfig` records them. */
+export interface ResolvedRun {
+  cfg: SaeConfig;
+  steps: number;
+  lr: number;
+  window: number;
+  samplingWindow: number;
+  ghost: boolean;
+  normalizeDecoder: boolean;
+  normalize: string;
+  thresholdLr: number;
+  nEval: number;
+  seed: number;
+}
+
+/**
+ * The run's description saved in every checkpoint (and training.json): the SAE's config and every
+ * setting that changes the weights; resuming refuses a checkpoint whose description differs.
+ */
+export function runConfig(o: TrainSaeOptions, r: ResolvedRun): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify({
+      cfg: r.cfg,
+      steps: r.steps,
+      lr: r.lr,
+      lrScheduler: o.lrScheduler ?? 'constant',
+      lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
+      lrDecaySteps: o.lrDecaySteps ?? 0,
+      lrEnd: o.lrEnd ?? null,
+      l1Coefficient: o.l1Coefficient ?? null,
+      l1WarmUpSteps: o.l1WarmUpSteps ?? 0,
+      l0Coefficient: o.l0Coefficient ?? null,
+      l0WarmUpSteps: o.l0WarmUpSteps ?? 0,
+      auxLossCoefficient: o.auxLossCoefficient ?? null,
+      deadFeatureWindow: r.window,
+      featureSamplingWindow: r.samplingWindow,
+      useGhostGrads: r.ghost,
+      normalizeDecoder: r.normalizeDecoder,
+      normalizeActivations: r.normalize,
+      bDecInitMethod: o.bDecInitMethod ?? 'zeros',
+      topkThresholdLr: r.thresholdLr,
+      lossOptions: o.lossOptions ?? null,
+      nEvalBatches: r.nEval,
+      seed: r.seed,
+    }),
+  ) as Record<string, unknown>;
 }

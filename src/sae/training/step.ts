@@ -184,3 +184,29 @@ export function makeSaeSteps(spec: SaeStepSpec): { plain: SaeStep; withDead: Sae
   const plain = makeStep(false);
   return { plain, withDead: deadFeatures ? makeStep(true) : plain };
 }
+
+/**
+ * The middle of a step's training record, in SAELens's names and metrics.jsonl's order: the loss,
+ * the loss's metrics (losses/..., metrics/l0, metrics/explained_variance), the passes since
+ * firing and dead features, the learning rate, the coefficient (when there is one) and the
+ * running threshold (when there is one).
+ */
+export function stepRecord(
+  out: StepOut,
+  o: { loss: number; lr: number; coefficient: SaeTrainingCoefficient | null; coef: number; threshold: boolean },
+): Record<string, number> {
+  const record: Record<string, number> = { 'losses/overall_loss': o.loss };
+  for (const [k, v] of Object.entries(out.metrics)) {
+    const val = v.item() as number;
+    if (k === 'l0') record['metrics/l0'] = val;
+    else if (k === 'explained_variance') record['metrics/explained_variance'] = val;
+    else record[`losses/${k}`] = val;
+  }
+  const since = out.stats.n_forward_passes_since_fired.dataSync() as Float32Array;
+  record['sparsity/mean_passes_since_fired'] = since.reduce((s, v) => s + v, 0) / since.length;
+  record['sparsity/dead_features'] = out.numDead.item() as number;
+  record['details/current_learning_rate'] = o.lr;
+  if (o.coefficient) record[`details/current_${o.coefficient.name}_coefficient`] = o.coef;
+  if (o.threshold) record['details/topk_threshold'] = out.stats.topk_threshold.item() as number;
+  return record;
+}

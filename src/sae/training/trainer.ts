@@ -48,9 +48,9 @@ import { saveSae } from '../formats.js';
 import type { SaeInitOptions, SaeTrainingOptions } from '../types.js';
 import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
 import { coefficientSchedule, saeLrSchedule } from './schedules.js';
-import { countBelow, density, densityRecord, makeSaeSteps, resetDensityWindow } from './step.js';
+import { countBelow, density, densityRecord, makeSaeSteps, resetDensityWindow, stepRecord } from './step.js';
 import { makeEvaluator } from './evaluate.js';
-import { saveSaeCheckpoint, startSaeRun } from './checkpoint.js';
+import { runConfig, saveSaeCheckpoint, startSaeRun, type SaeRunState } from './checkpoint.js';
 
 /** Options of `trainSae`. Names follow SAELens's LanguageModelSAERunnerConfig, in camelCase. */
 export interface TrainSaeOptions {
@@ -176,36 +176,8 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const nEval = o.nEvalBatches ?? 10;
 
   // 1. The SAE and the config it trains with.
-  let sae = o.sae ?? createSae(o, seed);
-  const arch = sae.architecture;
-  const facts = trainingFacts(arch);
-  if (o.k !== undefined && !facts.selectsTopK)
-    throw new Error(`k applies to architectures that select the top k features (${namesWith((f) => f.selectsTopK)}), not '${arch.name}'`);
-  if (o.k !== undefined && sae.cfg.k !== o.k) sae = sae.withConfig({ k: o.k });
-  const transcoder = sae.isTranscoder;
-  if (store.dIn !== undefined && store.dIn !== sae.dIn)
-    throw new Error(`the store's activations have width ${store.dIn} but the SAE's d_in is ${sae.dIn}`);
-  if (transcoder && store.dOut !== undefined && store.dOut !== sae.dOut)
-    throw new Error(`the store's output activations have width ${store.dOut} but the transcoder's d_out is ${sae.dOut}`);
-  if (sae.cfg.normalize_activations !== 'none')
-    throw new Error(
-      `trainSae: the SAE's config already normalises its input ('${sae.cfg.normalize_activations}'); pass normalizeActivations to trainSae instead`,
-    );
-  const normalize = o.normalizeActivations ?? 'none';
-  if (normalize !== 'none' && normalize !== 'expected_average_only_in')
-    throw new Error(`normalizeActivations must be 'none' or 'expected_average_only_in', got '${String(normalize)}'`);
-  if (normalize !== 'none' && transcoder) throw new Error('normalizeActivations is not supported for transcoders');
-  const normalizeDecoder = o.normalizeDecoder ?? facts.unitNormDecoder(sae.cfg);
-  const ghost = o.useGhostGrads ?? false;
-  if (ghost && !facts.ghostGrads)
-    throw new Error(`useGhostGrads applies to architectures with ghost grads (${namesWith((f) => f.ghostGrads)}), not '${arch.name}'`);
-  const window = o.deadFeatureWindow ?? 1000;
-  const samplingWindow = o.featureSamplingWindow ?? 2000;
-  const deadThreshold = o.deadFeatureThreshold ?? 1e-8;
-  for (const [k, v] of Object.entries({ deadFeatureWindow: window, featureSamplingWindow: samplingWindow }))
-    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${k} must be a positive integer, got ${v}`);
-  const thresholdLr = o.topkThresholdLr ?? 0.01;
-  const trainCfg = trainingConfig(arch, sae.cfg, o.lossOptions);
+  const { sae, arch, facts, transcoder, normalize, normalizeDecoder, ghost, window, samplingWindow, deadThreshold, thresholdLr, trainCfg } =
+    resolveSae(o, seed);
 
   // 2. Length, schedules, optimizer.
   let steps: number;
@@ -257,32 +229,19 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   if (!B) B = evalBatches[0]?.x.shape[0] ?? 0;
 
   // 5. The run directory: resume, or a fresh start.
-  const config = JSON.parse(
-    JSON.stringify({
-      cfg: sae.cfg,
-      steps,
-      lr,
-      lrScheduler: o.lrScheduler ?? 'constant',
-      lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
-      lrDecaySteps: o.lrDecaySteps ?? 0,
-      lrEnd: o.lrEnd ?? null,
-      l1Coefficient: o.l1Coefficient ?? null,
-      l1WarmUpSteps: o.l1WarmUpSteps ?? 0,
-      l0Coefficient: o.l0Coefficient ?? null,
-      l0WarmUpSteps: o.l0WarmUpSteps ?? 0,
-      auxLossCoefficient: o.auxLossCoefficient ?? null,
-      deadFeatureWindow: window,
-      featureSamplingWindow: samplingWindow,
-      useGhostGrads: ghost,
-      normalizeDecoder,
-      normalizeActivations: normalize,
-      bDecInitMethod: o.bDecInitMethod ?? 'zeros',
-      topkThresholdLr: thresholdLr,
-      lossOptions: o.lossOptions ?? null,
-      nEvalBatches: nEval,
-      seed,
-    }),
-  ) as Record<string, unknown>;
+  const config = runConfig(o, {
+    cfg: sae.cfg,
+    steps,
+    lr,
+    window,
+    samplingWindow,
+    ghost,
+    normalizeDecoder,
+    normalize,
+    thresholdLr,
+    nEval,
+    seed,
+  });
   const run = startSaeRun({
     outDir: o.outDir,
     resume: o.resume,
@@ -350,30 +309,16 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
       numDead = deadFeatures !== null && (out.numDead.item() as number) > 0;
       const done = ++state.step;
       const rate = nextRate();
-      if (done % logEvery === 0 || done === steps) {
-        const record: Record<string, number | string> = {
+      if (done % logEvery === 0 || done === steps)
+        log({
           kind: 'train',
           step: done,
           loss: lossValue,
-          'losses/overall_loss': lossValue,
-        };
-        for (const [k, v] of Object.entries(out.metrics)) {
-          const val = v.item() as number;
-          if (k === 'l0') record['metrics/l0'] = val;
-          else if (k === 'explained_variance') record['metrics/explained_variance'] = val;
-          else record[`losses/${k}`] = val;
-        }
-        const since = out.stats.n_forward_passes_since_fired.dataSync() as Float32Array;
-        record['sparsity/mean_passes_since_fired'] = since.reduce((s, v) => s + v, 0) / since.length;
-        record['sparsity/dead_features'] = out.numDead.item() as number;
-        record['details/current_learning_rate'] = lrNow;
-        if (coefficient) record[`details/current_${coefficient.name}_coefficient`] = coefNow;
-        if (facts.threshold) record['details/topk_threshold'] = out.stats.topk_threshold.item() as number;
-        record['details/n_training_tokens'] = done * B;
-        record.tokensPerSec = rate * B;
-        record.elapsed = elapsed();
-        log(record);
-      }
+          ...stepRecord(out, { loss: lossValue, lr: lrNow, coefficient, coef: coefNow, threshold: !!facts.threshold }),
+          'details/n_training_tokens': done * B,
+          tokensPerSec: rate * B,
+          elapsed: elapsed(),
+        });
       if (done % samplingWindow === 0) {
         state.lastDensity = density(state.stats);
         log({ kind: 'sparsity', step: done, ...densityRecord(state.lastDensity, deadThreshold) });
@@ -393,9 +338,51 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   }
 
   // 7. The trained SAE.
-  const done = state.step;
-  const { params, stats } = state;
-  const threshold = facts.threshold ? (stats.topk_threshold.item() as number) : null;
+  const threshold = facts.threshold ? (state.stats.topk_threshold.item() as number) : null;
+  const { sparsity, finalDensity, trainingSae, inference } = trainedSae(sae, state, threshold);
+  if (o.outDir && (o.saveFinal ?? true) && !interrupted) {
+    saveSae(inference, o.outDir);
+    const summary = {
+      steps: state.step,
+      tokens: state.step * B,
+      batchSize: B,
+      seconds: elapsed(),
+      topkThreshold: threshold,
+      normScalingFactor: normFactor,
+      evals: lastEval,
+      deadFeatures: countBelow(finalDensity, deadThreshold),
+      config,
+    };
+    writeFileAtomic(join(o.outDir, 'training.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  }
+  return {
+    sae: inference,
+    trainingSae,
+    step: state.step,
+    startStep,
+    tokens: state.step * B,
+    topkThreshold: threshold,
+    normScalingFactor: normFactor,
+    evals: lastEval,
+    sparsity,
+    history,
+    interrupted,
+    elapsed: elapsed(),
+  };
+}
+
+/**
+ * The SAE a run trained, from its state: the density of the current sampling window (the last
+ * finished one when the current is empty) as log10 sparsity; the training form (the input
+ * scaling, when there was one, in its config); and the inference form (the architecture's
+ * `inferenceForm` via `toInferenceSae`, the input scaling folded into the weights).
+ */
+function trainedSae(
+  sae: Sae,
+  state: SaeRunState,
+  threshold: number | null,
+): { sparsity: Tensor; finalDensity: Float32Array; trainingSae: Sae; inference: Sae } {
+  const { params, stats, normFactor } = state;
   const finalDensity = (stats.n_frac_active_tokens.item() as number) > 0 ? density(stats) : (state.lastDensity ?? density(stats));
   const sparsity = tensor(
     Float32Array.from(finalDensity, (v) => Math.log10(v + 1e-10)),
@@ -408,42 +395,46 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   );
   let inference = toInferenceSae(sae.withParams(params), threshold !== null ? { topkThreshold: threshold } : {});
   if (normFactor !== null) inference = foldActivationNormScalingFactor(inference, normFactor);
-  inference = inference.withSparsity(sparsity);
-  if (o.outDir && (o.saveFinal ?? true) && !interrupted) {
-    saveSae(inference, o.outDir);
-    writeFileAtomic(
-      join(o.outDir, 'training.json'),
-      `${JSON.stringify(
-        {
-          steps: done,
-          tokens: done * B,
-          batchSize: B,
-          seconds: elapsed(),
-          topkThreshold: threshold,
-          normScalingFactor: normFactor,
-          evals: lastEval,
-          deadFeatures: countBelow(finalDensity, deadThreshold),
-          config,
-        },
-        null,
-        2,
-      )}\n`,
+  return { sparsity, finalDensity, trainingSae, inference: inference.withSparsity(sparsity) };
+}
+
+/**
+ * Phase 1 of `trainSae`: the SAE (created from `cfg`, or given; `k` applied), checked against the
+ * store and the options, and the settings its architecture's training facts decide.
+ */
+function resolveSae(o: TrainSaeOptions, seed: number) {
+  const store = o.store;
+  let sae = o.sae ?? createSae(o, seed);
+  const arch = sae.architecture;
+  const facts = trainingFacts(arch);
+  if (o.k !== undefined && !facts.selectsTopK)
+    throw new Error(`k applies to architectures that select the top k features (${namesWith((f) => f.selectsTopK)}), not '${arch.name}'`);
+  if (o.k !== undefined && sae.cfg.k !== o.k) sae = sae.withConfig({ k: o.k });
+  const transcoder = sae.isTranscoder;
+  if (store.dIn !== undefined && store.dIn !== sae.dIn)
+    throw new Error(`the store's activations have width ${store.dIn} but the SAE's d_in is ${sae.dIn}`);
+  if (transcoder && store.dOut !== undefined && store.dOut !== sae.dOut)
+    throw new Error(`the store's output activations have width ${store.dOut} but the transcoder's d_out is ${sae.dOut}`);
+  if (sae.cfg.normalize_activations !== 'none')
+    throw new Error(
+      `trainSae: the SAE's config already normalises its input ('${sae.cfg.normalize_activations}'); pass normalizeActivations to trainSae instead`,
     );
-  }
-  return {
-    sae: inference,
-    trainingSae,
-    step: done,
-    startStep,
-    tokens: done * B,
-    topkThreshold: threshold,
-    normScalingFactor: normFactor,
-    evals: lastEval,
-    sparsity,
-    history,
-    interrupted,
-    elapsed: elapsed(),
-  };
+  const normalize = o.normalizeActivations ?? 'none';
+  if (normalize !== 'none' && normalize !== 'expected_average_only_in')
+    throw new Error(`normalizeActivations must be 'none' or 'expected_average_only_in', got '${String(normalize)}'`);
+  if (normalize !== 'none' && transcoder) throw new Error('normalizeActivations is not supported for transcoders');
+  const normalizeDecoder = o.normalizeDecoder ?? facts.unitNormDecoder(sae.cfg);
+  const ghost = o.useGhostGrads ?? false;
+  if (ghost && !facts.ghostGrads)
+    throw new Error(`useGhostGrads applies to architectures with ghost grads (${namesWith((f) => f.ghostGrads)}), not '${arch.name}'`);
+  const window = o.deadFeatureWindow ?? 1000;
+  const samplingWindow = o.featureSamplingWindow ?? 2000;
+  const deadThreshold = o.deadFeatureThreshold ?? 1e-8;
+  for (const [k, v] of Object.entries({ deadFeatureWindow: window, featureSamplingWindow: samplingWindow }))
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${k} must be a positive integer, got ${v}`);
+  const thresholdLr = o.topkThresholdLr ?? 0.01;
+  const trainCfg = trainingConfig(arch, sae.cfg, o.lossOptions);
+  return { sae, arch, facts, transcoder, normalize, normalizeDecoder, ghost, window, samplingWindow, deadThreshold, thresholdLr, trainCfg };
 }
 
 /** The value and warm-up of a training coefficient from trainSae's options (`<name>Coefficient`, `<name>WarmUpSteps`). */
