@@ -139,6 +139,12 @@ const METADATA_FIELDS = [...MODEL_FIELDS, ...OUTPUT_HOOK_FIELDS] as const;
 /**
  * Reads a parsed cfg.json (any SAELens version) into a SaeConfig. `file` names the source in
  * errors. The architecture is not checked against the registry here (see `loadSae`).
+ * 1. old key names renamed (SAELens < 6), and the model-side fields taken from `metadata`
+ *    (SAELens 6) where the top level lacks them;
+ * 2. the architecture: SAELens < 6's TopK ('standard' with activation_fn_str 'topk') becomes
+ *    'topk', its k taken from activation_fn_kwargs;
+ * 3. normalize_activations (a boolean in old files) and reshape_activations;
+ * 4. every known field checked and defaulted; unknown fields kept as they are.
  */
 export function parseSaeConfig(raw: unknown, file: string): SaeConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))

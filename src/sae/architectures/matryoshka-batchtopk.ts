@@ -51,6 +51,11 @@ function features(t: Tensor, start: number, end: number): Tensor {
  * `useMatryoshkaAuxLoss`, else over the whole dictionary). Defaults as BatchTopK's (k 100,
  * rescaleActsByDecoderNorm true). Metrics: mse_loss, inner_mse_loss_<width> per inner level,
  * auxiliary_reconstruction_loss, l0, min_positive_act.
+ * 1. the full forward pass (BatchTopK activation over the whole dictionary) and its MSE;
+ * 2. cumulative reconstructions, level by level (features [w_{i-1}, w_i) added to b_dec), and the
+ *    MSE of each inner one;
+ * 3. with dead features, the AuxK loss: each level's dead features fit that level's residual
+ *    (useMatryoshkaAuxLoss), or all dead features the full residual.
  */
 export function matryoshkaLoss(params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
   const arch = matryoshkaBatchtopk;

@@ -255,6 +255,9 @@ export function saveFeatureStore(store: FeatureStore, dir: string): FeatureStore
  * Reads a store written by `saveFeatureStore`. Every problem (a missing or unreadable file, a
  * format or version it does not know, a tensors file that is not the one the JSON vouches for, a
  * tensor of the wrong shape or dtype) is an error naming the file.
+ * 1. features.json read and its structure checked;
+ * 2. features.safetensors checked against the sha256 the JSON vouches for, then read;
+ * 3. every tensor checked against the shape and dtype the JSON implies.
  */
 export function loadFeatureStore(dir: string): FeatureStore {
   const jsonPath = join(dir, FEATURES_JSON);
