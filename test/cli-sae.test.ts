@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { HookedTransformer } from '../src/model/index.js';
 import { Sae, saveSae } from '../src/sae/index.js';
 import { evaluateSae, type SaeEvalReport } from '../src/sae/evals.js';
-import { featurePage, loadFeatureStore } from '../src/sae/features.js';
-import { defaultCorpusTokens } from '../src/sae/features/tokens.js';
+import { featurePage, loadFeatureStore } from '../src/sae/features/index.js';
+import { defaultCorpusTokens } from '../src/sae/contexts.js';
 import { writeTokenFile } from '../src/train/tokens.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

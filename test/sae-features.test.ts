@@ -24,7 +24,7 @@ import {
   logitEffects,
   saveFeatureStore,
   type FeatureStore,
-} from '../src/sae/features.js';
+} from '../src/sae/features/index.js';
 import { randomWeights, tinyConfig } from './tiny-models.js';
 
 const V = 12;

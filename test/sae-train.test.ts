@@ -16,15 +16,9 @@ import { PRNG, Tensor, randn, tensor } from '../src/index.js';
 import { loadFromDirectory } from '../src/model/index.js';
 import { Sae, loadSae, runSae } from '../src/sae/index.js';
 import { TokenFile, writeTokenFile } from '../src/train/index.js';
-import {
-  ActivationStore,
-  CachedActivationStore,
-  cacheActivations,
-  readActivationManifest,
-  type ActivationBatch,
-  type ActivationSource,
-} from '../src/sae/training/activation-store.js';
-import { defaultCorpusContexts, tokenContexts } from '../src/sae/training/contexts.js';
+import { ActivationStore, type ActivationBatch, type ActivationSource } from '../src/sae/training/activation-store.js';
+import { CachedActivationStore, cacheActivations, readActivationManifest } from '../src/sae/training/activation-cache.js';
+import { defaultCorpusContexts, tokenContexts } from '../src/sae/contexts.js';
 import { coefficientSchedule, saeLrSchedule } from '../src/sae/training/schedules.js';
 import { trainSae } from '../src/sae/training/trainer.js';
 import { registerSaeTrain } from '../src/cli/sae-train.js';

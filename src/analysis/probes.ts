@@ -14,7 +14,7 @@
  * fitting (so `l2` means the same at every layer); the returned weights and bias are folded back
  * to act on raw features: scores = features @ weights + bias.
  */
-import { PRNG, Tensor, concat, tensor, zeros } from '../tensor/index.js';
+import { PRNG, Tensor, concat, permutation, tensor, zeros } from '../tensor/index.js';
 import { suggest, type HookedTransformer, type RunOptions } from '../model/hooked.js';
 import { adam } from '../train/optim.js';
 import { fixedData, syntheticData } from '../train/data.js';
@@ -106,12 +106,7 @@ export async function trainProbe(
   // Seeded split.
   const testFraction = options.testFraction ?? 0.2;
   if (!(testFraction >= 0 && testFraction < 1)) throw new Error(`trainProbe: testFraction must be in [0, 1), got ${testFraction}`);
-  const rng = new PRNG(options.seed ?? 0);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = Array.from(permutation(n, new PRNG(options.seed ?? 0)));
   const nTest = Math.round(n * testFraction);
   const testIdx = order.slice(0, nTest).sort((a, b) => a - b);
   const trainIdx = order.slice(nTest).sort((a, b) => a - b);

@@ -8,15 +8,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadModel } from '../model/pretrained.js';
-import { listArchitectures } from '../sae/registry.js';
-import { isTranscoderArchitecture } from '../sae/config.js';
-import {
-  ACTIVATION_MANIFEST,
-  CachedActivationStore,
-  activationStore,
-  cacheActivations,
-  type ActivationSource,
-} from '../sae/training/activation-store.js';
+import { getArchitecture, listArchitectures } from '../sae/registry.js';
+import { trainingFacts } from '../sae/common.js';
+import type { SaeArchitecture } from '../sae/types.js';
+import { activationStore, type ActivationSource } from '../sae/training/activation-store.js';
+import { ACTIVATION_MANIFEST, CachedActivationStore, cacheActivations } from '../sae/training/activation-cache.js';
 import { trainSae } from '../sae/training/trainer.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
 
@@ -114,9 +110,14 @@ export function registerSaeTrain(sae: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (f: SaeTrainFlags) => {
       const arch = f.arch;
-      if (!listArchitectures().includes(arch) && arch !== 'matryoshka-batchtopk')
+      let architecture: SaeArchitecture;
+      try {
+        architecture = getArchitecture(arch);
+      } catch {
         throw new Error(`--arch: unknown architecture '${arch}' (known: ${listArchitectures().join(', ')})`);
-      const transcoder = isTranscoderArchitecture(arch);
+      }
+      const training = trainingFacts(architecture);
+      const transcoder = architecture.transcoder;
       if (transcoder && !f.hookOut) throw new Error(`--arch ${arch} is a transcoder: give --hook-out (the hook point it writes)`);
       if (!transcoder && f.hookOut) throw new Error(`--hook-out applies to transcoders; --arch ${arch} is not one`);
       const tokens = intFlag('tokens', f.tokens)!;
@@ -128,7 +129,6 @@ export function registerSaeTrain(sae: Command): void {
       ] as const);
       const bDecInitMethod = oneOfFlag('b-dec-init-method', f.bDecInitMethod, ['zeros', 'mean', 'geometric_median'] as const);
       const lrScheduler = oneOfFlag('lr-scheduler', f.lrScheduler, ['constant', 'cosineannealing'] as const);
-      const topkFamily = ['topk', 'batchtopk', 'matryoshka_batchtopk', 'matryoshka-batchtopk'].includes(arch);
 
       const cacheDir = f.cacheActivations;
       const cached = cacheDir !== undefined && existsSync(join(cacheDir, ACTIVATION_MANIFEST));
@@ -164,11 +164,12 @@ export function registerSaeTrain(sae: Command): void {
       }
       const dIn = store.dIn;
       const width = intFlag('width', f.width) ?? dIn * intFlag('expansion-factor', f.expansionFactor)!;
-      let matryoshka: number[] | undefined;
-      if (arch.startsWith('matryoshka'))
-        matryoshka = f.matryoshkaWidths
+      // Config fields the architecture needs beyond the width and k (the matryoshka widths), the flags first.
+      const suggested = training.suggestedConfig?.(width) ?? {};
+      const matryoshka =
+        suggested.matryoshka_widths && f.matryoshkaWidths
           ? f.matryoshkaWidths.split(',').map((w) => intFlag('matryoshka-widths', w.trim())!)
-          : [Math.max(1, Math.floor(width / 16)), Math.max(2, Math.floor(width / 4)), width];
+          : undefined;
       const controller = new AbortController();
       const onSigint = (): void => {
         process.stderr.write('\ninterrupted: checkpointing...\n');
@@ -177,9 +178,10 @@ export function registerSaeTrain(sae: Command): void {
       process.once('SIGINT', onSigint);
       const r = await trainSae({
         cfg: {
+          ...suggested,
           architecture: arch,
           d_sae: width,
-          ...(topkFamily ? { k: intFlag('k', f.k) } : {}),
+          ...(training.selectsTopK ? { k: intFlag('k', f.k) } : {}),
           ...(matryoshka ? { matryoshka_widths: matryoshka } : {}),
         },
         signal: controller.signal,

@@ -17,8 +17,15 @@ import { writeFileAtomic } from '../io/atomic.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { loadModel } from '../model/pretrained.js';
 import { defaultContextSize, evaluateSae, formatEvalReport } from '../sae/evals.js';
-import { collectFeatures, featurePage, formatFeaturePage, loadFeatureStore, saveFeatureStore, type FeatureStore } from '../sae/features.js';
-import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/features/tokens.js';
+import {
+  collectFeatures,
+  featurePage,
+  formatFeaturePage,
+  loadFeatureStore,
+  saveFeatureStore,
+  type FeatureStore,
+} from '../sae/features/index.js';
+import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
 import { loadSae } from '../sae/formats.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';

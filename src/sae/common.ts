@@ -1,11 +1,13 @@
 /**
  * Pieces shared by the architectures: input processing (normalisation, b_dec subtraction),
- * SAELens's initialisation, decoder norms, the MSE, TopK / BatchTopK activations and the AuxK loss.
+ * SAELens's initialisation, decoder norms and their folding, the MSE, TopK / BatchTopK activations,
+ * the AuxK loss, the config a training loss runs with, and the training facts of an architecture
+ * that states none (`DEFAULT_TRAINING`).
  */
-import { PRNG, Tensor, scalar, tensor, zeros, type DType } from '../tensor/index.js';
-import { dOutOf, isTranscoderArchitecture, makeSaeConfig, type SaeConfig } from './config.js';
+import { PRNG, Tensor, jit, scalar, tensor, zeros, type DType } from '../tensor/index.js';
+import { dOutOf, makeSaeConfig, type SaeConfig } from './config.js';
 import { stopGradient } from './ops.js';
-import type { SaeArchitecture, SaeInitOptions, SaeParams, SaeTrainingOptions } from './types.js';
+import type { SaeArchitecture, SaeInitOptions, SaeParams, SaeTrainingFacts, SaeTrainingOptions } from './types.js';
 
 /** A tensor of zeros of `shape` that costs one scalar inside a trace. */
 export function zerosShaped(shape: readonly number[], dtype: DType = 'float32'): Tensor {
@@ -20,6 +22,25 @@ export function decoderRowNorms(W_dec: Tensor): Tensor {
 /** SAELens's MSE: squared error summed over the last axis, averaged over the others. [..., d] x2 -> scalar. */
 export function mseLoss(recon: Tensor, target: Tensor): Tensor {
   return recon.sub(target).square().sum(-1).mean();
+}
+
+/**
+ * The L1 of feature activations weighted by the decoder row norms, averaged over examples, times
+ * `coefficient`: mean over examples of coefficient * sum_i acts_i * ||W_dec[i]||. The sparsity
+ * penalty that cannot be dodged by shrinking activations and growing rows. [..., d_sae] -> scalar.
+ */
+export function weightedL1(acts: Tensor, W_dec: Tensor, coefficient: number): Tensor {
+  return acts.mul(decoderRowNorms(W_dec)).sum(-1).mean().mul(coefficient);
+}
+
+/** The affine encoder most architectures share: saeIn W_enc + b_enc. [..., d_in] -> [..., d_sae]. */
+export function affinePreActs(p: SaeParams, saeIn: Tensor): Tensor {
+  return saeIn.matmul(p.W_enc!).add(p.b_enc!);
+}
+
+/** The affine decoder most architectures share: acts W_dec + b_dec. [..., d_sae] -> [..., d_out]. */
+export function affineDecode(p: SaeParams, acts: Tensor): Tensor {
+  return acts.matmul(p.W_dec!).add(p.b_dec!);
 }
 
 /** Mean number of non-zero features per example: [..., d_sae] -> scalar. */
@@ -91,8 +112,18 @@ export function forwardParts(
   return { saeIn, hiddenPre, acts, out, restore };
 }
 
-/** The config a training loss runs with: dimensions from the parameters, the rest from the options. */
-export function lossConfig(arch: SaeArchitecture, params: SaeParams, o: SaeTrainingOptions): SaeConfig {
+/**
+ * The config a training loss runs with: `o.config` when the caller has one; else one built from
+ * the parameters' shapes (d_in, d_sae, d_out) and the structural options, with `defaults` (the
+ * architecture's `training.defaults`) for the fields they leave out. Checked against the
+ * parameters' shapes either way.
+ */
+export function lossConfig(
+  arch: SaeArchitecture,
+  params: SaeParams,
+  o: SaeTrainingOptions,
+  defaults: Readonly<Partial<SaeConfig>> = trainingFacts(arch).defaults,
+): SaeConfig {
   const W_enc = params.W_enc;
   const W_dec = params.W_dec;
   if (!W_enc || !W_dec || W_enc.rank !== 2 || W_dec.rank !== 2)
@@ -101,20 +132,48 @@ export function lossConfig(arch: SaeArchitecture, params: SaeParams, o: SaeTrain
         .map(([k, t]) => `${k} [${t.shape}]`)
         .join(', ')}`,
     );
-  const cfg = makeSaeConfig({
-    architecture: arch.name,
-    d_in: W_enc.shape[0]!,
-    d_sae: W_enc.shape[1]!,
-    apply_b_dec_to_input: o.applyBDecToInput ?? !arch.transcoder,
-    normalize_activations: o.normalizeActivations ?? 'none',
-    norm_scaling_factor: o.normScalingFactor ?? null,
-  });
-  if (arch.transcoder) cfg.d_out = W_dec.shape[1]!;
-  if (o.k !== undefined) cfg.k = o.k;
-  if (o.rescaleActsByDecoderNorm !== undefined) cfg.rescale_acts_by_decoder_norm = o.rescaleActsByDecoderNorm;
-  if (o.matryoshkaWidths !== undefined) cfg.matryoshka_widths = [...o.matryoshkaWidths];
+  let cfg = o.config;
+  if (!cfg) {
+    const base = makeSaeConfig(
+      { architecture: arch.name, d_in: W_enc.shape[0]!, d_sae: W_enc.shape[1]!, norm_scaling_factor: null },
+      arch.transcoder,
+    );
+    if (arch.transcoder) base.d_out = W_dec.shape[1]!;
+    cfg = withDefaults(withTrainingOptions(base, o), defaults);
+  }
   checkParamShapes(arch, cfg, params, `${arch.name} trainingLoss`);
   return cfg;
+}
+
+/**
+ * `cfg` with the structural training options that are given written into it (k,
+ * rescaleActsByDecoderNorm, matryoshkaWidths, applyBDecToInput, normalizeActivations,
+ * normScalingFactor). A copy; `cfg` is not changed.
+ */
+export function withTrainingOptions(cfg: SaeConfig, o: SaeTrainingOptions): SaeConfig {
+  const out: SaeConfig = { ...cfg };
+  if (o.applyBDecToInput !== undefined) out.apply_b_dec_to_input = o.applyBDecToInput;
+  if (o.normalizeActivations !== undefined) out.normalize_activations = o.normalizeActivations;
+  if (o.normScalingFactor !== undefined) out.norm_scaling_factor = o.normScalingFactor;
+  if (o.k !== undefined) out.k = o.k;
+  if (o.rescaleActsByDecoderNorm !== undefined) out.rescale_acts_by_decoder_norm = o.rescaleActsByDecoderNorm;
+  if (o.matryoshkaWidths !== undefined) out.matryoshka_widths = [...o.matryoshkaWidths];
+  return out;
+}
+
+/** `cfg` with `defaults` for the fields it leaves undefined (a copy when any is filled). */
+export function withDefaults(cfg: SaeConfig, defaults: Readonly<Partial<SaeConfig>>): SaeConfig {
+  const missing = Object.entries(defaults).filter(([k, v]) => v !== undefined && cfg[k] === undefined);
+  return missing.length ? { ...cfg, ...Object.fromEntries(missing) } : cfg;
+}
+
+/**
+ * The config a run trains `arch` with: the SAE's config, the structural loss options written into
+ * it (`withTrainingOptions`), and the architecture's training defaults for what both leave out.
+ * What the loss would build from the options alone, for the SAE's own config.
+ */
+export function trainingConfig(arch: SaeArchitecture, cfg: SaeConfig, o: SaeTrainingOptions = {}): SaeConfig {
+  return withDefaults(withTrainingOptions(cfg, o), trainingFacts(arch).defaults);
 }
 
 /** Throws naming `where`, the parameter and both shapes when `params` does not match the architecture's shapes for `cfg`. */
@@ -145,6 +204,23 @@ export function baseParamShapes(cfg: SaeConfig, options: { bEnc?: boolean } = {}
   };
 }
 
+/**
+ * The parameters with each decoder row divided by its norm (clamped at 1e-8) and the matching
+ * encoder column (and b_enc, threshold, b_gate, b_mag) multiplied by it: what the SAE computes is
+ * unchanged (for rank-chosen features only when their pre-activations are rescaled by the norms;
+ * see `foldDecoderNorm`).
+ */
+export function foldDecoderNormParams(params: SaeParams): SaeParams {
+  return foldNorms(params) as SaeParams;
+}
+
+const foldNorms = jit((params: SaeParams) => {
+  const norms = decoderRowNorms(params.W_dec!).maximum(1e-8);
+  const out: SaeParams = { ...params, W_dec: params.W_dec!.div(norms.unsqueeze(1)), W_enc: params.W_enc!.mul(norms) };
+  for (const k of ['b_enc', 'threshold', 'b_gate', 'b_mag']) if (params[k]) out[k] = params[k]!.mul(norms);
+  return out;
+});
+
 /** Uniform(-bound, bound) samples of `shape` from `rng`. */
 function uniform(shape: [number, number], bound: number, rng: PRNG): Float32Array {
   const out = new Float32Array(shape[0] * shape[1]);
@@ -155,9 +231,9 @@ function uniform(shape: [number, number], bound: number, rng: PRNG): Float32Arra
 /**
  * SAELens's initialisation of W_enc, W_dec and b_dec (plus b_enc = 0 unless `bEnc: false`):
  * W_dec [d_sae, d_out] Kaiming-uniform (bound sqrt(6 / d_out)), each row rescaled to
- * `decoderInitNorm` (default 0.1), W_enc = W_dec^T (transcoders, whose input and output spaces
- * differ: W_enc [d_in, d_sae] Kaiming-uniform on its own, bound sqrt(6 / d_sae)), b_dec zeros
- * (or `options.bDec`).
+ * `decoderInitNorm` (default 0.1), W_enc = W_dec^T (unless `encoderAsDecoderTranspose: false`, as
+ * transcoders ask, or d_out differs from d_in: then W_enc [d_in, d_sae] is Kaiming-uniform on its
+ * own, bound sqrt(6 / d_sae)), b_dec zeros (or `options.bDec`).
  */
 export function initBase(cfg: SaeConfig, options: SaeInitOptions = {}, shape: { bEnc?: boolean } = {}): SaeParams {
   const rng = new PRNG(options.seed ?? 0);
@@ -172,10 +248,10 @@ export function initBase(cfg: SaeConfig, options: SaeInitOptions = {}, shape: { 
       for (let c = 0; c < dOut; c++) dec[r * dOut + c]! *= f;
     }
   const W_dec = tensor(dec, [cfg.d_sae, dOut]);
-  const W_enc =
-    isTranscoderArchitecture(cfg.architecture) || dOut !== cfg.d_in
-      ? tensor(uniform([cfg.d_in, cfg.d_sae], Math.sqrt(6 / cfg.d_sae), rng), [cfg.d_in, cfg.d_sae])
-      : tensor(W_dec.transpose().dataSync(), [cfg.d_in, cfg.d_sae]);
+  const tied = (options.encoderAsDecoderTranspose ?? true) && dOut === cfg.d_in;
+  const W_enc = tied
+    ? tensor(W_dec.transpose().dataSync(), [cfg.d_in, cfg.d_sae])
+    : tensor(uniform([cfg.d_in, cfg.d_sae], Math.sqrt(6 / cfg.d_sae), rng), [cfg.d_in, cfg.d_sae]);
   const b_dec = options.bDec ?? zeros([dOut]);
   if (b_dec.rank !== 1 || b_dec.shape[0] !== dOut) throw new Error(`init: bDec has shape [${b_dec.shape}], expected [${dOut}]`);
   return { W_enc, ...(shape.bEnc === false ? {} : { b_enc: zeros([cfg.d_sae]) }), W_dec, b_dec };
@@ -250,4 +326,30 @@ export function deadMaskOf(mask: Tensor, dSae: number, where: string): Tensor {
 /** A float scalar 0 (a loss term that is switched off). */
 export function zeroLoss(): Tensor {
   return scalar(0);
+}
+
+/**
+ * The training facts of an architecture that states none: an L1 coefficient, no top-k, no config
+ * defaults, no unit-norm decoder, no ghost grads, nothing done with dead features, no running
+ * threshold, saved as trained.
+ */
+export const DEFAULT_TRAINING: SaeTrainingFacts = {
+  coefficient: { name: 'l1', term: 'l1_loss' },
+  selectsTopK: false,
+  defaults: {},
+  unitNormDecoder: () => false,
+  ghostGrads: false,
+  deadFeatures: () => null,
+  threshold: null,
+  inferenceForm: (cfg, params) => ({ cfg, params }),
+};
+
+/** Training facts: `DEFAULT_TRAINING` with the given ones in place of its. */
+export function defineTraining(facts: Partial<SaeTrainingFacts>): SaeTrainingFacts {
+  return { ...DEFAULT_TRAINING, ...facts };
+}
+
+/** An architecture's training facts (`DEFAULT_TRAINING` when it states none). */
+export function trainingFacts(arch: SaeArchitecture): SaeTrainingFacts {
+  return arch.training ?? DEFAULT_TRAINING;
 }

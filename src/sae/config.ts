@@ -69,7 +69,12 @@ export interface SaeConfig {
 /** The fields of a new config beyond those `makeSaeConfig` fills in. */
 export type SaeConfigInput = Partial<SaeConfig> & Pick<SaeConfig, 'architecture' | 'd_in' | 'd_sae'>;
 
-/** Architectures whose decoder writes to another hook point (no b_dec subtraction from the input). */
+/**
+ * Whether an architecture's name says it is a transcoder (its decoder writes to another hook
+ * point; no b_dec subtraction from the input): the SAELens convention, for configs read before
+ * their architecture is looked up (`parseSaeConfig`). A registered architecture's own
+ * `transcoder` flag is what the rest of glassbox asks.
+ */
 export function isTranscoderArchitecture(name: string): boolean {
   return name.endsWith('transcoder');
 }
@@ -80,9 +85,12 @@ export function layerOf(hookName: string | null | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** A complete config from the fields given, with SAELens's defaults for the rest. */
-export function makeSaeConfig(input: SaeConfigInput): SaeConfig {
-  const transcoder = isTranscoderArchitecture(input.architecture);
+/**
+ * A complete config from the fields given, with SAELens's defaults for the rest. `transcoder`
+ * (default: by the name, `isTranscoderArchitecture`) adds d_out and the output hook fields and
+ * turns off the b_dec subtraction by default.
+ */
+export function makeSaeConfig(input: SaeConfigInput, transcoder = isTranscoderArchitecture(input.architecture)): SaeConfig {
   const hookName = input.hook_name ?? null;
   const cfg: SaeConfig = {
     dtype: 'float32',
@@ -121,23 +129,22 @@ const RENAMED: Record<string, string> = {
   activation_fn: 'activation_fn_str',
 };
 
+/** The model-side fields of a config: where the SAE reads and what it was trained on. */
+const MODEL_FIELDS = ['model_name', 'hook_name', 'hook_layer', 'hook_head_index', 'context_size', 'prepend_bos', 'dataset_path'] as const;
+/** A transcoder's output hook point. */
+const OUTPUT_HOOK_FIELDS = ['hook_name_out', 'hook_layer_out', 'hook_head_index_out'] as const;
 /** Fields SAELens 6 keeps under `metadata`. */
-const METADATA_FIELDS = [
-  'model_name',
-  'hook_name',
-  'hook_layer',
-  'hook_head_index',
-  'context_size',
-  'prepend_bos',
-  'dataset_path',
-  'hook_name_out',
-  'hook_layer_out',
-  'hook_head_index_out',
-] as const;
+const METADATA_FIELDS = [...MODEL_FIELDS, ...OUTPUT_HOOK_FIELDS] as const;
 
 /**
  * Reads a parsed cfg.json (any SAELens version) into a SaeConfig. `file` names the source in
  * errors. The architecture is not checked against the registry here (see `loadSae`).
+ * 1. old key names renamed (SAELens < 6), and the model-side fields taken from `metadata`
+ *    (SAELens 6) where the top level lacks them;
+ * 2. the architecture: SAELens < 6's TopK ('standard' with activation_fn_str 'topk') becomes
+ *    'topk', its k taken from activation_fn_kwargs;
+ * 3. normalize_activations (a boolean in old files) and reshape_activations;
+ * 4. every known field checked and defaulted; unknown fields kept as they are.
  */
 export function parseSaeConfig(raw: unknown, file: string): SaeConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
@@ -236,19 +243,11 @@ export function configToJson(cfg: SaeConfig): Record<string, unknown> {
     'apply_b_dec_to_input',
     'normalize_activations',
     'reshape_activations',
-    'model_name',
-    'hook_name',
-    'hook_layer',
-    'hook_head_index',
-    'context_size',
-    'prepend_bos',
-    'dataset_path',
+    ...MODEL_FIELDS,
     'k',
     'rescale_acts_by_decoder_norm',
     'd_out',
-    'hook_name_out',
-    'hook_layer_out',
-    'hook_head_index_out',
+    ...OUTPUT_HOOK_FIELDS,
     'matryoshka_widths',
     'norm_scaling_factor',
   ];

@@ -31,7 +31,7 @@ import { nextTokenLoss } from '../model/hooked.js';
 import { jit, tensor, type Tensor } from '../tensor/index.js';
 import { attachSae } from './attach.js';
 import { runSae, type Sae } from './sae.js';
-import { contextBatches, planContexts, specialTokenIds, type ContextBatch, type TokenSource } from './features/tokens.js';
+import { contextBatches, planContexts, specialTokenIds, type ContextBatch, type TokenSource } from './contexts.js';
 
 /** Options of `evaluateSae`. */
 export interface EvaluateSaeOptions {
@@ -156,6 +156,10 @@ class Accumulator {
     this.fires = new Float64Array(dSae);
   }
 }
+
+/** The scalar sums `reconstructionSums` and `performanceSums` give, added into the accumulator's fields of the same names. */
+const RECONSTRUCTION_SUMS = ['sqErr', 'sqIn', 'sqOut', 'dot', 'cos', 'normIn', 'normOut', 'l0', 'l1'] as const;
+const PERFORMANCE_SUMS = ['ceClean', 'ceSae', 'ceZero', 'klSae', 'klZero'] as const;
 
 const vec = (t: Tensor): Float32Array => t.cast('float32').dataSync() as Float32Array;
 const num = (t: Tensor): number => vec(t)[0]!;
@@ -296,6 +300,14 @@ function countedMask(batch: ContextBatch, excluded: ReadonlySet<number>): { mask
 /**
  * Evaluates `sae` on `model` over batches of contexts from `tokens` (see the file comment for the
  * metrics and their definitions). Streams: one batch of activations is held at a time.
+ * 1. plan the contexts (`planContexts`: the SAE's context size and BOS handling by default);
+ * 2. per batch, run the model to the SAE's hook point(s) and the SAE (`runSaeOnBatch`), and sum
+ *    the reconstruction and sparsity terms over the counted positions (special tokens left out),
+ *    merging the batch's mean and variance into the running ones (Chan et al.);
+ * 3. per batch, unless skipModelPerformance, run the model again with the SAE spliced in and with
+ *    the activation zeroed, and sum the next-token CE of the three runs and the KL of the last two
+ *    from the clean one;
+ * 4. turn the sums into the report (`report`): per-token means, scores, the density histogram.
  */
 export function evaluateSae(model: HookedTransformer, sae: Sae, tokens: TokenSource, options: EvaluateSaeOptions = {}): SaeEvalReport {
   checkUsable(model, sae);
@@ -325,15 +337,7 @@ export function evaluateSae(model: HookedTransformer, sae: Sae, tokens: TokenSou
     acc.tokens += batch.ids.length;
     if (counted > 0) {
       const s = reconstructionSums(run.target, run.output, run.acts, tensor(mask, [mask.length]), tensor([counted]));
-      acc.sqErr += num(s.sqErr);
-      acc.sqIn += num(s.sqIn);
-      acc.sqOut += num(s.sqOut);
-      acc.dot += num(s.dot);
-      acc.cos += num(s.cos);
-      acc.normIn += num(s.normIn);
-      acc.normOut += num(s.normOut);
-      acc.l0 += num(s.l0);
-      acc.l1 += num(s.l1);
+      for (const k of RECONSTRUCTION_SUMS) acc[k] += num(s[k]);
       const fires = vec(s.fires);
       for (let f = 0; f < fires.length; f++) acc.fires[f]! += fires[f]!;
       // Chan et al.: merge (n_a, mean_a, M2_a) with the batch's (n_b, mean_b, M2_b).
@@ -354,12 +358,8 @@ export function evaluateSae(model: HookedTransformer, sae: Sae, tokens: TokenSou
       const spliced = model.runWithHooks(batch.tokens, { hooks: splice });
       const zeroed = model.runWithHooks(batch.tokens, { hooks: [zeroHook] });
       const p = performanceSums(run.logits, spliced, zeroed, batch.tokens);
-      acc.ceClean += num(p.ceClean);
-      acc.ceSae += num(p.ceSae);
-      acc.ceZero += num(p.ceZero);
+      for (const k of PERFORMANCE_SUMS) acc[k] += num(p[k]);
       acc.predicted += batch.rows * (batch.contextSize - 1);
-      acc.klSae += num(p.klSae);
-      acc.klZero += num(p.klZero);
       acc.klPositions += batch.rows * batch.contextSize;
     }
     options.onBatch?.(++done, totalBatches);

@@ -46,14 +46,10 @@ function asFloat32(t: Tensor): Tensor {
 export function loadSae(dir: string): Sae {
   const cfgPath = join(dir, SAE_CFG_FILENAME);
   const weightsPath = join(dir, SAE_WEIGHTS_FILENAME);
-  if (!existsSync(cfgPath))
-    throw new Error(`${cfgPath}: not found (an SAELens SAE directory holds ${SAE_CFG_FILENAME} and ${SAE_WEIGHTS_FILENAME})`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`${cfgPath}: cannot read the config (${(e as Error).message})`, { cause: e });
-  }
+  const raw = readJsonFile(cfgPath, {
+    missing: `not found (an SAELens SAE directory holds ${SAE_CFG_FILENAME} and ${SAE_WEIGHTS_FILENAME})`,
+    unreadable: 'cannot read the config',
+  });
   const cfg = parseSaeConfig(raw, cfgPath);
   const arch = getArchitecture(cfg.architecture, cfgPath);
   if (!existsSync(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
@@ -162,4 +158,18 @@ function gemmaScopeConfigFromPath(file: string): Partial<SaeConfig> {
     out.hook_layer = layerOf(out.hook_name);
   }
   return out;
+}
+
+/**
+ * @internal The parsed JSON file at `path`, for the directories sae reads (an SAE, a feature
+ * store, an activation cache): a missing file is the error `<path>: <missing>`, one that cannot be
+ * read or parsed `<path>: <unreadable> (<why>)`.
+ */
+export function readJsonFile(path: string, errors: { missing: string; unreadable: string }): unknown {
+  if (!existsSync(path)) throw new Error(`${path}: ${errors.missing}`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: ${errors.unreadable} (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
 }

@@ -19,11 +19,30 @@ export {
   type NormalizeActivations,
 } from './config.js';
 export { registerArchitecture, getArchitecture, listArchitectures } from './registry.js';
-export type { SaeArchitecture, SaeParams, SaeInitOptions, SaeTrainingOptions, SaeTrainingLoss } from './types.js';
-export { standard, standardTrainingLoss } from './architectures/standard.js';
-export { topk, topkFamilyLoss } from './architectures/topk.js';
-export { batchtopk, batchTopkLoss, updateTopkThreshold, minPositive } from './architectures/batchtopk.js';
-export { jumprelu, jumpRelu, jumpReluLoss } from './architectures/jumprelu.js';
+export type {
+  SaeArchitecture,
+  SaeParams,
+  SaeInitOptions,
+  SaeTrainingOptions,
+  SaeTrainingLoss,
+  SaeTrainingFacts,
+  SaeTrainingCoefficient,
+  SaeDeadFeatureLoss,
+  SaeDeadFeatureRun,
+  SaeRunningThreshold,
+} from './types.js';
+export { standard, standardTrainingLoss, standardTraining, ghostGradsLoss } from './architectures/standard.js';
+export { topk, topkFamilyLoss, topkTraining, TOPK_DEFAULTS } from './architectures/topk.js';
+export {
+  batchtopk,
+  batchTopkLoss,
+  updateTopkThreshold,
+  minPositive,
+  batchtopkTraining,
+  topkThreshold,
+  batchTopkInferenceForm,
+} from './architectures/batchtopk.js';
+export { jumprelu, jumpRelu, jumpReluLoss, jumpreluTraining } from './architectures/jumprelu.js';
 export { gated, gatedLoss, gatePreActs } from './architectures/gated.js';
 export { matryoshkaBatchtopk, matryoshkaLoss, matryoshkaWidthsOf } from './architectures/matryoshka-batchtopk.js';
 export {
@@ -35,7 +54,20 @@ export {
   type ArchitectureLoss,
 } from './architectures/transcoder.js';
 export { stopGradient, jumpReluSte, stepSte, rectangle } from './ops.js';
-export { decoderRowNorms, mseLoss, meanL0, topkActivation, batchTopkActivation, auxKLoss, initBase } from './common.js';
+export {
+  decoderRowNorms,
+  mseLoss,
+  meanL0,
+  topkActivation,
+  batchTopkActivation,
+  auxKLoss,
+  initBase,
+  foldDecoderNormParams,
+  trainingConfig,
+  DEFAULT_TRAINING,
+  defineTraining,
+  trainingFacts,
+} from './common.js';
 export {
   foldDecoderNorm,
   foldActivationNormScalingFactor,
@@ -102,7 +134,7 @@ export {
   type PageToken,
   type LogitEffects,
   type HistogramBins,
-} from './features.js';
+} from './features/index.js';
 export {
   planContexts,
   contextBatches,
@@ -111,13 +143,19 @@ export {
   defaultCorpusTokens,
   textFileTokens,
   tokenizeDocuments,
+  tokenContexts,
+  textFileContexts,
+  defaultCorpusContexts,
+  glassboxCacheDir,
   type TokenSource,
   type TokenReader,
   type IndexedContexts,
   type ContextPlan,
   type ContextBatch,
   type ContextBatchOptions,
-} from './features/tokens.js';
+  type ContextSource,
+  type TokenContextOptions,
+} from './contexts.js';
 export * from './training/index.js';
 export {
   SyntheticFeatures,

@@ -9,8 +9,8 @@
  */
 import { ActivationCache, type HookContext, type HookFn } from '../model/hooked.js';
 import { Tensor, jit, markGradTarget } from '../tensor/index.js';
-import { dOutOf, isTranscoderArchitecture, makeSaeConfig, type SaeConfig, type SaeConfigInput } from './config.js';
-import { checkParamShapes, processInput } from './common.js';
+import { dOutOf, makeSaeConfig, type SaeConfig, type SaeConfigInput } from './config.js';
+import { checkParamShapes, processInput, trainingFacts } from './common.js';
 import { stopGradient } from './ops.js';
 import { getArchitecture } from './registry.js';
 import type { SaeArchitecture, SaeInitOptions, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from './types.js';
@@ -27,9 +27,6 @@ export const SAE_HOOK_NAMES = [
 
 /** One of SAELens's SAE hook points. */
 export type SaeHookName = (typeof SAE_HOOK_NAMES)[number];
-
-/** Architectures whose TopK choice SAELens trains with decoder-norm rescaling by default. */
-const RESCALED_BY_DEFAULT = new Set(['topk', 'batchtopk', 'matryoshka_batchtopk']);
 
 /**
  * A sparse autoencoder (or transcoder): its SAELens config, its parameters, and what came with it
@@ -72,15 +69,18 @@ export class Sae {
   }
 
   /**
-   * A freshly initialised SAE (SAELens's initialisation; see `SaeInitOptions`). TopK-family SAEs
-   * get `rescale_acts_by_decoder_norm: true` unless the config says otherwise, as SAELens trains them.
+   * A freshly initialised SAE (SAELens's initialisation; see `SaeInitOptions`). The config takes
+   * `rescale_acts_by_decoder_norm` from the architecture's training defaults when it leaves it
+   * out (TopK-family SAEs get true, as SAELens trains them); an architecture that selects the top
+   * k features needs k.
    */
   static create(cfg: SaeConfigInput, options: SaeInitOptions = {}): Sae {
     const arch = getArchitecture(cfg.architecture, 'Sae.create');
-    const full = makeSaeConfig({ ...cfg, architecture: arch.name });
-    if (RESCALED_BY_DEFAULT.has(full.architecture) && full.rescale_acts_by_decoder_norm === undefined)
-      full.rescale_acts_by_decoder_norm = true;
-    if (RESCALED_BY_DEFAULT.has(full.architecture) && full.k === undefined)
+    const training = trainingFacts(arch);
+    const full = makeSaeConfig({ ...cfg, architecture: arch.name }, arch.transcoder);
+    const rescale = training.defaults.rescale_acts_by_decoder_norm;
+    if (rescale !== undefined && full.rescale_acts_by_decoder_norm === undefined) full.rescale_acts_by_decoder_norm = rescale;
+    if (training.selectsTopK && full.k === undefined)
       throw new Error(`Sae.create: the ${full.architecture} architecture needs k (active features per example)`);
     return new Sae(full, arch.init(full, options));
   }
@@ -99,7 +99,7 @@ export class Sae {
   }
   /** Whether the decoder writes to another hook point (cfg.hook_name_out). */
   get isTranscoder(): boolean {
-    return this.architecture.transcoder || isTranscoderArchitecture(this.cfg.architecture);
+    return this.architecture.transcoder;
   }
 
   /** The same SAE with other parameters (e.g. after training); shapes are checked. */

@@ -5,35 +5,23 @@
  * statistics initialisation and evaluation need (norm scaling factor, geometric median, log
  * feature density).
  */
-import { Tensor, full, jit, tensor } from '../tensor/index.js';
-import { decoderRowNorms } from './common.js';
+import { Tensor, tensor } from '../tensor/index.js';
+import { decoderRowNorms, foldDecoderNormParams, trainingFacts } from './common.js';
 import { Sae } from './sae.js';
 import type { SaeParams } from './types.js';
-
-/** Decoder row norms clamped at 1e-8: W_dec [d_sae, d_out] -> [d_sae]. */
-function clampedNorms(W_dec: Tensor): Tensor {
-  return decoderRowNorms(W_dec).maximum(1e-8);
-}
 
 /**
  * SAELens's fold_W_dec_norm: divides each decoder row by its norm and multiplies the matching
  * encoder column (and b_enc, threshold, b_gate, b_mag) by it, so every decoder row has unit norm
  * and the reconstruction is unchanged while the activations now measure the feature's
- * contribution in the output's units. For TopK-family SAEs only when `rescale_acts_by_decoder_norm`
- * (otherwise the top-k choice would change).
+ * contribution in the output's units. For architectures that select the top k features only when
+ * `rescale_acts_by_decoder_norm` (otherwise the top-k choice would change).
  */
 export function foldDecoderNorm(sae: Sae): Sae {
   const arch = sae.cfg.architecture;
-  if (['topk', 'batchtopk', 'matryoshka_batchtopk'].includes(arch) && !sae.cfg.rescale_acts_by_decoder_norm)
+  if (trainingFacts(sae.architecture).selectsTopK && !sae.cfg.rescale_acts_by_decoder_norm)
     throw new Error(`foldDecoderNorm: folding would change which features a ${arch} SAE picks (rescale_acts_by_decoder_norm is off)`);
-  const p = sae.params;
-  const folded = jit((params: SaeParams) => {
-    const norms = clampedNorms(params.W_dec!);
-    const out: SaeParams = { ...params, W_dec: params.W_dec!.div(norms.unsqueeze(1)), W_enc: params.W_enc!.mul(norms) };
-    for (const k of ['b_enc', 'threshold', 'b_gate', 'b_mag']) if (params[k]) out[k] = params[k]!.mul(norms);
-    return out;
-  })(p) as SaeParams;
-  return sae.withParams(folded);
+  return sae.withParams(foldDecoderNormParams(sae.params));
 }
 
 /**
@@ -66,33 +54,22 @@ export function estimateNormScalingFactor(acts: Tensor): number {
 }
 
 /**
- * The JumpReLU SAE a BatchTopK (or Matryoshka BatchTopK) SAE is used and saved as (SAELens's
- * save_inference_model): the decoder norms are folded in when it rescaled by them, and every
- * feature's threshold is the threshold estimated during training (`updateTopkThreshold`). A TopK
- * SAE that rescaled by decoder norms gets its norms folded. Other SAEs come back unchanged.
+ * The SAE as it is used and saved after training (SAELens's save_inference_model), as its
+ * architecture's `training.inferenceForm` makes it: a BatchTopK (or Matryoshka BatchTopK) SAE
+ * becomes the JumpReLU SAE with every feature's threshold the one estimated during training
+ * (`topkThreshold`, from `updateTopkThreshold`), its decoder norms folded in when it rescaled by
+ * them; a TopK SAE that rescaled by decoder norms gets its norms folded. Other SAEs come back
+ * unchanged.
  */
 export function toInferenceSae(sae: Sae, options: { topkThreshold?: number } = {}): Sae {
-  const arch = sae.cfg.architecture;
-  if (arch === 'topk') return sae.cfg.rescale_acts_by_decoder_norm ? foldDecoderNorm(sae) : sae;
-  if (arch !== 'batchtopk' && arch !== 'matryoshka_batchtopk') return sae;
-  const t = options.topkThreshold;
-  if (typeof t !== 'number' || !Number.isFinite(t))
-    throw new Error(`toInferenceSae: a ${arch} SAE needs topkThreshold (the running estimate from updateTopkThreshold)`);
-  const folded = sae.cfg.rescale_acts_by_decoder_norm ? foldDecoderNorm(sae) : sae;
-  const cfg = { ...sae.cfg, architecture: 'jumprelu' };
-  delete cfg.k;
-  delete cfg.matryoshka_widths;
-  delete cfg.rescale_acts_by_decoder_norm;
-  return new Sae(
-    cfg,
-    { ...folded.params, threshold: full([sae.dSae], t) },
-    { sparsity: sae.sparsity, extraTensors: { ...sae.extraTensors } },
-  );
+  const { cfg, params } = trainingFacts(sae.architecture).inferenceForm(sae.cfg, sae.params, options);
+  if (cfg === sae.cfg && params === sae.params) return sae;
+  return new Sae(cfg, params, { sparsity: sae.sparsity, extraTensors: { ...sae.extraTensors } });
 }
 
 /** W_dec with unit-norm rows (the decoder constraint of the original SAE recipes): [d_sae, d_out] -> same. */
 export function normalizeDecoderRows(W_dec: Tensor): Tensor {
-  return W_dec.div(clampedNorms(W_dec).unsqueeze(1));
+  return W_dec.div(decoderRowNorms(W_dec).maximum(1e-8).unsqueeze(1));
 }
 
 /**

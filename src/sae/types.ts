@@ -1,7 +1,8 @@
 /**
- * The shape of an SAE architecture: how it encodes, decodes, initialises and trains. Each
- * architecture is one file under `architectures/` and is registered by its SAELens name in
- * `registry.ts`.
+ * The shape of an SAE architecture: how it encodes, decodes, initialises and trains, and the
+ * facts its training needs (`SaeTrainingFacts`). Each architecture is one file under
+ * `architectures/` and is registered by its SAELens name in `registry.ts`; nothing else names an
+ * architecture to decide how to treat it, so a new architecture is a new file.
  */
 import type { Tensor } from '../tensor/index.js';
 import type { NormalizeActivations, SaeConfig } from './config.js';
@@ -27,6 +28,11 @@ export interface SaeInitOptions {
   initThreshold?: number;
   /** Initial b_dec [d_out], e.g. the geometric median of a sample of activations (default zeros). */
   bDec?: Tensor;
+  /**
+   * Initialise W_enc as W_dec^T (SAELens's init_encoder_as_decoder_transpose). Default: when
+   * d_out = d_in; transcoders, whose input and output spaces differ, draw W_enc on its own.
+   */
+  encoderAsDecoderTranspose?: boolean;
 }
 
 /**
@@ -73,6 +79,14 @@ export interface SaeTrainingOptions {
   normScalingFactor?: number | null;
   /** Transcoders: the activation to reconstruct [..., d_out] (an SAE reconstructs its input). */
   target?: Tensor;
+  /**
+   * The SAE's config, when the caller has one (the trainer): the loss runs with it as it is, and
+   * the structural options above (k, rescaleActsByDecoderNorm, matryoshkaWidths,
+   * applyBDecToInput, normalizeActivations, normScalingFactor) are not read. Without it the loss
+   * builds a config from the parameters' shapes and those options, with the architecture's
+   * `training.defaults` for what they leave out.
+   */
+  config?: SaeConfig;
 }
 
 /** A training loss and the scalars to log: SAELens's loss names plus `l0` (mean active features per example). */
@@ -117,4 +131,94 @@ export interface SaeArchitecture {
    * and `train`). `x` is [..., d_in]; the MSE sums over the last axis and averages over the rest.
    */
   trainingLoss(params: SaeParams, x: Tensor, options?: SaeTrainingOptions): SaeTrainingLoss;
+  /**
+   * What `trainSae`, `Sae.create` and the transforms need to know about training this
+   * architecture (SAELens's TrainingSAE methods). Without it: `DEFAULT_TRAINING` (an L1
+   * coefficient and nothing else).
+   */
+  readonly training?: SaeTrainingFacts;
+}
+
+/** A sparsity coefficient the trainer schedules (SAELens's get_coefficients). */
+export interface SaeTrainingCoefficient {
+  /**
+   * 'l1' or 'l0': trainSae takes its value and warm-up from its `<name>Coefficient` and
+   * `<name>WarmUpSteps` options (default 1 and 0) and logs it as `details/current_<name>_coefficient`.
+   */
+  readonly name: 'l1' | 'l0';
+  /**
+   * The loss metric it multiplies, e.g. 'l1_loss': the trainer computes the loss with
+   * `<name>Coefficient: 1` and scales this term by the scheduled value.
+   */
+  readonly term: string;
+}
+
+/** How an architecture revives dead features in a training run (SAELens's calculate_aux_loss). */
+export interface SaeDeadFeatureLoss {
+  /** The auxiliary loss's metric (e.g. 'auxiliary_reconstruction_loss'), logged as 0 while no feature is dead. */
+  readonly metric: string;
+  /** The loss to train with when it is not the architecture's `trainingLoss` (ghost grads add their term around it). */
+  readonly loss?: (params: SaeParams, x: Tensor, options: SaeTrainingOptions) => SaeTrainingLoss;
+}
+
+/** A value the trainer estimates from each step's activations, outside the gradient (BatchTopK's threshold). */
+export interface SaeRunningThreshold {
+  /**
+   * The estimate after a step, from the estimate before it (a scalar, 0 at the start) and the
+   * step's loss metrics, which it may remove (they are then not logged). `lr` is trainSae's
+   * `topkThresholdLr` (SAELens's topk_threshold_lr). Runs inside the compiled step.
+   */
+  update(threshold: Tensor, metrics: Record<string, Tensor>, lr: number): Tensor;
+}
+
+/** The run-time choices `SaeTrainingFacts.deadFeatures` depends on. */
+export interface SaeDeadFeatureRun {
+  /** trainSae's useGhostGrads (only asked of architectures with `ghostGrads`). */
+  useGhostGrads: boolean;
+  /** trainSae's lossOptions (e.g. JumpReLU's preActLossCoefficient). */
+  lossOptions: SaeTrainingOptions;
+}
+
+/** What training an architecture involves beyond its loss (one object per architecture, in its file). */
+export interface SaeTrainingFacts {
+  /** The sparsity coefficient the trainer schedules, or null (the TopK family: k sets the sparsity). */
+  readonly coefficient: SaeTrainingCoefficient | null;
+  /**
+   * Features are chosen by rank (the TopK family): cfg.k is needed (trainSae's `k` sets it), and
+   * folding the decoder norms into the encoder would change the choice unless the pre-activations
+   * are rescaled by them.
+   */
+  readonly selectsTopK: boolean;
+  /**
+   * SAELens's training defaults for config fields a config leaves out (the TopK family:
+   * rescale_acts_by_decoder_norm true, k 100). `Sae.create` takes rescale_acts_by_decoder_norm
+   * from here (k it requires); training losses take all of them.
+   */
+  readonly defaults: Readonly<Partial<SaeConfig>>;
+  /** Whether trainSae keeps decoder rows at unit norm by default (its normalizeDecoder) for a config. */
+  unitNormDecoder(cfg: SaeConfig): boolean;
+  /** Whether trainSae's useGhostGrads applies (SAELens < 6's ghost grads: standard SAEs and transcoders). */
+  readonly ghostGrads: boolean;
+  /**
+   * How dead features are revived in a run: the auxiliary loss (and the loss that has it, when it
+   * is not `trainingLoss`), or null when the run does nothing with them (the trainer then never
+   * computes the dead mask). `arch` is the architecture being trained (a transcoder shares its
+   * base's facts).
+   */
+  deadFeatures(arch: SaeArchitecture, run: SaeDeadFeatureRun): SaeDeadFeatureLoss | null;
+  /** The running threshold the trainer estimates (BatchTopK's), or null. */
+  readonly threshold: SaeRunningThreshold | null;
+  /**
+   * The parameters and config the trained SAE is used and saved with (SAELens's
+   * process_state_dict_for_saving_inference): TopK folds its decoder norms when it rescaled by
+   * them, BatchTopK becomes a JumpReLU SAE with its running threshold; others are returned as they
+   * are (the same objects).
+   */
+  inferenceForm(cfg: SaeConfig, params: SaeParams, state: { topkThreshold?: number }): { cfg: SaeConfig; params: SaeParams };
+  /**
+   * Config fields a new SAE needs beyond d_in, d_sae and k, with a choice for a width (the
+   * matryoshka widths d_sae/16, d_sae/4, d_sae): `glassbox sae train` uses it when its flags do not
+   * give them.
+   */
+  suggestedConfig?(dSae: number): Partial<SaeConfig>;
 }

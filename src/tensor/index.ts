@@ -12,7 +12,7 @@ export { Tensor, tensor, scalar, zeros, ones, full, zerosLike, arange, randn, ra
 export type { TensorLike, SliceSpec, NestedArray } from './tensor.js';
 export { jit, type Jitted, type JitStats } from './jit.js';
 export { grad, valueAndGrad, markGradTarget, type GradOptions, type GradTargets } from './grad.js';
-export { PRNG, seed } from './prng.js';
+export { PRNG, seed, permutation } from './prng.js';
 export { flatten, mapTensors, namedLeaves, elementCount, type PyTree } from './pytree.js';
 export { fromStorage } from './storage.js';
 export type { DType, StorageDType, TypedArray } from './dtype.js';

@@ -76,6 +76,23 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
+/**
+ * A seeded random permutation of 0 .. n-1: Fisher–Yates from the end (position i swaps with a
+ * uniform j <= i), drawing `rng.int` n - 1 times. Every seeded shuffle in glassbox is this one, so
+ * a shuffle is reproducible from its seed wherever it happens.
+ */
+export function permutation(n: number, rng: PRNG): Uint32Array {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
 let globalRng = new PRNG(0);
 
 /** Re-seeds the global generator used by `randn`/`rand` when no generator is passed. */

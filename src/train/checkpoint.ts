@@ -11,7 +11,8 @@ import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Tensor } from '../tensor/index.js';
 import { fromNamedLeaves, namedLeaves } from './tree.js';
-import type { OptState } from './optim.js';
+import type { OptState, Optimizer } from './optim.js';
+import { truncateMetrics, type MetricsRecord } from './progress.js';
 
 export interface CheckpointState {
   format: 'glassbox-train-checkpoint';
@@ -116,4 +117,52 @@ export function readCheckpointState(dir: string): CheckpointState {
   if (state?.format !== 'glassbox-train-checkpoint' || typeof state.step !== 'number')
     throw new Error(`${stateFile}: not a glassbox training checkpoint`);
   return state;
+}
+
+/** A training run's directory as `openRun` leaves it. */
+export interface OpenedRun<P> {
+  /** DIR/checkpoints (null without a run directory). */
+  ckptRoot: string | null;
+  /** DIR/metrics.jsonl (null without a run directory). */
+  metricsFile: string | null;
+  /** The checkpoint resumed from, or null for a fresh start. */
+  resumed: LoadedCheckpoint<P> | null;
+  /** The records metrics.jsonl holds up to the resumed checkpoint (empty for a fresh start). */
+  history: MetricsRecord[];
+}
+
+/**
+ * Opens a training loop's run directory (`train` and `trainSae` share it): creates `outDir`, then
+ * 1. refuses a directory that already holds checkpoints unless `resume` (nothing is overwritten);
+ * 2. with `resume` and a checkpoint: checks that its config and optimizer are this run's, loads its
+ *    parameters and optimizer state (shaped like `paramsLike` and `optLike`) and cuts
+ *    metrics.jsonl back to its step (the records kept come back as `history`);
+ * 3. otherwise starts fresh: an old metrics.jsonl is emptied.
+ * Without `outDir` nothing is read or written.
+ */
+export function openRun<P>(
+  o: { outDir?: string; resume?: boolean; config: unknown; optimizer: Optimizer },
+  paramsLike: P,
+  optLike: OptState,
+): OpenedRun<P> {
+  const ckptRoot = o.outDir ? join(o.outDir, 'checkpoints') : null;
+  const metricsFile = o.outDir ? join(o.outDir, 'metrics.jsonl') : null;
+  if (o.outDir) mkdirSync(o.outDir, { recursive: true });
+  const latest = ckptRoot ? latestCheckpoint(ckptRoot) : null;
+  if (latest && !o.resume)
+    throw new Error(`${o.outDir} already holds checkpoints (latest: step ${latest.step}); pass resume to continue, or use a new directory`);
+  if (latest) {
+    const stateFile = join(latest.dir, 'state.json');
+    const saved = readCheckpointState(latest.dir);
+    if (JSON.stringify(saved.config) !== JSON.stringify(o.config))
+      throw new Error(
+        `${stateFile}: the checkpoint was written by a run with other settings (a different config); resume with the same settings or use a new directory`,
+      );
+    if (saved.optimizer.name !== o.optimizer.name || JSON.stringify(saved.optimizer.hyper) !== JSON.stringify(o.optimizer.hyper))
+      throw new Error(`${stateFile}: the checkpoint used optimizer ${saved.optimizer.name} with other settings`);
+    const resumed = loadCheckpoint(latest.dir, paramsLike, optLike);
+    return { ckptRoot, metricsFile, resumed, history: metricsFile ? truncateMetrics(metricsFile, resumed.state.step) : [] };
+  }
+  if (metricsFile && existsSync(metricsFile)) writeFileAtomic(metricsFile, '');
+  return { ckptRoot, metricsFile, resumed: null, history: [] };
 }

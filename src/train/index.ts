@@ -12,7 +12,7 @@ export {
 } from './optim.js';
 export { constant, linearWarmup, cosineDecay, linearDecay, type Schedule, type DecayOptions } from './schedule.js';
 export { syntheticData, fixedData, type DataSource, type TokenBatch } from './data.js';
-export { tokenWindows, sequentialWindows, type TokenWindowOptions } from './windows.js';
+export { tokenWindows, sequentialWindows, epochPlan, epochWindowCount, type TokenWindowOptions } from './windows.js';
 export { train, type TrainOptions, type TrainResult, type LossFn } from './loop.js';
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState, type CheckpointContents } from './checkpoint.js';
 export { namedLeaves, mapLeaves, fromNamedLeaves } from './tree.js';

@@ -4,15 +4,12 @@
  * rate, shows progress, logs metrics to JSONL, evaluates, and checkpoints atomically so a run can
  * stop at any moment and `resume` to the same final weights as an uninterrupted run.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Tensor, jit, scalar, valueAndGrad } from '../tensor/index.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
-import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointContents } from './checkpoint.js';
-import { makeProgress, metricsLogger, truncateMetrics, type MetricsRecord } from './progress.js';
+import { openRun, saveCheckpoint, type CheckpointContents } from './checkpoint.js';
+import { makeProgress, metricsLogger, stepRate, type MetricsRecord } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
 export type LossFn<P, B> = (params: P, batch: B) => Tensor | { loss: Tensor; metrics?: Record<string, Tensor> };
@@ -87,37 +84,22 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
   const logEvery = o.logEvery ?? 1;
   const ckptEvery = o.checkpointEvery ?? Math.ceil(o.steps / 10);
   const config = o.config === undefined ? null : JSON.parse(JSON.stringify(o.config));
-  const ckptRoot = o.outDir ? join(o.outDir, 'checkpoints') : null;
-  const metricsFile = o.outDir ? join(o.outDir, 'metrics.jsonl') : null;
 
   let params = o.params;
   let optState = o.optimizer.init(params);
-  /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
-  const history: MetricsRecord[] = [];
   let startStep = 0;
   let elapsedBefore = 0;
-  if (o.outDir) mkdirSync(o.outDir, { recursive: true });
-  const latest = ckptRoot ? latestCheckpoint(ckptRoot) : null;
-  if (latest && !o.resume)
-    throw new Error(`${o.outDir} already holds checkpoints (latest: step ${latest.step}); pass resume to continue, or use a new directory`);
-  if (latest && o.resume) {
-    const saved = readCheckpointState(latest.dir);
-    if (JSON.stringify(saved.config) !== JSON.stringify(config))
-      throw new Error(
-        `${join(latest.dir, 'state.json')}: the checkpoint was written by a run with a different config; resume with the same settings or use a new directory`,
-      );
-    if (saved.optimizer.name !== o.optimizer.name || JSON.stringify(saved.optimizer.hyper) !== JSON.stringify(o.optimizer.hyper))
-      throw new Error(`${join(latest.dir, 'state.json')}: the checkpoint used optimizer ${saved.optimizer.name} with other settings`);
-    const ck = loadCheckpoint(latest.dir, params, optState);
-    params = ck.params;
-    optState = ck.optState;
-    startStep = ck.state.step;
-    elapsedBefore = ck.state.elapsed;
-    o.data.setState(ck.state.data);
-    if (o.extraState && ck.state.extra !== undefined) o.extraState.set(ck.state.extra);
-    if (metricsFile) history.push(...truncateMetrics(metricsFile, startStep));
-  } else if (metricsFile && existsSync(metricsFile) && !o.resume) {
-    writeFileAtomic(metricsFile, ''); // a fresh run in a directory without checkpoints starts a fresh log
+  const run = openRun({ outDir: o.outDir, resume: o.resume, config, optimizer: o.optimizer }, params, optState);
+  const { ckptRoot, metricsFile, resumed } = run;
+  /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
+  const history: MetricsRecord[] = run.history;
+  if (resumed) {
+    params = resumed.params;
+    optState = resumed.optState;
+    startStep = resumed.state.step;
+    elapsedBefore = resumed.state.elapsed;
+    o.data.setState(resumed.state.data);
+    if (o.extraState && resumed.state.extra !== undefined) o.extraState.set(resumed.state.extra);
   }
 
   const lossParts = (p: P, b: B): [Tensor, Record<string, Tensor>] => {
@@ -157,8 +139,7 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
   let done = startStep;
   let interrupted = false;
   let stoppedEarly = false;
-  let windowStart = performance.now();
-  let windowSteps = 0;
+  const nextRate = stepRate();
   try {
     while (done < o.steps) {
       if (o.signal?.aborted) {
@@ -182,13 +163,7 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
       params = out.params;
       optState = out.optState;
       done++;
-      windowSteps++;
-      const now = performance.now();
-      const rate = (windowSteps * 1000) / Math.max(1e-9, now - windowStart);
-      if (now - windowStart > 5000) {
-        windowStart = now;
-        windowSteps = 0;
-      }
+      const rate = nextRate();
       if (done % logEvery === 0 || done === o.steps) {
         const record: Record<string, number | string> = { kind: 'train', step: done, loss: lastLoss, lr };
         for (const [k, v] of Object.entries(out.metrics)) record[k] = v.item() as number;

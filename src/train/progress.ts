@@ -1,5 +1,6 @@
 /**
- * What long training loops share: the progress display and metrics.jsonl's truncation on resume.
+ * What long training loops share: the progress display, the step rate, and metrics.jsonl's
+ * truncation on resume.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -41,6 +42,25 @@ export function metricsLogger(
     history.push(record);
     if (metricsFile) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
     onLog?.(record);
+  };
+}
+
+/**
+ * Steps per second over a window that restarts every 5 seconds: call the returned function once
+ * after each step; it returns the current rate.
+ */
+export function stepRate(): () => number {
+  let windowStart = performance.now();
+  let windowSteps = 0;
+  return () => {
+    windowSteps++;
+    const now = performance.now();
+    const rate = (windowSteps * 1000) / Math.max(1e-9, now - windowStart);
+    if (now - windowStart > 5000) {
+      windowStart = now;
+      windowSteps = 0;
+    }
+    return rate;
   };
 }
 

@@ -2,7 +2,7 @@
  * Language-model windows from a token file (tokens.ts): random windows in shuffled epochs for
  * training, consecutive windows for validation.
  */
-import { PRNG, tensor, type Tensor } from '../tensor/index.js';
+import { PRNG, permutation, tensor, type Tensor } from '../tensor/index.js';
 import { TokenFile } from './tokens.js';
 import type { DataSource, TokenBatch } from './data.js';
 
@@ -29,7 +29,7 @@ export function tokenWindows(source: TokenFile | string, options: TokenWindowOpt
     throw new Error(`tokenWindows: the token file holds ${file.length} tokens, too few for windows of ${seqLen + 1}`);
   let epoch = 0;
   let index = 0;
-  let plan = epochPlan(file.length, seqLen, seed, epoch);
+  let plan = epochPlan(file.length - 1, seqLen, seed, epoch);
   return {
     file,
     next() {
@@ -38,7 +38,7 @@ export function tokenWindows(source: TokenFile | string, options: TokenWindowOpt
         if (index >= plan.order.length) {
           epoch++;
           index = 0;
-          plan = epochPlan(file.length, seqLen, seed, epoch);
+          plan = epochPlan(file.length - 1, seqLen, seed, epoch);
         }
         const start = plan.phase + plan.order[index++]! * seqLen;
         const ids = file.read(start, seqLen + 1);
@@ -52,7 +52,7 @@ export function tokenWindows(source: TokenFile | string, options: TokenWindowOpt
       if (!Number.isInteger(st?.epoch) || !Number.isInteger(st?.index)) throw new Error('tokenWindows: bad saved state');
       epoch = st.epoch;
       index = st.index;
-      plan = epochPlan(file.length, seqLen, seed, epoch);
+      plan = epochPlan(file.length - 1, seqLen, seed, epoch);
     },
   };
 }
@@ -74,19 +74,27 @@ export function sequentialWindows(file: TokenFile, seqLen: number, maxWindows = 
   return out;
 }
 
-function epochPlan(length: number, seqLen: number, seed: number, epoch: number): { phase: number; order: Uint32Array } {
-  const rng = new PRNG(((seed * 0x9e3779b1) ^ (epoch * 0x85ebca6b)) >>> 0);
-  const phase = rng.int(seqLen);
-  const n = Math.floor((length - 1 - phase) / seqLen);
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return { phase, order };
+/**
+ * One seeded epoch of windows over a stream whose windows may start at positions 0 .. `starts` - 1
+ * (a token stream's length, less the overlap of consecutive windows): a random phase in [0,
+ * `stride`) and a random order (`permutation`) of the floor((starts - phase) / stride) windows
+ * starting at phase, phase + stride, ... Each epoch moves the window boundaries and reorders them;
+ * every window is seen once per epoch. `tokenWindows` and the SAE trainer's `tokenContexts` both
+ * cut their epochs with it.
+ */
+export function epochPlan(starts: number, stride: number, seed: number, epoch: number): { phase: number; order: Uint32Array } {
+  const rng = epochRng(seed, epoch);
+  const phase = rng.int(stride);
+  return { phase, order: permutation(Math.floor((starts - phase) / stride), rng) };
+}
+
+/** How many windows `epochPlan(starts, stride, seed, epoch)` holds, without drawing the order. */
+export function epochWindowCount(starts: number, stride: number, seed: number, epoch: number): number {
+  return Math.floor((starts - epochRng(seed, epoch).int(stride)) / stride);
+}
+
+function epochRng(seed: number, epoch: number): PRNG {
+  return new PRNG(((seed * 0x9e3779b1) ^ (epoch * 0x85ebca6b)) >>> 0);
 }
 
 /**

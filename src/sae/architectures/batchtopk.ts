@@ -4,25 +4,68 @@
  * Meanwhile a single threshold is estimated as an exponential moving average of the smallest
  * surviving activation (`updateTopkThreshold`, from the `min_positive_act` metric); for
  * inference the SAE becomes a JumpReLU SAE with that threshold for every feature
- * (`toInferenceSae`), as SAELens saves it.
+ * (`toInferenceSae`), as SAELens saves it. Its training facts (`batchtopkTraining`) are the TopK
+ * family's plus that running threshold and that inference form.
  */
-import { Tensor, scalar } from '../../tensor/index.js';
-import { baseParamShapes, batchTopkActivation, initBase } from '../common.js';
-import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
-import { kOf, rankedPreActs, topkDecode, topkFamilyLoss } from './topk.js';
+import { Tensor, full, scalar } from '../../tensor/index.js';
+import type { SaeConfig } from '../config.js';
+import { batchTopkActivation, defineTraining, foldDecoderNormParams } from '../common.js';
+import type { SaeArchitecture, SaeParams, SaeRunningThreshold, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
+import { kOf, rankedPreActs, topk, topkFamilyLoss, topkTraining } from './topk.js';
 
-/** The 'batchtopk' architecture (cfg.k: average active features per example); parameters as topk's. */
+/**
+ * SAELens's running threshold, inside the compiled training step: the tensor form of
+ * `updateTopkThreshold`, fed by (and removing) the loss's `min_positive_act` metric.
+ */
+export const topkThreshold: SaeRunningThreshold = {
+  update(threshold, metrics, lr) {
+    const m = metrics.min_positive_act;
+    if (!m) return threshold;
+    delete metrics.min_positive_act;
+    return threshold
+      .mul(1 - lr)
+      .add(m.mul(lr))
+      .where(m.lt(Infinity), threshold);
+  },
+};
+
+/**
+ * The JumpReLU form a BatchTopK (or Matryoshka BatchTopK) SAE is used and saved as (SAELens's
+ * save_inference_model): the decoder norms folded in when it rescaled by them, and every feature's
+ * threshold the running estimate; k, the matryoshka widths and the rescaling flag go.
+ */
+export function batchTopkInferenceForm(
+  cfg: SaeConfig,
+  params: SaeParams,
+  state: { topkThreshold?: number },
+): { cfg: SaeConfig; params: SaeParams } {
+  const t = state.topkThreshold;
+  if (typeof t !== 'number' || !Number.isFinite(t))
+    throw new Error(`toInferenceSae: a ${cfg.architecture} SAE needs topkThreshold (the running estimate from updateTopkThreshold)`);
+  const folded = cfg.rescale_acts_by_decoder_norm ? foldDecoderNormParams(params) : params;
+  const out: SaeConfig = { ...cfg, architecture: 'jumprelu' };
+  delete out.k;
+  delete out.matryoshka_widths;
+  delete out.rescale_acts_by_decoder_norm;
+  return { cfg: out, params: { ...folded, threshold: full([cfg.d_sae], t) } };
+}
+
+/** BatchTopK's training facts: the TopK family's, with the running threshold and the JumpReLU inference form. */
+export const batchtopkTraining: SaeTrainingFacts = defineTraining({
+  ...topkTraining,
+  threshold: topkThreshold,
+  inferenceForm: batchTopkInferenceForm,
+});
+
+/** The 'batchtopk' architecture (cfg.k: average active features per example): topk's parameters, encoder and decoder. */
 export const batchtopk: SaeArchitecture = {
+  ...topk,
   name: 'batchtopk',
   description: 'BatchTopK SAE: the k * batch largest activations across the batch; saved as jumprelu for inference',
-  transcoder: false,
   batchDependent: true,
-  paramShapes: (cfg) => baseParamShapes(cfg),
-  init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
   activate: (p, hiddenPre, _saeIn, cfg) => batchTopkActivation(rankedPreActs(p, hiddenPre, cfg), kOf(cfg, 'batchtopk')),
-  decode: topkDecode,
   trainingLoss: (params, x, options = {}) => batchTopkLoss(batchtopk, params, x, options),
+  training: batchtopkTraining,
 };
 
 /**

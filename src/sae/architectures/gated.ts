@@ -6,11 +6,22 @@
  * The gate decides which features fire, the magnitude path how strongly; the step in the gate
  * has no gradient, so training adds an L1 on ReLU(pi_gate) (weighted by the decoder row norms)
  * and an auxiliary loss: ReLU(pi_gate) alone, through the decoder, must reconstruct the input.
- * Parameters: W_enc, b_gate, r_mag, b_mag, W_dec, b_dec (no b_enc).
+ * Parameters: W_enc, b_gate, r_mag, b_mag, W_dec, b_dec (no b_enc). Training schedules the L1
+ * coefficient; nothing else is special about it.
  */
 import type { Tensor } from '../../tensor/index.js';
 import { zeros } from '../../tensor/index.js';
-import { baseParamShapes, decoderRowNorms, forwardParts, initBase, lossConfig, meanL0, mseLoss } from '../common.js';
+import {
+  affineDecode,
+  baseParamShapes,
+  defineTraining,
+  forwardParts,
+  initBase,
+  lossConfig,
+  meanL0,
+  mseLoss,
+  weightedL1,
+} from '../common.js';
 import { stopGradient } from '../ops.js';
 import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 
@@ -35,8 +46,9 @@ export const gated: SaeArchitecture = {
   // hook_sae_acts_pre sees the magnitude path's pre-activation, as in SAELens.
   hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!.mul(p.r_mag!.exp())).add(p.b_mag!),
   activate: (p, hiddenPre, saeIn) => gatePreActs(p, saeIn).gt(0).cast(hiddenPre.dtype).mul(hiddenPre.relu()),
-  decode: (p, acts) => acts.matmul(p.W_dec!).add(p.b_dec!),
+  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => gatedLoss(params, x, options),
+  training: defineTraining({ coefficient: { name: 'l1', term: 'l1_loss' } }),
 };
 
 /**
@@ -51,11 +63,7 @@ export function gatedLoss(params: SaeParams, x: Tensor, options: SaeTrainingOpti
   const { saeIn, acts, out, restore } = forwardParts(gated, params, x, cfg);
   const mse = mseLoss(out, target);
   const gateActs = gatePreActs(params, saeIn).relu();
-  const l1 = gateActs
-    .mul(decoderRowNorms(params.W_dec!))
-    .sum(-1)
-    .mean()
-    .mul(options.l1Coefficient ?? 1);
+  const l1 = weightedL1(gateActs, params.W_dec!, options.l1Coefficient ?? 1);
   const detach = options.detachAuxDecoder ?? true;
   const W_dec = detach ? stopGradient(params.W_dec!) : params.W_dec!;
   const b_dec = detach ? stopGradient(params.b_dec!) : params.b_dec!;

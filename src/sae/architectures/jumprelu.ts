@@ -7,17 +7,41 @@
  * stays >= 0); the step function has no useful gradient, so the straight-through estimator gives
  * the threshold a pseudo-derivative through a rectangle kernel of width `bandwidth`
  * (`jumpReluSte`, `stepSte` in ops.ts). The sparsity penalty is an L0: the number of active
- * features ('step' mode), or Anthropic's tanh(c * acts * ||W_dec row||) ('tanh' mode).
+ * features ('step' mode), or Anthropic's tanh(c * acts * ||W_dec row||) ('tanh' mode). The
+ * threshold is learned by the optimizer with the other parameters (no running estimate); dead
+ * features get Anthropic's pre-activation loss when the run asks for it (`jumpreluTraining`).
  */
 import { full, type Tensor } from '../../tensor/index.js';
-import { baseParamShapes, deadMaskOf, decoderRowNorms, forwardParts, initBase, lossConfig, meanL0, mseLoss } from '../common.js';
+import {
+  affineDecode,
+  affinePreActs,
+  baseParamShapes,
+  deadMaskOf,
+  decoderRowNorms,
+  defineTraining,
+  forwardParts,
+  initBase,
+  lossConfig,
+  meanL0,
+  mseLoss,
+  weightedL1,
+} from '../common.js';
 import { jumpReluSte, stepSte } from '../ops.js';
-import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
+import type { SaeArchitecture, SaeParams, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 
 /** Inference JumpReLU: ReLU(pre) * (pre > ReLU(threshold)). [..., d_sae] -> [..., d_sae]. */
 export function jumpRelu(hiddenPre: Tensor, threshold: Tensor): Tensor {
   return hiddenPre.relu().mul(hiddenPre.gt(threshold.relu()).cast(hiddenPre.dtype));
 }
+
+/**
+ * JumpReLU's training facts: an L0 coefficient (SAELens's l0_coefficient, with its warm-up); the
+ * pre-activation loss on dead features when the loss options give preActLossCoefficient.
+ */
+export const jumpreluTraining: SaeTrainingFacts = defineTraining({
+  coefficient: { name: 'l0', term: 'l0_loss' },
+  deadFeatures: (_arch, run) => (run.lossOptions.preActLossCoefficient !== undefined ? { metric: 'pre_act_loss' } : null),
+});
 
 /** The 'jumprelu' architecture: standard parameters plus threshold [d_sae]. */
 export const jumprelu: SaeArchitecture = {
@@ -27,10 +51,11 @@ export const jumprelu: SaeArchitecture = {
   batchDependent: false,
   paramShapes: (cfg) => ({ ...baseParamShapes(cfg), threshold: [cfg.d_sae] }),
   init: (cfg, options = {}) => ({ ...initBase(cfg, options), threshold: full([cfg.d_sae], options.initThreshold ?? 0.01) }),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
+  hiddenPre: affinePreActs,
   activate: (p, hiddenPre) => jumpRelu(hiddenPre, p.threshold!),
-  decode: (p, acts) => acts.matmul(p.W_dec!).add(p.b_dec!),
+  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => jumpReluLoss(params, x, options),
+  training: jumpreluTraining,
 };
 
 /**
@@ -70,14 +95,7 @@ export function jumpReluLoss(
   if (options.preActLossCoefficient !== undefined && options.deadMask) {
     // Anthropic's pre-activation loss, on dead features only (SAELens's calculate_pre_act_loss).
     const dead = deadMaskOf(options.deadMask, cfg.d_sae, `${arch.name} trainingLoss`).cast(x.dtype);
-    const preAct = threshold
-      .sub(hiddenPre)
-      .relu()
-      .mul(dead)
-      .mul(decoderRowNorms(params.W_dec!))
-      .sum(-1)
-      .mean()
-      .mul(options.preActLossCoefficient);
+    const preAct = weightedL1(threshold.sub(hiddenPre).relu().mul(dead), params.W_dec!, options.preActLossCoefficient);
     metrics.pre_act_loss = preAct;
     loss = loss.add(preAct);
   }

@@ -3,15 +3,15 @@
  * SAEs"; SAELens 'matryoshka_batchtopk'): a BatchTopK SAE whose nested prefixes of the dictionary
  * (features [0, w) for each width w in `matryoshka_widths`) must each reconstruct the input on
  * their own; the loss adds each inner prefix's MSE to the full SAE's. Early features learn general
- * concepts, later ones refine them, which curbs feature absorption. Inference is BatchTopK's
- * (saved as jumprelu via `toInferenceSae`).
+ * concepts, later ones refine them, which curbs feature absorption. Inference and training facts
+ * are BatchTopK's (saved as jumprelu via `toInferenceSae`), plus the widths a new SAE needs.
  */
 import type { Tensor } from '../../tensor/index.js';
 import type { SaeConfig } from '../config.js';
 import { auxKLoss, deadMaskOf, decoderRowNorms, forwardParts, lossConfig, meanL0, mseLoss, zeroLoss } from '../common.js';
 import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
-import { batchtopk, minPositive } from './batchtopk.js';
-import { rankedPreActs } from './topk.js';
+import { batchtopk, batchtopkTraining, minPositive } from './batchtopk.js';
+import { TOPK_DEFAULTS, rankedPreActs } from './topk.js';
 
 /** The 'matryoshka_batchtopk' architecture (cfg.k, cfg.matryoshka_widths); parameters as topk's. */
 export const matryoshkaBatchtopk: SaeArchitecture = {
@@ -19,6 +19,10 @@ export const matryoshkaBatchtopk: SaeArchitecture = {
   name: 'matryoshka_batchtopk',
   description: 'Matryoshka BatchTopK SAE: every nested prefix of the dictionary reconstructs; saved as jumprelu for inference',
   trainingLoss: (params, x, options = {}) => matryoshkaLoss(params, x, options),
+  training: {
+    ...batchtopkTraining,
+    suggestedConfig: (dSae) => ({ matryoshka_widths: [Math.max(1, Math.floor(dSae / 16)), Math.max(2, Math.floor(dSae / 4)), dSae] }),
+  },
 };
 
 /**
@@ -47,15 +51,16 @@ function features(t: Tensor, start: number, end: number): Tensor {
  * `useMatryoshkaAuxLoss`, else over the whole dictionary). Defaults as BatchTopK's (k 100,
  * rescaleActsByDecoderNorm true). Metrics: mse_loss, inner_mse_loss_<width> per inner level,
  * auxiliary_reconstruction_loss, l0, min_positive_act.
+ * 1. the full forward pass (BatchTopK activation over the whole dictionary) and its MSE;
+ * 2. cumulative reconstructions, level by level (features [w_{i-1}, w_i) added to b_dec), and the
+ *    MSE of each inner one;
+ * 3. with dead features, the AuxK loss: each level's dead features fit that level's residual
+ *    (useMatryoshkaAuxLoss), or all dead features the full residual.
  */
 export function matryoshkaLoss(params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
   const arch = matryoshkaBatchtopk;
-  const cfg: SaeConfig = lossConfig(arch, params, {
-    ...options,
-    k: options.k ?? 100,
-    rescaleActsByDecoderNorm: options.rescaleActsByDecoderNorm ?? true,
-  });
-  const widths = matryoshkaWidthsOf(options.matryoshkaWidths ?? cfg.matryoshka_widths, cfg.d_sae);
+  const cfg: SaeConfig = lossConfig(arch, params, options, TOPK_DEFAULTS);
+  const widths = matryoshkaWidthsOf(cfg.matryoshka_widths, cfg.d_sae);
   const target = options.target ?? x;
   const { hiddenPre, acts, out, restore } = forwardParts(arch, params, x, cfg);
   const rescale = !!cfg.rescale_acts_by_decoder_norm;

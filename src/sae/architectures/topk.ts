@@ -4,15 +4,23 @@
  * `rescale_acts_by_decoder_norm` (SAELens's training default) the pre-activations are multiplied
  * by the decoder row norms before the top-k and the activations divided by them before decoding,
  * so the choice does not drift with the decoder's scale; `foldDecoderNorm` bakes it in.
+ *
+ * Training facts of the whole TopK family (`topkTraining`, shared by BatchTopK and Matryoshka):
+ * no sparsity coefficient, k required, rescaled by decoder norms by default (else the decoder is
+ * kept at unit norm), dead features revived by the AuxK loss, and the saved SAE has its decoder
+ * norms folded in when it rescaled by them.
  */
 import type { Tensor } from '../../tensor/index.js';
 import type { SaeConfig } from '../config.js';
 import {
   actsTimesWDec,
+  affinePreActs,
   auxKLoss,
   baseParamShapes,
   deadMaskOf,
   decoderRowNorms,
+  defineTraining,
+  foldDecoderNormParams,
   forwardParts,
   initBase,
   lossConfig,
@@ -21,7 +29,7 @@ import {
   topkActivation,
   zeroLoss,
 } from '../common.js';
-import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
+import type { SaeArchitecture, SaeParams, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 
 /** cfg.k, required by the TopK family. */
 export function kOf(cfg: SaeConfig, arch: string): number {
@@ -39,6 +47,19 @@ export function topkDecode(p: SaeParams, acts: Tensor, cfg: SaeConfig): Tensor {
   return actsTimesWDec(acts, p.W_dec!, !!cfg.rescale_acts_by_decoder_norm).add(p.b_dec!);
 }
 
+/** SAELens's training defaults of the TopK family: k 100, pre-activations rescaled by decoder norms. */
+export const TOPK_DEFAULTS: Readonly<Partial<SaeConfig>> = { k: 100, rescale_acts_by_decoder_norm: true };
+
+/** The TopK family's training facts (see the file comment). */
+export const topkTraining: SaeTrainingFacts = defineTraining({
+  coefficient: null,
+  selectsTopK: true,
+  defaults: TOPK_DEFAULTS,
+  unitNormDecoder: (cfg) => !cfg.rescale_acts_by_decoder_norm,
+  deadFeatures: () => ({ metric: 'auxiliary_reconstruction_loss' }),
+  inferenceForm: (cfg, params) => (cfg.rescale_acts_by_decoder_norm ? { cfg, params: foldDecoderNormParams(params) } : { cfg, params }),
+});
+
 /** The 'topk' architecture (cfg.k required): W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. */
 export const topk: SaeArchitecture = {
   name: 'topk',
@@ -47,10 +68,11 @@ export const topk: SaeArchitecture = {
   batchDependent: false,
   paramShapes: (cfg) => baseParamShapes(cfg),
   init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!).add(p.b_enc!),
+  hiddenPre: affinePreActs,
   activate: (p, hiddenPre, _saeIn, cfg) => topkActivation(rankedPreActs(p, hiddenPre, cfg), kOf(cfg, 'topk')),
   decode: topkDecode,
   trainingLoss: (params, x, options = {}) => topkFamilyLoss(topk, params, x, options),
+  training: topkTraining,
 };
 
 /**
@@ -59,11 +81,7 @@ export const topk: SaeArchitecture = {
  * Metrics: mse_loss, auxiliary_reconstruction_loss, l0.
  */
 export function topkFamilyLoss(arch: SaeArchitecture, params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
-  const cfg = lossConfig(arch, params, {
-    ...options,
-    k: options.k ?? 100,
-    rescaleActsByDecoderNorm: options.rescaleActsByDecoderNorm ?? true,
-  });
+  const cfg = lossConfig(arch, params, options, TOPK_DEFAULTS);
   const target = options.target ?? x;
   const { hiddenPre, acts, out } = forwardParts(arch, params, x, cfg);
   const mse = mseLoss(out, target);

@@ -5,7 +5,9 @@
  * so the sparse features stand in for a computation (an MLP) rather than an activation.
  * cfg: d_out, hook_name_out; W_dec [d_sae, d_out], b_dec [d_out]; b_dec is never subtracted from
  * the input. Skip transcoders add a linear path x W_skip^T with W_skip [d_out, d_in] (SAELens's
- * layout; initialised to zeros). Training reconstructs `options.target` (the output activation).
+ * layout; initialised to zeros). Training reconstructs `options.target` (the output activation);
+ * a transcoder's training facts are its base's (L1 and ghost grads on the ReLU ones, L0 and the
+ * pre-activation loss on the JumpReLU ones).
  */
 import type { Tensor } from '../../tensor/index.js';
 import { zeros } from '../../tensor/index.js';
@@ -28,7 +30,11 @@ export function makeTranscoder(name: string, base: SaeArchitecture, loss: Archit
     description: `${skip ? 'skip ' : ''}transcoder with ${base.name} features: reads hook_name, writes hook_name_out${skip ? ' (plus x W_skip^T)' : ''}`,
     transcoder: true,
     paramShapes: (cfg) => ({ ...base.paramShapes(cfg), ...(skip ? { W_skip: [dOutOf(cfg), cfg.d_in] } : {}) }),
-    init: (cfg, options) => ({ ...base.init(cfg, options), ...(skip ? { W_skip: zeros([dOutOf(cfg), cfg.d_in]) } : {}) }),
+    // The input and output spaces differ: W_enc is drawn on its own, not as W_dec^T.
+    init: (cfg, options) => ({
+      ...base.init(cfg, { encoderAsDecoderTranspose: false, ...options }),
+      ...(skip ? { W_skip: zeros([dOutOf(cfg), cfg.d_in]) } : {}),
+    }),
     trainingLoss: (params, x, options = {}) => {
       if (!options.target)
         throw new Error(`${name} trainingLoss: a transcoder needs options.target, the output activation [..., d_out] to reconstruct`);

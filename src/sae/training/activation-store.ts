@@ -12,19 +12,22 @@
  * model again on the contexts involved, and a resumed run sees exactly the batches of an
  * uninterrupted one.
  *
- * `cacheActivations` writes a store's stream to safetensors shards (`shard_00000.safetensors`,
- * ..., each written atomically, then `manifest.json`); `CachedActivationStore` trains from them
- * without the model.
+ * A step of the store, numbered as `next` runs it:
+ * 1. serve rows from the first half of the buffer until it is spent;
+ * 2. refill: move the rows still pending (the kept half) to the front, run the model on the next
+ *    forward-pass groups of contexts (special-token positions left out) until the buffer is full;
+ * 3. shuffle the whole buffer with a permutation seeded by the store's seed and the refill count,
+ *    and serve its first half next.
+ *
+ * Activations can also be written to disk once and trained from without the model:
+ * `activation-cache.ts`.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { PRNG, Tensor, tensor } from '../../tensor/index.js';
+import { existsSync } from 'node:fs';
+import { PRNG, Tensor, permutation, tensor } from '../../tensor/index.js';
 import { suggest, type HookedTransformer } from '../../model/hooked.js';
 import type { DataSource } from '../../train/data.js';
-import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
-import { writeFileAtomic } from '../../io/atomic.js';
 import { TokenFile } from '../../train/tokens.js';
-import { defaultCorpusContexts, textFileContexts, tokenContexts, type ContextSource } from './contexts.js';
+import { defaultCorpusContexts, specialTokenIds, textFileContexts, tokenContexts, type ContextSource } from '../contexts.js';
 
 /** One training batch: the SAE's input [batch, d_in] and, for transcoders, the output to reconstruct [batch, d_out]. */
 export interface ActivationBatch {
@@ -103,8 +106,8 @@ function decodeIds(s: string): Float64Array {
   return out;
 }
 
-/** A seed for refill r, mixed from the store's seed. */
-function refillSeed(seed: number, r: number): number {
+/** @internal A seed for refill r (or any other numbered shuffle), mixed from a store's seed. */
+export function refillSeed(seed: number, r: number): number {
   return (Math.imul(seed ^ 0x2545f491, 0x9e3779b1) ^ Math.imul(r + 1, 0x85ebca6b)) >>> 0;
 }
 
@@ -152,13 +155,7 @@ export class ActivationStore implements ActivationSource {
     if (this.contexts.contextSize > model.cfg.nCtx)
       throw new Error(`contextSize ${this.contexts.contextSize} exceeds the model's context length ${model.cfg.nCtx}`);
     const ex = options.excludeSpecialTokens ?? false;
-    const ids =
-      ex === true
-        ? [model.cfg.bosTokenId, model.cfg.eosTokenId, model.cfg.padTokenId].filter((v): v is number => typeof v === 'number')
-        : ex === false
-          ? []
-          : [...ex];
-    this.#special = new Set(ids);
+    this.#special = specialTokenIds(model, ex);
     this.metadata = {
       model_name: options.modelName ?? null,
       hook_name: this.hookName,
@@ -251,17 +248,9 @@ export class ActivationStore implements ActivationSource {
       empty = this.#n === before ? empty + 1 : 0;
       if (empty >= 10) throw new Error('the activation store got no activations: every position holds an excluded special token');
     }
-    // Shuffle [0, n) (Fisher-Yates on a permutation, then gather).
+    // Shuffle [0, n): a seeded permutation, then gather.
     const n = this.#n;
-    const rng = new PRNG(refillSeed(this.seed, this.#refills++));
-    const perm = new Uint32Array(n);
-    for (let i = 0; i < n; i++) perm[i] = i;
-    for (let i = n - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const t = perm[i]!;
-      perm[i] = perm[j]!;
-      perm[j] = t;
-    }
+    const perm = permutation(n, new PRNG(refillSeed(this.seed, this.#refills++)));
     this.#x = gatherRows(this.#x, perm, dIn);
     if (dOut) this.#y = gatherRows(this.#y, perm, dOut);
     const ids = new Float64Array(this.#ids.length);
@@ -275,8 +264,7 @@ export class ActivationStore implements ActivationSource {
     const B = this.batchSize;
     const dIn = this.dIn;
     const dOut = this.dOut ?? 0;
-    const x = new Float32Array(B * dIn);
-    const y = dOut ? new Float32Array(B * dOut) : null;
+    const { x, y, batch } = batchRows(B, dIn, dOut);
     for (let r = 0; r < B;) {
       if (this.#ptr >= this.#half) this.#refill();
       const take = Math.min(B - r, this.#half - this.#ptr);
@@ -285,7 +273,7 @@ export class ActivationStore implements ActivationSource {
       this.#ptr += take;
       r += take;
     }
-    return y ? { x: tensor(x, [B, dIn]), target: tensor(y, [B, dOut]) } : { x: tensor(x, [B, dIn]) };
+    return batch();
   }
 
   #layout(): StoreState['layout'] {
@@ -371,9 +359,41 @@ function checkHook(model: HookedTransformer, name: string, what: string): string
   return name;
 }
 
-function positiveInt(name: string, v: number): number {
+/** @internal `v`, checked to be a positive integer (the error names it). */
+export function positiveInt(name: string, v: number): number {
   if (!(Number.isInteger(v) && v > 0)) throw new Error(`${name} must be a positive integer, got ${v}`);
   return v;
+}
+
+/**
+ * @internal The rows of a batch to fill: x [rows, dIn] and, when dOut > 0, y [rows, dOut]
+ * (row-major); `batch()` wraps them as the ActivationBatch they make.
+ */
+export function batchRows(
+  rows: number,
+  dIn: number,
+  dOut: number,
+): { x: Float32Array<ArrayBuffer>; y: Float32Array<ArrayBuffer> | null; batch: () => ActivationBatch } {
+  const x = new Float32Array(rows * dIn);
+  const y = dOut ? new Float32Array(rows * dOut) : null;
+  return {
+    x,
+    y,
+    batch: () => (y ? { x: tensor(x, [rows, dIn]), target: tensor(y, [rows, dOut]) } : { x: tensor(x, [rows, dIn]) }),
+  };
+}
+
+/** @internal Tensors [n_i, d] stacked into one [sum n_i, d] float32 tensor (d from the last axis). */
+export function concatRows(ts: readonly Tensor[]): Tensor {
+  const d = ts[0]!.shape[ts[0]!.rank - 1]!;
+  const n = ts.reduce((s, t) => s + t.size / d, 0);
+  const out = new Float32Array(n * d);
+  let o = 0;
+  for (const t of ts) {
+    out.set(t.cast('float32').dataSync() as Float32Array, o);
+    o += t.size;
+  }
+  return tensor(out, [n, d]);
 }
 
 /** Options of `activationStore`: the store's options with the dataset named instead of given as contexts. */
@@ -418,256 +438,4 @@ export function activationStore(model: HookedTransformer, options: DatasetStoreO
     contexts = textFileContexts(dataset, model.tokenizer, { ...ctxOptions, eosTokenId: model.cfg.eosTokenId });
   }
   return new ActivationStore(model, { ...options, contexts, modelName: options.modelName ?? null });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cached activations
-
-/** The manifest of an activation cache directory. */
-export interface ActivationCacheManifest {
-  format: 'glassbox-activation-cache';
-  version: 1;
-  /** Tensor names in each shard: the hook names. */
-  hook_name: string | null;
-  hook_name_out: string | null;
-  d_in: number;
-  d_out: number | null;
-  dtype: 'float32';
-  total_tokens: number;
-  shards: { file: string; tokens: number }[];
-  metadata: ActivationMetadata;
-}
-
-export const ACTIVATION_MANIFEST = 'manifest.json';
-
-/** Options of `cacheActivations`. */
-export interface CacheActivationsOptions {
-  /** Activations to write (rounded up to whole batches of the source). */
-  totalTokens: number;
-  /** Activations per shard (default 65536, rounded up to whole batches). */
-  shardTokens?: number;
-  /** Called after each shard with the tokens written so far. */
-  onShard?: (written: number, total: number) => void;
-}
-
-/**
- * Writes `totalTokens` activations from `source` (an ActivationStore: already shuffled by its
- * buffer) to `dir` as `shard_00000.safetensors`, ... (tensors named by the hook names, [n, d]
- * float32), each written atomically, then `manifest.json` (atomically, last: a directory without
- * it is an incomplete cache). Shards of an earlier incomplete run are replaced.
- */
-export function cacheActivations(source: ActivationSource, dir: string, options: CacheActivationsOptions): ActivationCacheManifest {
-  const total = positiveInt('totalTokens', options.totalTokens);
-  const B = source.batchSize;
-  const perShard = Math.max(1, Math.ceil((options.shardTokens ?? 65536) / B));
-  const nBatches = Math.ceil(total / B);
-  const inName = source.metadata.hook_name ?? 'x';
-  const outName = source.metadata.hook_name_out ?? (source.dOut ? 'target' : null);
-  mkdirSync(dir, { recursive: true });
-  if (existsSync(join(dir, ACTIVATION_MANIFEST)))
-    throw new Error(`${dir} already holds an activation cache (${ACTIVATION_MANIFEST}); use a new directory`);
-  for (const f of readdirSync(dir)) if (/^shard_\d{5}\.safetensors$/.test(f)) rmSync(join(dir, f));
-  const shards: ActivationCacheManifest['shards'] = [];
-  let done = 0;
-  while (done < nBatches) {
-    const count = Math.min(perShard, nBatches - done);
-    const xs: Tensor[] = [];
-    const ys: Tensor[] = [];
-    for (let i = 0; i < count; i++) {
-      const b = source.next();
-      xs.push(b.x);
-      if (b.target) ys.push(b.target);
-    }
-    const file = `shard_${String(shards.length).padStart(5, '0')}.safetensors`;
-    const tensors: Record<string, Tensor> = { [inName]: concatRows(xs, source.dIn) };
-    if (outName && ys.length) tensors[outName] = concatRows(ys, source.dOut!);
-    saveSafetensors(join(dir, file), tensors);
-    shards.push({ file, tokens: count * B });
-    done += count;
-    options.onShard?.(done * B, nBatches * B);
-  }
-  const manifest: ActivationCacheManifest = {
-    format: 'glassbox-activation-cache',
-    version: 1,
-    hook_name: inName,
-    hook_name_out: outName,
-    d_in: source.dIn,
-    d_out: source.dOut ?? null,
-    dtype: 'float32',
-    total_tokens: nBatches * B,
-    shards,
-    metadata: source.metadata,
-  };
-  writeFileAtomic(join(dir, ACTIVATION_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
-}
-
-function concatRows(ts: Tensor[], d: number): Tensor {
-  const n = ts.reduce((s, t) => s + t.shape[0]!, 0);
-  const out = new Float32Array(n * d);
-  let o = 0;
-  for (const t of ts) {
-    out.set(t.dataSync() as Float32Array, o);
-    o += t.size;
-  }
-  return tensor(out, [n, d]);
-}
-
-/** Reads and checks an activation cache's manifest. */
-export function readActivationManifest(dir: string): ActivationCacheManifest {
-  const file = join(dir, ACTIVATION_MANIFEST);
-  if (!existsSync(file)) throw new Error(`${file}: missing (not an activation cache, or its writing did not finish)`);
-  let m: ActivationCacheManifest;
-  try {
-    m = JSON.parse(readFileSync(file, 'utf8')) as ActivationCacheManifest;
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (m?.format !== 'glassbox-activation-cache' || !Array.isArray(m.shards) || m.shards.length === 0)
-    throw new Error(`${file}: not a glassbox activation cache manifest`);
-  for (const s of m.shards) if (!existsSync(join(dir, s.file))) throw new Error(`${join(dir, s.file)}: missing (listed in ${file})`);
-  return m;
-}
-
-/** A shard in memory, with its row order for the current epoch. */
-interface LoadedShard {
-  key: string;
-  x: Float32Array;
-  y: Float32Array | null;
-  perm: Uint32Array | null;
-  n: number;
-}
-
-/** Options of `CachedActivationStore`. */
-export interface CachedStoreOptions {
-  /** Rows per batch (default 4096). */
-  trainBatchSizeTokens?: number;
-  /** Reshuffle the shard order and the rows within each shard every epoch (default true). */
-  shuffle?: boolean;
-  seed?: number;
-}
-
-/**
- * Trains from an activation cache (`cacheActivations`): shards are read one at a time, in a
- * seeded order that changes every epoch, rows shuffled within the shard; the state (epoch, shard,
- * row) is exact.
- */
-export class CachedActivationStore implements ActivationSource {
-  readonly batchSize: number;
-  readonly dIn: number;
-  readonly dOut: number | undefined;
-  readonly metadata: ActivationMetadata;
-  readonly manifest: ActivationCacheManifest;
-  readonly dir: string;
-  readonly #shuffle: boolean;
-  readonly #seed: number;
-  #epoch = 0;
-  #shard = 0; // position in the epoch's shard order
-  #row = 0;
-  #order: Uint32Array = new Uint32Array(0);
-  #loaded: LoadedShard | null = null;
-
-  constructor(dir: string, options: CachedStoreOptions = {}) {
-    this.dir = dir;
-    this.manifest = readActivationManifest(dir);
-    this.batchSize = positiveInt('trainBatchSizeTokens', options.trainBatchSizeTokens ?? 4096);
-    this.dIn = this.manifest.d_in;
-    this.dOut = this.manifest.d_out ?? undefined;
-    this.metadata = this.manifest.metadata;
-    this.#shuffle = options.shuffle ?? true;
-    this.#seed = options.seed ?? 0;
-    this.#order = this.#epochOrder(0);
-  }
-
-  #epochOrder(epoch: number): Uint32Array {
-    const n = this.manifest.shards.length;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    if (!this.#shuffle) return order;
-    const rng = new PRNG(refillSeed(this.#seed, 0x10000 + epoch));
-    for (let i = n - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const t = order[i]!;
-      order[i] = order[j]!;
-      order[j] = t;
-    }
-    return order;
-  }
-
-  #load(): LoadedShard {
-    const index = this.#order[this.#shard]!;
-    const key = `${this.#epoch}:${index}`;
-    if (this.#loaded?.key === key) return this.#loaded;
-    const shard = this.manifest.shards[index]!;
-    const path = join(this.dir, shard.file);
-    const t = loadSafetensors(path);
-    const x = t.get(this.manifest.hook_name ?? 'x');
-    if (!x || x.rank !== 2 || x.shape[1] !== this.dIn)
-      throw new Error(`${path}: expected '${this.manifest.hook_name}' [n, ${this.dIn}] (see ${ACTIVATION_MANIFEST})`);
-    const yName = this.manifest.hook_name_out;
-    const y = yName ? t.get(yName) : undefined;
-    if (yName && (!y || y.rank !== 2 || y.shape[1] !== this.dOut || y.shape[0] !== x.shape[0]))
-      throw new Error(`${path}: expected '${yName}' [${x.shape[0]}, ${this.dOut}]`);
-    const n = x.shape[0]!;
-    let perm: Uint32Array | null = null;
-    if (this.#shuffle) {
-      perm = new Uint32Array(n);
-      for (let i = 0; i < n; i++) perm[i] = i;
-      const rng = new PRNG(refillSeed(this.#seed ^ index, this.#epoch));
-      for (let i = n - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        const tmp = perm[i]!;
-        perm[i] = perm[j]!;
-        perm[j] = tmp;
-      }
-    }
-    this.#loaded = {
-      key,
-      x: x.cast('float32').dataSync() as Float32Array,
-      y: y ? (y.cast('float32').dataSync() as Float32Array) : null,
-      perm,
-      n,
-    };
-    return this.#loaded;
-  }
-
-  next(): ActivationBatch {
-    const B = this.batchSize;
-    const dIn = this.dIn;
-    const dOut = this.dOut ?? 0;
-    const x = new Float32Array(B * dIn);
-    const y = dOut ? new Float32Array(B * dOut) : null;
-    for (let r = 0; r < B; r++) {
-      let s = this.#load();
-      if (this.#row >= s.n) {
-        this.#row = 0;
-        this.#shard++;
-        if (this.#shard >= this.#order.length) {
-          this.#shard = 0;
-          this.#epoch++;
-          this.#order = this.#epochOrder(this.#epoch);
-        }
-        s = this.#load();
-      }
-      const src = s.perm ? s.perm[this.#row]! : this.#row;
-      x.set(s.x.subarray(src * dIn, (src + 1) * dIn), r * dIn);
-      if (y && s.y) y.set(s.y.subarray(src * dOut, (src + 1) * dOut), r * dOut);
-      this.#row++;
-    }
-    return y ? { x: tensor(x, [B, dIn]), target: tensor(y, [B, dOut]) } : { x: tensor(x, [B, dIn]) };
-  }
-
-  getState(): { epoch: number; shard: number; row: number } {
-    return { epoch: this.#epoch, shard: this.#shard, row: this.#row };
-  }
-
-  setState(state: unknown): void {
-    const s = state as { epoch: number; shard: number; row: number };
-    if (![s?.epoch, s?.shard, s?.row].every((v) => Number.isInteger(v) && v >= 0))
-      throw new Error('CachedActivationStore.setState: expected { epoch, shard, row }');
-    this.#epoch = s.epoch;
-    this.#shard = s.shard;
-    this.#row = s.row;
-    this.#order = this.#epochOrder(s.epoch);
-  }
 }

@@ -2,47 +2,55 @@
  * SAE training (SAELens's SAETrainer): Adam on the architecture's training loss over batches from
  * an activation store, with SAELens's schedules (lr warm-up / decay, sparsity-coefficient
  * warm-up), dead-feature tracking (passes since each feature last fired), the auxiliary losses
- * that revive dead features (AuxK for the TopK family, ghost grads for standard SAEs, the
- * pre-activation loss for JumpReLU), optional unit-norm decoder rows, BatchTopK's threshold
- * estimate, periodic evaluations on held-out batches, metrics.jsonl, atomic checkpoints with an
- * exact resume, and the final SAE saved in SAELens's layout with sparsity.safetensors (BatchTopK
- * SAEs converted to their JumpReLU inference form).
+ * that revive dead features, optional unit-norm decoder rows, a running threshold estimate,
+ * periodic evaluations on held-out batches, metrics.jsonl, atomic checkpoints with an exact
+ * resume, and the final SAE saved in SAELens's layout with sparsity.safetensors (in its inference
+ * form: BatchTopK SAEs as JumpReLU).
+ *
+ * The trainer never names an architecture: what differs between them (the sparsity coefficient,
+ * k, the rescaling default, the unit-norm default, ghost grads, the dead-feature loss, the running
+ * threshold, the inference form, whether it is a transcoder) is the architecture's own
+ * (`SaeArchitecture.training`, in its file under architectures/).
+ *
+ * The run, in order:
+ * 1. the SAE: created from `cfg` and the store's widths and metadata, or given; checked against
+ *    the store; the config it trains with (`trainingConfig`: the loss options and the
+ *    architecture's training defaults);
+ * 2. the length, the schedules and the optimizer;
+ * 3. the compiled step (`step.ts`);
+ * 4. the held-out batches, drawn first so a resumed run draws the same ones;
+ * 5. the run directory (`checkpoint.ts`): resume from the newest checkpoint, or a fresh start
+ *    (unit decoder rows, input scaling factor, initial b_dec);
+ * 6. the loop: a step, then by their cadences a training record, a density window, an evaluation
+ *    (`evaluate.ts`) and a checkpoint; an abort checkpoints and stops;
+ * 7. the trained SAE: its sparsity, the training form, the inference form
+ *    (`toInferenceSae`, the input scaling folded), saved with training.json.
  *
  * Why not `train()` from src/train: one compiled step here also updates state that is not a
- * parameter (the passes-since-fired counters, firing counts, the BatchTopK threshold) from the
+ * parameter (the passes-since-fired counters, firing counts, the running threshold) from the
  * step's own feature activations, and transforms the parameters after the optimizer update
  * (decoder rows back to unit norm). `train()` has no place for either, so this loop reuses its
- * pieces instead: the Adam optimizer, the checkpoint files (`saveCheckpoint` / `loadCheckpoint`),
- * the same metrics.jsonl and resume rules.
+ * pieces instead: the Adam optimizer, the run directory and resume rules (`openRun`), the
+ * checkpoint files, the metrics log, the progress display and step rate.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, jit, scalar, tensor, valueAndGrad, zeros } from '../../tensor/index.js';
+import { scalar, tensor, type Tensor } from '../../tensor/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { adam, type OptState, type Optimizer } from '../../train/optim.js';
+import { adam, type Optimizer } from '../../train/optim.js';
 import type { DataSource } from '../../train/data.js';
-import { latestCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint, type CheckpointContents } from '../../train/checkpoint.js';
+import { makeProgress, metricsLogger, stepRate } from '../../train/progress.js';
 import { Sae } from '../sae.js';
-import { dOutOf, isTranscoderArchitecture, type SaeConfigInput } from '../config.js';
-import { decoderRowNorms, forwardParts, lossConfig, processInput } from '../common.js';
-import { stopGradient } from '../ops.js';
-import {
-  estimateNormScalingFactor,
-  foldActivationNormScalingFactor,
-  geometricMedian,
-  normalizeDecoderRows,
-  removeParallelGradient,
-  toInferenceSae,
-} from '../transforms.js';
+import type { SaeConfigInput } from '../config.js';
+import { trainingConfig, trainingFacts } from '../common.js';
+import { getArchitecture, listArchitectures } from '../registry.js';
+import { foldActivationNormScalingFactor, toInferenceSae } from '../transforms.js';
 import { saveSae } from '../formats.js';
-import type { SaeInitOptions, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
+import type { SaeInitOptions, SaeTrainingOptions } from '../types.js';
 import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
 import { coefficientSchedule, saeLrSchedule } from './schedules.js';
-import { makeProgress, metricsLogger, truncateMetrics, type MetricsRecord } from '../../train/progress.js';
-
-/** Architectures trained with TopK-style activations (AuxK; threshold for the batch variants). */
-const TOPK_FAMILY = new Set(['topk', 'batchtopk', 'matryoshka_batchtopk']);
-const BATCH_TOPK = new Set(['batchtopk', 'matryoshka_batchtopk']);
+import { countBelow, density, densityRecord, makeSaeSteps, resetDensityWindow, stepRecord } from './step.js';
+import { makeEvaluator } from './evaluate.js';
+import { runConfig, saveSaeCheckpoint, startSaeRun, type SaeRunState } from './checkpoint.js';
 
 /** Options of `trainSae`. Names follow SAELens's LanguageModelSAERunnerConfig, in camelCase. */
 export interface TrainSaeOptions {
@@ -74,13 +82,16 @@ export interface TrainSaeOptions {
   lrEnd?: number;
   adamBeta1?: number;
   adamBeta2?: number;
-  /** Standard / gated / transcoder: the L1 coefficient (default 1) and its linear warm-up from 0. */
+  /**
+   * The L1 coefficient (default 1) and its linear warm-up from 0, for architectures whose
+   * training coefficient is 'l1' (standard, gated, transcoders).
+   */
   l1Coefficient?: number;
   l1WarmUpSteps?: number;
-  /** JumpReLU: the L0 coefficient (default 1) and its warm-up. */
+  /** The L0 coefficient (default 1) and its warm-up, for architectures whose coefficient is 'l0' (JumpReLU). */
   l0Coefficient?: number;
   l0WarmUpSteps?: number;
-  /** TopK family: active features per example (sets cfg.k). */
+  /** Active features per example (sets cfg.k), for architectures that select the top k (the TopK family). */
   k?: number;
   /** TopK family: the AuxK loss coefficient (default 1). */
   auxLossCoefficient?: number;
@@ -90,13 +101,13 @@ export interface TrainSaeOptions {
   featureSamplingWindow?: number;
   /** Density below which a feature counts as dead in the density logs (default 1e-8). */
   deadFeatureThreshold?: number;
-  /** Standard SAEs and transcoders: ghost grads on dead features (SAELens < 6's use_ghost_grads). */
+  /** Ghost grads on dead features (SAELens < 6's use_ghost_grads), for architectures that have them (standard SAEs and their transcoders). */
   useGhostGrads?: boolean;
   /**
    * Keep decoder rows at unit norm: the gradient's component along each row is removed before the
    * update and the rows are renormalised after it (SAELens < 6's normalize_sae_decoder; Gao et
-   * al.'s TopK recipe). Default: on for TopK-family SAEs trained without
-   * rescale_acts_by_decoder_norm (they need it), off otherwise.
+   * al.'s TopK recipe). Default: the architecture's `training.unitNormDecoder` (on for TopK-family
+   * SAEs trained without rescale_acts_by_decoder_norm, which need it; off otherwise).
    */
   normalizeDecoder?: boolean;
   /**
@@ -108,7 +119,7 @@ export interface TrainSaeOptions {
   nBatchesForNormEstimate?: number;
   /** Initial b_dec: 'zeros' (default), 'mean' or 'geometric_median' of the first batches. */
   bDecInitMethod?: 'zeros' | 'mean' | 'geometric_median';
-  /** BatchTopK: the threshold's moving-average rate (SAELens's topk_threshold_lr, default 0.01). */
+  /** The running threshold's moving-average rate (BatchTopK's; SAELens's topk_threshold_lr, default 0.01). */
   topkThresholdLr?: number;
   /** More loss options (JumpReLU bandwidth / sparsityLossMode / preActLossCoefficient, Matryoshka aux, ...). */
   lossOptions?: SaeTrainingOptions;
@@ -142,7 +153,7 @@ export interface TrainSaeResult {
   startStep: number;
   /** Activations trained on, resumed steps included. */
   tokens: number;
-  /** BatchTopK: the threshold estimate (else null). */
+  /** The running threshold's estimate (BatchTopK's), else null. */
   topkThreshold: number | null;
   /** The input scaling factor trained with (expected_average_only_in), else null. */
   normScalingFactor: number | null;
@@ -155,27 +166,6 @@ export interface TrainSaeResult {
   elapsed: number;
 }
 
-/** Non-parameter training state, updated inside the compiled step and checkpointed with the optimizer state. */
-interface SaeStats {
-  /** [d_sae] steps since each feature last fired (SAELens's n_forward_passes_since_fired). */
-  n_forward_passes_since_fired: Tensor;
-  /** [d_sae] firings in the current sampling window (SAELens's act_freq_scores). */
-  act_freq_scores: Tensor;
-  /** Scalar: activations in the current sampling window (SAELens's n_frac_active_tokens). */
-  n_frac_active_tokens: Tensor;
-  /** Scalar: BatchTopK's threshold estimate (0 for other architectures). */
-  topk_threshold: Tensor;
-}
-
-interface StepOut {
-  params: SaeParams;
-  opt: OptState;
-  stats: SaeStats;
-  loss: Tensor;
-  metrics: Record<string, Tensor>;
-  numDead: Tensor;
-}
-
 /**
  * Trains an SAE (or transcoder) on activation batches; see the file comment and
  * `TrainSaeOptions`. Returns the trained SAE (inference form) and the run's records.
@@ -184,40 +174,12 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const store = o.store;
   const seed = o.seed ?? 0;
   const nEval = o.nEvalBatches ?? 10;
-  // ---- The SAE ----
-  let sae = o.sae ?? createSae(o, seed);
-  const arch = sae.cfg.architecture;
-  if (o.k !== undefined && !TOPK_FAMILY.has(arch))
-    throw new Error(`k applies to the TopK family (topk, batchtopk, matryoshka_batchtopk), not '${arch}'`);
-  if (o.k !== undefined && sae.cfg.k !== o.k) sae = sae.withConfig({ k: o.k });
-  const transcoder = sae.isTranscoder || isTranscoderArchitecture(arch);
-  if (store.dIn !== undefined && store.dIn !== sae.dIn)
-    throw new Error(`the store's activations have width ${store.dIn} but the SAE's d_in is ${sae.dIn}`);
-  if (transcoder && store.dOut !== undefined && store.dOut !== sae.dOut)
-    throw new Error(`the store's output activations have width ${store.dOut} but the transcoder's d_out is ${sae.dOut}`);
-  if (sae.cfg.normalize_activations !== 'none')
-    throw new Error(
-      `trainSae: the SAE's config already normalises its input ('${sae.cfg.normalize_activations}'); pass normalizeActivations to trainSae instead`,
-    );
-  const normalize = o.normalizeActivations ?? 'none';
-  if (normalize !== 'none' && normalize !== 'expected_average_only_in')
-    throw new Error(`normalizeActivations must be 'none' or 'expected_average_only_in', got '${String(normalize)}'`);
-  if (normalize !== 'none' && transcoder) throw new Error('normalizeActivations is not supported for transcoders');
-  const topkFamily = TOPK_FAMILY.has(arch);
-  const batchTopk = BATCH_TOPK.has(arch);
-  const rescale = !!sae.cfg.rescale_acts_by_decoder_norm;
-  const normalizeDecoder = o.normalizeDecoder ?? (topkFamily && !rescale);
-  const ghost = o.useGhostGrads ?? false;
-  if (ghost && !['standard', 'transcoder', 'skip_transcoder'].includes(arch))
-    throw new Error(`useGhostGrads applies to standard SAEs and transcoders, not '${arch}' (TopK SAEs use the AuxK loss)`);
-  const window = o.deadFeatureWindow ?? 1000;
-  const samplingWindow = o.featureSamplingWindow ?? 2000;
-  const deadThreshold = o.deadFeatureThreshold ?? 1e-8;
-  for (const [k, v] of Object.entries({ deadFeatureWindow: window, featureSamplingWindow: samplingWindow }))
-    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${k} must be a positive integer, got ${v}`);
-  const thresholdLr = o.topkThresholdLr ?? 0.01;
 
-  // ---- Length and schedules ----
+  // 1. The SAE and the config it trains with.
+  const { sae, arch, facts, transcoder, normalize, normalizeDecoder, ghost, window, samplingWindow, deadThreshold, thresholdLr, trainCfg } =
+    resolveSae(o, seed);
+
+  // 2. Length, schedules, optimizer.
   let steps: number;
   let B = store.batchSize ?? 0;
   if (o.totalTrainingSteps !== undefined) steps = o.totalTrainingSteps;
@@ -236,328 +198,169 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
     decaySteps: o.lrDecaySteps,
     lrEnd: o.lrEnd,
   });
-  const sparsityTerm = sparsityTermOf(arch);
-  const coefAt =
-    sparsityTerm === 'l0_loss'
-      ? coefficientSchedule(o.l0Coefficient ?? 1, o.l0WarmUpSteps ?? 0)
-      : coefficientSchedule(o.l1Coefficient ?? 1, o.l1WarmUpSteps ?? 0);
+  const coefficient = facts.coefficient;
+  const coefAt = coefficient ? coefficientSchedule(...coefficientSetting(o, coefficient.name)) : () => 1;
   const optimizer: Optimizer = adam({ beta1: o.adamBeta1 ?? 0.9, beta2: o.adamBeta2 ?? 0.999 });
 
-  // ---- The loss and the compiled step ----
+  // 3. The compiled step.
   const lossOptions: SaeTrainingOptions = {
-    ...sae.trainingOptions(),
     ...o.lossOptions,
+    config: trainCfg,
     ...(o.auxLossCoefficient !== undefined ? { auxLossCoefficient: o.auxLossCoefficient } : {}),
-    ...(sparsityTerm === 'l0_loss' ? { l0Coefficient: 1 } : { l1Coefficient: 1 }),
+    ...(coefficient ? { [`${coefficient.name}Coefficient`]: 1 } : {}),
   };
-  const preActLoss = o.lossOptions?.preActLossCoefficient !== undefined && arch.startsWith('jumprelu');
-  const lossOf = (p: SaeParams, x: Tensor, target: Tensor | undefined, dead: Tensor | undefined): SaeTrainingLoss => {
-    const opts: SaeTrainingOptions = { ...lossOptions, ...(target ? { target } : {}), ...(dead ? { deadMask: dead } : {}) };
-    if (ghost) return ghostGradsLoss(sae, p, x, opts, dead);
-    const r = sae.architecture.trainingLoss(p, x, opts);
-    // JumpReLU's pre-activation loss is there only with dead features; log it as 0 without.
-    if (preActLoss && !r.metrics.pre_act_loss) r.metrics.pre_act_loss = scalar(0);
-    return r;
-  };
-  const usesDead = topkFamily || ghost || preActLoss;
-  const makeStep = (withDead: boolean) =>
-    jit((p: SaeParams, opt: OptState, stats: SaeStats, batch: ActivationBatch, lrT: Tensor, coef: Tensor): StepOut => {
-      const dead = withDead ? stats.n_forward_passes_since_fired.gt(window) : undefined;
-      const [[loss, aux], grads] = valueAndGrad(
-        (pp: SaeParams) => {
-          const r = lossOf(pp, batch.x, batch.target, dead);
-          let total = r.loss;
-          const metrics = { ...r.metrics };
-          if (sparsityTerm && metrics[sparsityTerm]) {
-            // The architecture's term was computed with coefficient 1; the schedule's coefficient is an input.
-            total = total.add(metrics[sparsityTerm]!.mul(coef.sub(1)));
-            metrics[sparsityTerm] = metrics[sparsityTerm]!.mul(coef);
-          }
-          return [total, { metrics, acts: stopGradient(r.featureActs) }];
-        },
-        { hasAux: true },
-      )(p) as unknown as [[Tensor, { metrics: Record<string, Tensor>; acts: Tensor }], SaeParams];
-      let g = grads;
-      if (normalizeDecoder) g = { ...g, W_dec: removeParallelGradient(g.W_dec!, p.W_dec!) };
-      const next = optimizer.update(p, g, opt, lrT);
-      let params = next.params;
-      if (normalizeDecoder) params = { ...params, W_dec: normalizeDecoderRows(params.W_dec!) };
-      // Dead-feature and density bookkeeping from this step's activations.
-      const acts = aux.acts;
-      const d = acts.shape[acts.rank - 1]!;
-      const fired = acts.reshape([-1, d]).gt(0).cast('float32').sum(0);
-      const since = stats.n_forward_passes_since_fired.add(1).where(fired.eq(0), scalar(0));
-      const rows = acts.size / d;
-      let threshold = stats.topk_threshold;
-      const metrics = { ...aux.metrics };
-      // Activations are non-negative, so L0 is the firing count: the architecture's own l0 graph is then unused (and pruned).
-      if (metrics.l0) metrics.l0 = fired.sum().div(rows);
-      if (batchTopk && metrics.min_positive_act) {
-        const m = metrics.min_positive_act;
-        threshold = threshold
-          .mul(1 - thresholdLr)
-          .add(m.mul(thresholdLr))
-          .where(m.lt(Infinity), threshold);
-        delete metrics.min_positive_act;
-      }
-      // Explained variance of this batch: 1 - MSE / total variance of the target.
-      const target = batch.target ?? batch.x;
-      const tss = target.sub(target.mean(0)).square().sum(-1).mean();
-      if (metrics.mse_loss) metrics.explained_variance = scalar(1).sub(metrics.mse_loss.div(tss.maximum(1e-12)));
-      return {
-        params,
-        opt: next.state,
-        stats: {
-          n_forward_passes_since_fired: since,
-          act_freq_scores: stats.act_freq_scores.add(fired),
-          n_frac_active_tokens: stats.n_frac_active_tokens.add(rows),
-          topk_threshold: threshold,
-        },
-        loss,
-        metrics,
-        numDead: since.gt(window).cast('float32').sum(),
-      };
-    });
-  const stepPlain = makeStep(false);
-  const stepDead = usesDead ? makeStep(true) : stepPlain;
+  const deadFeatures = facts.deadFeatures(arch, { useGhostGrads: ghost, lossOptions: o.lossOptions ?? {} });
+  const steppers = makeSaeSteps({
+    arch,
+    lossOptions,
+    coefficient,
+    deadFeatures,
+    threshold: facts.threshold,
+    thresholdLr,
+    deadFeatureWindow: window,
+    normalizeDecoder,
+    optimizer,
+  });
 
-  // ---- Held-out batches (drawn first, so a resumed run draws the same ones) ----
+  // 4. Held-out batches (drawn first, so a resumed run draws the same ones).
   const evalSource = o.evalStore ?? store;
   const evalBatches: ActivationBatch[] = [];
   for (let i = 0; i < nEval; i++) evalBatches.push(evalSource.next());
   if (!B) B = evalBatches[0]?.x.shape[0] ?? 0;
 
-  // ---- Fresh start or resume ----
-  const config = JSON.parse(
-    JSON.stringify({
-      cfg: sae.cfg,
-      steps,
-      lr,
-      lrScheduler: o.lrScheduler ?? 'constant',
-      lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
-      lrDecaySteps: o.lrDecaySteps ?? 0,
-      lrEnd: o.lrEnd ?? null,
-      l1Coefficient: o.l1Coefficient ?? null,
-      l1WarmUpSteps: o.l1WarmUpSteps ?? 0,
-      l0Coefficient: o.l0Coefficient ?? null,
-      l0WarmUpSteps: o.l0WarmUpSteps ?? 0,
-      auxLossCoefficient: o.auxLossCoefficient ?? null,
-      deadFeatureWindow: window,
-      featureSamplingWindow: samplingWindow,
-      useGhostGrads: ghost,
+  // 5. The run directory: resume, or a fresh start.
+  const config = runConfig(o, {
+    cfg: sae.cfg,
+    steps,
+    lr,
+    window,
+    samplingWindow,
+    ghost,
+    normalizeDecoder,
+    normalize,
+    thresholdLr,
+    nEval,
+    seed,
+  });
+  const run = startSaeRun({
+    outDir: o.outDir,
+    resume: o.resume,
+    config,
+    optimizer,
+    params: sae.params,
+    dSae: sae.dSae,
+    store,
+    fresh: {
       normalizeDecoder,
       normalizeActivations: normalize,
       bDecInitMethod: o.bDecInitMethod ?? 'zeros',
-      topkThresholdLr: thresholdLr,
-      lossOptions: o.lossOptions ?? null,
-      nEvalBatches: nEval,
-      seed,
-    }),
-  ) as Record<string, unknown>;
-  const ckptRoot = o.outDir ? join(o.outDir, 'checkpoints') : null;
-  const metricsFile = o.outDir ? join(o.outDir, 'metrics.jsonl') : null;
-  if (o.outDir) mkdirSync(o.outDir, { recursive: true });
-  let params = sae.params;
-  let opt = optimizer.init(params);
-  let stats = freshStats(sae.dSae);
+      nBatchesForNormEstimate: o.nBatchesForNormEstimate,
+      transcoder,
+    },
+  });
+  const { ckptRoot, metricsFile } = run;
+  const state = run.state;
+  const startStep = state.step;
+  const normFactor = state.normFactor;
   /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
-  const history: MetricsRecord[] = [];
-  let startStep = 0;
-  let elapsedBefore = 0;
-  let normFactor: number | null = null;
-  let lastDensity: Float32Array | null = null;
-  const latest = ckptRoot ? latestCheckpoint(ckptRoot) : null;
-  if (latest && !o.resume)
-    throw new Error(`${o.outDir} already holds checkpoints (latest: step ${latest.step}); pass resume to continue, or use a new directory`);
-  if (latest && o.resume) {
-    const saved = readCheckpointState(latest.dir);
-    if (JSON.stringify(saved.config) !== JSON.stringify(config))
-      throw new Error(
-        `${join(latest.dir, 'state.json')}: the checkpoint was written by a run with other settings; resume with the same settings or use a new directory`,
-      );
-    const ck = loadCheckpoint(latest.dir, params, { ...opt, sae_stats: stats });
-    params = ck.params;
-    const { sae_stats: savedStats, ...optRest } = ck.optState as OptState & { sae_stats: SaeStats };
-    opt = optRest as OptState;
-    stats = savedStats;
-    startStep = ck.state.step;
-    elapsedBefore = ck.state.elapsed;
-    const extra = (ck.state.extra ?? {}) as { normScalingFactor?: number | null; lastDensity?: number[] | null };
-    normFactor = extra.normScalingFactor ?? null;
-    lastDensity = extra.lastDensity ? Float32Array.from(extra.lastDensity) : null;
-    store.setState(ck.state.data);
-    if (metricsFile) history.push(...truncateMetrics(metricsFile, startStep));
-  } else {
-    if (metricsFile && existsSync(metricsFile)) writeFileAtomic(metricsFile, '');
-    // A unit-norm decoder starts with unit rows (removeParallelGradient assumes them).
-    if (normalizeDecoder) params = { ...params, W_dec: normalizeDecoderRows(params.W_dec!) };
-    const bInit = o.bDecInitMethod ?? 'zeros';
-    const needSample = normalize !== 'none' || bInit !== 'zeros';
-    if (needSample) {
-      const n = Math.max(1, o.nBatchesForNormEstimate ?? (normalize !== 'none' ? 100 : 1));
-      const sample: Tensor[] = [];
-      for (let i = 0; i < n; i++) sample.push(store.next().x);
-      if (normalize !== 'none') normFactor = estimateNormScalingFactor(stackRows(sample));
-      if (bInit !== 'zeros') {
-        if (transcoder) throw new Error('bDecInitMethod applies to SAEs, not transcoders (b_dec lives in the output space)');
-        const rows = stackRows(sample.slice(0, Math.max(1, Math.ceil(4096 / Math.max(1, sample[0]!.shape[0]!)))));
-        const scaled = normFactor ? rows.mul(normFactor) : rows;
-        let bDec: Tensor;
-        if (bInit === 'mean') bDec = scaled.mean(0);
-        else if (bInit === 'geometric_median') bDec = geometricMedian(scaled.slice([{ start: 0, end: Math.min(4096, scaled.shape[0]!) }]));
-        else throw new Error(`bDecInitMethod must be 'zeros', 'mean' or 'geometric_median', got '${String(bInit)}'`);
-        params = { ...params, b_dec: bDec };
-      }
-    }
-  }
+  const history = run.history;
   const scaleBatch = (b: ActivationBatch): ActivationBatch =>
     normFactor === null ? b : { x: b.x.mul(normFactor), ...(b.target ? { target: b.target } : {}) };
   const scaledEval = evalBatches.map(scaleBatch);
+  const evalFn = makeEvaluator(arch, trainCfg);
 
-  // ---- Evaluation ----
-  const evalFn = makeEvaluator(sae, lossOptions);
-  const evaluate = (p: SaeParams): Record<string, number> => evalFn(p, scaledEval);
-
-  // ---- Logging, progress, checkpoints ----
+  // 6. The loop.
   const log = metricsLogger(history, metricsFile, o.onLog);
   const logEvery = o.logEvery ?? 10;
   const evalEvery = o.evalEvery ?? Math.max(1, Math.ceil(steps / 10));
   const ckptEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10));
   const progress = await makeProgress(o.progress ?? 'auto', startStep, steps, 'sae');
   const t0 = performance.now();
-  const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
-  const checkpoint = (done: number): void => {
-    if (!ckptRoot) return;
-    const state: CheckpointContents = {
-      step: done,
-      data: store.getState(),
-      optimizer: { name: optimizer.name, hyper: { ...optimizer.hyper } },
-      config,
-      elapsed: elapsed(),
-      extra: { normScalingFactor: normFactor, lastDensity: lastDensity ? Array.from(lastDensity) : null },
-    };
-    saveCheckpoint(ckptRoot, params, { ...opt, sae_stats: stats }, state, o.keepCheckpoints ?? 2);
+  const elapsed = (): number => state.elapsedBefore + (performance.now() - t0) / 1000;
+  const checkpoint = (): void => {
+    if (ckptRoot)
+      saveSaeCheckpoint(ckptRoot, state, { data: store.getState(), optimizer, config, elapsed: elapsed(), keep: o.keepCheckpoints ?? 2 });
   };
 
-  let done = startStep;
   let interrupted = false;
-  let numDead = (stats.n_forward_passes_since_fired.gt(window).cast('float32').sum().item() as number) > 0;
+  let numDead = (state.stats.n_forward_passes_since_fired.gt(window).cast('float32').sum().item() as number) > 0;
   let lastEval: Record<string, number> | null = null;
-  let windowStart = performance.now();
-  let windowSteps = 0;
+  const nextRate = stepRate();
   try {
-    while (done < steps) {
+    while (state.step < steps) {
       if (o.signal?.aborted) {
         interrupted = true;
         break;
       }
-      const lrNow = lrAt(done);
-      const coefNow = coefAt(done);
+      const lrNow = lrAt(state.step);
+      const coefNow = coefAt(state.step);
       const batch = scaleBatch(store.next());
       if (!B) B = batch.x.shape[0]!;
-      const step = numDead ? stepDead : stepPlain;
-      const out = step(params, opt, stats, batch, scalar(lrNow), scalar(coefNow));
+      const step = numDead ? steppers.withDead : steppers.plain;
+      const out = step(state.params, state.opt, state.stats, batch, scalar(lrNow), scalar(coefNow));
       const lossValue = out.loss.item() as number;
       if (!Number.isFinite(lossValue))
         throw new Error(
-          `the loss became ${lossValue} at step ${done + 1}; lower the learning rate${ckptRoot ? ` (the last checkpoint in ${ckptRoot} is intact)` : ''}`,
+          `the loss became ${lossValue} at step ${state.step + 1}; lower the learning rate${ckptRoot ? ` (the last checkpoint in ${ckptRoot} is intact)` : ''}`,
         );
-      params = out.params;
-      opt = out.opt;
-      stats = out.stats;
-      numDead = usesDead && (out.numDead.item() as number) > 0;
-      done++;
-      windowSteps++;
-      const now = performance.now();
-      const rate = (windowSteps * 1000) / Math.max(1e-9, now - windowStart);
-      if (now - windowStart > 5000) {
-        windowStart = now;
-        windowSteps = 0;
-      }
-      if (done % logEvery === 0 || done === steps) {
-        const record: Record<string, number | string> = {
+      state.params = out.params;
+      state.opt = out.opt;
+      state.stats = out.stats;
+      numDead = deadFeatures !== null && (out.numDead.item() as number) > 0;
+      const done = ++state.step;
+      const rate = nextRate();
+      if (done % logEvery === 0 || done === steps)
+        log({
           kind: 'train',
           step: done,
           loss: lossValue,
-          'losses/overall_loss': lossValue,
-        };
-        for (const [k, v] of Object.entries(out.metrics)) {
-          const val = v.item() as number;
-          if (k === 'l0') record['metrics/l0'] = val;
-          else if (k === 'explained_variance') record['metrics/explained_variance'] = val;
-          else record[`losses/${k}`] = val;
-        }
-        const since = out.stats.n_forward_passes_since_fired.dataSync() as Float32Array;
-        record['sparsity/mean_passes_since_fired'] = since.reduce((s, v) => s + v, 0) / since.length;
-        record['sparsity/dead_features'] = out.numDead.item() as number;
-        record['details/current_learning_rate'] = lrNow;
-        if (sparsityTerm) record[`details/current_${sparsityTerm === 'l0_loss' ? 'l0' : 'l1'}_coefficient`] = coefNow;
-        if (batchTopk) record['details/topk_threshold'] = out.stats.topk_threshold.item() as number;
-        record['details/n_training_tokens'] = done * B;
-        record.tokensPerSec = rate * B;
-        record.elapsed = elapsed();
-        log(record);
-      }
+          ...stepRecord(out, { loss: lossValue, lr: lrNow, coefficient, coef: coefNow, threshold: !!facts.threshold }),
+          'details/n_training_tokens': done * B,
+          tokensPerSec: rate * B,
+          elapsed: elapsed(),
+        });
       if (done % samplingWindow === 0) {
-        lastDensity = density(stats);
-        log({ kind: 'sparsity', step: done, ...densityRecord(lastDensity, deadThreshold) });
-        if (done < steps) stats = { ...stats, act_freq_scores: zeros([sae.dSae]), n_frac_active_tokens: scalar(0) };
+        state.lastDensity = density(state.stats);
+        log({ kind: 'sparsity', step: done, ...densityRecord(state.lastDensity, deadThreshold) });
+        if (done < steps) state.stats = resetDensityWindow(state.stats, sae.dSae);
       }
       if (nEval > 0 && (done % evalEvery === 0 || done === steps)) {
-        lastEval = evaluate(params);
+        lastEval = evalFn(state.params, scaledEval);
         log({ kind: 'eval', step: done, ...lastEval });
       }
       progress.update(done, { loss: lossValue, rate: rate * B, unit: 'tokens/s' });
-      if (ckptRoot && (done % ckptEvery === 0 || done === steps)) checkpoint(done);
+      if (ckptRoot && (done % ckptEvery === 0 || done === steps)) checkpoint();
       await new Promise((r) => setImmediate(r));
     }
-    if (interrupted && ckptRoot && done > startStep) checkpoint(done);
+    if (interrupted && ckptRoot && state.step > startStep) checkpoint();
   } finally {
     progress.stop();
   }
 
-  // ---- The trained SAE ----
-  const threshold = batchTopk ? (stats.topk_threshold.item() as number) : null;
-  const finalDensity = (stats.n_frac_active_tokens.item() as number) > 0 ? density(stats) : (lastDensity ?? density(stats));
-  const sparsity = tensor(
-    Float32Array.from(finalDensity, (v) => Math.log10(v + 1e-10)),
-    [sae.dSae],
-  );
-  const trainingSae = new Sae(
-    normFactor === null ? sae.cfg : { ...sae.cfg, normalize_activations: 'expected_average_only_in', norm_scaling_factor: normFactor },
-    params,
-    { sparsity, extraTensors: { ...sae.extraTensors } },
-  );
-  let inference = toInferenceSae(sae.withParams(params), batchTopk ? { topkThreshold: threshold! } : {});
-  if (normFactor !== null) inference = foldActivationNormScalingFactor(inference, normFactor);
-  inference = inference.withSparsity(sparsity);
+  // 7. The trained SAE.
+  const threshold = facts.threshold ? (state.stats.topk_threshold.item() as number) : null;
+  const { sparsity, finalDensity, trainingSae, inference } = trainedSae(sae, state, threshold);
   if (o.outDir && (o.saveFinal ?? true) && !interrupted) {
     saveSae(inference, o.outDir);
-    writeFileAtomic(
-      join(o.outDir, 'training.json'),
-      `${JSON.stringify(
-        {
-          steps: done,
-          tokens: done * B,
-          batchSize: B,
-          seconds: elapsed(),
-          topkThreshold: threshold,
-          normScalingFactor: normFactor,
-          evals: lastEval,
-          deadFeatures: countBelow(finalDensity, deadThreshold),
-          config,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const summary = {
+      steps: state.step,
+      tokens: state.step * B,
+      batchSize: B,
+      seconds: elapsed(),
+      topkThreshold: threshold,
+      normScalingFactor: normFactor,
+      evals: lastEval,
+      deadFeatures: countBelow(finalDensity, deadThreshold),
+      config,
+    };
+    writeFileAtomic(join(o.outDir, 'training.json'), `${JSON.stringify(summary, null, 2)}\n`);
   }
   return {
     sae: inference,
     trainingSae,
-    step: done,
+    step: state.step,
     startStep,
-    tokens: done * B,
+    tokens: state.step * B,
     topkThreshold: threshold,
     normScalingFactor: normFactor,
     evals: lastEval,
@@ -568,11 +371,89 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   };
 }
 
+/**
+ * The SAE a run trained, from its state: the density of the current sampling window (the last
+ * finished one when the current is empty) as log10 sparsity; the training form (the input
+ * scaling, when there was one, in its config); and the inference form (the architecture's
+ * `inferenceForm` via `toInferenceSae`, the input scaling folded into the weights).
+ */
+function trainedSae(
+  sae: Sae,
+  state: SaeRunState,
+  threshold: number | null,
+): { sparsity: Tensor; finalDensity: Float32Array; trainingSae: Sae; inference: Sae } {
+  const { params, stats, normFactor } = state;
+  const finalDensity = (stats.n_frac_active_tokens.item() as number) > 0 ? density(stats) : (state.lastDensity ?? density(stats));
+  const sparsity = tensor(
+    Float32Array.from(finalDensity, (v) => Math.log10(v + 1e-10)),
+    [sae.dSae],
+  );
+  const trainingSae = new Sae(
+    normFactor === null ? sae.cfg : { ...sae.cfg, normalize_activations: 'expected_average_only_in', norm_scaling_factor: normFactor },
+    params,
+    { sparsity, extraTensors: { ...sae.extraTensors } },
+  );
+  let inference = toInferenceSae(sae.withParams(params), threshold !== null ? { topkThreshold: threshold } : {});
+  if (normFactor !== null) inference = foldActivationNormScalingFactor(inference, normFactor);
+  return { sparsity, finalDensity, trainingSae, inference: inference.withSparsity(sparsity) };
+}
+
+/**
+ * Phase 1 of `trainSae`: the SAE (created from `cfg`, or given; `k` applied), checked against the
+ * store and the options, and the settings its architecture's training facts decide.
+ */
+function resolveSae(o: TrainSaeOptions, seed: number) {
+  const store = o.store;
+  let sae = o.sae ?? createSae(o, seed);
+  const arch = sae.architecture;
+  const facts = trainingFacts(arch);
+  if (o.k !== undefined && !facts.selectsTopK)
+    throw new Error(`k applies to architectures that select the top k features (${namesWith((f) => f.selectsTopK)}), not '${arch.name}'`);
+  if (o.k !== undefined && sae.cfg.k !== o.k) sae = sae.withConfig({ k: o.k });
+  const transcoder = sae.isTranscoder;
+  if (store.dIn !== undefined && store.dIn !== sae.dIn)
+    throw new Error(`the store's activations have width ${store.dIn} but the SAE's d_in is ${sae.dIn}`);
+  if (transcoder && store.dOut !== undefined && store.dOut !== sae.dOut)
+    throw new Error(`the store's output activations have width ${store.dOut} but the transcoder's d_out is ${sae.dOut}`);
+  if (sae.cfg.normalize_activations !== 'none')
+    throw new Error(
+      `trainSae: the SAE's config already normalises its input ('${sae.cfg.normalize_activations}'); pass normalizeActivations to trainSae instead`,
+    );
+  const normalize = o.normalizeActivations ?? 'none';
+  if (normalize !== 'none' && normalize !== 'expected_average_only_in')
+    throw new Error(`normalizeActivations must be 'none' or 'expected_average_only_in', got '${String(normalize)}'`);
+  if (normalize !== 'none' && transcoder) throw new Error('normalizeActivations is not supported for transcoders');
+  const normalizeDecoder = o.normalizeDecoder ?? facts.unitNormDecoder(sae.cfg);
+  const ghost = o.useGhostGrads ?? false;
+  if (ghost && !facts.ghostGrads)
+    throw new Error(`useGhostGrads applies to architectures with ghost grads (${namesWith((f) => f.ghostGrads)}), not '${arch.name}'`);
+  const window = o.deadFeatureWindow ?? 1000;
+  const samplingWindow = o.featureSamplingWindow ?? 2000;
+  const deadThreshold = o.deadFeatureThreshold ?? 1e-8;
+  for (const [k, v] of Object.entries({ deadFeatureWindow: window, featureSamplingWindow: samplingWindow }))
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${k} must be a positive integer, got ${v}`);
+  const thresholdLr = o.topkThresholdLr ?? 0.01;
+  const trainCfg = trainingConfig(arch, sae.cfg, o.lossOptions);
+  return { sae, arch, facts, transcoder, normalize, normalizeDecoder, ghost, window, samplingWindow, deadThreshold, thresholdLr, trainCfg };
+}
+
+/** The value and warm-up of a training coefficient from trainSae's options (`<name>Coefficient`, `<name>WarmUpSteps`). */
+function coefficientSetting(o: TrainSaeOptions, name: 'l1' | 'l0'): [number, number] {
+  return name === 'l0' ? [o.l0Coefficient ?? 1, o.l0WarmUpSteps ?? 0] : [o.l1Coefficient ?? 1, o.l1WarmUpSteps ?? 0];
+}
+
+/** The registered architectures whose training facts satisfy `has`, for errors. */
+function namesWith(has: (facts: ReturnType<typeof trainingFacts>) => boolean): string {
+  return listArchitectures()
+    .filter((n) => has(trainingFacts(getArchitecture(n))))
+    .join(', ');
+}
+
 /** The SAE `trainSae` creates from `cfg` and the store's widths and metadata. */
 function createSae(o: TrainSaeOptions, seed: number): Sae {
   if (!o.cfg) throw new Error('trainSae: give an SAE (sae) or a config to create one (cfg: { architecture, d_sae, ... })');
   const meta = o.store.metadata;
-  const transcoder = isTranscoderArchitecture(o.cfg.architecture);
+  const transcoder = getArchitecture(o.cfg.architecture, 'Sae.create').transcoder;
   const dIn = o.cfg.d_in ?? o.store.dIn;
   if (dIn === undefined) throw new Error("trainSae: cfg.d_in is missing and the store does not know its activations' width");
   const input: SaeConfigInput = {
@@ -593,144 +474,4 @@ function createSae(o: TrainSaeOptions, seed: number): Sae {
   } as SaeConfigInput;
   if (transcoder && input.d_out === undefined && o.store.dOut !== undefined) input.d_out = o.store.dOut;
   return Sae.create(input, { seed, ...o.init });
-}
-
-/** The loss term the sparsity coefficient scales: 'l1_loss', 'l0_loss', or null (TopK family). */
-function sparsityTermOf(arch: string): 'l1_loss' | 'l0_loss' | null {
-  if (arch.startsWith('jumprelu')) return 'l0_loss';
-  if (TOPK_FAMILY.has(arch)) return null;
-  return 'l1_loss';
-}
-
-function freshStats(dSae: number): SaeStats {
-  return {
-    n_forward_passes_since_fired: zeros([dSae]),
-    act_freq_scores: zeros([dSae]),
-    n_frac_active_tokens: scalar(0),
-    topk_threshold: scalar(0),
-  };
-}
-
-function density(stats: SaeStats): Float32Array {
-  const n = Math.max(1, stats.n_frac_active_tokens.item() as number);
-  return Float32Array.from(stats.act_freq_scores.dataSync() as Float32Array, (v) => v / n);
-}
-
-function countBelow(d: Float32Array, t: number): number {
-  let n = 0;
-  for (const v of d) if (v < t) n++;
-  return n;
-}
-
-/** SAELens's sparsity log: mean log10 density, features below 1e-5 / 1e-6, dead features. */
-function densityRecord(d: Float32Array, deadThreshold: number): Record<string, number> {
-  let logSum = 0;
-  for (const v of d) logSum += Math.log10(v + 1e-10);
-  return {
-    'sparsity/mean_log10_feature_density': logSum / d.length,
-    'sparsity/below_1e-5': countBelow(d, 1e-5),
-    'sparsity/below_1e-6': countBelow(d, 1e-6),
-    'sparsity/dead_features': countBelow(d, deadThreshold),
-  };
-}
-
-function stackRows(ts: Tensor[]): Tensor {
-  const d = ts[0]!.shape[ts[0]!.rank - 1]!;
-  const n = ts.reduce((s, t) => s + t.size / d, 0);
-  const out = new Float32Array(n * d);
-  let o = 0;
-  for (const t of ts) {
-    out.set(t.cast('float32').dataSync() as Float32Array, o);
-    o += t.size;
-  }
-  return tensor(out, [n, d]);
-}
-
-/**
- * The standard (or transcoder) loss plus SAELens < 6's ghost-grads term on dead features: the
- * dead features' exp(pre-activations), through the decoder and rescaled to half the residual's
- * norm, fit the residual; the term is scaled to the size of the MSE. Zero when no feature is dead.
- */
-function ghostGradsLoss(sae: Sae, params: SaeParams, x: Tensor, o: SaeTrainingOptions, dead: Tensor | undefined): SaeTrainingLoss {
-  const base = sae.architecture.trainingLoss(params, x, o);
-  if (!dead) return { ...base, metrics: { ...base.metrics, ghost_grad_loss: scalar(0) } };
-  const cfg = lossConfig(sae.architecture, params, o);
-  const target = o.target ?? x;
-  const { saeIn } = processInput(x, params, cfg, sae.architecture.transcoder);
-  const hiddenPre = sae.architecture.hiddenPre(params, saeIn, cfg);
-  const acts = base.featureActs;
-  let out = acts.matmul(params.W_dec!).add(params.b_dec!);
-  if (params.W_skip) out = out.add(x.matmul(params.W_skip.transpose()));
-  const residual = stopGradient(target.sub(out));
-  const ghostActs = hiddenPre.where(dead, -1e4).exp();
-  let ghostOut = ghostActs.matmul(params.W_dec!);
-  const scale = stopGradient(residual.square().sum(-1).sqrt().div(ghostOut.square().sum(-1).sqrt().mul(2).add(1e-6)));
-  ghostOut = ghostOut.mul(scale.unsqueeze(-1));
-  const perItemGhost = ghostOut.sub(residual).square();
-  const perItemMse = stopGradient(out.sub(target).square());
-  const anyDead = dead.cast('float32').sum().gt(0).cast('float32');
-  const ghostLoss = perItemGhost
-    .mul(stopGradient(perItemMse.div(perItemGhost.add(1e-6))))
-    .mean()
-    .mul(anyDead);
-  return { loss: base.loss.add(ghostLoss), metrics: { ...base.metrics, ghost_grad_loss: ghostLoss }, featureActs: acts };
-}
-
-/**
- * Evaluation on held-out batches (SAELens's run_evals metric names): explained variance (1 - the
- * residual sum of squares over the total, about the held-out mean), MSE per element, L0 and L1 of
- * the feature activations, the ratio of output to input norms, dead features.
- */
-function makeEvaluator(sae: Sae, lossOptions: SaeTrainingOptions): (p: SaeParams, batches: ActivationBatch[]) => Record<string, number> {
-  const arch = sae.architecture;
-  const run = jit((p: SaeParams, x: Tensor, target: Tensor | null, mean: Tensor) => {
-    const cfg = lossConfig(arch, p, lossOptions);
-    const { acts, out } = forwardParts(arch, p, x, cfg);
-    const t = target ?? x;
-    const rescaled = cfg.rescale_acts_by_decoder_norm ? acts.div(decoderRowNorms(p.W_dec!)) : acts;
-    return {
-      rss: out.sub(t).square().sum(),
-      tss: t.sub(mean).square().sum(),
-      l0: acts.ne(0).cast('float32').sum(),
-      l1: rescaled.abs().sum(),
-      normIn: t.square().sum(-1).sqrt().sum(),
-      normOut: out.square().sum(-1).sqrt().sum(),
-    };
-  });
-  let mean: Tensor | null = null;
-  return (p, batches): Record<string, number> => {
-    if (batches.length === 0) return {};
-    if (!mean) {
-      const d = dOutOf(sae.cfg);
-      const acc = new Float64Array(d);
-      let n = 0;
-      for (const b of batches) {
-        const t = (b.target ?? b.x).dataSync() as Float32Array;
-        for (let i = 0; i < t.length; i++) acc[i % d]! += t[i]!;
-        n += t.length / d;
-      }
-      mean = tensor(
-        Float32Array.from(acc, (v) => v / n),
-        [d],
-      );
-    }
-    const sums = { rss: 0, tss: 0, l0: 0, l1: 0, normIn: 0, normOut: 0 };
-    let rows = 0;
-    let elements = 0;
-    for (const b of batches) {
-      const r = run(p, b.x, b.target ?? null, mean) as Record<keyof typeof sums, Tensor>;
-      for (const k of Object.keys(sums) as (keyof typeof sums)[]) sums[k] += r[k].item() as number;
-      rows += b.x.shape[0]!;
-      elements += (b.target ?? b.x).size;
-    }
-    return {
-      'reconstruction_quality/explained_variance': 1 - sums.rss / Math.max(1e-30, sums.tss),
-      'reconstruction_quality/mse': sums.rss / elements,
-      'sparsity/l0': sums.l0 / rows,
-      'sparsity/l1': sums.l1 / rows,
-      'shrinkage/l2_norm_in': sums.normIn / rows,
-      'shrinkage/l2_norm_out': sums.normOut / rows,
-      'shrinkage/l2_ratio': sums.normOut / Math.max(1e-30, sums.normIn),
-    };
-  };
 }

@@ -9,7 +9,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRNG, tensor, type Tensor } from '../../tensor/index.js';
+import { PRNG, permutation, tensor, type Tensor } from '../../tensor/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { lineChart, saveSvg } from '../../viz/charts.js';
 import { HookedTransformer } from '../../model/hooked.js';
@@ -94,12 +94,8 @@ export function grokkingConfig(o: GrokkingOptions = {}): ModelConfig {
 export function modularAdditionData(p: number, trainFraction: number, seed: number) {
   const pairs: [number, number][] = [];
   for (let a = 0; a < p; a++) for (let b = 0; b < p; b++) pairs.push([a, b]);
-  const rng = new PRNG(seed);
-  for (let i = pairs.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [pairs[i], pairs[j]] = [pairs[j]!, pairs[i]!];
-  }
-  const nTrain = Math.round(trainFraction * pairs.length);
+  const shuffled = Array.from(permutation(pairs.length, new PRNG(seed)), (i) => pairs[i]!);
+  const nTrain = Math.round(trainFraction * shuffled.length);
   const make = (list: [number, number][]) => ({
     tokens: tensor(
       list.map(([a, b]) => [a, b, p]),
@@ -112,7 +108,7 @@ export function modularAdditionData(p: number, trainFraction: number, seed: numb
       'int64',
     ),
   });
-  return { train: make(pairs.slice(0, nTrain)), test: make(pairs.slice(nTrain)) };
+  return { train: make(shuffled.slice(0, nTrain)), test: make(shuffled.slice(nTrain)) };
 }
 
 /** Loss and accuracy of the answer at the "=" position (logits over the p residues only). */

@@ -1,0 +1,375 @@
+/**
+ * Feature stores: every feature's statistics over a corpus (`collectFeatures`), kept in a
+ * directory with
+ * - `features.safetensors`: top_tokens [d_sae, k, window] int32 (-1 past a context's ends),
+ *   top_acts [d_sae, k, window] f32, top_values [d_sae, k] f32, top_contexts [d_sae, k] f64 (-1:
+ *   empty), top_positions [d_sae, k] i32, histogram [d_sae, bins] f64, fire_count [d_sae] f64,
+ *   act_sum [d_sae] f64, max_act [d_sae] f32, density [d_sae] f32, and, when the hook point
+ *   writes linearly to the residual stream, logit_pos_ids / logit_neg_ids [d_sae, n] i32 and
+ *   logit_pos_values / logit_neg_values [d_sae, n] f32;
+ * - `features.json`: the format and version, the SAE, model and corpus description, the options
+ *   (k, window, histogram bin edges), the strings of every token id the tensors mention, and the
+ *   sha256 of features.safetensors (so a tensors file from another run is refused).
+ *
+ * Why safetensors + JSON rather than a database: SQLite or DuckDB would need native modules (a
+ * build step on every platform, and none in the browser), while safetensors is already the
+ * project's tensor format (readable from Python too); a feature page is a few slices of fixed-shape
+ * arrays, so indexing needs no query engine. Both files are written atomically, the tensors first,
+ * then the JSON that vouches for them.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { SafetensorsError, loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
+import type { HookedTransformer } from '../../model/hooked.js';
+import { tensor, type Tensor } from '../../tensor/index.js';
+import { defaultContextSize, defaultPrependBos, runSaeOnBatch } from '../evals.js';
+import { contextBatches, planContexts, specialTokenIds, type TokenSource } from '../contexts.js';
+import { readJsonFile } from '../formats.js';
+import type { Sae } from '../sae.js';
+import { FeatureCollector, type FeatureCollectorOptions, type FeatureStats } from './collector.js';
+import { logitEffects, type LogitEffects } from './logit-effects.js';
+
+/** The JSON file of a feature store. */
+export const FEATURES_JSON = 'features.json';
+/** The tensors file of a feature store. */
+export const FEATURES_TENSORS = 'features.safetensors';
+const FORMAT = 'glassbox-feature-store';
+const VERSION = 1;
+
+/** features.json. */
+export interface FeatureStoreMeta {
+  format: typeof FORMAT;
+  version: typeof VERSION;
+  tensorsFile: string;
+  /** sha256 of features.safetensors (hex). */
+  tensorsSha256: string;
+  sae: {
+    architecture: string;
+    hook_name: string | null;
+    hook_name_out: string | null;
+    hook_head_index: number | null;
+    d_in: number;
+    d_sae: number;
+    d_out: number;
+    /** Where it was loaded from, when known. */
+    path: string | null;
+  };
+  model: { name: string | null; family: string; n_layers: number; d_model: number; d_vocab: number };
+  corpus: {
+    description: string;
+    contexts: number;
+    context_size: number;
+    prepend_bos: boolean;
+    /** Positions run through the model. */
+    tokens: number;
+    /** Positions counted (special tokens left out). */
+    tokens_counted: number;
+    excluded_token_ids: number[];
+  };
+  top_k: number;
+  window: { before: number; after: number };
+  histogram: { scale: 'log'; min: number; max: number; bins: number; edges: number[] };
+  logit_effects: { n: number; path: string } | { n: 0; reason: string };
+  /** The string of every token id the tensors mention (null when the model has no tokenizer). */
+  token_strings: { ids: number[]; strings: string[] } | null;
+}
+
+/** A feature store in memory: the JSON and the statistics. */
+export interface FeatureStore {
+  meta: FeatureStoreMeta;
+  stats: FeatureStats;
+  /** [d_sae] firing density over the counted tokens. */
+  density: Float32Array;
+  logits: LogitEffects | null;
+  /** Token strings by id (from meta.token_strings). */
+  strings: Map<number, string> | null;
+}
+
+/** Options of `collectFeatures`. */
+export interface CollectFeaturesOptions extends FeatureCollectorOptions {
+  /** Batches to run (default: until the source ends). */
+  batches?: number;
+  /** Contexts per batch (default 8). */
+  batchSize?: number;
+  /** Tokens per context, BOS included (default: the SAE's context_size, else 128, at most the model's). */
+  contextSize?: number;
+  /** Start each context with BOS (default: the SAE's prepend_bos when the model has a BOS token). */
+  prependBos?: boolean;
+  /** Special tokens left out: true (default) for the model's BOS/EOS/pad ids, false, or a list. Overrides excludedTokenIds. */
+  excludeSpecial?: boolean | readonly number[];
+  /** Logit-effect tokens per side (default 10; 0 for none). */
+  logitEffects?: number;
+  /** Recorded in the JSON. */
+  modelName?: string | null;
+  saePath?: string | null;
+  description?: string;
+  onBatch?: (done: number, total: number) => void;
+}
+
+/**
+ * Runs `model` and `sae` over batches of contexts from `tokens` and collects every feature's
+ * top-k contexts, histogram, density and logit effects. Streams:
+ * 1. plan the contexts (`planContexts`: the SAE's context size and BOS handling by default);
+ * 2. for each batch, run the model to the SAE's hook point and the SAE, and feed the feature
+ *    activations to a `FeatureCollector` (special tokens left out);
+ * 3. compute the logit effects (`logitEffects`; none when the hook point does not write linearly
+ *    to the residual stream);
+ * 4. describe the run in the store's JSON, with the strings of every token id it mentions.
+ */
+export function collectFeatures(
+  model: HookedTransformer,
+  sae: Sae,
+  tokens: TokenSource,
+  options: CollectFeaturesOptions = {},
+): FeatureStore {
+  const plan = planContexts(tokens, {
+    contextSize: defaultContextSize(model, sae, options.contextSize),
+    batchSize: options.batchSize ?? 8,
+    ...(options.batches !== undefined ? { batches: options.batches } : {}),
+    prependBos: defaultPrependBos(model, sae, options.prependBos),
+    bosTokenId: model.cfg.bosTokenId,
+    ...(options.description !== undefined ? { description: options.description } : {}),
+  });
+  const excluded = specialTokenIds(model, options.excludeSpecial ?? true);
+  const collector = new FeatureCollector(sae.dSae, { ...options, excludedTokenIds: excluded });
+  const total = Math.ceil(plan.contexts / plan.batchSize);
+  let done = 0;
+  let positions = 0;
+  for (const batch of contextBatches(plan)) {
+    const { acts } = runSaeOnBatch(model, sae, batch.tokens);
+    collector.add(batch.ids, acts.cast('float32').dataSync() as Float32Array, batch.contextSize, batch.firstContext);
+    positions += batch.ids.length;
+    options.onBatch?.(++done, total);
+  }
+  const stats = collector.stats();
+  const n = options.logitEffects ?? 10;
+  const effects = n > 0 ? logitEffects(model, sae, n) : { reason: 'not computed (logitEffects: 0)' };
+  const logits = 'reason' in effects ? null : effects;
+  const meta: FeatureStoreMeta = {
+    format: FORMAT,
+    version: VERSION,
+    tensorsFile: FEATURES_TENSORS,
+    tensorsSha256: '',
+    sae: {
+      architecture: sae.cfg.architecture,
+      hook_name: sae.cfg.hook_name,
+      hook_name_out: sae.isTranscoder ? (sae.cfg.hook_name_out ?? null) : null,
+      hook_head_index: sae.cfg.hook_head_index ?? null,
+      d_in: sae.dIn,
+      d_sae: sae.dSae,
+      d_out: sae.dOut,
+      path: options.saePath ?? null,
+    },
+    model: {
+      name: options.modelName ?? null,
+      family: model.cfg.family,
+      n_layers: model.cfg.nLayers,
+      d_model: model.cfg.dModel,
+      d_vocab: model.cfg.dVocab,
+    },
+    corpus: {
+      description: plan.description,
+      contexts: plan.contexts,
+      context_size: plan.contextSize,
+      prepend_bos: plan.prependBos,
+      tokens: positions,
+      tokens_counted: stats.tokens,
+      excluded_token_ids: [...excluded].sort((a, b) => a - b),
+    },
+    top_k: stats.topK,
+    window: { before: stats.before, after: stats.after },
+    histogram: {
+      scale: 'log',
+      min: stats.histogram.min,
+      max: stats.histogram.max,
+      bins: stats.histogram.bins,
+      edges: stats.histogram.edges,
+    },
+    logit_effects: logits ? { n: logits.n, path: logits.path } : { n: 0, reason: (effects as { reason: string }).reason },
+    token_strings: null,
+  };
+  if (model.tokenizer) {
+    const ids = new Set<number>();
+    for (const id of stats.topTokens) if (id >= 0) ids.add(id);
+    if (logits) for (const arr of [logits.posIds, logits.negIds]) for (const id of arr) ids.add(id);
+    const sorted = [...ids].sort((a, b) => a - b);
+    meta.token_strings = { ids: sorted, strings: model.tokenizer.toStrTokens(sorted) };
+  }
+  return makeStore(meta, stats, logits);
+}
+
+function makeStore(meta: FeatureStoreMeta, stats: FeatureStats, logits: LogitEffects | null): FeatureStore {
+  const density = new Float32Array(stats.dSae);
+  if (stats.tokens > 0) for (let f = 0; f < stats.dSae; f++) density[f] = stats.fireCount[f]! / stats.tokens;
+  const strings = meta.token_strings ? new Map(meta.token_strings.ids.map((id, i) => [id, meta.token_strings!.strings[i]!])) : null;
+  return { meta, stats, density, logits, strings };
+}
+
+/** The store's tensors by name. */
+function storeTensors(store: FeatureStore): Record<string, Tensor> {
+  const s = store.stats;
+  const [d, k, W, B] = [s.dSae, s.topK, s.window, s.histogram.bins];
+  const out: Record<string, Tensor> = {
+    top_tokens: tensor(s.topTokens, [d, k, W], 'int32'),
+    top_acts: tensor(s.topActs, [d, k, W], 'float32'),
+    top_values: tensor(s.topValues, [d, k], 'float32'),
+    top_contexts: tensor(s.topContexts, [d, k], 'float64'),
+    top_positions: tensor(s.topPositions, [d, k], 'int32'),
+    histogram: tensor(s.histogramCounts, [d, B], 'float64'),
+    fire_count: tensor(s.fireCount, [d], 'float64'),
+    act_sum: tensor(s.actSum, [d], 'float64'),
+    max_act: tensor(s.maxAct, [d], 'float32'),
+    density: tensor(store.density, [d], 'float32'),
+  };
+  const l = store.logits;
+  if (l) {
+    out.logit_pos_ids = tensor(l.posIds, [d, l.n], 'int32');
+    out.logit_pos_values = tensor(l.posValues, [d, l.n], 'float32');
+    out.logit_neg_ids = tensor(l.negIds, [d, l.n], 'int32');
+    out.logit_neg_values = tensor(l.negValues, [d, l.n], 'float32');
+  }
+  return out;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Writes a store to `dir` (created if needed): features.safetensors, then features.json with the
+ * tensors' sha256, each atomically. Returns the JSON as written.
+ */
+export function saveFeatureStore(store: FeatureStore, dir: string): FeatureStoreMeta {
+  mkdirSync(dir, { recursive: true });
+  const tensorsPath = join(dir, FEATURES_TENSORS);
+  saveSafetensors(tensorsPath, storeTensors(store), { metadata: { format: FORMAT, version: String(VERSION) } });
+  const meta: FeatureStoreMeta = { ...store.meta, tensorsFile: FEATURES_TENSORS, tensorsSha256: sha256(readFileSync(tensorsPath)) };
+  writeFileAtomic(join(dir, FEATURES_JSON), `${JSON.stringify(meta, null, 1)}\n`);
+  store.meta = meta;
+  return meta;
+}
+
+/**
+ * Reads a store written by `saveFeatureStore`. Every problem (a missing or unreadable file, a
+ * format or version it does not know, a tensors file that is not the one the JSON vouches for, a
+ * tensor of the wrong shape or dtype) is an error naming the file.
+ * 1. features.json read and its structure checked;
+ * 2. features.safetensors checked against the sha256 the JSON vouches for, then read;
+ * 3. every tensor checked against the shape and dtype the JSON implies.
+ */
+export function loadFeatureStore(dir: string): FeatureStore {
+  const jsonPath = join(dir, FEATURES_JSON);
+  const raw = readJsonFile(jsonPath, {
+    missing: `not found (a feature store directory holds ${FEATURES_JSON} and ${FEATURES_TENSORS})`,
+    unreadable: 'cannot read the feature store description',
+  });
+  const meta = checkMeta(raw, jsonPath);
+  const tensorsPath = join(dir, meta.tensorsFile);
+  if (!existsSync(tensorsPath)) throw new Error(`${tensorsPath}: not found (the tensors of the feature store ${jsonPath} describes)`);
+  const bytes = readFileSync(tensorsPath);
+  const hash = sha256(bytes);
+  if (hash !== meta.tensorsSha256)
+    throw new Error(
+      `${tensorsPath}: does not match ${jsonPath} (its sha256 is ${hash.slice(0, 12)}..., the JSON expects ${meta.tensorsSha256.slice(0, 12)}...): the files come from different runs, or one was changed`,
+    );
+  let tensors: Map<string, Tensor>;
+  try {
+    tensors = loadSafetensors(tensorsPath);
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
+    throw new Error(`${tensorsPath}: cannot read (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  const d = meta.sae.d_sae;
+  const k = meta.top_k;
+  const W = meta.window.before + 1 + meta.window.after;
+  const B = meta.histogram.bins;
+  const get = <T>(name: string, shape: number[], dtype: string): T => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`${tensorsPath}: tensor '${name}' is missing (present: ${[...tensors.keys()].join(', ') || 'none'})`);
+    if (t.dtype !== dtype || t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
+      throw new Error(
+        `${tensorsPath}: tensor '${name}' is ${t.dtype} [${t.shape.join(', ')}], but ${jsonPath} implies ${dtype} [${shape.join(', ')}]`,
+      );
+    return t.dataSync() as T;
+  };
+  const stats: FeatureStats = {
+    dSae: d,
+    topK: k,
+    before: meta.window.before,
+    after: meta.window.after,
+    window: W,
+    histogram: { min: meta.histogram.min, max: meta.histogram.max, bins: B, edges: meta.histogram.edges },
+    tokens: meta.corpus.tokens_counted,
+    contexts: meta.corpus.contexts,
+    topTokens: get<Int32Array>('top_tokens', [d, k, W], 'int32'),
+    topActs: get<Float32Array>('top_acts', [d, k, W], 'float32'),
+    topValues: get<Float32Array>('top_values', [d, k], 'float32'),
+    topContexts: get<Float64Array>('top_contexts', [d, k], 'float64'),
+    topPositions: get<Int32Array>('top_positions', [d, k], 'int32'),
+    histogramCounts: get<Float64Array>('histogram', [d, B], 'float64'),
+    fireCount: get<Float64Array>('fire_count', [d], 'float64'),
+    actSum: get<Float64Array>('act_sum', [d], 'float64'),
+    maxAct: get<Float32Array>('max_act', [d], 'float32'),
+  };
+  let logits: LogitEffects | null = null;
+  if ('path' in meta.logit_effects) {
+    const n = meta.logit_effects.n;
+    logits = {
+      n,
+      path: meta.logit_effects.path,
+      posIds: get<Int32Array>('logit_pos_ids', [d, n], 'int32'),
+      posValues: get<Float32Array>('logit_pos_values', [d, n], 'float32'),
+      negIds: get<Int32Array>('logit_neg_ids', [d, n], 'int32'),
+      negValues: get<Float32Array>('logit_neg_values', [d, n], 'float32'),
+    };
+  }
+  const store = makeStore(meta, stats, logits);
+  store.density = get<Float32Array>('density', [d], 'float32');
+  return store;
+}
+
+/** Checks features.json's structure; errors name the file and the field. */
+function checkMeta(raw: unknown, file: string): FeatureStoreMeta {
+  const bad = (what: string): never => {
+    throw new Error(`${file}: ${what}`);
+  };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) bad('expected a JSON object');
+  const m = raw as Record<string, unknown>;
+  if (m.format !== FORMAT) bad(`not a glassbox feature store (format is ${JSON.stringify(m.format)}, expected "${FORMAT}")`);
+  if (m.version !== VERSION) bad(`format version ${JSON.stringify(m.version)} is not supported (this glassbox reads version ${VERSION})`);
+  const obj = (name: string): Record<string, unknown> => {
+    const v = m[name];
+    if (!v || typeof v !== 'object' || Array.isArray(v)) bad(`'${name}' must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const int = (where: string, v: unknown, min: number): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`'${where}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  if (typeof m.tensorsFile !== 'string' || m.tensorsFile.includes('/') || m.tensorsFile.includes('\\'))
+    bad(`'tensorsFile' must be a file name in the store directory`);
+  if (typeof m.tensorsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.tensorsSha256)) bad(`'tensorsSha256' must be a sha256 in hex`);
+  int('sae.d_sae', obj('sae').d_sae, 1);
+  int('top_k', m.top_k, 1);
+  const w = obj('window');
+  int('window.before', w.before, 0);
+  int('window.after', w.after, 0);
+  const h = obj('histogram');
+  const bins = int('histogram.bins', h.bins, 1);
+  if (!Array.isArray(h.edges) || h.edges.length !== bins + 1 || h.edges.some((e) => typeof e !== 'number'))
+    bad(`'histogram.edges' must hold bins + 1 = ${bins + 1} numbers`);
+  const c = obj('corpus');
+  int('corpus.tokens_counted', c.tokens_counted, 0);
+  int('corpus.contexts', c.contexts, 0);
+  const l = obj('logit_effects');
+  if ('path' in l) int('logit_effects.n', l.n, 1);
+  const ts = m.token_strings;
+  if (ts !== null) {
+    const t = ts as { ids?: unknown; strings?: unknown };
+    if (!t || !Array.isArray(t.ids) || !Array.isArray(t.strings) || t.ids.length !== t.strings.length)
+      bad(`'token_strings' must be null or { ids, strings } of the same length`);
+  }
+  return m as unknown as FeatureStoreMeta;
+}
