@@ -7,16 +7,23 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tensor } from '../src/index.js';
-import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll } from './fixture-utils.js';
+import { FIXTURES_HF, loadFixtureModel, maxDiff, readAll, readJson } from './fixture-utils.js';
 
-const FAMILIES = [
-  ...['gpt2', 'gpt_neox', 'llama', 'qwen2', 'mistral', 'gemma2'],
-  ...['phi', 'stablelm', 'stablelm_seq', 'gpt_neo', 'gptj', 'opt', 'opt_postln', 'bloom'],
-  ...['olmo2', 'mixtral'],
-  // RoPE scaling on LLaMA (model-rope.test.ts has the rest: frequencies, both spellings, generation past the threshold)
-  ...['llama_rope_linear', 'llama_rope_dynamic', 'llama_rope_llama3', 'llama_rope_yarn', 'llama_rope_longrope'],
-  ...['phi3', 'phi3_noscale', 'gemma3_text', 'gemma3_mm'],
+/** Every folder the generator made (test/fixtures/hf/index.json), so none can be left untested. */
+const FAMILIES = Object.keys(readJson(`${FIXTURES_HF}index.json`));
+/** The model types the suite must cover (the 18 of issue 14), each by at least one folder. */
+const MODEL_TYPES = [
+  ...['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2'],
+  ...['gemma3_text', 'phi3', 'phi', 'olmo2', 'stablelm', 'gpt_neo', 'gptj', 'opt', 'bloom', 'mixtral'],
 ];
+
+it('the fixtures cover every supported model type', () => {
+  const covered = new Set(FAMILIES.map((f) => (readJson(`${FIXTURES_HF}${f}/config.json`) as { model_type: string }).model_type));
+  assert.deepEqual(
+    MODEL_TYPES.filter((t) => !covered.has(t)),
+    [],
+  );
+});
 const TOL = 1e-4;
 
 const ints = (t: Tensor): number[] => Array.from(t.dataSync() as Int32Array, Number);
