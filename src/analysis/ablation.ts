@@ -15,6 +15,7 @@ import {
   type PatchSource,
 } from './batched.js';
 import { checkHead, checkLayer, maskFloat, metricValue, promptTokens, type Metric, type PromptInput } from './common.js';
+import { hookName } from '../model/hook-names.js';
 
 /**
  * What to ablate:
@@ -62,7 +63,7 @@ export function ablationSite(model: HookedTransformer, target: AblationTarget): 
   checkLayer(model, target.layer, 'ablation');
   if ('head' in target) {
     checkHead(model, target.head, 'ablation');
-    return { hook: `blocks.${target.layer}.attn.hook_z`, index: [pos, target.head] };
+    return { hook: hookName('z', target.layer), index: [pos, target.head] };
   }
   if (model.cfg.moe)
     throw new Error(
@@ -71,7 +72,7 @@ export function ablationSite(model: HookedTransformer, target: AblationTarget): 
     );
   if (!Number.isInteger(target.neuron) || target.neuron < 0 || target.neuron >= model.cfg.dMlp)
     throw new Error(`ablation: neuron ${target.neuron} is out of range (d_mlp ${model.cfg.dMlp})`);
-  return { hook: `blocks.${target.layer}.mlp.hook_post`, index: [pos, target.neuron] };
+  return { hook: hookName('post', target.layer), index: [pos, target.neuron] };
 }
 
 function asList<T extends object>(x: T | readonly T[]): readonly T[] {

@@ -14,13 +14,11 @@
  * `patchHeadOut` and `patchHeadPattern` (`compareAttributionPatching` runs both and reports their
  * Pearson correlation).
  *
- * This module also holds the traced-run helpers that integrated gradients, EAP-IG and path
- * patching share: a forward pass with hooks that also caches activations (`runHookedWithCache`),
- * and a forward+backward pass with hooks (`hookedValueAndGrad`), each one compiled session.
+ * Every run here, and in integrated gradients, EAP-IG and path patching, is the model's one
+ * hooked run (`model.hooked`): forward with hooks and a cache, or forward+backward of a metric.
  */
-import { Tensor, jit, markGradTarget, stack, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
-import { forwardInputs, type HookContext, type HookFn, type HookedTransformer, type RunOptions } from '../model/hooked.js';
-import { transformerForward, type HookPoints, type ModelParams } from '../model/forward.js';
+import { Tensor, stack, tensor } from '../tensor/index.js';
+import type { HookedTransformer } from '../model/hooked.js';
 import { normPos, perRow, promptTokens, type TokenChoice } from './common.js';
 import {
   patchAttnOut,
@@ -31,6 +29,7 @@ import {
   type PatchingOptions,
   type PatchingProblem,
 } from './patching.js';
+import { hookName } from '../model/hook-names.js';
 
 /**
  * A differentiable metric: logits [batch, pos, d_vocab] -> a scalar tensor, written with tensor
@@ -123,114 +122,6 @@ export function repeatRows(t: Tensor, k: number): Tensor {
   return tensor(out, [k * t.shape[0]!, ...t.shape.slice(1)], t.dtype);
 }
 
-/** What a traced run of the model does at its hook points. */
-export interface HookedRunSpec {
-  /** [hook name, fn] pairs applied in order (a returned tensor replaces the activation). */
-  hooks?: readonly (readonly [string, HookFn])[];
-  /** Hook points whose (post-hook) values are returned. */
-  cache?: readonly string[];
-  /** Attention mask ([batch, pos], 1 for real tokens). */
-  attentionMask?: RunOptions['attentionMask'];
-}
-
-function specPoints(model: HookedTransformer, spec: HookedRunSpec, marks: readonly string[], out: Record<string, Tensor>): HookPoints {
-  const known = new Set(model.hookNames);
-  const hooks = new Map<string, HookFn[]>();
-  for (const [name, fn] of spec.hooks ?? []) {
-    if (!known.has(name)) throw new Error(`unknown hook point '${name}'`);
-    hooks.set(name, [...(hooks.get(name) ?? []), fn]);
-  }
-  const cache = new Set(spec.cache ?? []);
-  const markSet = new Set(marks);
-  for (const n of [...cache, ...markSet]) if (!known.has(n)) throw new Error(`unknown hook point '${n}'`);
-  const hp = ((name: string, x: Tensor): Tensor => {
-    const fns = hooks.get(name);
-    if (fns) {
-      const layer = /^blocks\.(\d+)\./.exec(name);
-      const ctx: HookContext = { name, layer: layer ? Number(layer[1]) : null, markGrad: (t) => markGradTarget(name, t) };
-      for (const fn of fns) {
-        const y = fn(x, ctx);
-        if (y instanceof Tensor) {
-          if (y.shape.length !== x.shape.length || y.shape.some((d, i) => d !== x.shape[i]))
-            throw new Error(`hook on '${name}' returned shape [${y.shape}], expected [${x.shape}]`);
-          x = y.dtype === x.dtype ? y : y.cast(x.dtype);
-        }
-      }
-    }
-    if (markSet.has(name)) x = markGradTarget(name, x);
-    if (cache.has(name)) out[name] = x;
-    return x;
-  }) as HookPoints;
-  hp.active = (name) => hooks.has(name) || cache.has(name) || markSet.has(name);
-  return hp;
-}
-
-function checkTokens(model: HookedTransformer, tokens: Tensor): void {
-  if (tokens.rank !== 2 || tokens.dtype !== 'int64') throw new Error(`tokens must be an int64 [batch, pos] tensor, got [${tokens.shape}]`);
-  const ids = tokens.dataSync() as BigInt64Array;
-  const V = BigInt(model.cfg.dVocab);
-  for (let i = 0; i < ids.length; i++)
-    if (ids[i]! < 0n || ids[i]! >= V) throw new Error(`token id ${ids[i]} is outside the vocabulary (0..${model.cfg.dVocab - 1})`);
-}
-
-function maskOf(mask: RunOptions['attentionMask'], tokens: Tensor): Tensor | null {
-  if (!mask) return null;
-  const m = mask instanceof Tensor ? mask : tensor((mask as number[][]).flat(), [mask.length, (mask[0] as number[]).length], 'int64');
-  if (m.shape[0] !== tokens.shape[0] || m.shape[1] !== tokens.shape[1])
-    throw new Error(`attentionMask has shape [${m.shape}], tokens have [${tokens.shape}]`);
-  return m;
-}
-
-/**
- * One forward pass (one compiled session) with hooks that also returns the activations at
- * `spec.cache` after the hooks ran: what `runWithHooks` and `runWithCache` do, together.
- * tokens [batch, pos] -> { logits [batch, pos, d_vocab], cache by hook name }.
- */
-export function runHookedWithCache(
-  model: HookedTransformer,
-  tokens: Tensor,
-  spec: HookedRunSpec,
-): { logits: Tensor; cache: Record<string, Tensor> } {
-  const toks = tokens.dtype === 'int64' ? tokens : tokens.cast('int64');
-  checkTokens(model, toks);
-  const fwd = forwardInputs(model.cfg, toks, maskOf(spec.attentionMask, toks));
-  const call = jit((params: ModelParams, t: Tensor) => {
-    const cache: Record<string, Tensor> = {};
-    const hp = specPoints(model, spec, [], cache);
-    const logits = transformerForward(model.cfg, params, { ...fwd, tokens: t }, hp);
-    return { logits, cache };
-  });
-  return call(model.params, toks) as { logits: Tensor; cache: Record<string, Tensor> };
-}
-
-/**
- * One forward+backward pass (one compiled session) with hooks: the value of `metric(logits)` and,
- * for each hook point in `marks`, its (post-hook) value and the metric's gradient with respect to
- * it, as `gradientsAt` gives, but with hooks applied first (e.g. an interpolated input). `reduce`
- * runs inside the compiled graph on the traced values and gradients, so only what it returns is
- * read back (by default the targets themselves).
- */
-export function hookedValueAndGrad<T = GradTargets>(
-  model: HookedTransformer,
-  tokens: Tensor,
-  spec: HookedRunSpec & { marks: readonly string[]; metric: TensorMetric; reduce?: (targets: GradTargets) => T },
-): { value: Tensor; out: T } {
-  const toks = tokens.dtype === 'int64' ? tokens : tokens.cast('int64');
-  checkTokens(model, toks);
-  const fwd = forwardInputs(model.cfg, toks, maskOf(spec.attentionMask, toks));
-  const reduce = spec.reduce ?? ((t: GradTargets) => t as unknown as T);
-  const run = jit((params: ModelParams, t: Tensor) => {
-    const [value, , targets] = valueAndGrad((pp: ModelParams) => {
-      const hp = specPoints(model, spec, spec.marks, {});
-      const v = spec.metric(transformerForward(model.cfg, pp, { ...fwd, tokens: t }, hp));
-      if (v.size !== 1) throw new Error(`the metric must return a scalar, got shape [${v.shape}]`);
-      return v.reshape([]);
-    })(params);
-    return { value, out: reduce(targets as GradTargets) };
-  });
-  return run(model.params, toks) as { value: Tensor; out: T };
-}
-
 /** Attribution patching estimates, each normalised (clean = 1, corrupted = 0) like activation patching. */
 export interface AttributionPatchingResult {
   /** `blocks.{l}.hook_resid_pre` per position: [n_layers, pos] (compare `patchResidPre`). */
@@ -281,11 +172,11 @@ export function attributionPatching(
   const metric = problemTensorMetric(model, problem, options.metric);
   const hasMlp = model.hookNames.includes('blocks.0.hook_mlp_out');
   const layerHooks = (l: number) => [
-    `blocks.${l}.hook_resid_pre`,
-    `blocks.${l}.hook_attn_out`,
-    ...(hasMlp ? [`blocks.${l}.hook_mlp_out`] : []),
-    `blocks.${l}.attn.hook_z`,
-    `blocks.${l}.attn.hook_pattern`,
+    hookName('resid_pre', l),
+    hookName('attn_out', l),
+    ...(hasMlp ? [hookName('mlp_out', l)] : []),
+    hookName('z', l),
+    hookName('pattern', l),
   ];
   const names = Array.from({ length: L }, (_, l) => layerHooks(l)).flat();
   const run = problem.attentionMask ? { attentionMask: problem.attentionMask } : {};
@@ -303,13 +194,13 @@ export function attributionPatching(
   };
   const perLayer = (hook: (l: number) => string, axes: number[]) => stack(Array.from({ length: L }, (_, l) => attr(hook(l), axes)));
   return {
-    residPre: perLayer((l) => `blocks.${l}.hook_resid_pre`, [0, 2]),
-    attnOut: perLayer((l) => `blocks.${l}.hook_attn_out`, [0, 2]),
-    mlpOut: hasMlp ? perLayer((l) => `blocks.${l}.hook_mlp_out`, [0, 2]) : null,
-    headOut: perLayer((l) => `blocks.${l}.attn.hook_z`, [0, 1, 3]), // z: [batch, pos, head, d_head]
-    headOutByPos: perLayer((l) => `blocks.${l}.attn.hook_z`, [0, 3]),
-    headPattern: perLayer((l) => `blocks.${l}.attn.hook_pattern`, [0, 2, 3]), // pattern: [batch, head, q, k]
-    headPatternByPos: perLayer((l) => `blocks.${l}.attn.hook_pattern`, [0, 3]),
+    residPre: perLayer((l) => hookName('resid_pre', l), [0, 2]),
+    attnOut: perLayer((l) => hookName('attn_out', l), [0, 2]),
+    mlpOut: hasMlp ? perLayer((l) => hookName('mlp_out', l), [0, 2]) : null,
+    headOut: perLayer((l) => hookName('z', l), [0, 1, 3]), // z: [batch, pos, head, d_head]
+    headOutByPos: perLayer((l) => hookName('z', l), [0, 3]),
+    headPattern: perLayer((l) => hookName('pattern', l), [0, 2, 3]), // pattern: [batch, head, q, k]
+    headPatternByPos: perLayer((l) => hookName('pattern', l), [0, 3]),
     cleanValue,
     corruptedValue,
   };

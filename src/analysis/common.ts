@@ -160,12 +160,6 @@ export function uncap(model: HookedTransformer, logits: Tensor): Tensor {
     .mul(0.5 * cap);
 }
 
-/** The layer of a `blocks.{l}.` hook name, or null. */
-export function hookLayer(name: string): number | null {
-  const m = /^blocks\.(\d+)\./.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
 /** Checks a layer index. */
 export function checkLayer(model: HookedTransformer, layer: number, what: string): void {
   if (!Number.isInteger(layer) || layer < 0 || layer >= model.cfg.nLayers)

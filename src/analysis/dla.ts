@@ -7,6 +7,7 @@
 import { concat, tensor, type Tensor } from '../tensor/index.js';
 import type { ActivationCache, HookedTransformer, RunOptions } from '../model/hooked.js';
 import { finalNormWeight, normPos, perRow, promptTokens, uncap, type PromptInput, type TokenChoice } from './common.js';
+import { hookName } from '../model/hook-names.js';
 
 /**
  * The residual direction of a token (its column of W_U), or of the difference of two tokens:
@@ -37,8 +38,8 @@ export function dlaHookNames(model: HookedTransformer): string[] {
   const names = ['hook_embed'];
   if (model.hookNames.includes('hook_pos_embed')) names.push('hook_pos_embed');
   for (let l = 0; l < cfg.nLayers; l++) {
-    names.push(cfg.postNorms ? `blocks.${l}.hook_attn_out` : `blocks.${l}.attn.hook_z`);
-    if (model.hookNames.includes(`blocks.${l}.hook_mlp_out`)) names.push(`blocks.${l}.hook_mlp_out`);
+    names.push(cfg.postNorms ? hookName('attn_out', l) : hookName('z', l));
+    if (model.hookNames.includes(hookName('mlp_out', l))) names.push(hookName('mlp_out', l));
   }
   if (model.hookNames.includes('ln_final.hook_scale')) names.push('ln_final.hook_scale');
   return names;
@@ -73,9 +74,9 @@ export function residualStack(
   if (model.hookNames.includes('hook_pos_embed')) add(at(cache.get('hook_pos_embed')), 'pos_embed');
   for (let l = 0; l < cfg.nLayers; l++) {
     const blk = params.blocks[l]!;
-    if (cfg.postNorms) add(at(cache.get(`blocks.${l}.hook_attn_out`)), `L${l}.attn_out`);
+    if (cfg.postNorms) add(at(cache.get(hookName('attn_out', l))), `L${l}.attn_out`);
     else {
-      const z = at(cache.get(`blocks.${l}.attn.hook_z`)); // [batch, (pos,) n_heads, d_head]
+      const z = at(cache.get(hookName('z', l))); // [batch, (pos,) n_heads, d_head]
       const wO = blk.attn.W_O.reshape([cfg.nHeads, cfg.dHead, cfg.dModel]);
       const perHead = z.unsqueeze(-2).matmul(wO).squeeze(-2); // [batch, (pos,) n_heads, d_model]
       const r = perHead.rank;
@@ -83,7 +84,7 @@ export function residualStack(
       for (let h = 0; h < cfg.nHeads; h++) labels.push(`L${l}H${h}`);
       if (blk.attn.b_O) add(blk.attn.b_O.expand(embed.shape), `L${l}.b_O`);
     }
-    const mlpOut = `blocks.${l}.hook_mlp_out`;
+    const mlpOut = hookName('mlp_out', l);
     if (model.hookNames.includes(mlpOut)) add(at(cache.get(mlpOut)), `L${l}.mlp_out`);
   }
   return { stack: concat(parts, 0), labels };

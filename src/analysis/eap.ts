@@ -41,9 +41,10 @@ import type { NormParams } from '../model/forward.js';
 import type { ModelConfig } from '../model/config.js';
 import { promptTokens, type PromptInput } from './common.js';
 import type { PatchingProblem } from './patching.js';
-import { hookedValueAndGrad, problemTensorMetric, type TensorMetric } from './attribution.js';
+import { problemTensorMetric, type TensorMetric } from './attribution.js';
 import { integrationPoints, pathIntegratedGradients, type IntegrationRule } from './integrated-gradients.js';
 import type { ChunkPlan, MemoryOptions } from './memory.js';
+import { hookName } from '../model/hook-names.js';
 
 /** The nodes and possible edges of a model's residual-stream graph. */
 export interface EapGraph {
@@ -127,13 +128,13 @@ function gradientMarks(model: HookedTransformer): string[] {
   const { cfg } = model;
   const marks: string[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
-    marks.push(`blocks.${l}.hook_resid_pre`, `blocks.${l}.attn.hook_q`, `blocks.${l}.attn.hook_k`, `blocks.${l}.attn.hook_v`);
+    marks.push(hookName('resid_pre', l), hookName('q', l), hookName('k', l), hookName('v', l));
     if (!cfg.attnOnly) {
-      marks.push(`blocks.${l}.hook_mlp_in`, `blocks.${l}.mlp.hook_pre`);
-      if (cfg.gatedMlp) marks.push(`blocks.${l}.mlp.hook_pre_linear`);
+      marks.push(hookName('mlp_in', l), hookName('pre', l));
+      if (cfg.gatedMlp) marks.push(hookName('pre_linear', l));
     }
   }
-  marks.push(`blocks.${cfg.nLayers - 1}.hook_resid_post`);
+  marks.push(hookName('resid_post', cfg.nLayers - 1));
   return marks;
 }
 
@@ -157,7 +158,7 @@ function downstreamGrads(model: HookedTransformer, t: Record<string, { value: Te
   const preNormVjp = (p: NormParams, x: Tensor, g: Tensor) => (cfg.preNorms === false ? g : normVjp(cfg, p, x, g, frozen));
   for (let l = 0; l < cfg.nLayers; l++) {
     const blk = params.blocks[l]!;
-    const x = t[`blocks.${l}.hook_resid_pre`]!.value.unsqueeze(2); // [rows, pos, 1, d_model]
+    const x = t[hookName('resid_pre', l)]!.value.unsqueeze(2); // [rows, pos, 1, d_model]
     for (const [hook, W, n] of [
       ['hook_q', blk.attn.W_Q, H],
       ['hook_k', blk.attn.W_K, KV],
@@ -169,14 +170,14 @@ function downstreamGrads(model: HookedTransformer, t: Record<string, { value: Te
     }
     if (!cfg.attnOnly) {
       const mlp = blk.mlp!;
-      const xm = t[`blocks.${l}.hook_mlp_in`]!.value;
-      const gPre = t[`blocks.${l}.mlp.hook_pre`]!.grad;
+      const xm = t[hookName('mlp_in', l)]!.value;
+      const gPre = t[hookName('pre', l)]!.grad;
       let gIn = gPre.matmul((cfg.gatedMlp ? mlp.W_gate! : mlp.W_in).transpose());
-      if (cfg.gatedMlp) gIn = gIn.add(t[`blocks.${l}.mlp.hook_pre_linear`]!.grad.matmul(mlp.W_in.transpose()));
+      if (cfg.gatedMlp) gIn = gIn.add(t[hookName('pre_linear', l)]!.grad.matmul(mlp.W_in.transpose()));
       add(preNormVjp(blk.ln2, xm, gIn).unsqueeze(0));
     }
   }
-  add(t[`blocks.${cfg.nLayers - 1}.hook_resid_post`]!.grad.unsqueeze(0));
+  add(t[hookName('resid_post', cfg.nLayers - 1)]!.grad.unsqueeze(0));
   return concat(parts, 0);
 }
 
@@ -195,8 +196,8 @@ export function eapNodeGradients(
 ): Tensor {
   refuseMoe(model);
   const toks = promptTokens(model, tokens);
-  const { out } = hookedValueAndGrad(model, toks, {
-    marks: gradientMarks(model),
+  const { grads: out } = model.hooked(toks, {
+    grads: gradientMarks(model),
     metric,
     ...(options.attentionMask ? { attentionMask: options.attentionMask } : {}),
     reduce: (t) => downstreamGrads(model, t, options.frozenNorm ?? false, 1),
@@ -266,7 +267,7 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
   const input = 'blocks.0.hook_resid_pre';
   const names = [
     input,
-    ...Array.from({ length: L }, (_, l) => [`blocks.${l}.attn.hook_z`, ...(cfg.attnOnly ? [] : [`blocks.${l}.hook_mlp_out`])]).flat(),
+    ...Array.from({ length: L }, (_, l) => [hookName('z', l), ...(cfg.attnOnly ? [] : [hookName('mlp_out', l)])]).flat(),
   ];
   const cleanRun = model.runWithCache(clean, { names, ...run });
   const corrRun = model.runWithCache(corrupted, { names, ...run });
@@ -283,8 +284,8 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
   const ups: Tensor[] = [diff(input).unsqueeze(0)];
   for (let l = 0; l < L; l++) {
     const wO = model.params.blocks[l]!.attn.W_O.reshape([H, dh, d]);
-    ups.push(einsum('bphe,hed->hbpd', diff(`blocks.${l}.attn.hook_z`), wO)); // each head's output in the residual stream
-    if (!cfg.attnOnly) ups.push(diff(`blocks.${l}.hook_mlp_out`).unsqueeze(0));
+    ups.push(einsum('bphe,hed->hbpd', diff(hookName('z', l)), wO)); // each head's output in the residual stream
+    if (!cfg.attnOnly) ups.push(diff(hookName('mlp_out', l)).unsqueeze(0));
   }
   const U = concat(ups, 0).reshape([graph.upstream.length, b * s * d]);
 

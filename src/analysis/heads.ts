@@ -6,6 +6,7 @@
 import { PRNG, tensor, type Tensor } from '../tensor/index.js';
 import type { HookedTransformer, RunOptions } from '../model/hooked.js';
 import { checkHead, checkLayer, promptTokens, tokenRows, type PromptInput } from './common.js';
+import { hookName } from '../model/hook-names.js';
 
 /**
  * The attention pattern of one head: [batch, query_pos, key_pos], each row a distribution over
@@ -20,7 +21,7 @@ export function attentionPattern(
 ): Tensor {
   checkLayer(model, layer, 'attentionPattern');
   checkHead(model, head, 'attentionPattern');
-  const name = `blocks.${layer}.attn.hook_pattern`;
+  const name = hookName('pattern', layer);
   const { cache } = model.runWithCache(promptTokens(model, input), { ...options, names: [name] });
   return cache.get(name).index([null, head]);
 }
@@ -66,7 +67,7 @@ export function headScores(
   const rows = tokenRows(tokens);
   const [b, s] = tokens.shape as [number, number];
   const { nLayers: L, nHeads: H } = model.cfg;
-  const names = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
+  const names = Array.from({ length: L }, (_, l) => hookName('pattern', l));
   const { cache } = model.runWithCache(tokens, { names });
   const patterns = names.map((n) => cache.get(n).cast('float32').dataSync() as Float32Array); // [batch, head, q, k]
   const out: Partial<HeadScores> = {};
@@ -156,7 +157,7 @@ export function inductionScores(model: HookedTransformer, options: RepeatedToken
   const n = (tokens[0]!.length - offset) / 2;
   const { nLayers: L, nHeads: H } = model.cfg;
   const s = tokens[0]!.length;
-  const names = Array.from({ length: L }, (_, l) => `blocks.${l}.attn.hook_pattern`);
+  const names = Array.from({ length: L }, (_, l) => hookName('pattern', l));
   const { cache } = model.runWithCache(tokens, { names });
   const scores = new Float32Array(L * H);
   for (let l = 0; l < L; l++) {

@@ -21,7 +21,7 @@ import { Tensor, tensor, zeros } from '../tensor/index.js';
 import type { HookedTransformer, RunOptions } from '../model/hooked.js';
 import { backwardPlan, type ChunkPlan, type MemoryOptions } from './memory.js';
 import { promptTokens, type PromptInput } from './common.js';
-import { hookedValueAndGrad, repeatRows, weightedCopiesMetric, type TensorMetric } from './attribution.js';
+import { repeatRows, weightedCopiesMetric, type TensorMetric } from './attribution.js';
 
 /**
  * Quadrature rules on [0, 1], named as in Captum: right, left and middle Riemann sums (the paper
@@ -183,9 +183,9 @@ export function pathIntegratedGradients<T extends Record<string, Tensor> = { gra
     const aT = column(a, rank + 1);
     const wT = tensor(w, [k]);
     const point = (x: Tensor) => base.add(aT.mul(delta)).reshape(x.shape);
-    const { out } = hookedValueAndGrad(model, tiled, {
+    const { grads: out } = model.hooked(tiled, {
       hooks: [[spec.hook, point]],
-      marks,
+      grads: marks,
       metric: weightedCopiesMetric(spec.metric, k, b, wT),
       ...(mask ? { attentionMask: mask } : {}),
       reduce: (t) => reduce(t, k, wT),

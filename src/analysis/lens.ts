@@ -5,6 +5,7 @@
 import { stack, type Tensor } from '../tensor/index.js';
 import type { ActivationCache, HookedTransformer } from '../model/hooked.js';
 import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
+import { hookName } from '../model/hook-names.js';
 
 export interface AccumulatedResidOptions {
   /**
@@ -46,19 +47,19 @@ export function accumulatedResid(
   const layer = options.layer === undefined || options.layer === -1 ? n : options.layer;
   if (!Number.isInteger(layer) || layer < 0 || layer > n) throw new Error(`accumulatedResid: layer ${layer} is out of range (0..${n})`);
   const inclMid = options.inclMid ?? options.incidentalMid ?? false;
-  const hasMid = (l: number) => model.hookNames.includes(`blocks.${l}.hook_resid_mid`);
+  const hasMid = (l: number) => model.hookNames.includes(hookName('resid_mid', l));
   const parts: Tensor[] = [];
   const labels: string[] = [];
   for (let l = 0; l <= layer; l++) {
     if (l === n) {
-      parts.push(cache.get(`blocks.${n - 1}.hook_resid_post`));
+      parts.push(cache.get(hookName('resid_post', n - 1)));
       labels.push('final_post');
       continue;
     }
-    parts.push(cache.get(`blocks.${l}.hook_resid_pre`));
+    parts.push(cache.get(hookName('resid_pre', l)));
     labels.push(`${l}_pre`);
     if (((inclMid && l < layer) || (options.mlpInput && l === layer)) && hasMid(l)) {
-      parts.push(cache.get(`blocks.${l}.hook_resid_mid`));
+      parts.push(cache.get(hookName('resid_mid', l)));
       labels.push(`${l}_mid`);
     }
   }
@@ -104,7 +105,7 @@ export function logitLens(model: HookedTransformer, input: PromptInput, options:
   if (tokens.shape[0] !== 1) throw new Error(`logitLens: takes one prompt, got a batch of ${tokens.shape[0]}`);
   const topK = Math.min(options.topK ?? 5, model.cfg.dVocab);
   const n = model.cfg.nLayers;
-  const names = [...Array.from({ length: n }, (_, l) => `blocks.${l}.hook_resid_pre`), `blocks.${n - 1}.hook_resid_post`];
+  const names = [...Array.from({ length: n }, (_, l) => hookName('resid_pre', l)), hookName('resid_post', n - 1)];
   const { cache } = model.runWithCache(tokens, { names });
   const { resid, labels } = accumulatedResid(model, cache, { applyLn: true });
   const logits = unembed(model, resid.index([null, 0])); // [layers, pos, d_vocab]

@@ -11,6 +11,7 @@ import { tensor, type Tensor } from '../tensor/index.js';
 import type { ActivationCache, HookedTransformer, RunOptions } from '../model/hooked.js';
 import { runPatches, type BatchOptions, type ChunkEvaluator, type Patch, type PatchSite, type PatchSource } from './batched.js';
 import { metricValue, normPos, perRow, promptTokens, rowLogitDiffs, type Metric, type PromptInput, type TokenChoice } from './common.js';
+import { hookName } from '../model/hook-names.js';
 
 /** A clean/corrupted pair of prompt batches of the same shape, and what to measure. */
 export interface PatchingProblem {
@@ -172,7 +173,7 @@ export function patchResidPre(model: HookedTransformer, problem: PatchingProblem
   return sweep(
     model,
     problem,
-    (l) => `blocks.${l}.hook_resid_pre`,
+    (l) => hookName('resid_pre', l),
     [seqLen(model, problem)],
     (_, [p]) => [p!],
     options,
@@ -184,7 +185,7 @@ export function patchAttnOut(model: HookedTransformer, problem: PatchingProblem,
   return sweep(
     model,
     problem,
-    (l) => `blocks.${l}.hook_attn_out`,
+    (l) => hookName('attn_out', l),
     [seqLen(model, problem)],
     (_, [p]) => [p!],
     options,
@@ -196,7 +197,7 @@ export function patchMlpOut(model: HookedTransformer, problem: PatchingProblem, 
   return sweep(
     model,
     problem,
-    (l) => `blocks.${l}.hook_mlp_out`,
+    (l) => hookName('mlp_out', l),
     [seqLen(model, problem)],
     (_, [p]) => [p!],
     options,
@@ -214,7 +215,7 @@ export function patchHeadOut(
   options: PatchingOptions & { perPosition?: boolean } = {},
 ): Tensor {
   const H = model.cfg.nHeads;
-  const z = (l: number) => `blocks.${l}.attn.hook_z`;
+  const z = (l: number) => hookName('z', l);
   if (!options.perPosition) return sweep(model, problem, z, [H], (_, [h]) => [null, h!], options);
   return sweep(model, problem, z, [seqLen(model, problem), H], (_, [p, h]) => [p!, h!], options);
 }
@@ -231,7 +232,7 @@ export function patchHeadPattern(
   options: PatchingOptions & { perPosition?: boolean } = {},
 ): Tensor {
   const H = model.cfg.nHeads;
-  const pat = (l: number) => `blocks.${l}.attn.hook_pattern`;
+  const pat = (l: number) => hookName('pattern', l);
   if (!options.perPosition) return sweep(model, problem, pat, [H], (_, [h]) => [h!], options);
   return sweep(model, problem, pat, [H, seqLen(model, problem)], (_, [h, p]) => [h!, p!], options);
 }

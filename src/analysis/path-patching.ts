@@ -24,7 +24,8 @@ import type { HookFn, HookedTransformer } from '../model/hooked.js';
 import { forwardPlan } from './memory.js';
 import { checkHead, checkLayer } from './common.js';
 import { preparePatching, type PatchingOptions, type PatchingProblem } from './patching.js';
-import { repeatRows, runHookedWithCache } from './attribution.js';
+import { repeatRows } from './attribution.js';
+import { hookName } from '../model/hook-names.js';
 
 /** A component that writes to the residual stream: an attention head or a layer's MLP. */
 export type PathComponent = { layer: number; head: number } | { layer: number; mlp: true };
@@ -79,7 +80,7 @@ export function pathPatching(
       checkLayer(model, r.layer, `${what} receiver`);
       if (isMlp(r)) {
         if (!hasMlp) throw new Error(`${what}: this model has no MLPs`);
-        recv.set(`blocks.${r.layer}.hook_mlp_in`, null);
+        recv.set(hookName('mlp_in', r.layer), null);
         continue;
       }
       if (r.input !== 'q' && r.input !== 'k' && r.input !== 'v') throw new Error(`${what}: receiver input must be 'q', 'k' or 'v'`);
@@ -93,8 +94,8 @@ export function pathPatching(
     }
   }
 
-  const zHook = (l: number) => `blocks.${l}.attn.hook_z`;
-  const mlpHook = (l: number) => `blocks.${l}.hook_mlp_out`;
+  const zHook = (l: number) => hookName('z', l);
+  const mlpHook = (l: number) => hookName('mlp_out', l);
   const layers = Array.from({ length: L }, (_, l) => l);
   const names = [...layers.map(zHook), ...(hasMlp ? layers.map(mlpHook) : [])];
   const prep = preparePatching(model, problem, names);
@@ -145,9 +146,9 @@ export function pathPatching(
     if (receivers === 'logits') {
       logits = model.runWithHooks(tiled, { hooks: hooks1, ...tiledMask });
     } else {
-      const r1 = runHookedWithCache(model, tiled, { hooks: hooks1, cache: [...recv.keys()], ...tiledMask });
+      const r1 = model.hooked(tiled, { hooks: hooks1, cache: [...recv.keys()], ...tiledMask });
       const hooks2: [string, HookFn][] = [...recv].map(([hook, heads]) => {
-        const v = r1.cache[hook]!;
+        const v = r1.cache.get(hook);
         if (!heads) return [hook, () => v];
         const hm = tensor(
           Uint8Array.from(heads, (x) => (x ? 1 : 0)),

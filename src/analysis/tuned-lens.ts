@@ -32,6 +32,7 @@ import { train } from '../train/loop.js';
 import type { Schedule } from '../train/schedule.js';
 import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
 import type { LensPrediction, LogitLensResult } from './lens.js';
+import { hookName } from '../model/hook-names.js';
 
 /** One layer's translator: h [..., d_model] -> h + h @ W + b. */
 export interface TunedLensTranslator {
@@ -180,7 +181,7 @@ function flatTokens(x: Tensor): Tensor {
 
 function lensHookNames(model: HookedTransformer): string[] {
   const n = model.cfg.nLayers;
-  return [...Array.from({ length: n }, (_, l) => `blocks.${l}.hook_resid_pre`), `blocks.${n - 1}.hook_resid_post`];
+  return [...Array.from({ length: n }, (_, l) => hookName('resid_pre', l)), hookName('resid_post', n - 1)];
 }
 
 function isDataSource(x: unknown): x is DataSource<Tensor | TokenBatch> {

@@ -7,6 +7,7 @@
 import { Trace, withTrace } from '../tensor/trace.js';
 import { PRNG, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import { ropeOf, type ModelConfig, type RopeId } from './config.js';
+import { layerOf } from './hook-names.js';
 import { HfConfigReader } from './hf-config.js';
 import { ropeFrequencies } from './rope.js';
 import { familyFor, type WeightReader } from './families/index.js';
@@ -39,6 +40,34 @@ export type TokenInput = Tensor | readonly (readonly number[])[] | readonly numb
 export interface RunOptions {
   /** [batch, pos] 1 for real tokens, 0 for padding (left or right). */
   attentionMask?: Tensor | readonly (readonly number[])[];
+}
+
+/** Hook functions to apply: [name or filter, fn] pairs, in order. */
+export type HookList = readonly (readonly [string | NameFilter, HookFn])[];
+
+/**
+ * What one hooked run does at the hook points: TransformerLens's `hooks()` context for one call.
+ * Every verb (`forward`, `runWithCache`, `runWithHooks`, `gradientsAt`) and every analysis is
+ * this one run with some of these fields set.
+ */
+export interface HookedRunSpec extends RunOptions {
+  /** Hook functions, applied in the order given; a returned tensor replaces the activation. */
+  hooks?: HookList;
+  /** Hook points whose values (after the hooks ran) are returned in `cache`. */
+  cache?: NameFilter;
+}
+
+/** A forward+backward hooked run: the gradient of a scalar metric of the logits. */
+export interface HookedGradSpec<T> extends HookedRunSpec {
+  /** Logits [batch, pos, d_vocab] -> a scalar tensor, written with tensor ops (it is traced). */
+  metric: (logits: Tensor) => Tensor;
+  /** Hook points whose gradients are returned: each value (after the hooks ran) and its gradient. */
+  grads?: NameFilter;
+  /**
+   * Runs inside the compiled graph on the gradient targets, so only what it returns is read back
+   * (default: the targets themselves).
+   */
+  reduce?: (targets: GradTargets) => T;
 }
 
 /** Cached activations by hook name, each with its batch dimension first. */
@@ -147,9 +176,61 @@ export class HookedTransformer {
     return this.tokenizer;
   }
 
+  /**
+   * The one hooked run under every verb: a forward pass (one compiled session) with `spec.hooks`
+   * applied, returning the logits [batch, pos, d_vocab] and the activations at `spec.cache`. With
+   * a `metric` it is a forward+backward pass instead, returning the metric's value, the gradient
+   * targets at `spec.grads` (passed through `reduce` inside the graph) and the cache, no logits.
+   * Calls of the same structure (hooks, names, shapes) reuse the compiled session.
+   */
+  hooked<T = GradTargets>(input: TokenInput, spec: HookedGradSpec<T>): { value: Tensor; grads: T; cache: ActivationCache };
+  hooked(input: TokenInput, spec?: HookedRunSpec): { logits: Tensor; cache: ActivationCache };
+  hooked<T>(
+    input: TokenInput,
+    spec: HookedRunSpec | HookedGradSpec<T> = {},
+  ): { logits: Tensor; cache: ActivationCache } | { value: Tensor; grads: T; cache: ActivationCache } {
+    const tokens = toTokens(input);
+    const fwd = this.prepare(tokens, spec);
+    const points = {
+      hooks: this.hookMap(spec.hooks ?? []),
+      cache: new Set(spec.cache === undefined ? [] : this.select(spec.cache)),
+      marks: new Set<string>(),
+    };
+    const real = realTokens(tokens, maskTensor(spec.attentionMask, tokens));
+    if (!('metric' in spec) || spec.metric === undefined) {
+      if ('grads' in spec && spec.grads !== undefined) throw new Error('hooked: `grads` needs a `metric` to differentiate');
+      const call = jit((params: ModelParams, toks: Tensor) => {
+        const cache: Record<string, Tensor> = {};
+        const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks }, this.hookPoints(points, cache));
+        return { logits, cache, routerTies };
+      });
+      const out = call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+      refuseRouterTies(out.routerTies, real);
+      return { logits: out.logits, cache: new ActivationCache(out.cache) };
+    }
+    const { metric } = spec;
+    for (const n of spec.grads === undefined ? [] : this.select(spec.grads)) points.marks.add(n);
+    const reduce = spec.reduce ?? ((t: GradTargets) => t as unknown as T);
+    const call = jit((params: ModelParams, toks: Tensor) => {
+      let routerTies: Tensor[] | undefined;
+      const cache: Record<string, Tensor> = {};
+      const [value, , targets] = valueAndGrad((pp: ModelParams) => {
+        const out = this.traced(pp, { ...fwd, tokens: toks }, this.hookPoints(points, cache));
+        routerTies = out.routerTies;
+        const v = metric(out.logits);
+        if (v.size !== 1) throw new Error(`hooked: the metric must return a scalar, got shape [${v.shape}]`);
+        return v.reshape([]);
+      })(params);
+      return { value, grads: reduce(targets as GradTargets), cache, routerTies };
+    });
+    const out = call(this.params, tokens) as { value: Tensor; grads: T; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+    refuseRouterTies(out.routerTies, real);
+    return { value: out.value, grads: out.grads, cache: new ActivationCache(out.cache) };
+  }
+
   /** Logits [batch, pos, d_vocab]. */
   forward(input: TokenInput, options: RunOptions = {}): Tensor {
-    return this.run(input, options, { cache: new Set(), hooks: new Map() }).logits;
+    return this.hooked(input, options).logits;
   }
 
   /**
@@ -159,20 +240,17 @@ export class HookedTransformer {
    * mixture of experts' per-expert `mlp.experts.E.*` (n_experts times an MLP's activations).
    */
   runWithCache(input: TokenInput, options: RunOptions & { names?: NameFilter } = {}): { logits: Tensor; cache: ActivationCache } {
-    const names =
-      options.names === undefined
-        ? this.hookNames.filter((n) => !n.endsWith('attn.hook_result') && !n.includes('.mlp.experts.'))
-        : this.select(options.names);
-    const { logits, cache } = this.run(input, options, { cache: new Set(names), hooks: new Map() });
-    return { logits, cache: new ActivationCache(cache) };
+    const { names, ...run } = options;
+    const cache = names ?? ((n: string) => !n.endsWith('attn.hook_result') && !n.includes('.mlp.experts.'));
+    return this.hooked(input, { ...run, cache });
   }
 
   /**
    * Logits with hook functions applied: `hooks` lists [name or filter, fn] pairs; a hook's return
    * value replaces the activation (returning nothing keeps it).
    */
-  runWithHooks(input: TokenInput, options: RunOptions & { hooks: readonly (readonly [string | NameFilter, HookFn])[] }): Tensor {
-    return this.run(input, options, { cache: new Set(), hooks: this.hookMap(options.hooks) }).logits;
+  runWithHooks(input: TokenInput, options: RunOptions & { hooks: HookList }): Tensor {
+    return this.hooked(input, options).logits;
   }
 
   /**
@@ -195,22 +273,8 @@ export class HookedTransformer {
     metric: (logits: Tensor) => Tensor,
     options: RunOptions = {},
   ): { value: Tensor; targets: GradTargets } {
-    const selected = new Set(this.select(names));
-    const tokens = toTokens(input);
-    const fwd = this.prepare(tokens, options);
-    const run = jit((params: ModelParams, toks: Tensor) => {
-      let routerTies: Tensor[] | undefined;
-      const [value, , targets] = valueAndGrad((pp: ModelParams) => {
-        const hp = this.hookPoints({ cache: new Set(), hooks: new Map(), marks: selected }, {});
-        const out = this.traced(pp, { ...fwd, tokens: toks }, hp);
-        routerTies = out.routerTies;
-        return metric(out.logits);
-      })(params);
-      return { value, targets, routerTies };
-    });
-    const out = run(this.params, tokens) as { value: Tensor; targets: GradTargets; routerTies?: Tensor[] };
-    refuseRouterTies(out.routerTies, realTokens(tokens, maskTensor(options.attentionMask, tokens)));
-    return { value: out.value, targets: out.targets };
+    const { value, grads } = this.hooked(input, { ...options, grads: names, metric });
+    return { value, targets: grads };
   }
 
   /**
@@ -335,24 +399,6 @@ export class HookedTransformer {
     return { tokens: rows.map((r, i) => [...r, ...out[i]!]), newTokens: out };
   }
 
-  private run(
-    input: TokenInput,
-    options: RunOptions,
-    spec: { cache: Set<string>; hooks: Map<string, HookFn[]> },
-  ): { logits: Tensor; cache: Record<string, Tensor> } {
-    const tokens = toTokens(input);
-    const fwd = this.prepare(tokens, options);
-    const call = jit((params: ModelParams, toks: Tensor) => {
-      const cache: Record<string, Tensor> = {};
-      const hp = this.hookPoints({ ...spec, marks: new Set() }, cache);
-      const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks }, hp);
-      return { logits, cache, routerTies };
-    });
-    const out = call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor>; routerTies?: Tensor[] };
-    refuseRouterTies(out.routerTies, realTokens(tokens, maskTensor(options.attentionMask, tokens)));
-    return { logits: out.logits, cache: out.cache };
-  }
-
   /**
    * The forward pass inside a traced function, with a mixture of experts' router-tie flags
    * (`refuseRouterTies` reads them from the session's outputs).
@@ -370,8 +416,7 @@ export class HookedTransformer {
     const hp = ((name: string, x: Tensor): Tensor => {
       const fns = spec.hooks.get(name);
       if (fns) {
-        const layer = /^blocks\.(\d+)\./.exec(name);
-        const ctx: HookContext = { name, layer: layer ? Number(layer[1]) : null, markGrad: (t) => markGradTarget(name, t) };
+        const ctx: HookContext = { name, layer: layerOf(name), markGrad: (t) => markGradTarget(name, t) };
         for (const fn of fns) {
           const y = fn(x, ctx);
           if (y instanceof Tensor) {
@@ -405,11 +450,11 @@ export class HookedTransformer {
     return this.hookNames.filter(filter as (n: string) => boolean);
   }
 
-  private hookMap(hooks: readonly (readonly [string | NameFilter, HookFn])[]): Map<string, HookFn[]> {
+  private hookMap(hooks: HookList): Map<string, HookFn[]> {
     const m = new Map<string, HookFn[]>();
     for (const [sel, fn] of hooks) {
       const names = typeof sel === 'string' ? [this.checkName(sel)] : this.select(sel);
-      if (names.length === 0) throw new Error(`runWithHooks: ${String(sel)} matches no hook point`);
+      if (names.length === 0) throw new Error(`hooks: ${String(sel)} matches no hook point`);
       for (const n of names) m.set(n, [...(m.get(n) ?? []), fn]);
     }
     return m;
@@ -434,7 +479,7 @@ export interface GenerateOptions extends RunOptions {
   /** Stop a row at its end-of-sequence token (default true); finished rows are filled with the pad token. */
   stopAtEos?: boolean;
   eosTokenId?: number;
-  hooks?: readonly (readonly [string | NameFilter, HookFn])[];
+  hooks?: HookList;
   /** Default true. */
   useKvCache?: boolean;
 }

@@ -13,6 +13,15 @@ export {
 export { loadFromDirectory, loadModel, fromPretrained, DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAMES } from './pretrained.js';
 export { processWeights, foldLayerNorm, centerWritingWeights, centerUnembed, foldValueBiases, type ProcessOptions } from './process.js';
 export { initParams } from './init.js';
+export {
+  hookName,
+  expertHookName,
+  layerOf,
+  type BlockHookKind,
+  type ModelHookKind,
+  type NormHookKind,
+  type BlockNorm,
+} from './hook-names.js';
 export { gpt2Config, type Gpt2Dims } from './families/gpt2.js';
 export { saveModel, gpt2Incompatibility, gptNeoxIncompatibility, type SaveModelOptions } from './save.js';
 export { FAMILIES, familyFor, type Family, type WeightReader } from './families/index.js';

@@ -7,6 +7,7 @@
  * nested `metadata` object; earlier versions keep them at the top level. Both load; saving writes
  * them at the top level and, when the file had a `metadata` object, updates it too.
  */
+import { layerOf } from '../model/hook-names.js';
 
 /** How the SAE normalises its input (SAELens's `normalize_activations`). */
 export type NormalizeActivations = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
@@ -79,10 +80,9 @@ export function isTranscoderArchitecture(name: string): boolean {
   return name.endsWith('transcoder');
 }
 
-/** The layer in a TransformerLens hook name ('blocks.3.hook_resid_pre' -> 3), or null. */
-export function layerOf(hookName: string | null | undefined): number | null {
-  const m = hookName ? /^blocks\.(\d+)\./.exec(hookName) : null;
-  return m ? Number(m[1]) : null;
+/** The layer in a TransformerLens hook name ('blocks.3.hook_resid_pre' -> 3), or null (also for no name). */
+export function hookLayerOf(hookName: string | null | undefined): number | null {
+  return hookName ? layerOf(hookName) : null;
 }
 
 /**
@@ -98,7 +98,7 @@ export function makeSaeConfig(input: SaeConfigInput, transcoder = isTranscoderAr
     apply_b_dec_to_input: !transcoder,
     normalize_activations: 'none',
     reshape_activations: hookName?.endsWith('hook_z') ? 'hook_z' : 'none',
-    hook_layer: layerOf(hookName),
+    hook_layer: hookLayerOf(hookName),
     hook_head_index: null,
     model_name: null,
     context_size: null,
@@ -110,7 +110,7 @@ export function makeSaeConfig(input: SaeConfigInput, transcoder = isTranscoderAr
   if (transcoder) {
     cfg.d_out ??= cfg.d_in;
     cfg.hook_name_out ??= null;
-    cfg.hook_layer_out ??= layerOf(cfg.hook_name_out);
+    cfg.hook_layer_out ??= hookLayerOf(cfg.hook_name_out);
     cfg.hook_head_index_out ??= null;
   }
   return cfg;
@@ -201,7 +201,7 @@ export function parseSaeConfig(raw: unknown, file: string): SaeConfig {
     normalize_activations: norm as NormalizeActivations,
     reshape_activations: reshape,
     hook_name: hookName,
-    hook_layer: intOrNull('hook_layer', src.hook_layer) ?? layerOf(hookName),
+    hook_layer: intOrNull('hook_layer', src.hook_layer) ?? hookLayerOf(hookName),
     hook_head_index: intOrNull('hook_head_index', src.hook_head_index),
     model_name: strOrNull('model_name', src.model_name),
     context_size: intOrNull('context_size', src.context_size),
@@ -215,7 +215,7 @@ export function parseSaeConfig(raw: unknown, file: string): SaeConfig {
   if (transcoder || src.d_out !== undefined) {
     cfg.d_out = src.d_out === undefined ? cfg.d_in : int('d_out', src.d_out, 1);
     cfg.hook_name_out = strOrNull('hook_name_out', src.hook_name_out);
-    cfg.hook_layer_out = intOrNull('hook_layer_out', src.hook_layer_out) ?? layerOf(cfg.hook_name_out);
+    cfg.hook_layer_out = intOrNull('hook_layer_out', src.hook_layer_out) ?? hookLayerOf(cfg.hook_name_out);
     cfg.hook_head_index_out = intOrNull('hook_head_index_out', src.hook_head_index_out);
   }
   if (src.matryoshka_widths !== undefined) {

@@ -16,11 +16,12 @@ import { join } from 'node:path';
 import { loadSafetensors, saveSafetensors, type SaveFloatDType } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { Tensor } from '../tensor/index.js';
-import { configToJson, layerOf, makeSaeConfig, parseSaeConfig, type SaeConfig } from './config.js';
+import { configToJson, hookLayerOf, makeSaeConfig, parseSaeConfig, type SaeConfig } from './config.js';
 import { loadNpz, NpzError, type NpzReadOptions } from './npz.js';
 import { getArchitecture } from './registry.js';
 import { Sae } from './sae.js';
 import type { SaeParams } from './types.js';
+import { hookName } from '../model/hook-names.js';
 
 /** SAELens's config file name. */
 export const SAE_CFG_FILENAME = 'cfg.json';
@@ -148,14 +149,13 @@ function gemmaScopeConfigFromPath(file: string): Partial<SaeConfig> {
     if (site === 'transcoders') {
       out.architecture = 'jumprelu_transcoder';
       out.hook_name = `blocks.${L}.ln2.hook_normalized`;
-      out.hook_name_out = `blocks.${L}.hook_mlp_out`;
+      out.hook_name_out = hookName('mlp_out', L);
       out.hook_layer_out = L;
     } else {
-      out.hook_name =
-        site === 'mlp' ? `blocks.${L}.hook_mlp_out` : site === 'att' ? `blocks.${L}.attn.hook_z` : `blocks.${L}.hook_resid_post`;
+      out.hook_name = site === 'mlp' ? hookName('mlp_out', L) : site === 'att' ? hookName('z', L) : hookName('resid_post', L);
       if (site === 'att') out.reshape_activations = 'hook_z';
     }
-    out.hook_layer = layerOf(out.hook_name);
+    out.hook_layer = hookLayerOf(out.hook_name);
   }
   return out;
 }

@@ -11,7 +11,7 @@ export {
   parseSaeConfig,
   configToJson,
   isTranscoderArchitecture,
-  layerOf,
+  hookLayerOf,
   dOutOf,
   NORMALIZE_ACTIVATIONS,
   type SaeConfig,

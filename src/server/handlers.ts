@@ -37,6 +37,7 @@ import type {
   TokenProb,
   TokenRef,
 } from './schemas.js';
+import { hookName } from '../model/hook-names.js';
 
 export interface Ctx {
   model: HookedTransformer;
@@ -214,7 +215,7 @@ export function attention(ctx: Ctx, body: AttentionBody): AttentionResult {
       .dataSync() as Float32Array;
     heads = [body.head];
   } else {
-    const name = `blocks.${body.layer}.attn.hook_pattern`;
+    const name = hookName('pattern', body.layer);
     const { cache } = userInput(() => model.runWithCache([tokens], { names: [name] }));
     data = cache.get(name).cast('float32').dataSync() as Float32Array;
     heads = Array.from({ length: H }, (_, h) => h);

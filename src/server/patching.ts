@@ -11,13 +11,14 @@ import { HttpError, userInput } from './errors.js';
 import { checkPos, grid, num, promptIds, strTokens, tokenId, type Ctx } from './handlers.js';
 import type { JobControl } from './jobs.js';
 import type { PatchingBody, PatchingGrids, PatchingKind, PatchingResult } from './schemas.js';
+import { hookName } from '../model/hook-names.js';
 
 /** Per kind: the hook patched at a layer, and the patches of that layer over a grid. */
 const KINDS: Record<PatchingKind, { key: keyof PatchingGrids; hook: (l: number) => string; perHead: boolean }> = {
-  resid_pre: { key: 'residPre', hook: (l) => `blocks.${l}.hook_resid_pre`, perHead: false },
-  attn_out: { key: 'attnOut', hook: (l) => `blocks.${l}.hook_attn_out`, perHead: false },
-  mlp_out: { key: 'mlpOut', hook: (l) => `blocks.${l}.hook_mlp_out`, perHead: false },
-  head_out: { key: 'headOut', hook: (l) => `blocks.${l}.attn.hook_z`, perHead: true },
+  resid_pre: { key: 'residPre', hook: (l) => hookName('resid_pre', l), perHead: false },
+  attn_out: { key: 'attnOut', hook: (l) => hookName('attn_out', l), perHead: false },
+  mlp_out: { key: 'mlpOut', hook: (l) => hookName('mlp_out', l), perHead: false },
+  head_out: { key: 'headOut', hook: (l) => hookName('z', l), perHead: true },
 };
 
 /** A patching problem checked and with its clean run done, ready to sweep. */

@@ -4,6 +4,7 @@
  * promotes and suppresses most.
  */
 import type { HookedTransformer } from '../../model/hooked.js';
+import { hookName, layerOf } from '../../model/hook-names.js';
 import type { Tensor } from '../../tensor/index.js';
 import { saeOutputPoint } from '../evals.js';
 import type { Sae } from '../sae.js';
@@ -37,16 +38,15 @@ function toResidual(
     head === null
   )
     return { map: (d) => d, path: 'W_dec', foldNorm: true };
-  const z = /^blocks\.(\d+)\.attn\.hook_z$/.exec(name);
-  if (z && !cfg.postNorms) {
-    const W_O = model.params.blocks[Number(z[1])]!.attn.W_O; // [n_heads * d_head, d_model]
+  const layer = layerOf(name);
+  if (layer !== null && name === hookName('z', layer) && !cfg.postNorms) {
+    const W_O = model.params.blocks[layer]!.attn.W_O; // [n_heads * d_head, d_model]
     const W = head === null ? W_O : W_O.slice([{ start: head * cfg.dHead, end: (head + 1) * cfg.dHead }]);
-    return { map: (d) => d.matmul(W), path: `W_dec @ blocks.${z[1]}.attn.W_O${head === null ? '' : `[head ${head}]`}`, foldNorm: true };
+    return { map: (d) => d.matmul(W), path: `W_dec @ blocks.${layer}.attn.W_O${head === null ? '' : `[head ${head}]`}`, foldNorm: true };
   }
-  const post = /^blocks\.(\d+)\.mlp\.hook_post$/.exec(name);
-  if (post && !cfg.postNorms && head === null) {
-    const mlp = model.params.blocks[Number(post[1])]!.mlp;
-    if (mlp) return { map: (d) => d.matmul(mlp.W_out), path: `W_dec @ blocks.${post[1]}.mlp.W_out`, foldNorm: true };
+  if (layer !== null && name === hookName('post', layer) && !cfg.postNorms && head === null) {
+    const mlp = model.params.blocks[layer]!.mlp;
+    if (mlp) return { map: (d) => d.matmul(mlp.W_out), path: `W_dec @ blocks.${layer}.mlp.W_out`, foldNorm: true };
   }
   if (name === 'ln_final.hook_normalized' && head === null)
     // LayerNorm's hook_normalized is after the weight (nothing to fold); RMSNorm's is before it.
