@@ -14,7 +14,7 @@ import {
   saveTokenizerJson,
   trainBpe,
   type TokenizerJson,
-} from '../src/train/bpe.js';
+} from '../src/recipes/bpe.js';
 import { corpusManifest, loadCorpus, splitCorpus } from '../src/train/corpus.js';
 
 /** Saves `json` as tokenizer.json in a fresh directory and loads it with glassbox's loader. */

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HookedTransformer } from '../src/model/index.js';
-import { buildDefaultModel, withSyntheticRows } from '../src/train/default-model.js';
+import { buildDefaultModel, withSyntheticRows } from '../src/recipes/default-model.js';
 import { tensor } from '../src/tensor/index.js';
 
 test('buildDefaultModel: synthetic copying, short windows, then the full context with synthetic rows and random repeats; a report and a loadable model', async () => {

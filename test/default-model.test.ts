@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR, HookedTransformer } from '../src/model/index.js';
 import { loadCorpus, splitCorpus } from '../src/train/corpus.js';
-import { defaultModelConfig } from '../src/train/default-model.js';
+import { defaultModelConfig } from '../src/recipes/default-model.js';
 import { inductionScores, previousTokenScores } from '../src/analysis/heads.js';
 
 const mean = (a: ArrayLike<number>): number => Array.from(a).reduce((s, v) => s + v, 0) / a.length;

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { HookedTransformer, gpt2Config, initParams, loadFromDirectory, saveModel } from '../src/model/index.js';
 import { mapTensors, randn } from '../src/tensor/index.js';
-import { grokkingConfig } from '../src/train/toys/grokking.js';
-import { defaultModelConfig } from '../src/train/default-model.js';
-import { inductionConfig } from '../src/train/toys/induction.js';
+import { grokkingConfig } from '../src/recipes/toys/grokking.js';
+import { defaultModelConfig } from '../src/recipes/default-model.js';
+import { inductionConfig } from '../src/recipes/toys/induction.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'glassbox-save-'));
 const tokens = [

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer } from '../src/io/tokenizer.js';
-import { trainBpe } from '../src/train/bpe.js';
+import { trainBpe } from '../src/recipes/bpe.js';
 import { TokenFile, tokenizeToFile, writeTokenFile } from '../src/train/tokens.js';
 
 function withTempDir(fn: (dir: string) => Promise<void> | void): () => Promise<void> {

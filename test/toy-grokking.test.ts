@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fourierAnalysis, modularAdditionData, trainGrokking, writeGrokkingReport } from '../src/train/toys/grokking.js';
+import { fourierAnalysis, modularAdditionData, trainGrokking, writeGrokkingReport } from '../src/recipes/toys/grokking.js';
 import { tensor } from '../src/tensor/index.js';
 
 test('modular addition: memorisation first, generalisation much later, a sparse Fourier embedding', async () => {

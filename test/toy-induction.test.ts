@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PRNG } from '../src/tensor/index.js';
 import { loadFromDirectory } from '../src/model/pretrained.js';
-import { trainInduction, type InductionResult } from '../src/train/toys/induction.js';
+import { trainInduction, type InductionResult } from '../src/recipes/toys/induction.js';
 import { attributionPatching, inductionScores, patchHeadOut, previousTokenScores, type PatchingProblem } from '../src/analysis/index.js';
 
 const fmt = (m: number[][]) => m.map((row) => row.map((v) => v.toFixed(2)).join(' ')).join(' | ');

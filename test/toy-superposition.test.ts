@@ -19,7 +19,7 @@ import {
   trainSuperposition,
   writeSuperpositionReport,
   type SweepResult,
-} from '../src/train/toys/superposition.js';
+} from '../src/recipes/toys/superposition.js';
 
 // lr 1e-2 (the paper: 1e-3 for 10000 steps) converges in 1500 steps: about 5 s.
 const settings = {

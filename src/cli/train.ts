@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { trainInduction, writeInductionReport } from '../train/toys/induction.js';
-import { trainGrokking, writeGrokkingReport } from '../train/toys/grokking.js';
-import { sweepSparsity, writeSuperpositionReport } from '../train/toys/superposition.js';
-import { buildDefaultModel } from '../train/default-model.js';
+import { trainInduction, writeInductionReport } from '../recipes/toys/induction.js';
+import { trainGrokking, writeGrokkingReport } from '../recipes/toys/grokking.js';
+import { sweepSparsity, writeSuperpositionReport } from '../recipes/toys/superposition.js';
+import { buildDefaultModel } from '../recipes/default-model.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
 
 interface Common {

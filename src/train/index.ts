@@ -27,4 +27,3 @@ export {
   type CorpusDocument,
   type CorpusManifest,
 } from './corpus.js';
-export { trainBpe, saveTokenizerJson, type TokenizerJson, type TrainBpeOptions } from './bpe.js';

@@ -15,11 +15,11 @@ import { inductionScores, previousTokenScores } from '../../analysis/heads.js';
 import { gpt2Config } from '../../model/families/gpt2.js';
 import { initParams } from '../../model/init.js';
 import type { ModelConfig } from '../../model/config.js';
-import { adamw } from '../optim.js';
-import { linearWarmup } from '../schedule.js';
-import { syntheticData } from '../data.js';
-import { train, type TrainResult } from '../loop.js';
-import { lmLoss, modelParams, trainableParams, type TrainableParams } from '../lm.js';
+import { adamw } from '../../train/optim.js';
+import { linearWarmup } from '../../train/schedule.js';
+import { syntheticData } from '../../train/data.js';
+import { train, type TrainResult } from '../../train/loop.js';
+import { lmLoss, modelParams, trainableParams, type TrainableParams } from '../../train/lm.js';
 
 export interface InductionOptions {
   /** Vocabulary of random tokens (default 64). */

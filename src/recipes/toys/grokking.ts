@@ -17,10 +17,10 @@ import { gpt2Config } from '../../model/families/gpt2.js';
 import { initParams } from '../../model/init.js';
 import type { ModelConfig } from '../../model/config.js';
 import type { ModelParams } from '../../model/forward.js';
-import { adamw } from '../optim.js';
-import { fixedData } from '../data.js';
-import { train, type TrainResult } from '../loop.js';
-import { lmLogits } from '../lm.js';
+import { adamw } from '../../train/optim.js';
+import { fixedData } from '../../train/data.js';
+import { train, type TrainResult } from '../../train/loop.js';
+import { lmLogits } from '../../train/lm.js';
 
 export interface GrokkingOptions {
   /** The modulus (default 113, as the paper). */

@@ -17,9 +17,9 @@ import { mkdirSync } from 'node:fs';
 import { PRNG, randn, tensor, zeros, type Tensor } from '../../tensor/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { heatmap, lineChart, saveSvg, vectorPlot } from '../../viz/charts.js';
-import { adamw } from '../optim.js';
-import { syntheticData } from '../data.js';
-import { train, type TrainResult } from '../loop.js';
+import { adamw } from '../../train/optim.js';
+import { syntheticData } from '../../train/data.js';
+import { train, type TrainResult } from '../../train/loop.js';
 
 export interface SuperpositionOptions {
   /** n: features (default 5). */

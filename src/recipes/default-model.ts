@@ -18,16 +18,16 @@ import { HookedTransformer } from '../model/hooked.js';
 import { initParams } from '../model/init.js';
 import { saveModel } from '../model/save.js';
 import type { ModelConfig } from '../model/config.js';
-import { corpusManifest, loadCorpus, splitCorpus } from './corpus.js';
+import { corpusManifest, loadCorpus, splitCorpus } from '../train/corpus.js';
 import { saveTokenizerJson, trainBpe } from './bpe.js';
-import { TokenFile, tokenizeToFile } from './tokens.js';
-import { rewriteRows, sequentialWindows, tokenWindows, withRepeatedSegments } from './windows.js';
-import { adamw, decayMatricesOnly } from './optim.js';
-import { cosineDecay, linearWarmup } from './schedule.js';
-import { train } from './loop.js';
-import { syntheticData, type DataSource, type TokenBatch } from './data.js';
+import { TokenFile, tokenizeToFile } from '../train/tokens.js';
+import { rewriteRows, sequentialWindows, tokenWindows, withRepeatedSegments } from '../train/windows.js';
+import { adamw, decayMatricesOnly } from '../train/optim.js';
+import { cosineDecay, linearWarmup } from '../train/schedule.js';
+import { train } from '../train/loop.js';
+import { syntheticData, type DataSource, type TokenBatch } from '../train/data.js';
 import { inductionBatch } from './toys/induction.js';
-import { lmLoss, modelParams, trainableParams } from './lm.js';
+import { lmLoss, modelParams, trainableParams } from '../train/lm.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
 
