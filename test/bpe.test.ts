@@ -1,4 +1,4 @@
-/** Byte-level BPE training (src/train/bpe.ts) and the public-domain corpus it trains on (src/train/corpus.ts). */
+/** Byte-level BPE training (src/recipes/bpe.ts) and the public-domain corpus it trains on (src/train/corpus.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
