@@ -12,7 +12,7 @@
  * positions (ActAdd adds at the first few positions).
  */
 import { Tensor, tensor } from '../tensor/index.js';
-import { suggest, type HookedTransformer } from '../model/hooked.js';
+import { suggest, type GenerateOptions, type HookedTransformer } from '../model/hooked.js';
 import { checkLayer, promptTokens, tokenRows, type PromptInput } from './common.js';
 
 /** A residual-stream hook of a layer ('resid_pre', 'resid_mid', 'resid_post'), or any full hook name. */
@@ -111,19 +111,11 @@ export interface SteerOptions {
   positions?: SteeringPositions;
 }
 
-export interface GenerateSteeredOptions extends SteerOptions {
-  /** Default 10. */
-  maxNewTokens?: number;
-  /** 0 (default): greedy. */
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  /** Sampling seed (default 0). */
-  seed?: number;
-  stopAtEos?: boolean;
-  /** [batch, pos] for left-padded batched prompts, as `generate`. */
-  attentionMask?: Tensor | readonly (readonly number[])[];
-}
+/**
+ * Generation options (as `generate`, left-padded batches with their attentionMask) plus where the
+ * vector goes. Hooks and the KV cache are the steering's to set.
+ */
+export interface GenerateSteeredOptions extends SteerOptions, Omit<GenerateOptions, 'hooks' | 'useKvCache'> {}
 
 /**
  * The steering vector as `[d_model]` float32, checked against the model.
@@ -202,16 +194,10 @@ export function generateSteered(
   return model.tokenizer ? { ...out, text: out.tokens.map((r) => model.tokenizer!.decode(r)) } : out;
 }
 
-function generateOptions(o: GenerateSteeredOptions) {
-  return {
-    maxNewTokens: o.maxNewTokens ?? 10,
-    temperature: o.temperature ?? 0,
-    seed: o.seed ?? 0,
-    ...(o.topK !== undefined ? { topK: o.topK } : {}),
-    ...(o.topP !== undefined ? { topP: o.topP } : {}),
-    ...(o.stopAtEos !== undefined ? { stopAtEos: o.stopAtEos } : {}),
-    ...(o.attentionMask !== undefined ? { attentionMask: o.attentionMask } : {}),
-  };
+/** The generation options of steered generation (everything but where the vector goes). */
+function generateOptions(o: GenerateSteeredOptions): Omit<GenerateOptions, 'hooks' | 'useKvCache'> {
+  const { layer: _layer, hook: _hook, scale: _scale, positions: _positions, ...rest } = o;
+  return rest;
 }
 
 /** One prompt's steered and unsteered continuations. */
