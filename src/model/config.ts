@@ -174,6 +174,47 @@ export function headDim(r: HfConfigReader, dModel: number, nHeads: number, width
   return dModel / nHeads;
 }
 
+/** The fields a family leaves at their plain value unless it says otherwise. */
+type PlainFields =
+  | 'normWeightOffset'
+  | 'parallelResidual'
+  | 'gatedMlp'
+  | 'attnSoftcap'
+  | 'finalSoftcap'
+  | 'slidingWindow'
+  | 'embedScale'
+  | 'postNorms'
+  | 'qkNorm'
+  | 'unembedBias';
+
+/**
+ * The plain values of the fields most families leave alone (no soft-caps, windows, post-norms,
+ * q/k norms, embedding scale or unembedding bias; sequential residual; ungated MLP). A family's
+ * config spreads this first and then states only its differences.
+ */
+export function plainConfig(nLayers: number): Pick<ModelConfig, PlainFields> {
+  return {
+    normWeightOffset: 0,
+    parallelResidual: false,
+    gatedMlp: false,
+    attnSoftcap: null,
+    finalSoftcap: null,
+    slidingWindow: Array<number | null>(nLayers).fill(null),
+    embedScale: 1,
+    postNorms: false,
+    qkNorm: false,
+    unembedBias: false,
+  };
+}
+
+/** Rotary positions over the first `rotaryDim` dims of each head, with `rope`'s base and scaling. */
+export function rotaryFields(
+  rope: RopeConfig,
+  rotaryDim: number,
+): Pick<ModelConfig, 'positional' | 'rotaryDim' | 'ropeTheta' | 'ropeScaling'> {
+  return { positional: 'rotary', rotaryDim, ropeTheta: rope.theta, ...(rope.type !== 'default' ? { ropeScaling: rope } : {}) };
+}
+
 /** The token ids every family reads. */
 export function readTokenIds(r: HfConfigReader): Pick<ModelConfig, 'bosTokenId' | 'eosTokenId' | 'padTokenId'> {
   return { bosTokenId: r.tokenId('bos_token_id'), eosTokenId: r.tokenId('eos_token_id'), padTokenId: r.tokenId('pad_token_id') };

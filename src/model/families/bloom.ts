@@ -8,7 +8,7 @@
  *
  * Refused: apply_residual_connection_post_layernorm (the residual taken after the norm).
  */
-import { headDim, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { perHeadQkv } from './gpt_neox.js';
 import { linearT, type Family } from './types.js';
@@ -35,6 +35,7 @@ export const bloom: Family = {
       'unk_token_id',
     );
     return {
+      ...plainConfig(nLayers),
       family: 'bloom',
       nLayers,
       dModel: d,
@@ -47,26 +48,16 @@ export const bloom: Family = {
       nCtx: r.optDim('seq_length', 2048),
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
       positional: 'alibi',
       rotaryDim: 0,
       ropeTheta: 0,
-      parallelResidual: false,
       // bloom_gelu_forward: x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x^2))), gelu_new's formula.
       act: 'gelu_new',
-      gatedMlp: false,
       attnScale: 1 / Math.sqrt(d / nH),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       postEmbedNorm: true,
       attnBias: true,
       attnOutBias: true,
       mlpBias: true,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
       ...readTokenIds(r),
     };

@@ -5,7 +5,7 @@
  * query_pre_attn_scalar, and a sliding window on alternate layers. Every RoPE scaling
  * transformers has (Gemma 3 is in gemma3.ts).
  */
-import { readActivation, readStandardDims, readTokenIds, type Activation, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type Activation, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import { llamaWeights } from './llama.js';
@@ -33,16 +33,13 @@ export const gemma: Family = {
     const softcap = (name: string): number | null => (g2 ? r.optNum(name, null, { gt: 0 }) : null);
     const attentionBias = r.bool('attention_bias', false);
     return {
+      ...plainConfig(dims.nLayers),
       family,
       ...dims,
       norm: 'rmsnorm',
       normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
       normWeightOffset: 1,
-      positional: 'rotary',
-      rotaryDim: dh,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
-      parallelResidual: false,
+      ...rotaryFields(rope, dh),
       act: gemmaActivation(r, g2),
       gatedMlp: true,
       attnScale: 1 / Math.sqrt(r.optNum('query_pre_attn_scalar', dh, { gt: 0 })),
@@ -51,11 +48,9 @@ export const gemma: Family = {
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (window !== null && slidingAt(l) ? window : null)),
       embedScale: Math.fround(Math.sqrt(dims.dModel)),
       postNorms: g2,
-      qkNorm: false,
       attnBias: attentionBias,
       attnOutBias: attentionBias,
       mlpBias: false,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
       ...readTokenIds(r),
     };

@@ -14,7 +14,7 @@
  * would embed as token 0, is refused like any id outside the vocabulary); the vision tower and
  * projector are never loaded.
  */
-import { readActivation, headDim, type ModelConfig, type RopeId } from '../config.js';
+import { headDim, readActivation, rotaryFields, type ModelConfig, type RopeId } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { checkRopeDims, readScaling, ROPE_TYPES, type RopeConfig } from '../rope.js';
 import { llamaWeights } from './llama.js';
@@ -108,10 +108,7 @@ function textConfig(r: HfConfigReader, family: string, tiedEmbeddings: boolean, 
     norm: 'rmsnorm',
     normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
     normWeightOffset: 1,
-    positional: 'rotary',
-    rotaryDim: dHead,
-    ropeTheta: global.theta,
-    ...(global.type !== 'default' ? { ropeScaling: global } : {}),
+    ...rotaryFields(global, dHead),
     layerRope: layerTypes.map((t): RopeId => (t === 'sliding_attention' ? 'local' : 'global')),
     localRope: local,
     parallelResidual: false,

@@ -2,7 +2,7 @@
  * GPT-2: LayerNorm, learned positions, fused QKV in Conv1D layout ([in, out], no transpose),
  * GELU (tanh approximation, "gelu_new"), tied embeddings, biases everywhere.
  */
-import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
 import type { Family } from './types.js';
@@ -25,6 +25,7 @@ export const gpt2: Family = {
     );
     const nCtx = r.dim(['n_positions', 'n_ctx']);
     return {
+      ...plainConfig(nLayers),
       family: 'gpt2',
       nLayers,
       dModel: d,
@@ -36,24 +37,14 @@ export const gpt2: Family = {
       nCtx,
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
       positional: 'learned',
       rotaryDim: 0,
       ropeTheta: 0,
-      parallelResidual: false,
       act: readActivation(r, 'activation_function', 'gelu_new'),
-      gatedMlp: false,
       attnScale: r.bool('scale_attn_weights', true) ? 1 / Math.sqrt(d / nH) : 1,
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: true,
       attnOutBias: true,
       mlpBias: true,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
       ...readTokenIds(r),
     };

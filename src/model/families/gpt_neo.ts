@@ -5,7 +5,7 @@
  * [[["global", "local"], 12]], expanded per layer as transformers does). Learned positions, GELU
  * (gelu_new by default), biases elsewhere, tied embeddings by default.
  */
-import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
@@ -24,6 +24,7 @@ export const gptNeo: Family = {
     // The sequence-summary head of GPT2DoubleHeads-style models: not part of the language model.
     r.ignore('summary_type', 'summary_use_proj', 'summary_activation', 'summary_proj_to_labels', 'summary_first_dropout');
     return {
+      ...plainConfig(nLayers),
       family: 'gpt_neo',
       nLayers,
       dModel: d,
@@ -35,25 +36,16 @@ export const gptNeo: Family = {
       nCtx: r.dim('max_position_embeddings'),
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
       positional: 'learned',
       rotaryDim: 0,
       ropeTheta: 0,
-      parallelResidual: false,
       act: readActivation(r, 'activation_function', 'gelu_new'),
-      gatedMlp: false,
       // GPT-Neo does not scale q.k by 1/sqrt(d_head).
       attnScale: 1,
-      attnSoftcap: null,
-      finalSoftcap: null,
       slidingWindow: types.map((t) => (t === 'local' ? window : null)),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: false,
       attnOutBias: true,
       mlpBias: true,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
       ...readTokenIds(r),
     };

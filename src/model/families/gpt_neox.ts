@@ -3,7 +3,7 @@
  * fused QKV interleaved per head ([n_heads, 3, d_head] rows), exact GELU, untied unembedding.
  * Every RoPE scaling transformers has (over the rotary dims).
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
@@ -37,29 +37,18 @@ export const gptNeox: Family = {
     checkRopeDims(r, rope, rotaryDim);
     const attentionBias = r.bool('attention_bias', true);
     return {
+      ...plainConfig(nLayers),
       family: 'gpt_neox',
       ...dims,
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
+      ...rotaryFields(rope, rotaryDim),
       parallelResidual: r.bool('use_parallel_residual', true),
       act: readActivation(r, 'hidden_act', 'gelu'),
-      gatedMlp: false,
       attnScale: 1 / Math.sqrt(dh),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: attentionBias,
       attnOutBias: attentionBias,
       mlpBias: true,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       ...readTokenIds(r),
     };

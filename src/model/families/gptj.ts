@@ -4,7 +4,7 @@
  * attention and MLP in parallel off the one ln_1 (TransformerLens ties ln2 to ln1, as here);
  * separate q/k/v/out projections without biases; a biased, untied unembedding (lm_head.bias).
  */
-import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
 
@@ -24,6 +24,7 @@ export const gptj: Family = {
     r.expect('scale_attn_weights', [true]);
     r.ignore('summary_type', 'summary_use_proj', 'summary_activation', 'summary_proj_to_labels', 'summary_first_dropout');
     return {
+      ...plainConfig(nLayers),
       family: 'gptj',
       nLayers,
       dModel: d,
@@ -35,21 +36,13 @@ export const gptj: Family = {
       nCtx: r.dim(['n_positions', 'max_position_embeddings']),
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
       positional: 'rotary',
       rotaryDim,
       rotaryAdjacentPairs: true,
       ropeTheta: 10000,
       parallelResidual: true,
       act: readActivation(r, 'activation_function', 'gelu_new'),
-      gatedMlp: false,
       attnScale: 1 / Math.sqrt(dh),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: false,
       attnOutBias: false,
       mlpBias: true,

@@ -4,7 +4,7 @@
  * Mistral: a sliding window on every layer). Every RoPE scaling transformers has (linear, dynamic,
  * llama3, yarn, longrope).
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
@@ -34,29 +34,20 @@ export const llama: Family = {
     checkRopeDims(r, rope, dh);
     const attentionBias = r.bool('attention_bias', false);
     return {
+      ...plainConfig(dims.nLayers),
       family,
       ...dims,
       norm: 'rmsnorm',
       normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim: dh,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
-      parallelResidual: false,
+      ...rotaryFields(rope, dh),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
       attnScale: 1 / Math.sqrt(dh),
-      attnSoftcap: null,
-      finalSoftcap: null,
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (slidesAt(l) ? window : null)),
-      embedScale: 1,
-      postNorms: false,
       qkNorm: family === 'qwen3',
       attnBias: family === 'qwen2' || attentionBias,
       attnOutBias: attentionBias,
       mlpBias: r.bool('mlp_bias', false),
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       ...readTokenIds(r),
     };

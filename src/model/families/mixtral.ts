@@ -16,7 +16,7 @@
  * Mixtral always renormalises the top-k weights: `norm_topk_prob` false is refused, as is any
  * other MoE field (shared experts, grouped routing, ...), unread and so refused by the loader.
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
@@ -34,30 +34,20 @@ export const mixtral: Family = {
     if (topK > nExperts) throw r.error('num_experts_per_tok', `(${topK}) must be at most num_local_experts (${nExperts})`);
     r.expect('norm_topk_prob', [true], 'Mixtral renormalises the top-k weights; glassbox implements only');
     return {
+      ...plainConfig(dims.nLayers),
       family: 'mixtral',
       ...dims,
       norm: 'rmsnorm',
       normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim: dims.dHead,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
-      parallelResidual: false,
+      ...rotaryFields(rope, dims.dHead),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
       moe: { nExperts, topK },
       attnScale: 1 / Math.sqrt(dims.dHead),
-      attnSoftcap: null,
-      finalSoftcap: null,
       slidingWindow: Array(dims.nLayers).fill(window),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: false,
       attnOutBias: false,
       mlpBias: false,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       ...readTokenIds(r),
     };

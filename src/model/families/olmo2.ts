@@ -10,7 +10,7 @@
  * glassbox keeps `hook_attn_out` / `hook_mlp_out` as what is added to the residual stream (after
  * the norm), as for Gemma 2, so residual decompositions (DLA, patching) stay exact.
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
@@ -23,23 +23,15 @@ export const olmo2: Family = {
     if (partialRotary !== null && partialRotary !== 1) throw r.error(partialField, `is ${partialRotary}; olmo2 rotates whole heads`);
     const attentionBias = r.bool('attention_bias', false);
     return {
+      ...plainConfig(dims.nLayers),
       family: 'olmo2',
       ...dims,
       norm: 'rmsnorm',
       normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim: dims.dHead,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
-      parallelResidual: false,
+      ...rotaryFields(rope, dims.dHead),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
       attnScale: 1 / Math.sqrt(dims.dHead),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(dims.nLayers).fill(null),
-      embedScale: 1,
       postNorms: true,
       preNorms: false,
       qkNorm: true,
@@ -47,7 +39,6 @@ export const olmo2: Family = {
       attnBias: attentionBias,
       attnOutBias: attentionBias,
       mlpBias: false,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       ...readTokenIds(r),
     };

@@ -11,7 +11,7 @@
  *
  * Refused: _remove_final_layer_norm with pre-norms (old fine-tuned checkpoints without the final norm).
  */
-import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams, NormParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
 
@@ -30,6 +30,7 @@ export const opt: Family = {
     const bias = r.bool('enable_bias', true);
     r.ignore('activation_dropout'); // dropout: inert at inference
     return {
+      ...plainConfig(nLayers),
       family: 'opt',
       nLayers,
       dModel: d,
@@ -42,25 +43,15 @@ export const opt: Family = {
       norm: 'layernorm',
       // OPT's nn.LayerNorm modules take the default eps; no config field sets it.
       normEps: 1e-5,
-      normWeightOffset: 0,
       positional: 'learned',
       rotaryDim: 0,
       ropeTheta: 0,
-      parallelResidual: false,
       ...(normBefore ? {} : { normAfterAdd: true }),
       act: readActivation(r, 'activation_function', 'relu'),
-      gatedMlp: false,
       attnScale: 1 / Math.sqrt(d / nH),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: bias,
       attnOutBias: bias,
       mlpBias: bias,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
       normAffine: r.bool('layer_norm_elementwise_affine', true),
       ...readTokenIds(r),

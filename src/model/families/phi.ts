@@ -6,7 +6,7 @@
  * by the heads); biases on q/k/v, the attention output, the MLP and the unembedding
  * (lm_head.bias); a plain (not gated) GELU MLP, gelu_new by default.
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
@@ -25,24 +25,15 @@ export const phi: Family = {
     const rotaryDim = Math.floor(dh * (partialRotary ?? 0.5));
     if (rotaryDim % 2 !== 0) throw r.error('partial_rotary_factor', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
     return {
+      ...plainConfig(nLayers),
       family: 'phi',
       ...dims,
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
+      ...rotaryFields(rope, rotaryDim),
       parallelResidual: true,
       act: readActivation(r, 'hidden_act', 'gelu_new'),
-      gatedMlp: false,
       attnScale: 1 / Math.sqrt(dh),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
       qkNorm,
       attnBias: true,
       attnOutBias: true,

@@ -5,7 +5,7 @@
  * `original_max_position_embeddings`, long ones beyond it, and an attention factor on cos and sin);
  * partial rotary (Phi-4 mini rotates 3/4 of each head); an optional sliding window on every layer.
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
@@ -39,30 +39,20 @@ export const phi3: Family = {
     r.expect('interpolate_factor', [1]);
     r.ignore('auto_map');
     return {
+      ...plainConfig(dims.nLayers),
       family: 'phi3',
       ...dims,
       norm: 'rmsnorm',
       normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
+      ...rotaryFields(rope, rotaryDim),
       ...(rope.type === 'longrope' ? { ropeRefreshCache: true } : {}),
-      parallelResidual: false,
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
       attnScale: 1 / Math.sqrt(dh),
-      attnSoftcap: null,
-      finalSoftcap: null,
       slidingWindow: Array(nLayers).fill(window),
-      embedScale: 1,
-      postNorms: false,
-      qkNorm: false,
       attnBias: false,
       attnOutBias: false,
       mlpBias: false,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       ...readTokenIds(r),
     };

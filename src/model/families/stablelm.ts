@@ -5,7 +5,7 @@
  * weight per head and no bias (qk_layernorm); optionally attention and MLP in parallel off the
  * one input LayerNorm (use_parallel_residual, which drops post_attention_layernorm).
  */
-import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams } from '../forward.js';
@@ -29,30 +29,21 @@ export const stablelm: Family = {
     if (rotaryDim % 2 !== 0) throw r.error('partial_rotary_factor', `gives an odd number of rotary dims (${rotaryDim} of ${dh})`);
     const qkvBias = r.bool('use_qkv_bias', false);
     return {
+      ...plainConfig(nLayers),
       family: 'stablelm',
       ...dims,
       nKVHeads,
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
-      normWeightOffset: 0,
-      positional: 'rotary',
-      rotaryDim,
-      ropeTheta: rope.theta,
-      ...(rope.type !== 'default' ? { ropeScaling: rope } : {}),
+      ...rotaryFields(rope, rotaryDim),
       parallelResidual: r.bool('use_parallel_residual', false),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
       attnScale: 1 / Math.sqrt(dh),
-      attnSoftcap: null,
-      finalSoftcap: null,
-      slidingWindow: Array(nLayers).fill(null),
-      embedScale: 1,
-      postNorms: false,
       qkNorm: r.bool('qk_layernorm', false),
       attnBias: qkvBias,
       attnOutBias: false,
       mlpBias: false,
-      unembedBias: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       ...readTokenIds(r),
     };
