@@ -41,8 +41,8 @@ export const gemma3: Family = {
     // The Hub's files (and transformers 5.18's save_pretrained) use language_model.model.*;
     // transformers' own module names are model.language_model.*.
     return w.has('model.language_model.embed_tokens.weight')
-      ? llamaWeights(cfg, w, 'model.language_model.', 'lm_head.weight')
-      : llamaWeights(cfg, w, 'language_model.model.', 'language_model.lm_head.weight');
+      ? llamaWeights(cfg, w, 'model.language_model.', 'lm_head')
+      : llamaWeights(cfg, w, 'language_model.model.', 'language_model.lm_head');
   },
 };
 

@@ -8,7 +8,7 @@
 import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { mlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
 
 export const gptNeo: Family = {
   modelTypes: ['gpt_neo'],
@@ -55,23 +55,11 @@ export const gptNeo: Family = {
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `${pre}h.${l}.`;
-      const a = `${h}attn.attention.`;
       blocks.push({
-        ln1: { w: w.get(`${h}ln_1.weight`), b: w.get(`${h}ln_1.bias`) },
-        ln2: { w: w.get(`${h}ln_2.weight`), b: w.get(`${h}ln_2.bias`) },
-        attn: {
-          W_Q: linearT(w, `${a}q_proj.weight`),
-          W_K: linearT(w, `${a}k_proj.weight`),
-          W_V: linearT(w, `${a}v_proj.weight`),
-          W_O: linearT(w, `${a}out_proj.weight`),
-          b_O: w.get(`${a}out_proj.bias`),
-        },
-        mlp: {
-          W_in: linearT(w, `${h}mlp.c_fc.weight`),
-          b_in: w.get(`${h}mlp.c_fc.bias`),
-          W_out: linearT(w, `${h}mlp.c_proj.weight`),
-          b_out: w.get(`${h}mlp.c_proj.bias`),
-        },
+        ln1: normAt(w, `${h}ln_1`, true),
+        ln2: normAt(w, `${h}ln_2`, true),
+        attn: qkvoAt(w, `${h}attn.attention.`, { o: true }, ['q_proj', 'k_proj', 'v_proj', 'out_proj']),
+        mlp: mlpAt(w, `${h}mlp.c_fc`, `${h}mlp.c_proj`),
       });
     }
     const wte = w.get(`${pre}wte.weight`);
@@ -79,8 +67,8 @@ export const gptNeo: Family = {
       embed: { W_E: wte },
       pos_embed: { W_pos: w.get(`${pre}wpe.weight`) },
       blocks,
-      ln_final: { w: w.get(`${pre}ln_f.weight`), b: w.get(`${pre}ln_f.bias`) },
-      unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight') },
+      ln_final: normAt(w, `${pre}ln_f`, true),
+      unembed: unembedAt(cfg, w, wte),
     };
   },
 };

@@ -6,7 +6,7 @@
  */
 import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { mlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
 
 export const gptj: Family = {
   modelTypes: ['gptj'],
@@ -56,31 +56,21 @@ export const gptj: Family = {
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `${pre}h.${l}.`;
-      const ln = { w: w.get(`${h}ln_1.weight`), b: w.get(`${h}ln_1.bias`) };
+      const ln = normAt(w, `${h}ln_1`, true);
       blocks.push({
         // One LayerNorm feeds both attention and MLP: ln2 is ln1 (TransformerLens ties them the same way).
         ln1: ln,
         ln2: ln,
-        attn: {
-          W_Q: linearT(w, `${h}attn.q_proj.weight`),
-          W_K: linearT(w, `${h}attn.k_proj.weight`),
-          W_V: linearT(w, `${h}attn.v_proj.weight`),
-          W_O: linearT(w, `${h}attn.out_proj.weight`),
-        },
-        mlp: {
-          W_in: linearT(w, `${h}mlp.fc_in.weight`),
-          b_in: w.get(`${h}mlp.fc_in.bias`),
-          W_out: linearT(w, `${h}mlp.fc_out.weight`),
-          b_out: w.get(`${h}mlp.fc_out.bias`),
-        },
+        attn: qkvoAt(w, `${h}attn.`, {}, ['q_proj', 'k_proj', 'v_proj', 'out_proj']),
+        mlp: mlpAt(w, `${h}mlp.fc_in`, `${h}mlp.fc_out`),
       });
     }
     const wte = w.get(`${pre}wte.weight`);
     return {
       embed: { W_E: wte },
       blocks,
-      ln_final: { w: w.get(`${pre}ln_f.weight`), b: w.get(`${pre}ln_f.bias`) },
-      unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight'), b_U: w.get('lm_head.bias') },
+      ln_final: normAt(w, `${pre}ln_f`, true),
+      unembed: unembedAt(cfg, w, wte, true),
     };
   },
 };

@@ -7,7 +7,7 @@
 import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family, type WeightReader } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
 
 export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
@@ -60,49 +60,42 @@ export const llama: Family = {
  * decoder (`model.`; Gemma 3 multimodal checkpoints nest it), `lmHead` the unembedding, read
  * unless the embeddings are tied.
  */
-export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.', lmHead = 'lm_head.weight') {
-  const opt = (name: string) => (w.has(name) ? w.get(name) : undefined);
+export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.', lmHead = 'lm_head') {
   const blocks: BlockParams[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
     const h = `${prefix}layers.${l}.`;
+    const mlp = gatedMlpAt(w, `${h}mlp.`);
     blocks.push({
-      ln1: { w: w.get(`${h}input_layernorm.weight`) },
-      ln2: { w: w.get(`${h}${cfg.postNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`) },
+      ln1: normAt(w, `${h}input_layernorm`),
+      ln2: normAt(w, `${h}${cfg.postNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}`),
       ...(cfg.postNorms
         ? {
             // Gemma 2 names: post_attention_layernorm is the norm after attention.
-            ln1_post: { w: w.get(`${h}post_attention_layernorm.weight`) },
-            ln2_post: { w: w.get(`${h}post_feedforward_layernorm.weight`) },
+            ln1_post: normAt(w, `${h}post_attention_layernorm`),
+            ln2_post: normAt(w, `${h}post_feedforward_layernorm`),
           }
         : {}),
       attn: {
-        W_Q: linearT(w, `${h}self_attn.q_proj.weight`),
-        W_K: linearT(w, `${h}self_attn.k_proj.weight`),
-        W_V: linearT(w, `${h}self_attn.v_proj.weight`),
-        W_O: linearT(w, `${h}self_attn.o_proj.weight`),
-        b_Q: opt(`${h}self_attn.q_proj.bias`),
-        b_K: opt(`${h}self_attn.k_proj.bias`),
-        b_V: opt(`${h}self_attn.v_proj.bias`),
-        b_O: opt(`${h}self_attn.o_proj.bias`),
-        q_norm: opt(`${h}self_attn.q_norm.weight`),
-        k_norm: opt(`${h}self_attn.k_norm.weight`),
+        // Biases exactly where the config says (transformers builds none otherwise, whatever the file holds).
+        ...qkvoAt(w, `${h}self_attn.`, { qkv: cfg.attnBias, o: cfg.attnOutBias }),
+        ...(cfg.qkNorm ? { q_norm: w.get(`${h}self_attn.q_norm.weight`), k_norm: w.get(`${h}self_attn.k_norm.weight`) } : {}),
       },
-      mlp: {
-        W_gate: linearT(w, `${h}mlp.gate_proj.weight`),
-        W_in: linearT(w, `${h}mlp.up_proj.weight`),
-        W_out: linearT(w, `${h}mlp.down_proj.weight`),
-        b_gate: opt(`${h}mlp.gate_proj.bias`),
-        b_in: opt(`${h}mlp.up_proj.bias`),
-        b_out: opt(`${h}mlp.down_proj.bias`),
-      },
+      mlp: cfg.mlpBias
+        ? {
+            ...mlp,
+            b_gate: w.get(`${h}mlp.gate_proj.bias`),
+            b_in: w.get(`${h}mlp.up_proj.bias`),
+            b_out: w.get(`${h}mlp.down_proj.bias`),
+          }
+        : mlp,
     });
   }
   const embed = w.get(`${prefix}embed_tokens.weight`);
   return {
     embed: { W_E: embed },
     blocks,
-    ln_final: { w: w.get(`${prefix}norm.weight`) },
+    ln_final: normAt(w, `${prefix}norm`),
     // Tied (transformers then ignores a stored lm_head) or the checkpoint's own.
-    unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, lmHead) },
+    unembed: unembedAt(cfg, w, embed, false, lmHead),
   };
 }

@@ -20,7 +20,7 @@ import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFiel
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
-import { linearT, type Family, type WeightReader } from './types.js';
+import { linearT, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
 
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
@@ -57,14 +57,9 @@ export const mixtral: Family = {
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `model.layers.${l}.`;
       blocks.push({
-        ln1: { w: w.get(`${h}input_layernorm.weight`) },
-        ln2: { w: w.get(`${h}post_attention_layernorm.weight`) },
-        attn: {
-          W_Q: linearT(w, `${h}self_attn.q_proj.weight`),
-          W_K: linearT(w, `${h}self_attn.k_proj.weight`),
-          W_V: linearT(w, `${h}self_attn.v_proj.weight`),
-          W_O: linearT(w, `${h}self_attn.o_proj.weight`),
-        },
+        ln1: normAt(w, `${h}input_layernorm`),
+        ln2: normAt(w, `${h}post_attention_layernorm`),
+        attn: qkvoAt(w, `${h}self_attn.`),
         moe: experts(cfg, w, h),
       });
     }
@@ -72,8 +67,8 @@ export const mixtral: Family = {
     return {
       embed: { W_E: embed },
       blocks,
-      ln_final: { w: w.get('model.norm.weight') },
-      unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
+      ln_final: normAt(w, 'model.norm'),
+      unembed: unembedAt(cfg, w, embed),
     };
   },
 };

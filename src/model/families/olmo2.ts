@@ -13,7 +13,7 @@
 import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
 
 export const olmo2: Family = {
   modelTypes: ['olmo2'],
@@ -44,41 +44,29 @@ export const olmo2: Family = {
     };
   },
   weights(cfg, w) {
-    // With attention_bias false transformers builds no biases (and ignores any in the file).
-    const bias = (name: string) => (cfg.attnBias ? w.get(name) : undefined);
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `model.layers.${l}.`;
       blocks.push({
         ln1: {},
         ln2: {},
-        ln1_post: { w: w.get(`${h}post_attention_layernorm.weight`) },
-        ln2_post: { w: w.get(`${h}post_feedforward_layernorm.weight`) },
+        ln1_post: normAt(w, `${h}post_attention_layernorm`),
+        ln2_post: normAt(w, `${h}post_feedforward_layernorm`),
         attn: {
-          W_Q: linearT(w, `${h}self_attn.q_proj.weight`),
-          W_K: linearT(w, `${h}self_attn.k_proj.weight`),
-          W_V: linearT(w, `${h}self_attn.v_proj.weight`),
-          W_O: linearT(w, `${h}self_attn.o_proj.weight`),
-          b_Q: bias(`${h}self_attn.q_proj.bias`),
-          b_K: bias(`${h}self_attn.k_proj.bias`),
-          b_V: bias(`${h}self_attn.v_proj.bias`),
-          b_O: bias(`${h}self_attn.o_proj.bias`),
+          // With attention_bias false transformers builds no biases (and ignores any in the file).
+          ...qkvoAt(w, `${h}self_attn.`, { qkv: cfg.attnBias, o: cfg.attnBias }),
           q_norm: w.get(`${h}self_attn.q_norm.weight`),
           k_norm: w.get(`${h}self_attn.k_norm.weight`),
         },
-        mlp: {
-          W_gate: linearT(w, `${h}mlp.gate_proj.weight`),
-          W_in: linearT(w, `${h}mlp.up_proj.weight`),
-          W_out: linearT(w, `${h}mlp.down_proj.weight`),
-        },
+        mlp: gatedMlpAt(w, `${h}mlp.`),
       });
     }
     const embed = w.get('model.embed_tokens.weight');
     return {
       embed: { W_E: embed },
       blocks,
-      ln_final: { w: w.get('model.norm.weight') },
-      unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
+      ln_final: normAt(w, 'model.norm'),
+      unembed: unembedAt(cfg, w, embed),
     };
   },
 };

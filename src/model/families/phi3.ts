@@ -8,7 +8,7 @@
 import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { linearT, normAt, unembedAt, type Family } from './types.js';
 
 export const phi3: Family = {
   modelTypes: ['phi3'],
@@ -71,8 +71,8 @@ export const phi3: Family = {
       const qkv = fused(`${h}self_attn.qkv_proj.weight`, (nH + 2 * nKV) * dh);
       const gateUp = fused(`${h}mlp.gate_up_proj.weight`, 2 * dMlp);
       blocks.push({
-        ln1: { w: w.get(`${h}input_layernorm.weight`) },
-        ln2: { w: w.get(`${h}post_attention_layernorm.weight`) },
+        ln1: normAt(w, `${h}input_layernorm`),
+        ln2: normAt(w, `${h}post_attention_layernorm`),
         attn: {
           W_Q: qkv(0, nH * dh),
           W_K: qkv(nH * dh, (nH + nKV) * dh),
@@ -91,8 +91,8 @@ export const phi3: Family = {
     return {
       embed: { W_E: embed },
       blocks,
-      ln_final: { w: w.get('model.norm.weight') },
-      unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
+      ln_final: normAt(w, 'model.norm'),
+      unembed: unembedAt(cfg, w, embed),
     };
   },
 };

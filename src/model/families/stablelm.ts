@@ -9,7 +9,7 @@ import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFiel
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
 
 export const stablelm: Family = {
   modelTypes: ['stablelm'],
@@ -58,38 +58,26 @@ export const stablelm: Family = {
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `model.layers.${l}.`;
-      const ln1 = { w: w.get(`${h}input_layernorm.weight`), b: w.get(`${h}input_layernorm.bias`) };
+      const ln1 = normAt(w, `${h}input_layernorm`, true);
       blocks.push({
         ln1,
         // Parallel residual: the MLP reads the same input LayerNorm (ln2 is ln1, as TransformerLens ties them).
-        ln2: cfg.parallelResidual
-          ? ln1
-          : { w: w.get(`${h}post_attention_layernorm.weight`), b: w.get(`${h}post_attention_layernorm.bias`) },
+        ln2: cfg.parallelResidual ? ln1 : normAt(w, `${h}post_attention_layernorm`, true),
         attn: {
-          W_Q: linearT(w, `${h}self_attn.q_proj.weight`),
-          W_K: linearT(w, `${h}self_attn.k_proj.weight`),
-          W_V: linearT(w, `${h}self_attn.v_proj.weight`),
-          W_O: linearT(w, `${h}self_attn.o_proj.weight`),
-          ...(cfg.attnBias
-            ? { b_Q: w.get(`${h}self_attn.q_proj.bias`), b_K: w.get(`${h}self_attn.k_proj.bias`), b_V: w.get(`${h}self_attn.v_proj.bias`) }
-            : {}),
+          ...qkvoAt(w, `${h}self_attn.`, { qkv: cfg.attnBias }),
           ...(cfg.qkNorm
             ? { q_norm: perHead(`${h}self_attn.q_layernorm`, cfg.nHeads), k_norm: perHead(`${h}self_attn.k_layernorm`, cfg.nKVHeads) }
             : {}),
         },
-        mlp: {
-          W_gate: linearT(w, `${h}mlp.gate_proj.weight`),
-          W_in: linearT(w, `${h}mlp.up_proj.weight`),
-          W_out: linearT(w, `${h}mlp.down_proj.weight`),
-        },
+        mlp: gatedMlpAt(w, `${h}mlp.`),
       });
     }
     const embed = w.get('model.embed_tokens.weight');
     return {
       embed: { W_E: embed },
       blocks,
-      ln_final: { w: w.get('model.norm.weight'), b: w.get('model.norm.bias') },
-      unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
+      ln_final: normAt(w, 'model.norm', true),
+      unembed: unembedAt(cfg, w, embed),
     };
   },
 };

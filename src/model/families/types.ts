@@ -1,7 +1,7 @@
 import type { Tensor } from '../../tensor/index.js';
 import type { ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
-import type { ModelParams } from '../forward.js';
+import type { AttnParams, MlpParams, ModelParams, NormParams } from '../forward.js';
 
 /** Reads checkpoint tensors by Hugging Face name. */
 export interface WeightReader {
@@ -25,4 +25,61 @@ export interface Family {
 /** [out, in] (torch Linear) -> [in, out]. */
 export function linearT(w: WeightReader, name: string): Tensor {
   return w.get(name).transpose();
+}
+
+/** A norm's weight (and bias, for a LayerNorm with one) at `prefix`: '{prefix}.weight', '{prefix}.bias'. */
+export function normAt(w: WeightReader, prefix: string, bias = false): NormParams {
+  return bias ? { w: w.get(`${prefix}.weight`), b: w.get(`${prefix}.bias`) } : { w: w.get(`${prefix}.weight`) };
+}
+
+/**
+ * Separate q, k, v and output torch Linears under `prefix`, as [in, out]; biases where `bias`
+ * says the family has them (then they are required).
+ */
+export function qkvoAt(
+  w: WeightReader,
+  prefix: string,
+  bias: { qkv?: boolean; o?: boolean } = {},
+  names: readonly [string, string, string, string] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+): AttnParams {
+  const [q, k, v, o] = names.map((n) => `${prefix}${n}`) as [string, string, string, string];
+  return {
+    W_Q: linearT(w, `${q}.weight`),
+    W_K: linearT(w, `${k}.weight`),
+    W_V: linearT(w, `${v}.weight`),
+    W_O: linearT(w, `${o}.weight`),
+    ...(bias.qkv ? { b_Q: w.get(`${q}.bias`), b_K: w.get(`${k}.bias`), b_V: w.get(`${v}.bias`) } : {}),
+    ...(bias.o ? { b_O: w.get(`${o}.bias`) } : {}),
+  };
+}
+
+/** An MLP of two Linears with biases, '{inName}' then '{outName}': torch layout, or GPT-2's Conv1D ([in, out] already). */
+export function mlpAt(w: WeightReader, inName: string, outName: string, layout: 'linear' | 'conv1d' = 'linear'): MlpParams {
+  const weight = (name: string) => (layout === 'conv1d' ? w.get(`${name}.weight`) : linearT(w, `${name}.weight`));
+  return { W_in: weight(inName), b_in: w.get(`${inName}.bias`), W_out: weight(outName), b_out: w.get(`${outName}.bias`) };
+}
+
+/** A gated MLP without biases under `prefix`: act(x W_gate) * (x W_in), then W_out (LLaMA's gate_proj, up_proj, down_proj). */
+export function gatedMlpAt(
+  w: WeightReader,
+  prefix: string,
+  names: readonly [string, string, string] = ['gate_proj', 'up_proj', 'down_proj'],
+): MlpParams {
+  const [gate, up, down] = names;
+  return {
+    W_gate: linearT(w, `${prefix}${gate}.weight`),
+    W_in: linearT(w, `${prefix}${up}.weight`),
+    W_out: linearT(w, `${prefix}${down}.weight`),
+  };
+}
+
+/**
+ * The unembedding: the embedding's transpose when the config ties them, else `{head}.weight`
+ * (required); with `{head}.bias` where the family has one.
+ */
+export function unembedAt(cfg: ModelConfig, w: WeightReader, embed: Tensor, bias = false, head = 'lm_head'): ModelParams['unembed'] {
+  return {
+    W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, `${head}.weight`),
+    ...(bias ? { b_U: w.get(`${head}.bias`) } : {}),
+  };
 }
