@@ -215,6 +215,17 @@ export function rotaryFields(
   return { positional: 'rotary', rotaryDim, ropeTheta: rope.theta, ...(rope.type !== 'default' ? { ropeScaling: rope } : {}) };
 }
 
+/**
+ * The model's ends: whether the unembedding is the embedding's transpose (`tie_word_embeddings`,
+ * default as the family's config class has it) and the special token ids.
+ */
+export function readEnds(
+  r: HfConfigReader,
+  tiedByDefault: boolean,
+): Pick<ModelConfig, 'tiedEmbeddings' | 'bosTokenId' | 'eosTokenId' | 'padTokenId'> {
+  return { tiedEmbeddings: r.bool('tie_word_embeddings', tiedByDefault), ...readTokenIds(r) };
+}
+
 /** The token ids every family reads. */
 export function readTokenIds(r: HfConfigReader): Pick<ModelConfig, 'bosTokenId' | 'eosTokenId' | 'padTokenId'> {
   return { bosTokenId: r.tokenId('bos_token_id'), eosTokenId: r.tokenId('eos_token_id'), padTokenId: r.tokenId('pad_token_id') };

@@ -8,7 +8,7 @@
  *
  * Refused: apply_residual_connection_post_layernorm (the residual taken after the norm).
  */
-import { headDim, plainConfig, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readEnds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { perHeadQkv } from './gpt_neox.js';
 import { linearT, type Family } from './types.js';
@@ -58,8 +58,7 @@ export const bloom: Family = {
       attnBias: true,
       attnOutBias: true,
       mlpBias: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', true),
-      ...readTokenIds(r),
+      ...readEnds(r, true),
     };
   },
   weights(cfg, w) {

@@ -5,7 +5,7 @@
  * query_pre_attn_scalar, and a sliding window on alternate layers. Every RoPE scaling
  * transformers has (Gemma 3 is in gemma3.ts).
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type Activation, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type Activation, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import { llamaWeights } from './llama.js';
@@ -51,8 +51,7 @@ export const gemma: Family = {
       attnBias: attentionBias,
       attnOutBias: attentionBias,
       mlpBias: false,
-      tiedEmbeddings: r.bool('tie_word_embeddings', true),
-      ...readTokenIds(r),
+      ...readEnds(r, true),
     };
   },
   weights: llamaWeights,

@@ -2,7 +2,7 @@
  * GPT-2: LayerNorm, learned positions, fused QKV in Conv1D layout ([in, out], no transpose),
  * GELU (tanh approximation, "gelu_new"), tied embeddings, biases everywhere.
  */
-import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
 import type { Family } from './types.js';
@@ -45,8 +45,7 @@ export const gpt2: Family = {
       attnBias: true,
       attnOutBias: true,
       mlpBias: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', true),
-      ...readTokenIds(r),
+      ...readEnds(r, true),
     };
   },
   weights(cfg, w) {

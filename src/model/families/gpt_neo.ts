@@ -5,7 +5,7 @@
  * [[["global", "local"], 12]], expanded per layer as transformers does). Learned positions, GELU
  * (gelu_new by default), biases elsewhere, tied embeddings by default.
  */
-import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
 import { mlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
@@ -46,8 +46,7 @@ export const gptNeo: Family = {
       attnBias: false,
       attnOutBias: true,
       mlpBias: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', true),
-      ...readTokenIds(r),
+      ...readEnds(r, true),
     };
   },
   weights(cfg, w) {

@@ -3,7 +3,7 @@
  * fused QKV interleaved per head ([n_heads, 3, d_head] rows), exact GELU, untied unembedding.
  * Every RoPE scaling transformers has (over the rotary dims).
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family, type WeightReader } from './types.js';
@@ -49,8 +49,7 @@ export const gptNeox: Family = {
       attnBias: attentionBias,
       attnOutBias: attentionBias,
       mlpBias: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {

@@ -4,7 +4,7 @@
  * attention and MLP in parallel off the one ln_1 (TransformerLens ties ln2 to ln1, as here);
  * separate q/k/v/out projections without biases; a biased, untied unembedding (lm_head.bias).
  */
-import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
+import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { mlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
 
@@ -47,8 +47,7 @@ export const gptj: Family = {
       attnOutBias: false,
       mlpBias: true,
       unembedBias: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {

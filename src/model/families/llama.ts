@@ -4,7 +4,7 @@
  * Mistral: a sliding window on every layer). Every RoPE scaling transformers has (linear, dynamic,
  * llama3, yarn, longrope).
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
@@ -48,8 +48,7 @@ export const llama: Family = {
       attnBias: family === 'qwen2' || attentionBias,
       attnOutBias: attentionBias,
       mlpBias: r.bool('mlp_bias', false),
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights: llamaWeights,

@@ -16,7 +16,7 @@
  * Mixtral always renormalises the top-k weights: `norm_topk_prob` false is refused, as is any
  * other MoE field (shared experts, grouped routing, ...), unread and so refused by the loader.
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
@@ -48,8 +48,7 @@ export const mixtral: Family = {
       attnBias: false,
       attnOutBias: false,
       mlpBias: false,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {

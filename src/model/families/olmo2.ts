@@ -10,7 +10,7 @@
  * glassbox keeps `hook_attn_out` / `hook_mlp_out` as what is added to the residual stream (after
  * the norm), as for Gemma 2, so residual decompositions (DLA, patching) stay exact.
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
@@ -39,8 +39,7 @@ export const olmo2: Family = {
       attnBias: attentionBias,
       attnOutBias: attentionBias,
       mlpBias: false,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {

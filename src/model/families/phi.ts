@@ -6,7 +6,7 @@
  * by the heads); biases on q/k/v, the attention output, the MLP and the unembedding
  * (lm_head.bias); a plain (not gated) GELU MLP, gelu_new by default.
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, type Family } from './types.js';
@@ -39,8 +39,7 @@ export const phi: Family = {
       attnOutBias: true,
       mlpBias: true,
       unembedBias: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {

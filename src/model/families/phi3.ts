@@ -5,7 +5,7 @@
  * `original_max_position_embeddings`, long ones beyond it, and an attention factor on cos and sin);
  * partial rotary (Phi-4 mini rotates 3/4 of each head); an optional sliding window on every layer.
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { linearT, normAt, unembedAt, type Family } from './types.js';
@@ -53,8 +53,7 @@ export const phi3: Family = {
       attnBias: false,
       attnOutBias: false,
       mlpBias: false,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {

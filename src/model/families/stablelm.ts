@@ -5,7 +5,7 @@
  * weight per head and no bias (qk_layernorm); optionally attention and MLP in parallel off the
  * one input LayerNorm (use_parallel_residual, which drops post_attention_layernorm).
  */
-import { plainConfig, readActivation, readStandardDims, readTokenIds, rotaryFields, type ModelConfig } from '../config.js';
+import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams } from '../forward.js';
@@ -44,8 +44,7 @@ export const stablelm: Family = {
       attnBias: qkvBias,
       attnOutBias: false,
       mlpBias: false,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      ...readTokenIds(r),
+      ...readEnds(r, false),
     };
   },
   weights(cfg, w) {
