@@ -182,6 +182,29 @@ export function readScaling(
  * Refuses a RoPE config that does not fit the rotary dims (LongRoPE's factor lists must give one
  * divisor per frequency). Families call it once the rotary dim is known.
  */
+/**
+ * RoPE over whole heads, as LLaMA and its descendants apply it: the settings, with LongRoPE's
+ * factors checked against the head. A partial-rotary fraction other than 1 is refused with scaled
+ * RoPE (transformers computes frequencies for part of the head that its attention then cannot
+ * apply); with plain RoPE `partialWithPlainRope` says whether the family ignores it, as
+ * transformers' LLaMA does, or refuses it.
+ */
+export function readWholeHeadRope(
+  r: HfConfigReader,
+  family: string,
+  dHead: number,
+  options: Pick<ReadRopeOptions, 'defaultTheta' | 'maxPositions'> & { partialWithPlainRope: 'ignored' | 'refused' },
+): RopeConfig {
+  const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: options.defaultTheta, maxPositions: options.maxPositions });
+  if (partialRotary !== null && partialRotary !== 1 && (rope.type !== 'default' || options.partialWithPlainRope === 'refused'))
+    throw r.error(
+      partialField,
+      `is ${partialRotary}; ${family} rotates whole heads${rope.type !== 'default' ? ' (transformers fails with scaled RoPE here)' : ''}`,
+    );
+  checkRopeDims(r, rope, dHead);
+  return rope;
+}
+
 export function checkRopeDims(
   r: HfConfigReader,
   rope: RopeConfig,

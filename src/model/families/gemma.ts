@@ -7,7 +7,7 @@
  */
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type Activation, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
-import { checkRopeDims, readRope } from '../rope.js';
+import { readWholeHeadRope } from '../rope.js';
 import { llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
@@ -24,11 +24,7 @@ export const gemma: Family = {
     if (layerTypes && layerTypes.length !== nLayers)
       throw r.error('layer_types', `lists ${layerTypes.length} layers, but num_hidden_layers is ${nLayers}`);
     const slidingAt = (l: number): boolean => (layerTypes ? layerTypes[l] === 'sliding_attention' : g2 && l % 2 === 0);
-    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
-    // As for LLaMA: plain RoPE rotates whole heads; a scaled one would not fit them in transformers.
-    if (partialRotary !== null && partialRotary !== 1 && rope.type !== 'default')
-      throw r.error(partialField, `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`);
-    checkRopeDims(r, rope, dh);
+    const rope = readWholeHeadRope(r, family, dh, { defaultTheta: 10000, maxPositions: dims.nCtx, partialWithPlainRope: 'ignored' });
     r.expect('use_bidirectional_attention', [false]);
     const softcap = (name: string): number | null => (g2 ? r.optNum(name, null, { gt: 0 }) : null);
     const attentionBias = r.bool('attention_bias', false);

@@ -5,7 +5,7 @@
  * llama3, yarn, longrope).
  */
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
-import { checkRopeDims, readRope } from '../rope.js';
+import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
 
@@ -26,12 +26,8 @@ export const llama: Family = {
     const slidesAt = (l: number): boolean => useWindow && (layerTypes ? layerTypes[l] === 'sliding_attention' : l >= windowFrom);
     if (layerTypes?.includes('sliding_attention') && !useWindow)
       throw r.error('layer_types', 'names sliding_attention layers, but no sliding window is in use (sliding_window / use_sliding_window)');
-    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
-    // transformers' plain RoPE for these families rotates the whole head whatever partial_rotary_factor
-    // says; its scaled variants would give frequencies for a fraction of it, which its attention cannot apply.
-    if (partialRotary !== null && partialRotary !== 1 && rope.type !== 'default')
-      throw r.error(partialField, `is ${partialRotary}; ${family} rotates whole heads (transformers fails with scaled RoPE here)`);
-    checkRopeDims(r, rope, dh);
+    // transformers' plain RoPE for these families rotates the whole head whatever partial_rotary_factor says.
+    const rope = readWholeHeadRope(r, family, dh, { defaultTheta: 10000, maxPositions: dims.nCtx, partialWithPlainRope: 'ignored' });
     const attentionBias = r.bool('attention_bias', false);
     return {
       ...plainConfig(dims.nLayers),

@@ -17,7 +17,7 @@
  * other MoE field (shared experts, grouped routing, ...), unread and so refused by the loader.
  */
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
-import { readRope } from '../rope.js';
+import { readWholeHeadRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
 import { linearT, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
@@ -27,8 +27,11 @@ export const mixtral: Family = {
   config(r): ModelConfig {
     const dims = readStandardDims(r);
     const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
-    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 1e6, maxPositions: dims.nCtx });
-    if (partialRotary !== null && partialRotary !== 1) throw r.error(partialField, `is ${partialRotary}; mixtral rotates whole heads`);
+    const rope = readWholeHeadRope(r, 'mixtral', dims.dHead, {
+      defaultTheta: 1e6,
+      maxPositions: dims.nCtx,
+      partialWithPlainRope: 'refused',
+    });
     const nExperts = r.dim(['num_local_experts', 'num_experts']);
     const topK = r.dim('num_experts_per_tok');
     if (topK > nExperts) throw r.error('num_experts_per_tok', `(${topK}) must be at most num_local_experts (${nExperts})`);

@@ -11,7 +11,7 @@
  * the norm), as for Gemma 2, so residual decompositions (DLA, patching) stay exact.
  */
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
-import { readRope } from '../rope.js';
+import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
 
@@ -19,8 +19,11 @@ export const olmo2: Family = {
   modelTypes: ['olmo2'],
   config(r): ModelConfig {
     const dims = readStandardDims(r);
-    const { rope, partialRotary, partialField } = readRope(r, { defaultTheta: 10000, maxPositions: dims.nCtx });
-    if (partialRotary !== null && partialRotary !== 1) throw r.error(partialField, `is ${partialRotary}; olmo2 rotates whole heads`);
+    const rope = readWholeHeadRope(r, 'olmo2', dims.dHead, {
+      defaultTheta: 10000,
+      maxPositions: dims.nCtx,
+      partialWithPlainRope: 'refused',
+    });
     const attentionBias = r.bool('attention_bias', false);
     return {
       ...plainConfig(dims.nLayers),
