@@ -12,6 +12,7 @@
  * killed writer left behind are removed first.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import { removeStaleTemps, sha256File, writeFileAtomic } from '../io/atomic.js';
@@ -52,6 +53,11 @@ export interface CheckpointState {
   extra?: unknown;
   /** Each tensor file's SHA-256 (hex) and size, checked before the checkpoint is used. */
   files: Record<string, CheckpointFile>;
+}
+
+/** The SHA-256 of a state (compact JSON, in its own key order), which state.json records as `stateSha256`. */
+function stateDigest(state: object): string {
+  return createHash('sha256').update(JSON.stringify(state)).digest('hex');
 }
 
 /** What a checkpoint records of each of its tensor files. */
@@ -104,7 +110,8 @@ export function saveCheckpoint(root: string, params: unknown, optState: OptState
       ...contents,
       files,
     };
-    writeFileAtomic(join(tmp, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+    const sealed = { ...state, stateSha256: stateDigest(state) };
+    writeFileAtomic(join(tmp, 'state.json'), JSON.stringify(sealed, null, 2) + '\n');
     rmSync(final, { recursive: true, force: true });
     renameSync(tmp, final);
   } catch (e) {
@@ -229,11 +236,22 @@ export function readCheckpointState(dir: string): CheckpointState {
   }
   if (state?.format !== 'glassbox-train-checkpoint' || typeof state.step !== 'number')
     throw new CorruptCheckpointError(stateFile, 'not a glassbox training checkpoint');
-  if (state.version !== CHECKPOINT_VERSION)
+  const { stateSha256, ...rest } = state as CheckpointState & { stateSha256?: unknown };
+  const sealed = typeof stateSha256 === 'string' && stateSha256 === stateDigest(rest);
+  // Version 1 had no stateSha256: it is another version, not a damaged file.
+  const otherVersion = state.version !== CHECKPOINT_VERSION && (sealed || (state.version === 1 && stateSha256 === undefined));
+  if (otherVersion)
     throw new Error(
       `${stateFile}: a checkpoint of format version ${JSON.stringify(state.version)}, written by another glassbox; this one reads version ${CHECKPOINT_VERSION} (with checksums and the full run fingerprint): resume with the glassbox that wrote it, or use a new directory`,
     );
-  return state;
+  if (!sealed)
+    throw new CorruptCheckpointError(
+      stateFile,
+      typeof stateSha256 === 'string'
+        ? 'its contents do not match the SHA-256 it records (stateSha256): the file was changed or damaged after it was written'
+        : 'it records no stateSha256 (the file is damaged)',
+    );
+  return rest as CheckpointState;
 }
 
 /** A training run's directory as `openRun` leaves it. */

@@ -139,5 +139,5 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 function show(v: unknown): string {
   if (v === undefined) return 'not set';
   const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return s.length > 100 ? `${s.slice(0, 97)}...` : s;
 }
