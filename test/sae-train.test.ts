@@ -361,7 +361,15 @@ describe('trainSae', () => {
         vec(saved.params.threshold!).every((t) => t === Math.fround(a.topkThreshold!)),
         'every feature gets the threshold',
       );
-      await assert.rejects(trainSae({ ...common, lr: 1e-3, store: store(), outDir: dirB, resume: true }), /other settings/);
+      await assert.rejects(
+        trainSae({ ...common, lr: 1e-3, store: store({ excludeSpecialTokens: true }), outDir: dirB, resume: true }),
+        /settings differ from those of the run that wrote the checkpoint \(lr: 0\.003 in the checkpoint, 0\.001 now; lr schedule: /,
+      );
+      // The store is part of the run: one that no longer excludes special tokens is refused by field.
+      await assert.rejects(
+        trainSae({ ...common, store: store(), outDir: dirB, resume: true }),
+        /store\.metadata\.exclude_special_tokens: true in the checkpoint, not set now/,
+      );
     } finally {
       rmSync(dirA, { recursive: true, force: true });
       rmSync(dirB, { recursive: true, force: true });

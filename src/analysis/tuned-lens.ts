@@ -29,6 +29,7 @@ import type { HookedTransformer, TokenInput } from '../model/hooked.js';
 import { adam, adamw } from '../train/optim.js';
 import { fixedData, syntheticData, type DataSource, type TokenBatch } from '../train/data.js';
 import { train } from '../train/loop.js';
+import { runFingerprint, treeDigest, tensorDigest, withDefaults } from '../train/fingerprint.js';
 import type { Schedule } from '../train/schedule.js';
 import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
 import type { LensPrediction, LogitLensResult } from './lens.js';
@@ -106,6 +107,41 @@ export interface TrainTunedLensOptions {
 }
 
 /**
+ * The options outside a tuned-lens run's fingerprint (every other one is checked on resume): how
+ * long to train (a schedule is compared by its values over the steps done), where, and what is
+ * shown.
+ */
+export const TUNED_LENS_NOT_FINGERPRINTED = [
+  'steps',
+  'outDir',
+  'resume',
+  'progress',
+  'onLog',
+] as const satisfies readonly (keyof TrainTunedLensOptions)[];
+
+/**
+ * What a tuned-lens run's checkpoints record: the model (its config and a digest of its weights),
+ * the training tokens (a digest of a fixed set; a generator or data source only by kind, its
+ * position being saved) and every option but `TUNED_LENS_NOT_FINGERPRINTED`.
+ */
+function tunedLensFingerprint(model: HookedTransformer, data: LensTokenData, options: TrainTunedLensOptions): Record<string, unknown> {
+  return {
+    tunedLens: true,
+    model: { cfg: model.cfg, paramsSha256: treeDigest(model.params) },
+    data:
+      typeof data === 'function'
+        ? 'a generator of token batches'
+        : isDataSource(data)
+          ? 'a data source'
+          : { tokensSha256: tensorDigest(promptTokensOf(data as TokenInput)) },
+    ...runFingerprint(withDefaults<TrainTunedLensOptions>({ lr: 1e-3, weightDecay: 0, seed: 0 }, options), TUNED_LENS_NOT_FINGERPRINTED, {
+      lr: (lr: number | Schedule) => (typeof lr === 'number' ? lr : 'a schedule (compared by its values over the steps done)'),
+      init: (lens: TunedLens) => `sha256:${treeDigest(lens.translators)}`,
+    }),
+  };
+}
+
+/**
  * Trains a tuned lens on `model` (Belrose et al. 2023): every step caches the residual stream of
  * a batch of tokens with `runWithCache` (the model is frozen), then one compiled Adam step lowers
  * sum over layers of mean over tokens of KL(final distribution || lens distribution at layer l).
@@ -148,7 +184,7 @@ export async function trainTunedLens(
     steps: options.steps ?? 250,
     lr: options.lr ?? 1e-3,
     ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
-    ...(options.outDir !== undefined ? { outDir: options.outDir, config: { tunedLens: true, dModel: model.cfg.dModel, nLayers: n } } : {}),
+    ...(options.outDir !== undefined ? { outDir: options.outDir, config: tunedLensFingerprint(model, data, options) } : {}),
     ...(options.resume !== undefined ? { resume: options.resume } : {}),
     ...(options.onLog ? { onLog: options.onLog } : {}),
     progress: options.progress ?? false,

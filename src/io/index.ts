@@ -13,7 +13,15 @@ export {
   type SaveFloatDType,
 } from './safetensors.js';
 export { Checkpoint, openCheckpoint, SINGLE_FILE, INDEX_FILE, type CheckpointOptions } from './checkpoint.js';
-export { writeAtomic, writeFileAtomic, type WriteBytes } from './atomic.js';
+export {
+  writeAtomic,
+  writeFileAtomic,
+  copyFileAtomic,
+  sha256File,
+  removeStaleTemps,
+  type WriteBytes,
+  type WriteAtomicOptions,
+} from './atomic.js';
 export {
   downloadModel,
   resolveModelId,

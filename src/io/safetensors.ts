@@ -506,6 +506,8 @@ export interface SaveOptions {
    * default each tensor keeps its own dtype.
    */
   dtype?: SaveFloatDType;
+  /** Also compute the SHA-256 of the file as written; `saveSafetensors` then returns it (hex). */
+  sha256?: boolean;
 }
 
 const SAVE_CODE: Record<SaveFloatDType, SafetensorsDType> = { float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16' };
@@ -560,13 +562,14 @@ function compareUtf8(a: string, b: string): number {
  *
  * The header lists tensors by name; the data section orders them by element size (largest first)
  * and then name, as the Rust implementation does, so every tensor starts at an offset aligned to
- * its element size. The header is padded with spaces to a multiple of 8 bytes.
+ * its element size. The header is padded with spaces to a multiple of 8 bytes. Returns the file's
+ * SHA-256 (hex) when `options.sha256`, else undefined.
  */
 export function saveSafetensors(
   path: string,
   tensors: Record<string, Tensor> | ReadonlyMap<string, Tensor>,
   options: SaveOptions = {},
-): void {
+): string | undefined {
   const fail = (problem: string, name?: string, cause?: unknown): SafetensorsError =>
     new SafetensorsError(path, problem, name, cause === undefined ? undefined : { cause });
   if (!LITTLE_ENDIAN_HOST) throw fail('writing safetensors needs a little-endian host');
@@ -618,19 +621,23 @@ export function saveSafetensors(
   json.copy(header, 8);
 
   try {
-    writeAtomic(path, (write) => {
-      write(header);
-      for (const p of layout) {
-        let n: number;
-        try {
-          n = writeTensorData(p.t, p.code, write);
-        } catch (e) {
-          if (e instanceof SafetensorsError) throw e;
-          throw fail(`cannot write its values (${errorText(e)}); the destination was left unchanged`, p.name, e);
+    return writeAtomic(
+      path,
+      (write) => {
+        write(header);
+        for (const p of layout) {
+          let n: number;
+          try {
+            n = writeTensorData(p.t, p.code, write);
+          } catch (e) {
+            if (e instanceof SafetensorsError) throw e;
+            throw fail(`cannot write its values (${errorText(e)}); the destination was left unchanged`, p.name, e);
+          }
+          if (n !== p.byteLength) throw fail(`wrote ${n} bytes but the header promised ${p.byteLength}`, p.name);
         }
-        if (n !== p.byteLength) throw fail(`wrote ${n} bytes but the header promised ${p.byteLength}`, p.name);
-      }
-    });
+      },
+      { sha256: options.sha256 === true },
+    );
   } catch (e) {
     if (e instanceof SafetensorsError) throw e;
     throw fail(`cannot write the file (${errorText(e)}); the destination was left unchanged`, undefined, e);

@@ -6,11 +6,11 @@
  * else (attention-only or normalisation-free toy models, processed weights) in glassbox's own
  * format (families/glassbox.ts; OLMo 2 and Mixtral too). Files are written atomically; float16 storage halves the size.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat, namedLeaves, stack, type Tensor } from '../tensor/index.js';
 import { saveSafetensors } from '../io/safetensors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { copyFileAtomic, writeFileAtomic } from '../io/atomic.js';
 import type { ModelConfig } from './config.js';
 import type { ModelParams } from './forward.js';
 
@@ -93,9 +93,8 @@ export function saveModel(
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...config, ...options.extraConfig }, null, 2) + '\n');
   if (options.tokenizer !== undefined) {
     const target = join(dir, 'tokenizer.json');
-    if (typeof options.tokenizer === 'string') {
-      if (options.tokenizer !== target) copyFileSync(options.tokenizer, target);
-    } else writeFileAtomic(target, JSON.stringify(options.tokenizer));
+    if (typeof options.tokenizer === 'string') copyFileAtomic(options.tokenizer, target);
+    else writeFileAtomic(target, JSON.stringify(options.tokenizer));
   }
   return useHf ? 'hf' : 'glassbox';
 }

@@ -28,6 +28,7 @@ import { train } from '../train/loop.js';
 import { syntheticData, type DataSource, type TokenBatch } from '../train/data.js';
 import { inductionBatch } from './toys/induction.js';
 import { lmLoss, modelParams, trainableParams } from '../train/lm.js';
+import { runFingerprint, withDefaults } from '../train/fingerprint.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
 
@@ -92,6 +93,39 @@ export interface DefaultModelOptions {
   evalWindows?: number;
   log?: (line: string) => void;
 }
+
+/** The defaults of `DefaultModelOptions` that shape the run. */
+const DEFAULTS = {
+  vocabSize: 4096,
+  nLayers: 4,
+  dModel: 192,
+  nHeads: 6,
+  nCtx: 256,
+  positional: 'rotary',
+  steps: 1000,
+  batchSize: 16,
+  lr: 2e-3,
+  repeats: 'none',
+  repeatFraction: 0.5,
+  shortSteps: 0,
+  syntheticSteps: 1500,
+  syntheticFraction: 0.25,
+  seed: 0,
+} as const satisfies Partial<DefaultModelOptions>;
+
+/**
+ * The options outside the run's fingerprint (every other one is checked when a stage resumes):
+ * where things go, the validation windows evaluated during training (they change no weight), and
+ * what is shown. The step counts are in it: they shape the learning-rate schedules.
+ */
+export const DEFAULT_MODEL_NOT_FINGERPRINTED = [
+  'outDir',
+  'workDir',
+  'resume',
+  'progress',
+  'evalWindows',
+  'log',
+] as const satisfies readonly (keyof DefaultModelOptions)[];
 
 export interface DefaultModelReport {
   config: ModelConfig;
@@ -198,18 +232,19 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
 
   // 3. Train.
   const cfg = defaultModelConfig(o, eot);
+  const opts = withDefaults<DefaultModelOptions>(DEFAULTS, o);
   const seqLen = cfg.nCtx - 1;
-  const steps = o.steps ?? 1000;
-  const batchSize = o.batchSize ?? 16;
-  const lr = o.lr ?? 2e-3;
-  const seed = o.seed ?? 0;
-  const repeats = o.repeats ?? 'none';
-  const repeatFraction = o.repeatFraction ?? 0.5;
-  const shortSteps = o.shortSteps ?? 0;
+  const steps = opts.steps!;
+  const batchSize = opts.batchSize!;
+  const lr = opts.lr!;
+  const seed = opts.seed!;
+  const repeats = opts.repeats!;
+  const repeatFraction = opts.repeatFraction!;
+  const shortSteps = opts.shortSteps!;
   const shortLen = 64;
-  const syntheticSteps = o.syntheticSteps ?? 1500;
+  const syntheticSteps = opts.syntheticSteps!;
   const syntheticLen = 64;
-  const syntheticFraction = o.syntheticFraction ?? 0.25;
+  const syntheticFraction = opts.syntheticFraction!;
   const loss = lmLoss(cfg);
   const evalWindows = sequentialWindows(valFile, seqLen, o.evalWindows ?? 16);
   const meanLoss = (params: Parameters<typeof loss>[0], windows: Tensor[]): number =>
@@ -231,20 +266,8 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
   const tokensPerStep = batchSize * cfg.nCtx;
   const rowsOf = (len: number): number => Math.max(1, Math.round(tokensPerStep / len));
   // Each stage has its own run directory; the config saved with its checkpoints (and checked on
-  // resume) holds every stage's settings.
-  const config = {
-    cfg,
-    steps,
-    shortSteps,
-    syntheticSteps,
-    batchSize,
-    lr,
-    seed,
-    train: manifest.splits.train.sha256,
-    repeats,
-    repeatFraction,
-    syntheticFraction,
-  };
+  // resume) holds every stage's settings, the model's config and the training split's digest.
+  const config = { model: cfg, trainSplitSha256: manifest.splits.train.sha256, ...runFingerprint(opts, DEFAULT_MODEL_NOT_FINGERPRINTED) };
   let params = trainableParams(cfg, initParams(cfg, { seed }));
   let seconds = 0;
   /** A stage before the full context: its own run directory, the peak learning rate after a warm-up. */

@@ -13,8 +13,19 @@ export {
 export { constant, linearWarmup, cosineDecay, linearDecay, type Schedule, type DecayOptions } from './schedule.js';
 export { syntheticData, fixedData, type DataSource, type TokenBatch } from './data.js';
 export { tokenWindows, sequentialWindows, epochPlan, epochWindowCount, type TokenWindowOptions } from './windows.js';
-export { train, type TrainOptions, type TrainResult, type LossFn } from './loop.js';
-export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState, type CheckpointContents } from './checkpoint.js';
+export { train, TRAIN_NOT_FINGERPRINTED, type TrainOptions, type TrainResult, type LossFn } from './loop.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  latestCheckpoint,
+  listCheckpoints,
+  verifyCheckpoint,
+  CorruptCheckpointError,
+  type CheckpointState,
+  type CheckpointContents,
+  type CheckpointFile,
+} from './checkpoint.js';
+export { runFingerprint, withDefaults, treeDigest, tensorDigest, scheduleDigest, fingerprintDiff } from './fingerprint.js';
 export { namedLeaves, mapLeaves, fromNamedLeaves } from './tree.js';
 export { lmLoss, lmLogits, trainableParams, modelParams, type TrainableParams } from './lm.js';
 export { TokenFile, writeTokenFile, tokenizeToFile, readTokenFileMeta, type TokenFileMeta } from './tokens.js';

@@ -8,7 +8,8 @@ import { Tensor, jit, scalar, valueAndGrad } from '../tensor/index.js';
 import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
-import { openRun, saveCheckpoint, type CheckpointContents } from './checkpoint.js';
+import { openRun, saveCheckpoint, scheduleDigests, type CheckpointContents } from './checkpoint.js';
+import { runFingerprint, treeDigest } from './fingerprint.js';
 import { makeProgress, metricsLogger, stepRate, type MetricsRecord } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
@@ -37,7 +38,10 @@ export interface TrainOptions<P, B> {
    * a run directory that already holds checkpoints is an error, so nothing is overwritten.
    */
   resume?: boolean;
-  /** Describes the run (model config, hyper-parameters); saved, and checked on resume. */
+  /**
+   * Describes the run (model config, hyper-parameters, and what `loss` and `data` are); saved, and
+   * checked on resume. The loop adds its own settings to the checkpoint (see `TRAIN_NOT_FINGERPRINTED`).
+   */
   config?: unknown;
   /** Append a metrics record every N steps (default 1). */
   logEvery?: number;
@@ -58,6 +62,55 @@ export interface TrainOptions<P, B> {
   extraState?: { get(): unknown; set(state: unknown): void };
   /** When aborted, the loop checkpoints (with outDir) and returns with `interrupted: true`. */
   signal?: AbortSignal;
+  /**
+   * Warnings (on resume: a damaged checkpoint skipped for an older one, temporary files of killed
+   * writes removed). Default: printed to stderr.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * The fields of `TrainOptions` outside the loop's part of a run's fingerprint: every other field
+ * (the initial parameters, by digest; the learning rate; gradient clipping; and any field added
+ * later) is recorded in each checkpoint, and a resume with a different value is refused by name.
+ */
+export const TRAIN_NOT_FINGERPRINTED = [
+  // May change on resume: how long to train, how often to log, evaluate or checkpoint, where, what is shown.
+  // (A learning-rate schedule that depends on `steps` is still compared, by its values over the steps done.)
+  'steps',
+  'outDir',
+  'resume',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'logEvery',
+  'evalEvery',
+  'evaluate',
+  'stopWhen',
+  'itemsPerBatch',
+  'itemName',
+  'progress',
+  'onLog',
+  'onWarning',
+  'signal',
+  'extraState',
+  // Recorded in their own fields of the checkpoint.
+  'config',
+  'optimizer',
+  // Functions the caller's `config` describes (the data source's position is saved).
+  'loss',
+  'data',
+] as const satisfies readonly (keyof TrainOptions<unknown, unknown>)[];
+
+/** The loop's own settings that shape the weights, as a checkpoint records them (`CheckpointState.run`). */
+function loopFingerprint<P, B>(o: TrainOptions<P, B>): Record<string, unknown> {
+  const decayed = o.optimizer.decayed?.(o.params);
+  return {
+    ...runFingerprint(o, TRAIN_NOT_FINGERPRINTED, {
+      params: (p: P) => `sha256:${treeDigest(p)}`,
+      lr: (lr: number | Schedule) => (typeof lr === 'number' ? lr : 'a schedule (compared by its values over the steps done)'),
+    }),
+    ...(decayed ? { weightDecayOn: decayed } : {}),
+  };
 }
 
 export interface TrainResult<P> {
@@ -89,7 +142,13 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
   let optState = o.optimizer.init(params);
   let startStep = 0;
   let elapsedBefore = 0;
-  const run = openRun({ outDir: o.outDir, resume: o.resume, config, optimizer: o.optimizer }, params, optState);
+  const runSettings = o.outDir ? loopFingerprint(o) : {};
+  const schedules = { lr: schedule };
+  const run = openRun(
+    { outDir: o.outDir, resume: o.resume, config, optimizer: o.optimizer, run: runSettings, schedules, onWarning: o.onWarning },
+    params,
+    optState,
+  );
   const { ckptRoot, metricsFile, resumed } = run;
   /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
   const history: MetricsRecord[] = run.history;
@@ -129,6 +188,8 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
       data: o.data.getState(),
       optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },
       config,
+      run: runSettings,
+      schedules: scheduleDigests(schedules, done),
       elapsed: elapsed(),
       ...(o.extraState ? { extra: o.extraState.get() } : {}),
     };

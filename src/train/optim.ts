@@ -6,7 +6,7 @@
  * triggers a recompile. Semantics follow PyTorch's `torch.optim` (noted where it matters).
  */
 import { scalar, zerosLike, type Tensor } from '../tensor/index.js';
-import { mapLeaves } from './tree.js';
+import { mapLeaves, namedLeaves } from './tree.js';
 
 /** Optimizer state: the step count (float32 scalar) and per-parameter slots (same structure as params). */
 export interface OptState {
@@ -24,6 +24,11 @@ export interface Optimizer {
   readonly name: string;
   /** Hyper-parameters, for logs and checkpoints. */
   readonly hyper: Readonly<Record<string, number | boolean | string>>;
+  /**
+   * The paths of the parameters weight decay applies to (empty without weight decay): what a
+   * `decayMask` decides, for a run's fingerprint.
+   */
+  decayed?(params: unknown): string[];
   init(params: unknown): OptState;
   /** One step; `lr` is a float32 scalar tensor (or a number, which is baked into the graph). */
   update<P>(params: P, grads: P, state: OptState, lr: Tensor | number): { params: P; state: OptState };
@@ -47,6 +52,7 @@ export function sgd(options: SgdOptions = {}): Optimizer {
   return {
     name: 'sgd',
     hyper: { momentum: mu, nesterov, weightDecay: wd },
+    decayed: (params) => decayedPaths(params, wd, mask),
     init: (params) => ({ step: scalar(0), ...(mu > 0 ? { momentum: mapLeaves([params], ([p]) => zerosLike(p!)) } : {}) }),
     update(params, grads, state, lr) {
       const withDecay = mapLeaves<typeof grads>([grads, params], ([g, p], path) => (wd > 0 && mask(path, p!) ? g!.add(p!.mul(wd)) : g!));
@@ -94,6 +100,7 @@ function adamLike(name: string, options: AdamOptions, decoupled: boolean): Optim
   return {
     name,
     hyper: { beta1: b1, beta2: b2, eps, weightDecay: wd },
+    decayed: (params) => decayedPaths(params, wd, mask),
     init: (params) => ({
       step: scalar(0),
       m: mapLeaves([params], ([p]) => zerosLike(p!)),
@@ -120,6 +127,10 @@ function adamLike(name: string, options: AdamOptions, decoupled: boolean): Optim
       return { params: next, state: { step, m, v } };
     },
   };
+}
+
+function decayedPaths(params: unknown, wd: number, mask: DecayMask): string[] {
+  return wd > 0 ? namedLeaves(params).flatMap(([path, p]) => (mask(path, p) ? [path] : [])) : [];
 }
 
 function asDType(x: Tensor, like: Tensor): Tensor {

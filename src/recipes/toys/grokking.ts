@@ -21,6 +21,7 @@ import { adamw } from '../../train/optim.js';
 import { fixedData } from '../../train/data.js';
 import { train, type TrainResult } from '../../train/loop.js';
 import { lmLogits } from '../../train/lm.js';
+import { runFingerprint, withDefaults } from '../../train/fingerprint.js';
 
 export interface GrokkingOptions {
   /** The modulus (default 113, as the paper). */
@@ -45,6 +46,32 @@ export interface GrokkingOptions {
   resume?: boolean;
   progress?: boolean | 'auto';
 }
+
+/** The defaults of `GrokkingOptions` (the model's shape defaults live in `grokkingConfig`, whose result the fingerprint holds too). */
+const GROKKING_DEFAULTS = {
+  p: 113,
+  trainFraction: 0.3,
+  steps: 25000,
+  lr: 1e-3,
+  weightDecay: 1,
+  stopAccuracy: 0.995,
+  evalEvery: 100,
+  seed: 0,
+};
+
+/**
+ * The options outside the run's fingerprint (every other one is checked on resume): when to stop
+ * (steps, stopAccuracy; evaluations only decide when), where, and what is shown. A resumed run may
+ * go on for longer.
+ */
+export const GROKKING_NOT_FINGERPRINTED = [
+  'steps',
+  'stopAccuracy',
+  'evalEvery',
+  'outDir',
+  'resume',
+  'progress',
+] as const satisfies readonly (keyof GrokkingOptions)[];
 
 export interface GrokkingCurvePoint {
   step: number;
@@ -124,11 +151,12 @@ function answerLossAndAccuracy(logits: Tensor, labels: Tensor, p: number): { los
   return { loss, correct };
 }
 
-export async function trainGrokking(o: GrokkingOptions = {}): Promise<GrokkingResult> {
-  const p = o.p ?? 113;
-  const seed = o.seed ?? 0;
-  const cfg = grokkingConfig(o);
-  const data = modularAdditionData(p, o.trainFraction ?? 0.3, seed);
+export async function trainGrokking(given: GrokkingOptions = {}): Promise<GrokkingResult> {
+  const cfg = grokkingConfig(given);
+  const o = withDefaults({ ...GROKKING_DEFAULTS, dModel: cfg.dModel, nHeads: cfg.nHeads, dMlp: cfg.dMlp }, given);
+  const p = o.p!;
+  const seed = o.seed!;
+  const data = modularAdditionData(p, o.trainFraction!, seed);
   const logits = lmLogits(cfg);
   const evaluate = (params: ModelParams): Record<string, number> => {
     const tr = answerLossAndAccuracy(logits(params, data.train.tokens), data.train.labels, p);
@@ -140,7 +168,7 @@ export async function trainGrokking(o: GrokkingOptions = {}): Promise<GrokkingRe
       testAccuracy: te.correct.item() as number,
     };
   };
-  const steps = o.steps ?? 25000;
+  const steps = o.steps!;
   const result = await train({
     params: initParams(cfg, { seed, std: 0.8 / Math.sqrt(cfg.dModel) }), // TransformerLens initializer_range
     loss: (params: ModelParams, batch: typeof data.train) => {
@@ -148,17 +176,20 @@ export async function trainGrokking(o: GrokkingOptions = {}): Promise<GrokkingRe
       return { loss: r.loss, metrics: { accuracy: r.correct } };
     },
     // The paper: AdamW, lr 1e-3, weight decay 1, betas (0.9, 0.98), full batch, linear warm-up over 10 steps.
-    optimizer: adamw({ weightDecay: o.weightDecay ?? 1, beta2: 0.98 }),
+    optimizer: adamw({ weightDecay: o.weightDecay!, beta2: 0.98 }),
     data: fixedData(data.train),
     steps,
-    lr: (s) => (o.lr ?? 1e-3) * Math.min(1, (s + 1) / 10),
+    lr: (s) => o.lr! * Math.min(1, (s + 1) / 10),
     outDir: o.outDir,
     resume: o.resume,
-    // When to stop (steps, stopAccuracy) is not part of the run: a resumed run may go on for longer.
-    config: { toy: 'grokking', cfg, trainFraction: o.trainFraction ?? 0.3, seed, lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? 1 },
-    evalEvery: o.evalEvery ?? 100,
+    config: {
+      toy: 'grokking',
+      model: cfg,
+      ...runFingerprint(o, GROKKING_NOT_FINGERPRINTED),
+    },
+    evalEvery: o.evalEvery!,
     evaluate,
-    ...(o.stopAccuracy === null ? {} : { stopWhen: (ev: Record<string, number>) => ev.testAccuracy! >= (o.stopAccuracy ?? 0.995) }),
+    ...(o.stopAccuracy === null ? {} : { stopWhen: (ev: Record<string, number>) => ev.testAccuracy! >= o.stopAccuracy! }),
     logEvery: 10,
     progress: o.progress ?? 'auto',
   });

@@ -20,6 +20,7 @@ import { linearWarmup } from '../../train/schedule.js';
 import { syntheticData } from '../../train/data.js';
 import { train, type TrainResult } from '../../train/loop.js';
 import { lmLoss, modelParams, trainableParams, type TrainableParams } from '../../train/lm.js';
+import { runFingerprint, withDefaults } from '../../train/fingerprint.js';
 
 export interface InductionOptions {
   /** Vocabulary of random tokens (default 64). */
@@ -36,6 +37,16 @@ export interface InductionOptions {
   resume?: boolean;
   progress?: boolean | 'auto';
 }
+
+/** The defaults of `InductionOptions`. */
+const INDUCTION_DEFAULTS = { dVocab: 64, halfLength: 16, dModel: 64, nHeads: 4, steps: 2000, batchSize: 32, lr: 1e-3, seed: 0 };
+
+/**
+ * The options outside the run's fingerprint (every other one is checked on resume): how long to
+ * train (the warm-up does not depend on it, so a resumed run may go on for longer), where, and what
+ * is shown.
+ */
+export const INDUCTION_NOT_FINGERPRINTED = ['steps', 'outDir', 'resume', 'progress'] as const satisfies readonly (keyof InductionOptions)[];
 
 export interface InductionResult {
   model: HookedTransformer;
@@ -90,10 +101,11 @@ export function inductionBatch(rng: PRNG, batch: number, length: number, dVocab:
 /** Trains the toy and measures its heads on fresh repeated sequences. */
 export async function trainInduction(o: InductionOptions = {}): Promise<InductionResult> {
   const cfg = inductionConfig(o);
-  const half = o.halfLength ?? 16;
-  const steps = o.steps ?? 2000;
-  const seed = o.seed ?? 0;
-  const batchSize = o.batchSize ?? 32;
+  const opts = withDefaults(INDUCTION_DEFAULTS, o);
+  const half = opts.halfLength!;
+  const steps = opts.steps!;
+  const seed = opts.seed!;
+  const batchSize = opts.batchSize!;
   const data = syntheticData((rng) => ({ tokens: inductionBatch(rng, batchSize, 2 * half, cfg.dVocab) }), { seed: seed + 1 });
   const result = await train({
     params: trainableParams(cfg, initParams(cfg, { seed })),
@@ -101,11 +113,11 @@ export async function trainInduction(o: InductionOptions = {}): Promise<Inductio
     optimizer: adamw({ weightDecay: 0.01 }),
     data,
     steps,
-    lr: linearWarmup(o.lr ?? 1e-3, 100),
+    lr: linearWarmup(opts.lr!, 100),
     clipGradNorm: 1,
     outDir: o.outDir,
     resume: o.resume,
-    config: { toy: 'induction', cfg, steps, batchSize, seed },
+    config: { toy: 'induction', model: cfg, ...runFingerprint(opts, INDUCTION_NOT_FINGERPRINTED) },
     itemsPerBatch: batchSize * 2 * half,
     itemName: 'tokens',
     progress: o.progress ?? 'auto',

@@ -20,6 +20,7 @@ import { heatmap, lineChart, saveSvg, vectorPlot } from '../../viz/charts.js';
 import { adamw } from '../../train/optim.js';
 import { syntheticData } from '../../train/data.js';
 import { train, type TrainResult } from '../../train/loop.js';
+import { runFingerprint, withDefaults } from '../../train/fingerprint.js';
 
 export interface SuperpositionOptions {
   /** n: features (default 5). */
@@ -58,6 +59,33 @@ export interface SuperpositionOptions {
 export interface SweepOptions extends Omit<SuperpositionOptions, 'sparsity'> {
   sparsities: readonly number[];
 }
+
+/** The defaults of `SweepOptions`. */
+const SWEEP_DEFAULTS = {
+  nFeatures: 5,
+  nHidden: 2,
+  importanceDecay: 0.7,
+  steps: 10000,
+  batchSize: 1024,
+  lr: 1e-3,
+  weightDecay: 0.01,
+  restarts: 4,
+  seed: 0,
+};
+
+/**
+ * The options outside the run's fingerprint (every other one is checked on resume): how long to
+ * train (the learning rate is constant, so a resumed run may go on for longer), how the trained
+ * models are compared and analysed afterwards, where, and what is shown.
+ */
+export const SWEEP_NOT_FINGERPRINTED = [
+  'steps',
+  'evalSamples',
+  'representedThreshold',
+  'outDir',
+  'resume',
+  'progress',
+] as const satisfies readonly (keyof SweepOptions)[];
 
 /** The trained parameters of all instances: W [instances, m, n], b [instances, n]. */
 export interface SuperpositionParams {
@@ -156,14 +184,15 @@ export function superpositionLoss(params: SuperpositionParams, x: Tensor, import
  * Trains toy models for every sparsity in `sparsities` (each with `restarts` initialisations) in
  * one batched run, and keeps the lowest-loss restart per sparsity.
  */
-export async function sweepSparsity(o: SweepOptions): Promise<SweepResult> {
-  const n = o.nFeatures ?? 5;
-  const m = o.nHidden ?? 2;
-  const restarts = o.restarts ?? 4;
-  const seed = o.seed ?? 0;
-  const batch = o.batchSize ?? 1024;
-  const steps = o.steps ?? 10000;
-  const decay = o.importanceDecay ?? 0.7;
+export async function sweepSparsity(given: SweepOptions): Promise<SweepResult> {
+  const o = withDefaults(SWEEP_DEFAULTS, given);
+  const n = o.nFeatures!;
+  const m = o.nHidden!;
+  const restarts = o.restarts!;
+  const seed = o.seed!;
+  const batch = o.batchSize!;
+  const steps = o.steps!;
+  const decay = o.importanceDecay!;
   const threshold = o.representedThreshold ?? 0.5;
   for (const [k, v] of Object.entries({ nFeatures: n, nHidden: m, restarts, batchSize: batch }))
     if (!(Number.isInteger(v) && v > 0)) throw new Error(`superposition: ${k} must be a positive integer, got ${v}`);
@@ -184,13 +213,13 @@ export async function sweepSparsity(o: SweepOptions): Promise<SweepResult> {
     params,
     // The sum over instances: each instance's gradient (and so its Adam update) is its own.
     loss: (p: SuperpositionParams, x: Tensor) => superpositionLoss(p, x, importanceT).sum(),
-    optimizer: adamw({ weightDecay: o.weightDecay ?? 0.01 }),
+    optimizer: adamw({ weightDecay: o.weightDecay! }),
     data: syntheticData((rng) => sparseFeatures(rng, instanceSparsity, batch, n), { seed: seed + 1 }),
     steps,
-    lr: o.lr ?? 1e-3,
+    lr: o.lr!,
     outDir: o.outDir,
     resume: o.resume,
-    config: { toy: 'superposition', n, m, sparsities: o.sparsities, decay, restarts, seed, batch, steps, lr: o.lr ?? 1e-3 },
+    config: { toy: 'superposition', ...runFingerprint(o, SWEEP_NOT_FINGERPRINTED) },
     logEvery: Math.max(1, Math.floor(steps / 200)),
     itemsPerBatch: k * batch,
     progress: o.progress ?? 'auto',
@@ -225,7 +254,8 @@ export async function sweepSparsity(o: SweepOptions): Promise<SweepResult> {
 
 /** Trains the toy model at one sparsity (the best of `restarts` initialisations). */
 export async function trainSuperposition(o: SuperpositionOptions = {}): Promise<SuperpositionResult> {
-  const { models, train } = await sweepSparsity({ ...o, sparsities: [o.sparsity ?? 0.9] });
+  const { sparsity, ...rest } = o;
+  const { models, train } = await sweepSparsity({ ...rest, sparsities: [sparsity ?? 0.9] });
   return { ...models[0]!, train };
 }
 

@@ -5,7 +5,7 @@
  * general loop's resume), and the checkpoint it writes.
  */
 import { Tensor } from '../../tensor/index.js';
-import { openRun, saveCheckpoint, type CheckpointContents } from '../../train/checkpoint.js';
+import { openRun, saveCheckpoint, scheduleDigests, type CheckpointContents } from '../../train/checkpoint.js';
 import type { DataSource } from '../../train/data.js';
 import type { OptState, Optimizer } from '../../train/optim.js';
 import type { MetricsRecord } from '../../train/progress.js';
@@ -15,6 +15,7 @@ import type { SaeParams } from '../types.js';
 import type { TrainSaeOptions } from './trainer.js';
 import { concatRows, type ActivationBatch } from './activation-store.js';
 import { freshStats, type SaeStats } from './step.js';
+import { runFingerprint, treeDigest } from '../../train/fingerprint.js';
 
 /** Where a run stands: what a checkpoint saves and a resume restores. */
 export interface SaeRunState {
@@ -47,6 +48,8 @@ export interface SaeRun {
   metricsFile: string | null;
   /** The records logged up to the resumed checkpoint (empty for a fresh start). */
   history: MetricsRecord[];
+  /** The loop's settings its checkpoints record (the initial parameters' digest). */
+  run: Record<string, unknown>;
 }
 
 /**
@@ -67,15 +70,28 @@ export function startSaeRun(o: {
   dSae: number;
   store: DataSource<ActivationBatch>;
   fresh: SaeFreshStart;
+  /** The schedules of the step (learning rate, sparsity coefficient), compared over the steps a checkpoint has done. */
+  schedules: Record<string, (step: number) => number>;
+  onWarning?: (message: string) => void;
 }): SaeRun {
   let params = o.params;
   const opt = o.optimizer.init(params);
   const stats = freshStats(o.dSae);
-  const run = openRun({ outDir: o.outDir, resume: o.resume, config: o.config, optimizer: o.optimizer }, params, {
-    ...opt,
-    sae_stats: stats,
-  });
-  const { ckptRoot, metricsFile, resumed, history } = run;
+  const runSettings = o.outDir ? { params: `sha256:${treeDigest(params)}` } : {};
+  const opened = openRun(
+    {
+      outDir: o.outDir,
+      resume: o.resume,
+      config: o.config,
+      optimizer: o.optimizer,
+      run: runSettings,
+      schedules: o.schedules,
+      onWarning: o.onWarning,
+    },
+    params,
+    { ...opt, sae_stats: stats },
+  );
+  const { ckptRoot, metricsFile, resumed, history } = opened;
   if (resumed) {
     const { sae_stats: savedStats, ...optRest } = resumed.optState as OptState & { sae_stats: SaeStats };
     const extra = (resumed.state.extra ?? {}) as { normScalingFactor?: number | null; lastDensity?: number[] | null };
@@ -84,6 +100,7 @@ export function startSaeRun(o: {
       ckptRoot,
       metricsFile,
       history,
+      run: runSettings,
       state: {
         params: resumed.params,
         opt: optRest as OptState,
@@ -116,70 +133,108 @@ export function startSaeRun(o: {
       params = { ...params, b_dec: bDec };
     }
   }
-  return { ckptRoot, metricsFile, history, state: { params, opt, stats, step: 0, elapsedBefore: 0, normFactor, lastDensity: null } };
+  return {
+    ckptRoot,
+    metricsFile,
+    history,
+    run: runSettings,
+    state: { params, opt, stats, step: 0, elapsedBefore: 0, normFactor, lastDensity: null },
+  };
 }
 
 /** Writes a checkpoint of `state` under `ckptRoot` (the stats saved beside the optimizer state). */
 export function saveSaeCheckpoint(
   ckptRoot: string,
   state: SaeRunState,
-  o: { data: unknown; optimizer: Optimizer; config: unknown; elapsed: number; keep: number },
+  o: {
+    data: unknown;
+    optimizer: Optimizer;
+    config: unknown;
+    run: Record<string, unknown>;
+    schedules: Record<string, (step: number) => number>;
+    elapsed: number;
+    keep: number;
+  },
 ): void {
   const contents: CheckpointContents = {
     step: state.step,
     data: o.data,
     optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },
     config: o.config,
+    run: o.run,
+    schedules: scheduleDigests(o.schedules, state.step),
     elapsed: o.elapsed,
     extra: { normScalingFactor: state.normFactor, lastDensity: state.lastDensity ? Array.from(state.lastDensity) : null },
   };
   saveCheckpoint(ckptRoot, state.params, { ...state.opt, sae_stats: state.stats }, contents, o.keep);
 }
 
-/** The settings trainSae resolved, as `runConfig` records them. */
+/** The settings trainSae resolved, as `runConfig` records them (each under its option's name). */
 export interface ResolvedRun {
   cfg: SaeConfig;
-  steps: number;
+  totalTrainingSteps: number;
   lr: number;
-  window: number;
-  samplingWindow: number;
-  ghost: boolean;
+  lrScheduler: string;
+  lrWarmUpSteps: number;
+  lrDecaySteps: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  deadFeatureWindow: number;
+  featureSamplingWindow: number;
+  useGhostGrads: boolean;
   normalizeDecoder: boolean;
-  normalize: string;
-  thresholdLr: number;
-  nEval: number;
+  normalizeActivations: string;
+  bDecInitMethod: string;
+  topkThresholdLr: number;
+  nEvalBatches: number;
   seed: number;
+  /** The architecture's sparsity coefficient and its warm-up, under their option names. */
+  l1Coefficient?: number;
+  l1WarmUpSteps?: number;
+  l0Coefficient?: number;
+  l0WarmUpSteps?: number;
+  /** Batches the input scaling and b_dec are estimated from, when either is. */
+  nBatchesForNormEstimate?: number;
 }
 
 /**
- * The run's description saved in every checkpoint (and training.json): the SAE's config and every
- * setting that changes the weights; resuming refuses a checkpoint whose description differs.
+ * The options of `trainSae` outside a run's fingerprint (every other one, and any added later, is
+ * checked on resume): where the run goes, how often it logs, evaluates and checkpoints, what is
+ * shown and written at the end, and the density below which the logs count a feature dead.
+ */
+export const SAE_NOT_FINGERPRINTED = [
+  'outDir',
+  'resume',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'logEvery',
+  'evalEvery',
+  'progress',
+  'onLog',
+  'onWarning',
+  'signal',
+  'saveFinal',
+  'deadFeatureThreshold',
+] as const satisfies readonly (keyof TrainSaeOptions)[];
+
+/** A store by what it says of itself: batch size, widths and provenance (its position is checkpointed). */
+function describeStore(store: unknown): unknown {
+  if (store === undefined || store === null) return null;
+  const s = store as Partial<{ batchSize: number; dIn: number; dOut: number; metadata: unknown }>;
+  const known = { batchSize: s.batchSize, dIn: s.dIn, dOut: s.dOut, metadata: s.metadata };
+  return Object.values(known).some((v) => v !== undefined) ? known : 'a data source';
+}
+
+/**
+ * The run's description saved in every checkpoint (and training.json): every option of
+ * `trainSae` but `SAE_NOT_FINGERPRINTED`, with the values it resolved (the SAE's config, the
+ * defaults) in place of those left out; the store by its batch size, widths and provenance.
+ * Resuming refuses a checkpoint whose description differs, naming the fields.
  */
 export function runConfig(o: TrainSaeOptions, r: ResolvedRun): Record<string, unknown> {
-  return JSON.parse(
-    JSON.stringify({
-      cfg: r.cfg,
-      steps: r.steps,
-      lr: r.lr,
-      lrScheduler: o.lrScheduler ?? 'constant',
-      lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
-      lrDecaySteps: o.lrDecaySteps ?? 0,
-      lrEnd: o.lrEnd ?? null,
-      l1Coefficient: o.l1Coefficient ?? null,
-      l1WarmUpSteps: o.l1WarmUpSteps ?? 0,
-      l0Coefficient: o.l0Coefficient ?? null,
-      l0WarmUpSteps: o.l0WarmUpSteps ?? 0,
-      auxLossCoefficient: o.auxLossCoefficient ?? null,
-      deadFeatureWindow: r.window,
-      featureSamplingWindow: r.samplingWindow,
-      useGhostGrads: r.ghost,
-      normalizeDecoder: r.normalizeDecoder,
-      normalizeActivations: r.normalize,
-      bDecInitMethod: o.bDecInitMethod ?? 'zeros',
-      topkThresholdLr: r.thresholdLr,
-      lossOptions: o.lossOptions ?? null,
-      nEvalBatches: r.nEval,
-      seed: r.seed,
-    }),
-  ) as Record<string, unknown>;
+  return runFingerprint({ ...o, ...r }, SAE_NOT_FINGERPRINTED, {
+    sae: (sae: { cfg: unknown }) => ({ cfg: sae.cfg }),
+    store: describeStore,
+    evalStore: describeStore,
+  });
 }

@@ -139,6 +139,8 @@ export interface TrainSaeOptions {
   onLog?: (record: Record<string, number | string>) => void;
   /** When aborted, the run checkpoints (with outDir) and returns with interrupted: true. */
   signal?: AbortSignal;
+  /** Warnings (on resume: a damaged checkpoint skipped for an older one, temporary files of killed writes removed). Default: stderr. */
+  onWarning?: (message: string) => void;
   /** Save the final SAE into outDir (default true with outDir). */
   saveFinal?: boolean;
 }
@@ -231,17 +233,35 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   // 5. The run directory: resume, or a fresh start.
   const config = runConfig(o, {
     cfg: sae.cfg,
-    steps,
+    totalTrainingSteps: steps,
     lr,
-    window,
-    samplingWindow,
-    ghost,
+    lrScheduler: o.lrScheduler ?? 'constant',
+    lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
+    lrDecaySteps: o.lrDecaySteps ?? 0,
+    adamBeta1: o.adamBeta1 ?? 0.9,
+    adamBeta2: o.adamBeta2 ?? 0.999,
+    deadFeatureWindow: window,
+    featureSamplingWindow: samplingWindow,
+    useGhostGrads: ghost,
     normalizeDecoder,
-    normalize,
-    thresholdLr,
-    nEval,
+    normalizeActivations: normalize,
+    bDecInitMethod: o.bDecInitMethod ?? 'zeros',
+    topkThresholdLr: thresholdLr,
+    nEvalBatches: nEval,
     seed,
+    ...(coefficient
+      ? Object.fromEntries(
+          [`${coefficient.name}Coefficient`, `${coefficient.name}WarmUpSteps`].map((k, i) => [
+            k,
+            coefficientSetting(o, coefficient.name)[i]!,
+          ]),
+        )
+      : {}),
+    ...(normalize !== 'none' || (o.bDecInitMethod ?? 'zeros') !== 'zeros'
+      ? { nBatchesForNormEstimate: Math.max(1, o.nBatchesForNormEstimate ?? (normalize !== 'none' ? 100 : 1)) }
+      : {}),
   });
+  const schedules = { lr: lrAt, ...(coefficient ? { [`${coefficient.name}Coefficient`]: coefAt } : {}) };
   const run = startSaeRun({
     outDir: o.outDir,
     resume: o.resume,
@@ -250,6 +270,8 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
     params: sae.params,
     dSae: sae.dSae,
     store,
+    schedules,
+    onWarning: o.onWarning,
     fresh: {
       normalizeDecoder,
       normalizeActivations: normalize,
@@ -279,7 +301,15 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const elapsed = (): number => state.elapsedBefore + (performance.now() - t0) / 1000;
   const checkpoint = (): void => {
     if (ckptRoot)
-      saveSaeCheckpoint(ckptRoot, state, { data: store.getState(), optimizer, config, elapsed: elapsed(), keep: o.keepCheckpoints ?? 2 });
+      saveSaeCheckpoint(ckptRoot, state, {
+        data: store.getState(),
+        optimizer,
+        config,
+        run: run.run,
+        schedules,
+        elapsed: elapsed(),
+        keep: o.keepCheckpoints ?? 2,
+      });
   };
 
   let interrupted = false;

@@ -201,7 +201,10 @@ function dumpModel(bytes: Uint8Array): void {
   const fs = require('node:fs') as typeof import('node:fs');
   const path = require('node:path') as typeof import('node:path');
   fs.mkdirSync(ortConfig.dumpDir!, { recursive: true });
-  fs.writeFileSync(path.join(ortConfig.dumpDir!, `model-${process.pid}-${dumpCount++}.onnx`), bytes);
+  // Written beside and renamed into place, so a reader never sees half a model (io's atomic writes sit above this layer).
+  const file = path.join(ortConfig.dumpDir!, `model-${process.pid}-${dumpCount++}.onnx`);
+  fs.writeFileSync(`${file}.tmp`, bytes);
+  fs.renameSync(`${file}.tmp`, file);
 }
 
 /** Releases every cached session. */
