@@ -6,15 +6,25 @@ import type { DType, TypedArray } from '../dtype.js';
 import type { LowerBuilder, Meta } from '../op.js';
 import type { Graph, Node } from '../trace.js';
 import type { Tensor } from '../tensor.js';
+import type { StoredForm } from '../stored.js';
 import { modelProto, nodeProto, OnnxDataType, tensorProto, valueInfoProto, type AttrValue, type Message } from './proto.js';
 
 export const OPSET = 20;
 
+/**
+ * What to feed one model input: graph input `input`'s values, its stored array (a tensor held in
+ * a stored form, decoded by the graph), or the stored form's row multipliers.
+ */
+export interface FeedSlot {
+  input: number;
+  part: 'values' | 'stored' | 'scale';
+}
+
 export interface Prepared {
   /** Identifies the model: equal keys lower to the same ONNX model. */
   key: string;
-  /** Graph inputs actually used (after dead-code elimination), with their feed tensors. */
-  usedInputs: number[];
+  /** What each model input is fed, in `inputNames` order (dead inputs dropped). */
+  slots: FeedSlot[];
   inputNames: string[];
   /** Whether any value is float64 (ORT's extended fusions have float-only kernels). */
   hasFloat64: boolean;
@@ -69,10 +79,22 @@ export function prepare(graph: Graph): Prepared {
 
   const names = new Map<Tensor, string>();
   const keyParts: string[] = [];
+  // Feeds held in a stored form (16-bit floats, transposed views) are fed as stored and decoded
+  // in the graph; eager one-node graphs (storedFeeds unset) are fed decoded values.
+  const forms = usedInputs.map((i) => (graph.storedFeeds ? (graph.feeds[i]?._stored ?? null) : null));
+  const slots: FeedSlot[] = [];
+  const inputNames: string[] = [];
   usedInputs.forEach((i, k) => {
     const t = graph.inputs[i]!;
+    const f = forms[k]!;
     names.set(t, `in${k}`);
-    keyParts.push(`I${t.dtype}[${t.shape.join(',')}]`);
+    inputNames.push(`in${k}`);
+    slots.push({ input: i, part: f ? 'stored' : 'values' });
+    if (f?.scale) {
+      inputNames.push(`in${k}s`);
+      slots.push({ input: i, part: 'scale' });
+    }
+    keyParts.push(`I${t.dtype}[${t.shape.join(',')}]${f ? storedKey(f) : ''}`);
   });
   const constList = [...usedConsts];
   constList.forEach((c, k) => {
@@ -90,7 +112,6 @@ export function prepare(graph: Graph): Prepared {
   keyParts.push(`O(${outRefs.join(',')})`);
   const key = keyParts.join(';');
 
-  const inputNames = usedInputs.map((_, k) => `in${k}`);
   const build = (): { bytes: Uint8Array; outputNames: string[] } => {
     const onnxNodes: Message[] = [];
     const initializers: Message[] = [];
@@ -122,6 +143,24 @@ export function prepare(graph: Graph): Prepared {
     });
     const valueName = new Map<Tensor, string>();
     for (const t of names.keys()) if (!t._node || !needed.has(t._node)) valueName.set(t, names.get(t)!);
+    const inputInfos: Message[] = [];
+    usedInputs.forEach((i, k) => {
+      const t = graph.inputs[i]!;
+      const f = forms[k]!;
+      if (!f) {
+        inputInfos.push(valueInfoProto(`in${k}`, OnnxDataType[t.dtype], t.shape));
+        return;
+      }
+      inputInfos.push(valueInfoProto(`in${k}`, f.format === 'float16' ? OnnxDataType.float16 : OnnxDataType[t.dtype], f.shape));
+      let v = `in${k}`;
+      if (f.format === 'float16') v = b.emit('Cast', [v], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]!;
+      if (f.scale) {
+        inputInfos.push(valueInfoProto(`in${k}s`, OnnxDataType.float32, scaleShape(f)));
+        v = b.emit('Mul', [v, `in${k}s`])[0]!;
+      }
+      if (f.transposed) v = b.emit('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } })[0]!;
+      valueName.set(t, v);
+    });
     for (const n of nodes) {
       const ins = n.inputs.map((t) => valueName.get(t)!);
       const meta = { inputs: n.inputs.map(metaOf), outputs: n.outputs.map(metaOf) };
@@ -147,7 +186,7 @@ export function prepare(graph: Graph): Prepared {
       opset: OPSET,
       nodes: onnxNodes,
       initializers,
-      inputs: usedInputs.map((i, k) => valueInfoProto(`in${k}`, OnnxDataType[graph.inputs[i]!.dtype], graph.inputs[i]!.shape)),
+      inputs: inputInfos,
       outputs: graph.outputs.map((o, k) => valueInfoProto(outputNames[k]!, OnnxDataType[o.dtype], o.shape)),
     });
     return { bytes, outputNames };
@@ -155,7 +194,16 @@ export function prepare(graph: Graph): Prepared {
 
   const hasFloat64 =
     usedInputs.some((i) => graph.inputs[i]!.dtype === 'float64') || nodes.some((n) => n.outputs.some((o) => o.dtype === 'float64'));
-  return { key, usedInputs, inputNames, hasFloat64, build };
+  return { key, slots, inputNames, hasFloat64, build };
+}
+
+function storedKey(f: StoredForm): string {
+  return `<${f.format}${f.scale ? '*' : ''}${f.transposed ? 'T' : ''}[${f.shape.join(',')}]>`;
+}
+
+/** The shape the row multipliers of a stored form are fed in: [rows, 1] for 2-D arrays, else [1]. */
+export function scaleShape(f: StoredForm): number[] {
+  return f.shape.length === 2 ? [f.shape[0]!, 1] : [1];
 }
 
 function metaOf(t: Tensor): Meta {
