@@ -12,6 +12,7 @@ import {
   unknownTensorProblem,
   type OpenOptions,
   type ParsedHeader,
+  type ReadOptions,
   type TensorInfo,
 } from './safetensors.js';
 
@@ -99,9 +100,9 @@ export class Checkpoint {
     return this.#file(name).info(name);
   }
 
-  /** Reads one tensor (see `SafetensorsFile.read` for the dtypes). */
-  read(name: string): Tensor {
-    return this.#file(name).read(name);
+  /** Reads one tensor (see `SafetensorsFile.read` for the dtypes and options). */
+  read(name: string, options: ReadOptions = {}): Tensor {
+    return this.#file(name).read(name, options);
   }
 
   /** The raw little-endian bytes of one tensor, as stored. */

@@ -8,11 +8,18 @@
  * The reader never loads a whole file: it reads the header with positioned reads, validates it
  * completely, and reads a tensor's bytes only when asked for that tensor. Every error names the
  * file, the tensor (when there is one) and the problem.
+ *
+ * A tensor's bytes go straight into the array the tensor keeps, in one pass: float32 and the
+ * other plain dtypes by positioned reads into it; float16 and bfloat16, widened to float32, by
+ * positioned reads into a small reused buffer that is widened chunk by chunk into the tensor's
+ * array (no whole-tensor or whole-file copies: on machines where first touching memory is slow,
+ * every fresh byte counts). With `weightDtype: 'stored'` they stay 2 bytes a value instead.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { Tensor, fromStorage, tensor, type DType, type StorageDType } from '../tensor/index.js';
 import { float32ToBfloat16, float32ToFloat16 } from '../tensor/dtype.js';
+import { bfloat16ToScaledFloat16, widenBfloat16Into, widenFloat16Into } from '../tensor/stored.js';
 import { writeAtomic, type WriteBytes } from './atomic.js';
 
 /** The safetensors dtypes glassbox reads. */
@@ -50,6 +57,37 @@ export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
 /** Largest single read (Node caps one read/write at 2 GiB - 1). */
 const MAX_IO = 1 << 30;
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+/** How `read` returns float16 and bfloat16 tensors. */
+export type WeightDtype = 'float32' | 'stored';
+
+export interface ReadOptions {
+  /**
+   * 'float32' (default): F16 and BF16 widen to float32 (4 bytes a value). 'stored': they stay 2
+   * bytes a value, as a float32 tensor held in 16-bit form (`tensor.storage.dtype` is
+   * 'float16') that graphs widen where they use it (see src/tensor/stored.ts). F16 keeps its
+   * bits; BF16 rows are rewritten exactly as float16 times a power of two per row (onnxruntime-node
+   * cannot feed bfloat16), and a tensor with a row that cannot be (values spanning more than 39
+   * binades, infinities, NaN) is widened to float32 instead. Values are the same either way.
+   */
+  weightDtype?: WeightDtype;
+}
+
+/** Bytes of the reused buffer that 16-bit floats are read through on their way to float32. */
+let chunkBytes = 1 << 20;
+let scratch: ArrayBuffer | null = null;
+
+/** @internal sets the chunk size of widening reads (tests use tiny chunks to cross boundaries) */
+export function _setReadChunkBytes(n: number): void {
+  if (!Number.isInteger(n) || n < 2 || n % 2 !== 0) throw new Error(`read chunk must be a positive even number of bytes, got ${n}`);
+  chunkBytes = n;
+  scratch = null;
+}
+
+function scratchBytes(n: number): Uint8Array {
+  if (scratch === null || scratch.byteLength < chunkBytes) scratch = new ArrayBuffer(chunkBytes);
+  return new Uint8Array(scratch, 0, n);
+}
 
 /** An error about a safetensors file (or checkpoint index), naming the file and, when there is one, the tensor. */
 export class SafetensorsError extends Error {
@@ -385,10 +423,16 @@ export class SafetensorsFile {
 
   /** The raw little-endian bytes of a tensor, as stored (a fresh array the caller owns). */
   readBytes(name: string): Uint8Array {
+    const out = new Uint8Array(this.#entry(name).byteLength);
+    this.#readRange(name, out, 0);
+    return out;
+  }
+
+  /** Reads bytes [from, from + out.byteLength) of a tensor's data into `out` (positioned reads). */
+  #readRange(name: string, out: Uint8Array, from: number): void {
     const e = this.#entry(name);
     const fd = this.#descriptor(name);
-    const out = new Uint8Array(e.byteLength);
-    const at = this.#h.dataStart + e.begin;
+    const at = this.#h.dataStart + e.begin + from;
     readExactly(
       fd,
       out,
@@ -396,22 +440,32 @@ export class SafetensorsFile {
       (got) =>
         new SafetensorsError(
           this.path,
-          `the file ended after ${got} of the tensor's ${e.byteLength} bytes (at byte ${at + got}): it was truncated after it was opened`,
+          `the file ended after ${from + got} of the tensor's ${e.byteLength} bytes (at byte ${at + got}): it was truncated after it was opened`,
           name,
         ),
     );
-    return out;
+  }
+
+  /** Reads a 16-bit tensor chunk by chunk through the reused buffer, handing each chunk to `take` with its first element's index. */
+  #readChunks(name: string, byteLength: number, take: (bits: Uint16Array, at: number) => void): void {
+    for (let off = 0; off < byteLength; off += chunkBytes) {
+      const buf = scratchBytes(Math.min(chunkBytes, byteLength - off));
+      this.#readRange(name, buf, off);
+      take(new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2), off / 2);
+    }
   }
 
   /**
-   * Reads one tensor. F16 and BF16 widen to float32; I16, I8 and U8 widen to int32; F32, F64,
-   * I32, I64 and BOOL keep their dtype.
+   * Reads one tensor. F16 and BF16 widen to float32 (or stay 2 bytes a value with
+   * `weightDtype: 'stored'`, see `ReadOptions`); I16, I8 and U8 widen to int32; F32, F64, I32,
+   * I64 and BOOL keep their dtype.
    */
-  read(name: string): Tensor {
+  read(name: string, options: ReadOptions = {}): Tensor {
     if (!LITTLE_ENDIAN_HOST) throw new SafetensorsError(this.path, 'reading tensors needs a little-endian host', name);
     const e = this.#entry(name);
-    const bytes = this.readBytes(name);
     const n = e.byteLength / SPECS[e.dtype].bytes;
+    if (e.dtype === 'F16' || e.dtype === 'BF16') return this.#readHalf(name, e, n, options.weightDtype ?? 'float32');
+    const bytes = this.readBytes(name);
     switch (e.dtype) {
       case 'I16':
         return tensor(new Int16Array(bytes.buffer, 0, n), e.shape, 'int32');
@@ -423,6 +477,33 @@ export class SafetensorsFile {
         // readBytes returns a fresh buffer for this tensor alone, so the tensor may keep it.
         return fromStorage(bytes, STORAGE[e.dtype], e.shape, { take: true });
     }
+  }
+
+  #readHalf(name: string, e: Entry, n: number, weightDtype: WeightDtype): Tensor {
+    if (weightDtype !== 'float32' && weightDtype !== 'stored')
+      throw new SafetensorsError(this.path, `weightDtype must be 'float32' or 'stored', got ${JSON.stringify(weightDtype)}`, name);
+    if (weightDtype === 'float32') {
+      const out = new Float32Array(n);
+      if (e.dtype === 'BF16') {
+        const wide = new Uint32Array(out.buffer);
+        this.#readChunks(name, e.byteLength, (bits, at) => widenBfloat16Into(bits, wide, at));
+      } else this.#readChunks(name, e.byteLength, (bits, at) => widenFloat16Into(bits, out, at));
+      return fromStorage(new Uint8Array(out.buffer), 'float32', e.shape, { take: true });
+    }
+    const bits = new Uint16Array(n);
+    this.#readRange(name, new Uint8Array(bits.buffer), 0);
+    const form = { format: 'float16' as const, data: bits, shape: e.shape, transposed: false, scale: null as Float32Array | null };
+    if (e.dtype === 'BF16' && n > 0) {
+      const [rows, cols] = e.shape.length === 2 ? [e.shape[0]!, e.shape[1]!] : [1, n];
+      form.scale = bfloat16ToScaledFloat16(bits, rows, cols);
+      if (form.scale === null) {
+        // Not representable at 2 bytes: widen in place of the stored form.
+        const out = new Float32Array(n);
+        widenBfloat16Into(bits, new Uint32Array(out.buffer), 0);
+        return fromStorage(new Uint8Array(out.buffer), 'float32', e.shape, { take: true });
+      }
+    }
+    return Tensor._fromStored(e.shape, 'float32', form);
   }
 
   /** Closes the file descriptor. `keys`, `info` and `metadata` keep working; reads throw. */
