@@ -115,7 +115,7 @@ function lookup(key: string): CacheEntry | undefined {
 }
 
 function compile(key: string, p: Prepared): CacheEntry {
-  const { build, inputNames, hasFloat64, slots } = p;
+  const { build, inputNames, hasFloat64, hasHalfFeeds, slots } = p;
   const ort = load();
   if (!ort) throw new Error(`ONNX Runtime is not available (${loadError}); use setBackend('js') to run on the JS reference kernels`);
   const { bytes, outputNames } = build();
@@ -126,6 +126,10 @@ function compile(key: string, p: Prepared): CacheEntry {
       executionProviders: ['cpu'],
       // ORT's extended fusions (e.g. MatMul+Transpose -> FusedMatMul) only have float32 kernels.
       graphOptimizationLevel: hasFloat64 ? 'basic' : 'all',
+      // The memory pattern lays every temporary of a run out in one block planned from the first
+      // run; with weights widened in the graph that block holds several of them at once (on a
+      // 1B model, a GB more than allocating each as it comes).
+      ...(hasHalfFeeds ? { enableMemPattern: false } : {}),
       ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
       extra: { session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } } },
       ...ortConfig.sessionOptions,

@@ -28,6 +28,8 @@ export interface Prepared {
   inputNames: string[];
   /** Whether any value is float64 (ORT's extended fusions have float-only kernels). */
   hasFloat64: boolean;
+  /** Whether some input is fed in 16-bit form (its widened values are the pass's largest temporaries). */
+  hasHalfFeeds: boolean;
   /** The ONNX model, and the names of its outputs (one per graph output, in order). */
   build(): { bytes: Uint8Array; outputNames: string[] };
 }
@@ -144,6 +146,13 @@ export function prepare(graph: Graph): Prepared {
     const valueName = new Map<Tensor, string>();
     for (const t of names.keys()) if (!t._node || !needed.has(t._node)) valueName.set(t, names.get(t)!);
     const inputInfos: Message[] = [];
+    const stored = storedInputs(usedInputs, forms, graph, nodes);
+    // Stored-form inputs are decoded at the start of the node list (ONNX Runtime's depth-first
+    // order then runs each decode just before the node that reads it, after that node's other
+    // inputs; decodes placed later would all run first). Two uses skip the full decode, which
+    // for an embedding-sized weight is the largest value of the pass: a gather along axis 0
+    // gathers the 16-bit rows and widens only those, and a matmul by a weight applies the row
+    // multipliers to its small input or output instead (exact: they are powers of two).
     usedInputs.forEach((i, k) => {
       const t = graph.inputs[i]!;
       const f = forms[k]!;
@@ -152,19 +161,24 @@ export function prepare(graph: Graph): Prepared {
         return;
       }
       inputInfos.push(valueInfoProto(`in${k}`, f.format === 'float16' ? OnnxDataType.float16 : OnnxDataType[t.dtype], f.shape));
-      let v = `in${k}`;
-      if (f.format === 'float16') v = b.emit('Cast', [v], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]!;
-      if (f.scale) {
-        inputInfos.push(valueInfoProto(`in${k}s`, OnnxDataType.float32, scaleShape(f)));
-        v = b.emit('Mul', [v, `in${k}s`])[0]!;
+      if (f.scale) inputInfos.push(valueInfoProto(`in${k}s`, OnnxDataType.float32, scaleShape(f)));
+      const use = stored.get(t)!;
+      const widened = (): string =>
+        f.format === 'float16' ? b.emit('Cast', [`in${k}`], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]! : `in${k}`;
+      const transposed = (v: string): string =>
+        f.transposed ? b.emit('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } })[0]! : v;
+      if (use.other || (use.matmul && !f.scale)) {
+        let v = widened();
+        if (f.scale) v = b.emit('Mul', [v, `in${k}s`])[0]!;
+        valueName.set(t, transposed(v));
       }
-      if (f.transposed) v = b.emit('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } })[0]!;
-      valueName.set(t, v);
+      if (use.matmul && f.scale) use.unscaled = transposed(widened());
     });
     for (const n of nodes) {
       const ins = n.inputs.map((t) => valueName.get(t)!);
       const meta = { inputs: n.inputs.map(metaOf), outputs: n.outputs.map(metaOf) };
-      const outs = n.op.lower(b, ins, n.attrs, meta);
+      const special = lowerStoredUse(b, n, ins, stored);
+      const outs = special ?? n.op.lower(b, ins, n.attrs, meta);
       if (outs.length !== n.outputs.length)
         throw new Error(`internal: lowering of '${n.op.name}' returned ${outs.length} outputs, expected ${n.outputs.length}`);
       n.outputs.forEach((o, j) => valueName.set(o, outs[j]!));
@@ -194,7 +208,68 @@ export function prepare(graph: Graph): Prepared {
 
   const hasFloat64 =
     usedInputs.some((i) => graph.inputs[i]!.dtype === 'float64') || nodes.some((n) => n.outputs.some((o) => o.dtype === 'float64'));
-  return { key, slots, inputNames, hasFloat64, build };
+  const hasHalfFeeds = forms.some((f) => f?.format === 'float16');
+  return { key, slots, inputNames, hasFloat64, hasHalfFeeds, build };
+}
+
+/** How the graph uses one stored-form input. */
+interface StoredUse {
+  /** the input's model name (`in${k}`) and its form */
+  name: string;
+  form: StoredForm;
+  /** read by gathers along axis 0 (rows of an untransposed array) */
+  gather: boolean;
+  /** read as the right operand of matmuls */
+  matmul: boolean;
+  /** read any other way (or returned): needs the fully decoded value */
+  other: boolean;
+  /** the widened (and transposed) value without the row multipliers, for matmuls */
+  unscaled?: string;
+}
+
+/** Classifies every use of each stored-form input among the graph's nodes. */
+function storedInputs(usedInputs: number[], forms: (StoredForm | null)[], graph: Graph, nodes: Node[]): Map<Tensor, StoredUse> {
+  const out = new Map<Tensor, StoredUse>();
+  usedInputs.forEach((i, k) => {
+    const f = forms[k];
+    if (f) out.set(graph.inputs[i]!, { name: `in${k}`, form: f, gather: false, matmul: false, other: false });
+  });
+  if (out.size === 0) return out;
+  for (const n of nodes)
+    n.inputs.forEach((t, j) => {
+      const u = out.get(t);
+      if (!u) return;
+      if (n.op.name === 'gather' && j === 0 && (n.attrs as { axis: number }).axis === 0 && !u.form.transposed) u.gather = true;
+      else if (n.op.name === 'matmul' && j === 1 && n.inputs[0] !== t && u.form.shape.length === 2) u.matmul = true;
+      else u.other = true;
+    });
+  for (const o of graph.outputs) {
+    const u = out.get(o);
+    if (u) u.other = true;
+  }
+  return out;
+}
+
+/** The lowering of a gather or matmul that reads a stored-form input without its full decode; null for other nodes. */
+function lowerStoredUse(b: LowerBuilder, n: Node, ins: string[], stored: Map<Tensor, StoredUse>): string[] | null {
+  if (stored.size === 0) return null;
+  if (n.op.name === 'gather') {
+    const u = stored.get(n.inputs[0]!);
+    if (!u?.gather || (n.attrs as { axis: number }).axis !== 0) return null;
+    const rows = b.emit('Gather', [u.name, ins[1]!], { axis: { kind: 'int', value: 0 } })[0]!;
+    let v = u.form.format === 'float16' ? b.emit('Cast', [rows], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]! : rows;
+    if (u.form.scale) v = b.emit('Mul', [v, b.emit('Gather', [`${u.name}s`, ins[1]!], { axis: { kind: 'int', value: 0 } })[0]!])[0]!;
+    return [v];
+  }
+  if (n.op.name === 'matmul') {
+    const u = stored.get(n.inputs[1]!);
+    if (!u?.matmul || !u.form.scale || n.inputs[0] === n.inputs[1]) return null;
+    const scale = b.emit('Reshape', [`${u.name}s`, b.constI64([u.form.shape[0]!])])[0]!;
+    // Stored [rows, cols]: a transposed view multiplies output columns, a plain array input columns.
+    if (u.form.transposed) return [b.emit('Mul', [b.emit('MatMul', [ins[0]!, u.unscaled!])[0]!, scale])[0]!];
+    return [b.emit('MatMul', [b.emit('Mul', [ins[0]!, scale])[0]!, u.unscaled!])[0]!];
+  }
+  return null;
 }
 
 function storedKey(f: StoredForm): string {
