@@ -5,10 +5,11 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  SafetensorsError,
   SafetensorsFile,
   bfloat16ToFloat32,
   eagerConfig,
@@ -23,7 +24,7 @@ import {
   type HookedTransformer,
   type Tensor,
 } from '../src/index.js';
-import { _setReadChunkBytes } from '../src/io/safetensors.js';
+import { _setReadChunkBytes } from '../src/io/float-read.js';
 import { HookedTransformer as HT } from '../src/model/hooked.js';
 import { bfloat16ToScaledFloat16, decodeStored } from '../src/tensor/stored.js';
 import { PRNG } from '../src/tensor/prng.js';
@@ -236,6 +237,34 @@ describe('16-bit safetensors: one-pass reads', () => {
     }
     a.close();
     b.close();
+  });
+});
+
+describe('reading many tensors on several threads', () => {
+  for (const weightDtype of ['float32', 'stored'] as const)
+    it(`a worker and the main thread read a sharded checkpoint's tensors (${weightDtype}), the same as one by one`, () => {
+      const ckpt = openCheckpoint(halfCheckpoint('gemma2', 'bfloat16', 3));
+      const names = ckpt.keys();
+      const all = ckpt.readTensors(names, { weightDtype, threads: 2, minBytes: 0 });
+      assert.deepEqual([...all.keys()], names);
+      for (const n of names) {
+        const one = ckpt.read(n, { weightDtype });
+        assert.deepEqual(all.get(n)!.storage, one.storage, n);
+        assert.deepEqual(all.get(n)!.dataSync(), one.dataSync(), n);
+      }
+      ckpt.close();
+    });
+
+  it('a file truncated after it was opened is an error naming the file and a tensor', () => {
+    const dir = halfCheckpoint('llama', 'float16', 2);
+    const ckpt = openCheckpoint(dir);
+    const file = ckpt.fileOf(ckpt.keys()[0]!);
+    truncateSync(file, statSync(file).size - 100);
+    assert.throws(
+      () => ckpt.readTensors(ckpt.keys(), { threads: 2, minBytes: 0 }),
+      (e: unknown) => e instanceof SafetensorsError && e.file === file && e.tensor !== undefined && /file ended/.test(e.message),
+    );
+    ckpt.close();
   });
 });
 

@@ -15,11 +15,11 @@
  * array (no whole-tensor or whole-file copies: on machines where first touching memory is slow,
  * every fresh byte counts). With `weightDtype: 'stored'` they stay 2 bytes a value instead.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { Tensor, fromStorage, tensor, type DType, type StorageDType } from '../tensor/index.js';
 import { float32ToBfloat16, float32ToFloat16 } from '../tensor/dtype.js';
-import { bfloat16ToScaledFloat16, widenBfloat16Into, widenFloat16Into } from '../tensor/stored.js';
+import { floatTensor, readExactly, readFloatTensor, type FloatTensorPlace, type WeightDtype } from './float-read.js';
 import { writeAtomic, type WriteBytes } from './atomic.js';
 
 /** The safetensors dtypes glassbox reads. */
@@ -54,12 +54,9 @@ function isSafetensorsDType(x: unknown): x is SafetensorsDType {
 
 /** The header limit of the reference (Rust) implementation. */
 export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
-/** Largest single read (Node caps one read/write at 2 GiB - 1). */
-const MAX_IO = 1 << 30;
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
-/** How `read` returns float16 and bfloat16 tensors. */
-export type WeightDtype = 'float32' | 'stored';
+export type { WeightDtype } from './float-read.js';
 
 export interface ReadOptions {
   /**
@@ -71,22 +68,6 @@ export interface ReadOptions {
    * binades, infinities, NaN) is widened to float32 instead. Values are the same either way.
    */
   weightDtype?: WeightDtype;
-}
-
-/** Bytes of the reused buffer that 16-bit floats are read through on their way to float32. */
-let chunkBytes = 1 << 20;
-let scratch: ArrayBuffer | null = null;
-
-/** @internal sets the chunk size of widening reads (tests use tiny chunks to cross boundaries) */
-export function _setReadChunkBytes(n: number): void {
-  if (!Number.isInteger(n) || n < 2 || n % 2 !== 0) throw new Error(`read chunk must be a positive even number of bytes, got ${n}`);
-  chunkBytes = n;
-  scratch = null;
-}
-
-function scratchBytes(n: number): Uint8Array {
-  if (scratch === null || scratch.byteLength < chunkBytes) scratch = new ArrayBuffer(chunkBytes);
-  return new Uint8Array(scratch, 0, n);
 }
 
 /** An error about a safetensors file (or checkpoint index), naming the file and, when there is one, the tensor. */
@@ -163,16 +144,6 @@ function fmtShape(shape: readonly number[]): string {
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
-}
-
-/** Reads exactly `buf.byteLength` bytes at `position`; `onShort` builds the error when the file ends first. */
-function readExactly(fd: number, buf: Uint8Array, position: number, onShort: (got: number) => Error): void {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = readSync(fd, buf, done, Math.min(buf.byteLength - done, MAX_IO), position + done);
-    if (n === 0) throw onShort(done);
-    done += n;
-  }
 }
 
 function printablePrefix(bytes: Uint8Array): string {
@@ -423,36 +394,30 @@ export class SafetensorsFile {
 
   /** The raw little-endian bytes of a tensor, as stored (a fresh array the caller owns). */
   readBytes(name: string): Uint8Array {
-    const out = new Uint8Array(this.#entry(name).byteLength);
-    this.#readRange(name, out, 0);
+    const e = this.#entry(name);
+    const fd = this.#descriptor(name);
+    const out = new Uint8Array(e.byteLength);
+    readExactly(fd, out, this.#h.dataStart + e.begin, this.#short(name));
     return out;
   }
 
-  /** Reads bytes [from, from + out.byteLength) of a tensor's data into `out` (positioned reads). */
-  #readRange(name: string, out: Uint8Array, from: number): void {
+  /** @internal where a floating-point tensor lies in the file (null for other dtypes) */
+  _place(name: string): FloatTensorPlace | null {
     const e = this.#entry(name);
-    const fd = this.#descriptor(name);
-    const at = this.#h.dataStart + e.begin + from;
-    readExactly(
-      fd,
-      out,
-      at,
-      (got) =>
-        new SafetensorsError(
-          this.path,
-          `the file ended after ${from + got} of the tensor's ${e.byteLength} bytes (at byte ${at + got}): it was truncated after it was opened`,
-          name,
-        ),
-    );
+    if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') return null;
+    return { dtype: e.dtype, shape: e.shape, position: this.#h.dataStart + e.begin, byteLength: e.byteLength };
   }
 
-  /** Reads a 16-bit tensor chunk by chunk through the reused buffer, handing each chunk to `take` with its first element's index. */
-  #readChunks(name: string, byteLength: number, take: (bits: Uint16Array, at: number) => void): void {
-    for (let off = 0; off < byteLength; off += chunkBytes) {
-      const buf = scratchBytes(Math.min(chunkBytes, byteLength - off));
-      this.#readRange(name, buf, off);
-      take(new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2), off / 2);
-    }
+  /** @internal the error for a file that ends `got` bytes into tensor `name` */
+  #short(name: string): (got: number) => SafetensorsError {
+    const e = this.#entry(name);
+    const at = this.#h.dataStart + e.begin;
+    return (got) =>
+      new SafetensorsError(
+        this.path,
+        `the file ended after ${got} of the tensor's ${e.byteLength} bytes (at byte ${at + got}): it was truncated after it was opened`,
+        name,
+      );
   }
 
   /**
@@ -464,7 +429,13 @@ export class SafetensorsFile {
     if (!LITTLE_ENDIAN_HOST) throw new SafetensorsError(this.path, 'reading tensors needs a little-endian host', name);
     const e = this.#entry(name);
     const n = e.byteLength / SPECS[e.dtype].bytes;
-    if (e.dtype === 'F16' || e.dtype === 'BF16') return this.#readHalf(name, e, n, options.weightDtype ?? 'float32');
+    const place = this._place(name);
+    if (place) {
+      const weightDtype = options.weightDtype ?? 'float32';
+      if (weightDtype !== 'float32' && weightDtype !== 'stored')
+        throw new SafetensorsError(this.path, `weightDtype must be 'float32' or 'stored', got ${JSON.stringify(weightDtype)}`, name);
+      return floatTensor(e.shape, readFloatTensor(this.#descriptor(name), place, weightDtype, this.#short(name)));
+    }
     const bytes = this.readBytes(name);
     switch (e.dtype) {
       case 'I16':
@@ -477,33 +448,6 @@ export class SafetensorsFile {
         // readBytes returns a fresh buffer for this tensor alone, so the tensor may keep it.
         return fromStorage(bytes, STORAGE[e.dtype], e.shape, { take: true });
     }
-  }
-
-  #readHalf(name: string, e: Entry, n: number, weightDtype: WeightDtype): Tensor {
-    if (weightDtype !== 'float32' && weightDtype !== 'stored')
-      throw new SafetensorsError(this.path, `weightDtype must be 'float32' or 'stored', got ${JSON.stringify(weightDtype)}`, name);
-    if (weightDtype === 'float32') {
-      const out = new Float32Array(n);
-      if (e.dtype === 'BF16') {
-        const wide = new Uint32Array(out.buffer);
-        this.#readChunks(name, e.byteLength, (bits, at) => widenBfloat16Into(bits, wide, at));
-      } else this.#readChunks(name, e.byteLength, (bits, at) => widenFloat16Into(bits, out, at));
-      return fromStorage(new Uint8Array(out.buffer), 'float32', e.shape, { take: true });
-    }
-    const bits = new Uint16Array(n);
-    this.#readRange(name, new Uint8Array(bits.buffer), 0);
-    const form = { format: 'float16' as const, data: bits, shape: e.shape, transposed: false, scale: null as Float32Array | null };
-    if (e.dtype === 'BF16' && n > 0) {
-      const [rows, cols] = e.shape.length === 2 ? [e.shape[0]!, e.shape[1]!] : [1, n];
-      form.scale = bfloat16ToScaledFloat16(bits, rows, cols);
-      if (form.scale === null) {
-        // Not representable at 2 bytes: widen in place of the stored form.
-        const out = new Float32Array(n);
-        widenBfloat16Into(bits, new Uint32Array(out.buffer), 0);
-        return fromStorage(new Uint8Array(out.buffer), 'float32', e.shape, { take: true });
-      }
-    }
-    return Tensor._fromStored(e.shape, 'float32', form);
   }
 
   /** Closes the file descriptor. `keys`, `info` and `metadata` keep working; reads throw. */
