@@ -167,12 +167,12 @@ export function prepare(graph: Graph): Prepared {
         f.format === 'float16' ? b.emit('Cast', [`in${k}`], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]! : `in${k}`;
       const transposed = (v: string): string =>
         f.transposed ? b.emit('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } })[0]! : v;
-      if (use.other || (use.matmul && !f.scale)) {
+      if (use.other) {
         let v = widened();
         if (f.scale) v = b.emit('Mul', [v, `in${k}s`])[0]!;
         valueName.set(t, transposed(v));
       }
-      if (use.matmul && f.scale) use.unscaled = transposed(widened());
+      if (use.matmul) use.parts = matmulParts(b, use);
     });
     for (const n of nodes) {
       const ins = n.inputs.map((t) => valueName.get(t)!);
@@ -223,8 +223,42 @@ interface StoredUse {
   matmul: boolean;
   /** read any other way (or returned): needs the fully decoded value */
   other: boolean;
-  /** the widened (and transposed) value without the row multipliers, for matmuls */
-  unscaled?: string;
+  /** for matmuls: the widened (and transposed) weight without its row multipliers, in column blocks */
+  parts?: { name: string; lo: number; hi: number }[];
+}
+
+/**
+ * Largest block of a 16-bit matmul weight widened at once (elements): an unembedding is widened
+ * and multiplied block by block of output columns (on a 1B model, 64 MB at a time instead of 1 GB).
+ */
+let widenBlock = 1 << 24;
+
+/** @internal sets the block size of widened 16-bit matmul weights (tests use tiny blocks); returns the previous one */
+export function _setWidenBlock(elements: number): number {
+  const prev = widenBlock;
+  widenBlock = elements;
+  return prev;
+}
+
+/** A 16-bit matmul weight widened without its multipliers, in blocks of output columns. */
+function matmulParts(b: LowerBuilder, u: StoredUse): { name: string; lo: number; hi: number }[] {
+  const f = u.form;
+  const [R, C] = f.shape as [number, number];
+  // Output columns are the stored rows of a transposed view, the stored columns otherwise.
+  const N = f.transposed ? R : C;
+  const K = f.transposed ? C : R;
+  const per = R * C <= widenBlock ? N : Math.max(1, Math.floor(widenBlock / Math.max(1, K)));
+  const parts: { name: string; lo: number; hi: number }[] = [];
+  for (let lo = 0; lo < N || (N === 0 && lo === 0); lo += per) {
+    const hi = Math.min(N, lo + per);
+    let v = u.name;
+    if (per < N) v = b.emit('Slice', [v, b.constI64([lo]), b.constI64([hi]), b.constI64([f.transposed ? 0 : 1])])[0]!;
+    v = b.emit('Cast', [v], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]!;
+    if (f.transposed) v = b.emit('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } })[0]!;
+    parts.push({ name: v, lo, hi });
+    if (N === 0) break;
+  }
+  return parts;
 }
 
 /** Classifies every use of each stored-form input among the graph's nodes. */
@@ -240,7 +274,8 @@ function storedInputs(usedInputs: number[], forms: (StoredForm | null)[], graph:
       const u = out.get(t);
       if (!u) return;
       if (n.op.name === 'gather' && j === 0 && (n.attrs as { axis: number }).axis === 0 && !u.form.transposed) u.gather = true;
-      else if (n.op.name === 'matmul' && j === 1 && n.inputs[0] !== t && u.form.shape.length === 2) u.matmul = true;
+      else if (n.op.name === 'matmul' && j === 1 && n.inputs[0] !== t && u.form.shape.length === 2 && u.form.format === 'float16')
+        u.matmul = true;
       else u.other = true;
     });
   for (const o of graph.outputs) {
@@ -263,11 +298,20 @@ function lowerStoredUse(b: LowerBuilder, n: Node, ins: string[], stored: Map<Ten
   }
   if (n.op.name === 'matmul') {
     const u = stored.get(n.inputs[1]!);
-    if (!u?.matmul || !u.form.scale || n.inputs[0] === n.inputs[1]) return null;
-    const scale = b.emit('Reshape', [`${u.name}s`, b.constI64([u.form.shape[0]!])])[0]!;
-    // Stored [rows, cols]: a transposed view multiplies output columns, a plain array input columns.
-    if (u.form.transposed) return [b.emit('Mul', [b.emit('MatMul', [ins[0]!, u.unscaled!])[0]!, scale])[0]!];
-    return [b.emit('MatMul', [b.emit('Mul', [ins[0]!, scale])[0]!, u.unscaled!])[0]!];
+    if (!u?.matmul || n.inputs[0] === n.inputs[1]) return null;
+    const f = u.form;
+    const rows = f.shape[0]!;
+    // Stored [rows, cols] with a multiplier per row: a transposed view's rows are output
+    // columns (multiply the output), a plain array's rows are input columns (multiply the input).
+    let x = ins[0]!;
+    if (f.scale && !f.transposed) x = b.emit('Mul', [x, b.emit('Reshape', [`${u.name}s`, b.constI64([rows])])[0]!])[0]!;
+    const outs = u.parts!.map(({ name, lo, hi }) => {
+      const y = b.emit('MatMul', [x, name])[0]!;
+      if (!f.scale || !f.transposed) return y;
+      const s = hi - lo === rows ? `${u.name}s` : b.emit('Slice', [`${u.name}s`, b.constI64([lo]), b.constI64([hi]), b.constI64([0])])[0]!;
+      return b.emit('Mul', [y, b.emit('Reshape', [s, b.constI64([hi - lo])])[0]!])[0]!;
+    });
+    return [outs.length === 1 ? outs[0]! : b.emit('Concat', outs, { axis: { kind: 'int', value: -1 } })[0]!];
   }
   return null;
 }
