@@ -6,8 +6,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   SafetensorsError,
   SafetensorsFile,
@@ -385,5 +387,24 @@ describe('transposed views and 16-bit tensors in the engine', () => {
       assert.deepEqual(v.add(1).dataSync(), copy.add(1).dataSync());
       assert.deepEqual(v.transpose().dataSync(), w.dataSync());
     });
+  });
+});
+
+describe('glassbox --weight-dtype', () => {
+  const ROOT = fileURLToPath(new URL('..', import.meta.url));
+  const glassbox = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
+
+  it("'stored' gives the same top tokens as 'float32'; other values are refused", () => {
+    const dir = halfCheckpoint('llama', 'bfloat16');
+    const wide = glassbox('run', dir, '--tokens', '1,5,9,200', '--weight-dtype', 'float32');
+    const small = glassbox('--weight-dtype', 'stored', 'run', dir, '--tokens', '1,5,9,200');
+    assert.equal(wide.status, 0, wide.stderr);
+    assert.equal(small.status, 0, small.stderr);
+    assert.equal(small.stdout, wide.stdout);
+    assert.equal(small.stdout.trim().split('\n').length, 10);
+    const bad = glassbox('run', dir, '--tokens', '1', '--weight-dtype', 'bf16');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--weight-dtype must be one of float32, stored, got 'bf16'/);
   });
 });
