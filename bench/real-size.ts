@@ -150,6 +150,20 @@ function report(outDir: string, models: string[]): void {
     }
   }
   lines.push('');
+  lines.push('| model | side | first forward s | first runWithCache s | RSS after load GB | weights GB | load average (start, end) |');
+  lines.push('|---|---|---|---|---|---|---|');
+  for (const model of models)
+    for (const name of ['torch', 'float32', 'stored']) {
+      const p = join(outDir, `${model}.${name}.json`);
+      if (!existsSync(p)) continue;
+      const x = JSON.parse(readFileSync(p, 'utf8')) as Side;
+      const label = name === 'torch' ? 'transformers, float32' : `glassbox, ${name === 'stored' ? '2-byte (stored)' : 'float32'}`;
+      lines.push(
+        `| ${model} | ${label} | ${s(x.forward.first_ms)} | ${s(x.cache.first_ms)} | ${gb(x.peak_rss_after_load_mb)} | ` +
+          `${x.weight_bytes !== undefined ? (x.weight_bytes / 2 ** 30).toFixed(2) : ''} | ${x.loadavg?.map((v) => v.toFixed(1)).join(', ') ?? ''} |`,
+      );
+    }
+  lines.push('');
   lines.push(
     'Forward and runWithCache: median of 3 after a first call (the first glassbox call also compiles the session). ' +
       'runWithCache caches the residual stream (n_layers + 1 tensors; transformers: output_hidden_states=True). ' +

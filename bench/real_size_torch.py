@@ -8,6 +8,7 @@ Writes OUT_PREFIX.json (timings, peak RSS, the tokens) and OUT_PREFIX.safetensor
 positions, for the glassbox side to compare against).
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -40,6 +41,7 @@ def main():
     cfg = AutoConfig.from_pretrained(model_dir)
     # Gemma 2's attention soft-capping needs the eager attention; LLaMA runs transformers' default (sdpa).
     kwargs = {"attn_implementation": "eager"} if cfg.model_type == "gemma2" else {}
+    load_before = os.getloadavg()[0]
     t = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, **kwargs).eval()
     load_ms = (time.perf_counter() - t) * 1000
@@ -61,6 +63,7 @@ def main():
         "cache": {**cache, "tensors": cfg.num_hidden_layers + 1},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_rss_after_load_mb": rss_after_load / 1024,
+        "loadavg": [load_before, os.getloadavg()[0]],
         "tokens": tokens[0].tolist(),
     }
     with open(out + ".json", "w") as f:
