@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { saveSafetensors } from '../io/index.js';
 import { elementCount, tensor, type Tensor } from '../tensor/index.js';
-import { loadModel } from '../model/pretrained.js';
+import { loadModel, setLoadDefaults } from '../model/pretrained.js';
 import { suggest } from '../model/hooked.js';
+import { oneOfFlag } from './flags.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
@@ -67,6 +68,15 @@ export function parseTokenIds(text: string, flag: string): number[] {
 
 export function buildProgram(): Command {
   const program = new Command('glassbox').description('Mechanistic interpretability for TypeScript').showHelpAfterError();
+  program
+    .option(
+      '--weight-dtype <dtype>',
+      "how float16/bfloat16 checkpoints are held: 'float32' (widened as read) or 'stored' (2 bytes a weight, widened inside each pass: half the memory, same results)",
+    )
+    .hook('preAction', () => {
+      const v = program.opts<{ weightDtype?: string }>().weightDtype;
+      if (v !== undefined) setLoadDefaults({ weightDtype: oneOfFlag('weight-dtype', v, ['float32', 'stored'] as const) });
+    });
 
   program
     .command('inspect')

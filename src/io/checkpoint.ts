@@ -5,6 +5,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import type { Tensor } from '../tensor/index.js';
+import { floatTensor } from './float-read.js';
+import { readFloatTensorsParallel, type ParallelOptions, type ReadJob } from './parallel-read.js';
 import {
   SafetensorsError,
   SafetensorsFile,
@@ -12,6 +14,7 @@ import {
   unknownTensorProblem,
   type OpenOptions,
   type ParsedHeader,
+  type ReadOptions,
   type TensorInfo,
 } from './safetensors.js';
 
@@ -99,9 +102,38 @@ export class Checkpoint {
     return this.#file(name).info(name);
   }
 
-  /** Reads one tensor (see `SafetensorsFile.read` for the dtypes). */
-  read(name: string): Tensor {
-    return this.#file(name).read(name);
+  /** Reads one tensor (see `SafetensorsFile.read` for the dtypes and options). */
+  read(name: string, options: ReadOptions = {}): Tensor {
+    return this.#file(name).read(name, options);
+  }
+
+  /**
+   * Reads many tensors at once: the floating-point ones (F32, F16, BF16) on several threads (the
+   * main thread and workers; see parallel-read.ts), the others one by one. Same tensors as `read`.
+   */
+  readTensors(names: readonly string[], options: ReadOptions & ParallelOptions = {}): Map<string, Tensor> {
+    const weightDtype = options.weightDtype ?? 'float32';
+    if (weightDtype !== 'float32' && weightDtype !== 'stored')
+      throw new SafetensorsError(this.path, `weightDtype must be 'float32' or 'stored', got ${JSON.stringify(weightDtype)}`);
+    const jobs: ReadJob[] = [];
+    const jobNames = new Map<ReadJob, string>();
+    for (const name of names) {
+      const file = this.#file(name);
+      const place = file._place(name);
+      if (!place) continue;
+      const job = { ...place, path: file.path };
+      jobs.push(job);
+      jobNames.set(job, name);
+    }
+    const data = readFloatTensorsParallel(
+      jobs,
+      weightDtype,
+      options,
+      (job, problem) => new SafetensorsError(job.path, problem, jobNames.get(job)),
+    );
+    const read = new Map<string, Tensor>();
+    jobs.forEach((job, i) => read.set(jobNames.get(job)!, floatTensor(job.shape, data[i]!)));
+    return new Map(names.map((n) => [n, read.get(n) ?? this.read(n, options)]));
   }
 
   /** The raw little-endian bytes of one tensor, as stored. */

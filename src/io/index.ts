@@ -11,6 +11,8 @@ export {
   type OpenOptions,
   type SaveOptions,
   type SaveFloatDType,
+  type ReadOptions,
+  type WeightDtype,
 } from './safetensors.js';
 export { Checkpoint, openCheckpoint, SINGLE_FILE, INDEX_FILE, type CheckpointOptions } from './checkpoint.js';
 export {

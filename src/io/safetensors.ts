@@ -8,11 +8,18 @@
  * The reader never loads a whole file: it reads the header with positioned reads, validates it
  * completely, and reads a tensor's bytes only when asked for that tensor. Every error names the
  * file, the tensor (when there is one) and the problem.
+ *
+ * A tensor's bytes go straight into the array the tensor keeps, in one pass: float32 and the
+ * other plain dtypes by positioned reads into it; float16 and bfloat16, widened to float32, by
+ * positioned reads into a small reused buffer that is widened chunk by chunk into the tensor's
+ * array (no whole-tensor or whole-file copies: on machines where first touching memory is slow,
+ * every fresh byte counts). With `weightDtype: 'stored'` they stay 2 bytes a value instead.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { Tensor, fromStorage, tensor, type DType, type StorageDType } from '../tensor/index.js';
 import { float32ToBfloat16, float32ToFloat16 } from '../tensor/dtype.js';
+import { floatTensor, readExactly, readFloatTensor, type FloatTensorPlace, type WeightDtype } from './float-read.js';
 import { writeAtomic, type WriteBytes } from './atomic.js';
 
 /** The safetensors dtypes glassbox reads. */
@@ -47,9 +54,21 @@ function isSafetensorsDType(x: unknown): x is SafetensorsDType {
 
 /** The header limit of the reference (Rust) implementation. */
 export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
-/** Largest single read (Node caps one read/write at 2 GiB - 1). */
-const MAX_IO = 1 << 30;
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+export type { WeightDtype } from './float-read.js';
+
+export interface ReadOptions {
+  /**
+   * 'float32' (default): F16 and BF16 widen to float32 (4 bytes a value). 'stored': they stay 2
+   * bytes a value, as a float32 tensor held in 16-bit form (`tensor.storage.dtype` is
+   * 'float16') that graphs widen where they use it (see src/tensor/stored.ts). F16 keeps its
+   * bits; BF16 rows are rewritten exactly as float16 times a power of two per row (onnxruntime-node
+   * cannot feed bfloat16), and a tensor with a row that cannot be (values spanning more than 39
+   * binades, infinities, NaN) is widened to float32 instead. Values are the same either way.
+   */
+  weightDtype?: WeightDtype;
+}
 
 /** An error about a safetensors file (or checkpoint index), naming the file and, when there is one, the tensor. */
 export class SafetensorsError extends Error {
@@ -125,16 +144,6 @@ function fmtShape(shape: readonly number[]): string {
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
-}
-
-/** Reads exactly `buf.byteLength` bytes at `position`; `onShort` builds the error when the file ends first. */
-function readExactly(fd: number, buf: Uint8Array, position: number, onShort: (got: number) => Error): void {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = readSync(fd, buf, done, Math.min(buf.byteLength - done, MAX_IO), position + done);
-    if (n === 0) throw onShort(done);
-    done += n;
-  }
 }
 
 function printablePrefix(bytes: Uint8Array): string {
@@ -388,30 +397,46 @@ export class SafetensorsFile {
     const e = this.#entry(name);
     const fd = this.#descriptor(name);
     const out = new Uint8Array(e.byteLength);
-    const at = this.#h.dataStart + e.begin;
-    readExactly(
-      fd,
-      out,
-      at,
-      (got) =>
-        new SafetensorsError(
-          this.path,
-          `the file ended after ${got} of the tensor's ${e.byteLength} bytes (at byte ${at + got}): it was truncated after it was opened`,
-          name,
-        ),
-    );
+    readExactly(fd, out, this.#h.dataStart + e.begin, this.#short(name));
     return out;
   }
 
+  /** @internal where a floating-point tensor lies in the file (null for other dtypes) */
+  _place(name: string): FloatTensorPlace | null {
+    const e = this.#entry(name);
+    if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') return null;
+    return { dtype: e.dtype, shape: e.shape, position: this.#h.dataStart + e.begin, byteLength: e.byteLength };
+  }
+
+  /** @internal the error for a file that ends `got` bytes into tensor `name` */
+  #short(name: string): (got: number) => SafetensorsError {
+    const e = this.#entry(name);
+    const at = this.#h.dataStart + e.begin;
+    return (got) =>
+      new SafetensorsError(
+        this.path,
+        `the file ended after ${got} of the tensor's ${e.byteLength} bytes (at byte ${at + got}): it was truncated after it was opened`,
+        name,
+      );
+  }
+
   /**
-   * Reads one tensor. F16 and BF16 widen to float32; I16, I8 and U8 widen to int32; F32, F64,
-   * I32, I64 and BOOL keep their dtype.
+   * Reads one tensor. F16 and BF16 widen to float32 (or stay 2 bytes a value with
+   * `weightDtype: 'stored'`, see `ReadOptions`); I16, I8 and U8 widen to int32; F32, F64, I32,
+   * I64 and BOOL keep their dtype.
    */
-  read(name: string): Tensor {
+  read(name: string, options: ReadOptions = {}): Tensor {
     if (!LITTLE_ENDIAN_HOST) throw new SafetensorsError(this.path, 'reading tensors needs a little-endian host', name);
     const e = this.#entry(name);
-    const bytes = this.readBytes(name);
     const n = e.byteLength / SPECS[e.dtype].bytes;
+    const place = this._place(name);
+    if (place) {
+      const weightDtype = options.weightDtype ?? 'float32';
+      if (weightDtype !== 'float32' && weightDtype !== 'stored')
+        throw new SafetensorsError(this.path, `weightDtype must be 'float32' or 'stored', got ${JSON.stringify(weightDtype)}`, name);
+      return floatTensor(e.shape, readFloatTensor(this.#descriptor(name), place, weightDtype, this.#short(name)));
+    }
+    const bytes = this.readBytes(name);
     switch (e.dtype) {
       case 'I16':
         return tensor(new Int16Array(bytes.buffer, 0, n), e.shape, 'int32');

@@ -10,7 +10,15 @@ export {
   type GenerateOptions,
   type ModelTokenizer,
 } from './hooked.js';
-export { loadFromDirectory, loadModel, fromPretrained, DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAMES } from './pretrained.js';
+export {
+  loadFromDirectory,
+  loadModel,
+  fromPretrained,
+  setLoadDefaults,
+  DEFAULT_MODEL_DIR,
+  DEFAULT_MODEL_NAMES,
+  type LoadOptions,
+} from './pretrained.js';
 export { processWeights, foldLayerNorm, centerWritingWeights, centerUnembed, foldValueBiases, type ProcessOptions } from './process.js';
 export { initParams } from './init.js';
 export {

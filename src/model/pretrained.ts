@@ -5,11 +5,42 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId } from '../io/index.js';
+import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId, type WeightDtype } from '../io/index.js';
 import { HookedTransformer } from './hooked.js';
 
-/** Loads a model from a local directory in Hugging Face format. */
-export function loadFromDirectory(dir: string): HookedTransformer {
+export interface LoadOptions {
+  /**
+   * How float16 and bfloat16 checkpoints are held: 'float32' (default) widens every weight to
+   * float32 as it is read; 'stored' keeps them at 2 bytes a weight, and the compiled graphs widen
+   * each weight where they use it (the results are the same: widening is exact). Half the memory,
+   * some time per forward pass; eager use of a weight (`dataSync`, eager ops) widens it each
+   * time. float32 checkpoints are float32 either way. See README, "Real size".
+   */
+  weightDtype?: WeightDtype;
+  /**
+   * Threads reading the checkpoint, the main thread included (default: available parallelism,
+   * at most 4; 1 reads on the main thread only). Checkpoints under 64 MB are read on one thread.
+   */
+  threads?: number;
+}
+
+const loadDefaults: LoadOptions = {};
+
+/** Sets the options `loadModel` uses where its caller gives none (the CLI's --weight-dtype). */
+export function setLoadDefaults(options: LoadOptions): void {
+  Object.assign(loadDefaults, options);
+}
+
+/**
+ * Loads a model from a local directory in Hugging Face format. Each weight is read with
+ * positioned reads straight into the array it keeps (16-bit weights widened on the way, in one
+ * pass); the transposes families apply ([out, in] -> [in, out]) and tied unembeddings are views
+ * of that array, not copies.
+ */
+export function loadFromDirectory(dir: string, options: LoadOptions = {}): HookedTransformer {
+  const weightDtype = options.weightDtype ?? loadDefaults.weightDtype ?? 'float32';
+  if (weightDtype !== 'float32' && weightDtype !== 'stored')
+    throw new Error(`weightDtype must be 'float32' or 'stored', got ${JSON.stringify(weightDtype)}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${configPath}: missing (a Hugging Face model directory needs config.json)`);
@@ -22,7 +53,13 @@ export function loadFromDirectory(dir: string): HookedTransformer {
   const ckpt = openCheckpoint(dir);
   let model: HookedTransformer;
   try {
-    model = HookedTransformer.fromHf(hf, { has: (n) => ckpt.has(n), get: (n) => ckpt.read(n).cast('float32') }, configPath);
+    // Every tensor at once, on several threads: most of a large load is first touching fresh memory.
+    const tensors = ckpt.readTensors(ckpt.keys(), { weightDtype, ...(options.threads !== undefined ? { threads: options.threads } : {}) });
+    model = HookedTransformer.fromHf(
+      hf,
+      { has: (n) => ckpt.has(n), get: (n) => (tensors.get(n) ?? ckpt.read(n)).cast('float32') },
+      configPath,
+    );
   } finally {
     ckpt.close();
   }
@@ -41,21 +78,26 @@ export const DEFAULT_MODEL_NAMES: readonly string[] = ['default', 'glassbox/defa
  * local Hugging Face-format directory, or a hub id `org/name[@revision]` downloaded into (or read
  * from) the Hugging Face cache.
  */
-export async function loadModel(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
+export async function loadModel(
+  spec: string,
+  options: { offline?: boolean; token?: string } & LoadOptions = {},
+): Promise<HookedTransformer> {
+  const { weightDtype, threads, ...hub } = options;
+  const load = { weightDtype, threads };
   if (DEFAULT_MODEL_NAMES.includes(spec) && !existsSync(spec)) {
     if (!existsSync(join(DEFAULT_MODEL_DIR, 'config.json')))
       throw new Error(
         `${DEFAULT_MODEL_DIR}: the default model is missing from this installation; rebuild it with \`glassbox train default --out ${DEFAULT_MODEL_DIR}\``,
       );
-    return loadFromDirectory(DEFAULT_MODEL_DIR);
+    return loadFromDirectory(DEFAULT_MODEL_DIR, load);
   }
-  if (existsSync(spec)) return loadFromDirectory(spec);
+  if (existsSync(spec)) return loadFromDirectory(spec, load);
   // Paths (./x, /x, ../x, x/y/z) that do not exist are reported as such, not looked up on the Hub.
   if (/^[./~]/.test(spec) || spec.split('/').length > 2)
     throw new Error(`${spec}: no such directory (a hub id looks like org/name[@revision])`);
   const { repoId, revision } = resolveModelId(spec);
-  const dir = await downloadModel(repoId, { revision, ...options });
-  return loadFromDirectory(dir);
+  const dir = await downloadModel(repoId, { revision, ...hub });
+  return loadFromDirectory(dir, load);
 }
 
 /** `HookedTransformer.fromPretrained`-style entry point: 'default', a directory or a hub id. */

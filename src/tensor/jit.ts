@@ -32,6 +32,7 @@ export function runTrace(trace: Trace, argFeeds: readonly Tensor[], outputs: rea
     feeds: trace.inputs.map((inp, i) => inp.captured ?? argFeeds[i]!),
     outputs: [...outputs],
     constants: trace.constants,
+    storedFeeds: true,
   };
   if (outputs.length === 0) return [];
   const datas = eagerConfig.backend === 'ort' ? runGraphOrt(graph) : runGraphJs(graph);

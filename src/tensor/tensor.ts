@@ -6,7 +6,8 @@
 import { allocate, fromNumbers, isDType, type DType, type TypedArray } from './dtype.js';
 import { PRNG, defaultRng } from './prng.js';
 import { fmtShape, normAxis, sizeOf, type Shape } from './shape.js';
-import { activeTrace, apply, apply1, type Node, type Trace } from './trace.js';
+import { activeTrace, apply, apply1, eagerConfig, type Node, type Trace } from './trace.js';
+import { decodeStored, type StoredForm } from './stored.js';
 
 let tensorCounter = 0;
 
@@ -30,6 +31,11 @@ export class Tensor {
   readonly _node: Node | null;
   /** @internal output index in the node (or input index for graph inputs) */
   readonly _index: number;
+  /**
+   * @internal how a concrete tensor's values are held when not as `_data` (16-bit floats, a
+   * transposed view); see stored.ts. Graphs are fed this form and decode it.
+   */
+  readonly _stored: StoredForm | null;
 
   private constructor(
     shape: readonly number[],
@@ -38,6 +44,7 @@ export class Tensor {
     trace: Trace | null,
     node: Node | null,
     index: number,
+    stored: StoredForm | null = null,
   ) {
     this.id = ++tensorCounter;
     this.shape = Object.freeze([...shape]);
@@ -46,6 +53,7 @@ export class Tensor {
     this._trace = trace;
     this._node = node;
     this._index = index;
+    this._stored = stored;
   }
 
   /** @internal the id the next tensor will get (traces use it to tell captured from created tensors) */
@@ -57,6 +65,13 @@ export class Tensor {
   static _concrete(shape: readonly number[], dtype: DType, data: TypedArray): Tensor {
     if (data.length !== sizeOf(shape)) throw new Error(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`);
     return new Tensor(shape, dtype, data, null, null, 0);
+  }
+
+  /** @internal a concrete tensor held in a stored form (values decoded where they are needed) */
+  static _fromStored(shape: readonly number[], dtype: DType, form: StoredForm): Tensor {
+    if (form.data.length !== sizeOf(shape)) throw new Error(`tensor: ${form.data.length} values do not fill shape ${fmtShape(shape)}`);
+    if (form.format === 'float16' && dtype !== 'float32') throw new Error(`tensor: 16-bit storage holds float32 tensors, not ${dtype}`);
+    return new Tensor(shape, dtype, null, null, null, 0, form);
   }
 
   /** @internal */
@@ -75,8 +90,31 @@ export class Tensor {
     return this._trace !== null;
   }
 
+  /**
+   * How the values are held: the dtype of the stored elements ('float16' for weights kept at 2
+   * bytes), the bytes they take, and whether the tensor is a transposed view of them (shared with
+   * the tensor it was transposed from). Tracers hold nothing.
+   */
+  get storage(): { dtype: DType | 'float16'; bytes: number; transposedView: boolean } {
+    const s = this._stored;
+    if (s)
+      return {
+        dtype: s.format === 'float16' ? 'float16' : this.dtype,
+        bytes: s.data.byteLength + (s.scale?.byteLength ?? 0),
+        transposedView: s.transposed,
+      };
+    return { dtype: this.dtype, bytes: this._data?.byteLength ?? 0, transposedView: false };
+  }
+
   /** @internal the concrete storage; explains what to do when called on a tracer */
   _storage(): TypedArray {
+    if (this._data === null && this._stored) {
+      const values = decodeStored(this._stored, (n) => allocate(this.dtype, n));
+      // A transposed view keeps its values once decoded (that is what an eager transpose cost);
+      // 16-bit forms decode on every use, or the 2-byte weights would grow back to 4.
+      if (this._stored.format === 'plain') this._data = values;
+      return values;
+    }
     if (this._data === null)
       throw new Error(
         `cannot read the values of a tracer (${this.dtype}${fmtShape(this.shape)}): inside jit/grad a tensor stands for a ` +
@@ -117,7 +155,7 @@ export class Tensor {
   }
 
   toString(): string {
-    if (this._data === null) return `Tensor(tracer, ${this.dtype}${fmtShape(this.shape)})`;
+    if (this.isTracer) return `Tensor(tracer, ${this.dtype}${fmtShape(this.shape)})`;
     return `Tensor(${this.dtype}${fmtShape(this.shape)}, ${JSON.stringify(this.toArray(), (_, v) => (typeof v === 'bigint' ? v.toString() : v))})`;
   }
 
@@ -331,7 +369,27 @@ export class Tensor {
     if (p.length !== this.rank || new Set(p).size !== this.rank)
       throw new Error(`permute: ${JSON.stringify(perm)} is not a permutation of ${this.rank} axes (shape ${fmtShape(this.shape)})`);
     if (p.every((a, i) => a === i)) return this;
+    if (this.rank === 2 && !this.isTracer && activeTrace() === null) {
+      const view = this.transposedView();
+      if (view) return view;
+    }
     return apply1('transpose', [this], { perm: p });
+  }
+
+  /**
+   * The 2-D transpose sharing this tensor's storage, for tensors held in 16-bit form and for
+   * matrices of at least `eagerConfig.transposeViewMin` elements; null otherwise.
+   */
+  private transposedView(): Tensor | null {
+    const s = this._stored;
+    const shape = [this.shape[1]!, this.shape[0]!];
+    if (s) {
+      // Transposing a view back gives a tensor over the stored array as it lies.
+      if (s.transposed && s.format === 'plain') return Tensor._concrete(shape, this.dtype, s.data as TypedArray);
+      return Tensor._fromStored(shape, this.dtype, { ...s, transposed: !s.transposed });
+    }
+    if (this.size < eagerConfig.transposeViewMin || this._data === null) return null;
+    return Tensor._fromStored(shape, this.dtype, { format: 'plain', data: this._data, shape: this.shape, transposed: true, scale: null });
   }
   /** Swaps two axes (default: the last two). */
   transpose(a = -2, b = -1): Tensor {

@@ -106,6 +106,14 @@ export const eagerConfig = {
    * machine) beats the JS loop only from about this size (npm run bench:engine measures the crossover).
    */
   jsThreshold: 4096,
+  /**
+   * Elements from which an eager 2-D `transpose()` returns a view sharing the matrix's storage
+   * instead of a copy (tensors held in 16-bit form always do). Inside jit the view is fed as the
+   * stored matrix plus a Transpose, which ONNX Runtime folds into the MatMul that reads it: the
+   * transposed weights of a checkpoint ([out, in] -> [in, out]) and tied unembeddings cost no
+   * copy. Values are decoded (once) when something outside a graph reads them.
+   */
+  transposeViewMin: 1 << 16,
 };
 
 /** Counters the tests and benchmarks read. */
@@ -227,6 +235,11 @@ export interface Graph {
   feeds: Tensor[];
   /** Concrete tensors inlined as ONNX initializers (small constants created inside the trace). */
   constants: Map<Tensor, Tensor>;
+  /**
+   * Feed tensors held in a stored form (16-bit floats, transposed views) as stored, decoding them
+   * in the graph (jit graphs); otherwise they are fed decoded.
+   */
+  storedFeeds?: boolean;
 }
 
 function singleNodeGraph(op: OpDef<unknown>, inputs: readonly Tensor[], attrs: unknown, metas: readonly Meta[]): Graph {

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { allocate, type DType, type TypedArray } from '../dtype.js';
-import { prepare, type Prepared } from '../onnx/lower.js';
+import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
 import type { Graph } from '../trace.js';
 
@@ -121,10 +121,10 @@ interface CacheEntry {
   inputNames: string[];
   outputNames: string[];
   /**
-   * Which of the graph's inputs the compiled model reads (dead inputs are dropped). Reused only on
-   * eager-key hits: one-node graphs of one op read their inputs the same way.
+   * What the compiled model reads from the graph's inputs (dead inputs are dropped). Reused only
+   * on eager-key hits: one-node graphs of one op read their inputs the same way.
    */
-  usedInputs: number[];
+  slots: FeedSlot[];
   /** Runs whose RSS growth was measured (the first `MEASURED_RUNS`), and the growth they left. */
   measuredRuns: number;
   arenaBytes: number;
@@ -166,7 +166,7 @@ function lookup(key: string): CacheEntry | undefined {
 }
 
 function compile(key: string, p: Prepared): CacheEntry {
-  const { build, inputNames, hasFloat64, usedInputs } = p;
+  const { build, inputNames, hasFloat64, hasHalfFeeds, slots } = p;
   const ort = load();
   if (!ort) throw new Error(`ONNX Runtime is not available (${loadError}); use setBackend('js') to run on the JS reference kernels`);
   const { bytes, outputNames } = build();
@@ -177,8 +177,11 @@ function compile(key: string, p: Prepared): CacheEntry {
       executionProviders: ['cpu'],
       // ORT's extended fusions (e.g. MatMul+Transpose -> FusedMatMul) only have float32 kernels.
       graphOptimizationLevel: hasFloat64 ? 'basic' : 'all',
+      // The memory pattern lays every temporary of a run out in one block planned from the first
+      // run; with weights widened in the graph that block holds several of them at once (on a
+      // 1B model, a GB more than allocating each as it comes).
+      enableMemPattern: hasHalfFeeds ? false : ortConfig.memPattern,
       ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
-      enableMemPattern: ortConfig.memPattern,
       extra: { session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } } },
       ...ortConfig.sessionOptions,
     });
@@ -186,7 +189,7 @@ function compile(key: string, p: Prepared): CacheEntry {
     throw new Error(`ONNX Runtime rejected a lowered graph: ${e instanceof Error ? e.message : String(e)}`);
   }
   ortStats.compiles++;
-  const entry: CacheEntry = { session, inputNames, outputNames, usedInputs, measuredRuns: 0, arenaBytes: 0 };
+  const entry: CacheEntry = { session, inputNames, outputNames, slots, measuredRuns: 0, arenaBytes: 0 };
   cache.set(key, entry);
   while (cache.size > ortConfig.maxSessions) {
     release(cache.keys().next().value as string);
@@ -234,18 +237,24 @@ export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
   // Which of this graph's inputs feed the model. The structural key does not say which graph
   // input is which (f(a, b) = a.exp() and g(a, b) = b.exp() share one model), so on a structural
   // hit the mapping must come from this graph's own prepare, not from the cached entry.
-  let usedInputs = entry?.usedInputs;
+  let slots = entry?.slots;
   if (!entry) {
     const p = prepare(graph);
     const key = cacheKey ?? p.key;
     entry = (cacheKey === undefined ? lookup(key) : undefined) ?? compile(key, p);
-    usedInputs = p.usedInputs;
+    slots = p.slots;
   }
   const ort = load()!;
   const feeds: Record<string, unknown> = {};
-  usedInputs!.forEach((i, k) => {
-    const t = graph.feeds[i]!;
-    feeds[entry.inputNames[k]!] = new ort.OrtTensor(t.dtype, t._storage(), t.shape);
+  slots!.forEach(({ input, part }, k) => {
+    const t = graph.feeds[input]!;
+    const f = t._stored;
+    let value: unknown;
+    if (part === 'values') value = new ort.OrtTensor(t.dtype, t._storage(), t.shape);
+    else if (!f) throw new Error('internal: a graph compiled for a stored feed was fed a plain tensor');
+    else if (part === 'stored') value = new ort.OrtTensor(f.format === 'float16' ? 'float16' : t.dtype, f.data as TypedArray, f.shape);
+    else value = new ort.OrtTensor('float32', f.scale!, scaleShape(f));
+    feeds[entry.inputNames[k]!] = value;
   });
   // ORT allocates the outputs (from its arena) and the binding copies each into a new JS array.
   // Passing preallocated JS buffers as fetches does not save that copy: onnxruntime-node 1.23
