@@ -11,9 +11,13 @@
  * the mask, so learned positions, rotary tables (including the scalings that depend on the
  * longest position) and ALiBi distances are those of the unpadded run. The padded positions
  * compute values that are never read. Results equal the unpadded run's up to float rounding
- * (kernels may sum in another order at another size; 1e-6 relative in the tests).
+ * (kernels may sum in another order at another size; within 1e-5 in the tests). One exception is
+ * kept apart: RoPE scalings that depend on the longest position of the whole batch (dynamic,
+ * LongRoPE) make a row's numbers depend on the other rows, so for such models only rows of equal
+ * length share a run.
  */
 import { Tensor } from '../tensor/index.js';
+import { ropeOf, type ModelConfig, type RopeId } from '../model/config.js';
 import type { ActivationCache, HookedTransformer, NameFilter } from '../model/hooked.js';
 import { bucketAtLeast } from './memory.js';
 
@@ -155,10 +159,23 @@ export function rowSlice(name: string, act: Tensor, row: number, n: number): Ten
 }
 
 /**
+ * Whether a row's numbers depend on the other rows of its batch: RoPE scalings computed from the
+ * batch's longest position (dynamic, LongRoPE; transformers' `max(position_ids) + 1`).
+ */
+export function batchCoupled(cfg: ModelConfig): boolean {
+  if (cfg.positional !== 'rotary') return false;
+  return [...new Set<RopeId>(cfg.layerRope ?? ['global'])].some((id) => {
+    const type = ropeOf(cfg, id).type;
+    return type === 'dynamic' || type === 'longrope';
+  });
+}
+
+/**
  * Runs token rows of any lengths through `runWithCache` for `names`, padded to `buckets`: rows are
- * grouped by padded length, up to `buckets.maxBatch` to a run. Returns `get(row, name)`: that
- * row's activation cut to its own length (see `rowSlice`), equal to the activation of the row run
- * alone.
+ * grouped by padded length (and by length too where the model's RoPE couples the rows of a
+ * batch, see `batchCoupled`), up to `buckets.maxBatch` to a run. Returns `get(row, name)`: that
+ * row's activation cut to its own length (see `rowSlice`), equal to the activation of the row
+ * run alone.
  */
 export function bucketedCache(
   model: HookedTransformer,
@@ -166,13 +183,17 @@ export function bucketedCache(
   names: NameFilter,
   buckets: ShapeBuckets,
 ): { get(row: number, name: string): Tensor } {
-  const groups = new Map<number, number[]>();
+  const coupled = batchCoupled(model.cfg);
+  const groups = new Map<string, { len: number; idx: number[] }>();
   rows.forEach((r, i) => {
     const len = buckets.length(r.length);
-    groups.set(len, [...(groups.get(len) ?? []), i]);
+    const key = coupled ? `${len}:${r.length}` : `${len}`;
+    const g = groups.get(key) ?? { len, idx: [] };
+    g.idx.push(i);
+    groups.set(key, g);
   });
   const where: { cache: ActivationCache; j: number }[] = new Array(rows.length);
-  for (const [len, idx] of groups)
+  for (const { len, idx } of groups.values())
     for (let start = 0; start < idx.length; start += buckets.maxBatch) {
       const part = idx.slice(start, start + buckets.maxBatch);
       const padded = padRows(
