@@ -55,7 +55,6 @@ const JOBS: Record<string, (c: Computer, args: never) => Generator<unknown, unkn
 
 interface Task {
   id: string;
-  job: boolean;
   steps: Iterator<unknown, unknown, void>;
 }
 
@@ -73,18 +72,21 @@ function step(): void {
   scheduled = false;
   const task = queue.shift();
   if (!task) return;
+  let message: ToMain;
   try {
     const r = task.steps.next();
-    if (r.done) post({ type: 'result', id: task.id, value: r.value });
+    if (r.done) message = { type: 'result', id: task.id, value: r.value };
     else {
-      if (task.job) post({ type: 'step', id: task.id, value: r.value });
+      message = { type: 'step', id: task.id, value: r.value };
       queue.push(task);
     }
   } catch (e) {
-    post({ type: 'error', id: task.id, error: describeError(asUserError(e), 0) });
+    message = { type: 'error', id: task.id, error: describeError(asUserError(e), 0) };
   }
+  // The stats first, so whoever sees the answer sees the sessions it compiled.
   const { compiles, runs, released } = ortStats;
   post({ type: 'stats', stats: { compiles, runs, released, sessions: sessionCacheSize(), arenaBytes: sessionArenaBytes() } });
+  post(message);
   schedule();
 }
 
@@ -105,7 +107,7 @@ port.on('message', (m: ToWorker) => {
           return { done: true, value: fn(computer, m.args as never) };
         },
       };
-      queue.push({ id: m.id, job: false, steps });
+      queue.push({ id: m.id, steps });
       break;
     }
     case 'job': {
@@ -114,7 +116,7 @@ port.on('message', (m: ToWorker) => {
         post({ type: 'error', id: m.id, error: describeError(new Error(`internal: no job '${m.op}'`), 0) });
         return;
       }
-      queue.push({ id: m.id, job: true, steps: fn(computer, m.args as never) });
+      queue.push({ id: m.id, steps: fn(computer, m.args as never) });
       break;
     }
     case 'cancel': {
