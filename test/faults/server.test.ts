@@ -161,6 +161,42 @@ describe('server faults: memory under prompts of every length and a series of jo
   });
 });
 
+describe('server faults: the session budget', () => {
+  it('the worker keeps at most maxSessions sessions, releasing the least recently used past sessionBudgetBytes', async (t: TestContext) => {
+    const budget = 32 * MB;
+    const server = await startServer({ server: { sessionBudgetBytes: budget, maxSessions: 6 } });
+    try {
+      const api = client(server.url);
+      let maxSessions = 0;
+      let maxArena = 0;
+      for (const n of [3, 20, 30, 40, 60, 90, 120, 180, 250, 3, 250]) {
+        for (const [path, body] of [
+          ['/api/forward', { prompt: ids(n, n), topK: 2 }],
+          ['/api/attention', { prompt: ids(n, n), layer: 1 }],
+          ['/api/logit-lens', { prompt: ids(n, n), topK: 2 }],
+        ] as const) {
+          const r = await api.post(path, body);
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+          const st = await api.stats();
+          maxSessions = Math.max(maxSessions, st.sessions);
+          maxArena = Math.max(maxArena, (st as unknown as { arenaBytes: number }).arenaBytes);
+        }
+      }
+      const st = (await api.stats()) as unknown as { released: number; compiles: number; rss: number };
+      t.diagnostic(
+        `${st.compiles} compiles, ${st.released} released, at most ${maxSessions} sessions and ${(maxArena / MB).toFixed(0)} MB of arenas kept; RSS ${(st.rss / MB).toFixed(0)} MB`,
+      );
+      assert.ok(maxSessions <= 6, `${maxSessions} sessions kept`);
+      assert.ok(st.released > 0, 'sessions were released');
+      // the session just run is kept whatever its arena: the largest here, the lens over 256
+      // positions, holds about 21 MB of logits
+      assert.ok(maxArena <= budget + 32 * MB, `${(maxArena / MB).toFixed(0)} MB of arenas kept`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('server faults: a busy server stays responsive and refuses at once', () => {
   let server: Server;
   let api: ReturnType<typeof client>;
