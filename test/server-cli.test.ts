@@ -43,7 +43,13 @@ describe('glassbox serve', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('serves a model directory on 127.0.0.1 and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, [...CLI, 'serve', dir, '--port', '0', '--max-tokens', '16'], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      [...CLI, 'serve', dir, '--port', '0', '--max-tokens', '16', '--max-jobs', '1', '--session-budget', '64'],
+      {
+        cwd: ROOT,
+      },
+    );
     let out = '';
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -65,11 +71,12 @@ describe('glassbox serve', () => {
       const info = (await (await fetch(`${url}api/model`)).json()) as {
         nLayers: number;
         hasTokenizer: boolean;
-        limits: { maxTokens: number };
+        limits: { maxTokens: number; maxJobs: number };
       };
       assert.equal(info.nLayers, 2);
       assert.equal(info.hasTokenizer, true);
       assert.equal(info.limits.maxTokens, 16);
+      assert.equal(info.limits.maxJobs, 1);
       const r = await fetch(`${url}api/forward`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -116,6 +123,7 @@ describe('glassbox serve', () => {
       [['serve', dir, '--port', '70000'], /--port must be an integer/],
       [['serve', dir, '--port', '0', '--max-tokens', '100'], /maxTokens 100 exceeds the model's context of 32 tokens/],
       [['serve', join(dir, 'missing')], /no such directory/],
+      [['serve', dir, '--session-budget', '0'], /--session-budget must be an integer in 1\.\.1073741824, got '0'/],
     ] as const) {
       const r = await promisify(execFile)(process.execPath, [...CLI, ...args], { cwd: ROOT }).then(
         () => ({ code: 0, err: '' }),

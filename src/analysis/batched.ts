@@ -166,14 +166,45 @@ export function runPatches(
   evaluate: ChunkEvaluator,
   options: BatchOptions = {},
 ): number[] {
-  if (patches.length === 0) return [];
+  const out: number[] = [];
+  for (const pass of patchPasses(model, tokens, patches, sources, evaluate, options)) out.push(...pass.values);
+  return out;
+}
+
+/** One forward pass of `patchPasses`. */
+export interface PatchPass {
+  /** The values of this pass's patches (the next ones in order). */
+  values: number[];
+  /** Patches done so far, this pass's included. */
+  done: number;
+}
+
+/**
+ * `runPatches` one forward pass at a time: a generator that runs a pass each time it is resumed
+ * and yields its values, so a caller can report progress, yield to other work or stop between
+ * passes. Every pass has the same shapes, hooks on every hook point the patches name (a site
+ * patched in no row of a pass is kept by an all-false mask), so one compiled session serves the
+ * whole sweep, whatever layers and positions it covers: layers and positions are inputs (the
+ * masks), not part of the graph. `passSize` sets the patches per pass exactly (default: the
+ * memory plan's), so sweeps of other lengths on the same shapes share the session too.
+ */
+export function* patchPasses(
+  model: HookedTransformer,
+  tokens: Tensor,
+  patches: readonly (Patch | null)[],
+  sources: Readonly<Record<string, PatchSource>>,
+  evaluate: ChunkEvaluator,
+  options: BatchOptions & { passSize?: number } = {},
+): Generator<PatchPass, void, void> {
+  if (patches.length === 0) return;
   const [b, s] = tokens.shape as [number, number];
   const grid = maskGrid(patches, sources);
-  const k = forwardPlan(model.cfg, b, s, patches.length, options).size;
+  if (options.passSize !== undefined && !(Number.isSafeInteger(options.passSize) && options.passSize >= 1))
+    throw new Error(`passSize must be a positive integer, got ${options.passSize}`);
+  const k = options.passSize ?? forwardPlan(model.cfg, b, s, patches.length, options).size;
   const tiled = tileRows(tokens, k);
   const mask = maskInput(options.attentionMask, tokens);
   const tiledMask = mask ? tileRows(mask.cast('int64'), k) : undefined;
-  const out: number[] = [];
   for (let start = 0; start < patches.length; start += k) {
     const chunk: (Patch | null)[] = patches.slice(start, start + k);
     const real = chunk.length;
@@ -184,9 +215,8 @@ export function runPatches(
       : model.forward(tiled, tiledMask ? { attentionMask: tiledMask } : {});
     const vals = evaluate(logits, k);
     if (vals.length !== k) throw new Error(`runPatches: the evaluator returned ${vals.length} values for ${k} patches`);
-    out.push(...vals.slice(0, real));
+    yield { values: vals.slice(0, real), done: start + real };
   }
-  return out;
 }
 
 /** Hooks for `runWithHooks` that apply one patch to a run on a batch of `batch` rows. */

@@ -8,6 +8,7 @@ import { concat, tensor, type Tensor } from '../tensor/index.js';
 import type { ActivationCache, HookedTransformer, RunOptions } from '../model/hooked.js';
 import { finalNormWeight, normPos, perRow, promptTokens, uncap, type PromptInput, type TokenChoice } from './common.js';
 import { hookName } from '../model/hook-names.js';
+import { boxSlice } from './buckets.js';
 
 /**
  * The residual direction of a token (its column of W_U), or of the difference of two tokens:
@@ -190,7 +191,14 @@ export function directLogitAttribution(model: HookedTransformer, input: PromptIn
   }
   const attributions = concat([attrs, tensor(bias, [1, b])], 0);
   const total = attributions.sum(0);
-  const lastLogits = uncap(model, run.logits.index([null, pos])); // [batch, d_vocab]
+  // The logits at pos, copied in JS: an eager index would compile one session per position.
+  const lastLogits = uncap(
+    model,
+    boxSlice(run.logits, [
+      [0, b],
+      [pos, pos + 1],
+    ]),
+  ); // [batch, 1, d_vocab]
   const lv = lastLogits.dataSync() as Float32Array;
   const v = model.cfg.dVocab;
   const diff = Float32Array.from({ length: b }, (_, r) => lv[r * v + answers[r]!]! - (wrongs ? lv[r * v + wrongs[r]!]! : 0));

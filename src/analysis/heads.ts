@@ -6,6 +6,7 @@
 import { PRNG, tensor, type Tensor } from '../tensor/index.js';
 import type { HookedTransformer, RunOptions } from '../model/hooked.js';
 import { checkHead, checkLayer, promptTokens, tokenRows, type PromptInput } from './common.js';
+import { bucketedCache, type ShapeBuckets } from './buckets.js';
 import { hookName } from '../model/hook-names.js';
 
 /**
@@ -52,24 +53,42 @@ export type HeadKind = keyof typeof RULES;
 export type HeadScores = Record<HeadKind, Tensor>;
 
 /**
+ * Each row's attention patterns, one [head, q, k] array per layer: from one run of `rows` (all
+ * of one length), or with `buckets` from padded runs (see buckets.ts), equal up to rounding.
+ */
+function rowPatterns(model: HookedTransformer, rows: readonly (readonly number[])[], buckets?: ShapeBuckets): Float32Array[][] {
+  const { nLayers: L, nHeads: H } = model.cfg;
+  const names = Array.from({ length: L }, (_, l) => hookName('pattern', l));
+  if (buckets) {
+    const cache = bucketedCache(model, rows, names, buckets);
+    return rows.map((_, r) => names.map((n) => cache.get(r, n).cast('float32').dataSync() as Float32Array));
+  }
+  const s = rows[0]!.length;
+  const { cache } = model.runWithCache(tensor(rows.flat(), [rows.length, s], 'int64'), { names });
+  const all = names.map((n) => cache.get(n).cast('float32').dataSync() as Float32Array); // [batch, head, q, k]
+  return rows.map((_, r) => all.map((p) => p.subarray(r * H * s * s, (r + 1) * H * s * s)));
+}
+
+/**
  * Scores every head for each kind from one cached run on `input` (no padding): the attention a
  * query puts on its targets, averaged over the queries that have targets (all rows, all
  * positions). Targets: previousToken, position q - 1; duplicateToken, earlier positions with the
  * same token; induction, the positions just after earlier occurrences of the same token. A kind
- * with no scored query gives NaN. Returns [n_layers, n_heads] per kind.
+ * with no scored query gives NaN. Returns [n_layers, n_heads] per kind. With `buckets` the rows
+ * run padded (see buckets.ts), so inputs of many shapes share compiled sessions; the scores are
+ * the same.
  */
 export function headScores(
   model: HookedTransformer,
   input: PromptInput,
   kinds: readonly HeadKind[] = ['previousToken', 'duplicateToken', 'induction'],
+  options: { buckets?: ShapeBuckets } = {},
 ): Partial<HeadScores> {
   const tokens = promptTokens(model, input);
   const rows = tokenRows(tokens);
   const [b, s] = tokens.shape as [number, number];
   const { nLayers: L, nHeads: H } = model.cfg;
-  const names = Array.from({ length: L }, (_, l) => hookName('pattern', l));
-  const { cache } = model.runWithCache(tokens, { names });
-  const patterns = names.map((n) => cache.get(n).cast('float32').dataSync() as Float32Array); // [batch, head, q, k]
+  const patterns = rowPatterns(model, rows, options.buckets); // [row][layer]: [head, q, k]
   const out: Partial<HeadScores> = {};
   for (const kind of kinds) {
     const rule: TargetRule = RULES[kind];
@@ -82,8 +101,8 @@ export function headScores(
         let sum = 0;
         for (let r = 0; r < b; r++)
           for (let q = 0; q < s; q++) {
-            const base = ((r * H + h) * s + q) * s;
-            for (const k of targets[r]![q]!) sum += patterns[l]![base + k]!;
+            const base = (h * s + q) * s;
+            for (const k of targets[r]![q]!) sum += patterns[r]![l]![base + k]!;
           }
         scores[l * H + h] = count ? sum / count : NaN;
       }
@@ -149,27 +168,32 @@ export function repeatedRandomTokens(model: HookedTransformer, options: Repeated
  * Induction score of every head, as Olsson et al. and TransformerLens measure it: on repeated
  * random sequences [BOS, r, r] (see `repeatedRandomTokens`), the mean attention from each
  * position of the second copy to the position just after the same token's occurrence in the
- * first copy. Returns `scores` [n_layers, n_heads] and the `tokens` used.
+ * first copy. Returns `scores` [n_layers, n_heads] and the `tokens` used. With `buckets` the rows
+ * run padded (see buckets.ts), so calls with other lengths and batches share compiled sessions;
+ * the scores are the same.
  */
-export function inductionScores(model: HookedTransformer, options: RepeatedTokensOptions = {}): { scores: Tensor; tokens: number[][] } {
+export function inductionScores(
+  model: HookedTransformer,
+  options: RepeatedTokensOptions & { buckets?: ShapeBuckets } = {},
+): { scores: Tensor; tokens: number[][] } {
   const tokens = repeatedRandomTokens(model, options);
   const offset = tokens[0]!.length % 2; // 1 with BOS
   const n = (tokens[0]!.length - offset) / 2;
   const { nLayers: L, nHeads: H } = model.cfg;
   const s = tokens[0]!.length;
-  const names = Array.from({ length: L }, (_, l) => hookName('pattern', l));
-  const { cache } = model.runWithCache(tokens, { names });
+  const patterns = rowPatterns(model, tokens, options.buckets); // [row][layer]: [head, q, k]
   const scores = new Float32Array(L * H);
   for (let l = 0; l < L; l++) {
-    const p = cache.get(names[l]!).cast('float32').dataSync() as Float32Array;
     for (let h = 0; h < H; h++) {
       let sum = 0;
-      for (let r = 0; r < tokens.length; r++)
+      for (let r = 0; r < tokens.length; r++) {
+        const p = patterns[r]![l]!;
         for (let t = 0; t < n; t++) {
           const q = offset + n + t; // r[t] in the second copy
           const k = offset + t + 1; // after r[t] in the first copy
-          sum += p[((r * H + h) * s + q) * s + k]!;
+          sum += p[(h * s + q) * s + k]!;
         }
+      }
       scores[l * H + h] = sum / (tokens.length * n);
     }
   }

@@ -57,6 +57,7 @@ export {
 } from './patching.js';
 export {
   runPatches,
+  patchPasses,
   patchHooks,
   patchedLogits,
   sliceEvaluator,
@@ -66,9 +67,21 @@ export {
   type PatchSource,
   type BatchOptions,
   type ChunkEvaluator,
+  type PatchPass,
 } from './batched.js';
 export {
+  shapeBuckets,
+  padRows,
+  boxSlice,
+  rowSlice,
+  positionAxes,
+  bucketedCache,
+  type ShapeBuckets,
+  type ShapeBucketOptions,
+} from './buckets.js';
+export {
   memoryConfig,
+  bucketAtLeast,
   forwardBytesPerRow,
   backwardBytesPerRow,
   memoryBudget,

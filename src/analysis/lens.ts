@@ -5,6 +5,7 @@
 import { stack, type Tensor } from '../tensor/index.js';
 import type { ActivationCache, HookedTransformer } from '../model/hooked.js';
 import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
+import { boxSlice, padRows, type ShapeBuckets } from './buckets.js';
 import { hookName } from '../model/hook-names.js';
 
 export interface AccumulatedResidOptions {
@@ -98,31 +99,47 @@ export interface LogitLensResult {
  * position, the final norm (recomputed for that residual, as `accumulatedResid` with `applyLn`)
  * and the unembedding (W_U, b_U, and the final soft-cap if the model has one) give a next-token
  * distribution; returns its `topK` tokens (default 5) and their probabilities. The last layer's
- * lens is the model's real output.
+ * lens is the model's real output. With `buckets` the prompt runs padded to a bucket length (see
+ * buckets.ts), so prompts of many lengths share compiled sessions; the result is the same.
  */
-export function logitLens(model: HookedTransformer, input: PromptInput, options: { topK?: number } = {}): LogitLensResult {
+export function logitLens(
+  model: HookedTransformer,
+  input: PromptInput,
+  options: { topK?: number; buckets?: ShapeBuckets } = {},
+): LogitLensResult {
   const tokens = promptTokens(model, input);
   if (tokens.shape[0] !== 1) throw new Error(`logitLens: takes one prompt, got a batch of ${tokens.shape[0]}`);
   const topK = Math.min(options.topK ?? 5, model.cfg.dVocab);
   const n = model.cfg.nLayers;
   const names = [...Array.from({ length: n }, (_, l) => hookName('resid_pre', l)), hookName('resid_post', n - 1)];
-  const { cache } = model.runWithCache(tokens, { names });
+  const row = tokenRows(tokens)[0]!;
+  const s = row.length;
+  // Padded: the lens runs over every padded position, and the real ones are read.
+  const padded = options.buckets ? padRows([row], options.buckets.length(s)) : null;
+  const { cache } = padded
+    ? model.runWithCache(padded.tokens, { names, attentionMask: padded.attentionMask })
+    : model.runWithCache(tokens, { names });
+  const width = padded ? padded.tokens.shape[1]! : s;
   const { resid, labels } = accumulatedResid(model, cache, { applyLn: true });
-  const logits = unembed(model, resid.index([null, 0])); // [layers, pos, d_vocab]
-  const { values, indices } = logits.softmax(-1).topk(topK, -1);
+  const all = unembed(model, resid.index([null, 0])); // [layers, pos, d_vocab]
+  const { values, indices } = all.softmax(-1).topk(topK, -1);
   const probs = values.dataSync() as Float32Array;
   const ids = indices.dataSync() as BigInt64Array;
-  const s = tokens.shape[1]!;
   const tok = model.tokenizer;
   const top = labels.map((_, l) =>
     Array.from({ length: s }, (_, p) =>
       Array.from({ length: topK }, (_, j) => {
-        const i = (l * s + p) * topK + j;
+        const i = (l * width + p) * topK + j;
         const token = Number(ids[i]);
         return tok ? { token, prob: probs[i]!, str: tok.toStrTokens([token])[0]! } : { token, prob: probs[i]! };
       }),
     ),
   );
-  const row = tokenRows(tokens)[0]!;
+  const logits = padded
+    ? boxSlice(all, [
+        [0, labels.length],
+        [0, s],
+      ])
+    : all;
   return { labels, tokens: row, strTokens: tok ? tok.toStrTokens(row) : null, top, logits };
 }

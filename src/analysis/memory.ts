@@ -107,8 +107,12 @@ export interface ChunkPlan {
   count: number;
 }
 
-/** Chunk sizes are rounded up to one of these (1, 2, 3, 4, 6, 8, 12, ...: powers of two and 1.5 times them) where that fits. */
-function bucketAtLeast(k: number): number {
+/**
+ * The smallest of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and 1.5 times them) that is at
+ * least `k`: chunk sizes are rounded up to one where that fits, and shape buckets (buckets.ts)
+ * pad lengths to one.
+ */
+export function bucketAtLeast(k: number): number {
   let p = 1;
   while (p < k) {
     if (p >= 2 && (p * 3) / 2 >= k) return (p * 3) / 2;

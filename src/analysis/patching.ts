@@ -71,10 +71,10 @@ export function preparePatching(model: HookedTransformer, problem: PatchingProbl
     const answers = perRow(model, problem.answer, b, 'patching answer');
     const wrongs = perRow(model, problem.wrong, b, 'patching wrong');
     const pos = normPos(problem.pos ?? -1, s);
-    const at = (logits: Tensor) => logits.slice([null, { start: pos, end: pos + 1 }]); // only the read position
-    raw = (l) => rowLogitDiffs(at(l), answers, wrongs, 0).reduce((x, y) => x + y, 0) / b;
+    // Read at `pos` from the logits as they are (a slice would compile a session per position).
+    raw = (l) => rowLogitDiffs(l, answers, wrongs, pos).reduce((x, y) => x + y, 0) / b;
     evaluate = (logits, k) => {
-      const d = rowLogitDiffs(at(logits), answers, wrongs, 0);
+      const d = rowLogitDiffs(logits, answers, wrongs, pos);
       return Array.from({ length: k }, (_, i) => d.slice(i * b, (i + 1) * b).reduce((x, y) => x + y, 0) / b);
     };
   }

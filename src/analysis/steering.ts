@@ -12,8 +12,9 @@
  * positions (ActAdd adds at the first few positions).
  */
 import { Tensor, tensor } from '../tensor/index.js';
-import { suggest, type GenerateOptions, type HookedTransformer } from '../model/hooked.js';
+import { suggest, type GenerateOptions, type HookedTransformer, type TokenInput } from '../model/hooked.js';
 import { checkLayer, promptTokens, tokenRows, type PromptInput } from './common.js';
+import { bucketedCache, padRows, type ShapeBuckets } from './buckets.js';
 
 /** A residual-stream hook of a layer ('resid_pre', 'resid_mid', 'resid_post'), or any full hook name. */
 export type SteeringHook = 'resid_pre' | 'resid_mid' | 'resid_post' | (string & {});
@@ -41,9 +42,19 @@ export function promptList(model: HookedTransformer, prompts: PromptInput): numb
 
 /**
  * Runs `rows` through `runWithCache` for `name`, grouping rows of equal length into one batch,
- * and returns each row's activation [pos, ...] in the order given.
+ * and returns each row's activation [pos, ...] in the order given. With `buckets` rows run padded
+ * (see buckets.ts): grouped by padded length, so rows of many lengths share compiled sessions.
  */
-export function rowActivations(model: HookedTransformer, rows: readonly (readonly number[])[], name: string): Tensor[] {
+export function rowActivations(
+  model: HookedTransformer,
+  rows: readonly (readonly number[])[],
+  name: string,
+  buckets?: ShapeBuckets,
+): Tensor[] {
+  if (buckets) {
+    const cache = bucketedCache(model, rows, [name], buckets);
+    return rows.map((_, i) => cache.get(i, name));
+  }
   const out: Tensor[] = new Array<Tensor>(rows.length);
   const byLen = new Map<number, number[]>();
   rows.forEach((r, i) => byLen.set(r.length, [...(byLen.get(r.length) ?? []), i]));
@@ -66,6 +77,8 @@ export interface SteeringVectorOptions {
   hook?: SteeringHook;
   /** 'last' (default): the activation at each prompt's last token; 'mean': averaged over its positions. */
   position?: 'last' | 'mean';
+  /** Run the prompts padded to these buckets (see buckets.ts): the same vector, fewer compiled sessions. */
+  buckets?: ShapeBuckets;
 }
 
 /**
@@ -88,7 +101,7 @@ export function steeringVector(
   const meanOf = (prompts: PromptInput, what: string): Tensor => {
     const rows = promptList(model, prompts);
     if (rows.length === 0) throw new Error(`steeringVector: no ${what} prompts`);
-    const acts = rowActivations(model, rows, name).map((a) => (position === 'last' ? a.index([-1]) : a.mean(0)));
+    const acts = rowActivations(model, rows, name, options.buckets).map((a) => (position === 'last' ? a.index([-1]) : a.mean(0)));
     return acts
       .reduce((x, y) => x.add(y))
       .div(acts.length)
@@ -185,7 +198,7 @@ export function generateSteered(
   const s = tokens.shape[1]!;
   const maxNew = options.maxNewTokens ?? 10;
   const positions = options.positions ?? 'all';
-  const hooks = steeringHooks(model, vector, { ...options, promptLen: s, seqLen: s + maxNew });
+  const hooks = steeringHooks(model, vector, { ...options, promptLen: s, seqLen: options.cacheLength ?? s + maxNew });
   const out = model.generate(tokens, {
     ...generateOptions(options),
     hooks,
@@ -198,6 +211,22 @@ export function generateSteered(
 function generateOptions(o: GenerateSteeredOptions): Omit<GenerateOptions, 'hooks' | 'useKvCache'> {
   const { layer: _layer, hook: _hook, scale: _scale, positions: _positions, ...rest } = o;
   return rest;
+}
+
+/**
+ * One prompt row as generation input: as it is, or with `buckets` left-padded to a bucket length
+ * with its attention mask, and the KV cache sized to a bucket, so that prompts of many lengths
+ * and `maxNewTokens` share compiled sessions (the continuation is the same).
+ */
+function generationInput(
+  row: readonly number[],
+  maxNew: number,
+  buckets: ShapeBuckets | undefined,
+): { tokens: TokenInput; attentionMask?: Tensor; cacheLength?: number } {
+  if (!buckets) return { tokens: [[...row]] };
+  const S = buckets.length(row.length);
+  const { tokens, attentionMask } = padRows([row], S, 1, { side: 'left' });
+  return { tokens, attentionMask, cacheLength: buckets.length(S + maxNew) };
 }
 
 /** One prompt's steered and unsteered continuations. */
@@ -216,18 +245,22 @@ export interface SteeringComparison {
 
 /**
  * Side by side, for each prompt (strings tokenized one at a time, so lengths may differ), the
- * continuation without steering and with it; both use the same sampling settings and seed.
+ * continuation without steering and with it; both use the same sampling settings and seed. With
+ * `buckets` each prompt runs left-padded to a bucket length and the KV cache has a bucket's
+ * length (see buckets.ts): the same continuations, from a bounded number of compiled sessions.
  */
 export function compareSteering(
   model: HookedTransformer,
   prompts: PromptInput,
   vector: Tensor | readonly number[],
-  options: GenerateSteeredOptions,
+  options: GenerateSteeredOptions & { buckets?: ShapeBuckets },
 ): SteeringComparison[] {
   const tok = model.tokenizer;
+  const { buckets, ...opts } = options;
   return promptList(model, prompts).map((row) => {
-    const plain = model.generate([row], generateOptions(options)).newTokens[0]!;
-    const steered = generateSteered(model, [row], vector, options).newTokens[0]!;
+    const { tokens, ...input } = generationInput(row, opts.maxNewTokens ?? 10, buckets);
+    const plain = model.generate(tokens, { ...generateOptions(opts), ...input }).newTokens[0]!;
+    const steered = generateSteered(model, tokens, vector, { ...opts, ...input }).newTokens[0]!;
     const r: SteeringComparison = { prompt: row, unsteered: plain, steered };
     if (tok) {
       r.promptText = tok.decode(row);

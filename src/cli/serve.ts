@@ -37,12 +37,24 @@ export function registerServe(program: Command): void {
     .option('--allowed-hosts <names>', 'comma-separated host names clients use to reach the server (required with a non-loopback --host)')
     .option('--max-tokens <n>', "longest prompt accepted, in tokens (default the model's context)")
     .option('--max-new-tokens <n>', 'most tokens one steering request may generate', '128')
+    .option('--max-jobs <n>', 'most patching jobs running at once (more are refused with 429)', '4')
+    .option('--session-budget <MiB>', "most memory the model's compiled sessions keep, in MiB (least recently used are released)", '512')
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
     .option('--open', 'open the workbench in the default browser once it is listening')
     .action(
       async (
         spec: string,
-        opts: { port: string; host: string; allowedHosts?: string; maxTokens?: string; maxNewTokens: string; web?: string; open?: boolean },
+        opts: {
+          port: string;
+          host: string;
+          allowedHosts?: string;
+          maxTokens?: string;
+          maxNewTokens: string;
+          maxJobs: string;
+          sessionBudget: string;
+          web?: string;
+          open?: boolean;
+        },
       ) => {
         const running = await serve({
           model: spec,
@@ -57,6 +69,8 @@ export function registerServe(program: Command): void {
             : {}),
           port: intFlag('port', opts.port, 0, 65535),
           maxNewTokens: intFlag('max-new-tokens', opts.maxNewTokens, 1),
+          maxJobs: intFlag('max-jobs', opts.maxJobs, 1),
+          sessionBudgetBytes: intFlag('session-budget', opts.sessionBudget, 1, 2 ** 30) * 2 ** 20,
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
         });

@@ -34,6 +34,13 @@ export interface GenerateOptions extends RunOptions {
   hooks?: HookList;
   /** Default true. */
   useKvCache?: boolean;
+  /**
+   * Slots of the KV cache (or, without it, the fixed length of every step's sequence): at least
+   * the prompt's columns plus `maxNewTokens` (the default). Unused slots are masked, so a larger
+   * cache changes nothing but the shapes: calls with other prompt lengths or `maxNewTokens`
+   * given the same `cacheLength` share compiled sessions.
+   */
+  cacheLength?: number;
 }
 
 /**
@@ -51,14 +58,20 @@ export function generate(
   const [b, s] = tokens.shape as [number, number];
   const maxNew = options.maxNewTokens ?? 10;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
-  const L = s + maxNew;
-  if (model.cfg.positional === 'learned' && L > model.cfg.nCtx)
-    throw new Error(`generate: ${s} prompt + ${maxNew} new tokens exceed the context of ${model.cfg.nCtx}`);
+  // The last column generated, and the slots of the cache.
+  const end = s + maxNew;
+  const L = options.cacheLength ?? end;
+  if (!Number.isSafeInteger(L) || L < end)
+    throw new Error(`generate: cacheLength ${L} is shorter than the ${s} prompt columns plus ${maxNew} new tokens`);
   checkVocab(tokens, model.cfg.dVocab);
   const mask = maskTensor(options.attentionMask, tokens);
   const valid: boolean[] = mask
     ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0)
     : new Array<boolean>(b * s).fill(true);
+  // Positions count real tokens (left padding takes none), so the longest row's real prompt decides.
+  const longest = Math.max(...Array.from({ length: b }, (_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length));
+  if (model.cfg.positional === 'learned' && longest + maxNew > model.cfg.nCtx)
+    throw new Error(`generate: ${longest} prompt + ${maxNew} new tokens exceed the context of ${model.cfg.nCtx}`);
   for (let r = 0; r < b; r++)
     for (let c = 1; c < s; c++)
       if (!valid[r * s + c] && valid[r * s + c - 1])
@@ -87,7 +100,7 @@ export function generate(
     const call = jit((params: ModelParams, toks: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) =>
       model.traced(params, { ...fwd, tokens: toks }, model.hookPoints(spec, {})),
     );
-    for (let t = s; t < L && !done.every(Boolean); t++) {
+    for (let t = s; t < end && !done.every(Boolean); t++) {
       const ids = new Float64Array(b * L);
       const m = new Float64Array(b * L);
       for (let r = 0; r < b; r++)
@@ -132,7 +145,7 @@ export function generate(
       return { last: logits.index([null, 0]), k: presentKv.k, v: presentKv.v, routerTies };
     });
     const promptLen = rows.map((_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length);
-    for (let t = s; t < L - 1 && !done.every(Boolean); t++) {
+    for (let t = s; t < end - 1 && !done.every(Boolean); t++) {
       const positions = promptLen.map((n) => n + (t - s));
       let last: Tensor;
       if (model.cfg.ropeRefreshCache && crossesLongRope(model.cfg, positions)) {

@@ -5,6 +5,7 @@
  * is text or a list of token ids; every error is `{ statusCode, error, message }`):
  *
  * - `GET  /api/model`           config summary, hook names, whether there is a tokenizer, limits
+ * - `GET  /api/stats`           resident memory, requests and jobs in flight, the worker's compiled sessions
  * - `POST /api/tokenize`        `{ prompt, prependBos? }` -> tokens and their strings
  * - `POST /api/forward`         `{ prompt, prependBos?, topK? }` -> top-k next tokens per position
  * - `POST /api/attention`       `{ prompt, prependBos?, layer, head? }` -> pattern [head][q][k]
@@ -14,22 +15,27 @@
  * - `POST /api/patching`        `{ clean, corrupted, prependBos?, answer, wrong, pos?, kinds? }` -> 202 `{ jobId, ... }`
  * - `GET  /api/jobs/:id`        a job's status (and result when done)
  * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total }`, then `result`, `error` or `cancelled`
- * - `DELETE /api/jobs/:id`      cancels a running job (it stops after the current layer)
+ * - `DELETE /api/jobs/:id`      cancels a running job (its work stops after the forward pass it is in)
  * - `POST /api/steer`           `{ positive, negative, layer, prompt, scale?, ... }` -> steered and unsteered text
  *
  * The response shapes are documented on the functions in handlers.ts and patching.ts.
  *
- * Model calls are synchronous (ONNX Runtime), so requests run one model call at a time; a
- * patching job runs one layer per turn of the event loop, so other requests are served between
- * its chunks and a cancellation is seen after the current layer. No request names a file: the
- * only files served are the web app's, from `webRoot`.
+ * Resources: every model computation runs in a worker thread that owns a copy of the model
+ * (model-worker.ts, worker.ts), so this thread answers GET /api/model, job status, event streams,
+ * cancellations and refusals at once while the model computes. The worker runs requests and job
+ * passes one at a time, round robin; a job over `maxJobs`, or a request over `maxQueued` waiting,
+ * is a 429 at once. Prompts run padded to a few bucket lengths, and a patching sweep runs as one
+ * compiled session, so the compiled sessions are bounded in number whatever the requests, and
+ * their memory by `sessionBudgetBytes` (see compute.ts). No request names a file: the only files
+ * served are the web app's, from `webRoot`.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { HookedTransformer } from '../model/hooked.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
 import { JobManager } from './jobs.js';
-import { planPatching } from './patching.js';
+import { ModelWorker } from './model-worker.js';
+import { startPatching } from './patching.js';
 import {
   bodySchemas,
   type AttentionBody,
@@ -41,6 +47,7 @@ import {
   type PatchingBody,
   type PatchingStart,
   type ServerLimits,
+  type ServerStats,
   type SteerBody,
   type TokenizeBody,
 } from './schemas.js';
@@ -64,6 +71,21 @@ export interface ServerOptions {
   maxNewTokens?: number;
   /** Most patching jobs running at once (default 4). */
   maxJobs?: number;
+  /** Most requests waiting for the model at once (default 32); more are refused with a 429. */
+  maxQueued?: number;
+  /**
+   * Most memory the compiled sessions' ONNX Runtime arenas may keep together (default 512 MiB):
+   * past it the least recently used are released (`ortConfig.maxArenaBytes` in the worker).
+   */
+  sessionBudgetBytes?: number;
+  /** Most compiled sessions kept (default 64). */
+  maxSessions?: number;
+  /**
+   * Estimated bytes of one forward pass of a patching sweep (default 64 MiB): it sets the rows of
+   * each pass, so the time a pass holds the worker (and so how soon a cancellation takes effect)
+   * and the memory of the sweep's session.
+   */
+  passBudgetBytes?: number;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
   /**
@@ -94,8 +116,8 @@ function isLoopback(name: string | null): boolean {
 
 /** The limits a server with these options enforces. */
 export function serverLimits(
-  model: HookedTransformer,
-  options: Pick<ServerOptions, 'maxTokens' | 'maxNewTokens' | 'maxJobs'>,
+  model: Pick<HookedTransformer, 'cfg'>,
+  options: Pick<ServerOptions, 'maxTokens' | 'maxNewTokens' | 'maxJobs' | 'maxQueued'>,
 ): ServerLimits {
   const { cfg } = model;
   const ctxLimit = cfg.positional === 'learned' ? cfg.nCtx : Infinity;
@@ -106,6 +128,8 @@ export function serverLimits(
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
   const maxJobs = options.maxJobs ?? 4;
   if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new Error(`maxJobs must be a positive integer, got ${maxJobs}`);
+  const maxQueued = options.maxQueued ?? 32;
+  if (!Number.isInteger(maxQueued) || maxQueued < 1) throw new Error(`maxQueued must be a positive integer, got ${maxQueued}`);
   return {
     maxTokens,
     maxChars: Math.max(4096, 32 * maxTokens),
@@ -114,6 +138,7 @@ export function serverLimits(
     maxSteerPrompts: 64,
     maxHeadBatch: 32,
     maxJobs,
+    maxQueued,
   };
 }
 
@@ -122,7 +147,24 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const { model } = options;
   const limits = serverLimits(model, options);
   const bodyLimit = options.bodyLimit ?? 2 ** 20;
-  const ctx: Ctx = { model, modelName: options.modelName ?? 'model', limits };
+  const budget = (name: string, v: number | undefined, dflt: number) => {
+    const b = v ?? dflt;
+    if (!Number.isSafeInteger(b) || b < 1) throw new Error(`${name} must be a positive integer, got ${b}`);
+    return b;
+  };
+  const worker = new ModelWorker(
+    model,
+    {
+      maxTokens: limits.maxTokens,
+      sessionBudgetBytes: budget('sessionBudgetBytes', options.sessionBudgetBytes, 512 * 2 ** 20),
+      maxSessions: budget('maxSessions', options.maxSessions, 64),
+      passBudgetBytes: budget('passBudgetBytes', options.passBudgetBytes, 64 * 2 ** 20),
+    },
+    limits.maxQueued,
+  );
+  // The HTTP thread keeps the config, hook names and tokenizer; the weights are the worker's.
+  const view = { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer };
+  const ctx: Ctx = { model: view, modelName: options.modelName ?? 'model', limits, worker };
   const allowedHosts = [...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())];
   const jobs = new JobManager({ maxRunning: limits.maxJobs });
 
@@ -160,9 +202,17 @@ export function createServer(options: ServerOptions): FastifyInstance {
     return payload;
   });
   app.addHook('preClose', async () => jobs.cancelAll());
+  app.addHook('onClose', async () => worker.close());
 
   const s = bodySchemas(limits);
   app.get('/api/model', async () => modelInfo(ctx));
+  /** GET /api/stats -> `{ rss, queued, jobs, compiles, runs, released, sessions, arenaBytes }` (the worker's after its latest step). */
+  app.get('/api/stats', async (): Promise<ServerStats> => ({
+    rss: process.memoryUsage.rss(),
+    queued: worker.queued,
+    jobs: jobs.running,
+    ...worker.stats,
+  }));
   app.post<{ Body: TokenizeBody }>('/api/tokenize', { schema: { body: s.tokenize } }, async (req) => tokenize(ctx, req.body));
   app.post<{ Body: ForwardBody }>('/api/forward', { schema: { body: s.forward } }, async (req) => forward(ctx, req.body));
   app.post<{ Body: AttentionBody }>('/api/attention', { schema: { body: s.attention } }, async (req) => attention(ctx, req.body));
@@ -176,8 +226,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
    * a bad problem (shapes, tokens, the metric equal on both prompts) is a 400 at once.
    */
   app.post<{ Body: PatchingBody }>('/api/patching', { schema: { body: s.patching } }, async (req, reply) => {
-    const plan = planPatching(ctx, req.body);
-    const job = jobs.start('patching', plan.total, (control) => plan.run(control));
+    const job = await startPatching(ctx, jobs, req.body);
     const start: PatchingStart = { jobId: job.id, status: job.status, total: job.total, events: `/api/jobs/${job.id}/events` };
     return reply.code(202).send(start);
   });

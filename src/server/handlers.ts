@@ -1,20 +1,15 @@
 /**
- * The API's computations: validated request bodies in, plain JSON out. Each function runs the
- * analysis toolkit on the server's model; the routes (app.ts) only wire them to URLs. Numbers
- * are rounded to 6 significant digits (`num`); NaN and infinities become null.
+ * The API's endpoints: validated request bodies in, plain JSON out. Each function checks the
+ * request against the model (token ids, lengths, layers, heads, positions), tokenizes text, has
+ * the model worker run the computation (compute.ts) and turns its numbers into the endpoint's
+ * JSON; the routes (app.ts) only wire them to URLs. Numbers are rounded to 6 significant digits
+ * (`num`); NaN and infinities become null.
  */
-import type { HookedTransformer } from '../model/hooked.js';
-import {
-  attentionPattern,
-  compareSteering,
-  directLogitAttribution,
-  headScores,
-  inductionScores,
-  logitLens,
-  steeringHookName,
-  steeringVector,
-} from '../analysis/index.js';
-import { HttpError, userInput } from './errors.js';
+import type { ModelConfig } from '../model/config.js';
+import type { ModelTokenizer } from '../model/hooked.js';
+import { HttpError } from './errors.js';
+import type { ModelWorker } from './model-worker.js';
+import type { AttentionRaw, DlaRaw, ForwardRaw, HeadsRaw, LensRaw, SteerRaw } from './compute.js';
 import type {
   AttentionBody,
   AttentionResult,
@@ -37,12 +32,19 @@ import type {
   TokenProb,
   TokenRef,
 } from './schemas.js';
-import { hookName } from '../model/hook-names.js';
+
+/** What the HTTP thread knows of the model: its config, hook names and tokenizer (the weights are the worker's). */
+export interface ModelView {
+  cfg: ModelConfig;
+  hookNames: readonly string[];
+  tokenizer: ModelTokenizer | null;
+}
 
 export interface Ctx {
-  model: HookedTransformer;
+  model: ModelView;
   modelName: string;
   limits: ServerLimits;
+  worker: ModelWorker;
 }
 
 /** A float rounded to 6 significant digits; null for NaN and infinities (JSON has neither). */
@@ -50,15 +52,15 @@ export function num(x: number): number | null {
   return Number.isFinite(x) ? Number(x.toPrecision(6)) : null;
 }
 
-export function tokenStr(model: HookedTransformer, id: number): string | null {
+export function tokenStr(model: ModelView, id: number): string | null {
   return model.tokenizer ? model.tokenizer.toStrTokens([id])[0]! : null;
 }
 
-export function strTokens(model: HookedTransformer, ids: readonly number[]): string[] | null {
+export function strTokens(model: ModelView, ids: readonly number[]): string[] | null {
   return model.tokenizer ? model.tokenizer.toStrTokens(ids) : null;
 }
 
-function checkVocab(model: HookedTransformer, ids: readonly number[], what: string): void {
+function checkVocab(model: ModelView, ids: readonly number[], what: string): void {
   const V = model.cfg.dVocab;
   const bad = ids.find((t) => t >= V);
   if (bad !== undefined) throw new HttpError(400, `${what}: token id ${bad} is outside the vocabulary (0..${V - 1})`);
@@ -178,18 +180,15 @@ export function tokenize(ctx: Ctx, body: TokenizeBody): TokenizeResult {
  * top[pos] is the model's `topK` most likely next tokens after position pos, `{ token, str, prob }`,
  * most likely first.
  */
-export function forward(ctx: Ctx, body: ForwardBody): ForwardResult {
+export async function forward(ctx: Ctx, body: ForwardBody): Promise<ForwardResult> {
   const { model } = ctx;
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const k = topKOf(ctx, body.topK);
-  const logits = userInput(() => model.forward([tokens]));
-  const { values, indices } = logits.index([0]).softmax(-1).topk(k, -1); // [pos, k]
-  const probs = values.dataSync() as Float32Array;
-  const ids = indices.dataSync() as BigInt64Array;
+  const r = await ctx.worker.call<ForwardRaw>('forward', { tokens, topK: k });
   const top: TokenProb[][] = tokens.map((_, p) =>
     Array.from({ length: k }, (_, j) => {
-      const token = Number(ids[p * k + j]);
-      return { token, str: tokenStr(model, token), prob: num(probs[p * k + j]!) };
+      const token = r.ids[p * k + j]!;
+      return { token, str: tokenStr(model, token), prob: num(r.probs[p * k + j]!) };
     }),
   );
   return { tokens, strTokens: strTokens(model, tokens), top };
@@ -200,27 +199,24 @@ export function forward(ctx: Ctx, body: ForwardBody): ForwardResult {
  * strTokens, pattern }`: pattern[i][q][k] is the attention of head heads[i] (every head of the
  * layer, or just `head`) from query position q to key position k.
  */
-export function attention(ctx: Ctx, body: AttentionBody): AttentionResult {
+export async function attention(ctx: Ctx, body: AttentionBody): Promise<AttentionResult> {
   const { model } = ctx;
   checkLayer(ctx, body.layer);
   if (body.head !== undefined) checkHead(ctx, body.head);
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const s = tokens.length;
-  const H = model.cfg.nHeads;
-  let data: Float32Array;
-  let heads: number[];
-  if (body.head !== undefined) {
-    data = userInput(() => attentionPattern(model, [tokens], body.layer, body.head!))
-      .cast('float32')
-      .dataSync() as Float32Array;
-    heads = [body.head];
-  } else {
-    const name = hookName('pattern', body.layer);
-    const { cache } = userInput(() => model.runWithCache([tokens], { names: [name] }));
-    data = cache.get(name).cast('float32').dataSync() as Float32Array;
-    heads = Array.from({ length: H }, (_, h) => h);
-  }
-  return { layer: body.layer, heads, tokens, strTokens: strTokens(model, tokens), pattern: grid(data, [heads.length, s, s]) };
+  const r = await ctx.worker.call<AttentionRaw>('attention', {
+    tokens,
+    layer: body.layer,
+    ...(body.head !== undefined ? { head: body.head } : {}),
+  });
+  return {
+    layer: body.layer,
+    heads: r.heads,
+    tokens,
+    strTokens: strTokens(model, tokens),
+    pattern: grid(r.pattern, [r.heads.length, s, s]),
+  };
 }
 
 /**
@@ -228,12 +224,20 @@ export function attention(ctx: Ctx, body: AttentionBody): AttentionResult {
  * labels[i] names the residual stream read ('0_pre' = the embeddings, ..., 'final_post' = the
  * model's output); top[i][pos] is its `topK` next-token predictions `{ token, str, prob }`.
  */
-export function logitLensGrid(ctx: Ctx, body: LogitLensBody): LogitLensResult {
+export async function logitLensGrid(ctx: Ctx, body: LogitLensBody): Promise<LogitLensResult> {
   const { model } = ctx;
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
-  const r = userInput(() => logitLens(model, [tokens], { topK: topKOf(ctx, body.topK) }));
-  const top: TokenProb[][][] = r.top.map((layer) =>
-    layer.map((preds) => preds.map((p) => ({ token: p.token, str: p.str ?? null, prob: num(p.prob) }))),
+  const k = topKOf(ctx, body.topK);
+  const s = tokens.length;
+  const r = await ctx.worker.call<LensRaw>('logitLens', { tokens, topK: k });
+  const top: TokenProb[][][] = r.labels.map((_, l) =>
+    tokens.map((_, p) =>
+      Array.from({ length: k }, (_, j) => {
+        const i = (l * s + p) * k + j;
+        const token = r.ids[i]!;
+        return { token, str: tokenStr(model, token), prob: num(r.probs[i]!) };
+      }),
+    ),
   );
   return { labels: r.labels, tokens, strTokens: strTokens(model, tokens), top };
 }
@@ -247,13 +251,13 @@ export function logitLensGrid(ctx: Ctx, body: LogitLensBody): LogitLensResult {
  * values as a grid (null where the model has no per-head split); total is their sum and
  * logitDiff the real run's logit (difference), equal up to rounding.
  */
-export function dla(ctx: Ctx, body: DlaBody): DlaResult {
+export async function dla(ctx: Ctx, body: DlaBody): Promise<DlaResult> {
   const { model } = ctx;
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const pos = checkPos(body.pos ?? -1, tokens.length);
   const answer = tokenId(ctx, body.answer, 'answer');
   const wrong = body.wrong === undefined ? undefined : tokenId(ctx, body.wrong, 'wrong');
-  const r = userInput(() => directLogitAttribution(model, [tokens], { answer, ...(wrong !== undefined ? { wrong } : {}), pos }));
+  const r = await ctx.worker.call<DlaRaw>('dla', { tokens, answer, ...(wrong !== undefined ? { wrong } : {}), pos });
   const { nLayers: L, nHeads: H } = model.cfg;
   const byLabel = new Map(r.labels.map((l, i) => [l, r.values[i]!]));
   const heads = byLabel.has('L0H0')
@@ -267,8 +271,8 @@ export function dla(ctx: Ctx, body: DlaBody): DlaResult {
     wrong: wrong === undefined ? null : { token: wrong, str: tokenStr(model, wrong) },
     components: r.labels.map((label, i) => ({ label, value: num(r.values[i]!) })),
     heads,
-    total: num(r.total.item()),
-    logitDiff: num(r.logitDiff.item()),
+    total: num(r.total),
+    logitDiff: num(r.logitDiff),
   };
 }
 
@@ -280,7 +284,7 @@ export function dla(ctx: Ctx, body: DlaBody): DlaResult {
  * `seqLen` random tokens written twice (after BOS); previous- and duplicate-token scores on the
  * prompt, or on those rows when no prompt is given (`scoredOn` says which).
  */
-export function heads(ctx: Ctx, body: HeadsBody): HeadsResult {
+export async function heads(ctx: Ctx, body: HeadsBody): Promise<HeadsResult> {
   const { model, limits } = ctx;
   const { cfg } = model;
   const bos = cfg.bosTokenId !== null ? 1 : 0;
@@ -294,23 +298,20 @@ export function heads(ctx: Ctx, body: HeadsBody): HeadsResult {
     );
   const batch = body.batch ?? 4;
   const seed = body.seed ?? 0;
-  const ind = userInput(() => inductionScores(model, { seqLen, batch, seed }));
   const prompt = body.prompt === undefined ? null : promptIds(ctx, body.prompt, body.prependBos);
-  const other = userInput(() => headScores(model, prompt ? [prompt] : ind.tokens, ['previousToken', 'duplicateToken']));
-  const g = (t: { dataSync(): unknown }) => grid(t.dataSync() as Float32Array, [cfg.nLayers, cfg.nHeads]);
+  const r = await ctx.worker.call<HeadsRaw>('heads', { prompt, seqLen, batch, seed });
+  const g = (v: number[]) => grid(v, [cfg.nLayers, cfg.nHeads]);
   return {
     nLayers: cfg.nLayers,
     nHeads: cfg.nHeads,
-    previousToken: g(other.previousToken!),
-    duplicateToken: g(other.duplicateToken!),
-    induction: g(ind.scores),
+    previousToken: g(r.previousToken),
+    duplicateToken: g(r.duplicateToken),
+    induction: g(r.induction),
     scoredOn: prompt ? 'prompt' : 'repeated',
     ...(prompt ? { tokens: prompt, strTokens: strTokens(model, prompt) } : {}),
-    repeated: { seqLen, batch, seed, tokens: ind.tokens },
+    repeated: { seqLen, batch, seed, tokens: r.tokens },
   };
 }
-
-const STEER_HOOKS = /^(hook_embed|hook_pos_embed|blocks\.\d+\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out))$/;
 
 /**
  * POST /api/steer `{ positive: Prompt[], negative: Prompt[], layer, hook? = 'resid_pre',
@@ -320,19 +321,13 @@ const STEER_HOOKS = /^(hook_embed|hook_pos_embed|blocks\.\d+\.hook_(resid_pre|re
  * difference-of-means vector (positive minus negative activations at the hook, at each prompt's
  * last token or averaged over positions) times `scale`, added at the hook while generating
  * (`positions`); both continuations use the same sampling settings and seed. `text` is null
- * without a tokenizer.
+ * without a tokenizer. The hook must be a residual-stream hook (resid_pre, resid_mid,
+ * resid_post, attn_out, mlp_out, hook_embed, hook_pos_embed).
  */
-export function steer(ctx: Ctx, body: SteerBody): SteerResult {
+export async function steer(ctx: Ctx, body: SteerBody): Promise<SteerResult> {
   const { model } = ctx;
   const { cfg } = model;
   checkLayer(ctx, body.layer);
-  const hookArg = body.hook ?? 'resid_pre';
-  const hook = userInput(() => steeringHookName(model, body.layer, hookArg));
-  if (!STEER_HOOKS.test(hook))
-    throw new HttpError(
-      400,
-      `hook '${hook}' is not a residual-stream hook; steering adds a d_model vector at resid_pre, resid_mid, resid_post, attn_out or mlp_out`,
-    );
   const positive = body.positive.map((p, i) => promptIds(ctx, p, body.prependBos, `positive[${i}]`));
   const negative = body.negative.map((p, i) => promptIds(ctx, p, body.prependBos, `negative[${i}]`));
   const prompt = promptIds(ctx, body.prompt, body.prependBos);
@@ -343,28 +338,29 @@ export function steer(ctx: Ctx, body: SteerBody): SteerResult {
       `the prompt (${prompt.length} tokens) and maxNewTokens (${maxNewTokens}) exceed the model's context of ${cfg.nCtx} tokens`,
     );
   const scale = body.scale ?? 1;
-  const vector = userInput(() => steeringVector(model, positive, negative, { layer: body.layer, hook, position: body.position ?? 'last' }));
-  const [cmp] = userInput(() =>
-    compareSteering(model, [prompt], vector, {
-      layer: body.layer,
-      hook,
-      scale,
-      positions: body.positions ?? 'all',
-      maxNewTokens,
-      temperature: body.temperature ?? 0,
-      seed: body.seed ?? 0,
-      ...(body.topK !== undefined ? { topK: body.topK } : {}),
-      ...(body.topP !== undefined ? { topP: body.topP } : {}),
-    }),
-  );
+  const r = await ctx.worker.call<SteerRaw>('steer', {
+    positive,
+    negative,
+    layer: body.layer,
+    hook: body.hook ?? 'resid_pre',
+    position: body.position ?? 'last',
+    positions: body.positions ?? 'all',
+    scale,
+    prompt,
+    maxNewTokens,
+    temperature: body.temperature ?? 0,
+    seed: body.seed ?? 0,
+    ...(body.topK !== undefined ? { topK: body.topK } : {}),
+    ...(body.topP !== undefined ? { topP: body.topP } : {}),
+  });
   const text = (ids: number[]) => (model.tokenizer ? model.tokenizer.decode(ids) : null);
   return {
-    hook,
+    hook: r.hook,
     layer: body.layer,
     scale,
-    vectorNorm: num(vector.square().sum().sqrt().item()),
+    vectorNorm: num(r.vectorNorm),
     prompt: { tokens: prompt, text: text(prompt) },
-    unsteered: { tokens: cmp!.unsteered, text: text(cmp!.unsteered) },
-    steered: { tokens: cmp!.steered, text: text(cmp!.steered) },
+    unsteered: { tokens: r.unsteered, text: text(r.unsteered) },
+    steered: { tokens: r.steered, text: text(r.steered) },
   };
 }

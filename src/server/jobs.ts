@@ -1,10 +1,10 @@
 /**
- * Long-running jobs (activation patching sweeps). A job's work is an async function that runs in
- * chunks (a model call is synchronous, so a chunk holds the event loop) and calls `checkpoint`
- * between them: that reports progress, yields to the event loop (`setImmediate`) so other
- * requests are answered, and stops the job if it was cancelled. Listeners (the SSE streams) see
- * `progress` events `{ done, total }` and one final event: `result` (the job's value), `error`
- * (`{ statusCode, error, message }`) or `cancelled`.
+ * Long-running jobs (activation patching sweeps). A job's work runs in the model worker, one
+ * forward pass per step (model-worker.ts); this thread keeps the job's state, so its status, its
+ * event stream and its cancellation are answered at once whatever the worker is doing. A slot is
+ * reserved before any work starts, so a job over the limit is refused at once. Listeners (the
+ * SSE streams) see `progress` events `{ done, total }` and one final event: `result` (the job's
+ * value), `error` (`{ statusCode, error, message }`) or `cancelled`.
  */
 import { randomUUID } from 'node:crypto';
 import { asUserError, describeError, HttpError } from './errors.js';
@@ -18,13 +18,16 @@ export type JobEvent =
   | { event: 'error'; data: ErrorBody }
   | { event: 'cancelled'; data: JobProgress };
 
-/** What a job's work sees. */
-export interface JobControl {
-  /** Records progress, yields to the event loop, and throws `Cancelled` if the job was cancelled. */
-  checkpoint(done: number): Promise<void>;
+/** The work of a started job: its result to come, and how to stop it. */
+export interface JobRun {
+  finished: Promise<unknown>;
+  cancel(): void;
 }
 
-class Cancelled extends Error {}
+/** A reserved place among the running jobs; `release` gives it back if no job starts in it. */
+export interface JobSlot {
+  release(): void;
+}
 
 export class Job {
   readonly id = randomUUID();
@@ -35,11 +38,20 @@ export class Job {
   error: ErrorBody | null = null;
   finishedAt: number | null = null;
   private readonly listeners = new Set<(e: JobEvent) => void>();
+  /** Stops the work (set when it starts). */
+  stopWork: () => void = () => {};
 
   constructor(
     readonly kind: string,
     readonly total: number,
   ) {}
+
+  /** Records the patched runs done and tells the listeners. */
+  progress(done: number): void {
+    if (this.finished || done === this.done) return;
+    this.done = done;
+    this.emit(this.progressEvent());
+  }
 
   get finished(): boolean {
     return this.status !== 'running';
@@ -78,6 +90,7 @@ export class Job {
     if (this.finished) return;
     this.status = status;
     this.finishedAt = Date.now();
+    if (status === 'cancelled') this.stopWork();
     this.emit(this.finalEvent()!);
   }
 
@@ -110,6 +123,8 @@ export class JobManager {
   private readonly maxRunning: number;
   private readonly keepFinished: number;
   private readonly ttlMs: number;
+  /** Slots reserved by jobs that are preparing (their clean and corrupted runs). */
+  private reserved = 0;
 
   constructor(options: JobManagerOptions = {}) {
     this.maxRunning = options.maxRunning ?? 4;
@@ -117,44 +132,61 @@ export class JobManager {
     this.ttlMs = options.ttlMs ?? 30 * 60_000;
   }
 
+  /** Jobs running or preparing. */
+  get running(): number {
+    let n = this.reserved;
+    for (const j of this.jobs.values()) if (!j.finished) n++;
+    return n;
+  }
+
   /**
-   * Starts `work` on the next turn of the event loop (so the request that started it is answered
-   * first) and returns its job.
+   * Reserves a place for a job about to start: a 429 at once when `maxRunning` jobs are running
+   * or preparing. The slot is taken by `start` or given back with `release`.
    */
-  start(kind: string, total: number, work: (control: JobControl) => Promise<unknown>): Job {
+  reserve(): JobSlot {
     this.prune();
-    const running = [...this.jobs.values()].filter((j) => !j.finished).length;
+    const running = this.running;
     if (running >= this.maxRunning)
       throw new HttpError(429, `${running} jobs are running, the most this server runs at once; wait for one to finish or cancel one`);
-    const job = new Job(kind, total);
-    this.jobs.set(job.id, job);
-    const control: JobControl = {
-      checkpoint: async (done) => {
-        if (job.finished) throw new Cancelled();
-        if (done !== job.done) {
-          job.done = done;
-          job.emit(job.progressEvent());
-        }
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (job.finished) throw new Cancelled();
+    this.reserved++;
+    let held = true;
+    return {
+      release: () => {
+        if (held) this.reserved--;
+        held = false;
       },
     };
-    setImmediate(() => {
-      if (job.finished) return;
-      work(control).then(
-        (result) => {
-          if (job.finished) return;
-          job.result = result;
-          job.done = job.total;
-          job.finish('done');
-        },
-        (e: unknown) => {
-          if (e instanceof Cancelled || job.finished) return;
+  }
+
+  /**
+   * A job in `slot` whose work has started (`begin` starts it, given the job for its progress);
+   * `format` turns the work's value into the job's result.
+   */
+  start(slot: JobSlot, kind: string, total: number, begin: (job: Job) => JobRun, format: (value: unknown) => unknown = (v) => v): Job {
+    const job = new Job(kind, total);
+    const run = begin(job);
+    slot.release();
+    this.jobs.set(job.id, job);
+    job.stopWork = () => run.cancel();
+    run.finished.then(
+      (value) => {
+        if (job.finished) return;
+        try {
+          job.result = format(value);
+        } catch (e) {
           job.error = describeError(asUserError(e), 0);
           job.finish('error');
-        },
-      );
-    });
+          return;
+        }
+        job.done = job.total;
+        job.finish('done');
+      },
+      (e: unknown) => {
+        if (job.finished) return;
+        job.error = describeError(asUserError(e), 0);
+        job.finish('error');
+      },
+    );
     return job;
   }
 
@@ -164,7 +196,7 @@ export class JobManager {
     return job;
   }
 
-  /** Cancels a running job: it stops at its next checkpoint. A finished job is a 409. */
+  /** Cancels a running job: its work stops after the pass it is in. A finished job is a 409. */
   cancel(id: string): Job {
     const job = this.get(id);
     if (job.finished) throw new HttpError(409, `job '${id}' has already finished (${job.status})`);

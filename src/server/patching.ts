@@ -1,31 +1,26 @@
 /**
- * The activation patching sweep as a job: the clean and corrupted runs are done when the request
- * arrives (so a bad problem is a 400 at once), then each kind of sweep runs one layer per chunk
- * through `runPatches`, with a checkpoint (progress, yield, cancellation) after every layer.
- * The numbers are those of `patchResidPre`, `patchAttnOut`, `patchMlpOut` and `patchHeadOut`:
- * the metric logit(answer) - logit(wrong) at `pos`, normalised so that the clean run scores 1
- * and the corrupted run 0.
+ * The activation patching sweep as a job. The request is checked here (tokens, lengths, hooks,
+ * position) and a job slot reserved (a 429 at once when the server runs its most jobs); the model
+ * worker then does the clean and corrupted runs before the job is answered (so a bad problem,
+ * e.g. a metric equal on both prompts, is a 400), and runs the sweep one forward pass per step
+ * (compute.ts, `patchingSweep`): every layer, position and kind in one compiled session, with
+ * progress after each pass. The numbers are those of `patchResidPre`, `patchAttnOut`,
+ * `patchMlpOut` and `patchHeadOut`: the metric logit(answer) - logit(wrong) at `pos`, normalised
+ * so that the clean run scores 1 and the corrupted run 0.
  */
-import { preparePatching, runPatches, type Patch, type PatchSource } from '../analysis/index.js';
-import { HttpError, userInput } from './errors.js';
+import { HttpError } from './errors.js';
 import { checkPos, grid, num, promptIds, strTokens, tokenId, type Ctx } from './handlers.js';
-import type { JobControl } from './jobs.js';
+import type { Job, JobManager } from './jobs.js';
+import { PATCH_KINDS, type PatchingArgs, type PatchingRaw, type PatchingStarted, type PatchingStep } from './compute.js';
 import type { PatchingBody, PatchingGrids, PatchingKind, PatchingResult } from './schemas.js';
-import { hookName } from '../model/hook-names.js';
 
-/** Per kind: the hook patched at a layer, and the patches of that layer over a grid. */
-const KINDS: Record<PatchingKind, { key: keyof PatchingGrids; hook: (l: number) => string; perHead: boolean }> = {
-  resid_pre: { key: 'residPre', hook: (l) => hookName('resid_pre', l), perHead: false },
-  attn_out: { key: 'attnOut', hook: (l) => hookName('attn_out', l), perHead: false },
-  mlp_out: { key: 'mlpOut', hook: (l) => hookName('mlp_out', l), perHead: false },
-  head_out: { key: 'headOut', hook: (l) => hookName('z', l), perHead: true },
+/** The result grid of each kind. */
+const GRID_KEYS: Record<PatchingKind, keyof PatchingGrids> = {
+  resid_pre: 'residPre',
+  attn_out: 'attnOut',
+  mlp_out: 'mlpOut',
+  head_out: 'headOut',
 };
-
-/** A patching problem checked and with its clean run done, ready to sweep. */
-export interface PatchingPlan {
-  total: number;
-  run(control: JobControl): Promise<PatchingResult>;
-}
 
 /**
  * POST /api/patching `{ clean, corrupted, prependBos?, answer, wrong, pos? = -1, kinds? =
@@ -35,7 +30,7 @@ export interface PatchingPlan {
  * position) and headOut [layer][head] (patching one head's output, hook_z, at every position).
  * Progress counts patched runs.
  */
-export function planPatching(ctx: Ctx, body: PatchingBody): PatchingPlan {
+export async function startPatching(ctx: Ctx, jobs: JobManager, body: PatchingBody): Promise<Job> {
   const { model } = ctx;
   const { nLayers: L, nHeads: H } = model.cfg;
   const clean = promptIds(ctx, body.clean, body.prependBos, 'clean');
@@ -50,48 +45,51 @@ export function planPatching(ctx: Ctx, body: PatchingBody): PatchingPlan {
   const answer = tokenId(ctx, body.answer, 'answer');
   const wrong = tokenId(ctx, body.wrong, 'wrong');
   const kinds = body.kinds ?? ['resid_pre', 'head_out'];
-  const hooks: string[] = [];
   for (const kind of kinds)
     for (let l = 0; l < L; l++) {
-      const h = KINDS[kind].hook(l);
+      const h = PATCH_KINDS[kind].hook(l);
       if (!model.hookNames.includes(h)) throw new HttpError(400, `this model has no hook point '${h}', so no '${kind}' patching`);
-      hooks.push(h);
     }
-  const prep = userInput(() => preparePatching(model, { clean: [clean], corrupted: [corrupted], answer, wrong, pos }, hooks));
-  const width = (kind: PatchingKind) => (KINDS[kind].perHead ? H : s);
+  const width = (kind: PatchingKind) => (PATCH_KINDS[kind].perHead ? H : s);
   const total = kinds.reduce((n, k) => n + L * width(k), 0);
-  return {
-    total,
-    async run(control) {
-      const out: PatchingResult = {
-        tokens: clean,
-        strTokens: strTokens(model, clean),
-        corruptedTokens: corrupted,
-        corruptedStrTokens: strTokens(model, corrupted),
-        answer,
-        wrong,
-        pos,
-        cleanValue: num(prep.cleanValue),
-        corruptedValue: num(prep.corruptedValue),
-      };
-      let done = 0;
-      await control.checkpoint(0);
-      for (const kind of kinds) {
-        const { key, hook, perHead } = KINDS[kind];
-        const n = width(kind);
-        const rows: number[] = [];
-        for (let l = 0; l < L; l++) {
-          const h = hook(l);
-          const v = prep.cleanCache.get(h);
-          const sources: Record<string, PatchSource> = { [h]: { shape: v.shape.slice(1), values: v } };
-          const patches: Patch[] = Array.from({ length: n }, (_, i) => ({ hook: h, index: perHead ? [null, i] : [i] }));
-          rows.push(...runPatches(model, prep.corruptedTokens, patches, sources, prep.evaluate).map(prep.normalise));
-          done += n;
-          await control.checkpoint(done);
-        }
-        out[key] = grid(rows, [L, n]);
-      }
-      return out;
-    },
-  };
+  const slot = jobs.reserve();
+  let run: ReturnType<typeof ctx.worker.job<PatchingStep, PatchingRaw>> | null = null;
+  try {
+    let job: Job | null = null;
+    const args: PatchingArgs = { clean, corrupted, answer, wrong, pos, kinds };
+    run = ctx.worker.job<PatchingStep, PatchingRaw>('patching', args, (step) => {
+      if ('done' in (step as PatchingStep)) job?.progress((step as { done: number }).done);
+    });
+    const first = await run.started;
+    if (!('started' in first)) throw new Error('internal: the patching job did not start with its clean and corrupted runs');
+    const started: PatchingStarted = first.started;
+    if (started.total !== total) throw new Error(`internal: the worker counts ${started.total} patched runs, the server ${total}`);
+    job = jobs.start(
+      slot,
+      'patching',
+      total,
+      () => run!,
+      (value) => {
+        const raw = value as PatchingRaw;
+        const out: PatchingResult = {
+          tokens: clean,
+          strTokens: strTokens(model, clean),
+          corruptedTokens: corrupted,
+          corruptedStrTokens: strTokens(model, corrupted),
+          answer,
+          wrong,
+          pos,
+          cleanValue: num(started.cleanValue),
+          corruptedValue: num(started.corruptedValue),
+        };
+        for (const kind of kinds) out[GRID_KEYS[kind]] = grid(raw[kind]!, [L, width(kind)]);
+        return out;
+      },
+    );
+    return job;
+  } catch (e) {
+    run?.cancel();
+    slot.release();
+    throw e;
+  }
 }

@@ -30,6 +30,8 @@ export interface ServerLimits {
   maxHeadBatch: number;
   /** Most patching jobs running at once. */
   maxJobs: number;
+  /** Most requests waiting for the model at once. */
+  maxQueued: number;
 }
 
 const int = (minimum?: number, maximum?: number) =>
@@ -220,6 +222,21 @@ export interface HeadsResult {
   tokens?: number[];
   strTokens?: string[] | null;
   repeated: { seqLen: number; batch: number; seed: number; tokens: number[][] };
+}
+
+/** GET /api/stats: the server's memory and its model worker's compiled sessions. */
+export interface ServerStats {
+  /** The process's resident memory, in bytes. */
+  rss: number;
+  /** Requests waiting for the model or running, and jobs running or starting. */
+  queued: number;
+  jobs: number;
+  /** The worker's sessions: compiled, run and released since it started, kept now, and their arenas' measured bytes. */
+  compiles: number;
+  runs: number;
+  released: number;
+  sessions: number;
+  arenaBytes: number;
 }
 
 /** The status of a job (a patching sweep). */
