@@ -18,28 +18,16 @@ import {
   patchResidPre,
   planChunks,
   rowsPerPass,
-  type PatchingProblem,
 } from '../src/analysis/index.js';
 import { numbers } from './helpers.js';
-import { randomWeights, tinyConfig } from './tiny-models.js';
+import { TINY_PATCHING_PROBLEM, randomWeights, tinyConfig } from './tiny-models.js';
 
 function randomModel(over: Partial<ModelConfig>, seed: number): HookedTransformer {
   const cfg = tinyConfig({ nHeads: 2, nKVHeads: 2, dHead: 8, dVocab: 13, nCtx: 8, attnScale: 1 / Math.sqrt(8), ...over });
   return new HookedTransformer(cfg, randomWeights(cfg, seed, 0.2));
 }
 
-const PR: PatchingProblem = {
-  clean: [
-    [1, 5, 7, 2, 9, 4],
-    [3, 8, 6, 11, 0, 4],
-  ],
-  corrupted: [
-    [1, 5, 12, 2, 10, 4],
-    [3, 8, 2, 11, 1, 4],
-  ],
-  answer: [3, 7],
-  wrong: [6, 10],
-};
+const PR = TINY_PATCHING_PROBLEM;
 
 function allClose(got: number[], want: number[], tol: number, what: string): void {
   assert.equal(got.length, want.length, what);

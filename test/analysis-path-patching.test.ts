@@ -17,7 +17,7 @@ import {
   type PathReceiver,
 } from '../src/analysis/index.js';
 import { numbers } from './helpers.js';
-import { randomWeights, tinyConfig } from './tiny-models.js';
+import { TINY_PATCHING_PROBLEM, randomWeights, tinyConfig } from './tiny-models.js';
 
 function randomModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): HookedTransformer {
   const cfg: ModelConfig = tinyConfig({
@@ -35,18 +35,7 @@ function randomModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): Hoo
   return new HookedTransformer(cfg, params);
 }
 
-const PR: PatchingProblem = {
-  clean: [
-    [1, 5, 7, 2, 9, 4],
-    [3, 8, 6, 11, 0, 4],
-  ],
-  corrupted: [
-    [1, 5, 12, 2, 10, 4],
-    [3, 8, 2, 11, 1, 4],
-  ],
-  answer: [3, 7],
-  wrong: [6, 10],
-};
+const PR = TINY_PATCHING_PROBLEM;
 
 function allClose(got: number[], want: number[], tol: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);

@@ -3,6 +3,7 @@
  * and norm weights are not trivial), small enough for fast tests.
  */
 import { HookedTransformer, PRNG, initParams, mapTensors, randn, type ModelConfig, type ModelParams } from '../src/index.js';
+import type { PatchingProblem } from '../src/analysis/patching.js';
 
 /** The tiny model's vocabulary size. */
 export const TINY_VOCAB = 23;
@@ -71,3 +72,17 @@ export function tinyRandomModel(seed: number, over: Partial<ModelConfig> = {}, s
   const cfg = tinyConfig(over);
   return new HookedTransformer(cfg, randomWeights(cfg, seed, scale));
 }
+
+/** A patching problem on a two-row batch of the tiny vocabulary (the analysis tests share it). */
+export const TINY_PATCHING_PROBLEM: PatchingProblem = {
+  clean: [
+    [1, 5, 7, 2, 9, 4],
+    [3, 8, 6, 11, 0, 4],
+  ],
+  corrupted: [
+    [1, 5, 12, 2, 10, 4],
+    [3, 8, 2, 11, 1, 4],
+  ],
+  answer: [3, 7],
+  wrong: [6, 10],
+};
