@@ -390,7 +390,7 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await check(shared);
 
     // A long sweep, cancelled part-way: the bar stops short and the job is cancelled on the server.
-    const long = (s: string) => Array.from({ length: 8 }, () => s).join(' ');
+    const long = (s: string) => Array.from({ length: 16 }, () => s).join(' ');
     await page.getByTestId('clean').fill(long(PROMPT));
     await page.getByTestId('corrupted').fill(long(CORRUPTED));
     await page.getByTestId('kind-head_out').uncheck();

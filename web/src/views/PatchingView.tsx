@@ -216,17 +216,18 @@ export function PatchingView({ route }: { route: Route }) {
             data-job-id={'jobId' in job ? job.jobId : undefined}
           >
             <progress data-testid="patch-progress" value={done} max={total || 1} aria-label="patching progress" />
+            {/* Beside the bar, before the changing numbers, so it never moves while it can be clicked. */}
+            {job.status === 'running' ? (
+              <button type="button" onClick={cancel} data-testid="patch-cancel">
+                Cancel
+              </button>
+            ) : null}
             <span className="progress-text" data-testid="patch-progress-text">
               {done} / {total || '?'}
             </span>
             <span className={`status status-${job.status}`} data-testid="patch-status">
               {statusText[job.status]}
             </span>
-            {job.status === 'running' ? (
-              <button type="button" onClick={cancel} data-testid="patch-cancel">
-                Cancel
-              </button>
-            ) : null}
           </div>
         ) : null
       }
