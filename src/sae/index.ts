@@ -168,3 +168,4 @@ export {
   type SyntheticResult,
   type SyntheticBenchmarkOptions,
 } from './synthetic.js';
+export type { TracingTranscoders, TracingActivation } from './clt/types.js';
