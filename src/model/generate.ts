@@ -6,7 +6,9 @@ import { PRNG, Tensor, jit, tensor } from '../tensor/index.js';
 import type { ForwardInputs, ModelParams } from './forward.js';
 import type { HookList, HookedTransformer } from './hooked.js';
 import {
+  checkContext,
   checkVocab,
+  longestRow,
   crossesLongRope,
   decodeInputs,
   forwardInputs,
@@ -52,10 +54,15 @@ export function generate(
   const maxNew = options.maxNewTokens ?? 10;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNew}`);
   const L = s + maxNew;
-  if (model.cfg.positional === 'learned' && L > model.cfg.nCtx)
-    throw new Error(`generate: ${s} prompt + ${maxNew} new tokens exceed the context of ${model.cfg.nCtx}`);
   checkVocab(tokens, model.cfg.dVocab);
   const mask = maskTensor(options.attentionMask, tokens);
+  const longest = longestRow(tokens, mask);
+  checkContext(
+    model.cfg,
+    longest + maxNew,
+    options.allowLongContext ?? model.allowLongContext,
+    `generate: ${longest} prompt + ${maxNew} new tokens (${longest + maxNew} positions)`,
+  );
   const valid: boolean[] = mask
     ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0)
     : new Array<boolean>(b * s).fill(true);

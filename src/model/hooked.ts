@@ -15,8 +15,10 @@ import { transformerForward, type ForwardInputs, type HookPoints, type ModelPara
 import { saveModel, type SaveModelOptions } from './save.js';
 import { generate, type GenerateOptions } from './generate.js';
 import {
+  checkContext,
   checkVocab,
   forwardInputs,
+  longestRow,
   maskTensor,
   realTokens,
   refuseRouterTies,
@@ -25,6 +27,7 @@ import {
   type TokenInput,
 } from './inputs.js';
 import { validateParams } from './validate.js';
+import { layerField, refuseMissingLayers, refuseUnused, trackingReader, type WeightCheckOptions } from './checkpoint-use.js';
 
 export { forwardInputs, type RunOptions, type TokenInput } from './inputs.js';
 export { validateParams } from './validate.js';
@@ -113,6 +116,16 @@ export class HookedTransformer {
   private readonly hookSet: ReadonlySet<string>;
   /** The tokenizer, when the model was loaded with one (tokenizer.json). */
   tokenizer: ModelTokenizer | null = null;
+  /**
+   * What the model was loaded as ('default', a hub id, a directory's name), or null. An SAE whose
+   * cfg.json names another model (`model_name`) is refused by `attachSae`.
+   */
+  name: string | null = null;
+  /**
+   * Whether runs may go past the context (`cfg.nCtx`) where the positions allow it (rotary,
+   * ALiBi); each run's `allowLongContext` overrides it. Default false: such runs are refused.
+   */
+  allowLongContext = false;
 
   constructor(
     readonly cfg: ModelConfig,
@@ -132,13 +145,30 @@ export class HookedTransformer {
     return loadModel(spec, options);
   }
 
-  /** Builds the model from a parsed HF config.json and a weight reader. */
-  static fromHf(hfConfig: Record<string, unknown>, weights: WeightReader, file = 'config.json'): HookedTransformer {
+  /**
+   * Builds the model from a parsed HF config.json and a weight reader. When the reader lists its
+   * tensors (`names`), they must be used exactly: a config asking for more layers than the
+   * checkpoint holds is refused before any weight is read, and tensors the family neither read nor
+   * declared skipped are refused after. `checkFinite` refuses weights holding NaN or infinities.
+   */
+  static fromHf(
+    hfConfig: Record<string, unknown>,
+    weights: WeightReader,
+    file = 'config.json',
+    options: WeightCheckOptions = {},
+  ): HookedTransformer {
     const reader = new HfConfigReader(hfConfig, file);
     const family = familyFor(reader.modelType, file);
     const cfg = family.config(reader);
     reader.finish();
-    const params = family.weights(cfg, weights);
+    const skipped = family.skipped?.(cfg) ?? [];
+    const names = weights.names?.();
+    const source = weights.source ?? 'the checkpoint';
+    const field = layerField(hfConfig);
+    if (names) refuseMissingLayers(cfg, names, skipped, source, file, field);
+    const { reader: tracked, used } = trackingReader(weights, options);
+    const params = family.weights(cfg, tracked);
+    if (names) refuseUnused(cfg, names, used, skipped, source, file, field);
     validateParams(cfg, params, file);
     return new HookedTransformer(cfg, params);
   }
@@ -329,7 +359,9 @@ export class HookedTransformer {
   /** Concrete per-call inputs: positions, attention masks, rotary tables. */
   private prepare(tokens: Tensor, options: RunOptions): Omit<ForwardInputs, 'tokens'> {
     checkVocab(tokens, this.cfg.dVocab);
-    return forwardInputs(this.cfg, tokens, maskTensor(options.attentionMask, tokens));
+    const mask = maskTensor(options.attentionMask, tokens);
+    checkContext(this.cfg, longestRow(tokens, mask), options.allowLongContext ?? this.allowLongContext);
+    return forwardInputs(this.cfg, tokens, mask);
   }
 
   private select(filter: NameFilter | undefined): string[] {

@@ -15,6 +15,44 @@ export type TokenInput = Tensor | readonly (readonly number[])[] | readonly numb
 export interface RunOptions {
   /** [batch, pos] 1 for real tokens, 0 for padding (left or right). */
   attentionMask?: Tensor | readonly (readonly number[])[];
+  /**
+   * Run positions past the model's context (`cfg.nCtx`) where its positional scheme can compute
+   * them (rotary, ALiBi; never learned positions). Default: `model.allowLongContext` (false
+   * unless loaded with `allowLongContext: true`), so such runs are refused.
+   */
+  allowLongContext?: boolean;
+}
+
+/**
+ * Refuses a run reaching `positions` positions (the longest row's real tokens) past the model's
+ * context, unless `allow` and the positions can be computed (rotary or ALiBi). Learned position
+ * embeddings have no row past the context, whatever `allow` says; dynamic RoPE scaling, which
+ * rescales its frequencies for longer inputs, is allowed past it.
+ */
+export function checkContext(cfg: ModelConfig, positions: number, allow: boolean, what = `input of ${positions} positions`): void {
+  if (positions <= cfg.nCtx) return;
+  if (cfg.positional === 'learned')
+    throw new Error(`${what} exceeds the model's context of ${cfg.nCtx} (it has learned position embeddings for ${cfg.nCtx} positions)`);
+  // Dynamic (NTK) RoPE scaling exists to run past max_position_embeddings: its config opts in.
+  if (!allow && cfg.ropeScaling?.type !== 'dynamic')
+    throw new Error(
+      `${what} exceeds the model's context of ${cfg.nCtx}; its ${cfg.positional} positions can run past it, ` +
+        'but outside what the model was trained on: pass allowLongContext: true (CLI: --allow-long-context) to run it anyway',
+    );
+}
+
+/** The longest row's real tokens (all positions without a mask). */
+export function longestRow(tokens: Tensor, mask: Tensor | null): number {
+  const [b, s] = tokens.shape as [number, number];
+  if (!mask) return s;
+  const m = mask.cast('int32').dataSync() as Int32Array;
+  let longest = 0;
+  for (let r = 0; r < b; r++) {
+    let n = 0;
+    for (let c = 0; c < s; c++) if (m[r * s + c] !== 0) n++;
+    longest = Math.max(longest, n);
+  }
+  return longest;
 }
 
 export function toTokens(input: TokenInput): Tensor {

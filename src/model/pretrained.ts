@@ -3,14 +3,34 @@
  * or a sharded index) or, through the Hub cache, from a model id.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId } from '../io/index.js';
+import { checkModelFiles, entryExists } from '../io/fs-check.js';
 import { HookedTransformer } from './hooked.js';
+import type { WeightCheckOptions } from './checkpoint-use.js';
+
+export interface LoadOptions extends WeightCheckOptions {
+  /**
+   * Let runs go past the model's context (`nCtx`, max_position_embeddings) where its positions
+   * allow it (rotary, ALiBi): sets `model.allowLongContext`. Off by default, so such runs are
+   * refused. The CLI's `--allow-long-context`.
+   */
+  allowLongContext?: boolean;
+}
+
+const loadDefaults: LoadOptions = {};
+
+/** Sets the options `loadModel` uses where its caller gives none (the CLI's --check-finite, --allow-long-context). */
+export function setLoadDefaults(options: LoadOptions): void {
+  Object.assign(loadDefaults, options);
+}
 
 /** Loads a model from a local directory in Hugging Face format. */
-export function loadFromDirectory(dir: string): HookedTransformer {
+export function loadFromDirectory(dir: string, options: LoadOptions = {}): HookedTransformer {
+  const opts = { ...loadDefaults, ...options };
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory`);
+  checkModelFiles(dir);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new Error(`${configPath}: missing (a Hugging Face model directory needs config.json)`);
   let hf: Record<string, unknown>;
@@ -22,11 +42,19 @@ export function loadFromDirectory(dir: string): HookedTransformer {
   const ckpt = openCheckpoint(dir);
   let model: HookedTransformer;
   try {
-    model = HookedTransformer.fromHf(hf, { has: (n) => ckpt.has(n), get: (n) => ckpt.read(n).cast('float32') }, configPath);
+    const weights = {
+      has: (n: string) => ckpt.has(n),
+      get: (n: string) => ckpt.read(n).cast('float32'),
+      names: () => ckpt.keys(),
+      source: ckpt.path,
+    };
+    model = HookedTransformer.fromHf(hf, weights, configPath, opts);
   } finally {
     ckpt.close();
   }
-  if (existsSync(join(dir, 'tokenizer.json'))) model.tokenizer = loadTokenizer(dir);
+  if (entryExists(join(dir, 'tokenizer.json'))) model.tokenizer = loadTokenizer(dir);
+  model.name = basename(resolve(dir));
+  model.allowLongContext = opts.allowLongContext ?? false;
   return model;
 }
 
@@ -41,21 +69,33 @@ export const DEFAULT_MODEL_NAMES: readonly string[] = ['default', 'glassbox/defa
  * local Hugging Face-format directory, or a hub id `org/name[@revision]` downloaded into (or read
  * from) the Hugging Face cache.
  */
-export async function loadModel(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
+export async function loadModel(
+  spec: string,
+  options: { offline?: boolean; token?: string } & LoadOptions = {},
+): Promise<HookedTransformer> {
+  const { offline, token, ...load } = options;
   if (DEFAULT_MODEL_NAMES.includes(spec) && !existsSync(spec)) {
     if (!existsSync(join(DEFAULT_MODEL_DIR, 'config.json')))
       throw new Error(
         `${DEFAULT_MODEL_DIR}: the default model is missing from this installation; rebuild it with \`glassbox train default --out ${DEFAULT_MODEL_DIR}\``,
       );
-    return loadFromDirectory(DEFAULT_MODEL_DIR);
+    const model = loadFromDirectory(DEFAULT_MODEL_DIR, load);
+    model.name = 'default';
+    return model;
   }
-  if (existsSync(spec)) return loadFromDirectory(spec);
+  if (existsSync(spec)) return loadFromDirectory(spec, load);
   // Paths (./x, /x, ../x, x/y/z) that do not exist are reported as such, not looked up on the Hub.
   if (/^[./~]/.test(spec) || spec.split('/').length > 2)
     throw new Error(`${spec}: no such directory (a hub id looks like org/name[@revision])`);
   const { repoId, revision } = resolveModelId(spec);
-  const dir = await downloadModel(repoId, { revision, ...options });
-  return loadFromDirectory(dir);
+  const dir = await downloadModel(repoId, {
+    revision,
+    ...(offline !== undefined ? { offline } : {}),
+    ...(token !== undefined ? { token } : {}),
+  });
+  const model = loadFromDirectory(dir, load);
+  model.name = repoId;
+  return model;
 }
 
 /** `HookedTransformer.fromPretrained`-style entry point: 'default', a directory or a hub id. */

@@ -11,7 +11,7 @@
 import { headDim, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { perHeadQkv } from './gpt_neox.js';
-import { linearT, type Family } from './types.js';
+import { linearT, tiedHead, type Family } from './types.js';
 
 export const bloom: Family = {
   modelTypes: ['bloom'],
@@ -82,7 +82,7 @@ export const bloom: Family = {
         ln1: ln(`${h}input_layernorm`),
         ln2: ln(`${h}post_attention_layernorm`),
         attn: {
-          ...perHeadQkv(w, `${h}self_attention.query_key_value`, nH, dh, d),
+          ...perHeadQkv(w, `${h}self_attention.query_key_value`, nH, dh, d, true),
           W_O: linearT(w, `${h}self_attention.dense.weight`),
           b_O: w.get(`${h}self_attention.dense.bias`),
         },
@@ -102,4 +102,5 @@ export const bloom: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => tiedHead(cfg, 'lm_head.weight'),
 };

@@ -8,7 +8,7 @@
 import { readActivation, readStandardDims, readTokenIds, type Activation, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { checkRopeDims, readRope } from '../rope.js';
-import { llamaWeights } from './llama.js';
+import { llamaSkipped, llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
 export const gemma: Family = {
@@ -61,6 +61,7 @@ export const gemma: Family = {
     };
   },
   weights: llamaWeights,
+  skipped: (cfg) => llamaSkipped(cfg),
 };
 
 /**

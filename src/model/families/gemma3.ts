@@ -17,7 +17,7 @@
 import { readActivation, headDim, type ModelConfig, type RopeId } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { checkRopeDims, readScaling, ROPE_TYPES, type RopeConfig } from '../rope.js';
-import { llamaWeights } from './llama.js';
+import { llamaSkipped, llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
 const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
@@ -44,6 +44,16 @@ export const gemma3: Family = {
       ? llamaWeights(cfg, w, 'model.language_model.', 'lm_head.weight')
       : llamaWeights(cfg, w, 'language_model.model.', 'language_model.lm_head.weight');
   },
+  skipped: (cfg) =>
+    cfg.family === 'gemma3_text'
+      ? llamaSkipped(cfg)
+      : [
+          ...llamaSkipped(cfg, ['lm_head.weight', 'language_model.lm_head.weight']),
+          {
+            pattern: /^(model\.)?(vision_tower|multi_modal_projector)\./,
+            why: "the vision tower and its projector (glassbox runs a multimodal Gemma 3's language model only)",
+          },
+        ],
 };
 
 /**

@@ -5,7 +5,7 @@
 import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
-import type { Family } from './types.js';
+import { MASK_BUFFERS, tiedHead, type Family } from './types.js';
 
 export const gpt2: Family = {
   modelTypes: ['gpt2'],
@@ -94,9 +94,11 @@ export const gpt2: Family = {
       pos_embed: { W_pos: w.get(`${pre}wpe.weight`) },
       blocks,
       ln_final: { w: w.get(`${pre}ln_f.weight`), b: w.get(`${pre}ln_f.bias`) },
-      unembed: { W_U: w.has('lm_head.weight') && !cfg.tiedEmbeddings ? w.get('lm_head.weight').transpose() : wte.transpose() },
+      // Untied: the checkpoint's own head, required (transformers would initialise a missing one at random).
+      unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : w.get('lm_head.weight').transpose() },
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attn'), ...tiedHead(cfg, 'lm_head.weight')],
 };
 
 /** Sizes for a new GPT-2-architecture model (toy models, models trained from scratch). */

@@ -8,7 +8,7 @@
 import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { MASK_BUFFERS, linearT, tiedHead, type Family } from './types.js';
 
 export const gptNeo: Family = {
   modelTypes: ['gpt_neo'],
@@ -91,6 +91,7 @@ export const gptNeo: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attn.attention'), ...tiedHead(cfg, 'lm_head.weight')],
 };
 
 /**

@@ -6,7 +6,7 @@
  */
 import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { INV_FREQ, MASK_BUFFERS, linearT, tiedHead, type Family } from './types.js';
 
 export const gptj: Family = {
   modelTypes: ['gptj'],
@@ -90,4 +90,5 @@ export const gptj: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight'), b_U: w.get('lm_head.bias') },
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attn'), INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

@@ -7,7 +7,7 @@
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family, type WeightReader } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family, type SkippedTensors, type WeightReader } from './types.js';
 
 export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
@@ -62,15 +62,23 @@ export const llama: Family = {
     };
   },
   weights: llamaWeights,
+  skipped: (cfg) => llamaSkipped(cfg),
 };
+
+/** What the LLaMA layout leaves unread: RoPE buffers, and a tied checkpoint's stored unembedding. */
+export function llamaSkipped(cfg: ModelConfig, lmHeads: readonly string[] = ['lm_head.weight']): SkippedTensors[] {
+  return [INV_FREQ, ...tiedHead(cfg, ...lmHeads)];
+}
 
 /**
  * The LLaMA weight layout, shared with Gemma (which adds its post-norms). `prefix` holds the
  * decoder (`model.`; Gemma 3 multimodal checkpoints nest it), `lmHead` the unembedding, read
- * unless the embeddings are tied.
+ * unless the embeddings are tied. Biases and q/k norms are read when the config has them (and
+ * then required), as transformers builds them: a stored bias the config says is absent is left
+ * unread, so the loader refuses it.
  */
 export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.', lmHead = 'lm_head.weight') {
-  const opt = (name: string) => (w.has(name) ? w.get(name) : undefined);
+  const opt = (present: boolean, name: string) => (present ? w.get(name) : undefined);
   const blocks: BlockParams[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
     const h = `${prefix}layers.${l}.`;
@@ -89,20 +97,20 @@ export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.
         W_K: linearT(w, `${h}self_attn.k_proj.weight`),
         W_V: linearT(w, `${h}self_attn.v_proj.weight`),
         W_O: linearT(w, `${h}self_attn.o_proj.weight`),
-        b_Q: opt(`${h}self_attn.q_proj.bias`),
-        b_K: opt(`${h}self_attn.k_proj.bias`),
-        b_V: opt(`${h}self_attn.v_proj.bias`),
-        b_O: opt(`${h}self_attn.o_proj.bias`),
-        q_norm: opt(`${h}self_attn.q_norm.weight`),
-        k_norm: opt(`${h}self_attn.k_norm.weight`),
+        b_Q: opt(cfg.attnBias, `${h}self_attn.q_proj.bias`),
+        b_K: opt(cfg.attnBias, `${h}self_attn.k_proj.bias`),
+        b_V: opt(cfg.attnBias, `${h}self_attn.v_proj.bias`),
+        b_O: opt(cfg.attnOutBias, `${h}self_attn.o_proj.bias`),
+        q_norm: opt(cfg.qkNorm, `${h}self_attn.q_norm.weight`),
+        k_norm: opt(cfg.qkNorm, `${h}self_attn.k_norm.weight`),
       },
       mlp: {
         W_gate: linearT(w, `${h}mlp.gate_proj.weight`),
         W_in: linearT(w, `${h}mlp.up_proj.weight`),
         W_out: linearT(w, `${h}mlp.down_proj.weight`),
-        b_gate: opt(`${h}mlp.gate_proj.bias`),
-        b_in: opt(`${h}mlp.up_proj.bias`),
-        b_out: opt(`${h}mlp.down_proj.bias`),
+        b_gate: opt(cfg.mlpBias, `${h}mlp.gate_proj.bias`),
+        b_in: opt(cfg.mlpBias, `${h}mlp.up_proj.bias`),
+        b_out: opt(cfg.mlpBias, `${h}mlp.down_proj.bias`),
       },
     });
   }

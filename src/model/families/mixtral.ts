@@ -20,7 +20,7 @@ import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
-import { linearT, type Family, type WeightReader } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family, type WeightReader } from './types.js';
 
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
@@ -86,6 +86,7 @@ export const mixtral: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };
 
 /** One layer's router and experts, from the fused (transformers 5) or per-expert (Hub) layout. */

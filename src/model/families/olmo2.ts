@@ -13,7 +13,7 @@
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family } from './types.js';
 
 export const olmo2: Family = {
   modelTypes: ['olmo2'],
@@ -90,4 +90,5 @@ export const olmo2: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

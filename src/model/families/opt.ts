@@ -13,7 +13,7 @@
  */
 import { headDim, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams, NormParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { linearT, tiedHead, type Family } from './types.js';
 
 export const opt: Family = {
   modelTypes: ['opt'],
@@ -97,9 +97,11 @@ export const opt: Family = {
     }
     const tokens = w.get(`${pre}embed_tokens.weight`); // [vocab, word_embed_proj_dim]
     const lmHead = cfg.tiedEmbeddings ? tokens : w.get('lm_head.weight'); // [vocab, word_embed_proj_dim]
-    // project_in [d_model, proj] and project_out [proj, d_model] (torch Linear), present when proj != d_model.
-    const projIn = w.has(`${pre}project_in.weight`) ? linearT(w, `${pre}project_in.weight`) : null;
-    const projOut = w.has(`${pre}project_out.weight`) ? linearT(w, `${pre}project_out.weight`) : null;
+    // project_in [d_model, proj] and project_out [proj, d_model] (torch Linear), present exactly when
+    // the token embeddings' width (word_embed_proj_dim) is not d_model, as transformers builds them.
+    const projected = tokens.shape[1] !== cfg.dModel;
+    const projIn = projected ? linearT(w, `${pre}project_in.weight`) : null;
+    const projOut = projected ? linearT(w, `${pre}project_out.weight`) : null;
     return {
       embed: { W_E: projIn ? tokens.matmul(projIn) : tokens },
       // Row p + 2 serves position p: rows 0 and 1 (the offset; row 1 is what transformers gives padding) are dropped.
@@ -109,4 +111,5 @@ export const opt: Family = {
       unembed: { W_U: projOut ? projOut.matmul(lmHead.transpose()) : lmHead.transpose() },
     };
   },
+  skipped: (cfg) => tiedHead(cfg, 'lm_head.weight'),
 };

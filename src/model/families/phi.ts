@@ -9,7 +9,7 @@
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family } from './types.js';
 
 export const phi: Family = {
   modelTypes: ['phi'],
@@ -99,4 +99,5 @@ export const phi: Family = {
       },
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

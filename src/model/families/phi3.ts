@@ -8,7 +8,7 @@
 import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family } from './types.js';
 
 export const phi3: Family = {
   modelTypes: ['phi3'],
@@ -105,4 +105,5 @@ export const phi3: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

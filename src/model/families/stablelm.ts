@@ -9,7 +9,7 @@ import { readActivation, readStandardDims, readTokenIds, type ModelConfig } from
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family } from './types.js';
 
 export const stablelm: Family = {
   modelTypes: ['stablelm'],
@@ -101,4 +101,5 @@ export const stablelm: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };
