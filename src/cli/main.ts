@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { saveSafetensors } from '../io/index.js';
 import { elementCount, tensor, type Tensor } from '../tensor/index.js';
-import { loadModel } from '../model/pretrained.js';
+import { loadModel, setLoadDefaults } from '../model/pretrained.js';
 import { suggest } from '../model/hooked.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
@@ -66,7 +66,15 @@ export function parseTokenIds(text: string, flag: string): number[] {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('glassbox').description('Mechanistic interpretability for TypeScript').showHelpAfterError();
+  const program = new Command('glassbox')
+    .description('Mechanistic interpretability for TypeScript')
+    .showHelpAfterError()
+    .option('--check-finite', 'refuse a model whose weights hold NaN or an infinity, naming the first such tensor')
+    .option('--allow-long-context', 'run rotary and ALiBi models past their context (max_position_embeddings), which is refused otherwise')
+    .hook('preAction', () => {
+      const o = program.opts<{ checkFinite?: boolean; allowLongContext?: boolean }>();
+      setLoadDefaults({ checkFinite: o.checkFinite === true, allowLongContext: o.allowLongContext === true });
+    });
 
   program
     .command('inspect')

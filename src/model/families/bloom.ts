@@ -46,7 +46,7 @@ export const bloom: Family = {
       // ALiBi has no context limit; BLOOM trained at seq_length (2048), kept for information only.
       nCtx: r.optDim('seq_length', 2048),
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'alibi',
       rotaryDim: 0,

@@ -36,7 +36,7 @@ export const gemma: Family = {
       family,
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0, max: 1 }),
       normWeightOffset: 1,
       positional: 'rotary',
       rotaryDim: dh,

@@ -35,7 +35,7 @@ export const gpt2: Family = {
       dVocab: r.dim('vocab_size'),
       nCtx,
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'learned',
       rotaryDim: 0,

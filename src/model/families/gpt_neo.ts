@@ -34,7 +34,7 @@ export const gptNeo: Family = {
       dVocab: r.dim('vocab_size'),
       nCtx: r.dim('max_position_embeddings'),
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'learned',
       rotaryDim: 0,
@@ -114,8 +114,10 @@ function attentionLayers(r: HfConfigReader, nLayers: number): ('global' | 'local
           `${name}[${i}]`,
           `names attention type ${JSON.stringify(t)}, which glassbox does not implement (implemented: global, local)`,
         );
-    for (let k = 0; k < (count as number); k++) out.push(...(types as ('global' | 'local')[]));
+    // Stop once past the layers (a count of 1e15 would otherwise fill memory before the check below).
+    for (let k = 0; k < (count as number) && out.length <= nLayers; k++) out.push(...(types as ('global' | 'local')[]));
   });
-  if (out.length !== nLayers) throw r.error(name, `expands to ${out.length} layers, but num_layers is ${nLayers}`);
+  if (out.length !== nLayers)
+    throw r.error(name, `expands to ${out.length > nLayers ? `more than ${nLayers}` : out.length} layers, but num_layers is ${nLayers}`);
   return out;
 }

@@ -34,7 +34,7 @@ export const gptj: Family = {
       dVocab: r.dim('vocab_size'),
       nCtx: r.dim(['n_positions', 'max_position_embeddings']),
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'rotary',
       rotaryDim,

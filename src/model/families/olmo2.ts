@@ -26,7 +26,7 @@ export const olmo2: Family = {
       family: 'olmo2',
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'rotary',
       rotaryDim: dims.dHead,

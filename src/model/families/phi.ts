@@ -28,7 +28,7 @@ export const phi: Family = {
       family: 'phi',
       ...dims,
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'rotary',
       rotaryDim,

@@ -42,7 +42,7 @@ export const phi3: Family = {
       family: 'phi3',
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
       normWeightOffset: 0,
       positional: 'rotary',
       rotaryDim,
