@@ -19,6 +19,7 @@ import { Tensor } from '../tensor/index.js';
 import { configToJson, hookLayerOf, makeSaeConfig, parseSaeConfig, type SaeConfig } from './config.js';
 import { loadNpz, NpzError, type NpzReadOptions } from './npz.js';
 import { getArchitecture } from './registry.js';
+import { refuseNonFiniteParams } from './common.js';
 import { Sae } from './sae.js';
 import type { SaeParams } from './types.js';
 import { hookName } from '../model/hook-names.js';
@@ -56,7 +57,13 @@ export function loadSae(dir: string): Sae {
   if (!existsSync(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
   const tensors = loadSafetensors(weightsPath);
   const params: SaeParams = {};
-  for (const [k, t] of tensors) params[k] = asFloat32(t);
+  for (const [k, t] of tensors) {
+    if (t.dtype !== 'float32' && t.dtype !== 'float64')
+      throw new Error(
+        `${weightsPath}: tensor '${k}' is ${t.dtype}; glassbox reads SAE weights stored as floating point (cfg.json dtype ${cfg.dtype})`,
+      );
+    params[k] = asFloat32(t);
+  }
   // SAELens < 6 trained JumpReLU thresholds as log_threshold.
   if (!params.threshold && params.log_threshold && 'threshold' in arch.paramShapes(cfg)) {
     params.threshold = params.log_threshold.exp();
@@ -72,7 +79,9 @@ export function loadSae(dir: string): Sae {
       throw new Error(`${sparsityPath}: 'sparsity' has shape [${t.shape.join(', ')}] but d_sae is ${cfg.d_sae} (${cfgPath})`);
     sparsity = asFloat32(t);
   }
-  return new Sae(cfg, params, { sparsity, where: `${weightsPath} (with ${cfgPath})` });
+  const sae = new Sae(cfg, params, { sparsity, where: `${weightsPath} (with ${cfgPath})` });
+  refuseNonFiniteParams(sae.params, weightsPath);
+  return sae;
 }
 
 /** Options of `saveSae`. */
@@ -134,6 +143,7 @@ export function loadGemmaScopeSae(path: string, options: GemmaScopeOptions = {})
     ...(transcoder ? { architecture: 'jumprelu_transcoder' } : {}),
     ...options.config,
   });
+  refuseNonFiniteParams(params, file);
   return new Sae(cfg, params, { where: file });
 }
 
