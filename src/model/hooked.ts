@@ -5,7 +5,7 @@
  * calls with the same structure (hooks, cached names, shapes) reuse the session.
  */
 import { Trace, withTrace } from '../tensor/trace.js';
-import { Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
+import { OutOfMemoryError, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import { layerOf } from './hook-names.js';
 import { HfConfigReader } from './hf-config.js';
@@ -241,7 +241,11 @@ export class HookedTransformer {
         const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks }, this.hookPoints(points, cache));
         return { logits, cache, routerTies };
       });
-      const out = call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+      const out = sizedRun(tokens, points.cache.size, () => call(this.params, tokens)) as {
+        logits: Tensor;
+        cache: Record<string, Tensor>;
+        routerTies?: Tensor[];
+      };
       refuseRouterTies(out.routerTies, real);
       return { logits: out.logits, cache: new ActivationCache(out.cache) };
     }
@@ -260,7 +264,12 @@ export class HookedTransformer {
       })(params);
       return { value, grads: reduce(targets as GradTargets), cache, routerTies };
     });
-    const out = call(this.params, tokens) as { value: Tensor; grads: T; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+    const out = sizedRun(tokens, points.cache.size + points.marks.size, () => call(this.params, tokens)) as {
+      value: Tensor;
+      grads: T;
+      cache: Record<string, Tensor>;
+      routerTies?: Tensor[];
+    };
     refuseRouterTies(out.routerTies, real);
     return { value: out.value, grads: out.grads, cache: new ActivationCache(out.cache) };
   }
@@ -319,7 +328,8 @@ export class HookedTransformer {
    * 0, else seeded sampling (top-k, top-p); batched prompts left-padded with an attentionMask.
    */
   generate(input: TokenInput, options: GenerateOptions = {}): { tokens: number[][]; newTokens: number[][] } {
-    return generate(this, input, options);
+    const tokens = toTokens(input);
+    return sizedRun(tokens, 0, () => generate(this, tokens, options), `generating ${options.maxNewTokens ?? 10} tokens after`);
   }
 
   /**
@@ -388,6 +398,26 @@ export class HookedTransformer {
   private checkName(name: string): string {
     if (!this.hookSet.has(name)) throw new Error(`unknown hook point '${name}'${suggest(name, this.hookNames)}`);
     return name;
+  }
+}
+
+/**
+ * Runs `f`, turning ONNX Runtime's allocation failure into an error that says how large the run
+ * was and what to reduce.
+ */
+function sizedRun<T>(tokens: Tensor, points: number, f: () => T, what = 'a run of'): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof OutOfMemoryError)) throw e;
+    const [b, s] = tokens.shape as [number, number];
+    throw new OutOfMemoryError(
+      `${what} ${b} x ${s} tokens${points > 0 ? ` with ${points} hook point${points === 1 ? '' : 's'} cached or marked` : ''}: ${e.message}` +
+        `${points > 0 ? ', or fewer hook points' : ''}; the sweeps (patching, ablation, attribution) size their passes by ` +
+        'memoryBudgetBytes (or GLASSBOX_MEMORY_BUDGET), which a smaller value lowers',
+      e.bytes,
+      { cause: e },
+    );
   }
 }
 
