@@ -169,8 +169,9 @@ export function readStandardDims(
 }
 
 /** d_model / n_heads, refused unless the heads divide the width. */
-export function headDim(r: HfConfigReader, dModel: number, nHeads: number, widthField: string): number {
-  if (dModel % nHeads !== 0) throw r.error(widthField, `(${dModel}) must be divisible by the number of heads (${nHeads})`);
+export function headDim(r: HfConfigReader, dModel: number, nHeads: number, widthField: string, headsField = 'num_attention_heads'): number {
+  if (dModel % nHeads !== 0)
+    throw r.error(widthField, `(${dModel}) must be divisible by the number of heads, '${r.path}${headsField}' (${nHeads})`);
   return dModel / nHeads;
 }
 

@@ -167,7 +167,14 @@ export class HookedTransformer {
     const field = layerField(hfConfig);
     if (names) refuseMissingLayers(cfg, names, skipped, source, file, field);
     const { reader: tracked, used } = trackingReader(weights, options);
-    const params = family.weights(cfg, tracked);
+    let params: ModelParams;
+    try {
+      params = family.weights(cfg, tracked);
+    } catch (e) {
+      // A family's own shape checks name the weight; say which checkpoint and config they concern.
+      if (!(e instanceof Error) || e instanceof TypeError || e instanceof RangeError || e.message.includes(source)) throw e;
+      throw new Error(`${source}: ${e.message} (as ${file} describes the model)`, { cause: e });
+    }
     if (names) refuseUnused(cfg, names, used, skipped, source, file, field);
     validateParams(cfg, params, file);
     return new HookedTransformer(cfg, params);

@@ -40,7 +40,7 @@ export const bloom: Family = {
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: headDim(r, d, nH, 'hidden_size'),
+      dHead: headDim(r, d, nH, 'hidden_size', 'n_head'),
       dMlp: 4 * d,
       dVocab: r.dim('vocab_size'),
       // ALiBi has no context limit; BLOOM trained at seq_length (2048), kept for information only.

@@ -30,7 +30,7 @@ export const gpt2: Family = {
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: headDim(r, d, nH, 'n_embd'),
+      dHead: headDim(r, d, nH, 'n_embd', 'n_head'),
       dMlp: r.optDim('n_inner', 4 * d),
       dVocab: r.dim('vocab_size'),
       nCtx,

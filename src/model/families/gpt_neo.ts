@@ -29,7 +29,7 @@ export const gptNeo: Family = {
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: headDim(r, d, nH, 'hidden_size'),
+      dHead: headDim(r, d, nH, 'hidden_size', 'num_heads'),
       dMlp: r.optDim('intermediate_size', 4 * d),
       dVocab: r.dim('vocab_size'),
       nCtx: r.dim('max_position_embeddings'),

@@ -106,13 +106,23 @@ export const gptNeox: Family = {
  * (GPT-NeoX, BLOOM): W_Q, W_K, W_V [d_model, n_heads*d_head] and, when `biased`, their biases.
  */
 export function perHeadQkv(w: WeightReader, name: string, nH: number, dh: number, d: number, biased: boolean) {
-  const qkvW = w.get(`${name}.weight`).reshape([nH, 3, dh, d]);
+  // The fused rows, checked before they are split (a reshape error would name no weight).
+  const shaped = (suffix: 'weight' | 'bias') => {
+    const t = w.get(`${name}.${suffix}`);
+    const want = suffix === 'weight' ? [3 * nH * dh, d] : [3 * nH * dh];
+    if (t.shape.join() !== want.join())
+      throw new Error(
+        `weight '${name}.${suffix}' has shape [${t.shape}] but the config implies [${want}] (3 x ${nH} heads x d_head ${dh}${suffix === 'weight' ? `, d_model ${d}` : ''})`,
+      );
+    return t.reshape(suffix === 'weight' ? [nH, 3, dh, d] : [nH, 3, dh]);
+  };
+  const qkvW = shaped('weight');
   const pickW = (i: number) =>
     qkvW
       .index([null, i])
       .reshape([nH * dh, d])
       .transpose();
-  const bias = biased ? w.get(`${name}.bias`).reshape([nH, 3, dh]) : null;
+  const bias = biased ? shaped('bias') : null;
   const pickB = (i: number) => bias?.index([null, i]).reshape([nH * dh]);
   return { W_Q: pickW(0), W_K: pickW(1), W_V: pickW(2), b_Q: pickB(0), b_K: pickB(1), b_V: pickB(2) };
 }

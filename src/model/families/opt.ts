@@ -15,6 +15,9 @@ import { headDim, readActivation, readTokenIds, type ModelConfig } from '../conf
 import type { BlockParams, NormParams } from '../forward.js';
 import { linearT, tiedHead, type Family } from './types.js';
 
+/** word_embed_proj_dim of each config read (weights() checks the token embeddings against it). */
+const embedWidth = new WeakMap<ModelConfig, number>();
+
 export const opt: Family = {
   modelTypes: ['opt'],
   config(r): ModelConfig {
@@ -25,11 +28,12 @@ export const opt: Family = {
     // transformers builds the final norm only with pre-norms; without them this flag changes nothing.
     if (normBefore) r.expect('_remove_final_layer_norm', [false]);
     else r.ignore('_remove_final_layer_norm');
-    // word_embed_proj_dim: the projections are folded into W_E and W_U (weights()), so only their presence matters.
-    r.optDim('word_embed_proj_dim', null);
+    // word_embed_proj_dim (default hidden_size): the projections are folded into W_E and W_U
+    // (weights()), which checks the token embeddings' width against it.
+    const projDim = r.optDim('word_embed_proj_dim', null);
     const bias = r.bool('enable_bias', true);
     r.ignore('activation_dropout'); // dropout: inert at inference
-    return {
+    const cfg: ModelConfig = {
       family: 'opt',
       nLayers,
       dModel: d,
@@ -65,6 +69,8 @@ export const opt: Family = {
       normAffine: r.bool('layer_norm_elementwise_affine', true),
       ...readTokenIds(r),
     };
+    embedWidth.set(cfg, projDim ?? d);
+    return cfg;
   },
   weights(cfg, w) {
     const pre = w.has('model.decoder.embed_tokens.weight') ? 'model.decoder.' : 'decoder.';
@@ -99,6 +105,11 @@ export const opt: Family = {
     const lmHead = cfg.tiedEmbeddings ? tokens : w.get('lm_head.weight'); // [vocab, word_embed_proj_dim]
     // project_in [d_model, proj] and project_out [proj, d_model] (torch Linear), present exactly when
     // the token embeddings' width (word_embed_proj_dim) is not d_model, as transformers builds them.
+    const width = embedWidth.get(cfg);
+    if (width !== undefined && tokens.shape[1] !== width)
+      throw new Error(
+        `weight '${pre}embed_tokens.weight' has shape [${tokens.shape}] but the config implies [${cfg.dVocab}, ${width}] (word_embed_proj_dim, default hidden_size)`,
+      );
     const projected = tokens.shape[1] !== cfg.dModel;
     const projIn = projected ? linearT(w, `${pre}project_in.weight`) : null;
     const projOut = projected ? linearT(w, `${pre}project_out.weight`) : null;
