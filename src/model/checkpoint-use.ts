@@ -90,6 +90,16 @@ export function refuseNonFinite(t: Tensor, what: string): void {
     throw new Error(`${what} holds ${Number.isNaN(data[i]) ? 'NaN' : data[i]! > 0 ? 'Infinity' : '-Infinity'} at ${elementAt(t.shape, i)}`);
 }
 
+/**
+ * A checkpoint tensor as a float32 weight: floating-point dtypes are widened; integer and boolean
+ * tensors are refused (a weight stored as int32 is a damaged or mislabelled file).
+ */
+export function floatWeight(t: Tensor, what: string): Tensor {
+  if (/^(u?int|bool)/.test(t.dtype))
+    throw new Error(`${what} is stored as ${t.dtype}; model weights must be floating point (F32, F16, BF16 or F64)`);
+  return t.cast('float32');
+}
+
 /** A reader that records the names read (and checks each tensor's values when asked). */
 export function trackingReader(w: WeightReader, options: WeightCheckOptions): { reader: WeightReader; used: Set<string> } {
   const used = new Set<string>();

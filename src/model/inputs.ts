@@ -58,19 +58,59 @@ export function longestRow(tokens: Tensor, mask: Tensor | null): number {
 export function toTokens(input: TokenInput): Tensor {
   if (input instanceof Tensor) {
     if (input.rank !== 2) throw new Error(`tokens must be [batch, pos], got shape [${input.shape}]`);
-    return input.dtype === 'int64' ? input : input.cast('int64');
+    if (input.dtype === 'int64') return input;
+    // A float tensor's values must be whole: casting would truncate 1.7 to token 1.
+    if (input.dtype === 'float32' || input.dtype === 'float64') checkIds(input.dataSync() as Float32Array | Float64Array, input.shape[1]!);
+    return input.cast('int64');
   }
   const rows = (Array.isArray(input[0]) ? input : [input]) as readonly (readonly number[])[];
   const s = rows[0]?.length ?? 0;
-  if (rows.some((r) => r.length !== s)) throw new Error('tokens: rows have different lengths; pad them and pass an attentionMask');
-  return tensor(rows.flat(), [rows.length, s], 'int64');
+  if (rows.some((r) => !Array.isArray(r) || r.length !== s))
+    throw new Error('tokens: rows have different lengths; pad them and pass an attentionMask');
+  const flat = rows.flat();
+  checkIds(flat, s);
+  return tensor(flat, [rows.length, s], 'int64');
+}
+
+/** Refuses token ids that are not safe integers (1e300, NaN, 1.5 were once run as other tokens). */
+function checkIds(ids: ArrayLike<unknown>, s: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+      throw new Error(
+        `tokens: the id at row ${Math.floor(i / Math.max(s, 1))}, position ${i % Math.max(s, 1)} is ${String(v)}, not a token id (an integer)`,
+      );
+  }
 }
 
 export function maskTensor(mask: RunOptions['attentionMask'], tokens: Tensor): Tensor | null {
   if (!mask) return null;
-  const m = mask instanceof Tensor ? mask : tensor((mask as number[][]).flat(), [mask.length, (mask[0] as number[]).length], 'int64');
+  let m: Tensor;
+  if (mask instanceof Tensor) m = mask;
+  else {
+    const rows = mask as readonly (readonly number[])[];
+    const s = rows[0]?.length ?? 0;
+    if (rows.some((r) => !Array.isArray(r) || r.length !== s)) throw new Error('attentionMask: rows have different lengths');
+    m = tensor(
+      rows.flat().map((v, i) => {
+        if (v !== 0 && v !== 1)
+          throw new Error(`attentionMask: the value at row ${Math.floor(i / s)}, position ${i % s} is ${v}, not 0 or 1`);
+        return v;
+      }),
+      [rows.length, s],
+      'int64',
+    );
+  }
   if (m.shape.length !== 2 || m.shape[0] !== tokens.shape[0] || m.shape[1] !== tokens.shape[1])
     throw new Error(`attentionMask has shape [${m.shape}], tokens have [${tokens.shape}]`);
+  if (m.dtype !== 'bool') {
+    const v = m.dataSync() as ArrayLike<number | bigint>;
+    for (let i = 0; i < v.length; i++)
+      if (Number(v[i]) !== 0 && Number(v[i]) !== 1)
+        throw new Error(
+          `attentionMask: the value at row ${Math.floor(i / m.shape[1]!)}, position ${i % m.shape[1]!} is ${v[i]}, not 0 or 1`,
+        );
+  }
   return m;
 }
 

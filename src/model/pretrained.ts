@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId } from '../io/index.js';
 import { checkModelFiles, entryExists } from '../io/fs-check.js';
 import { HookedTransformer } from './hooked.js';
-import type { WeightCheckOptions } from './checkpoint-use.js';
+import { floatWeight, type WeightCheckOptions } from './checkpoint-use.js';
 
 export interface LoadOptions extends WeightCheckOptions {
   /**
@@ -44,7 +44,7 @@ export function loadFromDirectory(dir: string, options: LoadOptions = {}): Hooke
   try {
     const weights = {
       has: (n: string) => ckpt.has(n),
-      get: (n: string) => ckpt.read(n).cast('float32'),
+      get: (n: string) => floatWeight(ckpt.read(n), `${ckpt.path}: tensor '${n}'`),
       names: () => ckpt.keys(),
       source: ckpt.path,
     };

@@ -8,9 +8,13 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { cleanup } from './build.js';
 import { configCases } from './configs.js';
+import { fileCases } from './files.js';
+import { tokenCases } from './tokens.js';
 import { failures, registerCases, tally } from './harness.js';
 
+registerCases('bad files', fileCases);
 registerCases('bad configs', configCases);
+registerCases('bad tokens', tokenCases);
 
 test('the counts: tried, clear errors, correct results, crashes, silent wrong results', () => {
   const line =
