@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSafetensors, saveSafetensors, type SaveFloatDType } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { entryExists, fsProblem, refuseNonFile } from '../io/fs-check.js';
 import { Tensor } from '../tensor/index.js';
 import { configToJson, hookLayerOf, makeSaeConfig, parseSaeConfig, type SaeConfig } from './config.js';
 import { loadNpz, NpzError, type NpzReadOptions } from './npz.js';
@@ -54,7 +55,8 @@ export function loadSae(dir: string): Sae {
   });
   const cfg = parseSaeConfig(raw, cfgPath);
   const arch = getArchitecture(cfg.architecture, cfgPath);
-  if (!existsSync(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
+  if (!entryExists(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
+  refuseNonFile(weightsPath);
   const tensors = loadSafetensors(weightsPath);
   const params: SaeParams = {};
   for (const [k, t] of tensors) {
@@ -176,9 +178,16 @@ function gemmaScopeConfigFromPath(file: string): Partial<SaeConfig> {
  * read or parsed `<path>: <unreadable> (<why>)`.
  */
 export function readJsonFile(path: string, errors: { missing: string; unreadable: string }): unknown {
-  if (!existsSync(path)) throw new Error(`${path}: ${errors.missing}`);
+  // A link loop or a dangling link is there, but unreadable: say so rather than "missing".
+  if (!entryExists(path)) throw new Error(`${path}: ${errors.missing}`);
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${path}: ${fsProblem(e)}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
   } catch (e) {
     throw new Error(`${path}: ${errors.unreadable} (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }

@@ -5,16 +5,22 @@
  * result; the last test prints the counts and asserts no crash and no silent wrong result.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { cleanup } from './build.js';
 import { configCases } from './configs.js';
 import { fileCases } from './files.js';
 import { tokenCases } from './tokens.js';
+import { saeCases } from './sae.js';
+import { hubCases, startHub, stopHub } from './hub.js';
 import { failures, registerCases, tally } from './harness.js';
 
 registerCases('bad files', fileCases);
 registerCases('bad configs', configCases);
 registerCases('bad tokens', tokenCases);
+registerCases('bad SAEs', saeCases);
+before(startHub);
+after(stopHub);
+registerCases('hostile Hub responses', hubCases);
 
 test('the counts: tried, clear errors, correct results, crashes, silent wrong results', () => {
   const line =
