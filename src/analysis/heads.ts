@@ -129,7 +129,7 @@ export function repeatedRandomTokens(model: HookedTransformer, options: Repeated
   if (!Number.isInteger(seqLen) || seqLen < 1 || seqLen > room)
     throw new Error(
       `repeatedRandomTokens: seqLen ${seqLen} does not fit the context of ${cfg.nCtx} twice (at most ${room}` +
-        `${prepend ? ' with BOS' : ''}${cfg.positional === 'learned' ? '' : '; allowLongContext lifts the limit'})`,
+        `${prepend ? ' with BOS' : ''}${cfg.positional === 'learned' ? '' : '; allowLongContext or --allow-long-context lifts the limit'})`,
     );
   const special = new Set([cfg.bosTokenId, cfg.eosTokenId, cfg.padTokenId].filter((t): t is number => t !== null));
   const pool = Array.from({ length: cfg.dVocab }, (_, i) => i).filter((i) => !special.has(i));

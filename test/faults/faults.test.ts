@@ -12,6 +12,8 @@ import { fileCases } from './files.js';
 import { tokenCases } from './tokens.js';
 import { saeCases } from './sae.js';
 import { hubCases, startHub, stopHub } from './hub.js';
+import { runCases } from './runs.js';
+import { cliCases } from './cli.js';
 import { failures, registerCases, tally } from './harness.js';
 
 registerCases('bad files', fileCases);
@@ -21,6 +23,8 @@ registerCases('bad SAEs', saeCases);
 before(startHub);
 after(stopHub);
 registerCases('hostile Hub responses', hubCases);
+registerCases('runs past the memory', runCases);
+registerCases('the CLI', cliCases);
 
 test('the counts: tried, clear errors, correct results, crashes, silent wrong results', () => {
   const line =

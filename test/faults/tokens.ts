@@ -186,7 +186,8 @@ function contexts(): Case[] {
     {
       name: 'heads: repeated tokens of 1000 on the default model (all-zero scores after 69 s)',
       run: () => repeatedRandomTokens(def(), { seqLen: 1000 }),
-      error: /seqLen 1000 does not fit the context of 256 twice \(at most 127 with BOS; allowLongContext lifts the limit\)/,
+      error:
+        /seqLen 1000 does not fit the context of 256 twice \(at most 127 with BOS; allowLongContext or --allow-long-context lifts the limit\)/,
     },
     { name: 'heads: seqLen 0', run: () => repeatedRandomTokens(def(), { seqLen: 0 }), error: /seqLen 0 does not fit/ },
     { name: 'heads: seqLen 1.5', run: () => repeatedRandomTokens(def(), { seqLen: 1.5 }), error: /seqLen 1\.5 does not fit/ },
