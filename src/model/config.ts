@@ -157,7 +157,7 @@ export function readStandardDims(
   // Config classes with a head_dim default (Gemma 256, Qwen3 128) use it when the file omits head_dim.
   const dHead = r.optDim('head_dim', defaultHeadDim) ?? headDim(r, dModel, nHeads, 'hidden_size');
   return {
-    nLayers: r.dim('num_hidden_layers'),
+    nLayers: r.layers('num_hidden_layers'),
     dModel,
     nHeads,
     nKVHeads,

@@ -4,7 +4,7 @@
  * either a clear error naming the directory's config.json or model.safetensors and the field (or
  * the weight it disagrees with), or a model that computes exactly the fixture's logits.
  */
-import { HF, DEFAULT_DIR, getPath, load, modelDir, readConfig, sameLogits, setPath, type Json } from './build.js';
+import { HF, TL, DEFAULT_DIR, getPath, load, modelDir, readConfig, sameLogits, setPath, type Json } from './build.js';
 import { re, type Case } from './harness.js';
 
 /** The fields that fix the weights' shapes, per family (dotted paths into config.json). */
@@ -43,6 +43,11 @@ const DIMENSIONS: Record<string, string[]> = {
   ],
   gptj: ['n_layer', 'n_embd', 'n_head', 'n_positions', 'vocab_size', 'rotary_dim'],
   phi3: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
+  qwen3: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'intermediate_size', 'vocab_size'],
+  phi: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'intermediate_size', 'vocab_size', 'max_position_embeddings'],
+  stablelm: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
+  olmo2: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
+  gpt_neo: ['num_layers', 'hidden_size', 'num_heads', 'vocab_size', 'max_position_embeddings'],
   gemma3_mm: [
     'text_config.num_hidden_layers',
     'text_config.hidden_size',
@@ -65,6 +70,10 @@ const FREE: Record<string, string[]> = {
   opt: ['num_attention_heads'],
   bloom: ['n_head'],
   gptj: ['n_head', 'rotary_dim'],
+  phi: ['num_attention_heads'],
+  stablelm: ['num_attention_heads'],
+  olmo2: ['num_attention_heads'],
+  gpt_neo: ['num_heads'],
 };
 
 /** Values that are not dimensions. */
@@ -75,6 +84,7 @@ const NOT_DIMENSIONS: [string, unknown][] = [
   ['"2"', '2'],
   ['null', null],
   ['1e9', 1e9],
+  ['2^24', 2 ** 24],
   ['true', true],
   ['[]', []],
 ];
@@ -157,18 +167,25 @@ function findings(): Case[] {
       (dir) => [new RegExp(`${re(dir)}/model\\.safetensors: 12 tensors are not used`), /transformer\.h\.1\./, /field 'n_layer' is 1/],
     ),
     refused(gpt2, 'gpt2: n_layer 0', (c) => ({ ...c, n_layer: 0 }), field('n_layer', 'at least 1')),
-    refused(gpt2, 'gpt2: n_layer 1e9', (c) => ({ ...c, n_layer: 1e9 }), field('n_layer', 'at most 16777216')),
+    refused(gpt2, 'gpt2: n_layer 1e9', (c) => ({ ...c, n_layer: 1e9 }), field('n_layer', 'at most 65536')),
     refused(
       gpt2,
-      'gpt2: n_layer 2^24 (bounded, but more than the file holds)',
+      'gpt2: n_layer 2^24 (took seconds and gigabytes to refuse)',
       (c) => ({ ...c, n_layer: 2 ** 24 }),
-      (dir) => [cfgFile(dir), /field 'n_layer' is 16777216, but .*model\.safetensors holds tensors for 2 layers/],
+      field('n_layer', 'at most 65536'),
     ),
     refused(
+      gpt2,
+      'gpt2: n_layer 65536 (bounded, but more than the file holds)',
+      (c) => ({ ...c, n_layer: 65536 }),
+      (dir) => [cfgFile(dir), /field 'n_layer' is 65536, but .*model\.safetensors holds tensors for 2 layers \(0\.\.1\)/],
+    ),
+    refused(def, 'default: num_hidden_layers 1e6', (c) => ({ ...c, num_hidden_layers: 1e6 }), field('num_hidden_layers', 'at most 65536')),
+    refused(
       def,
-      'default: num_hidden_layers 1e6',
-      (c) => ({ ...c, num_hidden_layers: 1e6 }),
-      (dir) => [cfgFile(dir), /field 'num_hidden_layers' is 1000000, but .* holds tensors for 4 layers/],
+      'default: num_hidden_layers 1000',
+      (c) => ({ ...c, num_hidden_layers: 1000 }),
+      (dir) => [cfgFile(dir), /field 'num_hidden_layers' is 1000, but .* holds tensors for 4 layers \(0\.\.3\)/],
     ),
     refused(gpt2, 'gpt2: n_layer 1.5', (c) => ({ ...c, n_layer: 1.5 }), field('n_layer', 'must be an integer')),
     refused(gpt2, 'gpt2: n_layer -1', (c) => ({ ...c, n_layer: -1 }), field('n_layer', 'at least 1')),
@@ -364,6 +381,25 @@ function findings(): Case[] {
       (c) => ({ ...c, norm_topk_prob: false }),
       field('norm_topk_prob', 'implements only'),
     ),
+    // The TransformerLens fixtures' checkpoints.
+    refused(
+      `${TL}qwen2`,
+      'tl/qwen2: attention_bias true (no o_proj bias stored)',
+      (c) => ({ ...c, attention_bias: true }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /self_attn\.o_proj\.bias/],
+    ),
+    refused(
+      `${TL}gemma2`,
+      'tl/gemma2: query_pre_attn_scalar "16"',
+      (c) => ({ ...c, query_pre_attn_scalar: '16' }),
+      field('query_pre_attn_scalar', 'finite number'),
+    ),
+    refused(
+      `${TL}gpt_neox`,
+      'tl/gpt_neox: use_parallel_residual "yes"',
+      (c) => ({ ...c, use_parallel_residual: 'yes' }),
+      field('use_parallel_residual', 'true or false'),
+    ),
     // glassbox's own format: the config's fields are read like any other.
     ...glassboxFormat(),
   ];
@@ -390,7 +426,7 @@ function glassboxFormat(): Case[] {
     new RegExp(p),
   ];
   return [
-    mk('nLayers 1e9', (g) => (g.nLayers = 1e9), f('nLayers', 'at most')),
+    mk('nLayers 1e9', (g) => (g.nLayers = 1e9), f('nLayers', 'at most 65536')),
     mk('nLayers 1.5', (g) => (g.nLayers = 1.5), f('nLayers', 'integer')),
     mk('dModel "64"', (g) => (g.dModel = '64'), f('dModel', 'finite number')),
     mk('act "swishy"', (g) => (g.act = 'swishy'), f('act', 'does not implement')),

@@ -19,7 +19,7 @@ export const bloom: Family = {
     // transformers lets the legacy n_embed override hidden_size.
     const d = r.dim(['n_embed', 'hidden_size']);
     const nH = r.dim(['n_head', 'num_attention_heads']);
-    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    const nLayers = r.layers(['n_layer', 'num_hidden_layers']);
     r.expect('apply_residual_connection_post_layernorm', [false]);
     // transformers' BLOOM MLP is always 4 * hidden_size wide.
     r.expect('n_inner', [null, 4 * d], 'transformers builds an MLP of 4 * hidden_size; glassbox accepts only');

@@ -68,7 +68,7 @@ function textConfig(r: HfConfigReader, family: string, tiedEmbeddings: boolean, 
   if (nHeads % nKVHeads !== 0) throw r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`);
   headDim(r, dModel, nHeads, 'hidden_size'); // transformers refuses a width the heads do not divide
   const dHead = r.optDim('head_dim', 256); // the class default, not hidden_size / heads
-  const nLayers = r.optDim('num_hidden_layers', 26);
+  const nLayers = r.optLayers('num_hidden_layers', 26);
   const nCtx = r.optDim('max_position_embeddings', 131072);
 
   // Local (sliding) and global layers.

@@ -22,7 +22,7 @@ export const glassbox: Family = {
     r.ignore(...Object.keys(r.raw).filter((k) => k !== 'glassbox_config'));
     const c = r.sub('glassbox_config');
     if (!c) throw r.error('glassbox_config', "is missing; model_type 'glassbox' needs a 'glassbox_config' object");
-    const nLayers = c.dim('nLayers');
+    const nLayers = c.layers('nLayers');
     const dModel = c.dim('dModel');
     const nHeads = c.dim('nHeads');
     const nKVHeads = c.dim('nKVHeads');

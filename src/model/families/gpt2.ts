@@ -12,7 +12,7 @@ export const gpt2: Family = {
   config(r): ModelConfig {
     const d = r.dim(['n_embd', 'hidden_size']);
     const nH = r.dim(['n_head', 'num_attention_heads']);
-    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    const nLayers = r.layers(['n_layer', 'num_hidden_layers']);
     r.expect('scale_attn_by_inverse_layer_idx', [false]);
     // Upcasting attention to float32 changes nothing here: glassbox computes in float32.
     r.ignore(

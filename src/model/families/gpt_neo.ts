@@ -15,7 +15,7 @@ export const gptNeo: Family = {
   config(r): ModelConfig {
     const d = r.dim('hidden_size');
     const nH = r.dim(['num_heads', 'num_attention_heads']);
-    const nLayers = r.dim(['num_layers', 'num_hidden_layers']);
+    const nLayers = r.layers(['num_layers', 'num_hidden_layers']);
     const types = attentionLayers(r, nLayers);
     const window = r.optDim('window_size', 256);
     // transformers recomputes attention_layers from attention_types (read above).

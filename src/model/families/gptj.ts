@@ -13,7 +13,7 @@ export const gptj: Family = {
   config(r): ModelConfig {
     const d = r.dim(['n_embd', 'hidden_size']);
     const nH = r.dim(['n_head', 'num_attention_heads']);
-    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    const nLayers = r.layers(['n_layer', 'num_hidden_layers']);
     const dh = headDim(r, d, nH, 'n_embd', 'n_head');
     // rotary_dim null would make transformers rotate with tables as wide as n_embd: refused.
     if (r.raw.rotary_dim === null) throw r.error('rotary_dim', 'is null; glassbox implements GPT-J with a rotary_dim');

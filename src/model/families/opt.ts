@@ -23,7 +23,7 @@ export const opt: Family = {
   config(r): ModelConfig {
     const d = r.dim('hidden_size');
     const nH = r.dim('num_attention_heads');
-    const nLayers = r.dim('num_hidden_layers');
+    const nLayers = r.layers('num_hidden_layers');
     const normBefore = r.bool('do_layer_norm_before', true);
     // transformers builds the final norm only with pre-norms; without them this flag changes nothing.
     if (normBefore) r.expect('_remove_final_layer_norm', [false]);
