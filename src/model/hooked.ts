@@ -140,7 +140,10 @@ export class HookedTransformer {
    * directory, or a hub id (`org/name[@revision]`, downloaded into the shared Hugging Face cache).
    * See `loadModel` in pretrained.ts.
    */
-  static async fromPretrained(spec: string, options: { offline?: boolean; token?: string } = {}): Promise<HookedTransformer> {
+  static async fromPretrained(
+    spec: string,
+    options: { offline?: boolean; token?: string } & WeightCheckOptions & { allowLongContext?: boolean } = {},
+  ): Promise<HookedTransformer> {
     const { loadModel } = await import('./pretrained.js');
     return loadModel(spec, options);
   }
