@@ -109,7 +109,8 @@ describe('ignoring the scaling would fail parity: unscaled RoPE moves p0 logits 
       const p0 = [ints(ref.get('p0.input_ids')!)];
       const plain = loadWith(fam, unscaled);
       assert.equal(plain.cfg.ropeScaling, undefined);
-      assert.ok(maxDiff(plain.forward(p0), ref.get('p0.logits')!) > 100 * TOL);
+      // Unscaled, the dynamic fixture's p0 (16 tokens) is past its context of 15: opt in.
+      assert.ok(maxDiff(plain.forward(p0, { allowLongContext: true }), ref.get('p0.logits')!) > 100 * TOL);
       assert.ok(maxDiff(loadFixtureModel(FIXTURES_HF, fam).forward(p0), ref.get('p0.logits')!) < TOL);
     });
   for (const fam of ['gemma3_text', 'gemma3_mm'])

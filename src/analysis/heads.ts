@@ -141,10 +141,15 @@ export function repeatedRandomTokens(model: HookedTransformer, options: Repeated
   const { cfg } = model;
   const bos = cfg.bosTokenId;
   const prepend = (options.prependBos ?? true) && bos !== null;
-  const room = cfg.positional === 'learned' ? Math.floor((cfg.nCtx - (prepend ? 1 : 0)) / 2) : Infinity;
+  // Past the context only where the model allows it (see RunOptions.allowLongContext).
+  const long = cfg.positional !== 'learned' && (model.allowLongContext || cfg.ropeScaling?.type === 'dynamic');
+  const room = long ? Infinity : Math.floor((cfg.nCtx - (prepend ? 1 : 0)) / 2);
   const seqLen = options.seqLen ?? Math.min(50, room);
   if (!Number.isInteger(seqLen) || seqLen < 1 || seqLen > room)
-    throw new Error(`repeatedRandomTokens: seqLen ${seqLen} does not fit the context of ${cfg.nCtx} twice`);
+    throw new Error(
+      `repeatedRandomTokens: seqLen ${seqLen} does not fit the context of ${cfg.nCtx} twice (at most ${room}` +
+        `${prepend ? ' with BOS' : ''}${cfg.positional === 'learned' ? '' : '; allowLongContext or --allow-long-context lifts the limit'})`,
+    );
   const special = new Set([cfg.bosTokenId, cfg.eosTokenId, cfg.padTokenId].filter((t): t is number => t !== null));
   const pool = Array.from({ length: cfg.dVocab }, (_, i) => i).filter((i) => !special.has(i));
   if (pool.length === 0) throw new Error('repeatedRandomTokens: no ordinary tokens in the vocabulary');

@@ -3,7 +3,6 @@
  * The `glassbox` command. Every error ends the process with a one-line message and exit code 1.
  * CLI parsing: commander (well kept, typed, generates help).
  */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { saveSafetensors } from '../io/index.js';
 import { elementCount, tensor, type Tensor } from '../tensor/index.js';
@@ -14,6 +13,7 @@ import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
 import { registerSae } from './sae.js';
+import { parseTokenIds, readTokensJson } from './tokens.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -21,61 +21,21 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
-/** Parses `{"tokens": [[...]], "attention_mask": [[...]] | null}`; errors name the file. */
-function readTokensJson(file: string): { tokens: number[][]; mask: number[][] | null } {
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const d = data as { tokens?: unknown; attention_mask?: unknown };
-  if (data === null || typeof data !== 'object' || Array.isArray(data))
-    throw new Error(`${file}: expected a JSON object {"tokens": [[ids...]], "attention_mask": ...}`);
-  const isMatrix = (x: unknown): x is number[][] =>
-    Array.isArray(x) && x.length > 0 && x.every((r) => Array.isArray(r) && r.every((v) => Number.isSafeInteger(v) && v >= 0));
-  if (!isMatrix(d.tokens)) throw new Error(`${file}: "tokens" must be a non-empty list of lists of token ids (integers from 0)`);
-  const len = d.tokens[0]!.length;
-  if (len === 0 || d.tokens.some((r) => r.length !== len))
-    throw new Error(`${file}: every row of "tokens" must have the same, non-zero length`);
-  let mask: number[][] | null = null;
-  if (d.attention_mask !== undefined && d.attention_mask !== null) {
-    if (
-      !isMatrix(d.attention_mask) ||
-      d.attention_mask.length !== d.tokens.length ||
-      d.attention_mask.some((r) => r.length !== len || r.some((v) => v !== 0 && v !== 1))
-    )
-      throw new Error(`${file}: "attention_mask" must be null or 0/1 rows shaped like "tokens"`);
-    mask = d.attention_mask;
-  }
-  return { tokens: d.tokens, mask };
-}
-
-/**
- * Comma-separated token ids ('313,312,316'): each a plain decimal integer, no empty entries; the
- * vocabulary bound is checked by the model.
- */
-export function parseTokenIds(text: string, flag: string): number[] {
-  const parts = text.split(',').map((s) => s.trim());
-  return parts.map((s, i) => {
-    if (!/^\d+$/.test(s))
-      throw new Error(`${flag}: entry ${i + 1} ${s === '' ? 'is empty' : `('${s}') is not a token id (a non-negative integer)`}`);
-    const v = Number(s);
-    if (!Number.isSafeInteger(v)) throw new Error(`${flag}: token id ${s} is too large`);
-    return v;
-  });
-}
-
 export function buildProgram(): Command {
-  const program = new Command('glassbox').description('Mechanistic interpretability for TypeScript').showHelpAfterError();
-  program
+  const program = new Command('glassbox')
+    .description('Mechanistic interpretability for TypeScript')
+    .showHelpAfterError()
     .option(
       '--weight-dtype <dtype>',
       "how float16/bfloat16 checkpoints are held: 'float32' (widened as read) or 'stored' (2 bytes a weight, widened inside each pass: half the memory, same results)",
     )
+    .option('--check-finite', 'refuse a model whose weights hold NaN or an infinity, naming the first such tensor')
+    .option('--allow-long-context', 'run rotary and ALiBi models past their context (max_position_embeddings), which is refused otherwise')
     .hook('preAction', () => {
-      const v = program.opts<{ weightDtype?: string }>().weightDtype;
-      if (v !== undefined) setLoadDefaults({ weightDtype: oneOfFlag('weight-dtype', v, ['float32', 'stored'] as const) });
+      const o = program.opts<{ weightDtype?: string; checkFinite?: boolean; allowLongContext?: boolean }>();
+      setLoadDefaults({ checkFinite: o.checkFinite === true, allowLongContext: o.allowLongContext === true });
+      if (o.weightDtype !== undefined)
+        setLoadDefaults({ weightDtype: oneOfFlag('weight-dtype', o.weightDtype, ['float32', 'stored'] as const) });
     });
 
   program

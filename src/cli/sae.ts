@@ -27,6 +27,7 @@ import {
 } from '../sae/features/index.js';
 import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
 import { loadSae } from '../sae/formats.js';
+import { checkSaeModel } from '../sae/attach.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
@@ -42,6 +43,7 @@ interface RunFlags {
   text?: string;
   tokenFile?: string;
   includeSpecial?: boolean;
+  allowModelMismatch?: boolean;
 }
 
 const addRunFlags = (c: Command, tokens: string): Command =>
@@ -53,7 +55,8 @@ const addRunFlags = (c: Command, tokens: string): Command =>
     .option('--context-size <n>', "tokens per context, BOS included (default: the SAE's context_size, else 128)")
     .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
     .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
-    .option('--include-special', 'count BOS / EOS / padding positions too');
+    .option('--include-special', 'count BOS / EOS / padding positions too')
+    .option('--allow-model-mismatch', "use the SAE although its cfg.json's model_name names another model");
 
 /** The token source the flags name, and its description. */
 export function corpusFor(
@@ -92,6 +95,7 @@ async function prepare(f: RunFlags): Promise<{
   const sae = loadSae(f.sae);
   if (!sae.cfg.hook_name) throw new Error(`${f.sae}: the SAE's cfg.json names no hook_name`);
   const model = await loadModel(f.model);
+  checkSaeModel(model, sae, { allowModelMismatch: f.allowModelMismatch === true });
   const contextSize = defaultContextSize(model, sae, requested);
   if (requested !== undefined && contextSize < requested)
     throw new Error(`--context-size ${requested} exceeds the model's context of ${model.cfg.nCtx}`);
@@ -152,6 +156,7 @@ export function registerSae(program: Command): Command {
         excludeSpecial: !f.includeSpecial,
         denseThreshold,
         description: p.description,
+        allowModelMismatch: f.allowModelMismatch === true,
       });
       console.log(formatEvalReport(report));
       console.log(`\nevaluated ${report.data.tokens} tokens in ${seconds(t0)}`);
@@ -186,6 +191,7 @@ export function registerSae(program: Command): Command {
         modelName: f.model,
         saePath: f.sae,
         description: p.description,
+        allowModelMismatch: f.allowModelMismatch === true,
       });
       saveFeatureStore(store, f.out);
       console.log(formatStoreSummary(store, f.out));

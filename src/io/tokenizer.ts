@@ -15,9 +15,10 @@
  * model's `config.json` / `generation_config.json` ids (BOS, EOS), then the token the
  * post-processor prepends (BOS).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { entryExists, fsProblem } from './fs-check.js';
 
 export type PaddingSide = 'left' | 'right';
 
@@ -82,7 +83,7 @@ function readJsonFile(path: string): Json {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`${path}: cannot read (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`${path}: ${fsProblem(e)}`);
   }
   let v: unknown;
   try {
@@ -94,8 +95,9 @@ function readJsonFile(path: string): Json {
   return v as Json;
 }
 
+/** The file's JSON, or null when nothing is there (a link loop or a directory there is an error). */
 function readOptionalJson(path: string): Json | null {
-  return existsSync(path) ? readJsonFile(path) : null;
+  return entryExists(path) ? readJsonFile(path) : null;
 }
 
 export class Tokenizer {
@@ -262,7 +264,7 @@ export class Tokenizer {
  */
 export function loadTokenizer(dir: string, options: TokenizerOptions = {}): Tokenizer {
   const path = join(dir, 'tokenizer.json');
-  if (!existsSync(path)) throw new Error(`${path}: missing (glassbox reads the fast-tokenizer file tokenizer.json)`);
+  if (!entryExists(path)) throw new Error(`${path}: missing (glassbox reads the fast-tokenizer file tokenizer.json)`);
   const tokenizerJson = readJsonFile(path);
   const config: Json = {
     ...(readOptionalJson(join(dir, 'special_tokens_map.json')) ?? {}),

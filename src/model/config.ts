@@ -157,7 +157,7 @@ export function readStandardDims(
   // Config classes with a head_dim default (Gemma 256, Qwen3 128) use it when the file omits head_dim.
   const dHead = r.optDim('head_dim', defaultHeadDim) ?? headDim(r, dModel, nHeads, 'hidden_size');
   return {
-    nLayers: r.dim('num_hidden_layers'),
+    nLayers: r.layers('num_hidden_layers'),
     dModel,
     nHeads,
     nKVHeads,
@@ -169,8 +169,9 @@ export function readStandardDims(
 }
 
 /** d_model / n_heads, refused unless the heads divide the width. */
-export function headDim(r: HfConfigReader, dModel: number, nHeads: number, widthField: string): number {
-  if (dModel % nHeads !== 0) throw r.error(widthField, `(${dModel}) must be divisible by the number of heads (${nHeads})`);
+export function headDim(r: HfConfigReader, dModel: number, nHeads: number, widthField: string, headsField = 'num_attention_heads'): number {
+  if (dModel % nHeads !== 0)
+    throw r.error(widthField, `(${dModel}) must be divisible by the number of heads, '${r.path}${headsField}' (${nHeads})`);
   return dModel / nHeads;
 }
 

@@ -6,7 +6,9 @@ import { PRNG, Tensor, jit, tensor } from '../tensor/index.js';
 import type { ForwardInputs, ModelParams } from './forward.js';
 import type { HookList, HookedTransformer } from './hooked.js';
 import {
+  checkContext,
   checkVocab,
+  longestRow,
   crossesLongRope,
   decodeInputs,
   forwardInputs,
@@ -65,13 +67,17 @@ export function generate(
     throw new Error(`generate: cacheLength ${L} is shorter than the ${s} prompt columns plus ${maxNew} new tokens`);
   checkVocab(tokens, model.cfg.dVocab);
   const mask = maskTensor(options.attentionMask, tokens);
+  // Positions count real tokens (left padding takes none), so the longest row's real prompt decides.
+  const longest = longestRow(tokens, mask);
+  checkContext(
+    model.cfg,
+    longest + maxNew,
+    options.allowLongContext ?? model.allowLongContext,
+    `generate: ${longest} prompt + ${maxNew} new tokens (${longest + maxNew} positions)`,
+  );
   const valid: boolean[] = mask
     ? Array.from(mask.cast('int32').dataSync() as Int32Array, (v) => v !== 0)
     : new Array<boolean>(b * s).fill(true);
-  // Positions count real tokens (left padding takes none), so the longest row's real prompt decides.
-  const longest = Math.max(...Array.from({ length: b }, (_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length));
-  if (model.cfg.positional === 'learned' && longest + maxNew > model.cfg.nCtx)
-    throw new Error(`generate: ${longest} prompt + ${maxNew} new tokens exceed the context of ${model.cfg.nCtx}`);
   for (let r = 0; r < b; r++)
     for (let c = 1; c < s; c++)
       if (!valid[r * s + c] && valid[r * s + c - 1])

@@ -116,6 +116,12 @@ export interface NumberRule {
 export const MAX_DIM = 1 << 24;
 
 /**
+ * Upper bound on layer counts (the largest models have a few hundred): per-layer settings are
+ * arrays built before any weight is read, and 2^24 layers took seconds and gigabytes to refuse.
+ */
+export const MAX_LAYERS = 1 << 16;
+
+/**
  * A `config.json` (or one nested object of it, such as `rope_parameters` or `text_config`) being
  * read by a family. Every method that returns a value marks the field as read.
  */
@@ -192,6 +198,16 @@ export class HfConfigReader {
   /** A positive integer dimension or count. */
   dim(names: string | readonly string[]): number {
     return this.num(names, { integer: true, min: 1, max: MAX_DIM });
+  }
+
+  /** A layer count: a positive integer up to MAX_LAYERS. */
+  layers(names: string | readonly string[]): number {
+    return this.num(names, { integer: true, min: 1, max: MAX_LAYERS });
+  }
+
+  /** An optional layer count. */
+  optLayers<T extends number | null>(names: string | readonly string[], fallback: T): number | T {
+    return this.optNum(names, fallback, { integer: true, min: 1, max: MAX_LAYERS });
   }
 
   /** An optional positive integer dimension or count. */

@@ -5,7 +5,7 @@
  * calls with the same structure (hooks, cached names, shapes) reuse the session.
  */
 import { Trace, withTrace } from '../tensor/trace.js';
-import { Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
+import { OutOfMemoryError, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import { layerOf } from './hook-names.js';
 import { HfConfigReader } from './hf-config.js';
@@ -15,8 +15,10 @@ import { transformerForward, type ForwardInputs, type HookPoints, type ModelPara
 import { saveModel, type SaveModelOptions } from './save.js';
 import { generate, type GenerateOptions } from './generate.js';
 import {
+  checkContext,
   checkVocab,
   forwardInputs,
+  longestRow,
   maskTensor,
   realTokens,
   refuseRouterTies,
@@ -25,6 +27,7 @@ import {
   type TokenInput,
 } from './inputs.js';
 import { validateParams } from './validate.js';
+import { layerField, refuseMissingLayers, refuseUnused, trackingReader, type WeightCheckOptions } from './checkpoint-use.js';
 
 export { forwardInputs, type RunOptions, type TokenInput } from './inputs.js';
 export { validateParams } from './validate.js';
@@ -113,6 +116,16 @@ export class HookedTransformer {
   private readonly hookSet: ReadonlySet<string>;
   /** The tokenizer, when the model was loaded with one (tokenizer.json). */
   tokenizer: ModelTokenizer | null = null;
+  /**
+   * What the model was loaded as ('default', a hub id, a directory's name), or null. An SAE whose
+   * cfg.json names another model (`model_name`) is refused by `attachSae`.
+   */
+  name: string | null = null;
+  /**
+   * Whether runs may go past the context (`cfg.nCtx`) where the positions allow it (rotary,
+   * ALiBi); each run's `allowLongContext` overrides it. Default false: such runs are refused.
+   */
+  allowLongContext = false;
 
   constructor(
     readonly cfg: ModelConfig,
@@ -129,19 +142,45 @@ export class HookedTransformer {
    */
   static async fromPretrained(
     spec: string,
-    options: { offline?: boolean; token?: string; weightDtype?: 'float32' | 'stored' } = {},
+    options: { offline?: boolean; token?: string; weightDtype?: 'float32' | 'stored' } & WeightCheckOptions & {
+        allowLongContext?: boolean;
+      } = {},
   ): Promise<HookedTransformer> {
     const { loadModel } = await import('./pretrained.js');
     return loadModel(spec, options);
   }
 
-  /** Builds the model from a parsed HF config.json and a weight reader. */
-  static fromHf(hfConfig: Record<string, unknown>, weights: WeightReader, file = 'config.json'): HookedTransformer {
+  /**
+   * Builds the model from a parsed HF config.json and a weight reader. When the reader lists its
+   * tensors (`names`), they must be used exactly: a config asking for more layers than the
+   * checkpoint holds is refused before any weight is read, and tensors the family neither read nor
+   * declared skipped are refused after. `checkFinite` refuses weights holding NaN or infinities.
+   */
+  static fromHf(
+    hfConfig: Record<string, unknown>,
+    weights: WeightReader,
+    file = 'config.json',
+    options: WeightCheckOptions = {},
+  ): HookedTransformer {
     const reader = new HfConfigReader(hfConfig, file);
     const family = familyFor(reader.modelType, file);
     const cfg = family.config(reader);
     reader.finish();
-    const params = family.weights(cfg, weights);
+    const skipped = family.skipped?.(cfg) ?? [];
+    const names = weights.names?.();
+    const source = weights.source ?? 'the checkpoint';
+    const field = layerField(hfConfig);
+    if (names) refuseMissingLayers(cfg, names, skipped, source, file, field);
+    const { reader: tracked, used } = trackingReader(weights, options);
+    let params: ModelParams;
+    try {
+      params = family.weights(cfg, tracked);
+    } catch (e) {
+      // A family's own shape checks name the weight; say which checkpoint and config they concern.
+      if (!(e instanceof Error) || e instanceof TypeError || e instanceof RangeError || e.message.includes(source)) throw e;
+      throw new Error(`${source}: ${e.message} (as ${file} describes the model)`, { cause: e });
+    }
+    if (names) refuseUnused(cfg, names, used, skipped, source, file, field);
     validateParams(cfg, params, file);
     return new HookedTransformer(cfg, params);
   }
@@ -214,7 +253,11 @@ export class HookedTransformer {
         const { logits, routerTies } = this.traced(params, { ...fwd, tokens: toks }, this.hookPoints(points, cache));
         return { logits, cache, routerTies };
       });
-      const out = call(this.params, tokens) as { logits: Tensor; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+      const out = sizedRun(tokens, points.cache.size, () => call(this.params, tokens)) as {
+        logits: Tensor;
+        cache: Record<string, Tensor>;
+        routerTies?: Tensor[];
+      };
       refuseRouterTies(out.routerTies, real);
       return { logits: out.logits, cache: new ActivationCache(out.cache) };
     }
@@ -233,7 +276,12 @@ export class HookedTransformer {
       })(params);
       return { value, grads: reduce(targets as GradTargets), cache, routerTies };
     });
-    const out = call(this.params, tokens) as { value: Tensor; grads: T; cache: Record<string, Tensor>; routerTies?: Tensor[] };
+    const out = sizedRun(tokens, points.cache.size + points.marks.size, () => call(this.params, tokens)) as {
+      value: Tensor;
+      grads: T;
+      cache: Record<string, Tensor>;
+      routerTies?: Tensor[];
+    };
     refuseRouterTies(out.routerTies, real);
     return { value: out.value, grads: out.grads, cache: new ActivationCache(out.cache) };
   }
@@ -292,7 +340,8 @@ export class HookedTransformer {
    * 0, else seeded sampling (top-k, top-p); batched prompts left-padded with an attentionMask.
    */
   generate(input: TokenInput, options: GenerateOptions = {}): { tokens: number[][]; newTokens: number[][] } {
-    return generate(this, input, options);
+    const tokens = toTokens(input);
+    return sizedRun(tokens, 0, () => generate(this, tokens, options), `generating ${options.maxNewTokens ?? 10} tokens after`);
   }
 
   /**
@@ -332,7 +381,9 @@ export class HookedTransformer {
   /** Concrete per-call inputs: positions, attention masks, rotary tables. */
   private prepare(tokens: Tensor, options: RunOptions): Omit<ForwardInputs, 'tokens'> {
     checkVocab(tokens, this.cfg.dVocab);
-    return forwardInputs(this.cfg, tokens, maskTensor(options.attentionMask, tokens));
+    const mask = maskTensor(options.attentionMask, tokens);
+    checkContext(this.cfg, longestRow(tokens, mask), options.allowLongContext ?? this.allowLongContext);
+    return forwardInputs(this.cfg, tokens, mask);
   }
 
   private select(filter: NameFilter | undefined): string[] {
@@ -359,6 +410,26 @@ export class HookedTransformer {
   private checkName(name: string): string {
     if (!this.hookSet.has(name)) throw new Error(`unknown hook point '${name}'${suggest(name, this.hookNames)}`);
     return name;
+  }
+}
+
+/**
+ * Runs `f`, turning ONNX Runtime's allocation failure into an error that says how large the run
+ * was and what to reduce.
+ */
+function sizedRun<T>(tokens: Tensor, points: number, f: () => T, what = 'a run of'): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof OutOfMemoryError)) throw e;
+    const [b, s] = tokens.shape as [number, number];
+    throw new OutOfMemoryError(
+      `${what} ${b} x ${s} tokens${points > 0 ? ` with ${points} hook point${points === 1 ? '' : 's'} cached or marked` : ''}: ${e.message}` +
+        `${points > 0 ? ', or fewer hook points' : ''}; the sweeps (patching, ablation, attribution) size their passes by ` +
+        'memoryBudgetBytes (or GLASSBOX_MEMORY_BUDGET), which a smaller value lowers',
+      e.bytes,
+      { cause: e },
+    );
   }
 }
 

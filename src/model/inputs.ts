@@ -15,24 +15,102 @@ export type TokenInput = Tensor | readonly (readonly number[])[] | readonly numb
 export interface RunOptions {
   /** [batch, pos] 1 for real tokens, 0 for padding (left or right). */
   attentionMask?: Tensor | readonly (readonly number[])[];
+  /**
+   * Run positions past the model's context (`cfg.nCtx`) where its positional scheme can compute
+   * them (rotary, ALiBi; never learned positions). Default: `model.allowLongContext` (false
+   * unless loaded with `allowLongContext: true`), so such runs are refused.
+   */
+  allowLongContext?: boolean;
+}
+
+/**
+ * Refuses a run reaching `positions` positions (the longest row's real tokens) past the model's
+ * context, unless `allow` and the positions can be computed (rotary or ALiBi). Learned position
+ * embeddings have no row past the context, whatever `allow` says; dynamic RoPE scaling, which
+ * rescales its frequencies for longer inputs, is allowed past it.
+ */
+export function checkContext(cfg: ModelConfig, positions: number, allow: boolean, what = `input of ${positions} positions`): void {
+  if (positions <= cfg.nCtx) return;
+  if (cfg.positional === 'learned')
+    throw new Error(`${what} exceeds the model's context of ${cfg.nCtx} (it has learned position embeddings for ${cfg.nCtx} positions)`);
+  // Dynamic (NTK) RoPE scaling exists to run past max_position_embeddings: its config opts in.
+  if (!allow && cfg.ropeScaling?.type !== 'dynamic')
+    throw new Error(
+      `${what} exceeds the model's context of ${cfg.nCtx}; its ${cfg.positional} positions can run past it, ` +
+        'but outside what the model was trained on: pass allowLongContext: true (CLI: --allow-long-context) to run it anyway',
+    );
+}
+
+/** The longest row's real tokens (all positions without a mask). */
+export function longestRow(tokens: Tensor, mask: Tensor | null): number {
+  const [b, s] = tokens.shape as [number, number];
+  if (!mask) return s;
+  const m = mask.cast('int32').dataSync() as Int32Array;
+  let longest = 0;
+  for (let r = 0; r < b; r++) {
+    let n = 0;
+    for (let c = 0; c < s; c++) if (m[r * s + c] !== 0) n++;
+    longest = Math.max(longest, n);
+  }
+  return longest;
 }
 
 export function toTokens(input: TokenInput): Tensor {
   if (input instanceof Tensor) {
     if (input.rank !== 2) throw new Error(`tokens must be [batch, pos], got shape [${input.shape}]`);
-    return input.dtype === 'int64' ? input : input.cast('int64');
+    if (input.dtype === 'int64') return input;
+    // A float tensor's values must be whole: casting would truncate 1.7 to token 1.
+    if (input.dtype === 'float32' || input.dtype === 'float64') checkIds(input.dataSync() as Float32Array | Float64Array, input.shape[1]!);
+    return input.cast('int64');
   }
   const rows = (Array.isArray(input[0]) ? input : [input]) as readonly (readonly number[])[];
   const s = rows[0]?.length ?? 0;
-  if (rows.some((r) => r.length !== s)) throw new Error('tokens: rows have different lengths; pad them and pass an attentionMask');
-  return tensor(rows.flat(), [rows.length, s], 'int64');
+  if (rows.some((r) => !Array.isArray(r) || r.length !== s))
+    throw new Error('tokens: rows have different lengths; pad them and pass an attentionMask');
+  const flat = rows.flat();
+  checkIds(flat, s);
+  return tensor(flat, [rows.length, s], 'int64');
+}
+
+/** Refuses token ids that are not safe integers (1e300, NaN, 1.5 were once run as other tokens). */
+function checkIds(ids: ArrayLike<unknown>, s: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+      throw new Error(
+        `tokens: the id at row ${Math.floor(i / Math.max(s, 1))}, position ${i % Math.max(s, 1)} is ${String(v)}, not a token id (an integer)`,
+      );
+  }
 }
 
 export function maskTensor(mask: RunOptions['attentionMask'], tokens: Tensor): Tensor | null {
   if (!mask) return null;
-  const m = mask instanceof Tensor ? mask : tensor((mask as number[][]).flat(), [mask.length, (mask[0] as number[]).length], 'int64');
+  let m: Tensor;
+  if (mask instanceof Tensor) m = mask;
+  else {
+    const rows = mask as readonly (readonly number[])[];
+    const s = rows[0]?.length ?? 0;
+    if (rows.some((r) => !Array.isArray(r) || r.length !== s)) throw new Error('attentionMask: rows have different lengths');
+    m = tensor(
+      rows.flat().map((v, i) => {
+        if (v !== 0 && v !== 1)
+          throw new Error(`attentionMask: the value at row ${Math.floor(i / s)}, position ${i % s} is ${v}, not 0 or 1`);
+        return v;
+      }),
+      [rows.length, s],
+      'int64',
+    );
+  }
   if (m.shape.length !== 2 || m.shape[0] !== tokens.shape[0] || m.shape[1] !== tokens.shape[1])
     throw new Error(`attentionMask has shape [${m.shape}], tokens have [${tokens.shape}]`);
+  if (m.dtype !== 'bool') {
+    const v = m.dataSync() as ArrayLike<number | bigint>;
+    for (let i = 0; i < v.length; i++)
+      if (Number(v[i]) !== 0 && Number(v[i]) !== 1)
+        throw new Error(
+          `attentionMask: the value at row ${Math.floor(i / m.shape[1]!)}, position ${i % m.shape[1]!} is ${v[i]}, not 0 or 1`,
+        );
+  }
   return m;
 }
 

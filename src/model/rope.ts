@@ -156,8 +156,9 @@ export function readScaling(
       rope.attentionFactor =
         s.optNum('attention_factor', null, { gt: 0 }) ?? (mscale && mscaleAllDim ? m(factor, mscale) / m(factor, mscaleAllDim) : m(factor));
       // `beta_fast or 32`: transformers also replaces 0 by the default.
-      rope.betaFast = s.optNum('beta_fast', null) || 32;
-      rope.betaSlow = s.optNum('beta_slow', null) || 1;
+      // A negative bound would take the logarithm of a negative number of rotations (NaN frequencies).
+      rope.betaFast = s.optNum('beta_fast', null, { min: 0 }) || 32;
+      rope.betaSlow = s.optNum('beta_slow', null, { min: 0 }) || 1;
       rope.truncate = s.bool('truncate', true);
       break;
     }

@@ -30,10 +30,48 @@ export interface AttachSaeOptions {
    * 'blocks.0.hook_resid_pre.hook_sae_acts_post' for feature attributions.
    */
   markGrad?: readonly string[];
+  /** Attach even when the SAE's cfg.json names another model (`model_name`); see `checkSaeModel`. */
+  allowModelMismatch?: boolean;
 }
 
-/** What `attachSae` needs of a model: its hook point names. */
-export type HookNamed = Pick<HookedTransformer, 'hookNames'>;
+/** What `attachSae` needs of a model: its hook point names (and its name, when known). */
+export type HookNamed = Pick<HookedTransformer, 'hookNames'> & { readonly name?: string | null };
+
+/** TransformerLens names whose Hugging Face id differs by more than punctuation and the organisation. */
+const MODEL_ALIASES: Record<string, string> = { gpt2small: 'gpt2' };
+
+/**
+ * A model name as compared: no organisation ('EleutherAI/'), revision ('@main'), '-hf' suffix,
+ * case or punctuation, so 'EleutherAI/pythia-70m' and 'pythia-70m', or 'gpt2-small' (TransformerLens)
+ * and 'openai-community/gpt2', are the same model.
+ */
+export function modelKey(name: string): string {
+  let n = name
+    .trim()
+    .replace(/@[^/]*$/, '')
+    .replace(/[\\/]+$/, '');
+  n = n.slice(Math.max(n.lastIndexOf('/'), n.lastIndexOf('\\')) + 1).toLowerCase();
+  n = n.replace(/-hf$/, '').replace(/[^a-z0-9]/g, '');
+  return MODEL_ALIASES[n] ?? n;
+}
+
+/**
+ * Refuses an SAE trained on another model: its cfg.json's `model_name` against the model's name
+ * (what it was loaded as: 'default', a hub id, a directory's name), when both are known. Its
+ * activations would be read at the same hook point of a model whose residual stream means
+ * something else, and every number computed from them would be wrong without a sign.
+ * `allowModelMismatch` (CLI: --allow-model-mismatch) lets it through (a fine-tune of the model,
+ * a renamed copy).
+ */
+export function checkSaeModel(model: { readonly name?: string | null }, sae: Sae, options: { allowModelMismatch?: boolean } = {}): void {
+  const want = sae.cfg.model_name;
+  const have = model.name;
+  if (options.allowModelMismatch || !want || !have || modelKey(want) === modelKey(have)) return;
+  throw new Error(
+    `the SAE ${sae} was trained on model_name '${want}' (its cfg.json), but the model is '${have}'; ` +
+      'pass allowModelMismatch: true (CLI: --allow-model-mismatch) if the model is the same one under another name',
+  );
+}
 
 /**
  * Hook entries that run the model through `sae` at `sae.cfg.hook_name`: pass them (with any
@@ -49,6 +87,7 @@ export function attachSae(model: HookNamed, sae: Sae, options: AttachSaeOptions 
       throw new Error(`attachSae: the SAE's ${field} '${name}' is not a hook point of this model${suggest(name, model.hookNames)}`);
   };
   check(inName, 'hook_name');
+  checkSaeModel(model, sae, options);
   if (sae.architecture.batchDependent)
     throw new Error(
       `attachSae: a ${sae.cfg.architecture} SAE picks its features across the whole batch; convert it with toInferenceSae first`,

@@ -7,7 +7,16 @@
 import { PRNG, Tensor, jit, scalar, tensor, zeros, type DType } from '../tensor/index.js';
 import { dOutOf, makeSaeConfig, type SaeConfig } from './config.js';
 import { stopGradient } from './ops.js';
+import { refuseNonFinite } from '../model/checkpoint-use.js';
 import type { SaeArchitecture, SaeInitOptions, SaeParams, SaeTrainingFacts, SaeTrainingOptions } from './types.js';
+
+/**
+ * Refuses an SAE whose parameters hold NaN or an infinity, naming the parameter and the element:
+ * run, such an SAE reads every feature as dead (NaN never passes an activation's threshold).
+ */
+export function refuseNonFiniteParams(params: SaeParams, where: string): void {
+  for (const [name, t] of Object.entries(params)) refuseNonFinite(t, `${where}: parameter '${name}'`);
+}
 
 /** A tensor of zeros of `shape` that costs one scalar inside a trace. */
 export function zerosShaped(shape: readonly number[], dtype: DType = 'float32'): Tensor {

@@ -195,7 +195,7 @@ export function parseSaeConfig(raw: unknown, file: string): SaeConfig {
     architecture,
     d_in: int('d_in', src.d_in, 1),
     d_sae: int('d_sae', src.d_sae, 1),
-    dtype: typeof src.dtype === 'string' ? src.dtype : 'float32',
+    dtype: floatDtype(src.dtype, file),
     device: typeof src.device === 'string' ? src.device : 'cpu',
     apply_b_dec_to_input: typeof src.apply_b_dec_to_input === 'boolean' ? src.apply_b_dec_to_input : !transcoder,
     normalize_activations: norm as NormalizeActivations,
@@ -261,6 +261,19 @@ export function configToJson(cfg: SaeConfig): Record<string, unknown> {
     out.metadata = m;
   }
   return out;
+}
+
+/** The float dtypes cfg.json's `dtype` may name (with or without 'torch.'); SAEs compute in float32. */
+export const SAE_DTYPES = ['float32', 'float16', 'bfloat16', 'float64'] as const;
+
+/** cfg.json's dtype: absent or null means float32; anything but a float dtype is refused. */
+function floatDtype(v: unknown, file: string): string {
+  if (v === undefined || v === null) return 'float32';
+  if (typeof v !== 'string' || !(SAE_DTYPES as readonly string[]).includes(v.replace(/^torch\./, '')))
+    throw new Error(
+      `${file}: 'dtype' is ${describe(v)}; glassbox runs SAEs stored as ${SAE_DTYPES.join(', ')} (quantized weights such as int8 are not implemented)`,
+    );
+  return v;
 }
 
 function describe(v: unknown): string {

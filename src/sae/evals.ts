@@ -30,6 +30,7 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { nextTokenLoss } from '../model/hooked.js';
 import { jit, tensor, type Tensor } from '../tensor/index.js';
 import { attachSae } from './attach.js';
+import { refuseNonFiniteParams } from './common.js';
 import { runSae, type Sae } from './sae.js';
 import { contextBatches, planContexts, specialTokenIds, type ContextBatch, type TokenSource } from './contexts.js';
 
@@ -61,6 +62,8 @@ export interface EvaluateSaeOptions {
   description?: string;
   /** Called after each batch with the batches done and the total. */
   onBatch?: (done: number, total: number) => void;
+  /** Evaluate even when the SAE's cfg.json names another model (see `checkSaeModel`). */
+  allowModelMismatch?: boolean;
 }
 
 /** What `evaluateSae` returns (plain JSON: NaN never appears, undefined scores are null). */
@@ -274,10 +277,10 @@ function checkUsable(model: HookedTransformer, sae: Sae): void {
     if (name && !model.hookNames.includes(name)) throw new Error(`${sae}: '${name}' is not a hook point of this model`);
 }
 
-/** The default context size: the SAE's, else 128, at most the model's context (learned positions). */
+/** The default context size: the SAE's, else 128, at most the model's context (unless it allows long contexts). */
 export function defaultContextSize(model: HookedTransformer, sae: Sae, requested?: number): number {
   const want = requested ?? sae.cfg.context_size ?? 128;
-  return model.cfg.positional === 'learned' ? Math.min(want, model.cfg.nCtx) : want;
+  return model.cfg.positional === 'learned' || !model.allowLongContext ? Math.min(want, model.cfg.nCtx) : want;
 }
 
 /** Whether contexts start with BOS by default: the SAE's prepend_bos, when the model has a BOS token. */
@@ -311,6 +314,7 @@ function countedMask(batch: ContextBatch, excluded: ReadonlySet<number>): { mask
  */
 export function evaluateSae(model: HookedTransformer, sae: Sae, tokens: TokenSource, options: EvaluateSaeOptions = {}): SaeEvalReport {
   checkUsable(model, sae);
+  refuseNonFiniteParams(sae.params, 'evaluateSae');
   const inName = sae.cfg.hook_name!;
   const outPoint = saeOutputPoint(sae);
   const plan = planContexts(tokens, {
@@ -324,7 +328,7 @@ export function evaluateSae(model: HookedTransformer, sae: Sae, tokens: TokenSou
   const excluded = specialTokenIds(model, options.excludeSpecial ?? true);
   const denseThreshold = options.denseThreshold ?? 0.1;
   const acc = new Accumulator(sae.dOut, sae.dSae);
-  const splice = attachSae(model, sae);
+  const splice = attachSae(model, sae, { allowModelMismatch: options.allowModelMismatch ?? false });
   const zeroHook: [string, (x: Tensor) => Tensor] = [
     outPoint.name,
     (x) => (outPoint.head === null ? x.mul(0) : x.set([...Array<null>(x.rank - 2).fill(null), outPoint.head], 0)),

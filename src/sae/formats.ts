@@ -15,10 +15,12 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSafetensors, saveSafetensors, type SaveFloatDType } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { entryExists, fsProblem, refuseNonFile } from '../io/fs-check.js';
 import { Tensor } from '../tensor/index.js';
 import { configToJson, hookLayerOf, makeSaeConfig, parseSaeConfig, type SaeConfig } from './config.js';
 import { loadNpz, NpzError, type NpzReadOptions } from './npz.js';
 import { getArchitecture } from './registry.js';
+import { refuseNonFiniteParams } from './common.js';
 import { Sae } from './sae.js';
 import type { SaeParams } from './types.js';
 import { hookName } from '../model/hook-names.js';
@@ -53,10 +55,17 @@ export function loadSae(dir: string): Sae {
   });
   const cfg = parseSaeConfig(raw, cfgPath);
   const arch = getArchitecture(cfg.architecture, cfgPath);
-  if (!existsSync(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
+  if (!entryExists(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
+  refuseNonFile(weightsPath);
   const tensors = loadSafetensors(weightsPath);
   const params: SaeParams = {};
-  for (const [k, t] of tensors) params[k] = asFloat32(t);
+  for (const [k, t] of tensors) {
+    if (t.dtype !== 'float32' && t.dtype !== 'float64')
+      throw new Error(
+        `${weightsPath}: tensor '${k}' is ${t.dtype}; glassbox reads SAE weights stored as floating point (cfg.json dtype ${cfg.dtype})`,
+      );
+    params[k] = asFloat32(t);
+  }
   // SAELens < 6 trained JumpReLU thresholds as log_threshold.
   if (!params.threshold && params.log_threshold && 'threshold' in arch.paramShapes(cfg)) {
     params.threshold = params.log_threshold.exp();
@@ -72,7 +81,9 @@ export function loadSae(dir: string): Sae {
       throw new Error(`${sparsityPath}: 'sparsity' has shape [${t.shape.join(', ')}] but d_sae is ${cfg.d_sae} (${cfgPath})`);
     sparsity = asFloat32(t);
   }
-  return new Sae(cfg, params, { sparsity, where: `${weightsPath} (with ${cfgPath})` });
+  const sae = new Sae(cfg, params, { sparsity, where: `${weightsPath} (with ${cfgPath})` });
+  refuseNonFiniteParams(sae.params, weightsPath);
+  return sae;
 }
 
 /** Options of `saveSae`. */
@@ -134,6 +145,7 @@ export function loadGemmaScopeSae(path: string, options: GemmaScopeOptions = {})
     ...(transcoder ? { architecture: 'jumprelu_transcoder' } : {}),
     ...options.config,
   });
+  refuseNonFiniteParams(params, file);
   return new Sae(cfg, params, { where: file });
 }
 
@@ -166,9 +178,16 @@ function gemmaScopeConfigFromPath(file: string): Partial<SaeConfig> {
  * read or parsed `<path>: <unreadable> (<why>)`.
  */
 export function readJsonFile(path: string, errors: { missing: string; unreadable: string }): unknown {
-  if (!existsSync(path)) throw new Error(`${path}: ${errors.missing}`);
+  // A link loop or a dangling link is there, but unreadable: say so rather than "missing".
+  if (!entryExists(path)) throw new Error(`${path}: ${errors.missing}`);
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${path}: ${fsProblem(e)}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
   } catch (e) {
     throw new Error(`${path}: ${errors.unreadable} (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }

@@ -5,7 +5,17 @@
  * of the parameters, and SAELens's / Gemma Scope's files.
  */
 export { Sae, runSae, SAE_HOOK_NAMES, type SaeHookName, type SaeHooks, type RunSaeOptions, type SaeRunResult } from './sae.js';
-export { attachSae, setFeature, zeroFeature, scaleFeature, addToFeature, type AttachSaeOptions, type HookNamed } from './attach.js';
+export {
+  attachSae,
+  checkSaeModel,
+  modelKey,
+  setFeature,
+  zeroFeature,
+  scaleFeature,
+  addToFeature,
+  type AttachSaeOptions,
+  type HookNamed,
+} from './attach.js';
 export {
   makeSaeConfig,
   parseSaeConfig,

@@ -21,3 +21,4 @@ export { listOps, getOp, defineOp, type OpDef, type Meta } from './op.js';
 export { eagerConfig, stats as engineStats } from './trace.js';
 export { ortConfig, ortStats, ortAvailable, clearSessionCache, sessionCacheSize, sessionArenaBytes } from './backends/ort.js';
 export { setBackend, getBackend } from './backend.js';
+export { OutOfMemoryError, formatBytes } from './alloc-error.js';

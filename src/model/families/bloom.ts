@@ -11,7 +11,7 @@
 import { headDim, plainConfig, readEnds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { perHeadQkv } from './gpt_neox.js';
-import { linearT, type Family } from './types.js';
+import { linearT, tiedHead, type Family } from './types.js';
 
 export const bloom: Family = {
   modelTypes: ['bloom'],
@@ -19,7 +19,7 @@ export const bloom: Family = {
     // transformers lets the legacy n_embed override hidden_size.
     const d = r.dim(['n_embed', 'hidden_size']);
     const nH = r.dim(['n_head', 'num_attention_heads']);
-    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    const nLayers = r.layers(['n_layer', 'num_hidden_layers']);
     r.expect('apply_residual_connection_post_layernorm', [false]);
     // transformers' BLOOM MLP is always 4 * hidden_size wide.
     r.expect('n_inner', [null, 4 * d], 'transformers builds an MLP of 4 * hidden_size; glassbox accepts only');
@@ -41,13 +41,13 @@ export const bloom: Family = {
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: headDim(r, d, nH, 'hidden_size'),
+      dHead: headDim(r, d, nH, 'hidden_size', 'n_head'),
       dMlp: 4 * d,
       dVocab: r.dim('vocab_size'),
       // ALiBi has no context limit; BLOOM trained at seq_length (2048), kept for information only.
       nCtx: r.optDim('seq_length', 2048),
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       positional: 'alibi',
       rotaryDim: 0,
       ropeTheta: 0,
@@ -72,7 +72,7 @@ export const bloom: Family = {
         ln1: ln(`${h}input_layernorm`),
         ln2: ln(`${h}post_attention_layernorm`),
         attn: {
-          ...perHeadQkv(w, `${h}self_attention.query_key_value`, nH, dh, d),
+          ...perHeadQkv(w, `${h}self_attention.query_key_value`, nH, dh, d, true),
           W_O: linearT(w, `${h}self_attention.dense.weight`),
           b_O: w.get(`${h}self_attention.dense.bias`),
         },
@@ -92,4 +92,5 @@ export const bloom: Family = {
       unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : linearT(w, 'lm_head.weight') },
     };
   },
+  skipped: (cfg) => tiedHead(cfg, 'lm_head.weight'),
 };

@@ -8,7 +8,7 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type Activation, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { readWholeHeadRope } from '../rope.js';
-import { llamaWeights } from './llama.js';
+import { llamaSkipped, llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
 export const gemma: Family = {
@@ -33,7 +33,7 @@ export const gemma: Family = {
       family,
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0, max: 1 }),
       normWeightOffset: 1,
       ...rotaryFields(rope, dh),
       act: gemmaActivation(r, g2),
@@ -51,6 +51,7 @@ export const gemma: Family = {
     };
   },
   weights: llamaWeights,
+  skipped: (cfg) => llamaSkipped(cfg),
 };
 
 /**

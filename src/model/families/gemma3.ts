@@ -17,7 +17,7 @@
 import { headDim, readActivation, rotaryFields, type ModelConfig, type RopeId } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { checkRopeDims, readScaling, ROPE_TYPES, type RopeConfig } from '../rope.js';
-import { llamaWeights } from './llama.js';
+import { llamaSkipped, llamaWeights } from './llama.js';
 import type { Family } from './types.js';
 
 const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
@@ -44,6 +44,16 @@ export const gemma3: Family = {
       ? llamaWeights(cfg, w, 'model.language_model.', 'lm_head')
       : llamaWeights(cfg, w, 'language_model.model.', 'language_model.lm_head');
   },
+  skipped: (cfg) =>
+    cfg.family === 'gemma3_text'
+      ? llamaSkipped(cfg)
+      : [
+          ...llamaSkipped(cfg, ['lm_head.weight', 'language_model.lm_head.weight']),
+          {
+            pattern: /^(model\.)?(vision_tower|multi_modal_projector)\./,
+            why: "the vision tower and its projector (glassbox runs a multimodal Gemma 3's language model only)",
+          },
+        ],
 };
 
 /**
@@ -58,7 +68,7 @@ function textConfig(r: HfConfigReader, family: string, tiedEmbeddings: boolean, 
   if (nHeads % nKVHeads !== 0) throw r.error('num_key_value_heads', `(${nKVHeads}) must divide num_attention_heads (${nHeads})`);
   headDim(r, dModel, nHeads, 'hidden_size'); // transformers refuses a width the heads do not divide
   const dHead = r.optDim('head_dim', 256); // the class default, not hidden_size / heads
-  const nLayers = r.optDim('num_hidden_layers', 26);
+  const nLayers = r.optLayers('num_hidden_layers', 26);
   const nCtx = r.optDim('max_position_embeddings', 131072);
 
   // Local (sliding) and global layers.
@@ -106,7 +116,7 @@ function textConfig(r: HfConfigReader, family: string, tiedEmbeddings: boolean, 
     dVocab: r.optDim('vocab_size', 262208),
     nCtx,
     norm: 'rmsnorm',
-    normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
+    normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0, max: 1 }),
     normWeightOffset: 1,
     ...rotaryFields(global, dHead),
     layerRope: layerTypes.map((t): RopeId => (t === 'sliding_attention' ? 'local' : 'global')),

@@ -5,14 +5,14 @@
 import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
-import type { Family } from './types.js';
+import { MASK_BUFFERS, tiedHead, type Family } from './types.js';
 
 export const gpt2: Family = {
   modelTypes: ['gpt2'],
   config(r): ModelConfig {
     const d = r.dim(['n_embd', 'hidden_size']);
     const nH = r.dim(['n_head', 'num_attention_heads']);
-    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
+    const nLayers = r.layers(['n_layer', 'num_hidden_layers']);
     r.expect('scale_attn_by_inverse_layer_idx', [false]);
     // Upcasting attention to float32 changes nothing here: glassbox computes in float32.
     r.ignore(
@@ -31,12 +31,12 @@ export const gpt2: Family = {
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: headDim(r, d, nH, 'n_embd'),
+      dHead: headDim(r, d, nH, 'n_embd', 'n_head'),
       dMlp: r.optDim('n_inner', 4 * d),
       dVocab: r.dim('vocab_size'),
       nCtx,
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       positional: 'learned',
       rotaryDim: 0,
       ropeTheta: 0,
@@ -84,9 +84,11 @@ export const gpt2: Family = {
       pos_embed: { W_pos: w.get(`${pre}wpe.weight`) },
       blocks,
       ln_final: { w: w.get(`${pre}ln_f.weight`), b: w.get(`${pre}ln_f.bias`) },
-      unembed: { W_U: w.has('lm_head.weight') && !cfg.tiedEmbeddings ? w.get('lm_head.weight').transpose() : wte.transpose() },
+      // Untied: the checkpoint's own head, required (transformers would initialise a missing one at random).
+      unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : w.get('lm_head.weight').transpose() },
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attn'), ...tiedHead(cfg, 'lm_head.weight')],
 };
 
 /** Sizes for a new GPT-2-architecture model (toy models, models trained from scratch). */

@@ -8,14 +8,14 @@
 import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
-import { mlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
+import { mlpAt, normAt, qkvoAt, unembedAt, MASK_BUFFERS, tiedHead, type Family } from './types.js';
 
 export const gptNeo: Family = {
   modelTypes: ['gpt_neo'],
   config(r): ModelConfig {
     const d = r.dim('hidden_size');
     const nH = r.dim(['num_heads', 'num_attention_heads']);
-    const nLayers = r.dim(['num_layers', 'num_hidden_layers']);
+    const nLayers = r.layers(['num_layers', 'num_hidden_layers']);
     const types = attentionLayers(r, nLayers);
     const window = r.optDim('window_size', 256);
     // transformers recomputes attention_layers from attention_types (read above).
@@ -30,12 +30,12 @@ export const gptNeo: Family = {
       dModel: d,
       nHeads: nH,
       nKVHeads: nH,
-      dHead: headDim(r, d, nH, 'hidden_size'),
+      dHead: headDim(r, d, nH, 'hidden_size', 'num_heads'),
       dMlp: r.optDim('intermediate_size', 4 * d),
       dVocab: r.dim('vocab_size'),
       nCtx: r.dim('max_position_embeddings'),
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       positional: 'learned',
       rotaryDim: 0,
       ropeTheta: 0,
@@ -70,6 +70,7 @@ export const gptNeo: Family = {
       unembed: unembedAt(cfg, w, wte),
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attn.attention'), ...tiedHead(cfg, 'lm_head.weight')],
 };
 
 /**
@@ -92,8 +93,10 @@ function attentionLayers(r: HfConfigReader, nLayers: number): ('global' | 'local
           `${name}[${i}]`,
           `names attention type ${JSON.stringify(t)}, which glassbox does not implement (implemented: global, local)`,
         );
-    for (let k = 0; k < (count as number); k++) out.push(...(types as ('global' | 'local')[]));
+    // Stop once past the layers (a count of 1e15 would otherwise fill memory before the check below).
+    for (let k = 0; k < (count as number) && out.length <= nLayers; k++) out.push(...(types as ('global' | 'local')[]));
   });
-  if (out.length !== nLayers) throw r.error(name, `expands to ${out.length} layers, but num_layers is ${nLayers}`);
+  if (out.length !== nLayers)
+    throw r.error(name, `expands to ${out.length > nLayers ? `more than ${nLayers}` : out.length} layers, but num_layers is ${nLayers}`);
   return out;
 }

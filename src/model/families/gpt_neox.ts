@@ -6,7 +6,7 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family, type WeightReader } from './types.js';
+import { INV_FREQ, MASK_BUFFERS, linearT, tiedHead, type Family, type WeightReader } from './types.js';
 
 export const gptNeox: Family = {
   modelTypes: ['gpt_neox'],
@@ -41,7 +41,7 @@ export const gptNeox: Family = {
       family: 'gpt_neox',
       ...dims,
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0, max: 1 }),
       ...rotaryFields(rope, rotaryDim),
       parallelResidual: r.bool('use_parallel_residual', true),
       act: readActivation(r, 'hidden_act', 'gelu'),
@@ -61,9 +61,10 @@ export const gptNeox: Family = {
         ln1: { w: w.get(`${h}input_layernorm.weight`), b: w.get(`${h}input_layernorm.bias`) },
         ln2: { w: w.get(`${h}post_attention_layernorm.weight`), b: w.get(`${h}post_attention_layernorm.bias`) },
         attn: {
-          ...perHeadQkv(w, `${h}attention.query_key_value`, nH, dh, d),
+          ...perHeadQkv(w, `${h}attention.query_key_value`, nH, dh, d, cfg.attnBias),
           W_O: linearT(w, `${h}attention.dense.weight`),
-          b_O: w.has(`${h}attention.dense.bias`) ? w.get(`${h}attention.dense.bias`) : undefined,
+          // attention_bias decides both (transformers builds them from it and ignores stored ones otherwise).
+          b_O: cfg.attnOutBias ? w.get(`${h}attention.dense.bias`) : undefined,
         },
         mlp: {
           W_in: linearT(w, `${h}mlp.dense_h_to_4h.weight`),
@@ -78,30 +79,38 @@ export const gptNeox: Family = {
       embed: { W_E: embed },
       blocks,
       ln_final: { w: w.get('gpt_neox.final_layer_norm.weight'), b: w.get('gpt_neox.final_layer_norm.bias') },
-      // Pythia's files name the head embed_out; transformers 5 writes lm_head.
+      // Tied: the embedding (transformers ties embed_out to it). Untied: Pythia's files name the
+      // head embed_out; transformers 5 writes lm_head.
       unembed: {
-        W_U: w.has('embed_out.weight')
-          ? linearT(w, 'embed_out.weight')
-          : w.has('lm_head.weight')
-            ? linearT(w, 'lm_head.weight')
-            : embed.transpose(),
+        W_U: cfg.tiedEmbeddings ? embed.transpose() : linearT(w, w.has('lm_head.weight') ? 'lm_head.weight' : 'embed_out.weight'),
       },
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attention'), INV_FREQ, ...tiedHead(cfg, 'embed_out.weight', 'lm_head.weight')],
 };
 
 /**
  * A fused query_key_value Linear whose rows are grouped per head, [head, (q|k|v), d_head]
- * (GPT-NeoX, BLOOM): W_Q, W_K, W_V [d_model, n_heads*d_head] and their biases when stored.
+ * (GPT-NeoX, BLOOM): W_Q, W_K, W_V [d_model, n_heads*d_head] and, when `biased`, their biases.
  */
-export function perHeadQkv(w: WeightReader, name: string, nH: number, dh: number, d: number) {
-  const qkvW = w.get(`${name}.weight`).reshape([nH, 3, dh, d]);
+export function perHeadQkv(w: WeightReader, name: string, nH: number, dh: number, d: number, biased: boolean) {
+  // The fused rows, checked before they are split (a reshape error would name no weight).
+  const shaped = (suffix: 'weight' | 'bias') => {
+    const t = w.get(`${name}.${suffix}`);
+    const want = suffix === 'weight' ? [3 * nH * dh, d] : [3 * nH * dh];
+    if (t.shape.join() !== want.join())
+      throw new Error(
+        `weight '${name}.${suffix}' has shape [${t.shape}] but the config implies [${want}] (3 x ${nH} heads x d_head ${dh}${suffix === 'weight' ? `, d_model ${d}` : ''})`,
+      );
+    return t.reshape(suffix === 'weight' ? [nH, 3, dh, d] : [nH, 3, dh]);
+  };
+  const qkvW = shaped('weight');
   const pickW = (i: number) =>
     qkvW
       .index([null, i])
       .reshape([nH * dh, d])
       .transpose();
-  const bias = w.has(`${name}.bias`) ? w.get(`${name}.bias`).reshape([nH, 3, dh]) : null;
+  const bias = biased ? shaped('bias') : null;
   const pickB = (i: number) => bias?.index([null, i]).reshape([nH * dh]);
   return { W_Q: pickW(0), W_K: pickW(1), W_V: pickW(2), b_Q: pickB(0), b_K: pickB(1), b_V: pickB(2) };
 }

@@ -6,15 +6,15 @@
  */
 import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
-import { mlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
+import { mlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, MASK_BUFFERS, tiedHead, type Family } from './types.js';
 
 export const gptj: Family = {
   modelTypes: ['gptj'],
   config(r): ModelConfig {
     const d = r.dim(['n_embd', 'hidden_size']);
     const nH = r.dim(['n_head', 'num_attention_heads']);
-    const nLayers = r.dim(['n_layer', 'num_hidden_layers']);
-    const dh = headDim(r, d, nH, 'n_embd');
+    const nLayers = r.layers(['n_layer', 'num_hidden_layers']);
+    const dh = headDim(r, d, nH, 'n_embd', 'n_head');
     // rotary_dim null would make transformers rotate with tables as wide as n_embd: refused.
     if (r.raw.rotary_dim === null) throw r.error('rotary_dim', 'is null; glassbox implements GPT-J with a rotary_dim');
     const rotaryDim = r.optDim('rotary_dim', 64);
@@ -35,7 +35,7 @@ export const gptj: Family = {
       dVocab: r.dim('vocab_size'),
       nCtx: r.dim(['n_positions', 'max_position_embeddings']),
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       positional: 'rotary',
       rotaryDim,
       rotaryAdjacentPairs: true,
@@ -72,4 +72,5 @@ export const gptj: Family = {
       unembed: unembedAt(cfg, w, wte, true),
     };
   },
+  skipped: (cfg) => [MASK_BUFFERS('.attn'), INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

@@ -7,7 +7,7 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader, type SkippedTensors } from './types.js';
 
 export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
@@ -34,7 +34,7 @@ export const llama: Family = {
       family,
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0, max: 1 }),
       ...rotaryFields(rope, dh),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
@@ -48,12 +48,20 @@ export const llama: Family = {
     };
   },
   weights: llamaWeights,
+  skipped: (cfg) => llamaSkipped(cfg),
 };
+
+/** What the LLaMA layout leaves unread: RoPE buffers, and a tied checkpoint's stored unembedding. */
+export function llamaSkipped(cfg: ModelConfig, lmHeads: readonly string[] = ['lm_head.weight']): SkippedTensors[] {
+  return [INV_FREQ, ...tiedHead(cfg, ...lmHeads)];
+}
 
 /**
  * The LLaMA weight layout, shared with Gemma (which adds its post-norms). `prefix` holds the
  * decoder (`model.`; Gemma 3 multimodal checkpoints nest it), `lmHead` the unembedding, read
- * unless the embeddings are tied.
+ * unless the embeddings are tied. Biases and q/k norms are read when the config has them (and
+ * then required), as transformers builds them: a stored bias the config says is absent is left
+ * unread, so the loader refuses it.
  */
 export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.', lmHead = 'lm_head') {
   const blocks: BlockParams[] = [];

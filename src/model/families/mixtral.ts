@@ -20,7 +20,7 @@ import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, 
 import { readWholeHeadRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
-import { linearT, normAt, qkvoAt, unembedAt, type Family, type WeightReader } from './types.js';
+import { linearT, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader } from './types.js';
 
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
@@ -41,7 +41,7 @@ export const mixtral: Family = {
       family: 'mixtral',
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
       ...rotaryFields(rope, dims.dHead),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
@@ -73,6 +73,7 @@ export const mixtral: Family = {
       unembed: unembedAt(cfg, w, embed),
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };
 
 /** One layer's router and experts, from the fused (transformers 5) or per-expert (Hub) layout. */

@@ -13,7 +13,7 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
 
 export const olmo2: Family = {
   modelTypes: ['olmo2'],
@@ -30,7 +30,7 @@ export const olmo2: Family = {
       family: 'olmo2',
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
       ...rotaryFields(rope, dims.dHead),
       act: readActivation(r, 'hidden_act', 'silu'),
       gatedMlp: true,
@@ -71,4 +71,5 @@ export const olmo2: Family = {
       unembed: unembedAt(cfg, w, embed),
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

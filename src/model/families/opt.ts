@@ -13,23 +13,27 @@
  */
 import { headDim, plainConfig, readActivation, readTokenIds, type ModelConfig } from '../config.js';
 import type { BlockParams, NormParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { linearT, tiedHead, type Family } from './types.js';
+
+/** word_embed_proj_dim of each config read (weights() checks the token embeddings against it). */
+const embedWidth = new WeakMap<ModelConfig, number>();
 
 export const opt: Family = {
   modelTypes: ['opt'],
   config(r): ModelConfig {
     const d = r.dim('hidden_size');
     const nH = r.dim('num_attention_heads');
-    const nLayers = r.dim('num_hidden_layers');
+    const nLayers = r.layers('num_hidden_layers');
     const normBefore = r.bool('do_layer_norm_before', true);
     // transformers builds the final norm only with pre-norms; without them this flag changes nothing.
     if (normBefore) r.expect('_remove_final_layer_norm', [false]);
     else r.ignore('_remove_final_layer_norm');
-    // word_embed_proj_dim: the projections are folded into W_E and W_U (weights()), so only their presence matters.
-    r.optDim('word_embed_proj_dim', null);
+    // word_embed_proj_dim (default hidden_size): the projections are folded into W_E and W_U
+    // (weights()), which checks the token embeddings' width against it.
+    const projDim = r.optDim('word_embed_proj_dim', null);
     const bias = r.bool('enable_bias', true);
     r.ignore('activation_dropout'); // dropout: inert at inference
-    return {
+    const cfg: ModelConfig = {
       ...plainConfig(nLayers),
       family: 'opt',
       nLayers,
@@ -56,6 +60,8 @@ export const opt: Family = {
       normAffine: r.bool('layer_norm_elementwise_affine', true),
       ...readTokenIds(r),
     };
+    embedWidth.set(cfg, projDim ?? d);
+    return cfg;
   },
   weights(cfg, w) {
     const pre = w.has('model.decoder.embed_tokens.weight') ? 'model.decoder.' : 'decoder.';
@@ -88,9 +94,16 @@ export const opt: Family = {
     }
     const tokens = w.get(`${pre}embed_tokens.weight`); // [vocab, word_embed_proj_dim]
     const lmHead = cfg.tiedEmbeddings ? tokens : w.get('lm_head.weight'); // [vocab, word_embed_proj_dim]
-    // project_in [d_model, proj] and project_out [proj, d_model] (torch Linear), present when proj != d_model.
-    const projIn = w.has(`${pre}project_in.weight`) ? linearT(w, `${pre}project_in.weight`) : null;
-    const projOut = w.has(`${pre}project_out.weight`) ? linearT(w, `${pre}project_out.weight`) : null;
+    // project_in [d_model, proj] and project_out [proj, d_model] (torch Linear), present exactly when
+    // the token embeddings' width (word_embed_proj_dim) is not d_model, as transformers builds them.
+    const width = embedWidth.get(cfg);
+    if (width !== undefined && tokens.shape[1] !== width)
+      throw new Error(
+        `weight '${pre}embed_tokens.weight' has shape [${tokens.shape}] but the config implies [${cfg.dVocab}, ${width}] (word_embed_proj_dim, default hidden_size)`,
+      );
+    const projected = tokens.shape[1] !== cfg.dModel;
+    const projIn = projected ? linearT(w, `${pre}project_in.weight`) : null;
+    const projOut = projected ? linearT(w, `${pre}project_out.weight`) : null;
     return {
       embed: { W_E: projIn ? tokens.matmul(projIn) : tokens },
       // Row p + 2 serves position p: rows 0 and 1 (the offset; row 1 is what transformers gives padding) are dropped.
@@ -100,4 +113,5 @@ export const opt: Family = {
       unembed: { W_U: projOut ? projOut.matmul(lmHead.transpose()) : lmHead.transpose() },
     };
   },
+  skipped: (cfg) => tiedHead(cfg, 'lm_head.weight'),
 };

@@ -9,7 +9,7 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, type Family } from './types.js';
+import { INV_FREQ, linearT, tiedHead, type Family } from './types.js';
 
 export const phi: Family = {
   modelTypes: ['phi'],
@@ -29,7 +29,7 @@ export const phi: Family = {
       family: 'phi',
       ...dims,
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0, max: 1 }),
       ...rotaryFields(rope, rotaryDim),
       parallelResidual: true,
       act: readActivation(r, 'hidden_act', 'gelu_new'),
@@ -89,4 +89,5 @@ export const phi: Family = {
       },
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

@@ -8,7 +8,7 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, normAt, unembedAt, type Family } from './types.js';
+import { linearT, normAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
 
 export const phi3: Family = {
   modelTypes: ['phi3'],
@@ -43,7 +43,7 @@ export const phi3: Family = {
       family: 'phi3',
       ...dims,
       norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
       ...rotaryFields(rope, rotaryDim),
       ...(rope.type === 'longrope' ? { ropeRefreshCache: true } : {}),
       act: readActivation(r, 'hidden_act', 'silu'),
@@ -94,4 +94,5 @@ export const phi3: Family = {
       unembed: unembedAt(cfg, w, embed),
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

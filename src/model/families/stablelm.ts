@@ -9,7 +9,7 @@ import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, 
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams } from '../forward.js';
-import { gatedMlpAt, normAt, qkvoAt, unembedAt, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
 
 export const stablelm: Family = {
   modelTypes: ['stablelm'],
@@ -34,7 +34,7 @@ export const stablelm: Family = {
       ...dims,
       nKVHeads,
       norm: 'layernorm',
-      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0 }),
+      normEps: r.optNum('layer_norm_eps', 1e-5, { gt: 0, max: 1 }),
       ...rotaryFields(rope, rotaryDim),
       parallelResidual: r.bool('use_parallel_residual', false),
       act: readActivation(r, 'hidden_act', 'silu'),
@@ -79,4 +79,5 @@ export const stablelm: Family = {
       unembed: unembedAt(cfg, w, embed),
     };
   },
+  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
 };

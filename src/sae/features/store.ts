@@ -28,6 +28,8 @@ import { defaultContextSize, defaultPrependBos, runSaeOnBatch } from '../evals.j
 import { contextBatches, planContexts, specialTokenIds, type TokenSource } from '../contexts.js';
 import { readJsonFile } from '../formats.js';
 import type { Sae } from '../sae.js';
+import { checkSaeModel } from '../attach.js';
+import { refuseNonFiniteParams } from '../common.js';
 import { FeatureCollector, type FeatureCollectorOptions, type FeatureStats } from './collector.js';
 import { logitEffects, type LogitEffects } from './logit-effects.js';
 
@@ -106,6 +108,8 @@ export interface CollectFeaturesOptions extends FeatureCollectorOptions {
   saePath?: string | null;
   description?: string;
   onBatch?: (done: number, total: number) => void;
+  /** Collect even when the SAE's cfg.json names another model (see `checkSaeModel`). */
+  allowModelMismatch?: boolean;
 }
 
 /**
@@ -124,6 +128,8 @@ export function collectFeatures(
   tokens: TokenSource,
   options: CollectFeaturesOptions = {},
 ): FeatureStore {
+  checkSaeModel(model, sae, options);
+  refuseNonFiniteParams(sae.params, 'collectFeatures');
   const plan = planContexts(tokens, {
     contextSize: defaultContextSize(model, sae, options.contextSize),
     batchSize: options.batchSize ?? 8,

@@ -77,7 +77,7 @@ export interface ActivationStoreOptions {
   excludeSpecialTokens?: boolean | readonly number[];
   /** Seed of the buffer shuffles (default 0). */
   seed?: number;
-  /** Recorded as model_name (default: the model's family). */
+  /** Recorded as model_name (default: the name the model was loaded as, `model.name`). */
   modelName?: string | null;
 }
 
@@ -157,7 +157,7 @@ export class ActivationStore implements ActivationSource {
     const ex = options.excludeSpecialTokens ?? false;
     this.#special = specialTokenIds(model, ex);
     this.metadata = {
-      model_name: options.modelName ?? null,
+      model_name: options.modelName ?? model.name ?? null,
       hook_name: this.hookName,
       ...(this.hookNameOut ? { hook_name_out: this.hookNameOut } : {}),
       context_size: this.contexts.contextSize,

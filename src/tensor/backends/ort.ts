@@ -12,6 +12,7 @@ import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
 import type { Graph } from '../trace.js';
+import { OutOfMemoryError, formatBytes, ortAllocationBytes } from '../alloc-error.js';
 
 interface NativeSession {
   loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
@@ -268,8 +269,17 @@ export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
   const rssBefore = measure ? process.memoryUsage.rss() : 0;
   let results: ReturnType<NativeSession['run']>;
   try {
-    results = entry.session.run(feeds, fetches, {});
+    // ORT's own log line for a failed run repeats the error thrown here (severity 4: fatal only).
+    results = entry.session.run(feeds, fetches, { logSeverityLevel: 4 });
   } catch (e) {
+    const bytes = ortAllocationBytes(e);
+    if (bytes !== null)
+      throw new OutOfMemoryError(
+        `ONNX Runtime could not allocate ${bytes >= 0 ? `a buffer of ${formatBytes(bytes)}` : 'memory'} for this run; ` +
+          'run less at once (a smaller batch or shorter sequences)',
+        bytes >= 0 ? bytes : null,
+        { cause: e },
+      );
     throw new Error(`ONNX Runtime failed to run a compiled graph: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (measure) {

@@ -1,0 +1,490 @@
+/**
+ * Bad configs: every dimension field of several families set to values that are not dimensions,
+ * to values that disagree with the weights, and the issue's findings one by one. The oracle:
+ * either a clear error naming the directory's config.json or model.safetensors and the field (or
+ * the weight it disagrees with), or a model that computes exactly the fixture's logits.
+ */
+import { HF, TL, DEFAULT_DIR, getPath, load, modelDir, readConfig, sameLogits, setPath, type Json } from './build.js';
+import { re, type Case } from './harness.js';
+
+/** The fields that fix the weights' shapes, per family (dotted paths into config.json). */
+const DIMENSIONS: Record<string, string[]> = {
+  gpt2: ['n_layer', 'n_embd', 'n_head', 'n_positions', 'n_ctx', 'vocab_size'],
+  llama: [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'head_dim',
+    'intermediate_size',
+    'vocab_size',
+    'max_position_embeddings',
+  ],
+  gpt_neox: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'intermediate_size', 'vocab_size', 'max_position_embeddings'],
+  opt: [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'ffn_dim',
+    'vocab_size',
+    'max_position_embeddings',
+    'word_embed_proj_dim',
+  ],
+  bloom: ['n_layer', 'hidden_size', 'n_head', 'vocab_size'],
+  gemma2: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'intermediate_size', 'vocab_size'],
+  mixtral: [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'intermediate_size',
+    'vocab_size',
+    'num_local_experts',
+  ],
+  gptj: ['n_layer', 'n_embd', 'n_head', 'n_positions', 'vocab_size', 'rotary_dim'],
+  phi3: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
+  qwen3: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'intermediate_size', 'vocab_size'],
+  phi: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'intermediate_size', 'vocab_size', 'max_position_embeddings'],
+  stablelm: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
+  olmo2: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
+  gpt_neo: ['num_layers', 'hidden_size', 'num_heads', 'vocab_size', 'max_position_embeddings'],
+  gemma3_mm: [
+    'text_config.num_hidden_layers',
+    'text_config.hidden_size',
+    'text_config.num_attention_heads',
+    'text_config.num_key_value_heads',
+    'text_config.head_dim',
+    'text_config.intermediate_size',
+    'text_config.vocab_size',
+  ],
+};
+
+/**
+ * Fields whose other valid values the weights' shapes do not rule out (heads when d_head is the
+ * width over the heads; GPT-J's rotary dims): a changed value is another model, which transformers
+ * would run the same way, so only invalid values are tried.
+ */
+const FREE: Record<string, string[]> = {
+  gpt2: ['n_head'],
+  gpt_neox: ['num_attention_heads'],
+  opt: ['num_attention_heads'],
+  bloom: ['n_head'],
+  gptj: ['n_head', 'rotary_dim'],
+  phi: ['num_attention_heads'],
+  stablelm: ['num_attention_heads'],
+  olmo2: ['num_attention_heads'],
+  gpt_neo: ['num_heads'],
+};
+
+/** Values that are not dimensions. */
+const NOT_DIMENSIONS: [string, unknown][] = [
+  ['0', 0],
+  ['-1', -1],
+  ['1.5', 1.5],
+  ['"2"', '2'],
+  ['null', null],
+  ['1e9', 1e9],
+  ['2^24', 2 ** 24],
+  ['true', true],
+  ['[]', []],
+];
+
+/**
+ * The patterns of a clear refusal of `field` in `dir`: the file, and the field (or another field
+ * it must agree with, or the weight it disagrees with).
+ */
+function refusal(dir: string, field: string): RegExp[] {
+  const name = field.replace(/^text_config\./, '');
+  return [
+    new RegExp(`${re(dir)}/(config\\.json|model\\.safetensors)`),
+    new RegExp(`\\b${re(name)}\\b|field '[^']+'|weight '[^']+'|tensor '[^']+'|tensors are not used`),
+  ];
+}
+
+/** A case that edits the config of fixture `fam`: a refusal naming `field` (file and field, or a weight), or the fixture's logits. */
+function edited(fam: string, label: string, field: string, edit: (c: Json) => unknown): Case {
+  const src = `${HF}${fam}`;
+  let dir = '';
+  return {
+    name: `${fam}: ${label}`,
+    run: () => {
+      dir = modelDir(src, `${fam}-${label}`, { config: edit });
+      return load(dir);
+    },
+    error: () => refusal(dir, field),
+    // An edit that loads must change nothing the forward computes.
+    check: sameLogits(src),
+  };
+}
+
+function sweep(): Case[] {
+  const cases: Case[] = [];
+  for (const [fam, fields] of Object.entries(DIMENSIONS)) {
+    const cfg = readConfig(`${HF}${fam}`);
+    for (const field of fields) {
+      for (const [label, v] of NOT_DIMENSIONS) cases.push(edited(fam, `${field} = ${label}`, field, (c) => setPath(c, field, v)));
+      // A dimension that disagrees with the weights (or, for a context length, changes nothing they compute).
+      // Doubling a head count the weights do not pin (d_head = width / heads) is a different, valid model.
+      const now = getPath(cfg, field) as number;
+      cases.push(edited(fam, `${field} = ${now} + 1`, field, (c) => setPath(c, field, now + 1)));
+      if (!FREE[fam]?.includes(field)) cases.push(edited(fam, `${field} = ${now} * 2`, field, (c) => setPath(c, field, now * 2)));
+      cases.push(edited(fam, `${field} removed`, field, (c) => setPath(c, field, undefined)));
+    }
+  }
+  return cases;
+}
+
+/** A case expecting a refusal whose message matches `patterns(dir)`. */
+function refused(src: string, name: string, edit: (c: Json) => unknown, patterns: (dir: string) => RegExp[]): Case {
+  let dir = '';
+  return {
+    name,
+    run: () => {
+      dir = modelDir(src, name, { config: edit });
+      return load(dir);
+    },
+    error: () => patterns(dir),
+  };
+}
+
+const cfgFile = (dir: string) => new RegExp(`${re(dir)}/config\\.json`);
+
+/** The issue's findings and more, each with the message it must give. */
+function findings(): Case[] {
+  const gpt2 = `${HF}gpt2`;
+  const def = DEFAULT_DIR.replace(/\/$/, '');
+  const field = (f: string, problem: RegExp | string) => (dir: string) => [
+    cfgFile(dir),
+    new RegExp(`field '${re(f)}'`),
+    new RegExp(problem),
+  ];
+  return [
+    // n_layer: fewer layers than the weights, none, too many, not an integer.
+    refused(
+      gpt2,
+      'gpt2: n_layer 1 (the file has 2 layers)',
+      (c) => ({ ...c, n_layer: 1 }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors: 12 tensors are not used`), /transformer\.h\.1\./, /field 'n_layer' is 1/],
+    ),
+    refused(gpt2, 'gpt2: n_layer 0', (c) => ({ ...c, n_layer: 0 }), field('n_layer', 'at least 1')),
+    refused(gpt2, 'gpt2: n_layer 1e9', (c) => ({ ...c, n_layer: 1e9 }), field('n_layer', 'at most 65536')),
+    refused(
+      gpt2,
+      'gpt2: n_layer 2^24 (took seconds and gigabytes to refuse)',
+      (c) => ({ ...c, n_layer: 2 ** 24 }),
+      field('n_layer', 'at most 65536'),
+    ),
+    refused(
+      gpt2,
+      'gpt2: n_layer 65536 (bounded, but more than the file holds)',
+      (c) => ({ ...c, n_layer: 65536 }),
+      (dir) => [cfgFile(dir), /field 'n_layer' is 65536, but .*model\.safetensors holds tensors for 2 layers \(0\.\.1\)/],
+    ),
+    refused(def, 'default: num_hidden_layers 1e6', (c) => ({ ...c, num_hidden_layers: 1e6 }), field('num_hidden_layers', 'at most 65536')),
+    refused(
+      def,
+      'default: num_hidden_layers 1000',
+      (c) => ({ ...c, num_hidden_layers: 1000 }),
+      (dir) => [cfgFile(dir), /field 'num_hidden_layers' is 1000, but .* holds tensors for 4 layers \(0\.\.3\)/],
+    ),
+    refused(gpt2, 'gpt2: n_layer 1.5', (c) => ({ ...c, n_layer: 1.5 }), field('n_layer', 'must be an integer')),
+    refused(gpt2, 'gpt2: n_layer -1', (c) => ({ ...c, n_layer: -1 }), field('n_layer', 'at least 1')),
+    // The whole config not an object.
+    refused(
+      gpt2,
+      'gpt2: config.json is null',
+      () => null,
+      (dir) => [cfgFile(dir), /must be a JSON object, got null/],
+    ),
+    refused(
+      gpt2,
+      'gpt2: config.json is a list',
+      () => [],
+      (dir) => [cfgFile(dir), /must be a JSON object, got a list/],
+    ),
+    refused(
+      gpt2,
+      'gpt2: config.json is a number',
+      () => 42,
+      (dir) => [cfgFile(dir), /must be a JSON object, got 42/],
+    ),
+    refused(
+      gpt2,
+      'gpt2: config.json is a string',
+      () => 'gpt2',
+      (dir) => [cfgFile(dir), /must be a JSON object/],
+    ),
+    // Heads that do not divide the width, and other shapes.
+    refused(gpt2, 'gpt2: n_head 3', (c) => ({ ...c, n_head: 3 }), field('n_embd', "divisible by the number of heads, 'n_head' \\(3\\)")),
+    refused(
+      `${HF}llama`,
+      'llama: num_attention_heads 3 (head_dim given)',
+      (c) => ({ ...c, num_attention_heads: 3 }),
+      (dir) => [cfgFile(dir), /num_key_value_heads|weight '/],
+    ),
+    refused(
+      `${HF}llama`,
+      'llama: num_key_value_heads 3',
+      (c) => ({ ...c, num_key_value_heads: 3 }),
+      field('num_key_value_heads', 'must divide'),
+    ),
+    // Closed lists.
+    refused(
+      gpt2,
+      'gpt2: activation_function "swishy"',
+      (c) => ({ ...c, activation_function: 'swishy' }),
+      field('activation_function', 'does not implement'),
+    ),
+    refused(def, 'default: hidden_act "Gelu"', (c) => ({ ...c, hidden_act: 'Gelu' }), field('hidden_act', 'does not implement')),
+    refused(
+      gpt2,
+      'gpt2: model_type "gpt3"',
+      (c) => ({ ...c, model_type: 'gpt3' }),
+      (dir) => [cfgFile(dir), /model_type 'gpt3' is not supported/],
+    ),
+    refused(
+      gpt2,
+      'gpt2: model_type missing',
+      (c) => setPath(c as Json, 'model_type', undefined),
+      (dir) => [cfgFile(dir), /missing field 'model_type'/],
+    ),
+    refused(gpt2, 'gpt2: model_type 7', (c) => ({ ...c, model_type: 7 }), field('model_type', 'must be a string')),
+    refused(
+      gpt2,
+      'gpt2: an unknown field',
+      (c) => ({ ...c, scale_attn_by_magic: 2 }),
+      (dir) => [cfgFile(dir), /'scale_attn_by_magic' \(2\) is not implemented/],
+    ),
+    refused(
+      `${HF}llama`,
+      'llama: rope_scaling type "ntk-magic"',
+      (c) => ({ ...c, rope_parameters: { rope_type: 'ntk-magic', rope_theta: 10000 } }),
+      (dir) => [cfgFile(dir), /rope_parameters\.rope_type' is 'ntk-magic'/],
+    ),
+    // Rotary settings.
+    refused(
+      def,
+      'default: rotary_pct 2',
+      (c) => ({ ...setPath(c as Json, 'rope_parameters', undefined), rotary_pct: 2 }),
+      field('rotary_pct', 'at most 1'),
+    ),
+    refused(
+      def,
+      'default: rotary_pct 0',
+      (c) => ({ ...setPath(c as Json, 'rope_parameters', undefined), rotary_pct: 0 }),
+      field('rotary_pct', 'greater than 0'),
+    ),
+    refused(
+      def,
+      'default: rotary_pct 0.3 (odd rotary dims)',
+      (c) => ({ ...setPath(c as Json, 'rope_parameters', undefined), rotary_pct: 0.3 }),
+      (dir) => [cfgFile(dir), /odd number of rotary dims/],
+    ),
+    refused(
+      def,
+      'default: rope_theta -5',
+      (c) => setPath(c as Json, 'rope_parameters.rope_theta', -5),
+      field('rope_parameters.rope_theta', 'greater than 0'),
+    ),
+    refused(
+      def,
+      'default: rope_theta 0',
+      (c) => setPath(c as Json, 'rope_parameters.rope_theta', 0),
+      field('rope_parameters.rope_theta', 'greater than 0'),
+    ),
+    refused(
+      def,
+      'default: rope_theta "10000"',
+      (c) => setPath(c as Json, 'rope_parameters.rope_theta', '10000'),
+      field('rope_parameters.rope_theta', 'finite number'),
+    ),
+    refused(
+      `${HF}llama_rope_yarn`,
+      'yarn: beta_fast -1',
+      (c) => setPath(c as Json, 'rope_parameters.beta_fast', -1),
+      field('rope_parameters.beta_fast', 'at least 0'),
+    ),
+    refused(
+      `${HF}llama_rope_linear`,
+      'linear RoPE: factor 0',
+      (c) => setPath(c as Json, 'rope_parameters.factor', 0),
+      field('rope_parameters.factor', 'greater than 0'),
+    ),
+    refused(`${HF}gptj`, 'gptj: rotary_dim 0', (c) => ({ ...c, rotary_dim: 0 }), field('rotary_dim', 'at least 1')),
+    // Windows and soft-caps.
+    refused(`${HF}mistral`, 'mistral: sliding_window -1', (c) => ({ ...c, sliding_window: -1 }), field('sliding_window', 'at least 1')),
+    refused(`${HF}mistral`, 'mistral: sliding_window 0', (c) => ({ ...c, sliding_window: 0 }), field('sliding_window', 'at least 1')),
+    refused(`${HF}mistral`, 'mistral: sliding_window 2.5', (c) => ({ ...c, sliding_window: 2.5 }), field('sliding_window', 'integer')),
+    refused(
+      `${HF}gemma2`,
+      'gemma2: attn_logit_softcapping 0',
+      (c) => ({ ...c, attn_logit_softcapping: 0 }),
+      field('attn_logit_softcapping', 'greater than 0'),
+    ),
+    refused(
+      `${HF}gemma2`,
+      'gemma2: final_logit_softcapping 0',
+      (c) => ({ ...c, final_logit_softcapping: 0 }),
+      field('final_logit_softcapping', 'greater than 0'),
+    ),
+    refused(
+      `${HF}gemma2`,
+      'gemma2: final_logit_softcapping -3',
+      (c) => ({ ...c, final_logit_softcapping: -3 }),
+      field('final_logit_softcapping', 'greater than 0'),
+    ),
+    refused(
+      `${HF}gemma2`,
+      'gemma2: query_pre_attn_scalar 0',
+      (c) => ({ ...c, query_pre_attn_scalar: 0 }),
+      field('query_pre_attn_scalar', 'greater than 0'),
+    ),
+    refused(`${HF}gpt_neo`, 'gpt_neo: window_size 0', (c) => ({ ...c, window_size: 0 }), field('window_size', 'at least 1')),
+    refused(
+      `${HF}gpt_neo`,
+      'gpt_neo: attention_types count 1e15',
+      (c) => ({ ...c, attention_types: [[['global', 'local'], 1e15]] }),
+      field('attention_types', 'more than 2 layers'),
+    ),
+    refused(
+      `${HF}gpt_neo`,
+      'gpt_neo: attention_types "sparse"',
+      (c) => ({ ...c, attention_types: [[['sparse'], 2]] }),
+      field('attention_types[0]', 'does not implement'),
+    ),
+    // Norms.
+    refused(gpt2, 'gpt2: layer_norm_epsilon 0', (c) => ({ ...c, layer_norm_epsilon: 0 }), field('layer_norm_epsilon', 'greater than 0')),
+    refused(gpt2, 'gpt2: layer_norm_epsilon 1e300', (c) => ({ ...c, layer_norm_epsilon: 1e300 }), field('layer_norm_epsilon', 'at most 1')),
+    refused(`${HF}llama`, 'llama: rms_norm_eps -1e-6', (c) => ({ ...c, rms_norm_eps: -1e-6 }), field('rms_norm_eps', 'greater than 0')),
+    // Biases and heads the weights do not have.
+    refused(
+      `${HF}llama`,
+      'llama: attention_bias true (no biases stored)',
+      (c) => ({ ...c, attention_bias: true }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /self_attn\.q_proj\.bias/],
+    ),
+    refused(
+      gpt2,
+      'gpt2: tie_word_embeddings false (no lm_head stored)',
+      (c) => ({ ...c, tie_word_embeddings: false }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /'lm_head\.weight'/],
+    ),
+    refused(
+      `${HF}mixtral`,
+      'mixtral: num_experts_per_tok 5 > 4 experts',
+      (c) => ({ ...c, num_experts_per_tok: 5 }),
+      field('num_experts_per_tok', 'at most'),
+    ),
+    refused(
+      `${HF}mixtral`,
+      'mixtral: norm_topk_prob false',
+      (c) => ({ ...c, norm_topk_prob: false }),
+      field('norm_topk_prob', 'implements only'),
+    ),
+    // The TransformerLens fixtures' checkpoints.
+    refused(
+      `${TL}qwen2`,
+      'tl/qwen2: attention_bias true (no o_proj bias stored)',
+      (c) => ({ ...c, attention_bias: true }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /self_attn\.o_proj\.bias/],
+    ),
+    refused(
+      `${TL}gemma2`,
+      'tl/gemma2: query_pre_attn_scalar "16"',
+      (c) => ({ ...c, query_pre_attn_scalar: '16' }),
+      field('query_pre_attn_scalar', 'finite number'),
+    ),
+    refused(
+      `${TL}gpt_neox`,
+      'tl/gpt_neox: use_parallel_residual "yes"',
+      (c) => ({ ...c, use_parallel_residual: 'yes' }),
+      field('use_parallel_residual', 'true or false'),
+    ),
+    // glassbox's own format: the config's fields are read like any other.
+    ...glassboxFormat(),
+  ];
+}
+
+/** A model saved in glassbox's format (an attention-only toy), its glassbox_config fields broken. */
+function glassboxFormat(): Case[] {
+  const base = `${HF}gpt2`;
+  // The gpt2 fixture's ModelConfig, written in glassbox's format: load it once to get it.
+  const mk = (label: string, edit: (g: Json) => void, problem: (dir: string) => RegExp[]): Case =>
+    refused(
+      base,
+      `glassbox format: ${label}`,
+      (c) => {
+        const g = glassboxConfig(c as Json);
+        edit(g);
+        return { model_type: 'glassbox', glassbox_config: g };
+      },
+      problem,
+    );
+  const f = (name: string, p: string) => (dir: string) => [
+    cfgFile(dir),
+    new RegExp(`field 'glassbox_config\\.${re(name)}'`),
+    new RegExp(p),
+  ];
+  return [
+    mk('nLayers 1e9', (g) => (g.nLayers = 1e9), f('nLayers', 'at most 65536')),
+    mk('nLayers 1.5', (g) => (g.nLayers = 1.5), f('nLayers', 'integer')),
+    mk('dModel "64"', (g) => (g.dModel = '64'), f('dModel', 'finite number')),
+    mk('act "swishy"', (g) => (g.act = 'swishy'), f('act', 'does not implement')),
+    mk('normEps -1', (g) => (g.normEps = -1), f('normEps', 'greater than 0')),
+    mk('slidingWindow of the wrong length', (g) => (g.slidingWindow = [null]), f('slidingWindow', 'one entry per layer')),
+    mk('slidingWindow entry 0', (g) => (g.slidingWindow = [0, null]), f('slidingWindow[0]', 'positive integer')),
+    mk(
+      'an unknown field',
+      (g) => (g.magic = 3),
+      (dir) => [cfgFile(dir), /'glassbox_config\.magic' \(3\) is not implemented/],
+    ),
+    mk('positional "sinusoidal"', (g) => (g.positional = 'sinusoidal'), f('positional', 'does not implement')),
+    mk('moe topK > nExperts', (g) => (g.moe = { nExperts: 2, topK: 3 }), f('moe.topK', 'at most nExperts')),
+    mk('glassbox_config null', (g) => Object.keys(g).forEach((k) => delete g[k]), f('nLayers', 'missing|must be')),
+  ];
+}
+
+/** The ModelConfig of the gpt2 fixture's config as glassbox would save it. */
+function glassboxConfig(hf: Json): Json {
+  const d = hf.n_embd as number;
+  const h = hf.n_head as number;
+  return {
+    family: 'gpt2',
+    nLayers: hf.n_layer,
+    dModel: d,
+    nHeads: h,
+    nKVHeads: h,
+    dHead: d / h,
+    dMlp: 4 * d,
+    dVocab: hf.vocab_size,
+    nCtx: hf.n_positions,
+    norm: 'layernorm',
+    normEps: 1e-5,
+    normWeightOffset: 0,
+    positional: 'learned',
+    rotaryDim: 0,
+    ropeTheta: 0,
+    parallelResidual: false,
+    act: 'gelu_new',
+    gatedMlp: false,
+    attnScale: 1 / Math.sqrt(d / h),
+    attnSoftcap: null,
+    finalSoftcap: null,
+    slidingWindow: [null, null],
+    embedScale: 1,
+    postNorms: false,
+    qkNorm: false,
+    attnBias: true,
+    attnOutBias: true,
+    mlpBias: true,
+    unembedBias: false,
+    tiedEmbeddings: true,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
+  };
+}
+
+export function configCases(): Case[] {
+  return [...findings(), ...sweep()];
+}
