@@ -54,7 +54,10 @@ import {
 import { DEFAULT_WEB_ROOT, isApiPath, registerWeb } from './web.js';
 
 export interface ServerOptions {
-  /** The model every request runs on (loaded once, by the caller). */
+  /**
+   * The model every request runs on (loaded once, by the caller). The server's worker thread
+   * runs on a copy of its weights taken when the server is created.
+   */
   model: HookedTransformer;
   /** Its name, as GET /api/model reports it (default 'model'). */
   modelName?: string;

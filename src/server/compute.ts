@@ -41,9 +41,11 @@ export interface Computer {
   passBudgetBytes: number;
 }
 
-/** The top-k width actually computed: a bucket, so requests for other k share sessions. */
+/** The top-k widths computed (the first at least k): requests for other k share their sessions. */
+const TOPK_WIDTHS = [8, 32, 128];
+
 function topKWidth(c: Computer, k: number): number {
-  return Math.min(c.model.cfg.dVocab, bucketAtLeast(k));
+  return Math.min(c.model.cfg.dVocab, TOPK_WIDTHS.find((w) => w >= k) ?? bucketAtLeast(k));
 }
 
 /** `topK` ids and probabilities per row of `n` rows read from [rows >= n, width] results. */

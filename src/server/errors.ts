@@ -25,19 +25,11 @@ export function errorBody(statusCode: number, message: string): ErrorBody {
 }
 
 /**
- * Runs a library call on validated input: an `Error` it throws is about the request (a token
- * that is not one token, clean and corrupted prompts of different lengths, ...) and becomes a
- * 400 with the library's message; `TypeError`, `RangeError` and `ReferenceError` are bugs and
- * stay 500s.
+ * An error a library call threw on validated input, as the API answers it: an `Error` is about
+ * the request (a token that is not one token, clean and corrupted prompts of different lengths,
+ * ...) and becomes a 400 with the library's message; `TypeError`, `RangeError` and
+ * `ReferenceError` are bugs and stay 500s.
  */
-export function userInput<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw asUserError(e);
-  }
-}
-
 export function asUserError(e: unknown): unknown {
   if (e instanceof HttpError || e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError) return e;
   if (e instanceof Error) return new HttpError(400, e.message.split('\n')[0]!);

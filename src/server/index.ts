@@ -10,7 +10,7 @@ import { createServer, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
 export { createServer, serverLimits, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
 export { HttpError, errorBody, type ErrorBody } from './errors.js';
 export { DEFAULT_WEB_ROOT } from './web.js';
-export type { ServerLimits } from './schemas.js';
+export type { ServerLimits, ServerStats } from './schemas.js';
 
 export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts'> {
   /** A model spec for `loadModel` ('default', a directory, a hub id) or a loaded model. */

@@ -15,6 +15,9 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { HookedTransformer } from '../../src/index.js';
+import { createServer } from '../../src/server/app.js';
+import { tinyRandomModel } from '../tiny-models.js';
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -305,5 +308,37 @@ describe('server faults: a busy server stays responsive and refuses at once', ()
     assert.ok(freeMs < 5 * PROMPT_MS, `the worker was busy ${freeMs} ms after the cancels`);
     const st = await api.stats();
     assert.equal(st.jobs, 0);
+  });
+});
+
+describe('server faults: a model worker that cannot start', () => {
+  it('requests that need the model are 500s naming the failure, then 503s; the rest of the API answers', async () => {
+    const model = tinyRandomModel(1);
+    // Weights the worker cannot build a model from: the HTTP thread's checks pass, the worker's model fails.
+    const broken = Object.assign(Object.create(Object.getPrototypeOf(model) as object) as HookedTransformer, {
+      cfg: model.cfg,
+      hookNames: model.hookNames,
+      tokenizer: null,
+      params: { embed: {} },
+    });
+    const app = createServer({ model: broken, webRoot: null });
+    try {
+      const first = await app.inject({ method: 'POST', url: '/api/forward', payload: { prompt: [1, 2, 3] } });
+      assert.equal(first.statusCode, 500, first.body);
+      assert.match((JSON.parse(first.body) as Json).message as string, /^the model worker stopped: /);
+      const again = await app.inject({ method: 'POST', url: '/api/forward', payload: { prompt: [1, 2, 3] } });
+      assert.equal(again.statusCode, 503, again.body);
+      assert.match((JSON.parse(again.body) as Json).message as string, /the model worker has stopped \(.+\); restart the server/);
+      const job = await app.inject({
+        method: 'POST',
+        url: '/api/patching',
+        payload: { clean: [1, 2], corrupted: [1, 3], answer: 4, wrong: 5 },
+      });
+      assert.equal(job.statusCode, 503, job.body);
+      assert.equal((await app.inject({ url: '/api/model' })).statusCode, 200);
+      assert.equal(JSON.parse((await app.inject({ url: '/api/stats' })).body).jobs, 0, 'the refused job gave its slot back');
+    } finally {
+      await app.close();
+    }
   });
 });
