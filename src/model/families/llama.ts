@@ -5,6 +5,7 @@
  * llama3, yarn, longrope).
  */
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
+import type { HfConfigReader } from '../hf-config.js';
 import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader, type SkippedTensors } from './types.js';
@@ -28,7 +29,7 @@ export const llama: Family = {
       throw r.error('layer_types', 'names sliding_attention layers, but no sliding window is in use (sliding_window / use_sliding_window)');
     // transformers' plain RoPE for these families rotates the whole head whatever partial_rotary_factor says.
     const rope = readWholeHeadRope(r, family, dh, { defaultTheta: 10000, maxPositions: dims.nCtx, partialWithPlainRope: 'ignored' });
-    const attentionBias = r.bool('attention_bias', false);
+    const { attnBias, attnOutBias, mlpBias } = llamaBiases(r, family);
     return {
       ...plainConfig(dims.nLayers),
       family,
@@ -41,15 +42,30 @@ export const llama: Family = {
       attnScale: 1 / Math.sqrt(dh),
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (slidesAt(l) ? window : null)),
       qkNorm: family === 'qwen3',
-      attnBias: family === 'qwen2' || attentionBias,
-      attnOutBias: attentionBias,
-      mlpBias: r.bool('mlp_bias', false),
+      attnBias,
+      attnOutBias,
+      mlpBias,
       ...readEnds(r, false),
     };
   },
   weights: llamaWeights,
   skipped: (cfg) => llamaSkipped(cfg),
 };
+
+/**
+ * The biases each family's transformers 5.18 classes build. LLaMA: q/k/v/o from `attention_bias`,
+ * the MLP's from `mlp_bias` (both default false). Qwen3: q/k/v/o from `attention_bias`; no MLP
+ * biases. Qwen2: q/k/v always, never o or the MLP's. Mistral: none. A field the family's classes
+ * never read (Mistral's or Qwen2's `attention_bias`, any but LLaMA's `mlp_bias`, as configs
+ * converted from LLaMA carry) is inert there: read and ignored, so the model is the one
+ * transformers builds; biases stored for it are then refused as unused tensors.
+ */
+function llamaBiases(r: HfConfigReader, family: string): Pick<ModelConfig, 'attnBias' | 'attnOutBias' | 'mlpBias'> {
+  const attentionBias = family === 'llama' || family === 'qwen3' ? r.bool('attention_bias', false) : false;
+  const mlpBias = family === 'llama' ? r.bool('mlp_bias', false) : false;
+  r.ignore('attention_bias', 'mlp_bias');
+  return { attnBias: family === 'qwen2' || attentionBias, attnOutBias: attentionBias, mlpBias };
+}
 
 /** What the LLaMA layout leaves unread: RoPE buffers, and a tied checkpoint's stored unembedding. */
 export function llamaSkipped(cfg: ModelConfig, lmHeads: readonly string[] = ['lm_head.weight']): SkippedTensors[] {
