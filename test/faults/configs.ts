@@ -48,6 +48,35 @@ const DIMENSIONS: Record<string, string[]> = {
   stablelm: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
   olmo2: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'vocab_size'],
   gpt_neo: ['num_layers', 'hidden_size', 'num_heads', 'vocab_size', 'max_position_embeddings'],
+  gemma: ['num_hidden_layers', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'intermediate_size', 'vocab_size'],
+  gemma3_text: [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'head_dim',
+    'intermediate_size',
+    'vocab_size',
+  ],
+  mistral: [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'head_dim',
+    'intermediate_size',
+    'vocab_size',
+    'max_position_embeddings',
+  ],
+  qwen2: [
+    'num_hidden_layers',
+    'hidden_size',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'intermediate_size',
+    'vocab_size',
+    'max_position_embeddings',
+  ],
   gemma3_mm: [
     'text_config.num_hidden_layers',
     'text_config.hidden_size',
@@ -145,6 +174,11 @@ function refused(src: string, name: string, edit: (c: Json) => unknown, patterns
     },
     error: () => patterns(dir),
   };
+}
+
+/** A case expecting the edited config to load and compute the fixture's logits exactly. */
+function kept(src: string, name: string, edit: (c: Json) => unknown): Case {
+  return { name, run: () => load(modelDir(src, name, { config: edit })), check: sameLogits(src) };
 }
 
 const cfgFile = (dir: string) => new RegExp(`${re(dir)}/config\\.json`);
@@ -382,11 +416,31 @@ function findings(): Case[] {
       field('norm_topk_prob', 'implements only'),
     ),
     // The TransformerLens fixtures' checkpoints.
+    // Bias fields a family's transformers classes never read are inert (transformers 5.18 builds
+    // Qwen2's q/k/v biases and no others, Mistral's none, Qwen3's no MLP biases, whatever the
+    // config says), and absent ones take the class default: the fixture's logits either way.
+    kept(`${TL}qwen2`, 'tl/qwen2: attention_bias true (inert for Qwen2: no o_proj bias)', (c) => ({ ...c, attention_bias: true })),
+    kept(`${HF}qwen2`, 'qwen2: mlp_bias true (inert for Qwen2)', (c) => ({ ...c, mlp_bias: true })),
+    kept(`${HF}mistral`, 'mistral: attention_bias and mlp_bias true (inert for Mistral)', (c) => ({
+      ...c,
+      attention_bias: true,
+      mlp_bias: true,
+    })),
+    kept(`${HF}qwen3`, 'qwen3: mlp_bias true (inert for Qwen3)', (c) => ({ ...c, mlp_bias: true })),
+    kept(`${TL}llama`, 'tl/llama: attention_bias and mlp_bias removed (default false)', (c) =>
+      setPath(setPath(c as Json, 'attention_bias', undefined), 'mlp_bias', undefined),
+    ),
     refused(
-      `${TL}qwen2`,
-      'tl/qwen2: attention_bias true (no o_proj bias stored)',
-      (c) => ({ ...c, attention_bias: true }),
-      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /self_attn\.o_proj\.bias/],
+      `${HF}qwen3`,
+      'qwen3: attention_bias false (biases stored)',
+      (c) => ({ ...c, attention_bias: false }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /not used/, /self_attn\.q_proj\.bias/],
+    ),
+    refused(
+      `${HF}llama`,
+      'llama: mlp_bias true (no biases stored)',
+      (c) => ({ ...c, mlp_bias: true }),
+      (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /mlp\.gate_proj\.bias/],
     ),
     refused(
       `${TL}gemma2`,

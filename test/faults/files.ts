@@ -3,12 +3,25 @@
  * a file should be, broken JSON, tensors the config does not use (and the buffers and duplicates
  * it may skip), weights holding NaN or infinities under `checkFinite`.
  */
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveSafetensors } from '../../src/io/index.js';
 import { loadTokenizer } from '../../src/io/tokenizer.js';
 import { tensor, type Tensor } from '../../src/tensor/index.js';
-import { DEFAULT_DIR, HF, PROMPT, freshDir, load, modelDir, referenceLogits, sameLogits, tensorsOf, writeWeights } from './build.js';
+import {
+  DEFAULT_DIR,
+  HF,
+  PROMPT,
+  freshDir,
+  load,
+  modelDir,
+  readConfig,
+  referenceLogits,
+  sameLogits,
+  tensorsOf,
+  writeWeights,
+  type Json,
+} from './build.js';
 import { re, type Case } from './harness.js';
 
 const GPT2 = `${HF}gpt2`;
@@ -343,6 +356,127 @@ function shardCases(): Case[] {
   ];
 }
 
+/** Layer indices in tensor names, as the loader reads them (`h.3.`, `layers.3.`, `blocks.3.`). */
+const LAYER_INDEX = /(?:^|\.)(?:h|layers|blocks)\.(\d+)\./;
+/** A multimodal checkpoint's vision tower, which has layers of its own (skipped by the loader). */
+const VISION = /vision_tower|multi_modal_projector/;
+/** The token embedding of each layout. */
+const EMBEDDING = /(embed_tokens|wte|word_embeddings|embed_in)\.weight$/;
+/** The fixtures without rotary positions (no inv_freq buffer is theirs to skip). */
+const LEARNED_OR_ALIBI = new Set(['gpt2', 'opt', 'opt_postln', 'bloom', 'gpt_neo']);
+/** Families whose older checkpoints stored causal-mask buffers, and where (under the layer's prefix). */
+const MASK_BUFFER_NAMES: Record<string, string[]> = {
+  gpt_neo: ['attn.attention.bias', 'attn.attention.masked_bias'],
+  gptj: ['attn.bias', 'attn.masked_bias'],
+  gpt_neox: ['attention.bias', 'attention.masked_bias'],
+};
+
+/**
+ * Every Hugging Face fixture's checkpoint used exactly: a layer past the config's count and a stray
+ * tensor are refused by name; a tied unembedding stored beside the embedding, RoPE's inv_freq and
+ * the causal-mask buffers (what transformers does not load) change nothing; an untied
+ * unembedding that is missing is refused by name.
+ */
+function everyFamilyCases(): Case[] {
+  const f32 = (shape: number[], fill: (i: number) => number) =>
+    tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fill(i)),
+      shape,
+    );
+  const fixtures = readdirSync(HF).filter((d) => existsSync(join(HF, d, 'model.safetensors')));
+  const cases: Case[] = [];
+  for (const fam of fixtures) {
+    const src = `${HF}${fam}`;
+    const names = () => [...tensorsOf(src).keys()].filter((n) => !VISION.test(n));
+    const layerOf = (n: string) => Number(LAYER_INDEX.exec(n)?.[1] ?? -1);
+    const refusedWeights = (label: string, edit: (t: Map<string, Tensor>) => void, problem: () => RegExp[]): Case => {
+      let dir = '';
+      return {
+        name: `${fam}: ${label}`,
+        run: () => load((dir = withWeights(src, `${fam}-${label}`, edit))),
+        error: () => [new RegExp(`${re(dir)}/model\\.safetensors`), ...problem()],
+      };
+    };
+    const correctWeights = (label: string, edit: (t: Map<string, Tensor>) => void): Case => ({
+      name: `${fam}: ${label}`,
+      run: () => load(withWeights(src, `${fam}-${label}`, edit)),
+      check: sameLogits(src),
+    });
+    // The prefix of layer 0 ('model.layers.0.') and its attention module ('model.layers.0.self_attn.').
+    const layer0 = () => {
+      const n = names().find((k) => layerOf(k) === 0)!;
+      return n.slice(0, n.indexOf('.0.') + 3);
+    };
+    const attn0 = () => {
+      const pre = layer0();
+      const mod = ['self_attn.', 'self_attention.', 'attention.', 'attn.'].find((m) => names().some((k) => k.startsWith(pre + m)));
+      return pre + (mod ?? 'self_attn.');
+    };
+    cases.push(
+      refusedWeights(
+        'a layer past the config stored',
+        (t) => {
+          const last = Math.max(...names().map(layerOf));
+          for (const [k, v] of [...t]) if (!VISION.test(k) && layerOf(k) === last) t.set(k.replace(`.${last}.`, `.${last + 1}.`), v);
+        },
+        () => [/tensors? (is|are) not used/, /layers past \d+, but field '[^']+' is \d+/],
+      ),
+      refusedWeights(
+        'a stray tensor in layer 0',
+        (t) =>
+          t.set(
+            `${layer0()}stray_scale`,
+            f32([4], () => 1),
+          ),
+        () => [/1 tensor is not used/, new RegExp(`'${re(layer0())}stray_scale'`)],
+      ),
+    );
+    if (!LEARNED_OR_ALIBI.has(fam))
+      cases.push(
+        correctWeights("RoPE's inv_freq buffer stored", (t) =>
+          t.set(
+            `${attn0()}rotary_emb.inv_freq`,
+            f32([4], (i) => 1 / 10000 ** (i / 4)),
+          ),
+        ),
+      );
+    const embedding = names().find((n) => EMBEDDING.test(n));
+    const config = readConfig(src);
+    const tied = (config.tie_word_embeddings ?? (config.text_config as Json | undefined)?.tie_word_embeddings) !== false;
+    if (embedding && tied) {
+      const head = embedding.startsWith('language_model.') ? 'language_model.lm_head.weight' : 'lm_head.weight';
+      cases.push(
+        correctWeights(`a tied checkpoint storing a different ${head}`, (t) =>
+          t.set(
+            head,
+            f32([...t.get(embedding)!.shape], (i) => (i % 5) - 2),
+          ),
+        ),
+      );
+    }
+    if (!tied) {
+      const head = names().find((n) => /(lm_head|embed_out)\.weight$/.test(n))!;
+      cases.push(
+        refusedWeights(
+          `an untied checkpoint without ${head}`,
+          (t) => t.delete(head),
+          () => [new RegExp(`'${re(head)}'`)],
+        ),
+      );
+    }
+    for (const buffer of MASK_BUFFER_NAMES[fam] ?? [])
+      cases.push(
+        correctWeights(`causal-mask buffer ${buffer} stored`, (t) =>
+          t.set(
+            `${layer0()}${buffer}`,
+            f32([1, 1, 4, 4], () => 1),
+          ),
+        ),
+      );
+  }
+  return cases;
+}
+
 export function fileCases(): Case[] {
-  return [...safetensorsCases(), ...entryCases(), ...weightCases()];
+  return [...safetensorsCases(), ...entryCases(), ...weightCases(), ...everyFamilyCases()];
 }
