@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { saveSafetensors } from '../../src/io/index.js';
 import { loadTokenizer } from '../../src/io/tokenizer.js';
 import { tensor, type Tensor } from '../../src/tensor/index.js';
+import type { HookedTransformer } from '../../src/model/hooked.js';
 import {
   DEFAULT_DIR,
   HF,
@@ -213,6 +214,37 @@ function weightCases(): Case[] {
         if (!(worst < 0.05)) throw new Error(`float16 logits differ by ${worst}`);
       },
     },
+    // 16-bit weights kept at 2 bytes (weightDtype 'stored', the CLI's --weight-dtype stored) are
+    // checked like widened ones, and compute what the widened ones compute.
+    {
+      name: "float16 weights kept stored (weightDtype 'stored', checkFinite) compute what the widened ones do",
+      run: () => {
+        const d = modelDir(GPT2, 'f16-stored', { files: { 'model.safetensors': null } });
+        saveSafetensors(join(d, 'model.safetensors'), Object.fromEntries(tensorsOf(GPT2)), { dtype: 'float16' });
+        return [load(d, { weightDtype: 'stored', checkFinite: true }), load(d)];
+      },
+      check: (r) => {
+        const [stored, widened] = r as [HookedTransformer, HookedTransformer];
+        const got = stored.forward(PROMPT).dataSync() as Float32Array;
+        const want = widened.forward(PROMPT).dataSync() as Float32Array;
+        for (let i = 0; i < got.length; i++)
+          if (Math.abs(got[i]! - want[i]!) > 1e-4) throw new Error(`logit ${i} is ${got[i]} stored, ${want[i]} widened`);
+      },
+    },
+    (() => {
+      let d = '';
+      return {
+        name: "checkFinite: a NaN in float16 weights kept stored (weightDtype 'stored')",
+        run: () => {
+          d = modelDir(GPT2, 'f16-stored-nan', { files: { 'model.safetensors': null } });
+          const t = tensorsOf(GPT2);
+          poison(NaN)(t);
+          saveSafetensors(join(d, 'model.safetensors'), Object.fromEntries(t), { dtype: 'float16' });
+          return load(d, { weightDtype: 'stored', checkFinite: true });
+        },
+        error: () => [new RegExp(`${re(d)}/model\\.safetensors`), /'transformer\.h\.1\.mlp\.c_fc\.weight' holds NaN at \[0, 70\]/],
+      };
+    })(),
   ];
 }
 
