@@ -242,7 +242,7 @@ export class HookedTransformer {
     const fwd = this.prepare(tokens, spec);
     const points = {
       hooks: this.hookMap(spec.hooks ?? []),
-      cache: new Set(spec.cache === undefined ? [] : this.select(spec.cache)),
+      cache: new Set(spec.cache === undefined ? [] : this.select(spec.cache, 'cache (names)')),
       marks: new Set<string>(),
     };
     const real = realTokens(tokens, maskTensor(spec.attentionMask, tokens));
@@ -262,7 +262,7 @@ export class HookedTransformer {
       return { logits: out.logits, cache: new ActivationCache(out.cache) };
     }
     const { metric } = spec;
-    for (const n of spec.grads === undefined ? [] : this.select(spec.grads)) points.marks.add(n);
+    for (const n of spec.grads === undefined ? [] : this.select(spec.grads, 'grads')) points.marks.add(n);
     const reduce = spec.reduce ?? ((t: GradTargets) => t as unknown as T);
     const call = jit((params: ModelParams, toks: Tensor) => {
       let routerTies: Tensor[] | undefined;
@@ -386,21 +386,33 @@ export class HookedTransformer {
     return forwardInputs(this.cfg, tokens, mask);
   }
 
-  private select(filter: NameFilter | undefined): string[] {
+  /**
+   * The hook points `filter` names. A list names them one by one (each must exist; an empty list is
+   * none); a pattern or predicate that matches no point is refused, with the nearest names, since
+   * it is a typo or another model's name and would otherwise cache or hook nothing in silence.
+   */
+  private select(filter: NameFilter | undefined, what = 'names'): string[] {
     if (filter === undefined) return [...this.hookNames];
     if (Array.isArray(filter)) {
       for (const n of filter as readonly string[]) this.checkName(n);
       return [...(filter as readonly string[])];
     }
-    if (filter instanceof RegExp) return this.hookNames.filter((n) => filter.test(n));
-    return this.hookNames.filter(filter as (n: string) => boolean);
+    const names =
+      filter instanceof RegExp ? this.hookNames.filter((n) => filter.test(n)) : this.hookNames.filter(filter as (n: string) => boolean);
+    if (names.length === 0)
+      throw new Error(
+        filter instanceof RegExp
+          ? `${what}: ${String(filter)} matches no hook point${suggest(filter.source, this.hookNames)}`
+          : `${what}: the filter function matches no hook point (model.hookNames lists them, e.g. '${this.hookNames[0]}')`,
+      );
+    return names;
   }
 
   /** @internal (generation builds its own traced runs from these) */
   hookMap(hooks: HookList): Map<string, HookFn[]> {
     const m = new Map<string, HookFn[]>();
     for (const [sel, fn] of hooks) {
-      const names = typeof sel === 'string' ? [this.checkName(sel)] : this.select(sel);
+      const names = typeof sel === 'string' ? [this.checkName(sel)] : this.select(sel, 'hooks');
       if (names.length === 0) throw new Error(`hooks: ${String(sel)} matches no hook point`);
       for (const n of names) m.set(n, [...(m.get(n) ?? []), fn]);
     }

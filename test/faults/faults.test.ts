@@ -1,5 +1,5 @@
 /**
- * The fault suite (issue 16): bad files, bad configs, bad tokens, hostile Hub responses, bad SAEs
+ * The fault suite (issue 16): bad files, bad configs, bad tokens, hook filters, hostile Hub responses, bad SAEs
  * and runs past what the machine or the model can hold, each built at test time from the
  * fixtures. Every case must end in a clear error (naming the file and the field) or a correct
  * result; the last test prints the counts and asserts no crash and no silent wrong result.
@@ -13,12 +13,14 @@ import { tokenCases } from './tokens.js';
 import { saeCases } from './sae.js';
 import { hubCases, startHub, stopHub } from './hub.js';
 import { runCases } from './runs.js';
+import { filterCases } from './filters.js';
 import { cliCases } from './cli.js';
 import { failures, registerCases, tally } from './harness.js';
 
 registerCases('bad files', fileCases);
 registerCases('bad configs', configCases);
 registerCases('bad tokens', tokenCases);
+registerCases('hook filters', filterCases);
 registerCases('bad SAEs', saeCases);
 before(startHub);
 after(stopHub);
