@@ -148,8 +148,18 @@ export function readActivation(r: HfConfigReader, names: string | readonly strin
  */
 export function readStandardDims(
   r: HfConfigReader,
-  defaultHeadDim: number | null = null,
+  classDefaults: {
+    /** The config class's head_dim default (Gemma 256, Qwen3 128), if it has one. */
+    headDim?: number;
+    /**
+     * The config class's max_position_embeddings default, taken when the file omits it as
+     * transformers takes it (every family reading these names has rotary positions, so the
+     * weights do not fix it; it bounds runs unless they allow long contexts).
+     */
+    context: number;
+  },
 ): Pick<ModelConfig, 'nLayers' | 'dModel' | 'nHeads' | 'nKVHeads' | 'dHead' | 'dMlp' | 'dVocab' | 'nCtx'> {
+  const defaultHeadDim = classDefaults.headDim ?? null;
   const dModel = r.dim('hidden_size');
   const nHeads = r.dim('num_attention_heads');
   const nKVHeads = r.optDim('num_key_value_heads', nHeads);
@@ -164,7 +174,7 @@ export function readStandardDims(
     dHead,
     dMlp: r.dim('intermediate_size'),
     dVocab: r.dim('vocab_size'),
-    nCtx: r.dim('max_position_embeddings'),
+    nCtx: r.optDim('max_position_embeddings', classDefaults.context),
   };
 }
 

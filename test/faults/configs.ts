@@ -4,7 +4,8 @@
  * either a clear error naming the directory's config.json or model.safetensors and the field (or
  * the weight it disagrees with), or a model that computes exactly the fixture's logits.
  */
-import { HF, TL, DEFAULT_DIR, getPath, load, modelDir, readConfig, sameLogits, setPath, type Json } from './build.js';
+import { HF, TL, DEFAULT_DIR, PROMPT, getPath, load, modelDir, readConfig, sameLogits, setPath, type Json } from './build.js';
+import type { HookedTransformer } from '../../src/model/hooked.js';
 import { re, type Case } from './harness.js';
 
 /** The fields that fix the weights' shapes, per family (dotted paths into config.json). */
@@ -174,6 +175,63 @@ function refused(src: string, name: string, edit: (c: Json) => unknown, patterns
     },
     error: () => patterns(dir),
   };
+}
+
+/**
+ * A field left out takes its config class's default, as transformers takes it (checked against
+ * transformers 5.18 by removing each field of every fixture's config): the config without the
+ * field computes exactly what the config with the default written in does, and has `expect`.
+ */
+function classDefault(src: string, field: string, value: unknown, expect?: (m: HookedTransformer) => void): Case {
+  const name = `${src.split('/').filter(Boolean).pop()}: ${field} absent means ${JSON.stringify(value)}`;
+  return {
+    name,
+    run: () => [
+      load(modelDir(src, `${name}-absent`, { config: (c) => setPath(c, field, undefined) })),
+      load(modelDir(src, `${name}-written`, { config: (c) => setPath(c, field, value) })),
+    ],
+    check: (r) => {
+      const [absent, written] = r as [HookedTransformer, HookedTransformer];
+      const a = absent.forward(PROMPT).dataSync() as Float32Array;
+      const b = written.forward(PROMPT).dataSync() as Float32Array;
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) throw new Error(`logit ${i} is ${a[i]} absent, ${b[i]} written`);
+      expect?.(absent);
+    },
+  };
+}
+
+function classDefaults(): Case[] {
+  const nCtx = (n: number) => (m: HookedTransformer) => {
+    if (m.cfg.nCtx !== n) throw new Error(`nCtx is ${m.cfg.nCtx}, the class default ${n}`);
+  };
+  return [
+    // Gemma 2 (a fixture value other than the default each, so a wrong default shows in the logits).
+    classDefault(`${HF}gemma2`, 'query_pre_attn_scalar', 256),
+    classDefault(`${HF}gemma2`, 'attn_logit_softcapping', 50),
+    classDefault(`${HF}gemma2`, 'final_logit_softcapping', 30),
+    classDefault(`${HF}gemma2`, 'max_position_embeddings', 8192, nCtx(8192)),
+    classDefault(`${HF}mixtral`, 'num_experts_per_tok', 2),
+    // Rotary families: the weights do not fix the context, the class default does.
+    classDefault(`${HF}llama`, 'max_position_embeddings', 2048, nCtx(2048)),
+    classDefault(`${HF}mistral`, 'max_position_embeddings', 131072, nCtx(131072)),
+    classDefault(`${HF}qwen2`, 'max_position_embeddings', 32768, nCtx(32768)),
+    classDefault(`${HF}qwen3`, 'max_position_embeddings', 32768, nCtx(32768)),
+    classDefault(`${HF}gpt_neox`, 'max_position_embeddings', 2048, nCtx(2048)),
+    classDefault(`${HF}gptj`, 'n_positions', 2048, nCtx(2048)),
+    classDefault(`${HF}phi`, 'max_position_embeddings', 2048, nCtx(2048)),
+    classDefault(`${HF}stablelm`, 'max_position_embeddings', 4096, nCtx(4096)),
+    classDefault(`${HF}olmo2`, 'max_position_embeddings', 2048, nCtx(2048)),
+    classDefault(`${HF}mixtral`, 'max_position_embeddings', 131072, nCtx(131072)),
+    classDefault(`${HF}gemma`, 'max_position_embeddings', 8192, nCtx(8192)),
+    {
+      name: 'gemma2: a soft-cap of null turns it off (as in transformers)',
+      run: () => load(modelDir(`${HF}gemma2`, 'gemma2-softcap-null', { config: (c) => ({ ...c, final_logit_softcapping: null }) })),
+      check: (m) => {
+        if ((m as HookedTransformer).cfg.finalSoftcap !== null)
+          throw new Error(`finalSoftcap is ${(m as HookedTransformer).cfg.finalSoftcap}`);
+      },
+    },
+  ];
 }
 
 /** A case expecting the edited config to load and compute the fixture's logits exactly. */
@@ -540,5 +598,5 @@ function glassboxConfig(hf: Json): Json {
 }
 
 export function configCases(): Case[] {
-  return [...findings(), ...sweep()];
+  return [...findings(), ...sweep(), ...classDefaults()];
 }

@@ -16,7 +16,7 @@ export const gemma: Family = {
   config(r): ModelConfig {
     const family = r.modelType;
     const g2 = family === 'gemma2';
-    const dims = readStandardDims(r, 256);
+    const dims = readStandardDims(r, { headDim: 256, context: 8192 });
     const { nLayers, dHead: dh } = dims;
     // Gemma2Config's default window is 4096 (Gemma 1 has none).
     const window = r.optNum('sliding_window', g2 ? 4096 : null, { integer: true, min: 1 });
@@ -26,7 +26,11 @@ export const gemma: Family = {
     const slidingAt = (l: number): boolean => (layerTypes ? layerTypes[l] === 'sliding_attention' : g2 && l % 2 === 0);
     const rope = readWholeHeadRope(r, family, dh, { defaultTheta: 10000, maxPositions: dims.nCtx, partialWithPlainRope: 'ignored' });
     r.expect('use_bidirectional_attention', [false]);
-    const softcap = (name: string): number | null => (g2 ? r.optNum(name, null, { gt: 0 }) : null);
+    // Gemma2Config's defaults apply where a field is absent (soft-caps 50 and 30, query_pre_attn_scalar
+    // 256); a soft-cap of null turns it off, as in transformers. Gemma 1 has none of these fields.
+    const softcap = (name: string, classDefault: number): number | null =>
+      g2 ? (name in r.raw ? r.optNum(name, null, { gt: 0 }) : classDefault) : null;
+    if (!g2) r.ignore('query_pre_attn_scalar', 'attn_logit_softcapping', 'final_logit_softcapping');
     const attentionBias = r.bool('attention_bias', false);
     return {
       ...plainConfig(dims.nLayers),
@@ -38,9 +42,9 @@ export const gemma: Family = {
       ...rotaryFields(rope, dh),
       act: gemmaActivation(r, g2),
       gatedMlp: true,
-      attnScale: 1 / Math.sqrt(r.optNum('query_pre_attn_scalar', dh, { gt: 0 })),
-      attnSoftcap: softcap('attn_logit_softcapping'),
-      finalSoftcap: softcap('final_logit_softcapping'),
+      attnScale: 1 / Math.sqrt(g2 ? r.optNum('query_pre_attn_scalar', 256, { gt: 0 }) : dh),
+      attnSoftcap: softcap('attn_logit_softcapping', 50),
+      finalSoftcap: softcap('final_logit_softcapping', 30),
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (window !== null && slidingAt(l) ? window : null)),
       embedScale: Math.fround(Math.sqrt(dims.dModel)),
       postNorms: g2,

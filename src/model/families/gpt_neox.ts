@@ -11,7 +11,7 @@ import { INV_FREQ, MASK_BUFFERS, linearT, tiedHead, type Family, type WeightRead
 export const gptNeox: Family = {
   modelTypes: ['gpt_neox'],
   config(r): ModelConfig {
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, { context: 2048 });
     const { nLayers, dHead: dh } = dims;
     // transformers' GPTNeoXConfig reads the base from rotary_emb_base and the fraction from rotary_pct
     // (default 0.25), each unless rope_parameters gives it.

@@ -33,7 +33,8 @@ export const gptj: Family = {
       dHead: dh,
       dMlp: r.optDim('n_inner', 4 * d),
       dVocab: r.dim('vocab_size'),
-      nCtx: r.dim(['n_positions', 'max_position_embeddings']),
+      // GPTJConfig's default (rotary positions: the weights do not fix it).
+      nCtx: r.optDim(['n_positions', 'max_position_embeddings'], 2048),
       norm: 'layernorm',
       normEps: r.optNum('layer_norm_epsilon', 1e-5, { gt: 0, max: 1 }),
       positional: 'rotary',

@@ -10,11 +10,19 @@ import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader, type SkippedTensors } from './types.js';
 
+/** The config classes' defaults for head_dim and max_position_embeddings (transformers 5.18). */
+const LLAMA_CLASS_DEFAULTS: Record<string, { headDim?: number; context: number }> = {
+  llama: { context: 2048 },
+  mistral: { context: 4096 * 32 },
+  qwen2: { context: 32768 },
+  qwen3: { headDim: 128, context: 32768 },
+};
+
 export const llama: Family = {
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
   config(r): ModelConfig {
     const family = r.modelType;
-    const dims = readStandardDims(r, family === 'qwen3' ? 128 : null);
+    const dims = readStandardDims(r, LLAMA_CLASS_DEFAULTS[family] ?? { context: 2048 });
     const { nLayers, dHead: dh } = dims;
     const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
     // Qwen2/Qwen3 only slide when use_sliding_window says so, on layers from max_window_layers on;

@@ -25,7 +25,7 @@ import { linearT, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, ty
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
   config(r): ModelConfig {
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, { context: 4096 * 32 });
     const window = r.optNum('sliding_window', null, { integer: true, min: 1 });
     const rope = readWholeHeadRope(r, 'mixtral', dims.dHead, {
       defaultTheta: 1e6,
@@ -33,7 +33,7 @@ export const mixtral: Family = {
       partialWithPlainRope: 'refused',
     });
     const nExperts = r.dim(['num_local_experts', 'num_experts']);
-    const topK = r.dim('num_experts_per_tok');
+    const topK = r.optDim('num_experts_per_tok', 2); // MixtralConfig's default
     if (topK > nExperts) throw r.error('num_experts_per_tok', `(${topK}) must be at most num_local_experts (${nExperts})`);
     r.expect('norm_topk_prob', [true], 'Mixtral renormalises the top-k weights; glassbox implements only');
     return {

@@ -18,7 +18,7 @@ import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family 
 export const olmo2: Family = {
   modelTypes: ['olmo2'],
   config(r): ModelConfig {
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, { context: 2048 });
     const rope = readWholeHeadRope(r, 'olmo2', dims.dHead, {
       defaultTheta: 10000,
       maxPositions: dims.nCtx,

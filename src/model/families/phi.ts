@@ -14,7 +14,7 @@ import { INV_FREQ, linearT, tiedHead, type Family } from './types.js';
 export const phi: Family = {
   modelTypes: ['phi'],
   config(r): ModelConfig {
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, { context: 2048 });
     const { nLayers, dHead: dh } = dims;
     const qkNorm = r.bool('qk_layernorm', false);
     // transformers' per-head q/k LayerNorm is hidden_size / num_attention_heads wide.

@@ -13,7 +13,7 @@ import { linearT, normAt, unembedAt, INV_FREQ, tiedHead, type Family } from './t
 export const phi3: Family = {
   modelTypes: ['phi3'],
   config(r): ModelConfig {
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, { context: 4096 });
     const { nLayers, dHead: dh } = dims;
     const { rope, partialRotary, partialField } = readRope(r, {
       defaultTheta: 10000,

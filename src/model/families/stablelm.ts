@@ -16,7 +16,7 @@ export const stablelm: Family = {
   config(r): ModelConfig {
     // StableLmConfig's default num_key_value_heads is 32, not num_attention_heads.
     const nKVHeads = r.optDim('num_key_value_heads', 32);
-    const dims = readStandardDims(r);
+    const dims = readStandardDims(r, { context: 4096 });
     const { nLayers, nHeads, dModel, dHead: dh } = dims;
     if (nHeads % nKVHeads !== 0)
       throw r.has('num_key_value_heads')
