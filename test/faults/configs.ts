@@ -438,6 +438,25 @@ function findings(): Case[] {
       (c) => ({ ...c, attention_types: [[['global', 'local'], 1e15]] }),
       field('attention_types', 'more than 2 layers'),
     ),
+    // A stored attention_layers replaces attention_types' expansion in transformers 5.18.
+    kept(`${HF}gpt_neo`, 'gpt_neo: attention_types absent, attention_layers stored', (c) =>
+      setPath(c as Json, 'attention_types', undefined),
+    ),
+    kept(`${HF}gpt_neo`, 'gpt_neo: attention_layers absent, attention_types stored', (c) =>
+      setPath(c as Json, 'attention_layers', undefined),
+    ),
+    refused(
+      `${HF}gpt_neo`,
+      'gpt_neo: attention_layers disagreeing with attention_types',
+      (c) => ({ ...c, attention_types: [[['local', 'global'], 1]] }),
+      field('attention_layers', 'attention_types expands to \\[local, global\\]'),
+    ),
+    refused(
+      `${HF}gpt_neo`,
+      'gpt_neo: attention_layers of 1 layer',
+      (c) => ({ ...c, attention_layers: ['global'] }),
+      field('attention_layers', 'lists 1 layers, but num_layers is 2'),
+    ),
     refused(
       `${HF}gpt_neo`,
       'gpt_neo: attention_types "sparse"',

@@ -16,10 +16,8 @@ export const gptNeo: Family = {
     const d = r.dim('hidden_size');
     const nH = r.dim(['num_heads', 'num_attention_heads']);
     const nLayers = r.layers(['num_layers', 'num_hidden_layers']);
-    const types = attentionLayers(r, nLayers);
+    const types = layerKinds(r, nLayers);
     const window = r.optDim('window_size', 256);
-    // transformers recomputes attention_layers from attention_types (read above).
-    r.ignore('attention_layers');
     r.ignore('resid_dropout'); // dropout: inert at inference
     // The sequence-summary head of GPT2DoubleHeads-style models: not part of the language model.
     r.ignore('summary_type', 'summary_use_proj', 'summary_activation', 'summary_proj_to_labels', 'summary_first_dropout');
@@ -77,6 +75,26 @@ export const gptNeo: Family = {
  * attention_types, [[["global", "local"], 12]] by default: each entry repeats its list of
  * layer types `count` times; the expansion must give one type per layer.
  */
+/**
+ * Each layer's attention kind. transformers 5.18 expands `attention_types` (default
+ * [[["global", "local"], 12]]) into `attention_layers`, but a stored `attention_layers` replaces
+ * the expansion when it loads a config.json: the stored list decides, and one that disagrees with
+ * `attention_types` is refused, since the file then says two things.
+ */
+function layerKinds(r: HfConfigReader, nLayers: number): ('global' | 'local')[] {
+  const stored = r.strList('attention_layers', ['global', 'local'] as const);
+  if (stored && stored.length !== nLayers) throw r.error('attention_layers', `lists ${stored.length} layers, but num_layers is ${nLayers}`);
+  if (!stored) return attentionLayers(r, nLayers);
+  if (!r.has('attention_types')) {
+    r.ignore('attention_types');
+    return stored;
+  }
+  const expanded = attentionLayers(r, nLayers);
+  if (expanded.join() !== stored.join())
+    throw r.error('attention_layers', `is [${stored.join(', ')}], but attention_types expands to [${expanded.join(', ')}]`);
+  return stored;
+}
+
 function attentionLayers(r: HfConfigReader, nLayers: number): ('global' | 'local')[] {
   const name = 'attention_types';
   r.ignore(name); // read here, by hand: a nested list the reader has no method for
