@@ -30,4 +30,6 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from './interventions.js';
+export { graphToJson, type GraphJsonMeta } from './graph-json-export.js';
+export { loadTracingTranscoders } from './load-transcoders.js';
 export type * from './graph-json.js';
