@@ -11,17 +11,25 @@ import { nodeLayout, nodeAt, type Graph } from '../src/circuits/graph.js';
 import { frozenHooks, skipPath, type ReplacementContext } from '../src/circuits/replacement.js';
 import { logitVectors } from '../src/circuits/attribute.js';
 
+interface PltOptions {
+  width?: number;
+  inputKind?: 'ln2' | 'resid_mid' | 'resid_pre';
+  skip?: boolean;
+  jumprelu?: boolean;
+}
+
 /** Random transcoders, one per layer, reading `inputKind` and writing hook_mlp_out; about half the features fire. */
-export function randomPlt(
-  model: HookedTransformer,
-  seed: number,
-  options: { width?: number; inputKind?: 'ln2' | 'resid_mid' | 'resid_pre'; skip?: boolean; jumprelu?: boolean } = {},
-): TracingTranscoders {
+export function randomPlt(model: HookedTransformer, seed: number, options: PltOptions = {}): TracingTranscoders {
+  return transcodersFromSaes(randomPltSaes(model, seed, options), `random transcoders (seed ${seed})`);
+}
+
+/** The Sae objects of `randomPlt`. */
+export function randomPltSaes(model: HookedTransformer, seed: number, options: PltOptions = {}): Sae[] {
   const d = model.cfg.dModel;
   const width = options.width ?? 12;
   const rng = new PRNG(seed);
   const arch = `${options.jumprelu ? 'jumprelu_' : ''}${options.skip ? 'skip_' : ''}transcoder`;
-  const saes = Array.from({ length: model.cfg.nLayers }, (_, l) => {
+  return Array.from({ length: model.cfg.nLayers }, (_, l) => {
     const kind = options.inputKind ?? 'ln2';
     const hook = kind === 'ln2' ? `blocks.${l}.ln2.hook_normalized` : `blocks.${l}.hook_${kind}`;
     const sae = Sae.create(
@@ -37,7 +45,6 @@ export function randomPlt(
     if (options.jumprelu) p.threshold = randn([width], { rng }).mul(0.05).abs();
     return sae.withParams(p);
   });
-  return transcodersFromSaes(saes, `random transcoders (seed ${seed})`);
 }
 
 /** A hand-built cross-layer transcoder: ReLU features of layer s decode into every layer t >= s. */

@@ -13,7 +13,7 @@ import { attribute } from '../src/circuits/attribute.js';
 import { nodeLayout, nodeAt } from '../src/circuits/graph.js';
 import { loadGraph, saveGraph } from '../src/circuits/graph-io.js';
 import { prepareReplacement } from '../src/circuits/replacement.js';
-import { intervene } from '../src/circuits/interventions.js';
+import { intervene, verifyGraph } from '../src/circuits/interventions.js';
 import type { HookedTransformer } from '../src/model/hooked.js';
 import type { TracingTranscoders } from '../src/sae/clt/types.js';
 import { tinyRandomModel } from './tiny-models.js';
@@ -130,5 +130,93 @@ describe('graphs on disk', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('feature selection by influence', () => {
+  it('maxFeatureNodes keeps that many features, with the same rows as the full graph', () => {
+    const model = tinyRandomModel(3);
+    const tokens = [1, 5, 7, 2, 9, 4];
+    const tc = randomPlt(model, 11);
+    const full = attribute(model, tokens, tc, { maxBatch: 4 });
+    const part = attribute(model, tokens, tc, { maxBatch: 4, maxFeatureNodes: 5, updateInterval: 1 });
+    const F = nodeLayout(full);
+    const P = nodeLayout(part);
+    assert.equal(P.nFeatures, 5);
+    assert.equal(P.n, F.n - F.nFeatures + 5);
+    // Column and row maps from the partial graph's nodes to the full graph's.
+    const map = (i: number): number => (i < P.nFeatures ? part.selectedFeatures[i]! : i - P.nFeatures + F.nFeatures);
+    let worst = 0;
+    for (let t = 0; t < P.n; t++)
+      for (let s = 0; s < P.n; s++)
+        worst = Math.max(worst, Math.abs(part.adjacency[t * P.n + s]! - full.adjacency[map(t) * F.n + map(s)]!));
+    assert.ok(worst < 1e-5, `rows differ by ${worst}`);
+  });
+});
+
+describe('interventions', () => {
+  const model = tinyRandomModel(3);
+  const tokens = [1, 5, 7, 2, 9, 4];
+  const tc = randomPlt(model, 11);
+  const g = attribute(model, tokens, tc);
+  const L = nodeLayout(g);
+  const lastLayer = Array.from({ length: L.nFeatures }, (_, i) => i).filter(
+    (i) => nodeAt(g, i, L).kind === 'feature' && (nodeAt(g, i, L) as { layer: number }).layer === 1,
+  );
+
+  it('no intervention: the spliced-in model is the model (logits and greedy generation)', () => {
+    const r = intervene(model, tokens, tc, [], { mode: 'model', maxNewTokens: 4 });
+    assert.ok(maxAbsDiff(r.logits.dataSync() as Float32Array, model.forward([tokens]).dataSync() as Float32Array) < 1e-4);
+    assert.deepEqual(r.generated, model.generate([tokens], { maxNewTokens: 4, temperature: 0, stopAtEos: false }).newTokens[0]);
+  });
+
+  it('zeroing a last-layer feature moves the logit node by minus its edge (replacement model)', () => {
+    assert.ok(lastLayer.length > 0);
+    for (const i of lastLayer.slice(0, 3)) {
+      const f = nodeAt(g, i, L) as { layer: number; pos: number; feature: number };
+      const res = verifyOne(f);
+      const edge = g.adjacency[L.logitStart * L.n + i]!;
+      assert.ok(Math.abs(res - (g.values[L.logitStart]! - edge)) < 1e-4, `${res} vs ${g.values[L.logitStart]! - edge}`);
+    }
+    function verifyOne(f: { layer: number; pos: number; feature: number }): number {
+      const r = intervene(model, tokens, tc, [{ layer: f.layer, feature: f.feature, positions: [f.pos], op: 'zero' }]);
+      // The logit node is the demeaned logit (no soft-cap here).
+      const last = (r.logits.dataSync() as Float32Array).slice((tokens.length - 1) * model.cfg.dVocab);
+      const mean = last.reduce((a, b) => a + b, 0) / last.length;
+      return last[g.logitTokens[0]!]! - mean;
+    }
+  });
+
+  it('scaling by 1 and setting a feature to its own activation change nothing', () => {
+    const f = nodeAt(g, 0, L) as { layer: number; pos: number; feature: number; activation: number };
+    const base = intervene(model, tokens, tc, []).logits.dataSync() as Float32Array;
+    for (const iv of [
+      { layer: f.layer, feature: f.feature, positions: [f.pos], op: 'scale' as const, value: 1 },
+      { layer: f.layer, feature: f.feature, positions: [f.pos], op: 'set' as const, value: f.activation },
+    ])
+      assert.ok(maxAbsDiff(intervene(model, tokens, tc, [iv]).logits.dataSync() as Float32Array, base) < 1e-5);
+  });
+
+  it('verifyGraph: with every feature in the last layer, the graph predicts the ablation exactly', () => {
+    // Layer 0's features never fire (encoder bias -100), so no feature feeds another one.
+    const silent: TracingTranscoders = {
+      ...tc,
+      bEnc: (l) => (l === 0 ? tc.bEnc(0).sub(100) : tc.bEnc(l)),
+      encode: (l, x) => (l === 0 ? x.matmul(tc.wEnc(0)).add(tc.bEnc(0).sub(100)).relu() : tc.encode(l, x)),
+    };
+    const g1 = attribute(model, tokens, silent);
+    const v = verifyGraph(model, silent, g1, { topFeatures: 3 });
+    assert.equal(v.features.length, 3);
+    assert.ok(v.features.every((f) => f.layer === 1));
+    assert.ok(Math.abs(v.predicted) > 1e-3, 'the ablation matters');
+    assert.ok(Math.abs(v.predicted - v.actual) < 1e-4, `predicted ${v.predicted}, actual ${v.actual}`);
+  });
+
+  it('refuses a feature outside the layer, naming it', () => {
+    assert.throws(
+      () => intervene(model, tokens, tc, [{ layer: 0, feature: 99, op: 'zero' }]),
+      /intervention 0: feature 99 is outside 0\.\.11 of layer 0/,
+    );
+    assert.throws(() => intervene(model, tokens, tc, [], { maxNewTokens: 2 }), /generation needs mode 'model'/);
   });
 });
