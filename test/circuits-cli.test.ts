@@ -5,12 +5,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { saveSae } from '../src/sae/formats.js';
 import { loadGraph } from '../src/circuits/graph-io.js';
+import { loadTracingTranscoders } from '../src/circuits/load-transcoders.js';
 import type { GraphJson } from '../src/circuits/graph-json.js';
 import { tinyRandomModel } from './tiny-models.js';
 import { randomPltSaes } from './circuits-helpers.js';
@@ -56,6 +57,32 @@ describe('glassbox graph', () => {
       const bad = glassbox('graph', join(dir, 'model'), '--tokens', '1,2', '--transcoders', join(dir, 'nope'), '--out', out);
       assert.equal(bad.code, 1);
       assert.match(bad.err, /nope: not a directory/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('loadTracingTranscoders', () => {
+  it('loads per-layer transcoders by layer; refuses one SAE, a missing layer, a CLT it cannot load yet', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glassbox-tc-'));
+    try {
+      const model = tinyRandomModel(3);
+      const saes = randomPltSaes(model, 11);
+      // Sub-directory names sort the other way round: the hook layer decides the order.
+      saes.forEach((sae, l) => saveSae(sae, join(dir, 'ok', `z${1 - l}`)));
+      const tc = loadTracingTranscoders(join(dir, 'ok'));
+      assert.equal(tc.nLayers, 2);
+      assert.equal(tc.inputHook(1), 'blocks.1.ln2.hook_normalized');
+      assert.throws(() => loadTracingTranscoders(join(dir, 'ok', 'z0')), /z0[/\\]cfg\.json: 'transcoder' is one SAE or transcoder/);
+      saveSae(saes[1]!, join(dir, 'gap', 'b'));
+      assert.throws(
+        () => loadTracingTranscoders(join(dir, 'gap')),
+        /hook_name 'blocks\.1\.ln2\.hook_normalized' is layer 1, but layer 0 is the next one missing/,
+      );
+      mkdirSync(join(dir, 'clt'));
+      writeFileSync(join(dir, 'clt', 'cfg.json'), '{"architecture": "clt"}');
+      assert.throws(() => loadTracingTranscoders(join(dir, 'clt')), /a cross-layer transcoder; this build cannot load CLT directories yet/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

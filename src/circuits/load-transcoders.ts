@@ -4,9 +4,11 @@
  * - per-layer transcoders: one sub-directory per layer in glassbox's / SAELens's SAE layout
  *   (cfg.json + sae_weights.safetensors, as `glassbox sae train` writes them), ordered by the
  *   layer of their hook_name;
- * - (a cross-layer transcoder directory is recognised here when its loader lands: one more branch.)
+ * - a cross-layer transcoder (or PLT set) saved by the `clt` branch's `saveClt`: cfg.json with
+ *   `"architecture": "clt"` in DIR itself. Its loader (`loadClt`, src/sae/clt/formats.ts) is not
+ *   on this branch yet: `cltLoader` below is the one place to plug it in.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSae } from '../sae/formats.js';
 import { transcodersFromSaes } from '../sae/clt/from-saes.js';
@@ -15,8 +17,19 @@ import type { TracingTranscoders } from '../sae/clt/types.js';
 export function loadTracingTranscoders(dir: string): TracingTranscoders {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new Error(`${dir}: not a directory (--transcoders takes a directory of transcoders)`);
-  if (existsSync(join(dir, 'cfg.json')))
-    throw new Error(`${dir}: holds one SAE (cfg.json); give the directory holding one transcoder sub-directory per layer`);
+  const cfgPath = join(dir, 'cfg.json');
+  if (existsSync(cfgPath)) {
+    let architecture: unknown;
+    try {
+      architecture = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { architecture?: unknown }).architecture;
+    } catch (e) {
+      throw new Error(`${cfgPath}: not valid JSON (${(e as Error).message})`);
+    }
+    if (architecture === 'clt') return cltLoader(dir);
+    throw new Error(
+      `${cfgPath}: '${String(architecture)}' is one SAE or transcoder; give a cross-layer transcoder directory ("architecture": "clt") or a directory holding one transcoder sub-directory per layer`,
+    );
+  }
   const subdirs = readdirSync(dir)
     .filter((name) => existsSync(join(dir, name, 'cfg.json')))
     .sort();
@@ -34,5 +47,12 @@ export function loadTracingTranscoders(dir: string): TracingTranscoders {
   return transcodersFromSaes(
     saes.map((s) => s.sae),
     dir,
+  );
+}
+
+/** Loads a CLT directory (cfg.json with "architecture": "clt"); replaced by `loadClt` when the clt branch lands. */
+function cltLoader(dir: string): TracingTranscoders {
+  throw new Error(
+    `${join(dir, 'cfg.json')}: a cross-layer transcoder; this build cannot load CLT directories yet (the CLT file loader is not merged)`,
   );
 }
