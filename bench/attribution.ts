@@ -84,6 +84,7 @@ async function run(torchJson: string | undefined): Promise<void> {
     ? (JSON.parse(readFileSync(torchJson, 'utf8')) as {
         torch: string;
         ms32: number;
+        ms32ByThreads: Record<string, number>;
         rows32: number;
         nActive32: number;
         logits32: number[];
