@@ -81,7 +81,15 @@ describe('attribute on a tiny model (GPT-2 style: LayerNorm, learned positions)'
   });
   it('the batch size does not change the graph', () => {
     const tc = randomPlt(model, 11);
-    const a = attribute(model, tokens, tc, { maxBatch: 3 });
+    const seen: string[] = [];
+    const a = attribute(model, tokens, tc, { maxBatch: 3, onProgress: (p) => seen.push(`${p.phase} ${p.done}/${p.total}`) });
+    const rows = nodeLayout(a).nFeatures + nodeLayout(a).nLogits;
+    assert.equal(seen[0], 'forward 0/0');
+    assert.equal(seen.at(-1), `done ${rows}/${rows}`);
+    assert.ok(
+      seen.filter((s) => s.startsWith('features')).length === Math.ceil(nodeLayout(a).nFeatures / 3),
+      'one report per batch of features',
+    );
     const b = attribute(model, tokens, tc, { maxBatch: 16 });
     assert.ok(maxAbsDiff(a.adjacency, b.adjacency) < 1e-5);
   });
