@@ -159,6 +159,26 @@ describe('feature selection by influence', () => {
       for (let s = 0; s < P.n; s++)
         worst = Math.max(worst, Math.abs(part.adjacency[t * P.n + s]! - full.adjacency[map(t) * F.n + map(s)]!));
     assert.ok(worst < 1e-5, `rows differ by ${worst}`);
+    // With one batch of 5 rows chosen after the logit rows, the choice is the top 5 features by
+    // their share of the logits' normalised input, weighted by the logit probabilities.
+    const one = attribute(model, tokens, tc, { maxBatch: 8, maxFeatureNodes: 5, updateInterval: 1 });
+    const score = Array.from({ length: F.nFeatures }, (_, f) => {
+      let s = 0;
+      for (let j = 0; j < F.nLogits; j++) {
+        const row = (F.logitStart + j) * F.n;
+        let total = 0;
+        for (let c = 0; c < F.n; c++) total += Math.abs(full.adjacency[row + c]!);
+        s += (full.logitProbabilities[j]! * Math.abs(full.adjacency[row + f]!)) / total;
+      }
+      return s;
+    });
+    const top5 = score
+      .map((s, f) => [s, f] as const)
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, 5)
+      .map(([, f]) => f)
+      .sort((a, b) => a - b);
+    assert.deepEqual(Array.from(one.selectedFeatures), top5);
   });
 });
 
@@ -193,6 +213,16 @@ describe('interventions', () => {
       const mean = last.reduce((a, b) => a + b, 0) / last.length;
       return last[g.logitTokens[0]!]! - mean;
     }
+  });
+
+  it('model mode: a positional intervention changes the prompt run and the generation consistently', () => {
+    const f = nodeAt(g, 0, L) as { layer: number; pos: number; feature: number };
+    const iv = [{ layer: f.layer, feature: f.feature, positions: [f.pos], op: 'set' as const, value: 25 }];
+    const r = intervene(model, tokens, tc, iv, { mode: 'model', maxNewTokens: 1 });
+    const last = (r.logits.dataSync() as Float32Array).slice((tokens.length - 1) * model.cfg.dVocab);
+    const clean = (model.forward([tokens]).dataSync() as Float32Array).slice((tokens.length - 1) * model.cfg.dVocab);
+    assert.ok(maxAbsDiff(last, clean) > 1e-3, 'the intervention changes the logits');
+    assert.equal(r.generated![0], last.indexOf(Math.max(...last)), 'the first generated token is the argmax of the intervened logits');
   });
 
   it('scaling by 1 and setting a feature to its own activation change nothing', () => {
