@@ -365,6 +365,12 @@ function rowBatchRunner(
   const tokens = tensor(Array.from({ length: batch }, () => ctx.tokens).flat(), [batch, nPos], 'int64');
   const outNames = Array.from({ length: L }, (_, l) => tc.outputHook(l));
   const embedName = hookName('embed');
+  // Each MLP output's constant part (features' and error's writes, output bias): the true output
+  // less the clean skip path, which is linear in the residual stream and so stays live.
+  const mlpConst = ctx.mlpOut.map((m, t) => {
+    const skip = skipPath(tc, t, ctx.inputs[t]!);
+    return skip ? m.sub(skip) : m;
+  });
   return (targets) => {
     if (targets.length > batch) throw new Error(`internal: ${targets.length} rows for a batch of ${batch}`);
     // The targets' vectors [B, d], one-hot positions [B, pos] and layers [B, L + 1]; padding rows are 0.
@@ -389,11 +395,8 @@ function rowBatchRunner(
           [
             name,
             (x: Tensor) => {
-              // The MLP's output as constants (features' and error's writes, output bias) plus the
-              // skip path, which is linear in the residual stream and so stays live.
               const skip = skipPath(tc, t, stash[t]!);
-              const constant = skip ? ctx.mlpOut[t]!.sub(skipPath(tc, t, ctx.inputs[t]!)!) : ctx.mlpOut[t]!;
-              const c = constant.expand(x.shape);
+              const c = mlpConst[t]!.expand(x.shape);
               return skip ? c.add(skip) : c;
             },
           ] as const,
