@@ -14,6 +14,7 @@ import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
 import { registerSae } from './sae.js';
 import { parseTokenIds, readTokensJson } from './tokens.js';
+import { registerGraph } from './graph.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -126,6 +127,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerAnalysis(program);
   registerSae(program);
+  registerGraph(program);
   return program;
 }
 
