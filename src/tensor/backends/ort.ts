@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { prepare, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
+import { tuneMalloc } from './native.js';
 import type { Graph } from '../trace.js';
 
 interface NativeSession {
@@ -41,6 +42,8 @@ function load(): typeof loaded {
     if (typeof binding?.binding?.InferenceSession !== 'function' || typeof binding.initOrt !== 'function')
       throw new Error('onnxruntime-node binding does not have the expected shape (InferenceSession, initOrt); check the pinned version');
     binding.initOrt();
+    // Results come back as new ArrayBuffers: keep their freed memory in the heap (native.ts says why).
+    tuneMalloc();
     loaded = { binding, OrtTensor: common.Tensor };
   } catch (e) {
     loadError = e instanceof Error ? e.message : String(e);
