@@ -6,12 +6,14 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { eagerConfig, jit, mallocConfig, mallocTuning, ones, randn, valueAndGrad, zeros, type Tensor } from '../src/index.js';
+import { eagerConfig, jit, mallocConfig, mallocTuning, ones, ortConfig, randn, valueAndGrad, zeros, type Tensor } from '../src/index.js';
 import { Trace, withTrace } from '../src/tensor/trace.js';
 import { prepare } from '../src/tensor/onnx/lower.js';
 
 // BENCH_MALLOC=default leaves glibc's allocator as Node starts it (the "before" of bench/README.md).
 if (process.env.BENCH_MALLOC === 'default') mallocConfig.tune = false;
+// BENCH_THREADS=n gives every ORT session n intra-op threads (default: one per physical core).
+if (process.env.BENCH_THREADS) ortConfig.intraOpNumThreads = Number(process.env.BENCH_THREADS);
 
 const D = 768;
 const H = 12;
@@ -247,7 +249,7 @@ function main(): void {
     ? 'glibc large-block thresholds set (native helper)'
     : `glibc thresholds not set: ${t?.reason ?? 'ORT not loaded'}`;
   console.log(
-    `\nglassbox vs ${ref}${ortPy}; same machine, same run; load ${loadavg()
+    `\nglassbox (intra-op threads: ${ortConfig.intraOpNumThreads || 'one per physical core'}) vs ${ref}${ortPy}; same machine, same run; load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')} on ${cpus().length} CPUs; ${malloc}.`,
   );
