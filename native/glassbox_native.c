@@ -36,8 +36,8 @@ extern napi_status napi_throw_type_error(napi_env env, const char *code, const c
 
 /*
  * setMallocThresholds(mmapThreshold, trimThreshold): mallopt(M_MMAP_THRESHOLD) and
- * mallopt(M_TRIM_THRESHOLD), in bytes. Returns whether glibc accepted both (it refuses an mmap
- * threshold above 32 MiB on 64-bit systems).
+ * mallopt(M_TRIM_THRESHOLD), in bytes. Returns whether glibc accepted both (mallopt returns 1
+ * on success; older glibc versions refuse an mmap threshold above 32 MiB).
  */
 static napi_value set_malloc_thresholds(napi_env env, napi_callback_info info) {
   size_t argc = 2;
