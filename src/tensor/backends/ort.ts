@@ -11,6 +11,8 @@ import { createRequire } from 'node:module';
 import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
+import { tuneMalloc } from './native.js';
+import { physicalCoreCount } from './cpu.js';
 import type { Graph } from '../trace.js';
 
 interface NativeSession {
@@ -41,6 +43,8 @@ function load(): typeof loaded {
     if (typeof binding?.binding?.InferenceSession !== 'function' || typeof binding.initOrt !== 'function')
       throw new Error('onnxruntime-node binding does not have the expected shape (InferenceSession, initOrt); check the pinned version');
     binding.initOrt();
+    // Results come back as new ArrayBuffers: keep their freed memory in the heap (native.ts says why).
+    tuneMalloc();
     loaded = { binding, OrtTensor: common.Tensor };
   } catch (e) {
     loadError = e instanceof Error ? e.message : String(e);
@@ -61,13 +65,21 @@ export function ortLoadError(): string | null {
 
 /** Session options applied to every compiled model. */
 export const ortConfig = {
-  /** Intra-op threads (0 lets ORT pick: one per physical core). */
+  /**
+   * Intra-op threads. 0: one per physical core this process may use, counted from Linux's
+   * topology files (`physicalCoreCount()` in cpu.ts; ORT's own count gave one thread on 2-core
+   * virtual machines), or ORT's own choice where that count is unknown.
+   */
   intraOpNumThreads: 0,
   /**
    * Whether idle intra-op threads spin-wait for more work (ORT's default) instead of sleeping.
    * Off: every session has its own thread pool, and spinning workers of one session (an eager op
    * just run) take the cores that the next session's run needs; on 2 cores that measured 86 ms
    * against 57 ms for a jitted GPT-2 block forward+backward, with no loss when nothing competes.
+   * Measured again with sessions really on 2 threads (a jitted block forward then an eager
+   * [128,768]@[768,3072] matmul, in turn, on the shared machine at load 5): 28-33 ms off, 52-62 ms
+   * on with `session.force_spinning_stop`, 76-99 ms on. On a quiet machine spinning saves the wake-up
+   * of the worker (one matmul alone: 2.1 ms against 2.6 ms at best).
    */
   allowSpinning: false,
   /**
@@ -181,7 +193,7 @@ function compile(key: string, p: Prepared): CacheEntry {
       // run; with weights widened in the graph that block holds several of them at once (on a
       // 1B model, a GB more than allocating each as it comes).
       enableMemPattern: hasHalfFeeds ? false : ortConfig.memPattern,
-      ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
+      ...intraOpThreads(),
       extra: { session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } } },
       ...ortConfig.sessionOptions,
     });
@@ -196,6 +208,12 @@ function compile(key: string, p: Prepared): CacheEntry {
     ortStats.released++;
   }
   return entry;
+}
+
+/** The intra-op thread option of a new session (see `ortConfig.intraOpNumThreads`). */
+function intraOpThreads(): { intraOpNumThreads?: number } {
+  const n = ortConfig.intraOpNumThreads > 0 ? ortConfig.intraOpNumThreads : physicalCoreCount();
+  return n ? { intraOpNumThreads: n } : {};
 }
 
 let dumpCount = 0;
