@@ -251,11 +251,14 @@ describe('reading many tensors on several threads', () => {
       const ckpt = openCheckpoint(halfCheckpoint('gemma2', 'bfloat16', 3));
       const names = ckpt.keys();
       const all = ckpt.readTensors(names, { weightDtype, threads: 2, minBytes: 0 });
+      const byWorkers = ckpt.readTensors(names, { weightDtype, threads: 3, minBytes: 0, mainThreadReads: false });
       assert.deepEqual([...all.keys()], names);
       for (const n of names) {
         const one = ckpt.read(n, { weightDtype });
         assert.deepEqual(all.get(n)!.storage, one.storage, n);
         assert.deepEqual(all.get(n)!.dataSync(), one.dataSync(), n);
+        assert.deepEqual(byWorkers.get(n)!.storage, one.storage, n);
+        assert.deepEqual(byWorkers.get(n)!.dataSync(), one.dataSync(), n);
       }
       ckpt.close();
     });
@@ -265,10 +268,11 @@ describe('reading many tensors on several threads', () => {
     const ckpt = openCheckpoint(dir);
     const file = ckpt.fileOf(ckpt.keys()[0]!);
     truncateSync(file, statSync(file).size - 100);
-    assert.throws(
-      () => ckpt.readTensors(ckpt.keys(), { threads: 2, minBytes: 0 }),
-      (e: unknown) => e instanceof SafetensorsError && e.file === file && e.tensor !== undefined && /file ended/.test(e.message),
-    );
+    for (const mainThreadReads of [true, false])
+      assert.throws(
+        () => ckpt.readTensors(ckpt.keys(), { threads: 2, minBytes: 0, mainThreadReads }),
+        (e: unknown) => e instanceof SafetensorsError && e.file === file && e.tensor !== undefined && /file ended/.test(e.message),
+      );
     ckpt.close();
   });
 });
