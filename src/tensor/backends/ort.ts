@@ -194,7 +194,12 @@ function compile(key: string, p: Prepared): CacheEntry {
       // 1B model, a GB more than allocating each as it comes).
       enableMemPattern: hasHalfFeeds ? false : ortConfig.memPattern,
       ...intraOpThreads(),
-      extra: { session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } } },
+      extra: {
+        session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } },
+        // Blocks of a 16-bit weight are Slices of it, widened one at a time; this fusion would
+        // turn them into one Split that copies the whole weight at once.
+        ...(hasHalfFeeds ? { optimization: { disable_specified_optimizers: 'GatherSliceToSplitFusion' } } : {}),
+      },
       ...ortConfig.sessionOptions,
     });
   } catch (e) {
