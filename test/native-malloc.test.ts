@@ -93,6 +93,10 @@ console.log(JSON.stringify({ missing, same: again === missing && mallocTuning() 
       );
       assert.equal(out.same, true);
       assert.deepEqual(out.shape, [64, 64]);
+      // Its absence is noted once on stderr (a note, not an error: the run goes on).
+      const notes = r.stderr.split('\n').filter((l) => l.startsWith('glassbox: running without the native allocator helper'));
+      assert.equal(notes.length, 1, r.stderr);
+      assert.match(notes[0]!, /\/nonexistent\/glassbox_native\.node not loaded .*; large results are slower/);
 
       const wrong = child(`
 import { tuneMalloc } from './src/tensor/backends/native.js';

@@ -14,6 +14,8 @@
  *
  * The thresholds are process-wide and set once, when the ONNX Runtime backend first loads. Turn it
  * off with `mallocConfig.tune = false` before the first op, or GLASSBOX_NATIVE=skip at install.
+ * The helper is optional: where it was not built (no C compiler at install), the first load writes
+ * one line to stderr saying so, and everything runs as before.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -59,6 +61,12 @@ export function nativeModulePath(): string {
 export function tuneMalloc(modulePath: string = nativeModulePath()): MallocTuning {
   if (state) return state;
   const refuse = (reason: string): MallocTuning => (state = { applied: false, reason, mmapThresholdBytes: null, trimThresholdBytes: null });
+  // The helper is optional (a machine without a C compiler installs without it): its absence is
+  // noted once per process on stderr, not an error, so a slow run has a visible reason.
+  const absent = (reason: string): MallocTuning => {
+    process.stderr.write(`glassbox: running without the native allocator helper: ${reason}; large results are slower (bench/README.md)\n`);
+    return refuse(reason);
+  };
   if (!mallocConfig.tune) return refuse('mallocConfig.tune is false');
   if (process.platform !== 'linux') return refuse(`not needed on ${process.platform} (it tunes glibc's allocator)`);
   const path = modulePath;
@@ -67,17 +75,17 @@ export function tuneMalloc(modulePath: string = nativeModulePath()): MallocTunin
     mod = createRequire(import.meta.url)(path) as { setMallocThresholds?: unknown };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    return refuse(`native helper ${path} not loaded (${msg}); build it with \`npm run build:native\` (needs a C compiler)`);
+    return absent(`native helper ${path} not loaded (${msg}); build it with \`npm run build:native\` (needs a C compiler)`);
   }
-  if (typeof mod.setMallocThresholds !== 'function') return refuse(`native helper ${path} has no setMallocThresholds function; rebuild it`);
+  if (typeof mod.setMallocThresholds !== 'function') return absent(`native helper ${path} has no setMallocThresholds function; rebuild it`);
   const { mmapThresholdBytes: mmap, trimThresholdBytes: trim } = mallocConfig;
   let ok: unknown;
   try {
     ok = (mod.setMallocThresholds as (m: number, t: number) => unknown)(mmap, trim);
   } catch (e) {
-    return refuse(`setMallocThresholds(${mmap}, ${trim}) refused: ${e instanceof Error ? e.message : String(e)}`);
+    return absent(`setMallocThresholds(${mmap}, ${trim}) refused: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (ok !== true) return refuse(`glibc refused M_MMAP_THRESHOLD=${mmap} or M_TRIM_THRESHOLD=${trim}`);
+  if (ok !== true) return absent(`glibc absentd M_MMAP_THRESHOLD=${mmap} or M_TRIM_THRESHOLD=${trim}`);
   return (state = { applied: true, reason: null, mmapThresholdBytes: mmap, trimThresholdBytes: trim });
 }
 
