@@ -163,6 +163,13 @@ function main(): void {
     medianMs(() => fwd(p, x), 30),
     'jit',
   );
+  const fwdReuse = jit(block, { reuseTrace: true });
+  add(
+    'block_fwd_reuse',
+    medianMs(() => fwdReuse(p, x), 30),
+    'jit with reuseTrace (the trace kept, not rebuilt per call)',
+    'block_fwd',
+  );
   const fwdBwd = jit((q: BlockParams, xs: Tensor) => valueAndGrad((pp: BlockParams) => block(pp, xs).sum())(q));
   add(
     'block_fwd_bwd',
@@ -194,6 +201,13 @@ function main(): void {
     2,
   );
   add('stack12_unembed_fwd', stackMs, `jit; of which trace + cache key ${traceMs.toFixed(1)} ms`);
+  const stackReuse = jit(stackFn, { reuseTrace: true });
+  add(
+    'stack12_unembed_fwd_reuse',
+    medianMs(() => stackReuse(blocks, x), 7, 2),
+    'jit with reuseTrace (no trace, no cache key per call)',
+    'stack12_unembed_fwd',
+  );
 
   // 4. per-op eager overhead (reported in microseconds below)
   const s16a = randn([16], { seed: 4 });
@@ -208,6 +222,9 @@ function main(): void {
   const jitAdd = jit((a: Tensor, b: Tensor) => a.add(b));
   const jit16 = medianMs(() => jitAdd(s16a, s16b), 100, 50, 10);
   add('jit_add_16', jit16, `fixed cost of a jitted call (trace, key, ORT run), ${us(jit16)}/call; vs torch eager add [16]`, 'eager_add_16');
+  const jitAddReuse = jit((a: Tensor, b: Tensor) => a.add(b), { reuseTrace: true });
+  const jit16Reuse = medianMs(() => jitAddReuse(s16a, s16b), 100, 50, 10);
+  add('jit_add_16_reuse', jit16Reuse, `the same with reuseTrace (kept trace and key), ${us(jit16Reuse)}/call`, 'eager_add_16');
 
   // 5. eager crossover: JS kernel vs ORT session, per op and size
   const crossover: Crossover[] = [];
