@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/python.sh
-bench_python torch
+# Python's onnxruntime (and onnx, to build its model) give the matmul rows a second reference; optional.
+bench_python torch onnxruntime onnx || bench_python torch
 mkdir -p bench/out
 echo "PyTorch reference ($($PY -c 'import torch; print(torch.__version__)'), 2 threads)..." >&2
 $PY bench/engine_torch.py > bench/out/engine_torch.json

@@ -5,9 +5,15 @@
  * Writes the tables as JSON to bench/out/engine.json. See bench/README.md.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { eagerConfig, jit, ones, randn, valueAndGrad, zeros, type Tensor } from '../src/index.js';
+import { cpus, loadavg } from 'node:os';
+import { eagerConfig, jit, mallocConfig, mallocTuning, ones, ortConfig, randn, valueAndGrad, zeros, type Tensor } from '../src/index.js';
 import { Trace, withTrace } from '../src/tensor/trace.js';
 import { prepare } from '../src/tensor/onnx/lower.js';
+
+// BENCH_MALLOC=default leaves glibc's allocator as Node starts it (the "before" of bench/README.md).
+if (process.env.BENCH_MALLOC === 'default') mallocConfig.tune = false;
+// BENCH_THREADS=n gives every ORT session n intra-op threads (default: one per physical core).
+if (process.env.BENCH_THREADS) ortConfig.intraOpNumThreads = Number(process.env.BENCH_THREADS);
 
 const D = 768;
 const H = 12;
@@ -131,11 +137,20 @@ function main(): void {
     const b = randn([k, n], { seed: 2 });
     const ms = medianMs(() => a.matmul(b), 30);
     const gf = (2 * m * k * n) / ms / 1e6;
-    const ref = torch[`matmul_${m}x${k}x${n}`]?.gflops;
+    const shape = `${m}x${k}x${n}`;
+    const ref = torch[`matmul_${shape}`]?.gflops;
+    const ortFeed = torch[`ort_matmul_feed_${shape}`]?.gflops;
+    const ortInit = torch[`ort_matmul_init_${shape}`]?.gflops;
+    // The peak: the best of PyTorch and Python's onnxruntime (weight fed, or an initializer) measured in this run.
+    const peak = Math.max(ref ?? 0, ortFeed ?? 0, ortInit ?? 0);
+    const refs = [
+      ref ? `PyTorch ${ref.toFixed(1)}` : '',
+      ortFeed && ortInit ? `ORT-Python ${ortFeed.toFixed(1)} fed / ${ortInit.toFixed(1)} initializer` : '',
+    ].filter(Boolean);
     add(
-      `matmul_${m}x${k}x${n}`,
+      `matmul_${shape}`,
       ms,
-      `${gf.toFixed(1)} GFLOP/s${ref ? ` vs ${ref.toFixed(1)}: ${((100 * gf) / ref).toFixed(0)}% of PyTorch` : ''}`,
+      `${gf.toFixed(1)} GFLOP/s${peak ? ` vs ${refs.join(', ')}: ${((100 * gf) / peak).toFixed(0)}% of the best` : ''}`,
     );
   }
 
@@ -147,6 +162,13 @@ function main(): void {
     'block_fwd',
     medianMs(() => fwd(p, x), 30),
     'jit',
+  );
+  const fwdReuse = jit(block, { reuseTrace: true });
+  add(
+    'block_fwd_reuse',
+    medianMs(() => fwdReuse(p, x), 30),
+    'jit with reuseTrace (the trace kept, not rebuilt per call)',
+    'block_fwd',
   );
   const fwdBwd = jit((q: BlockParams, xs: Tensor) => valueAndGrad((pp: BlockParams) => block(pp, xs).sum())(q));
   add(
@@ -179,6 +201,13 @@ function main(): void {
     2,
   );
   add('stack12_unembed_fwd', stackMs, `jit; of which trace + cache key ${traceMs.toFixed(1)} ms`);
+  const stackReuse = jit(stackFn, { reuseTrace: true });
+  add(
+    'stack12_unembed_fwd_reuse',
+    medianMs(() => stackReuse(blocks, x), 7, 2),
+    'jit with reuseTrace (no trace, no cache key per call)',
+    'stack12_unembed_fwd',
+  );
 
   // 4. per-op eager overhead (reported in microseconds below)
   const s16a = randn([16], { seed: 4 });
@@ -193,6 +222,9 @@ function main(): void {
   const jitAdd = jit((a: Tensor, b: Tensor) => a.add(b));
   const jit16 = medianMs(() => jitAdd(s16a, s16b), 100, 50, 10);
   add('jit_add_16', jit16, `fixed cost of a jitted call (trace, key, ORT run), ${us(jit16)}/call; vs torch eager add [16]`, 'eager_add_16');
+  const jitAddReuse = jit((a: Tensor, b: Tensor) => a.add(b), { reuseTrace: true });
+  const jit16Reuse = medianMs(() => jitAddReuse(s16a, s16b), 100, 50, 10);
+  add('jit_add_16_reuse', jit16Reuse, `the same with reuseTrace (kept trace and key), ${us(jit16Reuse)}/call`, 'eager_add_16');
 
   // 5. eager crossover: JS kernel vs ORT session, per op and size
   const crossover: Crossover[] = [];
@@ -228,7 +260,16 @@ function main(): void {
   const fmt = (v: number | null, d = 3): string => (v === null ? '-' : v.toFixed(d));
   const cpu = typeof torchInfo.cpu === 'string' ? `, ${torchInfo.cpu}` : '';
   const ref = torchPath ? `PyTorch ${String(torchInfo.torch)} (${String(torchInfo.threads)} threads${cpu})` : 'no PyTorch reference';
-  console.log(`\nglassbox vs ${ref}; same machine, same run.`);
+  const ortPy = typeof torchInfo.onnxruntime === 'string' ? `; onnxruntime ${torchInfo.onnxruntime} from Python for the matmul rows` : '';
+  const t = mallocTuning();
+  const malloc = t?.applied
+    ? 'glibc large-block thresholds set (native helper)'
+    : `glibc thresholds not set: ${t?.reason ?? 'ORT not loaded'}`;
+  console.log(
+    `\nglassbox (intra-op threads: ${ortConfig.intraOpNumThreads || 'one per physical core'}) vs ${ref}${ortPy}; same machine, same run; load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${cpus().length} CPUs; ${malloc}.`,
+  );
   console.log('ratio = glassbox time / PyTorch time (below 1: glassbox faster). Medians after warm-up.\n');
   console.log('| case | glassbox ms | PyTorch ms | ratio | note |');
   console.log('|---|---|---|---|---|');

@@ -74,6 +74,42 @@ def block(p, x):
     return x + mlp
 
 
+def ort_matmul_ms(m, k, n):
+    """Median ms of one ONNX MatMul node in Python's onnxruntime (2 intra-op threads, ORT's defaults
+    otherwise), with the weight fed per run ("feed", as glassbox's eager matmul feeds it) and as an
+    initializer ORT prepacks ("init"); None where onnxruntime or onnx is not installed."""
+    try:
+        import numpy as np
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    res = {"version": ort.__version__}
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    w = rng.standard_normal((k, n), dtype=np.float32)
+    for kind in ("feed", "init"):
+        inputs = [helper.make_tensor_value_info("A", TensorProto.FLOAT, [m, k])]
+        inits, feeds = [], {"A": a}
+        if kind == "feed":
+            inputs.append(helper.make_tensor_value_info("B", TensorProto.FLOAT, [k, n]))
+            feeds["B"] = w
+        else:
+            inits.append(numpy_helper.from_array(w, "B"))
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["A", "B"], ["Y"])], "matmul", inputs,
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [m, n])], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8  # onnx may write a newer IR version than this onnxruntime reads
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 2
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        res[kind] = median_ms(lambda: sess.run(None, feeds), 30)
+    return res
+
+
 def main():
     out = {
         "torch": torch.__version__,
@@ -81,11 +117,16 @@ def main():
         "cpu": cpu_name(),
         "blas": "mkl" if torch.backends.mkl.is_available() else "other",
     }
-    # 1. matmuls
+    # 1. matmuls (and, where Python's onnxruntime is installed, the same product as one ORT MatMul node)
     for m, k, n in [(128, 768, 3072), (128, 3072, 768), (768, 3072, 768)]:
         a, b = torch.randn(m, k), torch.randn(k, n)
         ms = median_ms(lambda: a @ b, 30)
         out[f"matmul_{m}x{k}x{n}"] = {"ms": ms, "gflops": 2 * m * k * n / ms / 1e6}
+        ort_ms = ort_matmul_ms(m, k, n)
+        if ort_ms:
+            out["onnxruntime"] = ort_ms.pop("version")
+            for kind, v in ort_ms.items():
+                out[f"ort_matmul_{kind}_{m}x{k}x{n}"] = {"ms": v, "gflops": 2 * m * k * n / v / 1e6}
     # 2. block forward, forward+backward
     x = torch.randn(1, S, D)
     with torch.no_grad():

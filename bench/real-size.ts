@@ -29,6 +29,8 @@ interface Side {
   side: 'glassbox' | 'transformers';
   mode: 'float32' | 'stored';
   load_ms: number;
+  /** CPU time of the load (user + system, all threads): less sensitive than wall time to other work on the machine */
+  load_cpu_ms: number;
   forward: Timed;
   cache: Timed & { tensors: number };
   peak_rss_mb: number;
@@ -59,9 +61,11 @@ function side(dir: string, mode: 'float32' | 'stored', out: string, torchPrefix:
   const hasTorch = existsSync(`${torchPrefix}.json`);
   const torchTokens = hasTorch ? (JSON.parse(readFileSync(`${torchPrefix}.json`, 'utf8')) as { tokens: number[] }).tokens : null;
   const before = loadavg();
+  const cpu0 = process.cpuUsage();
   const t = performance.now();
   const model = loadFromDirectory(dir, { weightDtype: mode });
   const loadMs = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
   const rssAfterLoad = process.resourceUsage().maxRSS / 1024;
   const tokens = [torchTokens ?? Array.from({ length: 128 }, (_, i) => (i * 7919 + 13) % model.cfg.dVocab)];
   const L = model.cfg.nLayers;
@@ -100,6 +104,7 @@ function side(dir: string, mode: 'float32' | 'stored', out: string, torchPrefix:
     side: 'glassbox',
     mode,
     load_ms: loadMs,
+    load_cpu_ms: (cpu.user + cpu.system) / 1000,
     forward,
     cache: { ...cache, tensors: names.length },
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
@@ -125,8 +130,8 @@ function report(outDir: string, models: string[]): void {
       `${cpus().length} cores (${cpus()[0]?.model ?? '?'}).`,
   );
   lines.push('');
-  lines.push('| model | glassbox weights | load s | forward s | runWithCache s | peak RSS GB | max abs logit diff |');
-  lines.push('|---|---|---|---|---|---|---|');
+  lines.push('| model | weights | load s | load CPU s | forward s | runWithCache s | peak RSS GB | max abs logit diff |');
+  lines.push('|---|---|---|---|---|---|---|---|');
   for (const model of models) {
     const file = (name: string): Side | null => {
       const p = join(outDir, `${model}.${name}.json`);
@@ -135,7 +140,7 @@ function report(outDir: string, models: string[]): void {
     const torch = file('torch');
     if (torch)
       lines.push(
-        `| ${model} | transformers, float32 | ${s(torch.load_ms)} | ${s(torch.forward.ms)} | ${s(torch.cache.ms)} | ${gb(torch.peak_rss_mb)} | |`,
+        `| ${model} | transformers, float32 | ${s(torch.load_ms)} | ${s(torch.load_cpu_ms)} | ${s(torch.forward.ms)} | ${s(torch.cache.ms)} | ${gb(torch.peak_rss_mb)} | |`,
       );
     for (const mode of ['float32', 'stored'] as const) {
       const g = file(mode);
@@ -144,6 +149,7 @@ function report(outDir: string, models: string[]): void {
         b === undefined ? f(a) : `${f(a)} (${r(a, b)})`;
       lines.push(
         `| ${model} | glassbox, ${mode === 'stored' ? '2-byte (stored)' : 'float32'} | ${cell(g.load_ms, torch?.load_ms, s)} | ` +
+          `${cell(g.load_cpu_ms, torch?.load_cpu_ms, s)} | ` +
           `${cell(g.forward.ms, torch?.forward.ms, s)} | ${cell(g.cache.ms, torch?.cache.ms, s)} | ` +
           `${cell(g.peak_rss_mb, torch?.peak_rss_mb, gb)} | ${g.max_abs_logit_diff?.toExponential(1) ?? ''} |`,
       );

@@ -42,9 +42,12 @@ def main():
     # Gemma 2's attention soft-capping needs the eager attention; LLaMA runs transformers' default (sdpa).
     kwargs = {"attn_implementation": "eager"} if cfg.model_type == "gemma2" else {}
     load_before = os.getloadavg()[0]
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, **kwargs).eval()
     load_ms = (time.perf_counter() - t) * 1000
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    load_cpu_ms = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     g = torch.Generator().manual_seed(1)
     tokens = torch.randint(0, cfg.vocab_size, (1, 128), generator=g)
@@ -59,6 +62,7 @@ def main():
         "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
         "attention": kwargs.get("attn_implementation", "sdpa (default)"),
         "load_ms": load_ms,
+        "load_cpu_ms": load_cpu_ms,
         "forward": forward,
         "cache": {**cache, "tensors": cfg.num_hidden_layers + 1},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

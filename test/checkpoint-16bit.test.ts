@@ -23,6 +23,7 @@ import {
   openCheckpoint,
   saveSafetensors,
   tensor,
+  Tensor as TensorClass,
   type HookedTransformer,
   type Tensor,
 } from '../src/index.js';
@@ -250,11 +251,14 @@ describe('reading many tensors on several threads', () => {
       const ckpt = openCheckpoint(halfCheckpoint('gemma2', 'bfloat16', 3));
       const names = ckpt.keys();
       const all = ckpt.readTensors(names, { weightDtype, threads: 2, minBytes: 0 });
+      const byWorkers = ckpt.readTensors(names, { weightDtype, threads: 3, minBytes: 0, mainThreadReads: false });
       assert.deepEqual([...all.keys()], names);
       for (const n of names) {
         const one = ckpt.read(n, { weightDtype });
         assert.deepEqual(all.get(n)!.storage, one.storage, n);
         assert.deepEqual(all.get(n)!.dataSync(), one.dataSync(), n);
+        assert.deepEqual(byWorkers.get(n)!.storage, one.storage, n);
+        assert.deepEqual(byWorkers.get(n)!.dataSync(), one.dataSync(), n);
       }
       ckpt.close();
     });
@@ -264,10 +268,11 @@ describe('reading many tensors on several threads', () => {
     const ckpt = openCheckpoint(dir);
     const file = ckpt.fileOf(ckpt.keys()[0]!);
     truncateSync(file, statSync(file).size - 100);
-    assert.throws(
-      () => ckpt.readTensors(ckpt.keys(), { threads: 2, minBytes: 0 }),
-      (e: unknown) => e instanceof SafetensorsError && e.file === file && e.tensor !== undefined && /file ended/.test(e.message),
-    );
+    for (const mainThreadReads of [true, false])
+      assert.throws(
+        () => ckpt.readTensors(ckpt.keys(), { threads: 2, minBytes: 0, mainThreadReads }),
+        (e: unknown) => e instanceof SafetensorsError && e.file === file && e.tensor !== undefined && /file ended/.test(e.message),
+      );
     ckpt.close();
   });
 });
@@ -387,6 +392,37 @@ describe('transposed views and 16-bit tensors in the engine', () => {
       assert.deepEqual(v.add(1).dataSync(), copy.add(1).dataSync());
       assert.deepEqual(v.transpose().dataSync(), w.dataSync());
     });
+  });
+});
+
+describe('16-bit tensors inside jit', () => {
+  const half = (values: number[], shape: number[], scale: number[] | null): Tensor =>
+    TensorClass._fromStored(shape, 'float32', {
+      format: 'float16',
+      data: float32ToFloat16(Float32Array.from(values)),
+      shape,
+      transposed: false,
+      scale: scale ? Float32Array.from(scale) : null,
+    });
+
+  it('gathers rows and single values, and matmuls, with the values of the decoded tensor', () => {
+    const m = half([1, -2, 3, 0.5, 4, -8], [3, 2], [0.25, 2, 0.5]);
+    const v = half([1, 2, 3, 4], [4], [0.125]);
+    const decodedM = tensor(m.dataSync() as Float32Array, [3, 2]);
+    const decodedV = tensor(v.dataSync() as Float32Array, [4]);
+    assert.deepEqual(Array.from(decodedM.dataSync() as Float32Array), [0.25, -0.5, 6, 1, 2, -4]);
+    const idx = tensor([2, 0, -1], [3], 'int64');
+    const f = jit((a: Tensor, b: Tensor, x: Tensor, y: Tensor) => ({
+      rows: a.gather(idx, 0),
+      vals: b.gather(idx, 0),
+      out: x.matmul(a.transpose()), // multipliers on the output columns
+      in: y.matmul(a), // multipliers on the input columns
+    }));
+    const x = tensor([[1, 2]]);
+    const y = tensor([[1, 2, 3]]);
+    const got = f(m, v, x, y);
+    const want = f(decodedM, decodedV, x, y);
+    for (const k of ['rows', 'vals', 'out', 'in'] as const) assert.deepEqual(got[k].dataSync(), want[k].dataSync(), k);
   });
 });
 

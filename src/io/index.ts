@@ -48,3 +48,5 @@ export {
   type DecodeOptions,
   type PaddingSide,
 } from './tokenizer.js';
+export { type EncodeManyOptions, type TokenizerEngine } from './tokenizer.js';
+export { rustTokenizersUnavailable } from './rust-tokenizers.js';

@@ -22,6 +22,8 @@ export interface ParallelOptions {
   threads?: number;
   /** Below this many bytes in all, read on the main thread only (default 64 MB: a worker takes a while to start). */
   minBytes?: number;
+  /** @internal false: the main thread only collects (tests use it to make the workers read everything) */
+  mainThreadReads?: boolean;
 }
 
 const DEFAULT_MIN_BYTES = 64 << 20;
@@ -53,7 +55,7 @@ export function readFloatTensorsParallel(
   const fds = new Map<string, number>();
   let mine = 0;
   try {
-    for (;;) {
+    for (; workers.length === 0 || options.mainThreadReads !== false;) {
       const i = Atomics.add(control, 0, 1);
       if (i >= jobs.length) break;
       const job = jobs[i]!;

@@ -14,11 +14,16 @@
  * Special tokens come from `tokenizer_config.json`, then `special_tokens_map.json`, then the
  * model's `config.json` / `generation_config.json` ids (BOS, EOS), then the token the
  * post-processor prepends (BOS).
+ *
+ * `encodeMany(texts)` is the bulk path: in Node, where the optional `tokenizers` package (Hugging
+ * Face's Rust tokenizers) loads, it encodes there, several times faster and on libuv's threads
+ * (rust-tokenizers.ts); elsewhere it uses the JS implementation. Both give the same ids.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { entryExists, fsProblem } from './fs-check.js';
+import { rustTokenizers, rustTokenizersUnavailable, type RustTokenizer } from './rust-tokenizers.js';
 
 export type PaddingSide = 'left' | 'right';
 
@@ -27,6 +32,17 @@ export interface EncodeOptions {
   prependBos?: boolean;
   /** Keep at most this many tokens (the first ones, BOS included). */
   maxLength?: number;
+}
+
+/** Which implementation `encodeMany` uses. */
+export type TokenizerEngine = 'auto' | 'rust' | 'js';
+
+export interface EncodeManyOptions extends EncodeOptions {
+  /**
+   * 'auto' (default): Hugging Face's Rust tokenizers where they load (Node with the `tokenizers`
+   * package), else JS. 'rust': those or an error saying why not. 'js': `@huggingface/tokenizers`.
+   */
+  engine?: TokenizerEngine;
 }
 
 export interface EncodeBatchOptions extends EncodeOptions {
@@ -113,6 +129,10 @@ export class Tokenizer {
   readonly paddingSide: PaddingSide;
   readonly #tok: HfTokenizer;
   readonly #source: string;
+  /** tokenizer.json as given (with the null keys filled in), for building the Rust tokenizer on first use. */
+  readonly #json: Json;
+  /** The Rust tokenizer (built on the first `encodeMany`), or why there is none. */
+  #rust: { tok: RustTokenizer } | { error: string } | undefined;
 
   /**
    * From parsed `tokenizer.json` and `tokenizer_config.json` (merge `special_tokens_map.json`
@@ -127,6 +147,7 @@ export class Tokenizer {
     if (!('added_tokens' in tj)) tj.added_tokens = [];
     if (!tj.model || typeof tj.model !== 'object')
       throw new Error(`${this.#source}: no "model" object (not a Hugging Face tokenizer.json?)`);
+    this.#json = tj;
     try {
       this.#tok = new HfTokenizer(tj, config);
     } catch (e) {
@@ -182,8 +203,52 @@ export class Tokenizer {
 
   /** Token ids of `text`; BOS first unless `prependBos: false`. */
   encode(text: string, options: EncodeOptions = {}): number[] {
+    return this.#finish(this.#tok.encode(text, { add_special_tokens: true }).ids, options);
+  }
+
+  /**
+   * Token ids of each text, as `encode` gives them (BOS and `maxLength` alike), in the Rust
+   * tokenizers where they load (see `engine`): the fast path for many texts.
+   */
+  async encodeMany(texts: readonly string[], options: EncodeManyOptions = {}): Promise<number[][]> {
+    const engine = options.engine ?? 'auto';
+    if (engine !== 'auto' && engine !== 'rust' && engine !== 'js')
+      throw new RangeError(`engine must be 'auto', 'rust' or 'js', got ${JSON.stringify(engine)}`);
+    for (let i = 0; i < texts.length; i++)
+      if (typeof texts[i] !== 'string') throw new TypeError(`encodeMany: texts[${i}] is not a string (${typeof texts[i]})`);
+    this.#finish([], options); // refuses bad options (maxLength, no BOS) before any work
+    const rust = engine === 'js' ? null : this.#rustTokenizer();
+    if (rust && 'error' in rust) {
+      if (engine === 'rust') throw new Error(`${this.#source}: ${rust.error}`);
+      return texts.map((t) => this.encode(t, options));
+    }
+    if (!rust) return texts.map((t) => this.encode(t, options));
+    const encodings = await rust.tok.encodeBatch([...texts], { addSpecialTokens: true });
+    return encodings.map((e) => this.#finish(e.getIds(), options));
+  }
+
+  /** Which implementation `encodeMany` uses by default ('rust' or 'js'), and why not Rust when not. */
+  encodeManyEngine(): { engine: 'rust' | 'js'; reason: string | null } {
+    const rust = this.#rustTokenizer();
+    return 'error' in rust ? { engine: 'js', reason: rust.error } : { engine: 'rust', reason: null };
+  }
+
+  #rustTokenizer(): { tok: RustTokenizer } | { error: string } {
+    if (this.#rust) return this.#rust;
+    const mod = rustTokenizers();
+    if (!mod) return (this.#rust = { error: rustTokenizersUnavailable() ?? 'the Rust tokenizers binding did not load' });
+    try {
+      this.#rust = { tok: mod.Tokenizer.fromString(JSON.stringify(this.#json)) };
+    } catch (e) {
+      this.#rust = { error: `the Rust tokenizers refused this tokenizer.json (${e instanceof Error ? e.message : String(e)})` };
+    }
+    return this.#rust;
+  }
+
+  /** TransformerLens's BOS convention and `maxLength` on the ids the tokenizer's pipeline gives. */
+  #finish(pipelineIds: number[], options: EncodeOptions): number[] {
     const prependBos = options.prependBos ?? true;
-    let ids = this.#tok.encode(text, { add_special_tokens: true }).ids;
+    let ids = pipelineIds;
     if (this.addsBos) {
       if (!prependBos && ids[0] === this.bosTokenId) ids = ids.slice(1);
     } else if (prependBos) {

@@ -20,5 +20,6 @@ export { float16ToFloat32, bfloat16ToFloat32, float32ToFloat16, float32ToBfloat1
 export { listOps, getOp, defineOp, type OpDef, type Meta } from './op.js';
 export { eagerConfig, stats as engineStats } from './trace.js';
 export { ortConfig, ortStats, ortAvailable, clearSessionCache, sessionCacheSize, sessionArenaBytes } from './backends/ort.js';
+export { mallocConfig, mallocTuning, type MallocTuning } from './backends/native.js';
 export { setBackend, getBackend } from './backend.js';
 export { OutOfMemoryError, formatBytes } from './alloc-error.js';

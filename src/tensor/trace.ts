@@ -111,7 +111,8 @@ export const eagerConfig = {
    * instead of a copy (tensors held in 16-bit form always do). Inside jit the view is fed as the
    * stored matrix plus a Transpose, which ONNX Runtime folds into the MatMul that reads it: the
    * transposed weights of a checkpoint ([out, in] -> [in, out]) and tied unembeddings cost no
-   * copy. Values are decoded (once) when something outside a graph reads them.
+   * copy. Values are decoded (once) when something outside a graph reads them; a view keeps
+   * the matrix it shares alive.
    */
   transposeViewMin: 1 << 16,
 };

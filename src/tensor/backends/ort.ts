@@ -11,6 +11,8 @@ import { createRequire } from 'node:module';
 import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
+import { tuneMalloc } from './native.js';
+import { physicalCoreCount } from './cpu.js';
 import type { Graph } from '../trace.js';
 import { OutOfMemoryError, formatBytes, ortAllocationBytes } from '../alloc-error.js';
 
@@ -42,6 +44,8 @@ function load(): typeof loaded {
     if (typeof binding?.binding?.InferenceSession !== 'function' || typeof binding.initOrt !== 'function')
       throw new Error('onnxruntime-node binding does not have the expected shape (InferenceSession, initOrt); check the pinned version');
     binding.initOrt();
+    // Results come back as new ArrayBuffers: keep their freed memory in the heap (native.ts says why).
+    tuneMalloc();
     loaded = { binding, OrtTensor: common.Tensor };
   } catch (e) {
     loadError = e instanceof Error ? e.message : String(e);
@@ -62,13 +66,21 @@ export function ortLoadError(): string | null {
 
 /** Session options applied to every compiled model. */
 export const ortConfig = {
-  /** Intra-op threads (0 lets ORT pick: one per physical core). */
+  /**
+   * Intra-op threads. 0: one per physical core this process may use, counted from Linux's
+   * topology files (`physicalCoreCount()` in cpu.ts; ORT's own count gave one thread on 2-core
+   * virtual machines), or ORT's own choice where that count is unknown.
+   */
   intraOpNumThreads: 0,
   /**
    * Whether idle intra-op threads spin-wait for more work (ORT's default) instead of sleeping.
    * Off: every session has its own thread pool, and spinning workers of one session (an eager op
    * just run) take the cores that the next session's run needs; on 2 cores that measured 86 ms
    * against 57 ms for a jitted GPT-2 block forward+backward, with no loss when nothing competes.
+   * Measured again with sessions really on 2 threads (a jitted block forward then an eager
+   * [128,768]@[768,3072] matmul, in turn, on the shared machine at load 5): 28-33 ms off, 52-62 ms
+   * on with `session.force_spinning_stop`, 76-99 ms on. On a quiet machine spinning saves the wake-up
+   * of the worker (one matmul alone: 2.1 ms against 2.6 ms at best).
    */
   allowSpinning: false,
   /**
@@ -132,6 +144,8 @@ interface CacheEntry {
 }
 
 const cache = new Map<string, CacheEntry>();
+/** The key of the last hit: it is already the most recently used entry. */
+let lastHitKey: string | undefined;
 let arenaTotal = 0;
 /** The arena grows on the first run (and again on the second, when ORT allocates its memory pattern, if on). */
 const MEASURED_RUNS = 2;
@@ -141,6 +155,7 @@ function release(key: string): void {
   if (ortConfig.sessionOptions.enableProfiling) e.session.endProfiling();
   e.session.dispose();
   cache.delete(key);
+  if (key === lastHitKey) lastHitKey = undefined;
   arenaTotal -= e.arenaBytes;
 }
 
@@ -158,9 +173,14 @@ function trimArenas(keep: CacheEntry): void {
 function lookup(key: string): CacheEntry | undefined {
   const hit = cache.get(key);
   if (hit) {
-    // Most recently used goes last.
-    cache.delete(key);
-    cache.set(key, hit);
+    // Most recently used goes last. A repeated call (the common case: an eager op in a loop) is
+    // already last; moving it again cost a Map delete and insert per call (9% of an eager
+    // [256,256] add's CPU profile).
+    if (key !== lastHitKey) {
+      cache.delete(key);
+      cache.set(key, hit);
+      lastHitKey = key;
+    }
     ortStats.cacheHits++;
   }
   return hit;
@@ -182,8 +202,13 @@ function compile(key: string, p: Prepared): CacheEntry {
       // run; with weights widened in the graph that block holds several of them at once (on a
       // 1B model, a GB more than allocating each as it comes).
       enableMemPattern: hasHalfFeeds ? false : ortConfig.memPattern,
-      ...(ortConfig.intraOpNumThreads > 0 ? { intraOpNumThreads: ortConfig.intraOpNumThreads } : {}),
-      extra: { session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } } },
+      ...intraOpThreads(),
+      extra: {
+        session: { intra_op: { allow_spinning: ortConfig.allowSpinning ? '1' : '0' } },
+        // Blocks of a 16-bit weight are Slices of it, widened one at a time; this fusion would
+        // turn them into one Split that copies the whole weight at once.
+        ...(hasHalfFeeds ? { optimization: { disable_specified_optimizers: 'GatherSliceToSplitFusion' } } : {}),
+      },
       ...ortConfig.sessionOptions,
     });
   } catch (e) {
@@ -192,11 +217,18 @@ function compile(key: string, p: Prepared): CacheEntry {
   ortStats.compiles++;
   const entry: CacheEntry = { session, inputNames, outputNames, slots, measuredRuns: 0, arenaBytes: 0 };
   cache.set(key, entry);
+  lastHitKey = key; // the new entry is the most recently used
   while (cache.size > ortConfig.maxSessions) {
     release(cache.keys().next().value as string);
     ortStats.released++;
   }
   return entry;
+}
+
+/** The intra-op thread option of a new session (see `ortConfig.intraOpNumThreads`). */
+function intraOpThreads(): { intraOpNumThreads?: number } {
+  const n = ortConfig.intraOpNumThreads > 0 ? ortConfig.intraOpNumThreads : physicalCoreCount();
+  return n ? { intraOpNumThreads: n } : {};
 }
 
 let dumpCount = 0;
@@ -229,21 +261,42 @@ export function sessionArenaBytes(): number {
 }
 
 /**
+ * A graph's structural key and feed slots from its own earlier prepare (jit's kept traces run the
+ * same graph again): runGraphOrt fills an empty one, and with a filled one skips prepare on a hit.
+ */
+export interface KnownLowering {
+  key?: string;
+  slots?: FeedSlot[];
+}
+
+/**
  * Compiles (or reuses) the graph's session and runs it on the graph's feeds. `cacheKey`, when
  * given, must identify the graph's structure (eager calls pass op, attributes, dtypes and shapes);
- * a hit then skips building the structural key.
+ * a hit then skips building the structural key. `known` (jit's kept traces) does the same for a
+ * graph run before.
  */
-export function runGraphOrt(graph: Graph, cacheKey?: string): TypedArray[] {
-  let entry = cacheKey !== undefined ? lookup(cacheKey) : undefined;
+export function runGraphOrt(graph: Graph, cacheKey?: string, known?: KnownLowering): TypedArray[] {
+  let entry: CacheEntry | undefined;
   // Which of this graph's inputs feed the model. The structural key does not say which graph
   // input is which (f(a, b) = a.exp() and g(a, b) = b.exp() share one model), so on a structural
   // hit the mapping must come from this graph's own prepare, not from the cached entry.
-  let slots = entry?.slots;
+  let slots: FeedSlot[] | undefined;
+  if (known?.key !== undefined) {
+    entry = lookup(known.key);
+    slots = known.slots;
+  } else if (cacheKey !== undefined) {
+    entry = lookup(cacheKey);
+    slots = entry?.slots;
+  }
   if (!entry) {
     const p = prepare(graph);
     const key = cacheKey ?? p.key;
     entry = (cacheKey === undefined ? lookup(key) : undefined) ?? compile(key, p);
     slots = p.slots;
+    if (known && cacheKey === undefined) {
+      known.key = p.key;
+      known.slots = p.slots;
+    }
   }
   const ort = load()!;
   const feeds: Record<string, unknown> = {};

@@ -217,7 +217,7 @@ interface StoredUse {
   /** the input's model name (`in${k}`) and its form */
   name: string;
   form: StoredForm;
-  /** read by gathers along axis 0 (rows of an untransposed array) */
+  /** read by gathers along axis 0 (rows of an untransposed 2-D array, one multiplier each) */
   gather: boolean;
   /** read as the right operand of matmuls */
   matmul: boolean;
@@ -273,7 +273,8 @@ function storedInputs(usedInputs: number[], forms: (StoredForm | null)[], graph:
     n.inputs.forEach((t, j) => {
       const u = out.get(t);
       if (!u) return;
-      if (n.op.name === 'gather' && j === 0 && (n.attrs as { axis: number }).axis === 0 && !u.form.transposed) u.gather = true;
+      if (n.op.name === 'gather' && j === 0 && (n.attrs as { axis: number }).axis === 0 && !u.form.transposed && u.form.shape.length === 2)
+        u.gather = true;
       else if (n.op.name === 'matmul' && j === 1 && n.inputs[0] !== t && u.form.shape.length === 2 && u.form.format === 'float16')
         u.matmul = true;
       else u.other = true;
