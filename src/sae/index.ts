@@ -169,3 +169,7 @@ export {
   type SyntheticBenchmarkOptions,
 } from './synthetic.js';
 export type { TracingTranscoders, TracingActivation } from './clt/types.js';
+export * from './clt/transcoder.js';
+export * from './clt/train.js';
+export * from './clt/evaluate.js';
+export * from './clt/formats.js';
