@@ -241,12 +241,12 @@ export function cltTrainingLoss(
     fvus.push(err.div(tss.maximum(1e-12)));
   }
   const mse = errs.reduce((a, b) => a.add(b));
-  let sparsity: Tensor = scalar(0);
+  let sparsity: Tensor = scalar(0, x.dtype);
   if (cfg.activation !== 'topk')
     for (let s = 0; s < L; s++) {
       const weighted = acts[s]!.mul(cltDecoderNorms(params, s));
       const term = (cfg.activation === 'jumprelu' ? weighted.mul(o.tanhScale).tanh() : weighted).sum(-1).mean();
-      sparsity = sparsity.add(term);
+      sparsity = s === 0 ? term : sparsity.add(term);
     }
   const l0 = acts.map((a) => a.gt(0).cast('float32').sum(-1).mean());
   return { mse, sparsity, l0: stack(l0), fvu: stack(fvus.map((f) => f.detach())) };
