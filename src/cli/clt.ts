@@ -84,7 +84,15 @@ export function registerClt(program: Command): Command {
       const activation = oneOfFlag('activation', f.activation, ['jumprelu', 'relu', 'topk'] as const);
       const m = await loadModel(model);
       const contextSize = intFlag('context-size', f.contextSize, 2);
+      // Ctrl-C checkpoints and stops; `--resume` continues.
+      const controller = new AbortController();
+      const onSigint = (): void => {
+        process.stderr.write('\ninterrupted: checkpointing...\n');
+        controller.abort();
+      };
+      process.once('SIGINT', onSigint);
       const r = await trainClt(m, {
+        signal: controller.signal,
         dataset: f.dataset,
         contextSize,
         dSae: intFlag('width', f.width)!,
@@ -107,9 +115,14 @@ export function registerClt(program: Command): Command {
         outDir: f.out,
         resume: Boolean(f.resume),
         progress: f.progress ? 'auto' : false,
-      });
+      }).finally(() => process.off('SIGINT', onSigint));
+      if (r.interrupted) {
+        process.stdout.write(
+          `interrupted at step ${r.step}: checkpointed in ${join(f.out, 'checkpoints')}; run again with --resume to continue\n`,
+        );
+        return;
+      }
       process.stdout.write(`trained ${r.clt} for ${r.step} steps in ${r.elapsed.toFixed(0)} s\n`);
-      if (r.interrupted) return;
       const report = evaluateClt(m, r.clt, evalRows(m, f.dataset, contextSize, intFlag('eval-rows', f.evalRows)!));
       writeFileAtomic(join(f.out, 'eval.json'), `${JSON.stringify({ ...report, trainSeconds: r.elapsed, steps: r.step }, null, 2)}\n`);
       printReport(`evaluation (${join(f.out, 'eval.json')}):`, report);

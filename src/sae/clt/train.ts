@@ -153,7 +153,7 @@ export interface TrainCltOptions extends Omit<DatasetStoreOptions, 'hookName' | 
   normalizeActivations?: 'none' | 'expected_average_only_in';
   /** Batches the scaling factors are estimated from (default 10). */
   nBatchesForNormEstimate?: number;
-  /** Run directory: metrics.jsonl, checkpoints/, and the final set (cfg.json, clt_weights.safetensors). */
+  /** Run directory: metrics.jsonl, checkpoints/, and the final set (cfg.json, sae_weights.safetensors). */
   outDir?: string;
   resume?: boolean;
   /** Checkpoint every N steps (default a tenth of the run) and at the end; checkpoints kept (default 2). */
