@@ -13,6 +13,7 @@ import { trainClt } from '../sae/clt/train.js';
 import { evaluateClt, formatCltEval, type CltEvalReport } from '../sae/clt/evaluate.js';
 import { loadClt } from '../sae/clt/formats.js';
 import { activationStore } from '../sae/training/activation-store.js';
+import { defaultCorpusContexts } from '../sae/contexts.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
 
@@ -41,9 +42,28 @@ interface CltTrainFlags {
   progress: boolean;
 }
 
-/** Evaluation rows: `n` contexts of the run's corpus far past those the run trained on (the store's contexts cycle). */
+/**
+ * Evaluation rows: `n` contexts of the default corpus's validation split (held out from training)
+ * for dataset 'default'; otherwise contexts of the dataset far past those the run trained on (the
+ * store's contexts cycle, so with a small dataset they may overlap the training data).
+ */
 function evalRows(model: HookedTransformer, dataset: string, contextSize: number | undefined, n: number): number[][] {
-  const contexts = activationStore(model, { dataset, contextSize, hookName: model.hookNames[0]!, seed: 12345 }).contexts;
+  const size = contextSize ?? Math.min(128, model.cfg.nCtx);
+  if ((dataset === 'default' || dataset === 'glassbox/default') && model.tokenizer) {
+    const bos = model.cfg.bosTokenId;
+    const contexts = defaultCorpusContexts(model.tokenizer, {
+      contextSize: size,
+      prependBos: bos !== null,
+      bosTokenId: bos,
+      shuffle: true,
+      seed: 12345,
+      eosTokenId: model.cfg.eosTokenId,
+      vocabSize: model.cfg.dVocab,
+      split: 'validation',
+    });
+    return Array.from({ length: n }, (_, i) => Array.from(contexts.context(i)));
+  }
+  const contexts = activationStore(model, { dataset, contextSize: size, hookName: model.hookNames[0]!, seed: 12345 }).contexts;
   return Array.from({ length: n }, (_, i) => Array.from(contexts.context(1_000_000 + i)));
 }
 
