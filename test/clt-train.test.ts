@@ -10,7 +10,20 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLT_HOOK_IN, CLT_HOOK_OUT, evaluateClt, loadClt, multiHookView, trainClt, type TrainCltOptions } from '../src/sae/index.js';
+import {
+  CLT_HOOK_IN,
+  CLT_HOOK_OUT,
+  CrossLayerTranscoder,
+  evaluateClt,
+  loadClt,
+  multiHookView,
+  spliceHooks,
+  trainClt,
+  zeroAblationHooks,
+  type TrainCltOptions,
+} from '../src/sae/index.js';
+import { tensor } from '../src/index.js';
+import { nextTokenLoss } from '../src/model/hooked.js';
 import { numbers } from './helpers.js';
 import { TINY_VOCAB, tinyRandomModel } from './tiny-models.js';
 
@@ -103,5 +116,45 @@ describe('trainClt on a tiny model', () => {
     // Resuming with other settings is refused, naming the field.
     await assert.rejects(trainClt(model, { ...o, outDir: dir, resume: true, dSae: 32 }), /settings differ.*dSae|widths/);
     await assert.rejects(trainClt(model, { ...o, outDir: dir }), /already holds checkpoints/);
+  });
+
+  it('evaluateClt by hand: a set whose decoders are zero splices in zero-ablation (CE recovered 0, FVU = sum ||y||^2 / sum ||y - mean||^2)', () => {
+    const cfg = {
+      n_layers: 2,
+      d_in: 16,
+      d_out: 16,
+      widths: [8, 8],
+      activation: 'relu' as const,
+      cross_layer: true,
+      skip: false,
+      hook_names_in: ['blocks.0.ln2.hook_normalized', 'blocks.1.ln2.hook_normalized'],
+      hook_names_out: ['blocks.0.hook_mlp_out', 'blocks.1.hook_mlp_out'],
+    };
+    const init = CrossLayerTranscoder.init(cfg, { seed: 1 });
+    const params = { ...init.params, 'W_dec.0': init.params['W_dec.0']!.mul(0), 'W_dec.1': init.params['W_dec.1']!.mul(0) };
+    const zero = new CrossLayerTranscoder(cfg, params);
+    const rows = evalRows.slice(0, 3);
+    const r = evaluateClt(model, zero, rows, { batchSize: 2 });
+    const tokens = tensor(
+      BigInt64Array.from(rows.flat(), (v) => BigInt(v)),
+      [3, 8],
+      'int64',
+    );
+    const spliced = model.hooked(tokens, { hooks: spliceHooks(zero) }).logits;
+    const ablated = model.hooked(tokens, { hooks: zeroAblationHooks(zero) }).logits;
+    assert.deepEqual(numbers(spliced), numbers(ablated));
+    assert.ok(Math.abs(r.ceLossRecovered) < 1e-6, `${r.ceLossRecovered}`);
+    assert.ok(Math.abs(r.ceZeroAblation - (nextTokenLoss(ablated, tokens, null, false).item() as number)) < 1e-5);
+    const { logits, cache } = model.runWithCache(tokens, { names: cfg.hook_names_out });
+    assert.ok(Math.abs(r.ceClean - (nextTokenLoss(logits, tokens, null, false).item() as number)) < 1e-5);
+    for (let l = 0; l < 2; l++) {
+      const y = numbers(cache.get(cfg.hook_names_out[l]!));
+      const n = y.length / 16;
+      const mean = Array.from({ length: 16 }, (_, i) => y.filter((_, j) => j % 16 === i).reduce((a, b) => a + b, 0) / n);
+      const sq = y.reduce((a, v) => a + v * v, 0);
+      const tss = y.reduce((a, v, j) => a + (v - mean[j % 16]!) ** 2, 0);
+      assert.ok(Math.abs(r.fvu[l]! - sq / tss) < 1e-4 * (sq / tss), `layer ${l}: ${r.fvu[l]} vs ${sq / tss}`);
+    }
+    assert.equal(r.positions, 24);
   });
 });
