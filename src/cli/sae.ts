@@ -26,7 +26,7 @@ import {
   type FeatureStore,
 } from '../sae/features/index.js';
 import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
-import { loadSae } from '../sae/formats.js';
+import { resolveSae, SAE_RELEASES_ENV } from '../sae/pretrained.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
@@ -42,12 +42,20 @@ interface RunFlags {
   text?: string;
   tokenFile?: string;
   includeSpecial?: boolean;
+  releases?: string;
 }
 
 const addRunFlags = (c: Command, tokens: string): Command =>
   c
     .option('--model <model>', "'default', a model directory or a hub id", 'default')
-    .requiredOption('--sae <dir>', 'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors)')
+    .requiredOption(
+      '--sae <dir|release/id>',
+      'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors), or RELEASE/SAE_ID',
+    )
+    .option(
+      '--releases <file>',
+      `a releases file (SAELens's pretrained_saes.yaml format) besides the built-in ones and $${SAE_RELEASES_ENV}`,
+    )
     .option('--tokens <n>', 'tokens to run through the model', tokens)
     .option('--batch-size <n>', 'contexts per forward pass', '8')
     .option('--context-size <n>', "tokens per context, BOS included (default: the SAE's context_size, else 128)")
@@ -89,7 +97,7 @@ async function prepare(f: RunFlags): Promise<{
   const batchSize = intFlag('batch-size', f.batchSize);
   const requested = f.contextSize !== undefined ? intFlag('context-size', f.contextSize, 2) : undefined;
   if (f.text !== undefined && f.tokenFile !== undefined) throw new Error('give --text or --token-file, not both');
-  const sae = loadSae(f.sae);
+  const { sae } = await resolveSae(f.sae, f.releases !== undefined ? { releasesFiles: [f.releases] } : {});
   if (!sae.cfg.hook_name) throw new Error(`${f.sae}: the SAE's cfg.json names no hook_name`);
   const model = await loadModel(f.model);
   const contextSize = defaultContextSize(model, sae, requested);

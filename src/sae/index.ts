@@ -169,3 +169,18 @@ export {
   type SyntheticBenchmarkOptions,
 } from './synthetic.js';
 export type { TracingTranscoders, TracingActivation } from './clt/types.js';
+export {
+  loadPretrainedSae,
+  loadLlamaScopeSae,
+  resolveSae,
+  findPretrainedSae,
+  loadReleases,
+  parseReleases,
+  SAE_RELEASES_ENV,
+  type SaeRelease,
+  type SaeReleaseEntry,
+  type PretrainedSae,
+  type PretrainedSaeOptions,
+  type ResolvedSae,
+  type ReleasesOptions,
+} from './pretrained.js';
