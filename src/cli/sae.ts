@@ -30,6 +30,7 @@ import { resolveSae, SAE_RELEASES_ENV } from '../sae/pretrained.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
+import { registerSaeExplain } from './sae-explain.js';
 import { intFlag, numFlag } from './flags.js';
 
 /** Flags shared by `eval` and `features`. */
@@ -216,5 +217,6 @@ export function registerSae(program: Command): Command {
     });
 
   registerSaeTrain(sae);
+  registerSaeExplain(sae);
   return sae;
 }

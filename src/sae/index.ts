@@ -184,3 +184,5 @@ export {
   type ResolvedSae,
   type ReleasesOptions,
 } from './pretrained.js';
+export * from './explain/index.js';
+export { exportNeuronpedia, type NeuronpediaExportOptions, type NeuronpediaExport } from './neuronpedia.js';
