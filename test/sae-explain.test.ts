@@ -201,6 +201,7 @@ describe('parsing and scoring', () => {
   it('reads explanations and 0/1 lists, and computes balanced accuracy by hand', () => {
     assert.equal(parseExplanation('\n  Explanation: "the word cat"\nmore'), 'the word cat');
     assert.equal(parseExplanation('   \n'), null);
+    assert.equal(parseExplanation('the token " the"'), 'the token " the"');
     assert.deepEqual(parseDetection('sure: [1, 0, true, "0"]', 4), [1, 0, 1, 0]);
     assert.equal(parseDetection('[1, 0]', 3), null);
     assert.equal(parseDetection('[1, 2, 0]', 3), null);
@@ -222,14 +223,21 @@ describe('chatCompletion', () => {
         { role: 'system', content: 'Explain in one short phrase' },
         { role: 'user', content: 'Example 1: a<<t3>>b' },
       ],
-      { apiBase: stub.url, ...base, timeoutMs: 300, onRetry: (r) => retries.push(r.reason) },
+      { apiBase: stub.url, ...base, retries: 8, timeoutMs: 1000, onRetry: (r) => retries.push(r.reason) },
     );
     assert.equal(text, 'Explanation: "the token t3"');
-    assert.equal(stub.requests.length - before, 6);
-    assert.match(retries[0]!, /HTTP 429/);
-    assert.match(retries[1]!, /HTTP 500/);
-    assert.match(retries[2]!, /no reply within 300 ms/);
-    assert.match(retries[3]!, /no choices\[0\]\.message\.content/);
+    // each scripted failure was retried, in order (a slow machine may add timeouts between them)
+    const kinds = [
+      /HTTP 429/,
+      /HTTP 500/,
+      /no reply within 1000 ms/,
+      /no choices\[0\]\.message\.content.*gateway/,
+      /no choices\[0\]\.message\.content.*choices/,
+    ];
+    let at = 0;
+    for (const reason of retries) if (at < kinds.length && kinds[at]!.test(reason)) at++;
+    assert.equal(at, kinds.length, retries.join('\n'));
+    assert.equal(stub.requests.length - before, retries.length + 1);
     assert.equal(stub.requests.at(-1)!.authorization, `Bearer ${KEY}`);
   });
 

@@ -99,6 +99,12 @@ async function prepare(f: RunFlags): Promise<{
   const requested = f.contextSize !== undefined ? intFlag('context-size', f.contextSize, 2) : undefined;
   if (f.text !== undefined && f.tokenFile !== undefined) throw new Error('give --text or --token-file, not both');
   const { sae } = await resolveSae(f.sae, f.releases !== undefined ? { releasesFiles: [f.releases] } : {});
+  const kwargs = (sae.cfg as { model_from_pretrained_kwargs?: Record<string, unknown> }).model_from_pretrained_kwargs;
+  if (kwargs && Object.keys(kwargs).length > 0)
+    // SAELens loads the model with these TransformerLens options (gpt2-small-res-jb: center_writing_weights); glassbox loads it as on the Hub
+    console.error(
+      `warning: ${f.sae} was trained on the model loaded with ${JSON.stringify(kwargs)} (TransformerLens options); ${f.model} is loaded as on the Hub, so its activations may differ from the SAE's training data`,
+    );
   if (!sae.cfg.hook_name) throw new Error(`${f.sae}: the SAE's cfg.json names no hook_name`);
   const model = await loadModel(f.model);
   const contextSize = defaultContextSize(model, sae, requested);

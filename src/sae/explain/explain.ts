@@ -144,10 +144,11 @@ export function parseExplanation(reply: string): string | null {
     .map((l) => l.trim())
     .find((l) => l !== '');
   if (line === undefined) return null;
-  const text = line
-    .replace(/^(explanation|answer)\s*:\s*/i, '')
-    .replace(/^["'`]+|["'`]+$/g, '')
-    .trim();
+  let text = line.replace(/^(explanation|answer)\s*:\s*/i, '').trim();
+  // quotes around the whole explanation, not quotes inside it
+  const q = text[0];
+  if (text.length >= 2 && (q === '"' || q === "'" || q === '`') && text.endsWith(q!) && !text.slice(1, -1).includes(q!))
+    text = text.slice(1, -1).trim();
   return text === '' ? null : text;
 }
 
