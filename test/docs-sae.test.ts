@@ -89,6 +89,13 @@ describe('docs/sae.md: explanations and the Neuronpedia export', () => {
       if (e.score !== null) assert.ok(e.score.balanced_accuracy >= 0 && e.score.balanced_accuracy <= 1, JSON.stringify(e));
       assert.equal(e.explainer.api_base, stub!.apiBase);
     }
+    const show = docCommands('sae show').filter((l) => l.includes('--contexts 2'));
+    assert.equal(show.length, 1);
+    const feature = Number(/--feature (\d+)/.exec(show[0]!)![1]);
+    const first = [...explanations.keys()][0]!;
+    const shown = await glassbox(show[0]!.replace(`--feature ${feature}`, `--feature ${first}`), replace);
+    assert.equal(shown.code, 0, shown.err);
+    assert.ok(shown.out.includes(`explanation ${JSON.stringify(explanations.get(first)!.explanation)} (stub, `), shown.out);
     // run again: resumes, nothing new
     const again = await glassbox(explain[0]!, replace);
     assert.equal(again.code, 0, again.err);

@@ -27,6 +27,7 @@ import {
 } from '../sae/features/index.js';
 import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
 import { resolveSae, SAE_RELEASES_ENV } from '../sae/pretrained.js';
+import { readExplanations } from '../sae/explain/explain.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
@@ -218,8 +219,15 @@ export function registerSae(program: Command): Command {
       const index = intFlag('feature', f.feature, 0);
       const store = loadFeatureStore(f.features);
       const page = featurePage(store, index);
-      if (f.json) console.log(JSON.stringify(page, null, 2));
-      else console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: intFlag('contexts', f.contexts) } : {}));
+      const explanation = readExplanations(f.features).get(index) ?? null;
+      if (f.json) console.log(JSON.stringify({ ...page, explanation }, null, 2));
+      else {
+        console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: intFlag('contexts', f.contexts) } : {}));
+        if (explanation) {
+          const score = explanation.score ? `detection ${explanation.score.balanced_accuracy.toFixed(2)}` : 'not scored';
+          console.log(`\nexplanation ${JSON.stringify(explanation.explanation)} (${explanation.explainer.model}, ${score})`);
+        }
+      }
     });
 
   registerSaeTrain(sae);
