@@ -413,6 +413,15 @@ export async function resolveSae(arg: string, options: PretrainedSaeOptions = {}
     );
   const looksLikePath = arg.startsWith('.') || arg.startsWith('/') || arg.startsWith('~');
   if (looksLikePath) throw new Error(`${arg}: no such directory`);
-  const got = await loadPretrainedSae(arg.slice(0, slash), arg.slice(slash + 1), options);
+  const release = arg.slice(0, slash);
+  if (!loadReleases(options).has(release)) {
+    try {
+      findPretrainedSae(release, arg.slice(slash + 1), options);
+    } catch (e) {
+      // a mistyped directory reads as an unknown release: say both
+      throw new Error(`${arg}: no such directory, and not a known release: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+  const got = await loadPretrainedSae(release, arg.slice(slash + 1), options);
   return { sae: got.sae, dir: got.dir, pretrained: { release: got.release, entry: got.entry } };
 }
