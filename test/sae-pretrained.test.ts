@@ -6,6 +6,8 @@
  * files were made from.
  */
 import { after, before, describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -325,5 +327,59 @@ describe('user releases files', () => {
       loadSae('w', 'x', { ...base, endpoint, releasesFiles: [weird] }),
       /weird\.yaml: release 'w': conversion_func 'dictionary_learning_1' is not supported/,
     );
+  });
+});
+
+describe('the sae commands', () => {
+  it('--sae RELEASE/SAE_ID with --releases downloads through HF_ENDPOINT into HF_HUB_CACHE and runs', async () => {
+    // an SAE for the default model (d_model 192) in SAELens layout, in a user release on the fake Hub
+    const src = join(tmp, 'default-sae');
+    saveSae(Sae.create({ architecture: 'standard', d_in: 192, d_sae: 32, hook_name: 'blocks.1.hook_resid_pre' }, { seed: 9 }), src);
+    const commit = fakeCommit('mine');
+    hub.addRepo('me/default-saes', {
+      refs: { main: commit },
+      commits: {
+        [commit]: {
+          'resid-1/cfg.json': plain(readFileSync(join(src, 'cfg.json'), 'utf8')),
+          'resid-1/sae_weights.safetensors': lfs(readFileSync(join(src, 'sae_weights.safetensors'))),
+        },
+      },
+    });
+    const releases = join(tmp, 'cli-releases.yaml');
+    writeFileSync(releases, 'mine:\n  repo_id: me/default-saes\n  model: default\n  saes:\n    - id: resid-1\n      path: resid-1\n');
+    const cache = join(tmp, 'cli-cache');
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const args = [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'sae',
+      'eval',
+      '--sae',
+      'mine/resid-1',
+      '--releases',
+      releases,
+      '--tokens',
+      '256',
+      '--batch-size',
+      '2',
+    ];
+    const r = await new Promise<{ code: number; out: string; err: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        args,
+        {
+          cwd: root,
+          encoding: 'utf8',
+          timeout: 240_000,
+          env: { ...process.env, HF_ENDPOINT: endpoint, HF_HUB_CACHE: cache, HF_TOKEN: '', HF_HUB_OFFLINE: '' },
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, out: stdout, err: stderr }),
+      ),
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /explained variance/);
+    assert.ok(readFileSync(join(cache, 'models--me--default-saes', 'refs', 'main'), 'utf8').trim() === commit);
   });
 });
