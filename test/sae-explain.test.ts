@@ -334,6 +334,7 @@ describe('explainFeatures', () => {
 
 describe('exportNeuronpedia', () => {
   it("writes the bulk-import layout SAEDashboard's exporter writes, with the store's numbers and the explanations", () => {
+    delete process.env.NEURONPEDIA_CREATOR_ID; // the default creator id is checked below
     const loaded = loadFeatureStore(storeDir);
     const out = join(tmp, 'np');
     const r = exportNeuronpedia(loaded, storeDir, out, { sourceSet: 'glassbox-res-test', batchSize: 4, createdAt: new Date(0) });
@@ -421,6 +422,8 @@ describe('exportNeuronpedia', () => {
     const e3 = expl.find((e) => e.index === '3')!;
     assert.equal(e3.description, 'the token t3');
     assert.equal(e3.explanationModelName, 'stub-model');
+    assert.equal(e3.typeName, 'glassbox-detection');
+    assert.equal(e3.authorId, 'clkht01d40000jv08hvalcvly');
     assert.deepEqual(e3.scores, [{ type: 'detection-balanced-accuracy', value: 1 }]);
     assert.ok(!existsSync(join(out, 'tiny-onehot', '0-glassbox-res-test', 'explanations', 'batch-3.jsonl.gz')));
   });

@@ -140,6 +140,11 @@ export function registerSaeExplain(sae: Command): void {
     .option('--release <name>', 'the release name')
     .option('--description <text>', 'the release and source set description')
     .option('--creator <name>', 'creator name')
+    .option(
+      '--creator-id <id>',
+      "Neuronpedia's user id for the rows (default: $NEURONPEDIA_CREATOR_ID, else Neuronpedia's default creator)",
+    )
+    .option('--explanation-type <name>', "the explanations' type name in Neuronpedia (must exist there)", 'glassbox-detection')
     .option('--hf-repo <id>', 'Hugging Face repo of the weights, when published')
     .option('--hf-folder <path>', 'their folder in that repo')
     .action(
@@ -152,6 +157,8 @@ export function registerSaeExplain(sae: Command): void {
         release?: string;
         description?: string;
         creator?: string;
+        creatorId?: string;
+        explanationType: string;
         hfRepo?: string;
         hfFolder?: string;
       }) => {
@@ -163,6 +170,8 @@ export function registerSaeExplain(sae: Command): void {
           ...(f.release !== undefined ? { releaseName: f.release } : {}),
           ...(f.description !== undefined ? { description: f.description } : {}),
           ...(f.creator !== undefined ? { creatorName: f.creator } : {}),
+          ...(f.creatorId !== undefined ? { creatorId: f.creatorId } : {}),
+          explanationType: f.explanationType,
           hfRepoId: f.hfRepo ?? null,
           hfFolderId: f.hfFolder ?? null,
         });

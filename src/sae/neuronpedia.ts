@@ -40,8 +40,18 @@ export interface NeuronpediaExportOptions {
   releaseName?: string;
   description?: string;
   creatorName?: string;
-  /** Neuronpedia's creator id (default: a placeholder their import replaces). */
+  /**
+   * Neuronpedia's user id for the rows' creatorId / authorId, which their database requires to
+   * exist (default: $NEURONPEDIA_CREATOR_ID, else the default creator id SAEDashboard's exporter
+   * falls back to).
+   */
   creatorId?: string;
+  /**
+   * The explanation rows' typeName and, per row, the explainer model's name are references to
+   * Neuronpedia's explanation types and explanation models: they must exist there (default type
+   * 'glassbox-detection').
+   */
+  explanationType?: string;
   /** The dataset the contexts came from (default: the store's corpus description). */
   dataset?: string;
   /** Hugging Face repo and folder of the weights, when published. */
@@ -52,6 +62,9 @@ export interface NeuronpediaExportOptions {
   /** Bins of the activation histogram sent (default: the store's). */
   createdAt?: Date;
 }
+
+/** The creator id Neuronpedia's bulk imports fall back to (as SAEDashboard's exporter does). */
+export const DEFAULT_CREATOR_ID = 'clkht01d40000jv08hvalcvly';
 
 /** What `exportNeuronpedia` wrote. */
 export interface NeuronpediaExport {
@@ -99,7 +112,7 @@ export function exportNeuronpedia(
   const sourceId = `${layer}-${options.sourceSet}`;
   const dir = join(outDir, modelId, sourceId);
   const created = (options.createdAt ?? new Date()).toISOString();
-  const creatorId = options.creatorId ?? 'glassbox';
+  const creatorId = options.creatorId ?? (process.env.NEURONPEDIA_CREATOR_ID || DEFAULT_CREATOR_ID);
   const creatorName = options.creatorName ?? 'glassbox';
   const releaseName = options.releaseName ?? `${modelId}-${options.sourceSet}`;
   const description = options.description ?? `${meta.sae.architecture} SAE on ${hook}, d_sae ${meta.sae.d_sae}, exported by glassbox`;
@@ -291,7 +304,7 @@ export function exportNeuronpedia(
           index: String(i),
           description: e.explanation,
           authorId: creatorId,
-          typeName: 'glassbox-top-contexts',
+          typeName: options.explanationType ?? 'glassbox-detection',
           explanationModelName: e.explainer.model,
           scores: e.score ? [{ type: 'detection-balanced-accuracy', value: e.score.balanced_accuracy }] : [],
           createdAt: e.created_at,
