@@ -277,7 +277,7 @@ describe('names', () => {
     const named = await resolveSae('gemma-scope-2b-pt-res-canonical/layer_3/width_16k/canonical', { ...base, endpoint });
     assert.equal(named.pretrained?.entry.path, 'layer_3/width_16k/average_l0_59');
     assert.ok(named.dir.endsWith(join('layer_3', 'width_16k', 'average_l0_59')));
-    await assert.rejects(resolveSae('./no/such/dir'), /no such directory/);
+    await assert.rejects(resolveSae('./no/such/dir'), /no\/such\/dir\/cfg\.json: not found/);
     await assert.rejects(resolveSae('nodir'), /not a directory, and not a pretrained SAE name/);
     await assert.rejects(resolveSae('runs/sae-topk'), /runs\/sae-topk: no such directory, and not a known release: .*no release 'runs'/);
   });

@@ -110,7 +110,8 @@ export function registerSaeExplain(sae: Command): void {
         overwrite: f.overwrite === true,
         onProgress: (p) => {
           if (process.stderr.isTTY) process.stderr.write(`\rexplained ${p.done}/${p.total} (failed ${p.failed})`);
-          else if (p.done === p.total || p.done % 10 === 0) console.error(`explained ${p.done}/${p.total} (failed ${p.failed})`);
+          else if (p.done === p.total || p.done % Math.max(10, Math.ceil(p.total / 100)) === 0)
+            console.error(`explained ${p.done}/${p.total} (failed ${p.failed})`);
         },
         onRetry: (r) => console.error(`\nfeature ${r.feature}: retry ${r.attempt} in ${(r.waitMs / 1000).toFixed(1)}s (${r.reason})`),
       });

@@ -220,7 +220,7 @@ export function registerSae(program: Command): Command {
       const store = loadFeatureStore(f.features);
       const page = featurePage(store, index);
       const explanation = readExplanations(f.features).get(index) ?? null;
-      if (f.json) console.log(JSON.stringify({ ...page, explanation }, null, 2));
+      if (f.json) console.log(JSON.stringify(explanation ? { ...page, explanation } : page, null, 2));
       else {
         console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: intFlag('contexts', f.contexts) } : {}));
         if (explanation) {

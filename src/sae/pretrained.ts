@@ -32,14 +32,13 @@
  * token, offline mode (HF_HUB_OFFLINE) and resumed downloads all work as for models.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { checkRepoPath } from '../io/hub/cache.js';
 import { downloadModel, type DownloadOptions } from '../io/hub/download.js';
 import { validateRepoId } from '../io/hub/env.js';
 import { HubError } from '../io/hub/errors.js';
-import { loadSafetensors } from '../io/safetensors.js';
-import { nearestNames } from '../io/safetensors.js';
+import { loadSafetensors, nearestNames } from '../io/safetensors.js';
 import { full } from '../tensor/index.js';
 import { configToJson, hookLayerOf, makeSaeConfig, parseSaeConfig } from './config.js';
 import { loadGemmaScopeSae, loadSae, readJsonFile, SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME, SPARSITY_FILENAME } from './formats.js';
@@ -121,11 +120,7 @@ export function parseReleases(text: string, file: string): Map<string, SaeReleas
       const e = s as Record<string, unknown>;
       if (typeof e.id !== 'string' || e.id === '') bad(`saes[${i}].id`, `must be a non-empty string, got ${describeYaml(e.id)}`);
       if (typeof e.path !== 'string') bad(`saes[${i}].path`, `must be a string, got ${describeYaml(e.path)}`);
-      try {
-        checkRepoPath(e.path as string, `${file}: release '${name}': saes[${i}].path`);
-      } catch (err) {
-        throw err instanceof Error ? err : new Error(String(err));
-      }
+      checkRepoPath(e.path as string, `${file}: release '${name}': saes[${i}].path`);
       const num = (k: string): number | null => {
         const v = e[k] ?? null;
         if (v !== null && (typeof v !== 'number' || !Number.isFinite(v)))
@@ -406,13 +401,14 @@ export async function resolveSae(arg: string, options: PretrainedSaeOptions = {}
     const sae = existsSync(join(arg, SAE_CFG_FILENAME)) || !existsSync(join(arg, 'params.npz')) ? loadSae(arg) : loadGemmaScopeSae(arg);
     return { sae, dir: arg, pretrained: null };
   }
+  // a path (absolute, relative with '.', or an existing file): loadSae names the missing file
+  if (isAbsolute(arg) || arg.startsWith('.') || arg.startsWith('~') || existsSync(arg))
+    return { sae: loadSae(arg), dir: arg, pretrained: null };
   const slash = arg.indexOf('/');
   if (slash <= 0 || slash === arg.length - 1)
     throw new Error(
       `${arg}: not a directory, and not a pretrained SAE name RELEASE/SAE_ID (e.g. gpt2-small-res-jb/blocks.8.hook_resid_pre)`,
     );
-  const looksLikePath = arg.startsWith('.') || arg.startsWith('/') || arg.startsWith('~');
-  if (looksLikePath) throw new Error(`${arg}: no such directory`);
   const release = arg.slice(0, slash);
   if (!loadReleases(options).has(release)) {
     try {
