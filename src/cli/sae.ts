@@ -26,11 +26,13 @@ import {
   type FeatureStore,
 } from '../sae/features/index.js';
 import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
-import { loadSae } from '../sae/formats.js';
 import { checkSaeModel } from '../sae/attach.js';
+import { resolveSae, SAE_RELEASES_ENV } from '../sae/pretrained.js';
+import { readExplanations } from '../sae/explain/explain.js';
 import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
+import { registerSaeExplain } from './sae-explain.js';
 import { intFlag, numFlag } from './flags.js';
 
 /** Flags shared by `eval` and `features`. */
@@ -44,12 +46,20 @@ interface RunFlags {
   tokenFile?: string;
   includeSpecial?: boolean;
   allowModelMismatch?: boolean;
+  releases?: string;
 }
 
 const addRunFlags = (c: Command, tokens: string): Command =>
   c
     .option('--model <model>', "'default', a model directory or a hub id", 'default')
-    .requiredOption('--sae <dir>', 'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors)')
+    .requiredOption(
+      '--sae <dir|release/id>',
+      'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors), or RELEASE/SAE_ID',
+    )
+    .option(
+      '--releases <file>',
+      `a releases file (SAELens's pretrained_saes.yaml format) besides the built-in ones and $${SAE_RELEASES_ENV}`,
+    )
     .option('--tokens <n>', 'tokens to run through the model', tokens)
     .option('--batch-size <n>', 'contexts per forward pass', '8')
     .option('--context-size <n>', "tokens per context, BOS included (default: the SAE's context_size, else 128)")
@@ -92,7 +102,13 @@ async function prepare(f: RunFlags): Promise<{
   const batchSize = intFlag('batch-size', f.batchSize);
   const requested = f.contextSize !== undefined ? intFlag('context-size', f.contextSize, 2) : undefined;
   if (f.text !== undefined && f.tokenFile !== undefined) throw new Error('give --text or --token-file, not both');
-  const sae = loadSae(f.sae);
+  const { sae } = await resolveSae(f.sae, f.releases !== undefined ? { releasesFiles: [f.releases] } : {});
+  const kwargs = (sae.cfg as { model_from_pretrained_kwargs?: Record<string, unknown> }).model_from_pretrained_kwargs;
+  if (kwargs && Object.keys(kwargs).length > 0)
+    // SAELens loads the model with these TransformerLens options (gpt2-small-res-jb: center_writing_weights); glassbox loads it as on the Hub
+    console.error(
+      `warning: ${f.sae} was trained on the model loaded with ${JSON.stringify(kwargs)} (TransformerLens options); ${f.model} is loaded as on the Hub, so its activations may differ from the SAE's training data`,
+    );
   if (!sae.cfg.hook_name) throw new Error(`${f.sae}: the SAE's cfg.json names no hook_name`);
   const model = await loadModel(f.model);
   checkSaeModel(model, sae, { allowModelMismatch: f.allowModelMismatch === true });
@@ -209,10 +225,18 @@ export function registerSae(program: Command): Command {
       const index = intFlag('feature', f.feature, 0);
       const store = loadFeatureStore(f.features);
       const page = featurePage(store, index);
-      if (f.json) console.log(JSON.stringify(page, null, 2));
-      else console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: intFlag('contexts', f.contexts) } : {}));
+      const explanation = readExplanations(f.features).get(index) ?? null;
+      if (f.json) console.log(JSON.stringify(explanation ? { ...page, explanation } : page, null, 2));
+      else {
+        console.log(formatFeaturePage(page, f.contexts !== undefined ? { contexts: intFlag('contexts', f.contexts) } : {}));
+        if (explanation) {
+          const score = explanation.score ? `detection ${explanation.score.balanced_accuracy.toFixed(2)}` : 'not scored';
+          console.log(`\nexplanation ${JSON.stringify(explanation.explanation)} (${explanation.explainer.model}, ${score})`);
+        }
+      }
     });
 
   registerSaeTrain(sae);
+  registerSaeExplain(sae);
   return sae;
 }

@@ -24,6 +24,7 @@ import { refuseNonFiniteParams } from './common.js';
 import { Sae } from './sae.js';
 import type { SaeParams } from './types.js';
 import { hookName } from '../model/hook-names.js';
+import { loadPretrainedSae, type PretrainedSaeOptions } from './pretrained.js';
 
 /** SAELens's config file name. */
 export const SAE_CFG_FILENAME = 'cfg.json';
@@ -46,7 +47,15 @@ function asFloat32(t: Tensor): Tensor {
  * are); every parameter's shape is checked against d_in / d_sae (/ d_out). Weights stored as
  * float16 / bfloat16 / float64 compute as float32; cfg.dtype is kept for saving.
  */
-export function loadSae(dir: string): Sae {
+export function loadSae(dir: string): Sae;
+/**
+ * A pretrained SAE by release name and SAE id (`loadSae('gpt2-small-res-jb',
+ * 'blocks.8.hook_resid_pre')`), resolved through the releases files and downloaded from the Hub
+ * (see pretrained.ts, `loadPretrainedSae`).
+ */
+export function loadSae(release: string, saeId: string, options?: PretrainedSaeOptions): Promise<Sae>;
+export function loadSae(dir: string, saeId?: string, options?: PretrainedSaeOptions): Sae | Promise<Sae> {
+  if (saeId !== undefined) return loadPretrainedSae(dir, saeId, options).then((p) => p.sae);
   const cfgPath = join(dir, SAE_CFG_FILENAME);
   const weightsPath = join(dir, SAE_WEIGHTS_FILENAME);
   const raw = readJsonFile(cfgPath, {

@@ -184,3 +184,20 @@ export * from './clt/transcoder.js';
 export * from './clt/train.js';
 export * from './clt/evaluate.js';
 export * from './clt/formats.js';
+export {
+  loadPretrainedSae,
+  loadLlamaScopeSae,
+  resolveSae,
+  findPretrainedSae,
+  loadReleases,
+  parseReleases,
+  SAE_RELEASES_ENV,
+  type SaeRelease,
+  type SaeReleaseEntry,
+  type PretrainedSae,
+  type PretrainedSaeOptions,
+  type ResolvedSae,
+  type ReleasesOptions,
+} from './pretrained.js';
+export * from './explain/index.js';
+export { exportNeuronpedia, type NeuronpediaExportOptions, type NeuronpediaExport } from './neuronpedia.js';
