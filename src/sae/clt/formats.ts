@@ -24,7 +24,7 @@
  * Writes are atomic per file.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { load as loadYaml } from 'js-yaml';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -271,12 +271,10 @@ export function layerHook(suffix: string, layer: number): string {
   return `blocks.${layer}.${suffix}`;
 }
 
-/** js-yaml, a dependency of the project's tools (the project should declare it: see docs/circuits.md). */
+/** The YAML text of `file`, parsed (js-yaml, as the SAE releases files are). */
 function parseYaml(text: string, file: string): unknown {
-  const require = createRequire(import.meta.url);
-  const yaml = require('js-yaml') as { load(s: string): unknown };
   try {
-    return yaml.load(text);
+    return loadYaml(text);
   } catch (e) {
     throw new Error(`${file}: not valid YAML (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, { cause: e });
   }
