@@ -10,7 +10,7 @@
  * naming what differs.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
@@ -91,4 +91,6 @@ export function loadCollectionCheckpoint(dir: string, run: unknown): { snapshot:
 export function removeCollectionCheckpoint(dir: string): void {
   rmSync(join(dir, CHECKPOINT_JSON), { force: true });
   rmSync(join(dir, CHECKPOINT_TENSORS), { force: true });
+  // The directory too, when nothing else is in it.
+  if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
 }

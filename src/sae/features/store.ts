@@ -158,7 +158,7 @@ export function collectFeatures(
     const saved = loadCollectionCheckpoint(ckpt.dir, run);
     if (saved && !options.resume)
       throw new Error(
-        `${ckpt.dir}: holds a checkpoint of this collection (${saved.batchesDone} of ${total} batches); resume it, or delete it to start over`,
+        `${ckpt.dir}: holds a checkpoint of this collection (${saved.batchesDone} of ${total} batches); resume it ('glassbox sae features --resume', or resume: true), or delete it to start over`,
       );
     if (saved) {
       collector = FeatureCollector.restore(sae.dSae, collectorOptions, saved.snapshot, ckpt.dir);
