@@ -388,8 +388,8 @@ export function loadFeatureStore(dir: string): FeatureStore {
   return store;
 }
 
-/** Checks features.json's structure; errors name the file and the field. */
-function checkMeta(raw: unknown, file: string): FeatureStoreMeta {
+/** @internal Checks features.json's structure (also for reader.ts); errors name the file and the field. */
+export function checkMeta(raw: unknown, file: string): FeatureStoreMeta {
   const bad = (what: string): never => {
     throw new Error(`${file}: ${what}`);
   };
