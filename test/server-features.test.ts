@@ -27,6 +27,7 @@ import {
   Sae,
   collectFeatures,
   featurePage,
+  logitEffects,
   promptFeatureActs,
   saveFeatureStore,
   saveSae,
@@ -210,6 +211,72 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
     const f = await post<{ message: string }>('/api/fires', { prompt: PROMPT, saes: ['other'] });
     assert.equal(f.status, 404);
     assert.match(f.body.message, /no dictionary 'other'/);
+  });
+});
+
+describe('a transcoder without a feature store', { timeout: 60_000 }, () => {
+  const model = tinyModel();
+  const base = Sae.create(
+    {
+      architecture: 'transcoder',
+      d_in: 32,
+      d_sae: 16,
+      d_out: 32,
+      hook_name: 'blocks.0.ln2.hook_normalized',
+      hook_name_out: 'blocks.0.hook_mlp_out',
+    },
+    { seed: 2 },
+  );
+  const tc = base.withParams({ ...base.params, b_enc: tensor(new Float32Array(16).fill(0.05), [16]) });
+  let dir: string;
+  let app: FastifyInstance;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gb-featsrv-'));
+    saveSae(tc, join(dir, 'tc'));
+    app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [resolveSaeSource(join(dir, 'tc'))] });
+    await app.ready();
+  });
+  after(async () => {
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is listed as a transcoder; its page has the logit effects only; fires and steering are the library's", async () => {
+    const list = (await app.inject({ method: 'GET', url: '/api/saes' })).json() as SaeList;
+    assert.equal(list.saes[0]!.transcoder, true);
+    assert.equal(list.saes[0]!.hookNameOut, 'blocks.0.hook_mlp_out');
+    assert.equal(list.saes[0]!.l0, null);
+    const page = (await app.inject({ method: 'GET', url: '/api/features/tc/3' })).json() as FeaturePageResult;
+    assert.equal(page.hasStore, false);
+    assert.deepEqual(page.groups, []);
+    assert.equal(page.logits?.path, 'W_dec @ diag(ln_final.w) @ W_U');
+    const effects = logitEffects(model, tc, 10);
+    assert.ok(!('reason' in effects));
+    assert.deepEqual(
+      page.logits!.positive.map((t) => t.id),
+      Array.from(effects.posIds.subarray(30, 40)),
+    );
+    page.logits!.positive.forEach((t, j) => close(t.value, effects.posValues[30 + j]!, `logit ${j}`));
+    const tokens = model.tokenizer!.encode(PROMPT, { prependBos: true });
+    const fires = (await app.inject({ method: 'POST', url: '/api/fires', payload: { prompt: PROMPT, topK: 2 } })).json() as FiresResult;
+    const top = topFeaturesPerToken(promptFeatureActs(model, tc, tokens), 16, 2);
+    fires.saes[0]!.top.forEach((row, p) => {
+      assert.deepEqual(
+        row.map((x) => x.feature),
+        top[p]!.map((x) => x.feature),
+      );
+      row.forEach((x, j) => close(x.act, top[p]![j]!.act, `act at ${p}`));
+    });
+    const steer = (
+      await app.inject({
+        method: 'POST',
+        url: '/api/features/tc/steer',
+        payload: { feature: 3, prompt: PROMPT, scale: 50, maxNewTokens: 5 },
+      })
+    ).json() as FeatureSteerResult;
+    const want = steerWithFeature(model, tc, 3, tokens, { scale: 50, maxNewTokens: 5 });
+    assert.deepEqual(steer.steered.tokens, want.steered);
+    assert.deepEqual(steer.unsteered.tokens, want.unsteered);
   });
 });
 
