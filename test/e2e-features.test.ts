@@ -367,14 +367,12 @@ describe('dictionaries in the workbench', { timeout: 300_000 }, () => {
     const check = async (p: Page) => {
       for (let pos = 0; pos < tokens.length; pos++) {
         const cell = p.locator(`[data-testid="fires-row"][data-pos="${pos}"] [data-testid="fires-cell"]`);
-        const shown = await cell
-          .getByTestId('fires-feature')
-          .evaluateAll((els) =>
-            els.map((e) => ({
-              feature: Number(e.getAttribute('data-feature')),
-              act: e.querySelector('[data-testid="fires-act"]')?.textContent,
-            })),
-          );
+        const shown = await cell.getByTestId('fires-feature').evaluateAll((els) =>
+          els.map((e) => ({
+            feature: Number(e.getAttribute('data-feature')),
+            act: e.querySelector('[data-testid="fires-act"]')?.textContent,
+          })),
+        );
         const apiRow = r.saes[0]!.top[pos]!;
         assert.deepEqual(
           shown.map((s) => s.feature),
