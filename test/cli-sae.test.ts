@@ -136,6 +136,11 @@ describe('glassbox sae', async () => {
       [['sae', 'eval', '--sae', saeDir, '--tokens', 'many'], /--tokens must be an integer/],
       [['sae', 'show', '--features', store, '--feature', '96'], /feature 96 is out of range/],
       [['sae', 'show', '--features', join(dir, 'none'), '--feature', '0'], /none\/features\.json: not found/],
+      [
+        ['sae', 'features', '--sae', saeDir, '--out', join(dir, 'fresh'), '--resume'],
+        /--resume: .*fresh\/\.checkpoint holds no checkpoint/,
+      ],
+      [['sae', 'features', '--sae', saeDir, '--out', store, '--checkpoint-every', '-1'], /--checkpoint-every must be an integer/],
     ];
     for (const [args, pattern] of cases) {
       const r = glassbox(...args);

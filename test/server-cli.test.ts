@@ -124,6 +124,8 @@ describe('glassbox serve', () => {
       [['serve', dir, '--port', '0', '--max-tokens', '100'], /maxTokens 100 exceeds the model's context of 32 tokens/],
       [['serve', join(dir, 'missing')], /no such directory/],
       [['serve', dir, '--session-budget', '0'], /--session-budget must be an integer in 1\.\.1073741824, got '0'/],
+      [['serve', dir, '--sae', join(dir, 'no-sae')], /no-sae: not found \(--sae takes an SAE directory/],
+      [['serve', dir, '--sae', dir], /cfg\.json: not found \(--sae takes an SAE directory in SAELens layout/],
     ] as const) {
       const r = await promisify(execFile)(process.execPath, [...CLI, ...args], { cwd: ROOT }).then(
         () => ({ code: 0, err: '' }),

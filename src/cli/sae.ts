@@ -13,7 +13,11 @@
  * FILE.bin` (a nanoGPT-style token file with its .bin.json sidecar).
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { stderrBar } from '../io/progress.js';
+import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { loadModel } from '../model/pretrained.js';
 import { defaultContextSize, evaluateSae, formatEvalReport } from '../sae/evals.js';
@@ -188,31 +192,74 @@ export function registerSae(program: Command): Command {
     .option('--before <n>', 'tokens shown before the max-activating token', '10')
     .option('--after <n>', 'tokens shown after it', '5')
     .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
-    .action(async (f: RunFlags & { out: string; topK: string; before: string; after: string; logitTokens: string }) => {
-      const topK = intFlag('top-k', f.topK);
-      const before = intFlag('before', f.before, 0);
-      const after = intFlag('after', f.after, 0);
-      const logits = intFlag('logit-tokens', f.logitTokens, 0);
-      const p = await prepare(f);
-      const t0 = performance.now();
-      const store = collectFeatures(p.model, p.sae, p.source, {
-        batches: p.batches,
-        batchSize: p.batchSize,
-        contextSize: p.contextSize,
-        excludeSpecial: !f.includeSpecial,
-        topK,
-        before,
-        after,
-        logitEffects: logits,
-        modelName: f.model,
-        saePath: f.sae,
-        description: p.description,
-        allowModelMismatch: f.allowModelMismatch === true,
-      });
-      saveFeatureStore(store, f.out);
-      console.log(formatStoreSummary(store, f.out));
-      console.log(`\n${seconds(t0)}`);
-    });
+    .option('--checkpoint-every <n>', 'write the collection state to OUT/.checkpoint every n batches (0: never)', '50')
+    .option('--resume', 'continue a stopped run from OUT/.checkpoint (same flags)')
+    .option('--no-progress', 'no progress bar')
+    .action(
+      async (
+        f: RunFlags & {
+          out: string;
+          topK: string;
+          before: string;
+          after: string;
+          logitTokens: string;
+          checkpointEvery: string;
+          resume?: boolean;
+          progress: boolean;
+        },
+      ) => {
+        const topK = intFlag('top-k', f.topK);
+        const before = intFlag('before', f.before, 0);
+        const after = intFlag('after', f.after, 0);
+        const logits = intFlag('logit-tokens', f.logitTokens, 0);
+        const every = intFlag('checkpoint-every', f.checkpointEvery, 0);
+        const p = await prepare(f);
+        const t0 = performance.now();
+        const checkpointDir = join(f.out, '.checkpoint');
+        if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
+          throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
+        const bar =
+          f.progress && process.stderr.isTTY
+            ? await stderrBar('features [{bar}] {percentage}% | batch {value}/{total} | {rate} tokens/s | ETA {eta_formatted}', 5)
+            : null;
+        let started = false;
+        let firstDone = 0;
+        const onBatch = (done: number, total: number) => {
+          if (!bar) return;
+          if (!started) {
+            started = true;
+            firstDone = done;
+            bar.start(total, done, { rate: '-' });
+            return;
+          }
+          const secs = (performance.now() - t0) / 1000;
+          bar.update(done, { rate: (((done - firstDone) * p.batchSize * p.contextSize) / Math.max(secs, 1e-9)).toFixed(0) });
+        };
+        const store = collectFeatures(p.model, p.sae, p.source, {
+          batches: p.batches,
+          batchSize: p.batchSize,
+          contextSize: p.contextSize,
+          excludeSpecial: !f.includeSpecial,
+          topK,
+          before,
+          after,
+          logitEffects: logits,
+          modelName: f.model,
+          saePath: f.sae,
+          description: p.description,
+          allowModelMismatch: f.allowModelMismatch === true,
+          onBatch,
+          ...(every > 0 || f.resume
+            ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } }
+            : {}),
+          ...(f.resume ? { resume: true } : {}),
+        });
+        bar?.stop();
+        saveFeatureStore(store, f.out);
+        console.log(formatStoreSummary(store, f.out));
+        console.log(`\n${seconds(t0)}`);
+      },
+    );
 
   sae
     .command('show')

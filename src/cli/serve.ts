@@ -41,6 +41,12 @@ export function registerServe(program: Command): void {
     .option('--session-budget <MiB>', "most memory the model's compiled sessions keep, in MiB (least recently used are released)", '512')
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
     .option('--open', 'open the workbench in the default browser once it is listening')
+    .option(
+      '--sae <dir>',
+      'attach an SAE or transcoder directory (SAELens layout; its feature store in DIR or DIR/features is used when present); repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--sae-any-model', 'attach SAEs whose cfg.json model_name names another model (the shapes are still checked)')
     .action(
       async (
         spec: string,
@@ -54,6 +60,8 @@ export function registerServe(program: Command): void {
           sessionBudget: string;
           web?: string;
           open?: boolean;
+          sae?: string[];
+          saeAnyModel?: boolean;
         },
       ) => {
         const running = await serve({
@@ -73,6 +81,8 @@ export function registerServe(program: Command): void {
           sessionBudgetBytes: intFlag('session-budget', opts.sessionBudget, 1, 2 ** 30) * 2 ** 20,
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
+          ...(opts.sae ? { saes: opts.sae } : {}),
+          ...(opts.saeAnyModel ? { allowModelMismatch: true } : {}),
         });
         if (opts.open) await openBrowser(running.url);
         const stop = () => {

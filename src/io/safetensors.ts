@@ -401,6 +401,30 @@ export class SafetensorsFile {
     return out;
   }
 
+  /**
+   * `byteLength` raw bytes of a tensor starting `byteOffset` bytes into it (one positioned read:
+   * a row of a row-major tensor without reading the rest). The range must lie inside the tensor.
+   */
+  readBytesAt(name: string, byteOffset: number, byteLength: number): Uint8Array {
+    const e = this.#entry(name);
+    if (!(
+      Number.isSafeInteger(byteOffset) &&
+      Number.isSafeInteger(byteLength) &&
+      byteOffset >= 0 &&
+      byteLength >= 0 &&
+      byteOffset + byteLength <= e.byteLength
+    ))
+      throw new SafetensorsError(
+        this.path,
+        `bytes ${byteOffset}..${byteOffset + byteLength} are outside the tensor's ${e.byteLength} bytes`,
+        name,
+      );
+    const fd = this.#descriptor(name);
+    const out = new Uint8Array(byteLength);
+    readExactly(fd, out, this.#h.dataStart + e.begin + byteOffset, this.#short(name));
+    return out;
+  }
+
   /** @internal where a floating-point tensor lies in the file (null for other dtypes) */
   _place(name: string): FloatTensorPlace | null {
     const e = this.#entry(name);

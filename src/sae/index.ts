@@ -145,6 +145,8 @@ export {
   type LogitEffects,
   type HistogramBins,
 } from './features/index.js';
+export { FeatureStoreReader } from './features/index.js';
+export { promptFeatureActs, topFeaturesPerToken, steerWithFeature, type TokenFeature, type FeatureSteerOptions } from './features/index.js';
 export {
   planContexts,
   contextBatches,

@@ -17,6 +17,8 @@
  * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total }`, then `result`, `error` or `cancelled`
  * - `DELETE /api/jobs/:id`      cancels a running job (its work stops after the forward pass it is in)
  * - `POST /api/steer`           `{ positive, negative, layer, prompt, scale?, ... }` -> steered and unsteered text
+ * - `GET /api/saes`, `GET /api/features/:sae/:feature`, `POST /api/features/:sae/steer`, `POST /api/fires`:
+ *   the dictionaries attached with `saes` (features.ts)
  *
  * The response shapes are documented on the functions in handlers.ts and patching.ts.
  *
@@ -33,6 +35,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { HookedTransformer } from '../model/hooked.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
+import { attachSaes, registerFeatureRoutes, type SaeSource } from './features.js';
 import { JobManager } from './jobs.js';
 import { ModelWorker } from './model-worker.js';
 import { startPatching } from './patching.js';
@@ -99,6 +102,10 @@ export interface ServerOptions {
   allowedHosts?: readonly string[];
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
+  /** SAEs and transcoders to attach (features.ts: `resolveSaeSource` loads one from a directory). */
+  saes?: readonly SaeSource[];
+  /** Attach SAEs whose cfg.json model_name names another model (default false: refused). */
+  allowModelMismatch?: boolean;
 }
 
 /** Host names that reach only this machine. */
@@ -155,6 +162,9 @@ export function createServer(options: ServerOptions): FastifyInstance {
     if (!Number.isSafeInteger(b) || b < 1) throw new Error(`${name} must be a positive integer, got ${b}`);
     return b;
   };
+  const attached = attachSaes(model, options.modelName ?? 'model', options.saes ?? [], {
+    allowModelMismatch: options.allowModelMismatch ?? false,
+  });
   const worker = new ModelWorker(
     model,
     {
@@ -164,6 +174,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
       passBudgetBytes: budget('passBudgetBytes', options.passBudgetBytes, 64 * 2 ** 20),
     },
     limits.maxQueued,
+    attached.map((a) => a.sae),
   );
   // The HTTP thread keeps the config, hook names and tokenizer; the weights are the worker's.
   const view = { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer };
@@ -280,6 +291,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     res.on('close', stop);
   });
 
+  registerFeatureRoutes(app, ctx, attached);
   registerWeb(app, options.webRoot === undefined ? DEFAULT_WEB_ROOT : options.webRoot);
   return app;
 }

@@ -6,13 +6,17 @@ import type { FastifyInstance } from 'fastify';
 import { HookedTransformer } from '../model/hooked.js';
 import { loadModel } from '../model/pretrained.js';
 import { createServer, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
+import { resolveSaeSource, type SaeSource } from './features.js';
 
 export { createServer, serverLimits, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
 export { HttpError, errorBody, type ErrorBody } from './errors.js';
 export { DEFAULT_WEB_ROOT } from './web.js';
 export type { ServerLimits, ServerStats } from './schemas.js';
+export { resolveSaeSource, attachSaes, readExplanations, type SaeSource, type AttachedSae } from './features.js';
 
-export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts'> {
+export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts' | 'saes'> {
+  /** SAEs and transcoders to attach: what `--sae` names (resolveSaeSource), or loaded ones. */
+  saes?: readonly (string | SaeSource)[];
   /** A model spec for `loadModel` ('default', a directory, a hub id) or a loaded model. */
   model?: string | HookedTransformer;
   /** Its name for GET /api/model (default: the spec). */
@@ -60,8 +64,10 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       `listening on ${host} exposes the server beyond this machine, so it needs the host names clients will use (--allowed-hosts name1,name2): ` +
         'without that list a web page on any site could reach the server through DNS rebinding',
     );
+  // The SAEs first: a bad --sae is refused before the (slower) model load.
+  const saes = (options.saes ?? []).map((s) => (typeof s === 'string' ? resolveSaeSource(s) : s));
   const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
-  const app = createServer({ ...options, model, modelName, allowedHosts });
+  const app = createServer({ ...options, model, modelName, allowedHosts, saes });
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -73,6 +79,10 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
         `glassbox: warning: listening on ${host}, not only this machine: anyone who can reach port ${actualPort} can use this server`,
       );
     print.log(`glassbox: serving ${modelName} (${model.cfg.family}, ${model.cfg.nLayers} layers) at ${url}`);
+    for (const s of saes)
+      print.log(
+        `glassbox: attached ${s.source} (${s.sae.cfg.architecture}, ${s.sae.dSae} features at ${s.sae.cfg.hook_name}${s.store ? ', with its feature store' : ', no feature store'})`,
+      );
   }
   return { app, url, host, port: actualPort, close: () => app.close() };
 }

@@ -10,6 +10,8 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { HttpError } from './errors.js';
 import { packModel, type ToMain, type ToWorker, type WorkerSettings, type WorkerStats } from './worker-protocol.js';
 import type { ErrorBody } from './schemas.js';
+import type { Sae } from '../sae/sae.js';
+import { packSaes } from './feature-compute.js';
 
 interface Pending {
   resolve(value: unknown): void;
@@ -52,9 +54,12 @@ export class ModelWorker {
     settings: WorkerSettings,
     /** Most requests waiting for the worker at once; more are refused with a 429. */
     private readonly maxQueued: number,
+    /** The attached dictionaries, sent to the worker with the model. */
+    saes: readonly Sae[] = [],
   ) {
     const { packed, transfer } = packModel(model.cfg, model.params);
-    this.worker = startWorker({ model: packed, settings }, transfer);
+    const sent = packSaes(saes);
+    this.worker = startWorker({ model: packed, settings, saes: sent.packed }, [...transfer, ...sent.transfer]);
     this.worker.unref();
     let ready!: () => void;
     let failed!: (e: Error) => void;

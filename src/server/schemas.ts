@@ -308,3 +308,164 @@ export interface SteerResult {
   unsteered: Generation;
   steered: Generation;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dictionaries (SAEs and transcoders) attached with `glassbox serve --sae`: their feature pages,
+// steering along one feature, and the features that fire on a prompt (src/server/features.ts).
+
+/** An attached dictionary's id in URLs: its directory's name, made unique. */
+const SAE_ID = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
+
+export function featureSchemas(limits: ServerLimits) {
+  const prompt = { type: ['string', 'array'], maxLength: limits.maxChars, minItems: 1, items: int(0) } as const;
+  return {
+    saeParams: object(['sae'], { sae: SAE_ID }),
+    featureParams: object(['sae', 'feature'], { sae: SAE_ID, feature: { type: 'string', pattern: '^[0-9]{1,9}$' } }),
+    featureSteer: object(['feature', 'prompt'], {
+      feature: int(0),
+      prompt,
+      prependBos: { type: 'boolean' },
+      scale: { type: 'number', minimum: -1e4, maximum: 1e4 },
+      maxNewTokens: int(1, limits.maxNewTokens),
+      temperature: { type: 'number', minimum: 0, maximum: 10 },
+      topK: int(1),
+      topP: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+      seed: int(0, 2 ** 31 - 1),
+    }),
+    fires: object(['prompt'], {
+      prompt,
+      prependBos: { type: 'boolean' },
+      topK: int(1, limits.maxTopK),
+      /** Only these dictionaries (default all). */
+      saes: { type: 'array', minItems: 1, uniqueItems: true, items: SAE_ID },
+      /** One feature whose activation at every token comes back too. */
+      highlight: object(['sae', 'feature'], { sae: SAE_ID, feature: int(0) }),
+    }),
+  };
+}
+
+type FeatureSchemas = ReturnType<typeof featureSchemas>;
+export type SaeParams = FromSchema<FeatureSchemas['saeParams']>;
+export type FeatureParams = FromSchema<FeatureSchemas['featureParams']>;
+export type FeatureSteerBody = FromSchema<FeatureSchemas['featureSteer']>;
+export type FiresBody = FromSchema<FeatureSchemas['fires']>;
+
+/** GET /api/saes: one attached dictionary. */
+export interface SaeInfo {
+  /** Its id in URLs (/api/features/{id}/...). */
+  id: string;
+  /** Where it was loaded from. */
+  source: string;
+  architecture: string;
+  transcoder: boolean;
+  hookName: string;
+  /** A transcoder's output hook point (null for SAEs). */
+  hookNameOut: string | null;
+  hookHeadIndex: number | null;
+  dIn: number;
+  /** The dictionary's width. */
+  dSae: number;
+  dOut: number;
+  modelName: string | null;
+  /** Mean active features per token over the feature store's corpus (null without a store). */
+  l0: number | null;
+  /** Features that never fired over the store's corpus (null without a store). */
+  deadFeatures: number | null;
+  /** The store's corpus, when there is a store. */
+  store: { tokens: number; contexts: number; contextSize: number; topK: number; description: string } | null;
+  /** The SAE directory's evals.json (what `glassbox sae eval --json` writes), when it has one. */
+  evals: Record<string, unknown> | null;
+}
+
+export interface SaeList {
+  saes: SaeInfo[];
+}
+
+/** One token of a context, with the feature's activation there. */
+export interface FeatureToken {
+  id: number;
+  str: string | null;
+  act: number | null;
+}
+
+/** One of a feature's top activating contexts. */
+export interface FeatureContext {
+  /** Its max activation. */
+  activation: number | null;
+  /** The context's index in the store's corpus, and the max-activating token's position in it. */
+  context: number;
+  position: number;
+  /** The max-activating token's index in `tokens`. */
+  maxIndex: number;
+  tokens: FeatureToken[];
+}
+
+/** Contexts whose max activation lies in [min, max] (the top band includes max). */
+export interface ContextGroup {
+  label: string;
+  min: number | null;
+  max: number | null;
+  contexts: FeatureContext[];
+}
+
+/** A token's effect on the logits. */
+export interface LogitToken {
+  id: number;
+  str: string | null;
+  value: number | null;
+}
+
+/** A feature's explanation (written into the feature store by `glassbox sae explain`). */
+export interface FeatureExplanation {
+  text: string;
+  /** Its detection score (balanced accuracy), when scored. */
+  score: number | null;
+  /** The explainer model, when known. */
+  model: string | null;
+}
+
+/** GET /api/features/:sae/:feature: everything a feature page shows. */
+export interface FeaturePageResult {
+  sae: string;
+  feature: number;
+  dSae: number;
+  /** Whether the dictionary has a feature store (without one, only logit effects are known). */
+  hasStore: boolean;
+  density: number | null;
+  fireCount: number | null;
+  maxActivation: number | null;
+  meanActivation: number | null;
+  /** Non-zero activations by log-spaced bin: counts[i] in [edges[i], edges[i+1]). */
+  histogram: { edges: (number | null)[]; counts: number[] } | null;
+  /** The store's top contexts, best first, grouped into equal bands of activation below the max. */
+  groups: ContextGroup[];
+  /** Top and bottom tokens of the decoder direction through the unembedding (null, with the reason, when it has none). */
+  logits: { path: string; positive: LogitToken[]; negative: LogitToken[] } | null;
+  logitsReason: string | null;
+  explanation: FeatureExplanation | null;
+}
+
+/** POST /api/features/:sae/steer: the prompt continued without and with the feature added. */
+export interface FeatureSteerResult {
+  sae: string;
+  feature: number;
+  /** Added to the feature's activation at every position. */
+  scale: number;
+  prompt: Generation;
+  unsteered: Generation;
+  steered: Generation;
+}
+
+/** One feature's activation at a token. */
+export interface FiringFeature {
+  feature: number;
+  act: number | null;
+}
+
+/** POST /api/fires: per token, its top features in each dictionary. */
+export interface FiresResult extends Tokens {
+  /** top[pos] for each dictionary: the features firing there, strongest first (at most topK). */
+  saes: { id: string; top: FiringFeature[][] }[];
+  /** The highlighted feature's activation at every token. */
+  highlight: { sae: string; feature: number; acts: (number | null)[] } | null;
+}

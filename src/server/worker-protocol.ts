@@ -8,6 +8,7 @@ import type { ModelParams } from '../model/forward.js';
 import { Tensor } from '../tensor/index.js';
 import type { DType, TypedArray } from '../tensor/dtype.js';
 import type { ErrorBody } from './schemas.js';
+import type { PackedSae } from './feature-compute.js';
 
 /** The worker's budgets and limits. */
 export interface WorkerSettings {
@@ -38,6 +39,8 @@ export interface PackedModel {
 export interface WorkerInit {
   model: PackedModel;
   settings: WorkerSettings;
+  /** The attached dictionaries (feature-compute.ts), in the server's order. */
+  saes?: PackedSae[];
 }
 
 export type ToWorker =

@@ -14,6 +14,7 @@ import { memoryConfig, shapeBuckets } from '../analysis/index.js';
 import { ortConfig, ortStats, sessionArenaBytes, sessionCacheSize } from '../tensor/backends/ort.js';
 import { asUserError, describeError } from './errors.js';
 import { attentionPatterns, dlaValues, forwardTop, headDetectors, lens, patchingSweep, steerRun, type Computer } from './compute.js';
+import { featureFires, featureLogits, featureSteer, installSaes } from './feature-compute.js';
 import { unpackModel, type ToMain, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -34,6 +35,7 @@ try {
     buckets: shapeBuckets({ maxLength: init.settings.maxTokens }),
     passBudgetBytes: init.settings.passBudgetBytes,
   };
+  installSaes(init.saes);
 } catch (e) {
   post({ type: 'failed', message: e instanceof Error ? e.message : String(e) });
   throw e;
@@ -47,6 +49,9 @@ const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
   dla: dlaValues,
   heads: headDetectors,
   steer: steerRun,
+  fires: featureFires,
+  featureSteer,
+  featureLogits,
 };
 /** The computations a job may name, each a generator run one step per pass. */
 const JOBS: Record<string, (c: Computer, args: never) => Generator<unknown, unknown, void>> = {

@@ -10,6 +10,9 @@ import { LogitLensView } from './views/LogitLensView';
 import { PatchingView } from './views/PatchingView';
 import { PromptView } from './views/PromptView';
 import { SteeringView } from './views/SteeringView';
+import { FeatureView } from './views/FeatureView';
+import { FiresView } from './views/FiresView';
+import { setAttachedSaes, useSaes } from './features';
 
 const VIEW_COMPONENTS: Record<ViewId, ComponentType<{ route: Route }>> = {
   prompt: PromptView,
@@ -19,6 +22,8 @@ const VIEW_COMPONENTS: Record<ViewId, ComponentType<{ route: Route }>> = {
   patching: PatchingView,
   heads: HeadsView,
   steering: SteeringView,
+  fires: FiresView,
+  feature: FeatureView,
 };
 
 function ModelHeader({ model }: { model: ModelInfo | null }) {
@@ -74,13 +79,14 @@ export function App() {
   const [model, setModel] = useState<ModelInfo | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [attempt, setAttempt] = useState(0);
+  const saes = useSaes();
 
   useEffect(() => {
     const ctl = new AbortController();
     setError(null);
-    api
-      .model(ctl.signal)
-      .then(setModel)
+    // The attached dictionaries are known before any view renders (the feature views need them).
+    Promise.all([api.model(ctl.signal), api.saes(ctl.signal).then((r) => setAttachedSaes(r.saes))])
+      .then(([m]) => setModel(m))
       .catch((e: unknown) => {
         if (!ctl.signal.aborted) setError(asApiError(e));
       });
@@ -97,7 +103,7 @@ export function App() {
     <ModelContext.Provider value={model}>
       <ModelHeader model={model} />
       <nav className="nav" data-testid="nav">
-        {VIEWS.map((v) => (
+        {VIEWS.filter((v) => !('needsSae' in v) || saes.length > 0).map((v) => (
           <a
             key={v.id}
             href={hrefOf(v.id)}

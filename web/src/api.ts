@@ -26,6 +26,7 @@ import type {
   SteerBody,
   SteerResult,
 } from '../../src/server/schemas';
+import type { FeaturePageResult, FeatureSteerBody, FeatureSteerResult, FiresBody, FiresResult, SaeList } from '../../src/server/schemas';
 
 export type {
   AttentionResult,
@@ -44,6 +45,16 @@ export type {
   SteerResult,
   TokenProb,
   TokenRef,
+} from '../../src/server/schemas';
+export type {
+  ContextGroup,
+  FeatureContext,
+  FeaturePageResult,
+  FeatureSteerResult,
+  FiresResult,
+  LogitToken,
+  SaeInfo,
+  SaeList,
 } from '../../src/server/schemas';
 
 /** An error answered by the API (or a network failure, with statusCode 0). */
@@ -103,6 +114,12 @@ export const api = {
   patching: (body: PatchingBody, signal?: AbortSignal) => request<PatchingStart>('POST', '/api/patching', body, signal),
   cancelJob: (id: string) => request<JobSummary>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
   steer: (body: SteerBody, signal?: AbortSignal) => request<SteerResult>('POST', '/api/steer', body, signal),
+  saes: (signal?: AbortSignal) => request<SaeList>('GET', '/api/saes', undefined, signal),
+  featurePage: (sae: string, feature: number, signal?: AbortSignal) =>
+    request<FeaturePageResult>('GET', `/api/features/${encodeURIComponent(sae)}/${feature}`, undefined, signal),
+  featureSteer: (sae: string, body: FeatureSteerBody, signal?: AbortSignal) =>
+    request<FeatureSteerResult>('POST', `/api/features/${encodeURIComponent(sae)}/steer`, body, signal),
+  fires: (body: FiresBody, signal?: AbortSignal) => request<FiresResult>('POST', '/api/fires', body, signal),
 };
 
 export type JobEvent =

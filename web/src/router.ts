@@ -12,6 +12,9 @@ export const VIEWS = [
   { id: 'patching', title: 'Patching' },
   { id: 'heads', title: 'Heads' },
   { id: 'steering', title: 'Steering' },
+  // Shown only when the server has dictionaries attached (`glassbox serve --sae DIR`).
+  { id: 'fires', title: 'Features', needsSae: true },
+  { id: 'feature', title: 'Feature page', needsSae: true },
 ] as const;
 
 export type ViewId = (typeof VIEWS)[number]['id'];

@@ -15,6 +15,27 @@
  * `stats()` then sorts each heap, best first.
  */
 
+/** One of a collector's running arrays. */
+export type CollectorArray = Int32Array | Float32Array | Float64Array;
+
+/** A collector's state: its running arrays and counters (see `FeatureCollector.snapshot`). */
+export interface CollectorSnapshot {
+  counters: { tokens: number; contexts: number; nextContext: number };
+  arrays: {
+    heap: Int32Array;
+    heap_size: Int32Array;
+    value: Float32Array;
+    context: Float64Array;
+    position: Int32Array;
+    win_tokens: Int32Array;
+    win_acts: Float32Array;
+    hist: Float64Array;
+    fires: Float64Array;
+    sum: Float64Array;
+    max: Float32Array;
+  };
+}
+
 /** Fixed log-spaced bins for activation histograms. */
 export interface HistogramBins {
   /** Lower edge of the first bin (> 0; smaller activations are counted in the first bin). */
@@ -269,6 +290,53 @@ export class FeatureCollector {
         i = m;
       }
     }
+  }
+
+  /**
+   * The collector's whole state (for a checkpoint): its running arrays by name and its counters.
+   * `FeatureCollector.restore` with the same options continues exactly where this one stands.
+   */
+  snapshot(): CollectorSnapshot {
+    return {
+      counters: { tokens: this.#tokens, contexts: this.#contexts, nextContext: this.#nextContext },
+      arrays: {
+        heap: this.#heap,
+        heap_size: this.#heapSize,
+        value: this.#value,
+        context: this.#context,
+        position: this.#position,
+        win_tokens: this.#winTokens,
+        win_acts: this.#winActs,
+        hist: this.#hist,
+        fires: this.#fires,
+        sum: this.#sum,
+        max: this.#max,
+      },
+    };
+  }
+
+  /**
+   * A collector built with `options` and continued from `snapshot` (a copy of its arrays). An array
+   * of the wrong type or length (a snapshot of a collector with other options) is refused, naming it.
+   */
+  static restore(dSae: number, options: FeatureCollectorOptions, snapshot: CollectorSnapshot, where = 'snapshot'): FeatureCollector {
+    const c = new FeatureCollector(dSae, options);
+    const mine = c.snapshot().arrays;
+    for (const [name, target] of Object.entries(mine) as [keyof CollectorSnapshot['arrays'], CollectorArray][]) {
+      const src = snapshot.arrays[name];
+      if (!src || src.constructor !== target.constructor || src.length !== target.length)
+        throw new Error(
+          `${where}: '${name}' is ${src ? `${src.constructor.name}(${src.length})` : 'missing'}, this collector needs ${target.constructor.name}(${target.length}) (a checkpoint of another run?)`,
+        );
+      (target as Float64Array).set(src as Float64Array);
+    }
+    const { tokens, contexts, nextContext } = snapshot.counters;
+    for (const [k, v] of Object.entries(snapshot.counters))
+      if (!(Number.isSafeInteger(v) && v >= 0)) throw new Error(`${where}: counter '${k}' must be a non-negative integer, got ${v}`);
+    c.#tokens = tokens;
+    c.#contexts = contexts;
+    c.#nextContext = nextContext;
+    return c;
   }
 
   /** The statistics so far, each feature's contexts best first (the collector can keep going). */

@@ -24,3 +24,5 @@ export {
   type FeatureStoreMeta,
 } from './store.js';
 export { featurePage, formatFeaturePage, type FeaturePage, type PageContext, type PageToken } from './page.js';
+export { promptFeatureActs, topFeaturesPerToken, steerWithFeature, type TokenFeature, type FeatureSteerOptions } from './prompt.js';
+export { FeatureStoreReader } from './reader.js';

@@ -25,7 +25,9 @@ import { SafetensorsError, loadSafetensors, saveSafetensors } from '../../io/saf
 import type { HookedTransformer } from '../../model/hooked.js';
 import { tensor, type Tensor } from '../../tensor/index.js';
 import { defaultContextSize, defaultPrependBos, runSaeOnBatch } from '../evals.js';
-import { contextBatches, planContexts, specialTokenIds, type TokenSource } from '../contexts.js';
+import { planContexts, specialTokenIds, type ContextPlan, type TokenSource } from '../contexts.js';
+import { treeDigest } from '../../train/fingerprint.js';
+import { loadCollectionCheckpoint, removeCollectionCheckpoint, saveCollectionCheckpoint } from './checkpoint.js';
 import { readJsonFile } from '../formats.js';
 import type { Sae } from '../sae.js';
 import { checkSaeModel } from '../attach.js';
@@ -110,6 +112,17 @@ export interface CollectFeaturesOptions extends FeatureCollectorOptions {
   onBatch?: (done: number, total: number) => void;
   /** Collect even when the SAE's cfg.json names another model (see `checkSaeModel`). */
   allowModelMismatch?: boolean;
+  /**
+   * Write the collector's state to `dir` every `everyBatches` batches (default 50), so that a run
+   * stopped midway resumes (`resume`) instead of starting over (see checkpoint.ts). The
+   * checkpoint is removed once the collection is done.
+   */
+  checkpoint?: { dir: string; everyBatches?: number };
+  /**
+   * Continue from the checkpoint in `checkpoint.dir` when there is one (a checkpoint of another run
+   * is refused). Without it an existing checkpoint is refused too, so nothing is overwritten unasked.
+   */
+  resume?: boolean;
 }
 
 /**
@@ -139,16 +152,38 @@ export function collectFeatures(
     ...(options.description !== undefined ? { description: options.description } : {}),
   });
   const excluded = specialTokenIds(model, options.excludeSpecial ?? true);
-  const collector = new FeatureCollector(sae.dSae, { ...options, excludedTokenIds: excluded });
+  const collectorOptions = { ...options, excludedTokenIds: excluded };
+  let collector = new FeatureCollector(sae.dSae, collectorOptions);
   const total = Math.ceil(plan.contexts / plan.batchSize);
   let done = 0;
-  let positions = 0;
-  for (const batch of contextBatches(plan)) {
+  const ckpt = options.checkpoint;
+  const every = ckpt?.everyBatches ?? 50;
+  if (ckpt && !(Number.isInteger(every) && every >= 1)) throw new Error(`checkpoint.everyBatches must be a positive integer, got ${every}`);
+  const run = ckpt ? collectionFingerprint(sae, plan, collector, excluded) : null;
+  if (ckpt) {
+    const saved = loadCollectionCheckpoint(ckpt.dir, run);
+    if (saved && !options.resume)
+      throw new Error(
+        `${ckpt.dir}: holds a checkpoint of this collection (${saved.batchesDone} of ${total} batches); resume it ('glassbox sae features --resume', or resume: true), or delete it to start over`,
+      );
+    if (saved) {
+      collector = FeatureCollector.restore(sae.dSae, collectorOptions, saved.snapshot, ckpt.dir);
+      done = saved.batchesDone;
+      options.onBatch?.(done, total);
+    }
+  }
+  // Positions run through the model: the whole batches (their rows are the plan's, each contextSize long).
+  let positions = Math.min(done * plan.batchSize, plan.contexts) * plan.contextSize;
+  for (let first = done * plan.batchSize; first < plan.contexts; first += plan.batchSize) {
+    const batch = plan.batch(first, Math.min(plan.batchSize, plan.contexts - first));
     const { acts } = runSaeOnBatch(model, sae, batch.tokens);
     collector.add(batch.ids, acts.cast('float32').dataSync() as Float32Array, batch.contextSize, batch.firstContext);
     positions += batch.ids.length;
-    options.onBatch?.(++done, total);
+    done++;
+    if (ckpt && done % every === 0 && done < total) saveCollectionCheckpoint(ckpt.dir, collector.snapshot(), done, run);
+    options.onBatch?.(done, total);
   }
+  if (ckpt) removeCollectionCheckpoint(ckpt.dir);
   const stats = collector.stats();
   const n = options.logitEffects ?? 10;
   const effects = n > 0 ? logitEffects(model, sae, n) : { reason: 'not computed (logitEffects: 0)' };
@@ -204,6 +239,29 @@ export function collectFeatures(
     meta.token_strings = { ids: sorted, strings: model.tokenizer.toStrTokens(sorted) };
   }
   return makeStore(meta, stats, logits);
+}
+
+/** What a collection checkpoint must agree on to be resumed: the SAE (weights included), the contexts, the collector. */
+function collectionFingerprint(sae: Sae, plan: ContextPlan, c: FeatureCollector, excluded: Iterable<number>): unknown {
+  return {
+    sae: {
+      architecture: sae.cfg.architecture,
+      hook_name: sae.cfg.hook_name,
+      hook_head_index: sae.cfg.hook_head_index ?? null,
+      d_in: sae.dIn,
+      d_sae: sae.dSae,
+      weights_sha256: treeDigest(sae.params),
+    },
+    contexts: {
+      description: plan.description,
+      available: plan.available,
+      contexts: plan.contexts,
+      context_size: plan.contextSize,
+      batch_size: plan.batchSize,
+      prepend_bos: plan.prependBos,
+    },
+    collector: { top_k: c.topK, before: c.before, after: c.after, histogram: c.bins, excluded: [...excluded].sort((a, b) => a - b) },
+  };
 }
 
 function makeStore(meta: FeatureStoreMeta, stats: FeatureStats, logits: LogitEffects | null): FeatureStore {
@@ -336,8 +394,8 @@ export function loadFeatureStore(dir: string): FeatureStore {
   return store;
 }
 
-/** Checks features.json's structure; errors name the file and the field. */
-function checkMeta(raw: unknown, file: string): FeatureStoreMeta {
+/** @internal Checks features.json's structure (also for reader.ts); errors name the file and the field. */
+export function checkMeta(raw: unknown, file: string): FeatureStoreMeta {
   const bad = (what: string): never => {
     throw new Error(`${file}: ${what}`);
   };

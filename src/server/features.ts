@@ -1,0 +1,439 @@
+/**
+ * Dictionaries (SAEs and transcoders) in the workbench: what `glassbox serve --sae DIR` attaches,
+ * and the endpoints over them.
+ *
+ * - `GET  /api/saes`                        the attached dictionaries: hook, architecture, width, L0, evals
+ * - `GET  /api/features/:sae/:feature`      a feature page: top contexts (per-token activations) grouped
+ *                                           by activation band, histogram, density, logit effects, explanation
+ * - `POST /api/features/:sae/steer`         `{ feature, prompt, scale?, ... }` -> unsteered and steered generations
+ * - `POST /api/fires`                       `{ prompt, topK?, saes?, highlight? }` -> per token, its top features
+ *
+ * Pages are slices of the feature store, read once at start-up (no model run); steering and the
+ * features on a prompt run in the model worker (feature-compute.ts), which holds a copy of each SAE.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { HookedTransformer } from '../model/hooked.js';
+import { runSaeOnBatch } from '../sae/evals.js';
+import { FEATURES_JSON, featurePage, loadFeatureStore, type FeatureStore } from '../sae/features/index.js';
+import { loadSae, readJsonFile, SAE_CFG_FILENAME } from '../sae/formats.js';
+import { Sae } from '../sae/sae.js';
+import { toInferenceSae } from '../sae/transforms.js';
+import { tensor } from '../tensor/index.js';
+import { HttpError } from './errors.js';
+import type { FeatureLogitsRaw, FiresRaw } from './feature-compute.js';
+import { num, promptIds, strTokens, tokenStr, type Ctx } from './handlers.js';
+import {
+  featureSchemas,
+  type ContextGroup,
+  type FeatureExplanation,
+  type FeatureParams,
+  type FeaturePageResult,
+  type FeatureSteerBody,
+  type FeatureSteerResult,
+  type FiresBody,
+  type FiresResult,
+  type SaeInfo,
+  type SaeList,
+  type SaeParams,
+} from './schemas.js';
+
+/** A dictionary to attach: loaded, with its feature store when it has one. */
+export interface SaeSource {
+  sae: Sae;
+  store: FeatureStore | null;
+  /** Where it came from (a directory), for errors and GET /api/saes. */
+  source: string;
+  /** Its id in URLs (default: the directory's name). */
+  id?: string;
+  /** Explanations by feature (default: those the store holds). */
+  explanations?: Map<number, FeatureExplanation>;
+  /** The directory's evals.json, when it has one. */
+  evals?: Record<string, unknown> | null;
+}
+
+/** An attached dictionary, checked against the model. */
+export interface AttachedSae {
+  id: string;
+  sae: Sae;
+  store: FeatureStore | null;
+  source: string;
+  explanations: Map<number, FeatureExplanation>;
+  evals: Record<string, unknown> | null;
+}
+
+/** Where a feature store may sit for an SAE directory: the directory itself, or its `features/`. */
+const STORE_PLACES = ['.', 'features'];
+
+/**
+ * What `--sae ARG` names, loaded: today a directory in SAELens layout (cfg.json +
+ * sae_weights.safetensors), with its feature store (features.json + features.safetensors, in the
+ * directory or its `features/` subdirectory) when it has one, and its evals.json when present.
+ * The one place other sources (a pretrained release's `RELEASE/SAE_ID`) hook in.
+ */
+export function resolveSaeSource(arg: string): SaeSource {
+  const dir = resolve(arg);
+  if (!existsSync(dir)) throw new Error(`${arg}: not found (--sae takes an SAE directory: cfg.json + sae_weights.safetensors)`);
+  if (!statSync(dir).isDirectory())
+    throw new Error(`${arg}: not a directory (--sae takes an SAE directory: cfg.json + sae_weights.safetensors)`);
+  if (!existsSync(join(dir, SAE_CFG_FILENAME)))
+    throw new Error(
+      `${join(arg, SAE_CFG_FILENAME)}: not found (--sae takes an SAE directory in SAELens layout: cfg.json + sae_weights.safetensors)`,
+    );
+  const sae = loadSae(dir);
+  const storeDir = STORE_PLACES.map((p) => join(dir, p)).find((d) => existsSync(join(d, FEATURES_JSON)));
+  const store = storeDir ? loadFeatureStore(storeDir) : null;
+  const explanations = storeDir ? readExplanations(store!, storeDir) : new Map<number, FeatureExplanation>();
+  const evalsPath = join(dir, 'evals.json');
+  let evals: Record<string, unknown> | null = null;
+  if (existsSync(evalsPath)) {
+    const raw = readJsonFile(evalsPath, { missing: 'not found', unreadable: 'cannot read the SAE evaluation' });
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new Error(`${evalsPath}: expected a JSON object (what \`glassbox sae eval --json\` writes)`);
+    evals = raw as Record<string, unknown>;
+  }
+  return { sae, store, source: arg, explanations, evals };
+}
+
+/**
+ * A store's explanations by feature. `glassbox sae explain` writes them into the store; read here
+ * from features.json's `explanations` or an `explanations.json` beside it: a list of
+ * `{ index | feature, text | explanation | description, score?, model? }`, or an object keyed by
+ * feature index. An entry that names no feature in range or has no text is refused, naming the file.
+ */
+export function readExplanations(store: FeatureStore, storeDir: string): Map<number, FeatureExplanation> {
+  const out = new Map<number, FeatureExplanation>();
+  const sources: [string, unknown][] = [];
+  const inMeta = (store.meta as unknown as Record<string, unknown>).explanations;
+  if (inMeta !== undefined && inMeta !== null) sources.push([join(storeDir, FEATURES_JSON), inMeta]);
+  const file = join(storeDir, 'explanations.json');
+  if (existsSync(file)) {
+    const raw = readJsonFile(file, { missing: 'not found', unreadable: 'cannot read the explanations' });
+    const list =
+      raw && typeof raw === 'object' && !Array.isArray(raw) && 'explanations' in raw
+        ? (raw as { explanations: unknown }).explanations
+        : raw;
+    sources.push([file, list]);
+  }
+  const d = store.meta.sae.d_sae;
+  for (const [where, value] of sources) {
+    const entries: [unknown, unknown][] = Array.isArray(value)
+      ? value.map((e: unknown) => [(e as Record<string, unknown> | null)?.index ?? (e as Record<string, unknown> | null)?.feature, e])
+      : value && typeof value === 'object'
+        ? Object.entries(value as Record<string, unknown>).map(([k, e]) => [/^\d+$/.test(k) ? Number(k) : k, e])
+        : (() => {
+            throw new Error(`${where}: 'explanations' must be a list or an object keyed by feature index`);
+          })();
+    entries.forEach(([index, e], i) => {
+      const at = `${where}: explanations[${Array.isArray(value) ? i : JSON.stringify(index)}]`;
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= d)
+        throw new Error(`${at}: names feature ${JSON.stringify(index)}, not one of 0..${d - 1}`);
+      const o = typeof e === 'string' ? { text: e } : ((e ?? {}) as Record<string, unknown>);
+      const text = o.text ?? o.explanation ?? o.description;
+      if (typeof text !== 'string' || text.trim() === '') throw new Error(`${at}: has no text (text, explanation or description)`);
+      const score = o.score ?? null;
+      if (score !== null && (typeof score !== 'number' || !Number.isFinite(score))) throw new Error(`${at}: 'score' must be a number`);
+      const model = o.model ?? o.explainer ?? null;
+      out.set(index, { text, score, model: typeof model === 'string' ? model : null });
+    });
+  }
+  return out;
+}
+
+/** The name's form for URLs: [A-Za-z0-9._-], at most 100 characters. */
+function urlId(name: string): string {
+  const id = name
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|-+$/g, '')
+    .slice(0, 100);
+  return id || 'sae';
+}
+
+/** Whether an SAE's model_name may name this model (SAELens and glassbox spell names differently: compare the last part). */
+function sameModel(saeModel: string, modelName: string, family: string): boolean {
+  const norm = (s: string) => s.toLowerCase().split('/').pop()!.replace(/[-_.]/g, '');
+  return [modelName, family].some((m) => norm(m) === norm(saeModel));
+}
+
+/**
+ * Checks each dictionary against the model and gives it a unique id: its hook points exist, it
+ * reads d_in and writes d_out values per token there (one forward pass of one token), its
+ * model_name (when set) names this model, a batch-dependent one (batchtopk) is converted to its
+ * per-token inference form, and its feature store was built for it (same width and hook).
+ * Errors name the source.
+ */
+export function attachSaes(
+  model: HookedTransformer,
+  modelName: string,
+  sources: readonly SaeSource[],
+  options: { allowModelMismatch?: boolean } = {},
+): AttachedSae[] {
+  const used = new Set<string>();
+  return sources.map((s) => {
+    const where = s.source;
+    let sae = s.sae;
+    if (!sae.cfg.hook_name) throw new Error(`${where}: the SAE's cfg.json names no hook_name, so it cannot be attached to the model`);
+    const saeModel = sae.cfg.model_name;
+    if (saeModel && !options.allowModelMismatch && !sameModel(saeModel, modelName, model.cfg.family))
+      throw new Error(
+        `${where}: the SAE was trained on '${saeModel}' (cfg.json model_name), not on the served model '${modelName}' (${model.cfg.family}); ` +
+          'serve that model, or pass --sae-any-model if the names differ but the model is the same',
+      );
+    if (sae.architecture.batchDependent) sae = toInferenceSae(sae);
+    try {
+      const row = model.cfg.bosTokenId ?? 0;
+      runSaeOnBatch(model, sae, tensor([[row]], [1, 1], 'int64'));
+    } catch (e) {
+      throw new Error(`${where}: the SAE does not fit the model: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    const store = s.store;
+    if (store) {
+      const m = store.meta.sae;
+      if (m.d_sae !== sae.dSae || (m.hook_name !== null && m.hook_name !== sae.cfg.hook_name))
+        throw new Error(
+          `${where}: its feature store was built for another dictionary (d_sae ${m.d_sae} at ${m.hook_name ?? 'no hook'}; the SAE has d_sae ${sae.dSae} at ${sae.cfg.hook_name})`,
+        );
+    }
+    let id = urlId(s.id ?? basename(resolve(where)));
+    for (let n = 2; used.has(id); n++) id = `${urlId(s.id ?? basename(resolve(where)))}-${n}`;
+    used.add(id);
+    return {
+      id,
+      sae,
+      store,
+      source: where,
+      explanations: s.explanations ?? new Map(),
+      evals: s.evals ?? null,
+    };
+  });
+}
+
+/** GET /api/saes. */
+export function listSaes(saes: readonly AttachedSae[]): SaeList {
+  return {
+    saes: saes.map((a): SaeInfo => {
+      const { sae, store } = a;
+      let l0: number | null = null;
+      let dead: number | null = null;
+      if (store) {
+        const fires = store.stats.fireCount;
+        let total = 0;
+        dead = 0;
+        for (let f = 0; f < fires.length; f++) {
+          total += fires[f]!;
+          if (fires[f] === 0) dead++;
+        }
+        l0 = store.stats.tokens > 0 ? num(total / store.stats.tokens) : null;
+      }
+      return {
+        id: a.id,
+        source: a.source,
+        architecture: sae.cfg.architecture,
+        transcoder: sae.isTranscoder,
+        hookName: sae.cfg.hook_name!,
+        hookNameOut: sae.isTranscoder ? (sae.cfg.hook_name_out ?? null) : null,
+        hookHeadIndex: sae.cfg.hook_head_index ?? null,
+        dIn: sae.dIn,
+        dSae: sae.dSae,
+        dOut: sae.dOut,
+        modelName: sae.cfg.model_name,
+        l0,
+        deadFeatures: dead,
+        store: store
+          ? {
+              tokens: store.meta.corpus.tokens_counted,
+              contexts: store.meta.corpus.contexts,
+              contextSize: store.meta.corpus.context_size,
+              topK: store.meta.top_k,
+              description: store.meta.corpus.description,
+            }
+          : null,
+        evals: a.evals,
+      };
+    }),
+  };
+}
+
+function saeByIdIn(saes: readonly AttachedSae[], id: string): { a: AttachedSae; index: number } {
+  const index = saes.findIndex((s) => s.id === id);
+  if (index < 0)
+    throw new HttpError(
+      404,
+      saes.length === 0
+        ? `no dictionary '${id}': none is attached (start the server with --sae DIR)`
+        : `no dictionary '${id}'; attached: ${saes.map((s) => s.id).join(', ')}`,
+    );
+  return { a: saes[index]!, index };
+}
+
+function checkFeature(a: AttachedSae, feature: number): void {
+  if (!(Number.isSafeInteger(feature) && feature >= 0 && feature < a.sae.dSae))
+    throw new HttpError(400, `feature ${feature} is out of range: '${a.id}' has ${a.sae.dSae} features (0..${a.sae.dSae - 1})`);
+}
+
+/** Bands of activation the top contexts are grouped in (Neuronpedia's quantile groups, over the contexts the store keeps). */
+const BANDS = 4;
+
+/**
+ * Groups contexts (best first) into `BANDS` equal bands of activation between 0 and the best
+ * one's: the top band first; empty bands are left out.
+ */
+function groupContexts(contexts: FeaturePageResult['groups'][number]['contexts'], max: number): ContextGroup[] {
+  if (contexts.length === 0 || !(max > 0)) return contexts.length ? [{ label: 'contexts', min: null, max: null, contexts }] : [];
+  const groups: ContextGroup[] = [];
+  for (let b = BANDS - 1; b >= 0; b--) {
+    const lo = (max * b) / BANDS;
+    const hi = (max * (b + 1)) / BANDS;
+    const inBand = contexts.filter((c) => {
+      const v = c.activation ?? 0;
+      return b === BANDS - 1 ? v >= lo : v >= lo && v < hi;
+    });
+    if (inBand.length === 0) continue;
+    const label = b === BANDS - 1 ? `top activations (${num(lo)} to ${num(hi)})` : `activation ${num(lo)} to ${num(hi)}`;
+    groups.push({ label, min: num(lo), max: num(hi), contexts: inBand });
+  }
+  return groups;
+}
+
+/** GET /api/features/:sae/:feature. */
+export async function featurePageOf(ctx: Ctx, saes: readonly AttachedSae[], params: FeatureParams): Promise<FeaturePageResult> {
+  const { a, index } = saeByIdIn(saes, params.sae);
+  const feature = Number(params.feature);
+  checkFeature(a, feature);
+  const explanation = a.explanations.get(feature) ?? null;
+  const store = a.store;
+  if (store) {
+    const page = featurePage(store, feature);
+    const contexts = page.contexts.map((c) => ({
+      activation: num(c.activation),
+      context: c.context,
+      position: c.position,
+      maxIndex: c.maxIndex,
+      tokens: c.tokens.map((t) => ({ id: t.id, str: t.str ?? tokenStr(ctx.model, t.id), act: num(t.act) })),
+    }));
+    const logitsReason = 'reason' in store.meta.logit_effects ? store.meta.logit_effects.reason : null;
+    const side = (xs: { id: number; str: string | null; value: number }[]) =>
+      xs.map((x) => ({ id: x.id, str: x.str ?? tokenStr(ctx.model, x.id), value: num(x.value) }));
+    return {
+      sae: a.id,
+      feature,
+      dSae: a.sae.dSae,
+      hasStore: true,
+      density: num(page.density),
+      fireCount: page.fireCount,
+      maxActivation: num(page.maxActivation),
+      meanActivation: page.meanActivation === null ? null : num(page.meanActivation),
+      histogram: { edges: page.histogram.edges.map(num), counts: page.histogram.counts },
+      groups: groupContexts(contexts, page.maxActivation),
+      logits:
+        page.logitEffects && 'path' in store.meta.logit_effects
+          ? { path: store.meta.logit_effects.path, positive: side(page.logitEffects.positive), negative: side(page.logitEffects.negative) }
+          : null,
+      logitsReason,
+      explanation,
+    };
+  }
+  // No store: the logit effects are the only thing the model alone tells.
+  const r = await ctx.worker.call<FeatureLogitsRaw>('featureLogits', { sae: index, feature });
+  const side = (ids: number[], values: number[]) => ids.map((id, j) => ({ id, str: tokenStr(ctx.model, id), value: num(values[j]!) }));
+  return {
+    sae: a.id,
+    feature,
+    dSae: a.sae.dSae,
+    hasStore: false,
+    density: null,
+    fireCount: null,
+    maxActivation: null,
+    meanActivation: null,
+    histogram: null,
+    groups: [],
+    logits: 'reason' in r ? null : { path: r.path, positive: side(r.posIds, r.posValues), negative: side(r.negIds, r.negValues) },
+    logitsReason: 'reason' in r ? r.reason : null,
+    explanation,
+  };
+}
+
+/** POST /api/features/:sae/steer. */
+export async function featureSteerOf(
+  ctx: Ctx,
+  saes: readonly AttachedSae[],
+  id: string,
+  body: FeatureSteerBody,
+): Promise<FeatureSteerResult> {
+  const { model } = ctx;
+  const { a, index } = saeByIdIn(saes, id);
+  checkFeature(a, body.feature);
+  const prompt = promptIds(ctx, body.prompt, body.prependBos);
+  const maxNewTokens = body.maxNewTokens ?? Math.min(20, ctx.limits.maxNewTokens);
+  if (model.cfg.positional === 'learned' && prompt.length + maxNewTokens > model.cfg.nCtx)
+    throw new HttpError(
+      400,
+      `the prompt (${prompt.length} tokens) and maxNewTokens (${maxNewTokens}) exceed the model's context of ${model.cfg.nCtx} tokens`,
+    );
+  const scale = body.scale ?? 1;
+  const r = await ctx.worker.call<{ unsteered: number[]; steered: number[] }>('featureSteer', {
+    sae: index,
+    feature: body.feature,
+    prompt,
+    scale,
+    maxNewTokens,
+    temperature: body.temperature ?? 0,
+    seed: body.seed ?? 0,
+    ...(body.topK !== undefined ? { topK: body.topK } : {}),
+    ...(body.topP !== undefined ? { topP: body.topP } : {}),
+  });
+  const text = (ids: number[]) => (model.tokenizer ? model.tokenizer.decode(ids) : null);
+  return {
+    sae: a.id,
+    feature: body.feature,
+    scale,
+    prompt: { tokens: prompt, text: text(prompt) },
+    unsteered: { tokens: r.unsteered, text: text(r.unsteered) },
+    steered: { tokens: r.steered, text: text(r.steered) },
+  };
+}
+
+/** POST /api/fires. */
+export async function firesOf(ctx: Ctx, saes: readonly AttachedSae[], body: FiresBody): Promise<FiresResult> {
+  if (saes.length === 0) throw new HttpError(400, 'no dictionary is attached: start the server with --sae DIR');
+  const chosen = (body.saes ?? saes.map((s) => s.id)).map((id) => saeByIdIn(saes, id));
+  let highlight: { sae: number; feature: number } | undefined;
+  if (body.highlight) {
+    const h = saeByIdIn(saes, body.highlight.sae);
+    checkFeature(h.a, body.highlight.feature);
+    highlight = { sae: h.index, feature: body.highlight.feature };
+  }
+  const tokens = promptIds(ctx, body.prompt, body.prependBos);
+  const r = await ctx.worker.call<FiresRaw>('fires', {
+    tokens,
+    saes: chosen.map((c) => c.index),
+    topK: body.topK ?? 5,
+    ...(highlight ? { highlight } : {}),
+  });
+  return {
+    tokens,
+    strTokens: strTokens(ctx.model, tokens),
+    saes: chosen.map((c, i) => ({
+      id: c.a.id,
+      top: r.top[i]!.map((row) => row.features.map((feature, j) => ({ feature, act: num(row.acts[j]!) }))),
+    })),
+    highlight:
+      body.highlight && r.highlight ? { sae: body.highlight.sae, feature: body.highlight.feature, acts: r.highlight.map(num) } : null,
+  };
+}
+
+/** Adds the dictionary endpoints to the server. */
+export function registerFeatureRoutes(app: FastifyInstance, ctx: Ctx, saes: readonly AttachedSae[]): void {
+  const s = featureSchemas(ctx.limits);
+  app.get('/api/saes', async () => listSaes(saes));
+  app.get<{ Params: FeatureParams }>('/api/features/:sae/:feature', { schema: { params: s.featureParams } }, async (req) =>
+    featurePageOf(ctx, saes, req.params),
+  );
+  app.post<{ Params: SaeParams; Body: FeatureSteerBody }>(
+    '/api/features/:sae/steer',
+    { schema: { params: s.saeParams, body: s.featureSteer } },
+    async (req) => featureSteerOf(ctx, saes, req.params.sae, req.body),
+  );
+  app.post<{ Body: FiresBody }>('/api/fires', { schema: { body: s.fires } }, async (req) => firesOf(ctx, saes, req.body));
+}
