@@ -175,13 +175,23 @@ describe('dictionaries in the workbench', { timeout: 300_000 }, () => {
     assert.ok(best >= 0, 'some feature has a full top-k');
     feature = best;
     const top = featurePage(store, feature).contexts[0]!;
+    // What `glassbox sae explain` writes beside the store (src/sae/explain): one JSON object a line.
     writeFileSync(
-      join(saeDir, 'features', 'explanations.json'),
+      join(saeDir, 'features', 'explanations.jsonl'),
       JSON.stringify({
-        explanations: [
-          { index: feature, text: `the token ${JSON.stringify(top.tokens[top.maxIndex]!.str)}`, score: 0.875, model: 'hand-written' },
-        ],
-      }),
+        feature,
+        explanation: `the token ${JSON.stringify(top.tokens[top.maxIndex]!.str)}`,
+        score: {
+          method: 'detection',
+          balanced_accuracy: 0.875,
+          true_positives: 4,
+          false_negatives: 0,
+          true_negatives: 3,
+          false_positives: 1,
+        },
+        explainer: { model: 'hand-written', api_base: 'http://127.0.0.1:1/v1' },
+        created_at: '2026-12-07T00:00:00.000Z',
+      }) + '\n',
     );
     server = await startCli(saeDir);
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });

@@ -88,11 +88,25 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
     store = collectFeatures(model, sae, ids, { contextSize: 16, batchSize: 4, topK: 6, before: 4, after: 2, logitEffects: 5 });
     saveFeatureStore(store, join(saeDir, 'features'));
     explained = Array.from(store.stats.fireCount).findIndex((c) => c > 0);
+    // What `glassbox sae explain` writes beside the store (src/sae/explain): one JSON object a line.
     writeFileSync(
-      join(saeDir, 'features', 'explanations.json'),
-      JSON.stringify({ explanations: [{ index: explained, text: 'fires on everything', score: 0.75, model: 'stub' }] }),
+      join(saeDir, 'features', 'explanations.jsonl'),
+      JSON.stringify({
+        feature: explained,
+        explanation: 'fires on everything',
+        score: {
+          method: 'detection',
+          balanced_accuracy: 0.75,
+          true_positives: 3,
+          false_negatives: 1,
+          true_negatives: 3,
+          false_positives: 1,
+        },
+        explainer: { model: 'stub', api_base: 'http://127.0.0.1:1/v1' },
+        created_at: '2026-12-07T00:00:00.000Z',
+      }) + '\n',
     );
-    app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [resolveSaeSource(saeDir)] });
+    app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [await resolveSaeSource(saeDir)] });
     await app.ready();
   });
 
@@ -233,7 +247,7 @@ describe('a transcoder without a feature store', { timeout: 60_000 }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gb-featsrv-'));
     saveSae(tc, join(dir, 'tc'));
-    app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [resolveSaeSource(join(dir, 'tc'))] });
+    app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [await resolveSaeSource(join(dir, 'tc'))] });
     await app.ready();
   });
   after(async () => {
@@ -282,13 +296,13 @@ describe('a transcoder without a feature store', { timeout: 60_000 }, () => {
 
 describe('attaching dictionaries', { timeout: 60_000 }, () => {
   const model = tinyModel();
-  const attach = (s: Sae, name: string, extra: (d: string) => void = () => {}) => {
+  const attach = async (s: Sae, name: string, extra: (d: string) => void = () => {}): Promise<string | null> => {
     const dir = mkdtempSync(join(tmpdir(), 'gb-featsrv-'));
     const saeDir = join(dir, name);
     try {
       saveSae(s, saeDir);
       extra(saeDir);
-      const app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [resolveSaeSource(saeDir)] });
+      const app = createServer({ model, modelName: 'tiny', webRoot: null, saes: [await resolveSaeSource(saeDir)] });
       void app.close();
       return null;
     } catch (e) {
@@ -298,27 +312,27 @@ describe('attaching dictionaries', { timeout: 60_000 }, () => {
     }
   };
 
-  it('refuses an SAE at a hook the model lacks, of the wrong width, or trained on another model, naming the directory', () => {
+  it('refuses an SAE at a hook the model lacks, of the wrong width, or trained on another model, naming the directory', async () => {
     assert.match(
-      attach(randomSae({ hook_name: 'blocks.7.hook_resid_pre' }), 'far') ?? '',
+      (await attach(randomSae({ hook_name: 'blocks.7.hook_resid_pre' }), 'far')) ?? '',
       /far: the SAE does not fit the model: .*blocks\.7\.hook_resid_pre/,
     );
-    assert.match(attach(randomSae({ d_in: 16 }), 'narrow') ?? '', /narrow: the SAE does not fit the model: .*16/);
-    assert.match(attach(randomSae({ model_name: 'gemma-2-2b' }), 'gemma') ?? '', /gemma: the SAE was trained on 'gemma-2-2b'/);
-    assert.equal(attach(randomSae({ model_name: 'gpt2' }), 'ok'), null, 'model_name gpt2 names the tiny gpt2 family');
+    assert.match((await attach(randomSae({ d_in: 16 }), 'narrow')) ?? '', /narrow: the SAE does not fit the model: .*16/);
+    assert.match((await attach(randomSae({ model_name: 'gemma-2-2b' }), 'gemma')) ?? '', /gemma: the SAE was trained on 'gemma-2-2b'/);
+    assert.equal(await attach(randomSae({ model_name: 'gpt2' }), 'ok'), null, 'model_name gpt2 names the tiny gpt2 family');
   });
 
-  it('refuses a directory without cfg.json and a feature store built for another SAE', () => {
+  it('refuses a directory without cfg.json and a feature store built for another SAE', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gb-featsrv-'));
     try {
-      assert.throws(() => resolveSaeSource(dir), /cfg\.json: not found/);
-      assert.throws(() => resolveSaeSource(join(dir, 'missing')), /missing: not found/);
+      await assert.rejects(resolveSaeSource(dir), /cfg\.json: not found/);
+      await assert.rejects(resolveSaeSource(join(dir, 'missing')), /missing: not found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     const other = randomSae();
     const narrow = Sae.create({ architecture: 'standard', d_in: 32, d_sae: 8, hook_name: HOOK }, { seed: 1 });
-    const msg = attach(other, 'mismatch', (d) => {
+    const msg = await attach(other, 'mismatch', (d) => {
       const ids = Int32Array.from({ length: 64 }, (_, i) => i % 200);
       saveFeatureStore(collectFeatures(model, narrow, ids, { contextSize: 16, batchSize: 2, topK: 2 }), d);
     });

@@ -42,11 +42,11 @@ export function registerServe(program: Command): void {
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
     .option('--open', 'open the workbench in the default browser once it is listening')
     .option(
-      '--sae <dir>',
-      'attach an SAE or transcoder directory (SAELens layout; its feature store in DIR or DIR/features is used when present); repeatable',
+      '--sae <dir-or-id>',
+      'attach an SAE or transcoder: a directory (SAELens layout; its feature store in DIR or DIR/features is used when present) or a pretrained RELEASE/SAE_ID; repeatable',
       (v: string, prev: string[] = []) => [...prev, v],
     )
-    .option('--sae-any-model', 'attach SAEs whose cfg.json model_name names another model (the shapes are still checked)')
+    .option('--allow-model-mismatch', 'attach SAEs whose cfg.json model_name names another model (the shapes are still checked)')
     .action(
       async (
         spec: string,
@@ -61,7 +61,7 @@ export function registerServe(program: Command): void {
           web?: string;
           open?: boolean;
           sae?: string[];
-          saeAnyModel?: boolean;
+          allowModelMismatch?: boolean;
         },
       ) => {
         const running = await serve({
@@ -82,7 +82,7 @@ export function registerServe(program: Command): void {
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
           ...(opts.sae ? { saes: opts.sae } : {}),
-          ...(opts.saeAnyModel ? { allowModelMismatch: true } : {}),
+          ...(opts.allowModelMismatch ? { allowModelMismatch: true } : {}),
         });
         if (opts.open) await openBrowser(running.url);
         const stop = () => {

@@ -1,5 +1,5 @@
 /**
- * Dictionaries (SAEs and transcoders) in the workbench: what `glassbox serve --sae DIR` attaches,
+ * Dictionaries (SAEs and transcoders) in the workbench: what `glassbox serve --sae DIR_OR_ID` attaches,
  * and the endpoints over them.
  *
  * - `GET  /api/saes`                        the attached dictionaries: hook, architecture, width, L0, evals
@@ -12,12 +12,14 @@
  * features on a prompt run in the model worker (feature-compute.ts), which holds a copy of each SAE.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { HookedTransformer } from '../model/hooked.js';
 import { runSaeOnBatch } from '../sae/evals.js';
+import { readExplanations } from '../sae/explain/explain.js';
 import { FEATURES_JSON, featurePage, loadFeatureStore, type FeatureStore } from '../sae/features/index.js';
 import { loadSae, readJsonFile, SAE_CFG_FILENAME } from '../sae/formats.js';
+import { resolveSae, type PretrainedSaeOptions } from '../sae/pretrained.js';
 import { Sae } from '../sae/sae.js';
 import { toInferenceSae } from '../sae/transforms.js';
 import { tensor } from '../tensor/index.js';
@@ -67,24 +69,34 @@ export interface AttachedSae {
 const STORE_PLACES = ['.', 'features'];
 
 /**
- * What `--sae ARG` names, loaded: today a directory in SAELens layout (cfg.json +
- * sae_weights.safetensors), with its feature store (features.json + features.safetensors, in the
- * directory or its `features/` subdirectory) when it has one, and its evals.json when present.
- * The one place other sources (a pretrained release's `RELEASE/SAE_ID`) hook in.
+ * What `--sae ARG` names, loaded: a directory in SAELens layout (cfg.json +
+ * sae_weights.safetensors), or a pretrained dictionary `RELEASE/SAE_ID` (downloaded through the
+ * Hub client, see sae/pretrained.ts); with its feature store (features.json + features.safetensors,
+ * in the directory or its `features/` subdirectory) and the store's explanations when it has one,
+ * and its evals.json when present.
  */
-export function resolveSaeSource(arg: string): SaeSource {
-  const dir = resolve(arg);
-  if (!existsSync(dir)) throw new Error(`${arg}: not found (--sae takes an SAE directory: cfg.json + sae_weights.safetensors)`);
-  if (!statSync(dir).isDirectory())
-    throw new Error(`${arg}: not a directory (--sae takes an SAE directory: cfg.json + sae_weights.safetensors)`);
-  if (!existsSync(join(dir, SAE_CFG_FILENAME)))
-    throw new Error(
-      `${join(arg, SAE_CFG_FILENAME)}: not found (--sae takes an SAE directory in SAELens layout: cfg.json + sae_weights.safetensors)`,
-    );
-  const sae = loadSae(dir);
+export async function resolveSaeSource(arg: string, options: PretrainedSaeOptions = {}): Promise<SaeSource> {
+  const looksLikePath = existsSync(arg) || isAbsolute(arg) || arg.startsWith('.') || !arg.includes('/');
+  let dir: string;
+  let sae: Sae;
+  if (looksLikePath) {
+    dir = resolve(arg);
+    if (!existsSync(dir)) throw new Error(`${arg}: not found (--sae takes an SAE directory: cfg.json + sae_weights.safetensors)`);
+    if (!statSync(dir).isDirectory())
+      throw new Error(`${arg}: not a directory (--sae takes an SAE directory: cfg.json + sae_weights.safetensors)`);
+    if (!existsSync(join(dir, SAE_CFG_FILENAME)))
+      throw new Error(
+        `${join(arg, SAE_CFG_FILENAME)}: not found (--sae takes an SAE directory in SAELens layout: cfg.json + sae_weights.safetensors)`,
+      );
+    sae = loadSae(dir);
+  } else {
+    const got = await resolveSae(arg, options);
+    dir = resolve(got.dir);
+    sae = got.sae;
+  }
   const storeDir = STORE_PLACES.map((p) => join(dir, p)).find((d) => existsSync(join(d, FEATURES_JSON)));
   const store = storeDir ? loadFeatureStore(storeDir) : null;
-  const explanations = storeDir ? readExplanations(store!, storeDir) : new Map<number, FeatureExplanation>();
+  const explanations = storeDir ? readStoreExplanations(storeDir) : new Map<number, FeatureExplanation>();
   const evalsPath = join(dir, 'evals.json');
   let evals: Record<string, unknown> | null = null;
   if (existsSync(evalsPath)) {
@@ -97,47 +109,14 @@ export function resolveSaeSource(arg: string): SaeSource {
 }
 
 /**
- * A store's explanations by feature. `glassbox sae explain` writes them into the store; read here
- * from features.json's `explanations` or an `explanations.json` beside it: a list of
- * `{ index | feature, text | explanation | description, score?, model? }`, or an object keyed by
- * feature index. An entry that names no feature in range or has no text is refused, naming the file.
+ * A store's explanations by feature, as the feature page shows them: what `glassbox sae explain`
+ * wrote beside the store (explanations.jsonl, read and checked by `readExplanations`), with the
+ * detection score's balanced accuracy.
  */
-export function readExplanations(store: FeatureStore, storeDir: string): Map<number, FeatureExplanation> {
+export function readStoreExplanations(storeDir: string): Map<number, FeatureExplanation> {
   const out = new Map<number, FeatureExplanation>();
-  const sources: [string, unknown][] = [];
-  const inMeta = (store.meta as unknown as Record<string, unknown>).explanations;
-  if (inMeta !== undefined && inMeta !== null) sources.push([join(storeDir, FEATURES_JSON), inMeta]);
-  const file = join(storeDir, 'explanations.json');
-  if (existsSync(file)) {
-    const raw = readJsonFile(file, { missing: 'not found', unreadable: 'cannot read the explanations' });
-    const list =
-      raw && typeof raw === 'object' && !Array.isArray(raw) && 'explanations' in raw
-        ? (raw as { explanations: unknown }).explanations
-        : raw;
-    sources.push([file, list]);
-  }
-  const d = store.meta.sae.d_sae;
-  for (const [where, value] of sources) {
-    const entries: [unknown, unknown][] = Array.isArray(value)
-      ? value.map((e: unknown) => [(e as Record<string, unknown> | null)?.index ?? (e as Record<string, unknown> | null)?.feature, e])
-      : value && typeof value === 'object'
-        ? Object.entries(value as Record<string, unknown>).map(([k, e]) => [/^\d+$/.test(k) ? Number(k) : k, e])
-        : (() => {
-            throw new Error(`${where}: 'explanations' must be a list or an object keyed by feature index`);
-          })();
-    entries.forEach(([index, e], i) => {
-      const at = `${where}: explanations[${Array.isArray(value) ? i : JSON.stringify(index)}]`;
-      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= d)
-        throw new Error(`${at}: names feature ${JSON.stringify(index)}, not one of 0..${d - 1}`);
-      const o = typeof e === 'string' ? { text: e } : ((e ?? {}) as Record<string, unknown>);
-      const text = o.text ?? o.explanation ?? o.description;
-      if (typeof text !== 'string' || text.trim() === '') throw new Error(`${at}: has no text (text, explanation or description)`);
-      const score = o.score ?? null;
-      if (score !== null && (typeof score !== 'number' || !Number.isFinite(score))) throw new Error(`${at}: 'score' must be a number`);
-      const model = o.model ?? o.explainer ?? null;
-      out.set(index, { text, score, model: typeof model === 'string' ? model : null });
-    });
-  }
+  for (const [feature, e] of readExplanations(storeDir))
+    out.set(feature, { text: e.explanation, score: e.score?.balanced_accuracy ?? null, model: e.explainer.model });
   return out;
 }
 
@@ -178,7 +157,7 @@ export function attachSaes(
     if (saeModel && !options.allowModelMismatch && !sameModel(saeModel, modelName, model.cfg.family))
       throw new Error(
         `${where}: the SAE was trained on '${saeModel}' (cfg.json model_name), not on the served model '${modelName}' (${model.cfg.family}); ` +
-          'serve that model, or pass --sae-any-model if the names differ but the model is the same',
+          'serve that model, or pass --allow-model-mismatch if the names differ but the model is the same',
       );
     if (sae.architecture.batchDependent) sae = toInferenceSae(sae);
     try {

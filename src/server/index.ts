@@ -12,7 +12,7 @@ export { createServer, serverLimits, LOOPBACK_HOSTS, type ServerOptions } from '
 export { HttpError, errorBody, type ErrorBody } from './errors.js';
 export { DEFAULT_WEB_ROOT } from './web.js';
 export type { ServerLimits, ServerStats } from './schemas.js';
-export { resolveSaeSource, attachSaes, readExplanations, type SaeSource, type AttachedSae } from './features.js';
+export { resolveSaeSource, attachSaes, readStoreExplanations, type SaeSource, type AttachedSae } from './features.js';
 
 export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts' | 'saes'> {
   /** SAEs and transcoders to attach: what `--sae` names (resolveSaeSource), or loaded ones. */
@@ -65,7 +65,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
         'without that list a web page on any site could reach the server through DNS rebinding',
     );
   // The SAEs first: a bad --sae is refused before the (slower) model load.
-  const saes = (options.saes ?? []).map((s) => (typeof s === 'string' ? resolveSaeSource(s) : s));
+  const saes: SaeSource[] = [];
+  for (const s of options.saes ?? []) saes.push(typeof s === 'string' ? await resolveSaeSource(s) : s);
   const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
   const app = createServer({ ...options, model, modelName, allowedHosts, saes });
   await app.listen({ host, port });
