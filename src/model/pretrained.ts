@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId, type WeightDtype } from '../io/index.js';
-import { HookedTransformer } from './hooked.js';
+import { HookedTransformer, _registerModelFiles } from './hooked.js';
 
 export interface LoadOptions {
   /**
@@ -102,3 +102,5 @@ export async function loadModel(
 
 /** `HookedTransformer.fromPretrained`-style entry point: 'default', a directory or a hub id. */
 export const fromPretrained = loadModel;
+
+_registerModelFiles({ load: loadModel });
