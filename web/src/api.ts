@@ -26,6 +26,7 @@ import type {
   SteerBody,
   SteerResult,
 } from '../../src/server/schemas';
+import { localEngine } from './local';
 
 export type {
   AttentionResult,
@@ -66,6 +67,14 @@ export function asApiError(e: unknown): ApiError {
 }
 
 async function request<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  // The static workbench: the API is answered in the page (local.ts).
+  const local = localEngine();
+  if (local) {
+    const r = await local.request(method, url, body);
+    if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
+    if (!r.ok) throw new ApiError(r.error.statusCode, r.error.error, r.error.message);
+    return r.body as T;
+  }
   let res: Response;
   try {
     res = await fetch(url, {

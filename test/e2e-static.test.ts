@@ -1,0 +1,142 @@
+/**
+ * The static workbench (`npm run build:static`) from a plain local static server, with and
+ * without COOP/COEP: the page runs the model itself (Web Worker, onnxruntime-web), says which
+ * runtime and, when not cross-origin isolated, why threads are off; the Prompt and Logit lens
+ * views show the numbers the Node library computes for the same inputs, within 1e-4 (the page
+ * shows percentages to 2 decimals: 5e-5 of rounding).
+ *
+ * Needs Chromium (`apt-get install chromium`, or CHROMIUM_PATH), as the workbench's e2e tests.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, openPage, ROOT } from './e2e/harness.js';
+import { serveStatic } from './browser/static-server.js';
+import { loadModel, type HookedTransformer } from '../src/index.js';
+import { logitLens } from '../src/analysis/index.js';
+
+const PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
+const TOP_K = 4;
+const TOL = 1e-4;
+
+/** The web app's rendering of a token (web/src/ui.tsx showTok). */
+function showTok(s: string | null | undefined, id?: number): string {
+  if (s === null || s === undefined) return `#${id}`;
+  if (s === '') return '∅';
+  return s.replace(/ /g, '·').replace(/\n/g, '⏎').replace(/\t/g, '⇥');
+}
+const percent = (s: string) => Number(s.replace('%', '')) / 100;
+
+interface Top {
+  toks: string[];
+  probs: number[];
+}
+
+describe('the static workbench from a static server', { timeout: 600_000 }, () => {
+  let browser: Browser;
+  let dir: string;
+  let model: HookedTransformer;
+  let forwardTop: Top[];
+  let lensLast: Top;
+
+  before(async () => {
+    browser = await launchChromium();
+    dir = mkdtempSync(join(tmpdir(), 'glassbox-static-'));
+    execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'web/build-static.ts'), join(dir, 'site')], { cwd: ROOT, stdio: 'pipe' });
+    // The Node library on the same inputs.
+    model = await loadModel('default');
+    const tokens = model.toTokens(PROMPT);
+    const { values, indices } = model.forward(tokens).index([0]).softmax(-1).topk(TOP_K, -1);
+    const p = values.dataSync() as Float32Array;
+    const ids = Array.from(indices.dataSync() as BigInt64Array, Number);
+    const strs = model.tokenizer!.toStrTokens(ids);
+    forwardTop = tokens[0]!.map((_, pos) => ({
+      toks: Array.from({ length: TOP_K }, (_, j) => showTok(strs[pos * TOP_K + j], ids[pos * TOP_K + j])),
+      probs: Array.from({ length: TOP_K }, (_, j) => p[pos * TOP_K + j]!),
+    }));
+    const lens = logitLens(model, PROMPT, { topK: 5 });
+    const last = lens.top[lens.top.length - 1]![tokens[0]!.length - 1]!;
+    lensLast = { toks: last.map((t) => showTok(t.str ?? null, t.token)), probs: last.map((t) => t.prob) };
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function assertTop(page: Top, node: Top, what: string): void {
+    assert.deepEqual(page.toks, node.toks, `${what}: tokens`);
+    page.probs.forEach((pr, j) =>
+      assert.ok(Math.abs(pr - node.probs[j]!) <= TOL, `${what}: probability ${j} is ${pr} on the page, ${node.probs[j]} in Node`),
+    );
+  }
+
+  async function views(page: Page): Promise<void> {
+    await page.goto(`${page.url().split('#')[0]}#/prompt`);
+    await page.getByTestId('prompt').fill(PROMPT);
+    await page.getByTestId('topk').fill(String(TOP_K));
+    await page.getByTestId('prompt').press('Enter');
+    await page.getByTestId('forward-table').waitFor();
+    for (let pos = 0; pos < forwardTop.length; pos++) {
+      const row = page.locator(`[data-testid="forward-row"][data-pos="${pos}"]`);
+      const shown = {
+        toks: await row.getByTestId('pred-tok').allTextContents(),
+        probs: (await row.getByTestId('pred-prob').allTextContents()).map(percent),
+      };
+      assertTop(shown, forwardTop[pos]!, `Prompt view, position ${pos}`);
+    }
+    await page.goto(`${page.url().split('#')[0]}#/logit-lens`);
+    await page.getByTestId('prompt').fill(PROMPT);
+    await page.getByTestId('prompt').press('Enter');
+    await page.locator('[data-testid="lens-chart"][data-ready="true"]').waitFor();
+    const lens = {
+      toks: await page.getByTestId('lens-topk').getByTestId('lens-tok').allTextContents(),
+      probs: (await page.getByTestId('lens-topk').getByTestId('lens-prob').allTextContents()).map(percent),
+    };
+    assertTop(lens, lensLast, 'Logit lens view, last layer and position');
+  }
+
+  for (const isolated of [true, false]) {
+    it(
+      isolated ? 'with COOP/COEP: wasm threads, the Node numbers' : 'without COOP/COEP: one thread with a visible note, the Node numbers',
+      async () => {
+        const server = await serveStatic({ '/': join(dir, 'site') }, isolated);
+        const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+        try {
+          const { page, errors } = await openPage(context, `${server.url}/`);
+          page.setDefaultTimeout(120_000);
+          await page.getByTestId('engine-note').waitFor();
+          await page.getByTestId('model-info').waitFor();
+          const runtime = (await page.getByTestId('engine-runtime').textContent()) ?? '';
+          if (isolated) {
+            assert.match(runtime, /^onnxruntime-web \(wasm SIMD, \d+ threads?\)$/);
+            assert.equal(await page.getByTestId('engine-threads-note').count(), 0);
+          } else {
+            assert.equal(runtime, 'onnxruntime-web (wasm SIMD, 1 thread)');
+            assert.match((await page.getByTestId('engine-threads-note').textContent()) ?? '', /not cross-origin isolated/);
+          }
+          await views(page);
+          // The only failed loads: the probe for a server (/api/model) and the model's optional files.
+          const allowed =
+            /^GET \/(api\/model|model\/(model\.safetensors\.index\.json|special_tokens_map\.json|generation_config\.json)) 404$/;
+          assert.deepEqual(
+            server.log.filter((l) => l.endsWith(' 404') && !allowed.test(l)),
+            [],
+          );
+          assert.deepEqual(
+            errors.filter((e) => !e.includes('the server responded with a status of 404')),
+            [],
+            'the page logged errors',
+          );
+        } finally {
+          await context.close();
+          await server.close();
+        }
+      },
+    );
+  }
+});
