@@ -1,8 +1,8 @@
 /**
  * The static workbench (`npm run build:static`) from a plain local static server, with and
  * without COOP/COEP: the page runs the model itself (Web Worker, onnxruntime-web), says which
- * runtime and, when not cross-origin isolated, why threads are off; the Prompt and Logit lens
- * views show the numbers the Node library computes for the same inputs, within 1e-4 (the page
+ * runtime and, when not cross-origin isolated, why threads are off; the Prompt, Attention and
+ * Logit lens views show the numbers the Node library computes for the same inputs, within 1e-4 (the page
  * shows percentages to 2 decimals: 5e-5 of rounding).
  *
  * Needs Chromium (`apt-get install chromium`, or CHROMIUM_PATH), as the workbench's e2e tests.
@@ -14,9 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, openPage, ROOT } from './e2e/harness.js';
+import { launchChromium, openPage, ROOT, until } from './e2e/harness.js';
 import { serveStatic } from './browser/static-server.js';
-import { loadModel, type HookedTransformer } from '../src/index.js';
+import { hookName, loadModel, type HookedTransformer } from '../src/index.js';
 import { logitLens } from '../src/analysis/index.js';
 
 const PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
@@ -42,6 +42,8 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
   let model: HookedTransformer;
   let forwardTop: Top[];
   let lensLast: Top;
+  /** Layer 1, head 2's attention from position 13 to position 3. */
+  let attention13to3: number;
 
   before(async () => {
     browser = await launchChromium();
@@ -58,6 +60,9 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
       toks: Array.from({ length: TOP_K }, (_, j) => showTok(strs[pos * TOP_K + j], ids[pos * TOP_K + j])),
       probs: Array.from({ length: TOP_K }, (_, j) => p[pos * TOP_K + j]!),
     }));
+    const { cache } = model.runWithCache(tokens, { names: [hookName('pattern', 1)] });
+    const pattern = cache.get(hookName('pattern', 1));
+    attention13to3 = pattern.index([0, 2, 13, 3]).item() as number;
     const lens = logitLens(model, PROMPT, { topK: 5 });
     const last = lens.top[lens.top.length - 1]![tokens[0]!.length - 1]!;
     lensLast = { toks: last.map((t) => showTok(t.str ?? null, t.token)), probs: last.map((t) => t.prob) };
@@ -89,6 +94,20 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
       };
       assertTop(shown, forwardTop[pos]!, `Prompt view, position ${pos}`);
     }
+    await page.goto(`${page.url().split('#')[0]}#/attention`);
+    await page.getByTestId('prompt').fill(PROMPT);
+    await page.getByTestId('prompt').press('Enter');
+    await page.getByTestId('attn-layer').selectOption('1');
+    await page.getByTestId('attn-head').selectOption('2');
+    const readout = await until('the attention readout of q13 k3', async () => {
+      await page.locator('[data-testid="attn-main"][data-ready="true"]').waitFor();
+      await page.getByTestId('attn-main').locator('path[aria-label="q13 k3"]').hover();
+      const r = page.getByTestId('attn-hover');
+      if ((await r.getAttribute('data-q')) !== '13' || (await r.getAttribute('data-k')) !== '3') return undefined;
+      return (await r.textContent()) ?? '';
+    });
+    const shownWeight = Number(/(-?\d+(?:\.\d+)?)\s*$/.exec(readout)?.[1]);
+    assert.ok(Math.abs(shownWeight - attention13to3) <= TOL, `Attention view: L1H2 q13 k3 is ${readout} on the page, ${attention13to3} in Node`);
     await page.goto(`${page.url().split('#')[0]}#/logit-lens`);
     await page.getByTestId('prompt').fill(PROMPT);
     await page.getByTestId('prompt').press('Enter');
