@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Browser, Page } from 'playwright-core';
@@ -107,7 +107,10 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
       return (await r.textContent()) ?? '';
     });
     const shownWeight = Number(/(-?\d+(?:\.\d+)?)\s*$/.exec(readout)?.[1]);
-    assert.ok(Math.abs(shownWeight - attention13to3) <= TOL, `Attention view: L1H2 q13 k3 is ${readout} on the page, ${attention13to3} in Node`);
+    assert.ok(
+      Math.abs(shownWeight - attention13to3) <= TOL,
+      `Attention view: L1H2 q13 k3 is ${readout} on the page, ${attention13to3} in Node`,
+    );
     await page.goto(`${page.url().split('#')[0]}#/logit-lens`);
     await page.getByTestId('prompt').fill(PROMPT);
     await page.getByTestId('prompt').press('Enter');
@@ -118,6 +121,30 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
     };
     assertTop(lens, lensLast, 'Logit lens view, last layer and position');
   }
+
+  it('?model= loads another model folder by URL (here a GPT-2 fixture served beside the app)', async () => {
+    const server = await serveStatic({ '/': join(dir, 'site'), '/fixtures/gpt2/': join(ROOT, 'test/fixtures/hf/gpt2') }, true);
+    const context = await browser.newContext();
+    try {
+      const { page } = await openPage(context, `${server.url}/?model=/fixtures/gpt2/`);
+      page.setDefaultTimeout(120_000);
+      await page.getByTestId('model-info').waitFor();
+      const config = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/hf/gpt2/config.json'), 'utf8')) as {
+        n_layer: number;
+        n_head: number;
+      };
+      assert.equal(await page.getByTestId('model-family').textContent(), 'gpt2');
+      assert.equal(await page.getByTestId('model-layers').textContent(), String(config.n_layer));
+      assert.equal(await page.getByTestId('model-heads').textContent(), String(config.n_head));
+      assert.ok(
+        server.log.some((l) => l.startsWith('GET /fixtures/gpt2/model.safetensors 206')),
+        'the weights were read with Range requests',
+      );
+    } finally {
+      await context.close();
+      await server.close();
+    }
+  });
 
   for (const isolated of [true, false]) {
     it(

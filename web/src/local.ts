@@ -36,8 +36,32 @@ export async function serverAnswers(): Promise<boolean> {
   }
 }
 
-/** Starts the worker, loads the model shipped beside the page (model/), and routes api.ts to it. */
+/**
+ * Which model the page loads: the `?model=` parameter of the page's URL, as a Hugging Face repo
+ * id (`org/name` or `org/name@revision`, fetched from the Hub by the browser) or a URL prefix of
+ * a model folder (`/path/`, `./path/`, `https://...`); without it, the default model shipped
+ * beside the page (model/).
+ */
+export function modelSource(search: string, base: string): { url: string; name: string } {
+  const spec = new URLSearchParams(search).get('model');
+  if (spec === null || spec === '') return { url: `${base}model/`, name: 'default (in this page)' };
+  if (/^(https?:\/\/|\/|\.\/)/.test(spec)) {
+    const url = new URL(spec.endsWith('/') ? spec : `${spec}/`, base).href;
+    return { url, name: spec };
+  }
+  const hub = /^([\w.-]+)\/([\w.-]+)(?:@([\w.\/-]+))?$/.exec(spec);
+  if (!hub)
+    throw new Error(
+      `?model=${spec}: not a Hugging Face repo id (org/name or org/name@revision) nor a URL of a model folder (/path/, ./path/, https://...)`,
+    );
+  const [, org, name, revision] = hub;
+  return { url: `https://huggingface.co/${org}/${name}/resolve/${encodeURIComponent(revision ?? 'main')}/`, name: spec };
+}
+
+/** Starts the worker, loads the model (`modelSource`), and routes api.ts to it. */
 export async function startLocalEngine(): Promise<LocalEngine> {
+  const base = new URL('.', document.baseURI).href;
+  const source = modelSource(location.search, base);
   const worker = new Worker(new URL('../../src/server/browser-worker.ts', import.meta.url), { type: 'module' });
   const pending = new Map<number, (m: Extract<FromWorker, { type: 'response' }>) => void>();
   let nextId = 1;
@@ -49,8 +73,7 @@ export async function startLocalEngine(): Promise<LocalEngine> {
       else pending.get(m.id)?.(m);
     };
     worker.onerror = (e) => reject(new Error(`the in-page engine's worker failed: ${e.message}`));
-    const base = new URL('.', document.baseURI).href;
-    const init: ToWorker = { type: 'init', wasmBase: `${base}ort/`, modelBase: `${base}model/`, modelName: 'default (in this page)' };
+    const init: ToWorker = { type: 'init', wasmBase: `${base}ort/`, modelBase: source.url, modelName: source.name };
     worker.postMessage(init);
   });
   engine = {
