@@ -49,7 +49,7 @@ export function modelSource(search: string, base: string): { url: string; name: 
     const url = new URL(spec.endsWith('/') ? spec : `${spec}/`, base).href;
     return { url, name: spec };
   }
-  const hub = /^([\w.-]+)\/([\w.-]+)(?:@([\w.\/-]+))?$/.exec(spec);
+  const hub = /^([\w.-]+)\/([\w.-]+)(?:@([\w./-]+))?$/.exec(spec);
   if (!hub)
     throw new Error(
       `?model=${spec}: not a Hugging Face repo id (org/name or org/name@revision) nor a URL of a model folder (/path/, ./path/, https://...)`,
