@@ -1,8 +1,8 @@
 /**
  * The static workbench (`npm run build:static`) from a plain local static server, with and
  * without COOP/COEP: the page runs the model itself (Web Worker, onnxruntime-web), says which
- * runtime and, when not cross-origin isolated, why threads are off; the Prompt, Attention and
- * Logit lens views show the numbers the Node library computes for the same inputs, within 1e-4 (the page
+ * runtime and, when not cross-origin isolated, why threads are off; the Prompt, Attention,
+ * Logit lens and Patching views show the numbers the Node library computes for the same inputs, within 1e-4 (the page
  * shows percentages to 2 decimals: 5e-5 of rounding).
  *
  * Needs Chromium (`apt-get install chromium`, or CHROMIUM_PATH), as the workbench's e2e tests.
@@ -17,9 +17,12 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, openPage, ROOT, until } from './e2e/harness.js';
 import { serveStatic } from './browser/static-server.js';
 import { hookName, loadModel, type HookedTransformer } from '../src/index.js';
-import { logitLens } from '../src/analysis/index.js';
+import { logitLens, patchHeadOut, patchResidPre, toSingleToken } from '../src/analysis/index.js';
 
 const PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
+const CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
+const ANSWER = ' Ahab';
+const WRONG = ' Starbuck';
 const TOP_K = 4;
 const TOL = 1e-4;
 
@@ -44,6 +47,8 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
   let lensLast: Top;
   /** Layer 1, head 2's attention from position 13 to position 3. */
   let attention13to3: number;
+  /** The largest cell of the residual and head patching grids: layer, column, value. */
+  let bestPatch: Record<'resid_pre' | 'head_out', { l: number; c: number; v: number }>;
 
   before(async () => {
     browser = await launchChromium();
@@ -63,6 +68,15 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
     const { cache } = model.runWithCache(tokens, { names: [hookName('pattern', 1)] });
     const pattern = cache.get(hookName('pattern', 1));
     attention13to3 = pattern.index([0, 2, 13, 3]).item() as number;
+    const problem = { clean: PROMPT, corrupted: CORRUPTED, answer: toSingleToken(model, ANSWER), wrong: toSingleToken(model, WRONG) };
+    const best = (t: { shape: readonly number[]; dataSync(): unknown }) => {
+      const cols = t.shape[1]!;
+      const d = t.dataSync() as Float32Array;
+      let b = { l: 0, c: 0, v: -Infinity };
+      d.forEach((v, i) => v > b.v && (b = { l: Math.floor(i / cols), c: i % cols, v }));
+      return b;
+    };
+    bestPatch = { resid_pre: best(patchResidPre(model, problem)), head_out: best(patchHeadOut(model, problem)) };
     const lens = logitLens(model, PROMPT, { topK: 5 });
     const last = lens.top[lens.top.length - 1]![tokens[0]!.length - 1]!;
     lensLast = { toks: last.map((t) => showTok(t.str ?? null, t.token)), probs: last.map((t) => t.prob) };
@@ -120,6 +134,24 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
       probs: (await page.getByTestId('lens-topk').getByTestId('lens-prob').allTextContents()).map(percent),
     };
     assertTop(lens, lensLast, 'Logit lens view, last layer and position');
+
+    await page.goto(`${page.url().split('#')[0]}#/patching`);
+    await page.getByTestId('clean').fill(PROMPT);
+    await page.getByTestId('corrupted').fill(CORRUPTED);
+    await page.getByTestId('answer').fill(ANSWER);
+    await page.getByTestId('wrong').fill(WRONG);
+    await page.getByTestId('clean').press('Enter');
+    await page.locator('[data-testid="patch-job"][data-status="done"]').waitFor({ timeout: 300_000 });
+    const progress = page.getByTestId('patch-progress');
+    assert.equal(await progress.getAttribute('value'), await progress.getAttribute('max'), 'the progress bar reached the end');
+    for (const kind of ['resid_pre', 'head_out'] as const) {
+      const el = page.getByTestId(`patch-best-${kind}`);
+      const b = bestPatch[kind];
+      assert.equal(await el.getAttribute('data-layer'), String(b.l), `Patching view, ${kind}: layer of the largest cell`);
+      assert.equal(await el.getAttribute('data-col'), String(b.c), `Patching view, ${kind}: column of the largest cell`);
+      const shown = Number(await el.locator('strong').textContent());
+      assert.ok(Math.abs(shown - b.v) <= TOL, `Patching view, ${kind}: ${shown} on the page, ${b.v} in Node`);
+    }
   }
 
   it('?model= loads another model folder by URL (here a GPT-2 fixture served beside the app)', async () => {

@@ -13,4 +13,12 @@ export type FromWorker =
   | { type: 'ready'; runtime: string; threads: number; threadsNote: string | null; loadMs: number }
   | { type: 'init-error'; message: string }
   | { type: 'response'; id: number; ok: true; body: unknown }
-  | { type: 'response'; id: number; ok: false; error: ErrorBody };
+  | { type: 'response'; id: number; ok: false; error: ErrorBody }
+  | { type: 'job-event'; jobId: string; event: LocalJobEvent };
+
+/** A job's events, as `glassbox serve` sends them over server-sent events. */
+export type LocalJobEvent =
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'result'; result: unknown }
+  | { type: 'error'; error: ErrorBody }
+  | { type: 'cancelled' };

@@ -26,7 +26,7 @@ import type {
   SteerBody,
   SteerResult,
 } from '../../src/server/schemas';
-import { localEngine } from './local';
+import { followLocalJob, localEngine } from './local';
 
 export type {
   AttentionResult,
@@ -125,6 +125,11 @@ export type JobEvent =
  * Returns a function that stops listening (it does not cancel the job).
  */
 export function followJob(eventsUrl: string, onEvent: (e: JobEvent) => void): () => void {
+  // A job of the static workbench's in-page engine (local.ts): the same events, as worker messages.
+  if (eventsUrl.startsWith('local-job:'))
+    return followLocalJob(eventsUrl, (e) =>
+      onEvent(e.type === 'error' ? { type: 'error', error: new ApiError(e.error.statusCode, e.error.error, e.error.message) } : e),
+    );
   const source = new EventSource(eventsUrl);
   let finished = false;
   const finish = (e: JobEvent) => {

@@ -4,7 +4,7 @@
  * Web Worker (src/server/browser-worker.ts) running the model on onnxruntime-web. api.ts sends
  * requests here instead of over HTTP once `startLocalEngine` has run.
  */
-import type { FromWorker, ToWorker } from '../../src/server/browser-protocol';
+import type { FromWorker, LocalJobEvent, ToWorker } from '../../src/server/browser-protocol';
 import type { ErrorBody } from '../../src/server/schemas';
 
 export interface LocalEngineInfo {
@@ -21,6 +21,38 @@ export interface LocalEngine {
 }
 
 let engine: LocalEngine | null = null;
+
+/**
+ * Jobs' events from the worker, kept until the page follows the job (its first progress may come
+ * before `followLocalJob`): the latest progress and the final event.
+ */
+const jobState = new Map<string, { progress?: LocalJobEvent; final?: LocalJobEvent; listener?: (e: LocalJobEvent) => void }>();
+
+function jobEvent(jobId: string, event: LocalJobEvent): void {
+  const st = jobState.get(jobId) ?? {};
+  jobState.set(jobId, st);
+  if (event.type === 'progress') st.progress = event;
+  else st.final = event;
+  st.listener?.(event);
+  if (event.type !== 'progress' && st.listener) jobState.delete(jobId);
+}
+
+/** Follows a job of the page's engine (`events` = 'local-job:<id>'); returns a function that stops listening. */
+export function followLocalJob(events: string, onEvent: (e: LocalJobEvent) => void): () => void {
+  const jobId = events.slice('local-job:'.length);
+  const st = jobState.get(jobId) ?? {};
+  jobState.set(jobId, st);
+  st.listener = onEvent;
+  if (st.progress) onEvent(st.progress);
+  if (st.final) {
+    onEvent(st.final);
+    jobState.delete(jobId);
+  }
+  return () => {
+    st.listener = undefined;
+    jobState.delete(jobId);
+  };
+}
 
 export function localEngine(): LocalEngine | null {
   return engine;
@@ -70,6 +102,7 @@ export async function startLocalEngine(): Promise<LocalEngine> {
       const m = e.data;
       if (m.type === 'ready') resolve({ runtime: m.runtime, threads: m.threads, threadsNote: m.threadsNote, loadMs: m.loadMs });
       else if (m.type === 'init-error') reject(new Error(`the in-page engine failed to start: ${m.message}`));
+      else if (m.type === 'job-event') jobEvent(m.jobId, m.event);
       else pending.get(m.id)?.(m);
     };
     worker.onerror = (e) => reject(new Error(`the in-page engine's worker failed: ${e.message}`));
