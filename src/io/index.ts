@@ -41,6 +41,8 @@ export {
 export {
   Tokenizer,
   loadTokenizer,
+  tokenizerFromFiles,
+  type TextFileSource,
   type TokenizerOptions,
   type EncodeOptions,
   type EncodeBatchOptions,

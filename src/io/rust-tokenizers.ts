@@ -9,7 +9,6 @@
  * libuv's thread pool), so it serves `Tokenizer.encodeMany`, the bulk path; the synchronous
  * `encode` stays on the JS implementation.
  */
-import { createRequire } from 'node:module';
 
 /** The part of the binding's encoding that glassbox reads. */
 export interface RustEncoding {
@@ -35,7 +34,11 @@ let reason: string | null = null;
 export function rustTokenizers(): RustModule | null {
   if (loaded !== undefined) return loaded;
   try {
-    const mod = createRequire(import.meta.url)('tokenizers') as Partial<RustModule>;
+    // node:module through getBuiltinModule, not an import, so the Tokenizer bundles for a browser
+    // (where there is no binding and this says so).
+    const nodeModule = globalThis.process?.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+    if (!nodeModule) throw new Error('not running in Node.js');
+    const mod = nodeModule.createRequire(import.meta.url)('tokenizers') as Partial<RustModule>;
     if (typeof mod?.Tokenizer?.fromString !== 'function')
       throw new Error('the module has no Tokenizer.fromString; check its version (0.23 is known to work)');
     loaded = mod as RustModule;

@@ -19,10 +19,8 @@
  * Face's Rust tokenizers) loads, it encodes there, several times faster and on libuv's threads
  * (rust-tokenizers.ts); elsewhere it uses the JS implementation. Both give the same ids.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { entryExists, fsProblem } from './fs-check.js';
+import { fsProblem } from './fs-problem.js';
 import { rustTokenizers, rustTokenizersUnavailable, type RustTokenizer } from './rust-tokenizers.js';
 
 export type PaddingSide = 'left' | 'right';
@@ -94,26 +92,30 @@ function firstId(v: unknown): number | null {
   return null;
 }
 
-function readJsonFile(path: string): Json {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: ${fsProblem(e)}`);
-  }
+/**
+ * The text files of a model folder, by name ('tokenizer.json', 'config.json', ...): a directory
+ * on disk in Node (`loadTokenizer`), fetched or dropped files in a browser. `read` returns null
+ * for a file that is not there; `where` names a file in error messages.
+ */
+export interface TextFileSource {
+  read(name: string): string | null;
+  where(name: string): string;
+}
+
+function parseJsonObject(text: string, where: string): Json {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path}: expected a JSON object`);
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${where}: expected a JSON object`);
   return v as Json;
 }
 
-/** The file's JSON, or null when nothing is there (a link loop or a directory there is an error). */
-function readOptionalJson(path: string): Json | null {
-  return entryExists(path) ? readJsonFile(path) : null;
+function readOptionalJson(files: TextFileSource, name: string): Json | null {
+  const text = files.read(name);
+  return text === null ? null : parseJsonObject(text, files.where(name));
 }
 
 export class Tokenizer {
@@ -328,15 +330,50 @@ export class Tokenizer {
  * `config.json` / `generation_config.json` as a last resort for the special tokens.
  */
 export function loadTokenizer(dir: string, options: TokenizerOptions = {}): Tokenizer {
-  const path = join(dir, 'tokenizer.json');
-  if (!entryExists(path)) throw new Error(`${path}: missing (glassbox reads the fast-tokenizer file tokenizer.json)`);
-  const tokenizerJson = readJsonFile(path);
+  // Node's fs through getBuiltinModule, not an import, so that this file (the Tokenizer class)
+  // bundles for a browser, which reads the same files with `tokenizerFromFiles`.
+  const fs = globalThis.process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+  const nodePath = globalThis.process?.getBuiltinModule?.('node:path') as typeof import('node:path') | undefined;
+  if (!fs || !nodePath) throw new Error(`loadTokenizer(${dir}): reading a directory needs Node.js; in a browser use tokenizerFromFiles`);
+  const where = (name: string) => nodePath.join(dir, name);
+  return tokenizerFromFiles(
+    {
+      where,
+      read: (name) => {
+        const path = where(name);
+        // lstat, not existsSync: a link loop, a dangling link or a directory in a file's place is
+        // named, not read as "no such file".
+        try {
+          fs.lstatSync(path);
+        } catch {
+          return null;
+        }
+        try {
+          return fs.readFileSync(path, 'utf8');
+        } catch (e) {
+          throw new Error(`${path}: ${fsProblem(e)}`);
+        }
+      },
+    },
+    options,
+  );
+}
+
+/**
+ * The tokenizer of a model folder given as files (`tokenizer.json` required; the others as for
+ * `loadTokenizer`).
+ */
+export function tokenizerFromFiles(files: TextFileSource, options: TokenizerOptions = {}): Tokenizer {
+  const path = files.where('tokenizer.json');
+  const text = files.read('tokenizer.json');
+  if (text === null) throw new Error(`${path}: missing (glassbox reads the fast-tokenizer file tokenizer.json)`);
+  const tokenizerJson = parseJsonObject(text, path);
   const config: Json = {
-    ...(readOptionalJson(join(dir, 'special_tokens_map.json')) ?? {}),
-    ...(readOptionalJson(join(dir, 'tokenizer_config.json')) ?? {}),
+    ...(readOptionalJson(files, 'special_tokens_map.json') ?? {}),
+    ...(readOptionalJson(files, 'tokenizer_config.json') ?? {}),
   };
-  const modelCfg = readOptionalJson(join(dir, 'config.json')) ?? {};
-  const genCfg = readOptionalJson(join(dir, 'generation_config.json')) ?? {};
+  const modelCfg = readOptionalJson(files, 'config.json') ?? {};
+  const genCfg = readOptionalJson(files, 'generation_config.json') ?? {};
   const modelTokenIds = {
     bos: firstId(modelCfg.bos_token_id) ?? firstId(genCfg.bos_token_id),
     eos: firstId(modelCfg.eos_token_id) ?? firstId(genCfg.eos_token_id),

@@ -12,7 +12,7 @@ import { HfConfigReader } from './hf-config.js';
 import { familyFor, type WeightReader } from './families/index.js';
 import { processWeights, type ProcessOptions } from './process.js';
 import { transformerForward, type ForwardInputs, type HookPoints, type ModelParams } from './forward.js';
-import { saveModel, type SaveModelOptions } from './save.js';
+import type { SaveModelOptions } from './save.js';
 import { generate, type GenerateOptions } from './generate.js';
 import {
   checkContext,
@@ -102,6 +102,21 @@ export class ActivationCache {
   }
 }
 
+/**
+ * Reading and writing model directories: pretrained.ts and save.ts register themselves here when
+ * imported (glassbox's Node entries import both), so that this file, and a browser bundle that
+ * imports it, reach no file-system code.
+ */
+const modelFiles: {
+  load?: (spec: string, options: { offline?: boolean; token?: string; weightDtype?: 'float32' | 'stored' }) => Promise<HookedTransformer>;
+  save?: (dir: string, model: HookedTransformer, options: SaveModelOptions) => 'hf' | 'glassbox';
+} = {};
+
+/** Called by pretrained.ts (`load`) and save.ts (`save`). */
+export function _registerModelFiles(files: typeof modelFiles): void {
+  Object.assign(modelFiles, files);
+}
+
 /** What the model needs from a tokenizer (src/io/tokenizer.ts provides it). */
 export interface ModelTokenizer {
   encode(text: string, options?: { prependBos?: boolean }): number[];
@@ -146,8 +161,11 @@ export class HookedTransformer {
         allowLongContext?: boolean;
       } = {},
   ): Promise<HookedTransformer> {
-    const { loadModel } = await import('./pretrained.js');
-    return loadModel(spec, options);
+    if (!modelFiles.load)
+      throw new Error(
+        `fromPretrained('${spec}'): loading from a directory or the Hub needs Node.js and glassbox's model files (import from 'glassbox' or 'glassbox/model'); in a browser build the model with HookedTransformer.fromHf`,
+      );
+    return modelFiles.load(spec, options);
   }
 
   /**
@@ -195,7 +213,11 @@ export class HookedTransformer {
    * the architecture fits (Hugging Face loads it too), glassbox's own format otherwise.
    */
   save(dir: string, options: SaveModelOptions = {}): 'hf' | 'glassbox' {
-    return saveModel(dir, this, options);
+    if (!modelFiles.save)
+      throw new Error(
+        `save('${dir}'): writing a model directory needs Node.js and glassbox's model files (import from 'glassbox' or 'glassbox/model')`,
+      );
+    return modelFiles.save(dir, this, options);
   }
 
   processWeights(options: ProcessOptions = {}): HookedTransformer {

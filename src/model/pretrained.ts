@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { downloadModel, loadTokenizer, openCheckpoint, resolveModelId, type WeightDtype } from '../io/index.js';
 import { checkModelFiles, entryExists } from '../io/fs-check.js';
 import type { Tensor } from '../tensor/index.js';
-import { HookedTransformer } from './hooked.js';
+import { HookedTransformer, _registerModelFiles } from './hooked.js';
 import { floatWeight, type WeightCheckOptions } from './checkpoint-use.js';
 
 export interface LoadOptions extends WeightCheckOptions {
@@ -128,3 +128,5 @@ export async function loadModel(
 
 /** `HookedTransformer.fromPretrained`-style entry point: 'default', a directory or a hub id. */
 export const fromPretrained = loadModel;
+
+_registerModelFiles({ load: loadModel });

@@ -13,6 +13,7 @@ import { saveSafetensors } from '../io/safetensors.js';
 import { copyFileAtomic, writeFileAtomic } from '../io/atomic.js';
 import type { ModelConfig } from './config.js';
 import type { ModelParams } from './forward.js';
+import { _registerModelFiles } from './hooked.js';
 
 export interface SaveModelOptions {
   /** Storage dtype of the weights (default float32). */
@@ -217,3 +218,5 @@ function maxAbsDiff(a: Tensor, b: Tensor): number {
   if (a.shape.join() !== b.shape.join()) return Infinity;
   return a.sub(b).abs().max().item() as number;
 }
+
+_registerModelFiles({ save: saveModel });

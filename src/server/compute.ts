@@ -10,25 +10,16 @@
  * patched sites are mask inputs, see `patchPasses`), one pass per step of its generator.
  */
 import type { HookedTransformer } from '../model/hooked.js';
-import {
-  bucketAtLeast,
-  boxSlice,
-  compareSteering,
-  directLogitAttribution,
-  forwardBytesPerRow,
-  headScores,
-  inductionScores,
-  logitLens,
-  padRows,
-  patchPasses,
-  preparePatching,
-  rowsPerPass,
-  steeringHookName,
-  steeringVector,
-  type Patch,
-  type PatchSource,
-  type ShapeBuckets,
-} from '../analysis/index.js';
+// Each analysis from its own module rather than analysis/index.ts, whose tuned lens reads and
+// writes files: this file also runs in the static workbench's Web Worker (no Node).
+import { boxSlice, padRows, type ShapeBuckets } from '../analysis/buckets.js';
+import { compareSteering, steeringHookName, steeringVector } from '../analysis/steering.js';
+import { directLogitAttribution } from '../analysis/dla.js';
+import { bucketAtLeast, forwardBytesPerRow, rowsPerPass } from '../analysis/memory.js';
+import { headScores, inductionScores } from '../analysis/heads.js';
+import { logitLens } from '../analysis/lens.js';
+import { patchPasses, type Patch, type PatchSource } from '../analysis/batched.js';
+import { preparePatching } from '../analysis/patching.js';
 import { hookName } from '../model/hook-names.js';
 import { HttpError } from './errors.js';
 import type { PatchingKind } from './schemas.js';

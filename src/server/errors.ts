@@ -3,9 +3,25 @@
  * validation, the JSON parser, the body limit, an unknown route), is JSON of one shape:
  * `{ "statusCode": 400, "error": "Bad Request", "message": "..." }`.
  */
-import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorBody } from './schemas.js';
+
+/**
+ * The reason phrases of the statuses the API answers with (node:http's STATUS_CODES, written
+ * out so that the handlers also run in the static workbench's Web Worker, which has no Node).
+ */
+const STATUS_CODES: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 
 /** An error with the HTTP status it should be answered with. */
 export class HttpError extends Error {

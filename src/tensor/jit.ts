@@ -21,7 +21,8 @@
 import { eagerConfig, Trace, withTrace, activeTrace, type Graph } from './trace.js';
 import { flatten } from './pytree.js';
 import { Tensor } from './tensor.js';
-import { runGraphOrt, ortStats, type KnownLowering } from './backends/ort.js';
+import { ortStats, type KnownLowering } from './backends/ort.js';
+import { runGraphOnRuntime } from './backends/runtime.js';
 import { runGraphJs } from './backends/js.js';
 
 export interface JitStats {
@@ -103,7 +104,7 @@ export function runTrace(trace: Trace, argFeeds: readonly Tensor[], outputs: rea
     storedFeeds: true,
   };
   if (outputs.length === 0) return [];
-  const datas = eagerConfig.backend === 'ort' ? runGraphOrt(graph, undefined, known) : runGraphJs(graph);
+  const datas = eagerConfig.backend === 'ort' ? runGraphOnRuntime(graph, undefined, known) : runGraphJs(graph);
   return outputs.map((o, i) => Tensor._concrete(o.shape, o.dtype, datas[i]!));
 }
 

@@ -7,7 +7,7 @@ import { allocate, fromNumbers, toNumeric, type DType, type TypedArray } from '.
 import { getOp, type KernelArg, type Meta, type OpDef } from './op.js';
 import { fmtShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
-import { runGraphOrt, ortAvailable } from './backends/ort.js';
+import { runGraphOnRuntime, runtimeAvailable } from './backends/runtime.js';
 import { attrKey } from './onnx/lower.js';
 
 /** One recorded op application. */
@@ -187,10 +187,10 @@ function runEager(op: OpDef<unknown>, opName: string, inputs: readonly Tensor[],
     throw rethrow(opName, inputs, e);
   }
   const work = op.cost ? op.cost(inputs, metas, attrs) : metas.reduce((n, m) => n + sizeOf(m.shape), 0);
-  if (eagerConfig.backend === 'ort' && work >= eagerConfig.jsThreshold && ortAvailable()) {
+  if (eagerConfig.backend === 'ort' && work >= eagerConfig.jsThreshold && runtimeAvailable()) {
     stats.eagerOrt++;
     const key = `eager:${opName}${attrKey(attrs)}${inputs.map((t) => `|${t.dtype}${t.shape.join(',')}`).join('')}`;
-    const datas = runGraphOrt(singleNodeGraph(op, inputs, attrs, metas), key);
+    const datas = runGraphOnRuntime(singleNodeGraph(op, inputs, attrs, metas), key);
     return datas.map((d, i) => Tensor._concrete(metas[i]!.shape, metas[i]!.dtype, d));
   }
   stats.eagerJs++;

@@ -27,6 +27,7 @@ import type {
   SteerResult,
 } from '../../src/server/schemas';
 import type { FeaturePageResult, FeatureSteerBody, FeatureSteerResult, FiresBody, FiresResult, SaeList } from '../../src/server/schemas';
+import { followLocalJob, localEngine } from './local';
 
 export type {
   AttentionResult,
@@ -77,6 +78,14 @@ export function asApiError(e: unknown): ApiError {
 }
 
 async function request<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  // The static workbench: the API is answered in the page (local.ts).
+  const local = localEngine();
+  if (local) {
+    const r = await local.request(method, url, body);
+    if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
+    if (!r.ok) throw new ApiError(r.error.statusCode, r.error.error, r.error.message);
+    return r.body as T;
+  }
   let res: Response;
   try {
     res = await fetch(url, {
@@ -133,6 +142,11 @@ export type JobEvent =
  * Returns a function that stops listening (it does not cancel the job).
  */
 export function followJob(eventsUrl: string, onEvent: (e: JobEvent) => void): () => void {
+  // A job of the static workbench's in-page engine (local.ts): the same events, as worker messages.
+  if (eventsUrl.startsWith('local-job:'))
+    return followLocalJob(eventsUrl, (e) =>
+      onEvent(e.type === 'error' ? { type: 'error', error: new ApiError(e.error.statusCode, e.error.error, e.error.message) } : e),
+    );
   const source = new EventSource(eventsUrl);
   let finished = false;
   const finish = (e: JobEvent) => {

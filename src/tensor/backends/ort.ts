@@ -6,8 +6,11 @@
  * execution (`dataSync()`, eager ops), so it loads the package's native binding module directly,
  * the same module the package's backend uses, and calls `run` on it. The version is pinned in
  * package.json; `ortAvailable()` reports whether the binding loaded and has the expected shape.
+ *
+ * Node's `module` is reached through `process.getBuiltinModule` rather than imported, so that this
+ * file (and the engine that imports it) bundles for a browser, where `ortAvailable()` is false
+ * and `./runtime.ts` runs graphs on onnxruntime-web instead.
  */
-import { createRequire } from 'node:module';
 import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
@@ -35,10 +38,17 @@ interface Binding {
 let loaded: { binding: Binding; OrtTensor: new (type: string, data: TypedArray, dims: readonly number[]) => unknown } | null | undefined;
 let loadError: string | null = null;
 
+/** Node's `createRequire` for this module, or an error saying why there is none (a browser). */
+function nodeRequire(): NodeJS.Require {
+  const nodeModule = globalThis.process?.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+  if (!nodeModule) throw new Error('onnxruntime-node needs Node.js (20.16 or later); in a browser glassbox runs on onnxruntime-web');
+  return nodeModule.createRequire(import.meta.url);
+}
+
 function load(): typeof loaded {
   if (loaded !== undefined) return loaded;
   try {
-    const require = createRequire(import.meta.url);
+    const require = nodeRequire();
     const binding = require('onnxruntime-node/dist/binding.js') as Binding;
     const common = require('onnxruntime-common') as { Tensor: new (type: string, data: TypedArray, dims: readonly number[]) => unknown };
     if (typeof binding?.binding?.InferenceSession !== 'function' || typeof binding.initOrt !== 'function')
@@ -233,7 +243,7 @@ function intraOpThreads(): { intraOpNumThreads?: number } {
 
 let dumpCount = 0;
 function dumpModel(bytes: Uint8Array): void {
-  const require = createRequire(import.meta.url);
+  const require = nodeRequire();
   const fs = require('node:fs') as typeof import('node:fs');
   const path = require('node:path') as typeof import('node:path');
   fs.mkdirSync(ortConfig.dumpDir!, { recursive: true });

@@ -1,0 +1,24 @@
+/**
+ * Messages between the static workbench's page (web/src/local.ts) and its Web Worker
+ * (browser-worker.ts), which answers the JSON API in the page, with the server's own handlers,
+ * when no `glassbox serve` is there.
+ */
+import type { ErrorBody } from './schemas.js';
+
+export type ToWorker =
+  | { type: 'init'; wasmBase: string; modelBase: string; modelName: string; numThreads?: number }
+  | { type: 'request'; id: number; method: string; path: string; body?: unknown };
+
+export type FromWorker =
+  | { type: 'ready'; runtime: string; threads: number; threadsNote: string | null; loadMs: number }
+  | { type: 'init-error'; message: string }
+  | { type: 'response'; id: number; ok: true; body: unknown }
+  | { type: 'response'; id: number; ok: false; error: ErrorBody }
+  | { type: 'job-event'; jobId: string; event: LocalJobEvent };
+
+/** A job's events, as `glassbox serve` sends them over server-sent events. */
+export type LocalJobEvent =
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'result'; result: unknown }
+  | { type: 'error'; error: ErrorBody }
+  | { type: 'cancelled' };

@@ -1,0 +1,230 @@
+/**
+ * The static workbench's engine: a Web Worker that loads the model in the page (onnxruntime-web,
+ * the model folder over fetch + HTTP Range) and answers the workbench's JSON API with the
+ * server's own handlers (handlers.ts) and computations (compute.ts), so the page shows the same
+ * numbers as `glassbox serve` and never freezes while a model runs.
+ *
+ * Answered: GET /api/model, POST /api/forward, /api/attention, /api/logit-lens, /api/dla,
+ * /api/heads, /api/steer, and patching as a job (POST /api/patching, DELETE /api/jobs/:id):
+ * its sweep runs one forward pass per step between messages, so progress is posted and a
+ * cancel is heard; its events go to the page as `job-event` messages (the page's stand-in for
+ * the server's event stream, `events: 'local-job:<id>'`).
+ * Request bodies come from the web app itself; the handlers check them against the model
+ * (token ids, layers, heads, positions, lengths) as on the server.
+ */
+import { initWasmRuntime } from '../tensor/backends/ort-wasm.js';
+import { setGraphRuntime } from '../tensor/backends/runtime.js';
+import { setBackend } from '../tensor/backend.js';
+import { modelFromUrl } from '../model/from-files.js';
+import { shapeBuckets } from '../analysis/buckets.js';
+import { memoryConfig } from '../analysis/memory.js';
+import {
+  attentionPatterns,
+  dlaValues,
+  forwardTop,
+  headDetectors,
+  lens,
+  patchingSweep,
+  steerRun,
+  type Computer,
+  type PatchingArgs,
+} from './compute.js';
+import { startPatching } from './patching.js';
+import type { JobManager, JobRun } from './jobs.js';
+import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, type Ctx } from './handlers.js';
+import { errorBody, HttpError } from './errors.js';
+import type { FromWorker, ToWorker } from './browser-protocol.js';
+import type { ModelWorker } from './model-worker.js';
+import type { PatchingBody, ServerLimits } from './schemas.js';
+
+const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
+  forward: forwardTop,
+  attention: attentionPatterns,
+  logitLens: lens,
+  dla: dlaValues,
+  heads: headDetectors,
+  steer: steerRun,
+};
+
+type Route = (ctx: Ctx, body: never) => unknown;
+const ROUTES: Record<string, Route> = {
+  'GET /api/model': (ctx) => modelInfo(ctx),
+  'POST /api/forward': forward,
+  'POST /api/attention': attention,
+  'POST /api/logit-lens': logitLensGrid,
+  'POST /api/dla': dla,
+  'POST /api/heads': heads,
+  'POST /api/steer': steer,
+  'POST /api/patching': (c, body: PatchingBody) => startLocalPatching(c, body),
+};
+
+let computer: Computer | null = null;
+const runningJobs = new Map<string, JobRun>();
+let nextJob = 1;
+
+function postJobEvent(jobId: string, event: FromWorkerJobEvent): void {
+  scope.postMessage({ type: 'job-event', jobId, event });
+}
+type FromWorkerJobEvent = Extract<FromWorker, { type: 'job-event' }>['event'];
+
+/** A patching sweep as a job: the server's own checks and result (patching.ts), run step by step here. */
+async function startLocalPatching(c: Ctx, body: PatchingBody): Promise<unknown> {
+  let started: { id: string; total: number } | null = null;
+  const jobs = {
+    reserve: () => ({ release() {} }),
+    start(_slot: unknown, _kind: string, total: number, begin: (job: unknown) => JobRun, format: (v: unknown) => unknown) {
+      const id = `local-${nextJob++}`;
+      const job = { id, total, progress: (done: number) => postJobEvent(id, { type: 'progress', done, total }) };
+      const run = begin(job);
+      runningJobs.set(id, run);
+      run.finished
+        .then(
+          (v) => postJobEvent(id, { type: 'result', result: format(v) }),
+          (e: unknown) =>
+            postJobEvent(
+              id,
+              e instanceof JobCancelled
+                ? { type: 'cancelled' }
+                : {
+                    type: 'error',
+                    error: errorBody(e instanceof HttpError ? e.statusCode : 500, e instanceof Error ? e.message : String(e)),
+                  },
+            ),
+        )
+        .finally(() => runningJobs.delete(id));
+      started = { id, total };
+      return job;
+    },
+  } as unknown as JobManager;
+  await startPatching(c, jobs, body);
+  const s = started as { id: string; total: number } | null;
+  if (!s) throw new HttpError(500, 'internal: the patching job did not start');
+  return { jobId: s.id, status: 'running', total: s.total, events: `local-job:${s.id}` };
+}
+
+class JobCancelled extends Error {}
+
+/** The handlers' worker.job: the sweep's generator, one step per macrotask, so messages (cancel) get in between. */
+function localJob(
+  args: PatchingArgs,
+  onStep: (v: unknown) => void,
+): { started: Promise<unknown>; finished: Promise<unknown>; cancel(): void } {
+  const steps = patchingSweep(computer!, args);
+  let cancelled = false;
+  let first = true;
+  let onStarted!: (v: unknown) => void;
+  let onStartFailed!: (e: unknown) => void;
+  const started = new Promise<unknown>((res, rej) => {
+    onStarted = res;
+    onStartFailed = rej;
+  });
+  const finished = new Promise<unknown>((resolve, reject) => {
+    const fail = (e: unknown) => {
+      if (first) onStartFailed(e);
+      reject(e);
+    };
+    const step = () => {
+      if (cancelled) return fail(new JobCancelled('cancelled'));
+      try {
+        const r = steps.next();
+        if (r.done) return resolve(r.value);
+        if (first) {
+          first = false;
+          onStarted(r.value);
+        } else onStep(r.value);
+        setTimeout(step, 0);
+      } catch (e) {
+        fail(e);
+      }
+    };
+    setTimeout(step, 0);
+  });
+  // A job that fails before it starts is answered by startPatching; its `finished` is not awaited then.
+  finished.catch(() => {});
+  return { started, finished, cancel: () => (cancelled = true) };
+}
+
+/** The limits `glassbox serve` applies by default (src/server/app.ts serverLimits). */
+function limitsFor(nCtx: number, positional: string): ServerLimits {
+  const maxTokens = Math.min(positional === 'learned' ? nCtx : Infinity, nCtx, 4096);
+  return {
+    maxTokens,
+    maxChars: Math.max(4096, 32 * maxTokens),
+    maxTopK: 100,
+    maxNewTokens: 128,
+    maxSteerPrompts: 64,
+    maxHeadBatch: 32,
+    maxJobs: 1,
+    maxQueued: 32,
+  };
+}
+
+const scope = globalThis as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: { data: ToWorker }) => void) | null };
+let ctx: Ctx | null = null;
+
+async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
+  const t0 = performance.now();
+  const runtime = await initWasmRuntime({ wasmBase: m.wasmBase, ...(m.numThreads !== undefined ? { numThreads: m.numThreads } : {}) });
+  setGraphRuntime(runtime);
+  setBackend('ort');
+  const model = await modelFromUrl(m.modelBase);
+  const limits = limitsFor(model.cfg.nCtx, model.cfg.positional);
+  const passBudgetBytes = 64 * 2 ** 20;
+  memoryConfig.memoryBudgetBytes = passBudgetBytes;
+  computer = { model, buckets: shapeBuckets({ maxLength: limits.maxTokens }), passBudgetBytes };
+  const c = computer;
+  // The handlers' "model worker": here the computations run in this worker, one at a time.
+  const worker = {
+    call: async (name: string, args: unknown) => {
+      const fn = CALLS[name];
+      if (!fn) throw new HttpError(500, `internal: no computation '${name}'`);
+      return fn(c, args as never);
+    },
+    job: (_op: string, args: unknown, onStep: (v: unknown) => void) => localJob(args as PatchingArgs, onStep),
+  } as unknown as ModelWorker;
+  ctx = { model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer }, modelName: m.modelName, limits, worker };
+  scope.postMessage({
+    type: 'ready',
+    runtime: runtime.name,
+    threads: runtime.threads,
+    threadsNote: runtime.threadsNote,
+    loadMs: performance.now() - t0,
+  });
+}
+
+async function answer(m: Extract<ToWorker, { type: 'request' }>): Promise<void> {
+  try {
+    if (!ctx) throw new HttpError(503, 'the model is still loading');
+    const route = ROUTES[`${m.method} ${m.path}`];
+    if (!route)
+      throw new HttpError(
+        404,
+        m.path.startsWith('/api/patching')
+          ? 'patching does not run in the static workbench yet; use `glassbox serve`'
+          : `no route ${m.method} ${m.path}`,
+      );
+    const body = await route(ctx, (m.body ?? {}) as never);
+    scope.postMessage({ type: 'response', id: m.id, ok: true, body });
+  } catch (e) {
+    const status = e instanceof HttpError ? e.statusCode : e instanceof TypeError || e instanceof RangeError ? 500 : 400;
+    scope.postMessage({
+      type: 'response',
+      id: m.id,
+      ok: false,
+      error: errorBody(status, e instanceof Error ? e.message.split('\n')[0]! : String(e)),
+    });
+  }
+}
+
+// Messages are handled one at a time, in order: a request waits for the model to load.
+let chain: Promise<void> = Promise.resolve();
+scope.onmessage = (e) => {
+  const m = e.data;
+  chain = chain.then(() =>
+    m.type === 'init'
+      ? init(m).catch((err: unknown) =>
+          scope.postMessage({ type: 'init-error', message: err instanceof Error ? err.message : String(err) }),
+        )
+      : answer(m),
+  );
+};

@@ -1,0 +1,98 @@
+/**
+ * The default model in a browser page on the `glassbox/browser` entry: loaded from a static
+ * folder (fetch + Range), then the numbers the Node test compares (`window.glassboxModelRun`),
+ * and timings of the forward pass and a residual patching sweep (`bench`).
+ */
+import {
+  ortStats,
+  patchResidPre,
+  toSingleToken,
+  logitLens,
+  modelFromUrl,
+  setBackend,
+  useWasmRuntime,
+  getGraphRuntime,
+} from '../../src/browser.js';
+
+export interface ModelRunInput {
+  wasmBase: string;
+  modelBase: string;
+  numThreads?: number;
+  prompt: string;
+  clean: string;
+  corrupted: string;
+  answer: string;
+  wrong: string;
+  /** Timed repetitions (0: no timings). */
+  reps: number;
+}
+
+export interface ModelRunReport {
+  runtime: string;
+  threadsNote: string | null;
+  tokens: number[];
+  /** Last position's logits [d_vocab]. */
+  lastLogits: number[];
+  /** Logit lens, layer by layer, of the last position: logits of the top token of the final layer. */
+  lensTopLogits: number[];
+  /** patchResidPre [layers, pos]. */
+  patching: number[];
+  compiles: number;
+  forwardMs: number | null;
+  patchingMs: number | null;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+(globalThis as unknown as { glassboxModelRun: (i: ModelRunInput) => Promise<ModelRunReport> }).glassboxModelRun = async (input) => {
+  await useWasmRuntime({ wasmBase: input.wasmBase, ...(input.numThreads !== undefined ? { numThreads: input.numThreads } : {}) });
+  setBackend('ort');
+  const runtime = getGraphRuntime() as { name: string; threadsNote?: string | null };
+  const model = await modelFromUrl(input.modelBase);
+  const tokens = model.toTokens(input.prompt);
+  const logits = model.forward(tokens);
+  const [, S, V] = logits.shape as [number, number, number];
+  const lastLogits = Array.from(logits.dataSync() as Float32Array).slice((S - 1) * V, S * V);
+  const lens = logitLens(model, input.prompt, { topK: 1 });
+  const final = lens.top[lens.top.length - 1]![S - 1]![0]!.token;
+  const lensLogits = lens.logits.dataSync() as Float32Array;
+  const layers = lens.logits.shape[0]!;
+  const lensTopLogits = Array.from({ length: layers }, (_, l) => lensLogits[(l * S + (S - 1)) * V + final]!);
+  const problem = {
+    clean: input.clean,
+    corrupted: input.corrupted,
+    answer: toSingleToken(model, input.answer),
+    wrong: toSingleToken(model, input.wrong),
+  };
+  const patching = Array.from(patchResidPre(model, problem).dataSync() as Float32Array);
+  let forwardMs: number | null = null;
+  let patchingMs: number | null = null;
+  if (input.reps > 0) {
+    const f: number[] = [];
+    const p: number[] = [];
+    for (let r = 0; r < input.reps; r++) {
+      let t0 = performance.now();
+      model.forward(tokens).dataSync();
+      f.push(performance.now() - t0);
+      t0 = performance.now();
+      patchResidPre(model, problem).dataSync();
+      p.push(performance.now() - t0);
+    }
+    forwardMs = median(f);
+    patchingMs = median(p);
+  }
+  return {
+    runtime: runtime.name,
+    threadsNote: runtime.threadsNote ?? null,
+    tokens: tokens[0]!,
+    lastLogits,
+    lensTopLogits,
+    patching,
+    compiles: ortStats.compiles,
+    forwardMs,
+    patchingMs,
+  };
+};
