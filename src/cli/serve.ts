@@ -40,6 +40,12 @@ export function registerServe(program: Command): void {
     .option('--max-jobs <n>', 'most patching jobs running at once (more are refused with 429)', '4')
     .option('--session-budget <MiB>', "most memory the model's compiled sessions keep, in MiB (least recently used are released)", '512')
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
+    .option(
+      '--graph <file>',
+      'an attribution graph JSON file (from `glassbox graph` or circuit-tracer) to open in the Graph view; repeatable',
+      (file: string, files: string[]) => [...files, file],
+      [] as string[],
+    )
     .option('--open', 'open the workbench in the default browser once it is listening')
     .action(
       async (
@@ -53,6 +59,7 @@ export function registerServe(program: Command): void {
           maxJobs: string;
           sessionBudget: string;
           web?: string;
+          graph: string[];
           open?: boolean;
         },
       ) => {
@@ -73,6 +80,7 @@ export function registerServe(program: Command): void {
           sessionBudgetBytes: intFlag('session-budget', opts.sessionBudget, 1, 2 ** 30) * 2 ** 20,
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
+          ...(opts.graph.length > 0 ? { graphFiles: opts.graph } : {}),
         });
         if (opts.open) await openBrowser(running.url);
         const stop = () => {

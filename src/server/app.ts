@@ -17,6 +17,10 @@
  * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total }`, then `result`, `error` or `cancelled`
  * - `DELETE /api/jobs/:id`      cancels a running job (its work stops after the forward pass it is in)
  * - `POST /api/steer`           `{ positive, negative, layer, prompt, scale?, ... }` -> steered and unsteered text
+ * - `GET  /api/graphs`          the attribution graphs held (files from `serve --graph`, computed ones), and whether graphs can be computed
+ * - `GET  /api/graphs/:id`      one graph, as its JSON file (metadata, nodes, links)
+ * - `POST /api/graph`           `{ prompt, ... }` -> 202 a job computing a graph (needs transcoders; refused without)
+ * - `POST /api/graph/intervene` `{ prompt, features }` -> top next tokens before and after (needs transcoders; refused without)
  *
  * The response shapes are documented on the functions in handlers.ts and patching.ts.
  *
@@ -34,12 +38,17 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
 import { JobManager } from './jobs.js';
+import { GraphStore } from './graphs.js';
 import { ModelWorker } from './model-worker.js';
 import { startPatching } from './patching.js';
 import {
   bodySchemas,
   type AttentionBody,
   type DlaBody,
+  type GraphBody,
+  type GraphInterveneBody,
+  type GraphList,
+  type GraphParams,
   type ForwardBody,
   type HeadsBody,
   type JobParams,
@@ -94,6 +103,12 @@ export interface ServerOptions {
    * machine sends its own name as Host. There is no 'any': every name must be listed.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Attribution graph files (the JSON `glassbox graph` and circuit-tracer write) for the Graph
+   * view, each checked in full when the server is built; served by GET /api/graphs/:id under its
+   * slug (or file name).
+   */
+  graphFiles?: readonly string[];
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -167,6 +182,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const ctx: Ctx = { model: view, modelName: options.modelName ?? 'model', limits, worker };
   const allowedHosts = [...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())];
   const jobs = new JobManager({ maxRunning: limits.maxJobs });
+  const graphs = new GraphStore(options.graphFiles ?? []);
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -275,6 +291,24 @@ export function createServer(options: ServerOptions): FastifyInstance {
       }
     });
     res.on('close', stop);
+  });
+
+  /** GET /api/graphs -> `{ graphs: [{ id, prompt, promptTokens, nodes, links, source }], canCompute, featureStore }`. */
+  app.get('/api/graphs', async (): Promise<GraphList> => ({ graphs: graphs.list(), canCompute: false, featureStore: false }));
+  /** GET /api/graphs/:id -> the graph file `{ metadata, nodes, links }`; 404 naming the graphs held. */
+  app.get<{ Params: GraphParams }>('/api/graphs/:id', { schema: { params: s.graphParams } }, async (req) => graphs.get(req.params.id));
+  // Computing a graph and intervening need transcoders attached at serve time (and the attribution
+  // engine); until then they are refused, naming what is missing, after the body is checked.
+  const noTranscoders = () =>
+    new HttpError(
+      400,
+      'this server has no transcoders, so it cannot compute graphs or intervene; it serves the graph files it was started with (serve --graph FILE.json)',
+    );
+  app.post<{ Body: GraphBody }>('/api/graph', { schema: { body: s.graph } }, async () => {
+    throw noTranscoders();
+  });
+  app.post<{ Body: GraphInterveneBody }>('/api/graph/intervene', { schema: { body: s.graphIntervene } }, async () => {
+    throw noTranscoders();
   });
 
   registerWeb(app, options.webRoot === undefined ? DEFAULT_WEB_ROOT : options.webRoot);
