@@ -167,6 +167,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
     if (!Number.isSafeInteger(b) || b < 1) throw new Error(`${name} must be a positive integer, got ${b}`);
     return b;
   };
+  // Graph files first: a bad one is refused before the model worker (a thread) is started.
+  const graphs = new GraphStore(options.graphFiles ?? []);
   const worker = new ModelWorker(
     model,
     {
@@ -182,7 +184,6 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const ctx: Ctx = { model: view, modelName: options.modelName ?? 'model', limits, worker };
   const allowedHosts = [...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())];
   const jobs = new JobManager({ maxRunning: limits.maxJobs });
-  const graphs = new GraphStore(options.graphFiles ?? []);
 
   const app = Fastify({
     logger: options.logger ?? false,
