@@ -21,6 +21,8 @@ describe('the layer order of src/ is enforced by lint', () => {
     ['src/analysis/x.ts', "import { trainSae } from '../sae/index.js';", 'src/analysis sits below src/sae'],
     ['src/sae/x.ts', "import { buildDefaultModel } from '../recipes/index.js';", 'src/sae sits below src/recipes'],
     ['src/model/x.ts', "import { heatmap } from '../viz/charts.js';", 'src/model sits beside src/viz'],
+    ['src/sae/x.ts', "import { attribute } from '../circuits/index.js';", 'src/sae sits below src/circuits'],
+    ['src/circuits/x.ts', "import { buildApp } from '../server/app.js';", 'src/circuits sits below src/server'],
   ];
   for (const [file, code, message] of upward)
     it(`refuses ${code} in ${file}`, async () => {

@@ -14,6 +14,7 @@ import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
 import { registerSae } from './sae.js';
+import { registerGraph } from './graph.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -166,6 +167,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerAnalysis(program);
   registerSae(program);
+  registerGraph(program);
   return program;
 }
 

@@ -169,3 +169,4 @@ export {
   type SyntheticBenchmarkOptions,
 } from './synthetic.js';
 export type { TracingTranscoders, TracingActivation } from './clt/types.js';
+export { transcodersFromSaes } from './clt/from-saes.js';
