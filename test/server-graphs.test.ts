@@ -14,6 +14,12 @@ import { createServer } from '../src/server/app.js';
 import { checkGraphFile, GraphStore } from '../src/server/graphs.js';
 import { tinyRandomModel } from './tiny-models.js';
 import { handGraph, writeGraph } from './graph-fixture.js';
+import { randomPltSaes } from './circuits-helpers.js';
+import { saveSae } from '../src/sae/formats.js';
+import { attribute, graphToJson, intervene, pruneGraph } from '../src/circuits/index.js';
+import { loadTracingTranscoders } from '../src/circuits/load-transcoders.js';
+import type { Tensor } from '../src/tensor/index.js';
+import type { GraphFile, GraphList, InterveneResult, TokenProb } from '../src/server/schemas.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -160,5 +166,122 @@ describe('graph endpoints', () => {
       ['other_graph'],
     );
     assert.throws(() => createServer({ model: tinyRandomModel(1), webRoot: null, graphFiles: [notJson] }), /bad\.json: not JSON/);
+  });
+});
+
+describe('computing graphs and intervening (serve --transcoders)', { timeout: 120_000 }, () => {
+  let dir: string;
+  let app: FastifyInstance;
+  const model = tinyRandomModel(3);
+  const TOKENS = [1, 5, 7, 2, 9, 4];
+
+  before(async () => {
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+    dir = mkdtempSync(join(ROOT, '.tmp', 'graph-tc-'));
+    randomPltSaes(model, 11).forEach((sae, l) => saveSae(sae, join(dir, `layer_${l}`)));
+    app = createServer({ model, webRoot: null, transcodersDir: dir });
+    await app.ready();
+  });
+  after(async () => {
+    await app?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Polls a job until it is no longer running. */
+  async function finished(jobId: string): Promise<{ status: string; result?: unknown; error?: unknown }> {
+    for (let i = 0; i < 1200; i++) {
+      const r = (await app.inject({ url: `/api/jobs/${jobId}` })).json() as { status: string; result?: unknown };
+      if (r.status !== 'running') return r;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error(`job ${jobId} still running after 60 s`);
+  }
+
+  it('POST /api/graph computes the graph attribute + pruneGraph + graphToJson compute for the same input', async () => {
+    const start = await app.inject({
+      method: 'POST',
+      url: '/api/graph',
+      payload: { prompt: TOKENS, nodeThreshold: 0.8, edgeThreshold: 0.98 },
+    });
+    assert.equal(start.statusCode, 202, start.body);
+    const { jobId, total } = start.json() as { jobId: string; total: number };
+    assert.equal(total, 2);
+    const job = await finished(jobId);
+    assert.equal(job.status, 'done', JSON.stringify(job));
+    const summary = job.result as { id: string; nodes: number; links: number; source: string };
+    assert.equal(summary.id, jobId);
+    assert.equal(summary.source, 'computed');
+    const served = (await app.inject({ url: `/api/graphs/${jobId}` })).json() as GraphFile;
+
+    const g = attribute(model, TOKENS, loadTracingTranscoders(dir));
+    const want = graphToJson(g, pruneGraph(g, { nodeThreshold: 0.8, edgeThreshold: 0.98 }), {});
+    assert.equal(summary.nodes, want.nodes.length);
+    assert.equal(summary.links, want.links.length);
+    assert.deepEqual(
+      served.nodes.map((n) => n.node_id),
+      want.nodes.map((n) => n.node_id),
+    );
+    const key = (l: { source: string; target: string }) => `${l.source}>${l.target}`;
+    assert.deepEqual(served.links.map(key), want.links.map(key));
+    served.links.forEach((l, i) => assert.ok(Math.abs(l.weight - want.links[i]!.weight) <= 1e-5 * (1 + Math.abs(l.weight)), key(l)));
+    // The logit nodes: the same tokens and probabilities.
+    const logits = (ns: { feature_type: string; feature: number | null; token_prob?: number }[]) =>
+      ns.filter((n) => n.feature_type === 'logit').map((n) => [n.feature, Number(n.token_prob!.toFixed(5))]);
+    assert.deepEqual(logits(served.nodes), logits(want.nodes));
+    const list = (await app.inject({ url: '/api/graphs' })).json() as GraphList;
+    assert.equal(list.canCompute, true);
+    assert.ok(list.graphs.some((s) => s.id === jobId && s.source === 'computed'));
+  });
+
+  it('POST /api/graph/intervene returns the top logits before and after, as intervene() computes them', async () => {
+    const g = attribute(model, TOKENS, loadTracingTranscoders(dir));
+    // The most active feature at the last position.
+    const nActive = g.activationValues.length;
+    let best = -1;
+    for (let a = 0; a < nActive; a++)
+      if (g.activeFeatures[3 * a + 1] === TOKENS.length - 1 && (best < 0 || g.activationValues[a]! > g.activationValues[best]!)) best = a;
+    assert.ok(best >= 0, 'a feature is active at the last position');
+    const f = { layer: g.activeFeatures[3 * best]!, pos: g.activeFeatures[3 * best + 1]!, feature: g.activeFeatures[3 * best + 2]! };
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/graph/intervene',
+      payload: { prompt: TOKENS, features: [{ layer: f.layer, feature: f.feature, pos: [f.pos], scale: 0 }], topK: 5 },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json() as InterveneResult;
+    const r = intervene(model, TOKENS, loadTracingTranscoders(dir), [
+      { layer: f.layer, feature: f.feature, positions: [f.pos], op: 'zero' },
+    ]);
+    const top = (logits: Tensor) => {
+      const p = logits
+        .index([0, TOKENS.length - 1])
+        .softmax(-1)
+        .dataSync() as Float32Array;
+      return [...p.keys()]
+        .sort((a, b) => p[b]! - p[a]!)
+        .slice(0, 5)
+        .map((t) => [t, Number(p[t]!.toPrecision(6))]);
+    };
+    const near = (got: TokenProb[], want: number[][]) => {
+      assert.deepEqual(
+        got.map((t) => t.token),
+        want.map((w) => w[0]),
+      );
+      got.forEach((t, i) => assert.ok(Math.abs(t.prob! - want[i]![1]!) < 1e-5, `${t.prob} vs ${want[i]![1]}`));
+    };
+    near(body.before, top(r.cleanLogits));
+    near(body.after, top(r.logits));
+    assert.notDeepEqual(body.before, body.after);
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/graph/intervene',
+      payload: { prompt: TOKENS, features: [{ layer: 0, feature: 0, pos: [6] }] },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().message, /features\[0\]\.pos: 6 is outside the prompt's 6 positions/);
+  });
+
+  it('refuses a transcoder directory that does not exist when the server is built', () => {
+    assert.throws(() => createServer({ model, webRoot: null, transcodersDir: join(dir, 'nope') }), /nope: not a directory/);
   });
 });

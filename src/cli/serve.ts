@@ -46,6 +46,10 @@ export function registerServe(program: Command): void {
       (file: string, files: string[]) => [...files, file],
       [] as string[],
     )
+    .option(
+      '--transcoders <dir>',
+      'transcoders (one per layer, SAELens layout, or a CLT) to trace prompts into graphs and intervene in the Graph view',
+    )
     .option('--open', 'open the workbench in the default browser once it is listening')
     .action(
       async (
@@ -60,6 +64,7 @@ export function registerServe(program: Command): void {
           sessionBudget: string;
           web?: string;
           graph: string[];
+          transcoders?: string;
           open?: boolean;
         },
       ) => {
@@ -81,6 +86,7 @@ export function registerServe(program: Command): void {
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
           ...(opts.graph.length > 0 ? { graphFiles: opts.graph } : {}),
+          ...(opts.transcoders !== undefined ? { transcodersDir: opts.transcoders } : {}),
         });
         if (opts.open) await openBrowser(running.url);
         const stop = () => {

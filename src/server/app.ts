@@ -39,6 +39,9 @@ import { HttpError, installErrorHandler } from './errors.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
 import { JobManager } from './jobs.js';
 import { GraphStore } from './graphs.js';
+import { interveneGraph, startGraph } from './graph-jobs.js';
+import { checkTracingPair } from '../circuits/replacement.js';
+import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { ModelWorker } from './model-worker.js';
 import { startPatching } from './patching.js';
 import {
@@ -49,6 +52,7 @@ import {
   type GraphInterveneBody,
   type GraphList,
   type GraphParams,
+  type GraphStart,
   type ForwardBody,
   type HeadsBody,
   type JobParams,
@@ -109,6 +113,12 @@ export interface ServerOptions {
    * slug (or file name).
    */
   graphFiles?: readonly string[];
+  /**
+   * A transcoder directory (`loadTracingTranscoders`: one SAELens-layout transcoder per layer, or
+   * a CLT) for POST /api/graph and /api/graph/intervene; checked against the model when the
+   * server is built, then loaded by the model worker.
+   */
+  transcodersDir?: string;
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -169,10 +179,13 @@ export function createServer(options: ServerOptions): FastifyInstance {
   };
   // Graph files first: a bad one is refused before the model worker (a thread) is started.
   const graphs = new GraphStore(options.graphFiles ?? []);
+  const hasTranscoders = options.transcodersDir !== undefined;
+  if (options.transcodersDir !== undefined) checkTracingPair(model, loadTracingTranscoders(options.transcodersDir));
   const worker = new ModelWorker(
     model,
     {
       maxTokens: limits.maxTokens,
+      ...(options.transcodersDir !== undefined ? { transcodersDir: options.transcodersDir } : {}),
       sessionBudgetBytes: budget('sessionBudgetBytes', options.sessionBudgetBytes, 512 * 2 ** 20),
       maxSessions: budget('maxSessions', options.maxSessions, 64),
       passBudgetBytes: budget('passBudgetBytes', options.passBudgetBytes, 64 * 2 ** 20),
@@ -295,22 +308,19 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
 
   /** GET /api/graphs -> `{ graphs: [{ id, prompt, promptTokens, nodes, links, source }], canCompute, featureStore }`. */
-  app.get('/api/graphs', async (): Promise<GraphList> => ({ graphs: graphs.list(), canCompute: false, featureStore: false }));
+  app.get('/api/graphs', async (): Promise<GraphList> => ({ graphs: graphs.list(), canCompute: hasTranscoders, featureStore: false }));
   /** GET /api/graphs/:id -> the graph file `{ metadata, nodes, links }`; 404 naming the graphs held. */
   app.get<{ Params: GraphParams }>('/api/graphs/:id', { schema: { params: s.graphParams } }, async (req) => graphs.get(req.params.id));
-  // Computing a graph and intervening need transcoders attached at serve time (and the attribution
-  // engine); until then they are refused, naming what is missing, after the body is checked.
-  const noTranscoders = () =>
-    new HttpError(
-      400,
-      'this server has no transcoders, so it cannot compute graphs or intervene; it serves the graph files it was started with (serve --graph FILE.json)',
-    );
-  app.post<{ Body: GraphBody }>('/api/graph', { schema: { body: s.graph } }, async () => {
-    throw noTranscoders();
+  /** POST /api/graph -> 202 `{ jobId, status, total, events }`; refused (400) without transcoders. */
+  app.post<{ Body: GraphBody }>('/api/graph', { schema: { body: s.graph } }, async (req, reply) => {
+    const job = await startGraph(ctx, jobs, graphs, hasTranscoders, req.body);
+    const start: GraphStart = { jobId: job.id, status: job.status, total: job.total, events: `/api/jobs/${job.id}/events` };
+    return reply.code(202).send(start);
   });
-  app.post<{ Body: GraphInterveneBody }>('/api/graph/intervene', { schema: { body: s.graphIntervene } }, async () => {
-    throw noTranscoders();
-  });
+  /** POST /api/graph/intervene -> `{ tokens, strTokens, before, after }`; refused (400) without transcoders. */
+  app.post<{ Body: GraphInterveneBody }>('/api/graph/intervene', { schema: { body: s.graphIntervene } }, async (req) =>
+    interveneGraph(ctx, hasTranscoders, req.body),
+  );
 
   registerWeb(app, options.webRoot === undefined ? DEFAULT_WEB_ROOT : options.webRoot);
   return app;
