@@ -17,15 +17,20 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildWeb, CHROMIUM_PATH, launchChromium, openPage, ROOT, screenshot, until, WEB_DIST, type TrackedPage } from './e2e/harness.js';
 import { handGraph, writeGraph } from './graph-fixture.js';
+import { randomPltSaes } from './circuits-helpers.js';
+import { loadModel } from '../src/model/index.js';
+import { saveSae } from '../src/sae/formats.js';
+import { attribute, graphToJson, intervene, pruneGraph } from '../src/circuits/index.js';
+import { loadTracingTranscoders } from '../src/circuits/load-transcoders.js';
 
 const GRAPH = handGraph();
 const SLUG = GRAPH.metadata.slug;
 
 /** `glassbox serve default --graph FILE --port 0` in its own process; resolves with its URL. */
-async function serveCli(graphFile: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function serveCli(...flags: string[]): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', 'default', '--port', '0', '--web', WEB_DIST, '--graph', graphFile],
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', 'default', '--port', '0', '--web', WEB_DIST, ...flags],
     { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -64,6 +69,8 @@ async function serveCli(graphFile: string): Promise<{ url: string; stop(): Promi
   }
 }
 
+const text = async (page: Page, testId: string) => ((await page.getByTestId(testId).first().textContent()) ?? '').trim();
+
 test('Chromium is installed for the browser tests', () => {
   assert.ok(
     existsSync(CHROMIUM_PATH),
@@ -83,7 +90,7 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     buildWeb();
     mkdirSync(join(ROOT, '.tmp'), { recursive: true });
     dir = mkdtempSync(join(ROOT, '.tmp', 'e2e-graph-'));
-    server = await serveCli(writeGraph(dir, 'hand.json', GRAPH));
+    server = await serveCli('--graph', writeGraph(dir, 'hand.json', GRAPH));
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   });
 
@@ -107,7 +114,6 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     assert.deepEqual(errors, [], 'the pages logged errors');
   }
 
-  const text = async (page: Page, testId: string) => ((await page.getByTestId(testId).first().textContent()) ?? '').trim();
   const node = (page: Page, id: string) => page.locator(`[data-testid="graph-node"][data-node-id="${id}"]`);
   /** The links of the JSON into or out of `id`, as `source>target:weight`, sorted. */
   const jsonLinks = (id: string) =>
@@ -280,5 +286,105 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     assert.equal(await error.getAttribute('data-status'), '400');
     assert.match(await text(page, 'api-error-message'), /no transcoders/);
     await done([/status of 400/]);
+  });
+});
+
+describe('Graph view tracing a prompt on the default model (serve --transcoders)', { timeout: 300_000 }, () => {
+  let dir: string;
+  let server: { url: string; stop(): Promise<void> };
+  let browser: Browser;
+  let context: BrowserContext;
+  const pages: TrackedPage[] = [];
+  const PROMPT = 'The cat sat on the mat, and the cat';
+
+  before(async () => {
+    browser = await launchChromium();
+    buildWeb();
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+    dir = mkdtempSync(join(ROOT, '.tmp', 'e2e-graph-tc-'));
+    // Random per-layer transcoders (12 features a layer) for the default model, in SAELens layout.
+    const model = await loadModel('default');
+    randomPltSaes(model, 11).forEach((sae, l) => saveSae(sae, join(dir, `layer_${l}`)));
+    server = await serveCli('--transcoders', dir);
+    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('traces a prompt through POST /api/graph into the graph the library computes, and intervenes from the pane', async () => {
+    const tracked = await openPage(context, new URL('#/graph', server.url).toString());
+    pages.push(tracked);
+    const page = tracked.page;
+    await page.getByTestId('graph-none').waitFor();
+    assert.equal(await page.getByTestId('graph-no-transcoders').count(), 0);
+    await page.getByTestId('graph-prompt').fill(PROMPT);
+    await page.getByTestId('graph-run').click();
+    await page.locator('[data-testid="graph-explorer"][data-ready="true"]').waitFor({ timeout: 120_000 });
+    const slug = new URLSearchParams(new URL(page.url()).hash.split('?')[1]).get('slug')!;
+    assert.match(slug, /^[0-9a-f-]{36}$/);
+    assert.equal(new URLSearchParams(new URL(page.url()).hash.split('?')[1]).get('prompt'), PROMPT);
+    const served = (await (await fetch(new URL(`/api/graphs/${slug}`, server.url))).json()) as {
+      metadata: { prompt_token_ids: number[] };
+      nodes: { node_id: string; feature_type: string; layer: string; ctx_idx: number; activation: number | null }[];
+    };
+    const ids = served.metadata.prompt_token_ids;
+
+    // The library on the same tokens, in this process.
+    const model = await loadModel('default');
+    const tc = loadTracingTranscoders(dir);
+    const g = attribute(model, ids, tc);
+    const want = graphToJson(g, pruneGraph(g, { nodeThreshold: 0.8, edgeThreshold: 0.98 }), {});
+    assert.equal(await text(page, 'graph-node-count'), String(want.nodes.length));
+    assert.equal(await text(page, 'graph-link-count'), String(want.links.length));
+    assert.equal(await page.getByTestId('graph-node').count(), want.nodes.length);
+    assert.deepEqual(served.nodes.map((n) => n.node_id).sort(), want.nodes.map((n) => n.node_id).sort());
+    await screenshot(page, 'graph-traced');
+
+    // Zero the most active feature node at the last position, from its pane.
+    const last = ids.length - 1;
+    const feature = served.nodes
+      .filter((n) => n.feature_type === 'cross layer transcoder' && n.ctx_idx === last)
+      .sort((a, b) => (b.activation ?? 0) - (a.activation ?? 0))[0];
+    assert.ok(feature, 'a feature node at the last position');
+    await page.locator(`[data-testid="graph-node"][data-node-id="${feature.node_id}"]`).click();
+    await page.getByTestId('graph-intervene').waitFor();
+    await page.getByTestId('graph-intervene-scale').fill('0');
+    await page.getByTestId('graph-intervene-run').click();
+    await page.getByTestId('graph-intervene-result').waitFor({ timeout: 60_000 });
+    const rows = await page
+      .getByTestId('graph-intervene-row')
+      .evaluateAll((els) => els.map((e) => [e.getAttribute('data-before')!, e.getAttribute('data-after')!]));
+    const index = Number(feature.node_id.split('_')[1]);
+    const r = intervene(model, ids, tc, [{ layer: Number(feature.layer), feature: index, positions: [last], op: 'zero' }]);
+    const top = (logits: ReturnType<typeof intervene>['logits']) => {
+      const p = logits.index([0, last]).softmax(-1).dataSync() as Float32Array;
+      return [...p.keys()]
+        .sort((a, b) => p[b]! - p[a]!)
+        .slice(0, 10)
+        .map((t) => [t, p[t]!] as const);
+    };
+    const check = (got: string[], want: (readonly [number, number])[]) => {
+      assert.deepEqual(
+        got.map((s) => Number(s.split(':')[0])),
+        want.map((w) => w[0]),
+      );
+      got.forEach((s, i) => assert.ok(Math.abs(Number(s.split(':')[1]) - want[i]![1]) < 1e-5, `${s} vs ${want[i]![1]}`));
+    };
+    check(
+      rows.map((x) => x[0]),
+      top(r.cleanLogits),
+    );
+    check(
+      rows.map((x) => x[1]),
+      top(r.logits),
+    );
+    const errors = pages.flatMap((p) => p.errors);
+    for (const p of pages.splice(0)) await p.page.close();
+    assert.deepEqual(errors, []);
   });
 });

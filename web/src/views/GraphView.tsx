@@ -102,9 +102,9 @@ export function GraphView({ route }: { route: Route }) {
         <ComputeForm
           route={route}
           canCompute={list.data.canCompute}
-          onComputed={(g) => {
+          onComputed={(g, prompt) => {
             setListVersion((v) => v + 1);
-            navigate('graph', withParams(p, { slug: g.id, clickedId: undefined, pinnedIds: undefined, supernodes: undefined }));
+            navigate('graph', withParams(p, { slug: g.id, prompt, clickedId: undefined, pinnedIds: undefined, supernodes: undefined }));
           }}
         />
       ) : null}
@@ -144,7 +144,15 @@ export function GraphView({ route }: { route: Route }) {
 }
 
 /** Tracing a prompt into a new graph (a job on the server; refused by a server without transcoders). */
-function ComputeForm({ route, canCompute, onComputed }: { route: Route; canCompute: boolean; onComputed(g: GraphSummary): void }) {
+function ComputeForm({
+  route,
+  canCompute,
+  onComputed,
+}: {
+  route: Route;
+  canCompute: boolean;
+  onComputed(g: GraphSummary, prompt: string): void;
+}) {
   const model = useModel();
   const [prompt, setPrompt] = useState(() => read.str(route.params, 'prompt', ''));
   const [state, setState] = useState<{ running: boolean; done: number; total: number; error: ApiError | null }>({
@@ -167,7 +175,7 @@ function ComputeForm({ route, canCompute, onComputed }: { route: Route; canCompu
           if (ev.type === 'progress') setState((s) => ({ ...s, done: ev.done, total: ev.total }));
           else if (ev.type === 'result') {
             setState((s) => ({ ...s, running: false }));
-            onComputed(ev.result as GraphSummary);
+            onComputed(ev.result as GraphSummary, prompt);
           } else if (ev.type === 'error') setState((s) => ({ ...s, running: false, error: ev.error }));
           else setState((s) => ({ ...s, running: false }));
         });
@@ -266,7 +274,7 @@ function GraphExplorer({
             <NodePane
               g={g}
               node={clicked}
-              prompt={file.metadata.prompt}
+              prompt={promptOf(file)}
               pinned={pinnedSet.has(g.nodes[clicked]!.node_id)}
               onPin={() => togglePin(g.nodes[clicked]!.node_id)}
               onSelect={(id) => update({ clickedId: id })}
@@ -291,6 +299,18 @@ function GraphExplorer({
       </div>
     </div>
   );
+}
+
+/** The prompt an intervention runs on: the graph's token ids when the file has them (glassbox writes them), else its text. */
+function promptOf(file: GraphFile): string | number[] {
+  const ids = file.metadata.prompt_token_ids;
+  if (
+    Array.isArray(ids) &&
+    ids.length === file.metadata.prompt_tokens.length &&
+    ids.every((t) => Number.isSafeInteger(t) && (t as number) >= 0)
+  )
+    return ids as number[];
+  return file.metadata.prompt;
 }
 
 function HoverCard({ g, node }: { g: IndexedGraph; node: number }) {
@@ -368,7 +388,7 @@ function NodePane({
 }: {
   g: IndexedGraph;
   node: number;
-  prompt: string;
+  prompt: string | number[];
   pinned: boolean;
   onPin(): void;
   onSelect(id: string): void;
@@ -492,7 +512,7 @@ function Intervention({
 }: {
   g: IndexedGraph;
   node: number;
-  prompt: string;
+  prompt: string | number[];
   canCompute: boolean;
   pinnedFeatures: string[];
 }) {
@@ -513,6 +533,8 @@ function Intervention({
     api
       .graphIntervene({
         prompt,
+        // Token ids are the graph's own tokens, BOS included.
+        ...(typeof prompt === 'string' ? {} : { prependBos: false }),
         features: targets.map((n) => ({ layer: Number(n!.layer), feature: featureIndex(n!)!, pos: [n!.ctx_idx], scale: s })),
       })
       .then((result) => setState({ loading: false, result, error: null }))
@@ -559,7 +581,12 @@ function Intervention({
             {state.result.before.map((b, i) => {
               const a = state.result!.after[i];
               return (
-                <tr key={i}>
+                <tr
+                  key={i}
+                  data-testid="graph-intervene-row"
+                  data-before={`${b.token}:${b.prob}`}
+                  data-after={a ? `${a.token}:${a.prob}` : ''}
+                >
                   <td>{i + 1}</td>
                   <td>
                     {showTok(b.str, b.token)} {fmtProb(b.prob)}
