@@ -20,6 +20,7 @@ import { headScores, inductionScores } from '../analysis/heads.js';
 import { logitLens } from '../analysis/lens.js';
 import { patchPasses, type Patch, type PatchSource } from '../analysis/batched.js';
 import { preparePatching } from '../analysis/patching.js';
+import type { TracingTranscoders } from '../sae/clt/types.js';
 import { hookName } from '../model/hook-names.js';
 import { HttpError } from './errors.js';
 import type { PatchingKind } from './schemas.js';
@@ -30,6 +31,8 @@ export interface Computer {
   buckets: ShapeBuckets;
   /** Estimated bytes of one patching pass (sets its rows, see memory.ts). */
   passBudgetBytes: number;
+  /** The transcoders graphs are traced with (serve --transcoders), if any. */
+  transcoders?: TracingTranscoders;
 }
 
 /** The top-k widths computed (the first at least k): requests for other k share their sessions. */

@@ -15,6 +15,8 @@ import { ortConfig, ortStats, sessionArenaBytes, sessionCacheSize } from '../ten
 import { asUserError, describeError } from './errors.js';
 import { attentionPatterns, dlaValues, forwardTop, headDetectors, lens, patchingSweep, steerRun, type Computer } from './compute.js';
 import { featureFires, featureLogits, featureSteer, installSaes } from './feature-compute.js';
+import { graphJob, interveneRun } from './graph-compute.js';
+import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { unpackModel, type ToMain, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -34,6 +36,7 @@ try {
     model: new HookedTransformer(cfg, params),
     buckets: shapeBuckets({ maxLength: init.settings.maxTokens }),
     passBudgetBytes: init.settings.passBudgetBytes,
+    ...(init.settings.transcodersDir !== undefined ? { transcoders: loadTracingTranscoders(init.settings.transcodersDir) } : {}),
   };
   installSaes(init.saes);
 } catch (e) {
@@ -52,10 +55,12 @@ const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
   fires: featureFires,
   featureSteer,
   featureLogits,
+  intervene: interveneRun,
 };
 /** The computations a job may name, each a generator run one step per pass. */
 const JOBS: Record<string, (c: Computer, args: never) => Generator<unknown, unknown, void>> = {
   patching: patchingSweep,
+  graph: graphJob,
 };
 
 interface Task {

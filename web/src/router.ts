@@ -15,6 +15,7 @@ export const VIEWS = [
   // Shown only when the server has dictionaries attached (`glassbox serve --sae DIR`).
   { id: 'fires', title: 'Features', needsSae: true },
   { id: 'feature', title: 'Feature page', needsSae: true },
+  { id: 'graph', title: 'Graph' },
 ] as const;
 
 export type ViewId = (typeof VIEWS)[number]['id'];
