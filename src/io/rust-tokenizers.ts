@@ -10,6 +10,8 @@
  * `encode` stays on the JS implementation.
  */
 
+import { nodeBuiltin } from '../tensor/node-builtin.js';
+
 /** The part of the binding's encoding that glassbox reads. */
 export interface RustEncoding {
   getIds(): number[];
@@ -36,7 +38,7 @@ export function rustTokenizers(): RustModule | null {
   try {
     // node:module through getBuiltinModule, not an import, so the Tokenizer bundles for a browser
     // (where there is no binding and this says so).
-    const nodeModule = globalThis.process?.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+    const nodeModule = nodeBuiltin('node:module');
     if (!nodeModule) throw new Error('not running in Node.js');
     const mod = nodeModule.createRequire(import.meta.url)('tokenizers') as Partial<RustModule>;
     if (typeof mod?.Tokenizer?.fromString !== 'function')

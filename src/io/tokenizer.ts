@@ -20,6 +20,7 @@
  * (rust-tokenizers.ts); elsewhere it uses the JS implementation. Both give the same ids.
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { nodeBuiltin } from '../tensor/node-builtin.js';
 import { fsProblem } from './fs-problem.js';
 import { rustTokenizers, rustTokenizersUnavailable, type RustTokenizer } from './rust-tokenizers.js';
 
@@ -332,8 +333,8 @@ export class Tokenizer {
 export function loadTokenizer(dir: string, options: TokenizerOptions = {}): Tokenizer {
   // Node's fs through getBuiltinModule, not an import, so that this file (the Tokenizer class)
   // bundles for a browser, which reads the same files with `tokenizerFromFiles`.
-  const fs = globalThis.process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
-  const nodePath = globalThis.process?.getBuiltinModule?.('node:path') as typeof import('node:path') | undefined;
+  const fs = nodeBuiltin('node:fs');
+  const nodePath = nodeBuiltin('node:path');
   if (!fs || !nodePath) throw new Error(`loadTokenizer(${dir}): reading a directory needs Node.js; in a browser use tokenizerFromFiles`);
   const where = (name: string) => nodePath.join(dir, name);
   return tokenizerFromFiles(

@@ -8,8 +8,7 @@
  * On Linux the count here comes from the kernel's topology files; elsewhere, or when those cannot
  * be read, it is null and ORT picks.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { nodeBuiltin } from '../node-builtin.js';
 
 let cached: number | null | undefined;
 
@@ -17,7 +16,10 @@ let cached: number | null | undefined;
 export function physicalCoreCount(): number | null {
   if (cached !== undefined) return cached;
   cached = null;
-  if (process.platform !== 'linux') return cached;
+  const fs = nodeBuiltin('node:fs');
+  const os = nodeBuiltin('node:os');
+  if (!fs || !os || process.platform !== 'linux') return cached;
+  const { readFileSync, readdirSync } = fs;
   try {
     const base = '/sys/devices/system/cpu';
     const online = parseCpuList(readFileSync(`${base}/online`, 'utf8'));
@@ -29,7 +31,7 @@ export function physicalCoreCount(): number | null {
       const core = readFileSync(`${base}/${name}/topology/core_id`, 'utf8').trim();
       cores.add(`${pkg}:${core}`);
     }
-    if (cores.size > 0) cached = Math.min(cores.size, availableParallelism());
+    if (cores.size > 0) cached = Math.min(cores.size, os.availableParallelism());
   } catch {
     cached = null; // no topology files (some containers): ORT picks
   }

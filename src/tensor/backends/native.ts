@@ -17,9 +17,7 @@
  * The helper is optional: where it was not built (no C compiler at install), the first load writes
  * one line to stderr saying so, and everything runs as before.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nodeBuiltin } from '../node-builtin.js';
 
 export const mallocConfig = {
   /** Whether to set the thresholds when the ONNX Runtime backend loads. */
@@ -50,7 +48,10 @@ let state: MallocTuning | undefined;
 
 /** The native module's path: native/build/ at the package root (three levels above this file, in src/ and in dist/). */
 export function nativeModulePath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'native', 'build', 'glassbox_native.node');
+  const path = nodeBuiltin('node:path');
+  const url = nodeBuiltin('node:url');
+  if (!path || !url) return '(no native helper outside Node.js)';
+  return path.join(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..', '..', 'native', 'build', 'glassbox_native.node');
 }
 
 /**
@@ -72,7 +73,9 @@ export function tuneMalloc(modulePath: string = nativeModulePath()): MallocTunin
   const path = modulePath;
   let mod: { setMallocThresholds?: unknown };
   try {
-    mod = createRequire(import.meta.url)(path) as { setMallocThresholds?: unknown };
+    const nodeModule = nodeBuiltin('node:module');
+    if (!nodeModule) return refuse('not running in Node.js');
+    mod = nodeModule.createRequire(import.meta.url)(path) as { setMallocThresholds?: unknown };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
     return absent(`native helper ${path} not loaded (${msg}); build it with \`npm run build:native\` (needs a C compiler)`);

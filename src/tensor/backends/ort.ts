@@ -14,6 +14,7 @@
 import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower.js';
 import { sizeOf } from '../shape.js';
+import { nodeBuiltin } from '../node-builtin.js';
 import { tuneMalloc } from './native.js';
 import { physicalCoreCount } from './cpu.js';
 import type { Graph } from '../trace.js';
@@ -40,7 +41,7 @@ let loadError: string | null = null;
 
 /** Node's `createRequire` for this module, or an error saying why there is none (a browser). */
 function nodeRequire(): NodeJS.Require {
-  const nodeModule = globalThis.process?.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+  const nodeModule = nodeBuiltin('node:module');
   if (!nodeModule) throw new Error('onnxruntime-node needs Node.js (20.16 or later); in a browser glassbox runs on onnxruntime-web');
   return nodeModule.createRequire(import.meta.url);
 }
