@@ -52,3 +52,17 @@ export {
 } from './tokenizer.js';
 export { type EncodeManyOptions, type TokenizerEngine } from './tokenizer.js';
 export { rustTokenizersUnavailable } from './rust-tokenizers.js';
+export {
+  loadNpz,
+  loadNpy,
+  listNpz,
+  parseNpy,
+  parseNpyHeader,
+  crc32,
+  NpzError,
+  type NpzEntry,
+  type NpyHeader,
+  type NpzReadOptions,
+  type NpyReadOptions,
+  type FortranOrderPolicy,
+} from './npz.js';

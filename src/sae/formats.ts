@@ -18,7 +18,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { entryExists, fsProblem, refuseNonFile } from '../io/fs-check.js';
 import { Tensor } from '../tensor/index.js';
 import { configToJson, hookLayerOf, makeSaeConfig, parseSaeConfig, type SaeConfig } from './config.js';
-import { loadNpz, NpzError, type NpzReadOptions } from './npz.js';
+import { loadNpz, NpzError, type NpzReadOptions } from '../io/npz.js';
 import { getArchitecture } from './registry.js';
 import { refuseNonFiniteParams } from './common.js';
 import { Sae } from './sae.js';

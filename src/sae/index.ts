@@ -111,7 +111,7 @@ export {
   type NpzReadOptions,
   type NpyReadOptions,
   type FortranOrderPolicy,
-} from './npz.js';
+} from '../io/npz.js';
 export {
   evaluateSae,
   formatEvalReport,

@@ -30,7 +30,7 @@ import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { zeros, type Tensor } from '../../tensor/index.js';
 import { hookName } from '../../model/hook-names.js';
-import { loadNpz } from '../npz.js';
+import { loadNpz } from '../../io/npz.js';
 import { readJsonFile } from '../formats.js';
 import { CrossLayerTranscoder, checkCltConfig, type CltConfig, type CltParams } from './transcoder.js';
 import type { TracingActivation } from './types.js';
