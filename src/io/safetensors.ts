@@ -19,6 +19,10 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { Tensor, fromStorage, tensor, type DType, type StorageDType } from '../tensor/index.js';
 import { float32ToBfloat16, float32ToFloat16 } from '../tensor/dtype.js';
+import { fmtShape } from '../tensor/shape.js';
+import { nearestNames } from './names.js';
+
+export { nearestNames };
 import { floatTensor, readExactly, readFloatTensor, type FloatTensorPlace, type WeightDtype } from './float-read.js';
 import { writeAtomic, type WriteBytes } from './atomic.js';
 
@@ -135,10 +139,6 @@ export interface ParsedHeader {
   readonly entries: ReadonlyMap<string, Entry>;
   readonly sortedNames: readonly string[];
   readonly gaps: readonly SafetensorsGap[];
-}
-
-function fmtShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
 }
 
 function errorText(e: unknown): string {
@@ -285,29 +285,6 @@ function checkLayout(
   }
   if (cursor < dataSize) gaps.push({ start: cursor, end: dataSize, after: last?.name });
   return gaps;
-}
-
-function levenshtein(a: string, b: string): number {
-  if (a === b) return 0;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++)
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** @internal the names closest to `query` (containment first, then edit distance) */
-export function nearestNames(query: string, names: Iterable<string>, k = 3): string[] {
-  const scored: [number, string][] = [];
-  for (const name of names) {
-    const contains = name.includes(query) || query.includes(name);
-    scored.push([contains ? Math.abs(name.length - query.length) / 1e6 : levenshtein(query, name), name]);
-  }
-  scored.sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
-  return scored.slice(0, k).map(([, name]) => name);
 }
 
 /** @internal the "no such tensor" problem text, with the nearest names */

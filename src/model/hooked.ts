@@ -7,6 +7,7 @@
 import { Trace, withTrace } from '../tensor/trace.js';
 import { OutOfMemoryError, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
+import { didYouMean } from '../io/names.js';
 import { layerOf } from './hook-names.js';
 import { HfConfigReader } from './hf-config.js';
 import { familyFor, type WeightReader } from './families/index.js';
@@ -510,21 +511,7 @@ export function nextTokenLoss(logits: Tensor, tokens: Tensor, mask: Tensor | nul
   return perToken ? nll : nll.sum().div(m.sum());
 }
 
-/** ' (did you mean ...?)' with the closest names by edit distance. */
+/** ' (did you mean ...?)' with the closest names (io/names.ts). */
 export function suggest(name: string, candidates: readonly string[]): string {
-  const dist = (a: string, b: string): number => {
-    const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      let diag = prev[0]!;
-      prev[0] = i;
-      for (let j = 1; j <= b.length; j++) {
-        const tmp = prev[j]!;
-        prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-        diag = tmp;
-      }
-    }
-    return prev[b.length]!;
-  };
-  const best = [...candidates].sort((x, y) => dist(name, x) - dist(name, y)).slice(0, 3);
-  return best.length ? ` (did you mean ${best.map((b) => `'${b}'`).join(', ')}?)` : '';
+  return didYouMean(name, candidates);
 }
