@@ -156,7 +156,7 @@ export interface DefaultModelReport {
   bigramValidationLoss: number;
   unigramValidationLoss: number;
   /**
-   * In-context copying of natural text: mean loss (nats) on validation segments of 127 tokens the
+   * In-context copying of natural text: mean loss (nats) on validation segments of (context - 1) / 2 tokens the
    * first time they appear (`first`) and when the same segment follows again (`repeated`).
    */
   copying: { first: number; repeated: number };
@@ -435,11 +435,12 @@ export function ngramBaselines(trainFile: TokenFile, windows: Tensor[], vocabSiz
 }
 
 /**
- * Mean loss on 16 validation segments of 127 tokens, first as they appear and then repeated
- * right after themselves (BOS + s + s): a model that copies in context predicts the repeat.
+ * Mean loss on 16 validation segments of (context - 1) / 2 tokens (127 for the shipped model's
+ * 256), first as they appear and then repeated right after themselves (BOS + s + s), so the rows
+ * fill the context without running past it: a model that copies in context predicts the repeat.
  */
 function copyingLosses(model: HookedTransformer, valFile: TokenFile): { first: number; repeated: number } {
-  const n = 127;
+  const n = Math.floor((model.cfg.nCtx - 1) / 2);
   const rows = Array.from({ length: 16 }, (_, i) => {
     const s = Array.from(valFile.read(i * 4 * n, n));
     return [model.cfg.bosTokenId!, ...s, ...s];
