@@ -22,6 +22,7 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { nodeBuiltin } from '../tensor/node-builtin.js';
 import { fsProblem } from './fs-problem.js';
+import { parseJsonObject as parseJson } from './json.js';
 import { rustTokenizers, rustTokenizersUnavailable, type RustTokenizer } from './rust-tokenizers.js';
 
 export type PaddingSide = 'left' | 'right';
@@ -103,20 +104,9 @@ export interface TextFileSource {
   where(name: string): string;
 }
 
-function parseJsonObject(text: string, where: string): Json {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${where}: expected a JSON object`);
-  return v as Json;
-}
-
 function readOptionalJson(files: TextFileSource, name: string): Json | null {
   const text = files.read(name);
-  return text === null ? null : parseJsonObject(text, files.where(name));
+  return text === null ? null : parseJson(text, files.where(name));
 }
 
 export class Tokenizer {
@@ -368,7 +358,7 @@ export function tokenizerFromFiles(files: TextFileSource, options: TokenizerOpti
   const path = files.where('tokenizer.json');
   const text = files.read('tokenizer.json');
   if (text === null) throw new Error(`${path}: missing (glassbox reads the fast-tokenizer file tokenizer.json)`);
-  const tokenizerJson = parseJsonObject(text, path);
+  const tokenizerJson = parseJson(text, path);
   const config: Json = {
     ...(readOptionalJson(files, 'special_tokens_map.json') ?? {}),
     ...(readOptionalJson(files, 'tokenizer_config.json') ?? {}),

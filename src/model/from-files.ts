@@ -5,22 +5,12 @@
  * pretrained.ts (directories, the Hub cache on disk).
  */
 import type { Tensor } from '../tensor/index.js';
+import { parseJsonObject as parseConfig } from '../io/json.js';
 import { tokenizerFromFiles } from '../io/tokenizer.js';
 import { fetchSafetensors, readSafetensorsBytes } from '../io/safetensors-bytes.js';
 import { HookedTransformer } from './hooked.js';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
-
-function parseConfig(text: string, where: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${where}: expected a JSON object`);
-  return v as Record<string, unknown>;
-}
 
 function shardNames(indexText: string, where: string): string[] {
   const index = parseConfig(indexText, where);
