@@ -29,6 +29,11 @@ const PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
 const CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
 const ANSWER = ' Ahab';
 const WRONG = ' Starbuck';
+// The workbench's defaults (web/src/ui.tsx, PatchingView.tsx): an induction pair the default model solves.
+const DEFAULT_CLEAN = 'Then Queequeg met Starbuck on deck, and later Queequeg met';
+const DEFAULT_CORRUPTED = 'Then Queequeg met Stubb on deck, and later Queequeg met';
+const DEFAULT_ANSWER = ' Starbuck';
+const DEFAULT_WRONG = ' Stubb';
 
 type Json = Record<string, unknown>;
 interface TokenProb {
@@ -379,6 +384,9 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
       }
     };
     await check(page);
+    // This IOI-style pair is one the default model does not solve (clean ≤ corrupted): a warning says so.
+    assert.ok(result.cleanValue <= result.corruptedValue, `${result.cleanValue} <= ${result.corruptedValue}`);
+    assert.match(await text(page, 'patch-warning'), /does not beat the corrupted one/);
     // The residual-stream heatmap has a cell per layer and position.
     assert.equal(await page.getByTestId('patch-resid_pre').locator('path[aria-label]').count(), result.residPre.flat().length);
     await screenshot(page, 'patching');
@@ -406,6 +414,62 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     assert.ok(cancelled.done < cancelled.total, `${cancelled.done} < ${cancelled.total}`);
     assert.ok(Number(await progress.getAttribute('value')) < Number(await progress.getAttribute('max')));
     await screenshot(page, 'patching-cancelled');
+    await done();
+  });
+
+  it('Defaults: Attribution and Patching start on a pair the model solves, listed position by position; Heads at the learned distance', async () => {
+    // Attribution, run as it opens: the default prompt's logit difference is clearly positive.
+    const attribution = await open(`${base}#/attribution`);
+    assert.equal(await attribution.getByTestId('prompt').inputValue(), DEFAULT_CLEAN);
+    await attribution.getByTestId('prompt').press('Enter');
+    await ready(attribution, 'dla-chart');
+    const dla = await post<{ logitDiff: number }>('/api/dla', {
+      prompt: DEFAULT_CLEAN,
+      answer: DEFAULT_ANSWER,
+      wrong: DEFAULT_WRONG,
+      pos: -1,
+    });
+    assert.equal(await text(attribution, 'dla-logit-diff'), dla.logitDiff.toFixed(4));
+    assert.ok(dla.logitDiff > 1, `the default prompt is solved: logit diff ${dla.logitDiff}`);
+
+    // Patching, run as it opens: clean well above corrupted, no warning, the one differing position listed.
+    const page = await open(`${base}#/patching`);
+    assert.equal(await page.getByTestId('corrupted').inputValue(), DEFAULT_CORRUPTED);
+    await page.getByTestId('clean').press('Enter');
+    await page.locator('[data-testid="patch-job"][data-status="done"]').waitFor({ timeout: 60_000 });
+    const jobId = await page.getByTestId('patch-job').getAttribute('data-job-id');
+    const job = (await api<{ result: { cleanValue: number; corruptedValue: number } }>('GET', `/api/jobs/${jobId}`)).body;
+    const { cleanValue, corruptedValue } = job.result;
+    assert.ok(cleanValue > 1 && corruptedValue < -1, `clean ${cleanValue}, corrupted ${corruptedValue}`);
+    assert.equal(await text(page, 'patch-clean-value'), cleanValue.toFixed(4));
+    assert.equal(await text(page, 'patch-corrupted-value'), corruptedValue.toFixed(4));
+    assert.equal(await page.getByTestId('patch-warning').count(), 0);
+    const clean = await post<{ tokens: number[]; strTokens: string[] }>('/api/tokenize', { prompt: DEFAULT_CLEAN });
+    const corrupted = await post<{ tokens: number[]; strTokens: string[] }>('/api/tokenize', { prompt: DEFAULT_CORRUPTED });
+    const differing = clean.tokens.flatMap((t, i) => (t !== corrupted.tokens[i] ? [i] : []));
+    assert.equal(differing.length, 1);
+    const rows = page.getByTestId('patch-diff-row');
+    assert.equal(await rows.count(), differing.length);
+    for (const [n, i] of differing.entries()) {
+      assert.equal(await rows.nth(n).getAttribute('data-pos'), String(i));
+      assert.equal(await text(page, 'patch-diff-clean'), showTok(clean.strTokens[i]!));
+      assert.equal(await text(page, 'patch-diff-corrupted'), showTok(corrupted.strTokens[i]!));
+    }
+    assert.equal(await text(page, 'patch-diff-clean'), '·Starbuck');
+    assert.equal(await text(page, 'patch-diff-corrupted'), '·Stubb');
+
+    // Heads, run as it opens: repeats of 20 tokens, where the model's induction head scores high.
+    const heads = await open(`${base}#/heads`);
+    assert.equal(await heads.getByTestId('seqlen').inputValue(), '20');
+    await heads.getByTestId('seed').press('Enter');
+    await ready(heads, 'heads-induction');
+    const scores = await post<{ induction: number[][] }>('/api/heads', { seqLen: 20, batch: 4, seed: 0 });
+    const best = scores.induction.flatMap((row, l) => row.map((v, h) => ({ l, h, v }))).sort((a, b) => b.v - a.v)[0]!;
+    const top = heads.getByTestId('heads-top-induction').getByTestId('heads-top-row').first();
+    assert.equal(await top.getAttribute('data-layer'), String(best.l));
+    assert.equal(await top.getAttribute('data-head'), String(best.h));
+    assert.equal(((await top.getByTestId('heads-score').textContent()) ?? '').trim(), best.v.toFixed(4));
+    assert.ok(best.v > 0.8, `an induction head at the default distance: ${best.v}`);
     await done();
   });
 

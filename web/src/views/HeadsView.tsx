@@ -16,6 +16,13 @@ const SCORES: { key: 'induction' | 'previousToken' | 'duplicateToken'; title: st
   { key: 'duplicateToken', title: 'Duplicate token', what: 'attention to earlier copies of the same token' },
 ];
 
+/**
+ * The default repeat length: 20, where the default model's induction head (L1H4) scores 0.92. It
+ * learned induction at short distances: its best head scores 0.91 at 30 tokens, 0.45 at 50 (the
+ * length TransformerLens uses) and 0.25 at 127.
+ */
+export const DEFAULT_REPEAT_LENGTH = 20;
+
 /** The heads with the highest scores, best first. */
 export function topHeads(grid: Grid, n: number): { layer: number; head: number; score: number }[] {
   const all: { layer: number; head: number; score: number }[] = [];
@@ -25,7 +32,7 @@ export function topHeads(grid: Grid, n: number): { layer: number; head: number; 
 
 export function HeadsView({ route }: { route: Route }) {
   const model = useModel();
-  const defaultSeqLen = Math.min(50, Math.floor((model.limits.maxTokens - (model.bosTokenId !== null ? 1 : 0)) / 2));
+  const defaultSeqLen = Math.min(DEFAULT_REPEAT_LENGTH, Math.floor((model.limits.maxTokens - (model.bosTokenId !== null ? 1 : 0)) / 2));
   const fromUrl = (p: URLSearchParams) => ({
     prompt: read.str(p, 'prompt', ''),
     seqLen: read.int(p, 'seqLen', defaultSeqLen),

@@ -15,6 +15,7 @@ import {
   NumberField,
   posLabels,
   PromptField,
+  showTok,
   Stat,
   TextField,
   TokenChips,
@@ -25,7 +26,8 @@ import {
 } from '../ui';
 import { answerState, bosQuery, useViewForm } from '../useViewForm';
 
-export const DEFAULT_CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
+/** DEFAULT_PROMPT with the induction cue changed: the model answers ' Stubb' here. */
+export const DEFAULT_CORRUPTED = 'Then Queequeg met Stubb on deck, and later Queequeg met';
 
 const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'headOut'; title: string }[] = [
   { kind: 'resid_pre', key: 'residPre', title: 'Residual stream (resid_pre)' },
@@ -239,7 +241,8 @@ export function PatchingView({ route }: { route: Route }) {
 
 function PatchingResults({ result }: { result: PatchingResult }) {
   const labels = useMemo(() => posLabels(result.tokens, result.strTokens), [result]);
-  const diff = result.tokens.map((t, i) => t !== result.corruptedTokens[i]);
+  // The positions where the two prompts differ, with both tokens: what the sweep can move.
+  const differing = result.tokens.flatMap((t, i) => (t !== result.corruptedTokens[i] ? [i] : []));
   return (
     <>
       <div className="two-col">
@@ -260,15 +263,48 @@ function PatchingResults({ result }: { result: PatchingResult }) {
       <div className="stats">
         <Stat label="clean logit diff" value={fmtNum(result.cleanValue, 4)} testId="patch-clean-value" />
         <Stat label="corrupted logit diff" value={fmtNum(result.corruptedValue, 4)} testId="patch-corrupted-value" />
-        <Stat
-          label="differing positions"
-          value={
-            diff
-              .map((d, i) => (d ? i : -1))
-              .filter((i) => i >= 0)
-              .join(', ') || 'none'
-          }
-        />
+      </div>
+      {!(result.cleanValue !== null && result.corruptedValue !== null && result.cleanValue > result.corruptedValue) ? (
+        // (x − corrupted) / (clean − corrupted) then divides by zero or flips sign: no cell means "restored".
+        <div className="error" role="alert" data-testid="patch-warning">
+          <strong>The clean prompt does not beat the corrupted one</strong>
+          <span>
+            clean logit diff {fmtNum(result.cleanValue, 4)}, corrupted {fmtNum(result.corruptedValue, 4)}: the model does not solve the
+            clean prompt better, so the normalisation (clean = 1, corrupted = 0) is meaningless. Pick prompts (or answer and wrong tokens)
+            where the clean logit difference is larger.
+          </span>
+        </div>
+      ) : null}
+      <div className="card">
+        <h3>Differing positions</h3>
+        {differing.length === 0 ? (
+          <p className="hint" data-testid="patch-diff-none">
+            none: the prompts are the same tokens
+          </p>
+        ) : (
+          <table className="table compact" data-testid="patch-diff">
+            <thead>
+              <tr>
+                <th>position</th>
+                <th>clean</th>
+                <th>corrupted</th>
+              </tr>
+            </thead>
+            <tbody>
+              {differing.map((i) => (
+                <tr key={i} data-testid="patch-diff-row" data-pos={i}>
+                  <td className="num">{i}</td>
+                  <td>
+                    <code data-testid="patch-diff-clean">{showTok(result.strTokens?.[i], result.tokens[i])}</code>
+                  </td>
+                  <td>
+                    <code data-testid="patch-diff-corrupted">{showTok(result.corruptedStrTokens?.[i], result.corruptedTokens[i])}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </div>
       {KINDS.map(({ kind, key, title }) => {
         const grid = result[key];
