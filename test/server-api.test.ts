@@ -559,6 +559,17 @@ describe('server: patching jobs', () => {
     closeGrid(res.headOut, values(patchHeadOut(model, libProblem)), [L, H], 1e-4, 'headOut');
     // the prompts differ only at the last position: patching it at layer 0 restores the clean run
     closeGrid((res.residPre as number[][])[0], [0, 0, 0, 0, 1], [s], 1e-4, 'residPre[0]');
+    // Each progress event after a pass carries the result so far: the finished runs (in sweep order:
+    // kind, layer, position or head) as in the result, the others null.
+    const sweep = (r: Json) => (['residPre', 'headOut', 'attnOut', 'mlpOut'] as const).flatMap((k) => (r[k] as (number | null)[][]).flat());
+    const final = sweep(res);
+    const partials = evs.filter((e) => e.event === 'progress' && (e.data as { done: number }).done > 0);
+    assert.equal(partials.length, Math.ceil(total / 8));
+    for (const e of partials) {
+      const { done, partial } = e.data as { done: number; partial: Json };
+      assert.equal(partial.cleanValue, res.cleanValue);
+      assert.deepEqual(sweep(partial), [...final.slice(0, done), ...Array<null>(total - done).fill(null)], `partial at ${done}`);
+    }
     assert.deepEqual(res.strTokens, ['<|endoftext|>', 'Hello', ' world', ' the', ' cat']);
     // GET gives the same result; a finished job cannot be cancelled; its events replay
     const status = body(await app.inject({ url: `/api/jobs/${jobId}` }));
@@ -660,6 +671,13 @@ describe('server: concurrency and cancellation on a listening server', () => {
     assert.equal(st.status, 'cancelled');
     assert.equal(st.done, cancelledAt);
     assert.equal(st.result, undefined);
+    // the finished part is kept: the cancelled event's and GET's partial result, cancelledAt cells filled in sweep order
+    const kept = (evs.at(-1)!.data as { partial: Json }).partial;
+    assert.deepEqual((st as { partial?: unknown }).partial, kept);
+    const cells = (['residPre', 'headOut', 'attnOut', 'mlpOut'] as const).flatMap((k) => (kept[k] as (number | null)[][]).flat());
+    assert.equal(cells.length, total);
+    assert.ok(cells.slice(0, cancelledAt).every((v) => typeof v === 'number'));
+    assert.ok(cells.slice(cancelledAt).every((v) => v === null));
     // the server still works
     assert.equal((await postJson('/api/tokenize', { prompt: 'Hello' })).status, 200);
   });

@@ -256,8 +256,11 @@ export interface PatchingStarted {
 /** Per kind, the normalised metric [layer * (positions or heads)]. */
 export type PatchingRaw = Partial<Record<PatchingKind, number[]>>;
 
-/** A job step: the first reports the start, each later one the patched runs done. */
-export type PatchingStep = { started: PatchingStarted } | { done: number };
+/**
+ * A job step: the first reports the start, each later one the patched runs done and the
+ * normalised values of the runs this pass added (in sweep order: kind, layer, position or head).
+ */
+export type PatchingStep = { started: PatchingStarted } | { done: number; values: number[] };
 
 /**
  * The patching sweep as a generator: the clean and corrupted runs (a bad problem throws here,
@@ -299,8 +302,9 @@ export function* patchingSweep(c: Computer, a: PatchingArgs): Generator<Patching
     attentionMask: clean.attentionMask,
     passSize,
   })) {
-    values.push(...pass.values.map(prep.normalise));
-    yield { done: pass.done };
+    const added = pass.values.map(prep.normalise);
+    values.push(...added);
+    yield { done: pass.done, values: added };
   }
   const out: PatchingRaw = {};
   let at = 0;

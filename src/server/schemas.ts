@@ -246,6 +246,8 @@ export type JobStatus = 'running' | 'done' | 'error' | 'cancelled';
 export interface JobProgress {
   done: number;
   total: number;
+  /** The result so far, for a job that reports one (patching: a PatchingResult whose cells not yet patched are null). */
+  partial?: unknown;
 }
 
 /** POST /api/patching (202): the job that runs the sweep, and where its events are. */
@@ -289,6 +291,8 @@ export interface JobSummary {
   createdAt: string;
   /** When done. */
   result?: unknown;
+  /** Until done, the result so far (see JobProgress); a cancelled job keeps its finished part. */
+  partial?: unknown;
   error?: ErrorBody;
 }
 
