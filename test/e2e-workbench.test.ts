@@ -405,6 +405,9 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await page.getByTestId('clean').press('Enter');
     await page.locator('[data-testid="patch-job"][data-status="running"]').waitFor();
     await until('progress past 0', async () => Number((await progress.getAttribute('value')) ?? 0) > 0 || undefined, 60_000);
+    // The heatmap fills in as the sweep runs.
+    await page.getByTestId('patch-partial').waitFor();
+    await page.getByTestId('patch-resid_pre').waitFor();
     await page.getByTestId('patch-cancel').click();
     await page.locator('[data-testid="patch-job"][data-status="cancelled"]').waitFor({ timeout: 60_000 });
     assert.equal(await text(page, 'patch-status'), 'Cancelled');
@@ -413,6 +416,18 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     assert.equal(cancelled.status, 'cancelled');
     assert.ok(cancelled.done < cancelled.total, `${cancelled.done} < ${cancelled.total}`);
     assert.ok(Number(await progress.getAttribute('value')) < Number(await progress.getAttribute('max')));
+    // A cancel keeps the finished part: the page shows the job's partial result, a cell per run done.
+    const kept = (await api<{ partial: { residPre: (number | null)[][] } }>('GET', `/api/jobs/${cancelledId}`)).body.partial;
+    const doneCells = kept.residPre.flatMap((row, l) => row.flatMap((v, c) => (v === null ? [] : [{ l, c, v }])));
+    assert.equal(doneCells.length, cancelled.done);
+    assert.ok(await page.getByTestId('patch-partial').isVisible());
+    await ready(page, 'patch-resid_pre');
+    assert.equal(await page.getByTestId('patch-resid_pre').locator('path[aria-label]').count(), doneCells.length);
+    const keptBest = doneCells.reduce((a, b) => (b.v > a.v ? b : a));
+    const keptEl = page.getByTestId('patch-best-resid_pre');
+    assert.equal(await keptEl.getAttribute('data-layer'), String(keptBest.l));
+    assert.equal(await keptEl.getAttribute('data-col'), String(keptBest.c));
+    assert.equal(await keptEl.locator('strong').textContent(), keptBest.v.toFixed(4));
     await screenshot(page, 'patching-cancelled');
     await done();
   });

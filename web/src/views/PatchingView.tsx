@@ -37,13 +37,14 @@ const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'hea
 ];
 const DEFAULT_KINDS: PatchingKind[] = ['resid_pre', 'head_out'];
 
+/** A sweep's state; `partial` is the result so far (the runs not yet done null), kept on a cancel. */
 type JobState =
   | { status: 'idle' }
   | { status: 'starting' }
-  | { status: 'running'; jobId: string; done: number; total: number }
+  | { status: 'running'; jobId: string; done: number; total: number; partial?: PatchingResult }
   | { status: 'done'; jobId: string; done: number; total: number; result: PatchingResult }
-  | { status: 'cancelling'; jobId: string; done: number; total: number }
-  | { status: 'cancelled'; jobId: string; done: number; total: number }
+  | { status: 'cancelling'; jobId: string; done: number; total: number; partial?: PatchingResult }
+  | { status: 'cancelled'; jobId: string; done: number; total: number; partial?: PatchingResult }
   | { status: 'error'; error: ApiError; jobId?: string; done?: number; total?: number };
 
 function parseKinds(s: string | null): PatchingKind[] {
@@ -120,14 +121,21 @@ export function PatchingView({ route }: { route: Route }) {
       setJob({ status: 'running', jobId: id, done: 0, total: start.total });
       stopEvents = followJob(start.events, (e) => {
         if (e.type === 'progress')
-          setJob((j) => (j.status === 'running' || j.status === 'cancelling' ? { ...j, done: e.done, total: e.total } : j));
+          setJob((j) =>
+            j.status === 'running' || j.status === 'cancelling'
+              ? { ...j, done: e.done, total: e.total, ...(e.partial !== undefined ? { partial: e.partial as PatchingResult } : {}) }
+              : j,
+          );
         else {
           finished = true;
           setJob((j) => {
             const done = 'done' in j && j.done !== undefined ? j.done : 0;
             const total = 'total' in j && j.total !== undefined ? j.total : start.total;
             if (e.type === 'result') return { status: 'done', jobId: id, done: total, total, result: e.result as PatchingResult };
-            if (e.type === 'cancelled') return { status: 'cancelled', jobId: id, done, total };
+            if (e.type === 'cancelled') {
+              const partial = (e.partial as PatchingResult | undefined) ?? ('partial' in j ? j.partial : undefined);
+              return { status: 'cancelled', jobId: id, done, total, ...(partial ? { partial } : {}) };
+            }
             return { status: 'error', error: e.error, jobId: id, done, total };
           });
         }
@@ -160,7 +168,8 @@ export function PatchingView({ route }: { route: Route }) {
   const running = job.status === 'starting' || job.status === 'running' || job.status === 'cancelling';
   const done = 'done' in job && job.done !== undefined ? job.done : 0;
   const total = 'total' in job && job.total !== undefined ? job.total : 0;
-  const result = job.status === 'done' ? job.result : null;
+  // The finished result, or while the sweep runs (and after a cancel) the part done so far.
+  const result = job.status === 'done' ? job.result : 'partial' in job ? (job.partial ?? null) : null;
   const statusText: Record<JobState['status'], string> = {
     idle: '',
     starting: 'Starting…',
@@ -234,12 +243,12 @@ export function PatchingView({ route }: { route: Route }) {
         ) : null
       }
     >
-      {result ? <PatchingResults result={result} /> : null}
+      {result ? <PatchingResults result={result} partial={job.status !== 'done'} /> : null}
     </ViewFrame>
   );
 }
 
-function PatchingResults({ result }: { result: PatchingResult }) {
+function PatchingResults({ result, partial }: { result: PatchingResult; partial: boolean }) {
   const labels = useMemo(() => posLabels(result.tokens, result.strTokens), [result]);
   // The positions where the two prompts differ, with both tokens: what the sweep can move.
   const differing = result.tokens.flatMap((t, i) => (t !== result.corruptedTokens[i] ? [i] : []));
@@ -306,16 +315,34 @@ function PatchingResults({ result }: { result: PatchingResult }) {
           </table>
         )}
       </div>
+      {partial ? (
+        <p className="hint" data-testid="patch-partial">
+          The runs done so far: empty cells are not patched (yet).
+        </p>
+      ) : null}
       {KINDS.map(({ kind, key, title }) => {
         const grid = result[key];
         if (!grid) return null;
-        return <PatchHeatmap key={kind} kind={kind} title={title} grid={grid} xs={kind === 'head_out' ? null : labels} />;
+        return <PatchHeatmap key={kind} kind={kind} title={title} grid={grid} xs={kind === 'head_out' ? null : labels} partial={partial} />;
       })}
     </>
   );
 }
 
-function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: string; grid: Grid; xs: string[] | null }) {
+/** One kind's heatmap; while the sweep runs (`partial`) the cells not yet patched (null) are left empty. */
+function PatchHeatmap({
+  kind,
+  title,
+  grid,
+  xs,
+  partial,
+}: {
+  kind: PatchingKind;
+  title: string;
+  grid: Grid;
+  xs: string[] | null;
+  partial: boolean;
+}) {
   const perHead = xs === null;
   const cols = grid[0]?.length ?? 0;
   const colLabels = useMemo(() => xs ?? Array.from({ length: cols }, (_, h) => `H${h}`), [xs, cols]);
@@ -331,7 +358,11 @@ function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: st
   }, [grid]);
   const spec = useMemo(() => {
     const rows: Datum[] = [];
-    grid.forEach((row, l) => row.forEach((v, c) => rows.push({ l, c, layer: rowLabels[l], col: colLabels[c], value: v ?? 0 })));
+    grid.forEach((row, l) =>
+      row.forEach((v, c) => {
+        if (v !== null || !partial) rows.push({ l, c, layer: rowLabels[l], col: colLabels[c], value: v ?? 0 });
+      }),
+    );
     const max = Math.max(1, ...rows.map((r) => Math.abs(r.value as number)));
     return vl({
       data: { values: rows },
@@ -343,10 +374,12 @@ function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: st
           field: 'col',
           type: 'ordinal',
           sort: colLabels,
+          // The whole grid from the start, so that cells fill in without the axes moving.
+          scale: { domain: colLabels },
           title: perHead ? 'head' : 'position (clean token)',
           axis: perHead ? {} : { labelAngle: -40 },
         },
-        y: { field: 'layer', type: 'ordinal', sort: rowLabels, title: 'layer' },
+        y: { field: 'layer', type: 'ordinal', sort: rowLabels, scale: { domain: rowLabels }, title: 'layer' },
         color: { field: 'value', type: 'quantitative', title: 'restored', scale: { scheme: 'redblue', domain: [-max, max] } },
         tooltip: [
           { field: 'layer', title: 'layer' },
@@ -355,7 +388,7 @@ function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: st
         ],
       },
     });
-  }, [grid, cols, perHead, colLabels, rowLabels]);
+  }, [grid, cols, perHead, colLabels, rowLabels, partial]);
   return (
     <div className="card">
       <h3>{title}</h3>
