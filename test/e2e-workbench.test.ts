@@ -139,7 +139,10 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await page.getByTestId('topk').fill('4');
     await page.getByTestId('prompt').press('Enter');
     await page.getByTestId('forward-table').waitFor();
-    const r = await post<{ tokens: number[]; strTokens: string[]; top: TokenProb[][] }>('/api/forward', { prompt: PROMPT, topK: 4 });
+    const r = await post<{ tokens: number[]; strTokens: string[]; top: TokenProb[][]; tokenProbs: (number | null)[] }>('/api/forward', {
+      prompt: PROMPT,
+      topK: 4,
+    });
 
     const chips = await page.getByTestId('token-chips').getByTestId('token-chip').allTextContents();
     assert.deepEqual(
@@ -162,6 +165,18 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
       }
     };
     await check(page);
+    // The text coloured by each token's probability: the API's numbers in each token's title.
+    const probTokens = page.getByTestId('prob-token');
+    assert.equal(await probTokens.count(), r.tokens.length);
+    assert.equal(await probTokens.nth(0).getAttribute('title'), `0 ${showTok(r.strTokens[0]!)}: nothing predicts the first token`);
+    for (let pos = 1; pos < r.tokens.length; pos++) {
+      const prob = r.tokenProbs[pos]!;
+      assert.equal(
+        await probTokens.nth(pos).getAttribute('title'),
+        `${pos} ${showTok(r.strTokens[pos]!)}: p = ${fmtProb(prob)}, loss ${(-Math.log(prob)).toFixed(3)}`,
+      );
+    }
+    assert.equal((await page.getByTestId('prob-text').textContent()) ?? '', r.strTokens.join(''));
 
     // Pick a position: its top-k as a chart, and the choice in the URL.
     await page.locator('[data-testid="token-chip"][data-pos="3"]').click();

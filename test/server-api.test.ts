@@ -164,6 +164,13 @@ describe('server API: endpoints agree with the library', () => {
         close(t.prob, probs[pos * 3 + j]!, 1e-5, `top[${pos}][${j}]`);
       }),
     );
+    // each token's probability as predicted from the tokens before it: exp(−loss) of the library's per-token loss
+    const loss = values(model.loss([ids], { perToken: true }));
+    const tokenProbs = b.tokenProbs as (number | null)[];
+    assert.equal(tokenProbs.length, ids.length);
+    assert.equal(tokenProbs[0], null);
+    assert.equal(loss.length, ids.length - 1);
+    loss.forEach((l, i) => close(tokenProbs[i + 1]!, Math.exp(-l), 1e-5, `tokenProbs[${i + 1}]`));
     // default top-k is 5; token-id prompts work the same
     const b2 = body(await post('/api/forward', { prompt: ids }));
     assert.equal((b2.top as unknown[][])[0]!.length, 5);

@@ -68,14 +68,21 @@ export interface ForwardArgs {
 export interface ForwardRaw {
   ids: number[];
   probs: number[];
+  /** [pos]: the probability given to the prompt's own token at pos by the positions before it (NaN at 0). */
+  tokenProbs: number[];
 }
 
 export function forwardTop(c: Computer, a: ForwardArgs): ForwardRaw {
   const s = a.tokens.length;
   const { tokens, attentionMask } = padRows([a.tokens], c.buckets.length(s));
   const width = topKWidth(c, a.topK);
-  const { values, indices } = c.model.forward(tokens, { attentionMask }).index([0]).softmax(-1).topk(width, -1);
-  return firstK(values.dataSync() as Float32Array, indices.dataSync() as BigInt64Array, width, s, a.topK);
+  const probs = c.model.forward(tokens, { attentionMask }).index([0]).softmax(-1); // [pos, d_vocab]
+  const { values, indices } = probs.topk(width, -1);
+  const all = probs.dataSync() as Float32Array;
+  const V = probs.shape[1]!;
+  // Each token as the model predicted it after the one before: what a loss-per-token view colours.
+  const tokenProbs = a.tokens.map((t, p) => (p === 0 ? NaN : all[(p - 1) * V + t]!));
+  return { ...firstK(values.dataSync() as Float32Array, indices.dataSync() as BigInt64Array, width, s, a.topK), tokenProbs };
 }
 
 export interface AttentionArgs {

@@ -191,7 +191,7 @@ export async function forward(ctx: Ctx, body: ForwardBody): Promise<ForwardResul
       return { token, str: tokenStr(model, token), prob: num(r.probs[p * k + j]!) };
     }),
   );
-  return { tokens, strTokens: strTokens(model, tokens), top };
+  return { tokens, strTokens: strTokens(model, tokens), top, tokenProbs: r.tokenProbs.map(num) };
 }
 
 /**

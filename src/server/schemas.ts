@@ -183,6 +183,11 @@ export type TokenizeResult = Tokens;
 /** POST /api/forward: top[pos] is the top-k next tokens after position pos, most likely first. */
 export interface ForwardResult extends Tokens {
   top: TokenProb[][];
+  /**
+   * [pos]: the probability the model gave the prompt's own token at pos, predicting it from the
+   * tokens before (its loss is −ln of it); null at position 0, which nothing predicts.
+   */
+  tokenProbs: (number | null)[];
 }
 
 /** POST /api/attention: pattern[i][q][k] is head heads[i]'s attention from query q to key k. */
