@@ -112,6 +112,15 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
   const ready = (page: Page, testId: string) => page.locator(`[data-testid="${testId}"][data-ready="true"]`).waitFor();
   const urlHas = (page: Page, ...parts: string[]) =>
     until(`the URL to have ${parts.join(', ')} (it is ${page.url()})`, () => parts.every((p) => page.url().includes(p)));
+  /** Clicks a head link on `page` and checks that the Attention view opens on that head and prompt. */
+  const followHeadLink = async (page: Page, link: ReturnType<Page['getByTestId']>, layer: number, head: number, prompt: string) => {
+    assert.equal(await link.textContent(), `L${layer}H${head}`);
+    await link.click();
+    await urlHas(page, '#/attention?', `layer=${layer}`, `head=${head}`);
+    await page.getByTestId('attn-selected').waitFor();
+    assert.equal(await text(page, 'attn-selected'), `L${layer}H${head}`);
+    assert.equal(await page.getByTestId('prompt').inputValue(), prompt);
+  };
   const lastNumber = (s: string) => Number(/(-?\d+(?:\.\d+)?)\s*$/.exec(s)?.[1]);
 
   it('shows the model in the header and a nav bar of the views', async () => {
@@ -461,6 +470,13 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     });
     assert.equal(await text(attribution, 'dla-logit-diff'), dla.logitDiff.toFixed(4));
     assert.ok(dla.logitDiff > 1, `the default prompt is solved: logit diff ${dla.logitDiff}`);
+    // A head among the largest contributions links to its attention pattern.
+    const headRow = attribution
+      .locator('[data-testid="dla-top-row"][data-label^="L"]')
+      .filter({ has: attribution.getByTestId('head-link') })
+      .first();
+    const [, dlaLayer, dlaHead] = /^L(\d+)H(\d+)$/.exec((await headRow.getAttribute('data-label')) ?? '')!;
+    await followHeadLink(attribution, headRow.getByTestId('head-link'), Number(dlaLayer), Number(dlaHead), DEFAULT_CLEAN);
 
     // Patching, run as it opens: clean well above corrupted, no warning, the one differing position listed.
     const page = await open(`${base}#/patching`);
@@ -487,6 +503,15 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     }
     assert.equal(await text(page, 'patch-diff-clean'), '·Starbuck');
     assert.equal(await text(page, 'patch-diff-corrupted'), '·Stubb');
+    // The head whose patching restores most links to its attention pattern on the clean prompt.
+    const bestHead = page.getByTestId('patch-best-head_out');
+    await followHeadLink(
+      page,
+      bestHead.getByTestId('head-link'),
+      Number(await bestHead.getAttribute('data-layer')),
+      Number(await bestHead.getAttribute('data-col')),
+      DEFAULT_CLEAN,
+    );
 
     // Heads, run as it opens: repeats of 20 tokens, where the model's induction head scores high.
     const heads = await open(`${base}#/heads`);
@@ -500,6 +525,8 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     assert.equal(await top.getAttribute('data-head'), String(best.h));
     assert.equal(((await top.getByTestId('heads-score').textContent()) ?? '').trim(), best.v.toFixed(4));
     assert.ok(best.v > 0.8, `an induction head at the default distance: ${best.v}`);
+    // Scored on random tokens: the head opens its pattern on the default prompt.
+    await followHeadLink(heads, top.getByTestId('head-link'), best.l, best.h, DEFAULT_CLEAN);
     await done();
   });
 

@@ -5,13 +5,14 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
-import { navigate, read, type Route } from '../router';
+import { hrefOf, navigate, read, type Route } from '../router';
 import {
   BosField,
   headOptions,
   layerOptions,
   posLabels,
   PromptField,
+  queryOf,
   range,
   Select,
   TokenChips,
@@ -30,6 +31,22 @@ interface Patterns {
 }
 
 const MAX_GRID_CELLS = 60_000;
+
+/** The Attention view of one head on a prompt: where a head picked in Heads, Attribution or Patching links to. */
+export function attentionHref(prompt: string, bos: boolean, layer: number, head: number): string {
+  return hrefOf('attention', queryOf({ prompt, bos: bosQuery(bos), layer: String(layer), head: String(head) }));
+}
+
+/** A head's name, linked to its attention pattern on `prompt`. */
+export function HeadLink({ prompt, bos, layer, head }: { prompt: string; bos: boolean; layer: number; head: number }) {
+  return (
+    <a href={attentionHref(prompt, bos, layer, head)} data-testid="head-link" title="open its attention pattern">
+      <code>
+        L{layer}H{head}
+      </code>
+    </a>
+  );
+}
 
 export function AttentionView({ route }: { route: Route }) {
   const model = useModel();

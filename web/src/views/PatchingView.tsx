@@ -25,6 +25,7 @@ import {
   ViewFrame,
 } from '../ui';
 import { answerState, bosQuery, useViewForm } from '../useViewForm';
+import { attentionHref, HeadLink } from './AttentionView';
 
 /** DEFAULT_PROMPT with the induction cue changed: the model answers ' Stubb' here. */
 export const DEFAULT_CORRUPTED = 'Then Queequeg met Stubb on deck, and later Queequeg met';
@@ -243,12 +244,23 @@ export function PatchingView({ route }: { route: Route }) {
         ) : null
       }
     >
-      {result ? <PatchingResults result={result} partial={job.status !== 'done'} /> : null}
+      {result ? (
+        <PatchingResults result={result} partial={job.status !== 'done'} link={req ? { prompt: req.clean, bos: req.bos } : null} />
+      ) : null}
     </ViewFrame>
   );
 }
 
-function PatchingResults({ result, partial }: { result: PatchingResult; partial: boolean }) {
+/** `link`: the clean prompt a head opens its attention pattern on. */
+function PatchingResults({
+  result,
+  partial,
+  link,
+}: {
+  result: PatchingResult;
+  partial: boolean;
+  link: { prompt: string; bos: boolean } | null;
+}) {
   const labels = useMemo(() => posLabels(result.tokens, result.strTokens), [result]);
   // The positions where the two prompts differ, with both tokens: what the sweep can move.
   const differing = result.tokens.flatMap((t, i) => (t !== result.corruptedTokens[i] ? [i] : []));
@@ -323,7 +335,17 @@ function PatchingResults({ result, partial }: { result: PatchingResult; partial:
       {KINDS.map(({ kind, key, title }) => {
         const grid = result[key];
         if (!grid) return null;
-        return <PatchHeatmap key={kind} kind={kind} title={title} grid={grid} xs={kind === 'head_out' ? null : labels} partial={partial} />;
+        return (
+          <PatchHeatmap
+            key={kind}
+            kind={kind}
+            title={title}
+            grid={grid}
+            xs={kind === 'head_out' ? null : labels}
+            partial={partial}
+            link={kind === 'head_out' ? link : null}
+          />
+        );
       })}
     </>
   );
@@ -336,12 +358,15 @@ function PatchHeatmap({
   grid,
   xs,
   partial,
+  link,
 }: {
   kind: PatchingKind;
   title: string;
   grid: Grid;
   xs: string[] | null;
   partial: boolean;
+  /** Per-head grids: the prompt a clicked head opens its attention pattern on. */
+  link: { prompt: string; bos: boolean } | null;
 }) {
   const perHead = xs === null;
   const cols = grid[0]?.length ?? 0;
@@ -394,11 +419,23 @@ function PatchHeatmap({
       <h3>{title}</h3>
       {best ? (
         <p className="hint" data-testid={`patch-best-${kind}`} data-layer={best.l} data-col={best.c}>
-          largest: <strong>{best.v.toFixed(4)}</strong> at {rowLabels[best.l]}{' '}
-          {perHead ? colLabels[best.c] : `position ${colLabels[best.c]}`}
+          largest: <strong>{best.v.toFixed(4)}</strong> at{' '}
+          {link ? (
+            <HeadLink prompt={link.prompt} bos={link.bos} layer={best.l} head={best.c} />
+          ) : (
+            <>
+              {rowLabels[best.l]} {perHead ? colLabels[best.c] : `position ${colLabels[best.c]}`}
+            </>
+          )}
         </p>
       ) : null}
-      <VegaChart spec={spec} testId={`patch-${kind}`} />
+      <VegaChart
+        spec={spec}
+        testId={`patch-${kind}`}
+        onClick={(d) => {
+          if (link && typeof d.l === 'number' && typeof d.c === 'number') location.hash = attentionHref(link.prompt, link.bos, d.l, d.c);
+        }}
+      />
     </div>
   );
 }
