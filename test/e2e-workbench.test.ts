@@ -220,6 +220,23 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await page.getByTestId('attn-head').selectOption('2');
     await urlHas(page, 'layer=1', 'head=2');
     assert.equal(await text(page, 'attn-selected'), 'L1H2');
+    // The selected head is outlined in the grid, and only it.
+    await ready(page, 'attn-grid');
+    const outlined = (l: number, h: number) =>
+      page.getByTestId('attn-grid').locator(`path[aria-label="L${l}H${h} q13 k0"]`).getAttribute('stroke');
+    assert.equal(await outlined(1, 2), '#d1495b');
+    assert.notEqual(await outlined(0, 0), '#d1495b');
+
+    // The text view: hover a token, and every token before it shows the selected head's weight from it.
+    const pat12 = (await post<{ pattern: number[][][] }>('/api/attention', { prompt: PROMPT, layer: 1, head: 2 })).pattern[0]!;
+    const words = page.getByTestId('attn-text-token');
+    await words.nth(13).hover();
+    await until(
+      'the text view to focus token 13',
+      async () => (await text(page, 'attn-text-focus')).startsWith('Attention from 13 ') || undefined,
+    );
+    for (let k = 0; k < (await words.count()); k++)
+      assert.equal(await words.nth(k).getAttribute('title'), k <= 13 ? `${k}: ${pat12[13]![k]!.toFixed(4)}` : `${k}`, `token ${k}`);
 
     /** Hovers (q, k) on the big heatmap and returns the weight the readout shows. */
     const hoverWeight = async (p: Page, q: number, k: number) => {
