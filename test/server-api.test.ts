@@ -212,6 +212,26 @@ describe('server API: endpoints agree with the library', () => {
         }),
       ),
     );
+    // A tracked token: its probability and rank at every layer and position, from the library's lens logits.
+    const t = body(await post('/api/logit-lens', { prompt, topK: 2, track: ' cat' }));
+    const tracked = t.tracked as { token: number; str: string; prob: number[][]; rank: number[][] };
+    assert.equal(tracked.token, 269);
+    assert.equal(tracked.str, ' cat');
+    const V = ref.logits.shape[2]!;
+    const probs = values(ref.logits.softmax(-1));
+    ref.labels.forEach((_, l) =>
+      ref.tokens.forEach((_, p) => {
+        const row = probs.slice((l * ref.tokens.length + p) * V, (l * ref.tokens.length + p + 1) * V);
+        close(tracked.prob[l]![p]!, row[269]!, 1e-5, `prob[${l}][${p}]`);
+        assert.equal(tracked.rank[l]![p]!, 1 + row.filter((x) => x > row[269]!).length, `rank[${l}][${p}]`);
+      }),
+    );
+    // where ' cat' is the top-1, its rank is 1
+    top.forEach((layer, l) => layer.forEach((preds, p) => preds[0]!.token === 269 && assert.equal(tracked.rank[l]![p], 1)));
+    assert.equal(b.tracked, undefined);
+    const bad = await post('/api/logit-lens', { prompt, track: ' cat dog' });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /track/);
   });
 
   it('POST /api/dla: components, head grid and total for an answer (text or id) against a wrong token', async () => {

@@ -118,11 +118,30 @@ export interface LensRaw {
   /** [layer, pos, topK] flat. */
   ids: number[];
   probs: number[];
+  /** With `track`: that token's probability and rank (1 = the most likely) [layer, pos] flat. */
+  trackProbs?: number[];
+  trackRanks?: number[];
 }
 
-export function lens(c: Computer, a: ForwardArgs): LensRaw {
+export function lens(c: Computer, a: ForwardArgs & { track?: number }): LensRaw {
   const width = topKWidth(c, a.topK);
   const r = logitLens(c.model, [a.tokens], { topK: width, buckets: c.buckets });
+  let tracked: Pick<LensRaw, 'trackProbs' | 'trackRanks'> = {};
+  if (a.track !== undefined) {
+    const probs = r.logits.softmax(-1).dataSync() as Float32Array; // [layers, pos, d_vocab]
+    const V = r.logits.shape[2]!;
+    const trackProbs: number[] = [];
+    const trackRanks: number[] = [];
+    for (let at = 0; at < probs.length; at += V) {
+      const p = probs[at + a.track]!;
+      // Rank among the whole vocabulary: 1 + the tokens strictly more likely (ties share the better rank).
+      let above = 0;
+      for (let v = 0; v < V; v++) if (probs[at + v]! > p) above++;
+      trackProbs.push(p);
+      trackRanks.push(above + 1);
+    }
+    tracked = { trackProbs, trackRanks };
+  }
   const ids: number[] = [];
   const probs: number[] = [];
   for (const layer of r.top)
@@ -131,7 +150,7 @@ export function lens(c: Computer, a: ForwardArgs): LensRaw {
         ids.push(preds[j]!.token);
         probs.push(preds[j]!.prob);
       }
-  return { labels: r.labels, ids, probs };
+  return { labels: r.labels, ids, probs, ...tracked };
 }
 
 export interface DlaArgs {

@@ -61,7 +61,7 @@ export function bodySchemas(limits: ServerLimits) {
     tokenize: object(['prompt'], { prompt, prependBos }),
     forward: object(['prompt'], { prompt, prependBos, topK }),
     attention: object(['prompt', 'layer'], { prompt, prependBos, layer: int(0), head: int(0) }),
-    logitLens: object(['prompt'], { prompt, prependBos, topK }),
+    logitLens: object(['prompt'], { prompt, prependBos, topK, track: tokenRef }),
     dla: object(['prompt', 'answer'], { prompt, prependBos, answer: tokenRef, wrong: tokenRef, pos: int() }),
     heads: object([], {
       prompt,
@@ -201,6 +201,8 @@ export interface AttentionResult extends Tokens {
 export interface LogitLensResult extends Tokens {
   labels: string[];
   top: TokenProb[][][];
+  /** With `track`: that token's probability and rank (1 = most likely) [label][pos] through the lens. */
+  tracked?: { token: number; str: string | null; prob: Grid; rank: Grid };
 }
 
 /** POST /api/dla: each component's direct contribution to logit(answer) (- logit(wrong)) at pos. */
