@@ -311,6 +311,30 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     const shared = await open(page.url());
     await shared.locator('[data-testid="lens-topk"][data-li="2"][data-pos="5"]').waitFor();
     assert.deepEqual(await rows(shared), expected(2, 5));
+
+    // Track a token: its probability and rank at every layer, at the selected position, as the API has them.
+    await page.getByTestId('track').fill(ANSWER);
+    await page.getByTestId('prompt').press('Enter');
+    await urlHas(page, 'track=');
+    // (a new run starts from the output at the last position)
+    await page.locator('[data-testid="lens-track"][data-pos="13"]').waitFor();
+    const t = await post<{ tracked: { token: number; str: string; prob: number[][]; rank: number[][] } }>('/api/logit-lens', {
+      prompt: PROMPT,
+      topK: 5,
+      track: ANSWER,
+    });
+    assert.equal(t.tracked.str, ANSWER);
+    const track = page.getByTestId('lens-track');
+    assert.deepEqual(
+      await track.getByTestId('lens-track-prob').allTextContents(),
+      t.tracked.prob.map((row) => fmtProb(row[13]!)),
+    );
+    assert.deepEqual(
+      await track.getByTestId('lens-track-rank').allTextContents(),
+      t.tracked.rank.map((row) => String(row[13])),
+    );
+    // Its rank is 1 exactly where it is the lens's top token there.
+    t.tracked.rank.forEach((row, li) => assert.equal(row[13] === 1, r.top[li]![13]![0]!.token === t.tracked.token, `layer ${li}`));
     await done();
   });
 
