@@ -3,7 +3,7 @@
  * forward pass per step (model-worker.ts); this thread keeps the job's state, so its status, its
  * event stream and its cancellation are answered at once whatever the worker is doing. A slot is
  * reserved before any work starts, so a job over the limit is refused at once. Listeners (the
- * SSE streams) see `progress` events `{ done, total }` and one final event: `result` (the job's
+ * SSE streams) see `progress` events `{ done, total, partial? }` and one final event: `result` (the job's
  * value), `error` (`{ statusCode, error, message }`) or `cancelled`.
  */
 import { randomUUID } from 'node:crypto';
