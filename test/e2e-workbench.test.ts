@@ -29,6 +29,11 @@ const PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
 const CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
 const ANSWER = ' Ahab';
 const WRONG = ' Starbuck';
+// The workbench's defaults (web/src/ui.tsx, PatchingView.tsx): an induction pair the default model solves.
+const DEFAULT_CLEAN = 'Then Queequeg met Starbuck on deck, and later Queequeg met';
+const DEFAULT_CORRUPTED = 'Then Queequeg met Stubb on deck, and later Queequeg met';
+const DEFAULT_ANSWER = ' Starbuck';
+const DEFAULT_WRONG = ' Stubb';
 
 type Json = Record<string, unknown>;
 interface TokenProb {
@@ -107,6 +112,15 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
   const ready = (page: Page, testId: string) => page.locator(`[data-testid="${testId}"][data-ready="true"]`).waitFor();
   const urlHas = (page: Page, ...parts: string[]) =>
     until(`the URL to have ${parts.join(', ')} (it is ${page.url()})`, () => parts.every((p) => page.url().includes(p)));
+  /** Clicks a head link on `page` and checks that the Attention view opens on that head and prompt. */
+  const followHeadLink = async (page: Page, link: ReturnType<Page['getByTestId']>, layer: number, head: number, prompt: string) => {
+    assert.equal(await link.textContent(), `L${layer}H${head}`);
+    await link.click();
+    await urlHas(page, '#/attention?', `layer=${layer}`, `head=${head}`);
+    await page.getByTestId('attn-selected').waitFor();
+    assert.equal(await text(page, 'attn-selected'), `L${layer}H${head}`);
+    assert.equal(await page.getByTestId('prompt').inputValue(), prompt);
+  };
   const lastNumber = (s: string) => Number(/(-?\d+(?:\.\d+)?)\s*$/.exec(s)?.[1]);
 
   it('shows the model in the header and a nav bar of the views', async () => {
@@ -134,7 +148,10 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await page.getByTestId('topk').fill('4');
     await page.getByTestId('prompt').press('Enter');
     await page.getByTestId('forward-table').waitFor();
-    const r = await post<{ tokens: number[]; strTokens: string[]; top: TokenProb[][] }>('/api/forward', { prompt: PROMPT, topK: 4 });
+    const r = await post<{ tokens: number[]; strTokens: string[]; top: TokenProb[][]; tokenProbs: (number | null)[] }>('/api/forward', {
+      prompt: PROMPT,
+      topK: 4,
+    });
 
     const chips = await page.getByTestId('token-chips').getByTestId('token-chip').allTextContents();
     assert.deepEqual(
@@ -157,6 +174,18 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
       }
     };
     await check(page);
+    // The text coloured by each token's probability: the API's numbers in each token's title.
+    const probTokens = page.getByTestId('prob-token');
+    assert.equal(await probTokens.count(), r.tokens.length);
+    assert.equal(await probTokens.nth(0).getAttribute('title'), `0 ${showTok(r.strTokens[0]!)}: nothing predicts the first token`);
+    for (let pos = 1; pos < r.tokens.length; pos++) {
+      const prob = r.tokenProbs[pos]!;
+      assert.equal(
+        await probTokens.nth(pos).getAttribute('title'),
+        `${pos} ${showTok(r.strTokens[pos]!)}: p = ${fmtProb(prob)}, loss ${(-Math.log(prob)).toFixed(3)}`,
+      );
+    }
+    assert.equal((await page.getByTestId('prob-text').textContent()) ?? '', r.strTokens.join(''));
 
     // Pick a position: its top-k as a chart, and the choice in the URL.
     await page.locator('[data-testid="token-chip"][data-pos="3"]').click();
@@ -191,6 +220,23 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await page.getByTestId('attn-head').selectOption('2');
     await urlHas(page, 'layer=1', 'head=2');
     assert.equal(await text(page, 'attn-selected'), 'L1H2');
+    // The selected head is outlined in the grid, and only it.
+    await ready(page, 'attn-grid');
+    const outlined = (l: number, h: number) =>
+      page.getByTestId('attn-grid').locator(`path[aria-label="L${l}H${h} q13 k0"]`).getAttribute('stroke');
+    assert.equal(await outlined(1, 2), '#d1495b');
+    assert.notEqual(await outlined(0, 0), '#d1495b');
+
+    // The text view: hover a token, and every token before it shows the selected head's weight from it.
+    const pat12 = (await post<{ pattern: number[][][] }>('/api/attention', { prompt: PROMPT, layer: 1, head: 2 })).pattern[0]!;
+    const words = page.getByTestId('attn-text-token');
+    await words.nth(13).hover();
+    await until(
+      'the text view to focus token 13',
+      async () => (await text(page, 'attn-text-focus')).startsWith('Attention from 13 ') || undefined,
+    );
+    for (let k = 0; k < (await words.count()); k++)
+      assert.equal(await words.nth(k).getAttribute('title'), k <= 13 ? `${k}: ${pat12[13]![k]!.toFixed(4)}` : `${k}`, `token ${k}`);
 
     /** Hovers (q, k) on the big heatmap and returns the weight the readout shows. */
     const hoverWeight = async (p: Page, q: number, k: number) => {
@@ -265,6 +311,30 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     const shared = await open(page.url());
     await shared.locator('[data-testid="lens-topk"][data-li="2"][data-pos="5"]').waitFor();
     assert.deepEqual(await rows(shared), expected(2, 5));
+
+    // Track a token: its probability and rank at every layer, at the selected position, as the API has them.
+    await page.getByTestId('track').fill(ANSWER);
+    await page.getByTestId('prompt').press('Enter');
+    await urlHas(page, 'track=');
+    // (a new run starts from the output at the last position)
+    await page.locator('[data-testid="lens-track"][data-pos="13"]').waitFor();
+    const t = await post<{ tracked: { token: number; str: string; prob: number[][]; rank: number[][] } }>('/api/logit-lens', {
+      prompt: PROMPT,
+      topK: 5,
+      track: ANSWER,
+    });
+    assert.equal(t.tracked.str, ANSWER);
+    const track = page.getByTestId('lens-track');
+    assert.deepEqual(
+      await track.getByTestId('lens-track-prob').allTextContents(),
+      t.tracked.prob.map((row) => fmtProb(row[13]!)),
+    );
+    assert.deepEqual(
+      await track.getByTestId('lens-track-rank').allTextContents(),
+      t.tracked.rank.map((row) => String(row[13])),
+    );
+    // Its rank is 1 exactly where it is the lens's top token there.
+    t.tracked.rank.forEach((row, li) => assert.equal(row[13] === 1, r.top[li]![13]![0]!.token === t.tracked.token, `layer ${li}`));
     await done();
   });
 
@@ -379,6 +449,9 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
       }
     };
     await check(page);
+    // This IOI-style pair is one the default model does not solve (clean ≤ corrupted): a warning says so.
+    assert.ok(result.cleanValue <= result.corruptedValue, `${result.cleanValue} <= ${result.corruptedValue}`);
+    assert.match(await text(page, 'patch-warning'), /does not beat the corrupted one/);
     // The residual-stream heatmap has a cell per layer and position.
     assert.equal(await page.getByTestId('patch-resid_pre').locator('path[aria-label]').count(), result.residPre.flat().length);
     await screenshot(page, 'patching');
@@ -397,6 +470,9 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     await page.getByTestId('clean').press('Enter');
     await page.locator('[data-testid="patch-job"][data-status="running"]').waitFor();
     await until('progress past 0', async () => Number((await progress.getAttribute('value')) ?? 0) > 0 || undefined, 60_000);
+    // The heatmap fills in as the sweep runs.
+    await page.getByTestId('patch-partial').waitFor();
+    await page.getByTestId('patch-resid_pre').waitFor();
     await page.getByTestId('patch-cancel').click();
     await page.locator('[data-testid="patch-job"][data-status="cancelled"]').waitFor({ timeout: 60_000 });
     assert.equal(await text(page, 'patch-status'), 'Cancelled');
@@ -405,7 +481,93 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     assert.equal(cancelled.status, 'cancelled');
     assert.ok(cancelled.done < cancelled.total, `${cancelled.done} < ${cancelled.total}`);
     assert.ok(Number(await progress.getAttribute('value')) < Number(await progress.getAttribute('max')));
+    // A cancel keeps the finished part: the page shows the job's partial result, a cell per run done.
+    const kept = (await api<{ partial: { residPre: (number | null)[][] } }>('GET', `/api/jobs/${cancelledId}`)).body.partial;
+    const doneCells = kept.residPre.flatMap((row, l) => row.flatMap((v, c) => (v === null ? [] : [{ l, c, v }])));
+    assert.equal(doneCells.length, cancelled.done);
+    assert.ok(await page.getByTestId('patch-partial').isVisible());
+    await ready(page, 'patch-resid_pre');
+    assert.equal(await page.getByTestId('patch-resid_pre').locator('path[aria-label]').count(), doneCells.length);
+    const keptBest = doneCells.reduce((a, b) => (b.v > a.v ? b : a));
+    const keptEl = page.getByTestId('patch-best-resid_pre');
+    assert.equal(await keptEl.getAttribute('data-layer'), String(keptBest.l));
+    assert.equal(await keptEl.getAttribute('data-col'), String(keptBest.c));
+    assert.equal(await keptEl.locator('strong').textContent(), keptBest.v.toFixed(4));
     await screenshot(page, 'patching-cancelled');
+    await done();
+  });
+
+  it('Defaults: Attribution and Patching start on a pair the model solves, listed position by position; Heads at the learned distance', async () => {
+    // Attribution, run as it opens: the default prompt's logit difference is clearly positive.
+    const attribution = await open(`${base}#/attribution`);
+    assert.equal(await attribution.getByTestId('prompt').inputValue(), DEFAULT_CLEAN);
+    await attribution.getByTestId('prompt').press('Enter');
+    await ready(attribution, 'dla-chart');
+    const dla = await post<{ logitDiff: number }>('/api/dla', {
+      prompt: DEFAULT_CLEAN,
+      answer: DEFAULT_ANSWER,
+      wrong: DEFAULT_WRONG,
+      pos: -1,
+    });
+    assert.equal(await text(attribution, 'dla-logit-diff'), dla.logitDiff.toFixed(4));
+    assert.ok(dla.logitDiff > 1, `the default prompt is solved: logit diff ${dla.logitDiff}`);
+    // A head among the largest contributions links to its attention pattern.
+    const headRow = attribution
+      .locator('[data-testid="dla-top-row"][data-label^="L"]')
+      .filter({ has: attribution.getByTestId('head-link') })
+      .first();
+    const [, dlaLayer, dlaHead] = /^L(\d+)H(\d+)$/.exec((await headRow.getAttribute('data-label')) ?? '')!;
+    await followHeadLink(attribution, headRow.getByTestId('head-link'), Number(dlaLayer), Number(dlaHead), DEFAULT_CLEAN);
+
+    // Patching, run as it opens: clean well above corrupted, no warning, the one differing position listed.
+    const page = await open(`${base}#/patching`);
+    assert.equal(await page.getByTestId('corrupted').inputValue(), DEFAULT_CORRUPTED);
+    await page.getByTestId('clean').press('Enter');
+    await page.locator('[data-testid="patch-job"][data-status="done"]').waitFor({ timeout: 60_000 });
+    const jobId = await page.getByTestId('patch-job').getAttribute('data-job-id');
+    const job = (await api<{ result: { cleanValue: number; corruptedValue: number } }>('GET', `/api/jobs/${jobId}`)).body;
+    const { cleanValue, corruptedValue } = job.result;
+    assert.ok(cleanValue > 1 && corruptedValue < -1, `clean ${cleanValue}, corrupted ${corruptedValue}`);
+    assert.equal(await text(page, 'patch-clean-value'), cleanValue.toFixed(4));
+    assert.equal(await text(page, 'patch-corrupted-value'), corruptedValue.toFixed(4));
+    assert.equal(await page.getByTestId('patch-warning').count(), 0);
+    const clean = await post<{ tokens: number[]; strTokens: string[] }>('/api/tokenize', { prompt: DEFAULT_CLEAN });
+    const corrupted = await post<{ tokens: number[]; strTokens: string[] }>('/api/tokenize', { prompt: DEFAULT_CORRUPTED });
+    const differing = clean.tokens.flatMap((t, i) => (t !== corrupted.tokens[i] ? [i] : []));
+    assert.equal(differing.length, 1);
+    const rows = page.getByTestId('patch-diff-row');
+    assert.equal(await rows.count(), differing.length);
+    for (const [n, i] of differing.entries()) {
+      assert.equal(await rows.nth(n).getAttribute('data-pos'), String(i));
+      assert.equal(await text(page, 'patch-diff-clean'), showTok(clean.strTokens[i]!));
+      assert.equal(await text(page, 'patch-diff-corrupted'), showTok(corrupted.strTokens[i]!));
+    }
+    assert.equal(await text(page, 'patch-diff-clean'), '·Starbuck');
+    assert.equal(await text(page, 'patch-diff-corrupted'), '·Stubb');
+    // The head whose patching restores most links to its attention pattern on the clean prompt.
+    const bestHead = page.getByTestId('patch-best-head_out');
+    await followHeadLink(
+      page,
+      bestHead.getByTestId('head-link'),
+      Number(await bestHead.getAttribute('data-layer')),
+      Number(await bestHead.getAttribute('data-col')),
+      DEFAULT_CLEAN,
+    );
+
+    // Heads, run as it opens: repeats of 20 tokens, where the model's induction head scores high.
+    const heads = await open(`${base}#/heads`);
+    assert.equal(await heads.getByTestId('seqlen').inputValue(), '20');
+    await heads.getByTestId('seed').press('Enter');
+    await ready(heads, 'heads-induction');
+    const scores = await post<{ induction: number[][] }>('/api/heads', { seqLen: 20, batch: 4, seed: 0 });
+    const best = scores.induction.flatMap((row, l) => row.map((v, h) => ({ l, h, v }))).sort((a, b) => b.v - a.v)[0]!;
+    const top = heads.getByTestId('heads-top-induction').getByTestId('heads-top-row').first();
+    assert.equal(await top.getAttribute('data-layer'), String(best.l));
+    assert.equal(await top.getAttribute('data-head'), String(best.h));
+    assert.equal(((await top.getByTestId('heads-score').textContent()) ?? '').trim(), best.v.toFixed(4));
+    assert.ok(best.v > 0.8, `an induction head at the default distance: ${best.v}`);
+    // Scored on random tokens: the head opens its pattern on the default prompt.
+    await followHeadLink(heads, top.getByTestId('head-link'), best.l, best.h, DEFAULT_CLEAN);
     await done();
   });
 

@@ -164,6 +164,13 @@ describe('server API: endpoints agree with the library', () => {
         close(t.prob, probs[pos * 3 + j]!, 1e-5, `top[${pos}][${j}]`);
       }),
     );
+    // each token's probability as predicted from the tokens before it: exp(−loss) of the library's per-token loss
+    const loss = values(model.loss([ids], { perToken: true }));
+    const tokenProbs = b.tokenProbs as (number | null)[];
+    assert.equal(tokenProbs.length, ids.length);
+    assert.equal(tokenProbs[0], null);
+    assert.equal(loss.length, ids.length - 1);
+    loss.forEach((l, i) => close(tokenProbs[i + 1]!, Math.exp(-l), 1e-5, `tokenProbs[${i + 1}]`));
     // default top-k is 5; token-id prompts work the same
     const b2 = body(await post('/api/forward', { prompt: ids }));
     assert.equal((b2.top as unknown[][])[0]!.length, 5);
@@ -205,6 +212,26 @@ describe('server API: endpoints agree with the library', () => {
         }),
       ),
     );
+    // A tracked token: its probability and rank at every layer and position, from the library's lens logits.
+    const t = body(await post('/api/logit-lens', { prompt, topK: 2, track: ' cat' }));
+    const tracked = t.tracked as { token: number; str: string; prob: number[][]; rank: number[][] };
+    assert.equal(tracked.token, 269);
+    assert.equal(tracked.str, ' cat');
+    const V = ref.logits.shape[2]!;
+    const probs = values(ref.logits.softmax(-1));
+    ref.labels.forEach((_, l) =>
+      ref.tokens.forEach((_, p) => {
+        const row = probs.slice((l * ref.tokens.length + p) * V, (l * ref.tokens.length + p + 1) * V);
+        close(tracked.prob[l]![p]!, row[269]!, 1e-5, `prob[${l}][${p}]`);
+        assert.equal(tracked.rank[l]![p]!, 1 + row.filter((x) => x > row[269]!).length, `rank[${l}][${p}]`);
+      }),
+    );
+    // where ' cat' is the top-1, its rank is 1
+    top.forEach((layer, l) => layer.forEach((preds, p) => preds[0]!.token === 269 && assert.equal(tracked.rank[l]![p], 1)));
+    assert.equal(b.tracked, undefined);
+    const bad = await post('/api/logit-lens', { prompt, track: ' cat dog' });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /track/);
   });
 
   it('POST /api/dla: components, head grid and total for an answer (text or id) against a wrong token', async () => {
@@ -559,6 +586,17 @@ describe('server: patching jobs', () => {
     closeGrid(res.headOut, values(patchHeadOut(model, libProblem)), [L, H], 1e-4, 'headOut');
     // the prompts differ only at the last position: patching it at layer 0 restores the clean run
     closeGrid((res.residPre as number[][])[0], [0, 0, 0, 0, 1], [s], 1e-4, 'residPre[0]');
+    // Each progress event after a pass carries the result so far: the finished runs (in sweep order:
+    // kind, layer, position or head) as in the result, the others null.
+    const sweep = (r: Json) => (['residPre', 'headOut', 'attnOut', 'mlpOut'] as const).flatMap((k) => (r[k] as (number | null)[][]).flat());
+    const final = sweep(res);
+    const partials = evs.filter((e) => e.event === 'progress' && (e.data as { done: number }).done > 0);
+    assert.equal(partials.length, Math.ceil(total / 8));
+    for (const e of partials) {
+      const { done, partial } = e.data as { done: number; partial: Json };
+      assert.equal(partial.cleanValue, res.cleanValue);
+      assert.deepEqual(sweep(partial), [...final.slice(0, done), ...Array<null>(total - done).fill(null)], `partial at ${done}`);
+    }
     assert.deepEqual(res.strTokens, ['<|endoftext|>', 'Hello', ' world', ' the', ' cat']);
     // GET gives the same result; a finished job cannot be cancelled; its events replay
     const status = body(await app.inject({ url: `/api/jobs/${jobId}` }));
@@ -660,6 +698,13 @@ describe('server: concurrency and cancellation on a listening server', () => {
     assert.equal(st.status, 'cancelled');
     assert.equal(st.done, cancelledAt);
     assert.equal(st.result, undefined);
+    // the finished part is kept: the cancelled event's and GET's partial result, cancelledAt cells filled in sweep order
+    const kept = (evs.at(-1)!.data as { partial: Json }).partial;
+    assert.deepEqual((st as { partial?: unknown }).partial, kept);
+    const cells = (['residPre', 'headOut', 'attnOut', 'mlpOut'] as const).flatMap((k) => (kept[k] as (number | null)[][]).flat());
+    assert.equal(cells.length, total);
+    assert.ok(cells.slice(0, cancelledAt).every((v) => typeof v === 'number'));
+    assert.ok(cells.slice(cancelledAt).every((v) => v === null));
     // the server still works
     assert.equal((await postJson('/api/tokenize', { prompt: 'Hello' })).status, 200);
   });

@@ -14,7 +14,7 @@
  * - `POST /api/heads`           `{ prompt?, prependBos?, seqLen?, batch?, seed? }` -> head scores
  * - `POST /api/patching`        `{ clean, corrupted, prependBos?, answer, wrong, pos?, kinds? }` -> 202 `{ jobId, ... }`
  * - `GET  /api/jobs/:id`        a job's status (and result when done)
- * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total }`, then `result`, `error` or `cancelled`
+ * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total, partial? }`, then `result`, `error` or `cancelled`
  * - `DELETE /api/jobs/:id`      cancels a running job (its work stops after the forward pass it is in)
  * - `POST /api/steer`           `{ positive, negative, layer, prompt, scale?, ... }` -> steered and unsteered text
  * - `GET /api/saes`, `GET /api/features/:sae/:feature`, `POST /api/features/:sae/steer`, `POST /api/fires`:

@@ -62,14 +62,21 @@ export interface ForwardArgs {
 export interface ForwardRaw {
   ids: number[];
   probs: number[];
+  /** [pos]: the probability given to the prompt's own token at pos by the positions before it (NaN at 0). */
+  tokenProbs: number[];
 }
 
 export function forwardTop(c: Computer, a: ForwardArgs): ForwardRaw {
   const s = a.tokens.length;
   const { tokens, attentionMask } = padRows([a.tokens], c.buckets.length(s));
   const width = topKWidth(c, a.topK);
-  const { values, indices } = c.model.forward(tokens, { attentionMask }).index([0]).softmax(-1).topk(width, -1);
-  return firstK(values.dataSync() as Float32Array, indices.dataSync() as BigInt64Array, width, s, a.topK);
+  const probs = c.model.forward(tokens, { attentionMask }).index([0]).softmax(-1); // [pos, d_vocab]
+  const { values, indices } = probs.topk(width, -1);
+  const all = probs.dataSync() as Float32Array;
+  const V = probs.shape[1]!;
+  // Each token as the model predicted it after the one before: what a loss-per-token view colours.
+  const tokenProbs = a.tokens.map((t, p) => (p === 0 ? NaN : all[(p - 1) * V + t]!));
+  return { ...firstK(values.dataSync() as Float32Array, indices.dataSync() as BigInt64Array, width, s, a.topK), tokenProbs };
 }
 
 export interface AttentionArgs {
@@ -105,11 +112,30 @@ export interface LensRaw {
   /** [layer, pos, topK] flat. */
   ids: number[];
   probs: number[];
+  /** With `track`: that token's probability and rank (1 = the most likely) [layer, pos] flat. */
+  trackProbs?: number[];
+  trackRanks?: number[];
 }
 
-export function lens(c: Computer, a: ForwardArgs): LensRaw {
+export function lens(c: Computer, a: ForwardArgs & { track?: number }): LensRaw {
   const width = topKWidth(c, a.topK);
   const r = logitLens(c.model, [a.tokens], { topK: width, buckets: c.buckets });
+  let tracked: Pick<LensRaw, 'trackProbs' | 'trackRanks'> = {};
+  if (a.track !== undefined) {
+    const probs = r.logits.softmax(-1).dataSync() as Float32Array; // [layers, pos, d_vocab]
+    const V = r.logits.shape[2]!;
+    const trackProbs: number[] = [];
+    const trackRanks: number[] = [];
+    for (let at = 0; at < probs.length; at += V) {
+      const p = probs[at + a.track]!;
+      // Rank among the whole vocabulary: 1 + the tokens strictly more likely (ties share the better rank).
+      let above = 0;
+      for (let v = 0; v < V; v++) if (probs[at + v]! > p) above++;
+      trackProbs.push(p);
+      trackRanks.push(above + 1);
+    }
+    tracked = { trackProbs, trackRanks };
+  }
   const ids: number[] = [];
   const probs: number[] = [];
   for (const layer of r.top)
@@ -118,7 +144,7 @@ export function lens(c: Computer, a: ForwardArgs): LensRaw {
         ids.push(preds[j]!.token);
         probs.push(preds[j]!.prob);
       }
-  return { labels: r.labels, ids, probs };
+  return { labels: r.labels, ids, probs, ...tracked };
 }
 
 export interface DlaArgs {
@@ -250,8 +276,11 @@ export interface PatchingStarted {
 /** Per kind, the normalised metric [layer * (positions or heads)]. */
 export type PatchingRaw = Partial<Record<PatchingKind, number[]>>;
 
-/** A job step: the first reports the start, each later one the patched runs done. */
-export type PatchingStep = { started: PatchingStarted } | { done: number };
+/**
+ * A job step: the first reports the start, each later one the patched runs done and the
+ * normalised values of the runs this pass added (in sweep order: kind, layer, position or head).
+ */
+export type PatchingStep = { started: PatchingStarted } | { done: number; values: number[] };
 
 /**
  * The patching sweep as a generator: the clean and corrupted runs (a bad problem throws here,
@@ -293,8 +322,9 @@ export function* patchingSweep(c: Computer, a: PatchingArgs): Generator<Patching
     attentionMask: clean.attentionMask,
     passSize,
   })) {
-    values.push(...pass.values.map(prep.normalise));
-    yield { done: pass.done };
+    const added = pass.values.map(prep.normalise);
+    values.push(...added);
+    yield { done: pass.done, values: added };
   }
   const out: PatchingRaw = {};
   let at = 0;

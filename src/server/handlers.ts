@@ -191,7 +191,7 @@ export async function forward(ctx: Ctx, body: ForwardBody): Promise<ForwardResul
       return { token, str: tokenStr(model, token), prob: num(r.probs[p * k + j]!) };
     }),
   );
-  return { tokens, strTokens: strTokens(model, tokens), top };
+  return { tokens, strTokens: strTokens(model, tokens), top, tokenProbs: r.tokenProbs.map(num) };
 }
 
 /**
@@ -229,7 +229,8 @@ export async function logitLensGrid(ctx: Ctx, body: LogitLensBody): Promise<Logi
   const tokens = promptIds(ctx, body.prompt, body.prependBos);
   const k = topKOf(ctx, body.topK);
   const s = tokens.length;
-  const r = await ctx.worker.call<LensRaw>('logitLens', { tokens, topK: k });
+  const track = body.track !== undefined ? tokenId(ctx, body.track, 'track') : undefined;
+  const r = await ctx.worker.call<LensRaw>('logitLens', { tokens, topK: k, ...(track !== undefined ? { track } : {}) });
   const top: TokenProb[][][] = r.labels.map((_, l) =>
     tokens.map((_, p) =>
       Array.from({ length: k }, (_, j) => {
@@ -239,7 +240,12 @@ export async function logitLensGrid(ctx: Ctx, body: LogitLensBody): Promise<Logi
       }),
     ),
   );
-  return { labels: r.labels, tokens, strTokens: strTokens(model, tokens), top };
+  const L = r.labels.length;
+  const tracked =
+    track !== undefined
+      ? { token: track, str: tokenStr(model, track), prob: grid(r.trackProbs!, [L, s]), rank: grid(r.trackRanks!, [L, s]) }
+      : undefined;
+  return { labels: r.labels, tokens, strTokens: strTokens(model, tokens), top, ...(tracked ? { tracked } : {}) };
 }
 
 /**

@@ -3,7 +3,7 @@
  * forward pass per step (model-worker.ts); this thread keeps the job's state, so its status, its
  * event stream and its cancellation are answered at once whatever the worker is doing. A slot is
  * reserved before any work starts, so a job over the limit is refused at once. Listeners (the
- * SSE streams) see `progress` events `{ done, total }` and one final event: `result` (the job's
+ * SSE streams) see `progress` events `{ done, total, partial? }` and one final event: `result` (the job's
  * value), `error` (`{ statusCode, error, message }`) or `cancelled`.
  */
 import { randomUUID } from 'node:crypto';
@@ -35,6 +35,8 @@ export class Job {
   status: JobStatus = 'running';
   done = 0;
   result: unknown = undefined;
+  /** The part of the result finished so far (a job that reports one), kept when it is cancelled. */
+  partial: unknown = undefined;
   error: ErrorBody | null = null;
   finishedAt: number | null = null;
   private readonly listeners = new Set<(e: JobEvent) => void>();
@@ -46,11 +48,21 @@ export class Job {
     readonly total: number,
   ) {}
 
-  /** Records the patched runs done and tells the listeners. */
-  progress(done: number): void {
+  /** Records the patched runs done (and the result so far, when given) and tells the listeners. */
+  progress(done: number, partial?: unknown): void {
     if (this.finished || done === this.done) return;
     this.done = done;
+    if (partial !== undefined) this.partial = partial;
     this.emit(this.progressEvent());
+  }
+
+  /** `{ done, total }`, and `partial` while the job has one and no result. */
+  private progressData(): JobProgress {
+    return {
+      done: this.done,
+      total: this.total,
+      ...(this.partial !== undefined && this.status !== 'done' ? { partial: this.partial } : {}),
+    };
   }
 
   get finished(): boolean {
@@ -65,14 +77,14 @@ export class Job {
       case 'error':
         return { event: 'error', data: this.error! };
       case 'cancelled':
-        return { event: 'cancelled', data: { done: this.done, total: this.total } };
+        return { event: 'cancelled', data: this.progressData() };
       default:
         return null;
     }
   }
 
   progressEvent(): JobEvent {
-    return { event: 'progress', data: { done: this.done, total: this.total } };
+    return { event: 'progress', data: this.progressData() };
   }
 
   /** Calls `fn` with every later event; returns the unsubscribe function. */
@@ -103,7 +115,7 @@ export class Job {
       done: this.done,
       total: this.total,
       createdAt: new Date(this.createdAt).toISOString(),
-      ...(this.status === 'done' ? { result: this.result } : {}),
+      ...(this.status === 'done' ? { result: this.result } : this.partial !== undefined ? { partial: this.partial } : {}),
       ...(this.error ? { error: this.error } : {}),
     };
   }

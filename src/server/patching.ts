@@ -56,13 +56,42 @@ export async function startPatching(ctx: Ctx, jobs: JobManager, body: PatchingBo
   let run: ReturnType<typeof ctx.worker.job<PatchingStep, PatchingRaw>> | null = null;
   try {
     let job: Job | null = null;
+    let started: PatchingStarted | null = null;
+    /** The result from the sweep's values in sweep order (kind, layer, position or head); cells not in `flat` are null. */
+    const assemble = (flat: readonly number[]): PatchingResult => {
+      const out: PatchingResult = {
+        tokens: clean,
+        strTokens: strTokens(model, clean),
+        corruptedTokens: corrupted,
+        corruptedStrTokens: strTokens(model, corrupted),
+        answer,
+        wrong,
+        pos,
+        cleanValue: num(started!.cleanValue),
+        corruptedValue: num(started!.corruptedValue),
+      };
+      let at = 0;
+      for (const kind of kinds) {
+        const n = L * width(kind);
+        // NaN, which grid() turns into null, for the runs not yet done.
+        const cells = Array.from({ length: n }, (_, i) => (at + i < flat.length ? flat[at + i]! : NaN));
+        out[GRID_KEYS[kind]] = grid(cells, [L, width(kind)]);
+        at += n;
+      }
+      return out;
+    };
+    // The values so far, for the heatmaps that fill in as the sweep runs (and stay when it is cancelled).
+    const sofar: number[] = [];
     const args: PatchingArgs = { clean, corrupted, answer, wrong, pos, kinds };
-    run = ctx.worker.job<PatchingStep, PatchingRaw>('patching', args, (step) => {
-      if ('done' in (step as PatchingStep)) job?.progress((step as { done: number }).done);
+    run = ctx.worker.job<PatchingStep, PatchingRaw>('patching', args, (value) => {
+      const step = value as PatchingStep;
+      if (!('done' in step)) return;
+      sofar.push(...step.values);
+      job?.progress(step.done, started ? assemble(sofar) : undefined);
     });
     const first = await run.started;
     if (!('started' in first)) throw new Error('internal: the patching job did not start with its clean and corrupted runs');
-    const started: PatchingStarted = first.started;
+    started = first.started;
     if (started.total !== total) throw new Error(`internal: the worker counts ${started.total} patched runs, the server ${total}`);
     job = jobs.start(
       slot,
@@ -71,19 +100,7 @@ export async function startPatching(ctx: Ctx, jobs: JobManager, body: PatchingBo
       () => run!,
       (value) => {
         const raw = value as PatchingRaw;
-        const out: PatchingResult = {
-          tokens: clean,
-          strTokens: strTokens(model, clean),
-          corruptedTokens: corrupted,
-          corruptedStrTokens: strTokens(model, corrupted),
-          answer,
-          wrong,
-          pos,
-          cleanValue: num(started.cleanValue),
-          corruptedValue: num(started.corruptedValue),
-        };
-        for (const kind of kinds) out[GRID_KEYS[kind]] = grid(raw[kind]!, [L, width(kind)]);
-        return out;
+        return assemble(kinds.flatMap((kind) => raw[kind]!));
       },
     );
     return job;

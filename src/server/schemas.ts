@@ -61,7 +61,7 @@ export function bodySchemas(limits: ServerLimits) {
     tokenize: object(['prompt'], { prompt, prependBos }),
     forward: object(['prompt'], { prompt, prependBos, topK }),
     attention: object(['prompt', 'layer'], { prompt, prependBos, layer: int(0), head: int(0) }),
-    logitLens: object(['prompt'], { prompt, prependBos, topK }),
+    logitLens: object(['prompt'], { prompt, prependBos, topK, track: tokenRef }),
     dla: object(['prompt', 'answer'], { prompt, prependBos, answer: tokenRef, wrong: tokenRef, pos: int() }),
     heads: object([], {
       prompt,
@@ -184,6 +184,11 @@ export type TokenizeResult = Tokens;
 /** POST /api/forward: top[pos] is the top-k next tokens after position pos, most likely first. */
 export interface ForwardResult extends Tokens {
   top: TokenProb[][];
+  /**
+   * [pos]: the probability the model gave the prompt's own token at pos, predicting it from the
+   * tokens before (its loss is −ln of it); null at position 0, which nothing predicts.
+   */
+  tokenProbs: (number | null)[];
 }
 
 /** POST /api/attention: pattern[i][q][k] is head heads[i]'s attention from query q to key k. */
@@ -197,6 +202,8 @@ export interface AttentionResult extends Tokens {
 export interface LogitLensResult extends Tokens {
   labels: string[];
   top: TokenProb[][][];
+  /** With `track`: that token's probability and rank (1 = most likely) [label][pos] through the lens. */
+  tracked?: { token: number; str: string | null; prob: Grid; rank: Grid };
 }
 
 /** POST /api/dla: each component's direct contribution to logit(answer) (- logit(wrong)) at pos. */
@@ -247,6 +254,8 @@ export type JobStatus = 'running' | 'done' | 'error' | 'cancelled';
 export interface JobProgress {
   done: number;
   total: number;
+  /** The result so far, for a job that reports one (patching: a PatchingResult whose cells not yet patched are null). */
+  partial?: unknown;
 }
 
 /** POST /api/patching (202): the job that runs the sweep, and where its events are. */
@@ -290,6 +299,8 @@ export interface JobSummary {
   createdAt: string;
   /** When done. */
   result?: unknown;
+  /** Until done, the result so far (see JobProgress); a cancelled job keeps its finished part. */
+  partial?: unknown;
   error?: ErrorBody;
 }
 

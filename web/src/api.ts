@@ -164,10 +164,10 @@ export interface FeatureDetail {
 }
 
 export type JobEvent =
-  | { type: 'progress'; done: number; total: number }
+  | { type: 'progress'; done: number; total: number; partial?: unknown }
   | { type: 'result'; result: unknown }
   | { type: 'error'; error: ApiError }
-  | { type: 'cancelled' };
+  | { type: 'cancelled'; partial?: unknown };
 
 /**
  * Follows a job's server-sent events (`progress`, then one of `result`, `error`, `cancelled`).
@@ -197,10 +197,13 @@ export function followJob(eventsUrl: string, onEvent: (e: JobEvent) => void): ()
   source.addEventListener('progress', (e) => {
     const d = parse(e) as Partial<JobProgress> | null;
     if (!finished && d && typeof d.done === 'number' && typeof d.total === 'number')
-      onEvent({ type: 'progress', done: d.done, total: d.total });
+      onEvent({ type: 'progress', done: d.done, total: d.total, ...(d.partial !== undefined ? { partial: d.partial } : {}) });
   });
   source.addEventListener('result', (e) => finish({ type: 'result', result: parse(e) }));
-  source.addEventListener('cancelled', () => finish({ type: 'cancelled' }));
+  source.addEventListener('cancelled', (e) => {
+    const d = parse(e) as Partial<JobProgress> | null;
+    finish({ type: 'cancelled', ...(d?.partial !== undefined ? { partial: d.partial } : {}) });
+  });
   source.addEventListener('error', (e) => {
     if (e instanceof MessageEvent) {
       // The job failed: the server's `error` event, `{ statusCode, error, message }`.

@@ -14,11 +14,16 @@ export function useModel(): ModelInfo {
   return m;
 }
 
-/** The default prompt: the default model (Moby Dick + State of the Union) knows these names. */
-export const DEFAULT_PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
+/**
+ * The default prompt: an induction task the default model (Moby Dick + State of the Union) solves.
+ * "Queequeg met" recurs, and the model copies what followed it the first time: logit(' Starbuck')
+ * − logit(' Stubb') is 2.78 here and −5.22 on DEFAULT_CORRUPTED (Stubb in the first clause). An
+ * IOI-style prompt does not work on it: it names the most recent name, whichever is the answer.
+ */
+export const DEFAULT_PROMPT = 'Then Queequeg met Starbuck on deck, and later Queequeg met';
 /** The default prompt's answer, and the wrong answer a logit difference is taken against. */
-export const DEFAULT_ANSWER = ' Ahab';
-export const DEFAULT_WRONG = ' Starbuck';
+export const DEFAULT_ANSWER = ' Starbuck';
+export const DEFAULT_WRONG = ' Stubb';
 
 /** The last prompt submitted in any view: a view's empty form starts from it. */
 let lastPrompt: string | null = null;

@@ -5,15 +5,17 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
-import { navigate, read, type Route } from '../router';
+import { hrefOf, navigate, read, type Route } from '../router';
 import {
   BosField,
   headOptions,
   layerOptions,
   posLabels,
   PromptField,
+  queryOf,
   range,
   Select,
+  showTok,
   TokenChips,
   toPrompt,
   useModel,
@@ -30,6 +32,22 @@ interface Patterns {
 }
 
 const MAX_GRID_CELLS = 60_000;
+
+/** The Attention view of one head on a prompt: where a head picked in Heads, Attribution or Patching links to. */
+export function attentionHref(prompt: string, bos: boolean, layer: number, head: number): string {
+  return hrefOf('attention', queryOf({ prompt, bos: bosQuery(bos), layer: String(layer), head: String(head) }));
+}
+
+/** A head's name, linked to its attention pattern on `prompt`. */
+export function HeadLink({ prompt, bos, layer, head }: { prompt: string; bos: boolean; layer: number; head: number }) {
+  return (
+    <a href={attentionHref(prompt, bos, layer, head)} data-testid="head-link" title="open its attention pattern">
+      <code>
+        L{layer}H{head}
+      </code>
+    </a>
+  );
+}
 
 export function AttentionView({ route }: { route: Route }) {
   const model = useModel();
@@ -113,6 +131,7 @@ export function AttentionView({ route }: { route: Route }) {
     for (const l of gridLayer < 0 ? range(L) : [gridLayer])
       for (let h = 0; h < H; h++) {
         const pat = data.pattern[l]![h]!;
+        const selected = l === layer && h === head;
         for (let qi = 0; qi < s; qi++)
           for (let k = 0; k <= qi; k++)
             rows.push({
@@ -123,6 +142,7 @@ export function AttentionView({ route }: { route: Route }) {
               w: pat[qi]![k] ?? 0,
               dst: labels[qi],
               src: labels[k],
+              sel: selected,
               cell: `L${l}H${h} q${qi} k${k}`,
             });
       }
@@ -143,6 +163,9 @@ export function AttentionView({ route }: { route: Route }) {
             x: { field: 'k', type: 'ordinal', axis: null, scale: { domain: Array.from({ length: s }, (_, i) => i) } },
             y: { field: 'q', type: 'ordinal', axis: null, scale: { domain: Array.from({ length: s }, (_, i) => i) } },
             color: { field: 'w', type: 'quantitative', title: 'weight', scale: { scheme: 'blues', domain: [0, 1] }, legend: null },
+            // The head shown on the left, outlined in the grid.
+            stroke: { condition: { test: 'datum.sel', value: '#d1495b' }, value: null },
+            strokeWidth: { condition: { test: 'datum.sel', value: 1.5 }, value: 0 },
             description: { field: 'cell' },
             tooltip: [
               { field: 'layer', title: 'layer' },
@@ -157,7 +180,7 @@ export function AttentionView({ route }: { route: Route }) {
       }),
       cells: rows.length,
     };
-  }, [data, labels, L, H, gridLayer]);
+  }, [data, labels, L, H, gridLayer, layer, head]);
 
   const hoverText =
     hover && typeof hover.w === 'number'
@@ -208,6 +231,7 @@ export function AttentionView({ route }: { route: Route }) {
                 {hoverText}
               </div>
               <VegaChart spec={mainSpec} testId="attn-main" onHover={(d) => setHover(d && 'w' in d && !('layer' in d) ? d : null)} />
+              <AttentionText tokens={data.tokens} strTokens={data.strTokens} pattern={data.pattern[layer]![head]!} />
             </div>
             <div>
               <h3>{gridLayer < 0 ? 'All heads' : `All heads of layer ${gridLayer}`}</h3>
@@ -227,5 +251,45 @@ export function AttentionView({ route }: { route: Route }) {
         </>
       ) : null}
     </ViewFrame>
+  );
+}
+
+/**
+ * The prompt as text, CircuitsVis-style: hover (or click) a token and every token before it is
+ * coloured by how much the selected head attends to it from there.
+ */
+function AttentionText({ tokens, strTokens, pattern }: { tokens: number[]; strTokens: string[] | null; pattern: (number | null)[][] }) {
+  const [focus, setFocus] = useState<number | null>(null);
+  // Another head or prompt: the old focus may not exist.
+  useEffect(() => setFocus(null), [pattern]);
+  return (
+    <div className="card">
+      <h3>As text</h3>
+      <p className="hint" data-testid="attn-text-focus">
+        {focus === null
+          ? 'Hover a token: the tokens it attends to light up.'
+          : `Attention from ${focus} ${showTok(strTokens?.[focus] ?? null, tokens[focus])}`}
+      </p>
+      <p className="prob-text" data-testid="attn-text" onMouseLeave={() => setFocus(null)}>
+        {tokens.map((t, k) => {
+          const w = focus !== null && k <= focus ? (pattern[focus]![k] ?? null) : null;
+          const alpha = w === null ? 0 : Math.max(0, Math.min(1, w));
+          return (
+            <span
+              key={k}
+              data-testid="attn-text-token"
+              data-pos={k}
+              title={w === null ? `${k}` : `${k}: ${w.toFixed(4)}`}
+              className={k === focus ? 'selected' : ''}
+              style={{ background: `rgba(33, 84, 168, ${alpha})`, color: alpha > 0.5 ? 'white' : undefined }}
+              onMouseEnter={() => setFocus(k)}
+              onClick={() => setFocus(k)}
+            >
+              {strTokens?.[k] ?? `#${t} `}
+            </span>
+          );
+        })}
+      </p>
+    </div>
   );
 }

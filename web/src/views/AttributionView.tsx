@@ -8,6 +8,7 @@ import { vl, VegaChart, type Datum } from '../chart';
 import type { Route } from '../router';
 import { BosField, fmtNum, NumberField, PromptField, showTok, Stat, TextField, TokenChips, toTokenRef, useModel, ViewFrame } from '../ui';
 import { answerState, bosQuery, promptState, useViewForm } from '../useViewForm';
+import { attentionHref, HeadLink } from './AttentionView';
 
 export function AttributionView({ route }: { route: Route }) {
   const model = useModel();
@@ -28,7 +29,8 @@ export function AttributionView({ route }: { route: Route }) {
         signal,
       ),
   });
-  const { field, data } = view;
+  const { field, data, req } = view;
+  const headOf = (label: string) => /^L(\d+)H(\d+)$/.exec(label);
 
   const metric = data
     ? data.wrong
@@ -63,7 +65,7 @@ export function AttributionView({ route }: { route: Route }) {
     let max = 1e-6;
     data.heads.forEach((row, l) =>
       row.forEach((v, h) => {
-        rows.push({ layer: `L${l}`, head: `H${h}`, value: v ?? 0, label: `L${l}H${h}` });
+        rows.push({ l, h, layer: `L${l}`, head: `H${h}`, value: v ?? 0, label: `L${l}H${h}` });
         max = Math.max(max, Math.abs(v ?? 0));
       }),
     );
@@ -72,7 +74,7 @@ export function AttributionView({ route }: { route: Route }) {
       data: { values: rows },
       width: { step: Math.max(22, Math.min(40, Math.floor(480 / Math.max(1, H)))) },
       height: { step: 26 },
-      mark: { type: 'rect', tooltip: true },
+      mark: { type: 'rect', tooltip: true, cursor: 'pointer' },
       encoding: {
         x: { field: 'head', type: 'ordinal', sort: null, title: 'head' },
         y: { field: 'layer', type: 'ordinal', sort: null, title: 'layer' },
@@ -147,7 +149,15 @@ export function AttributionView({ route }: { route: Route }) {
               {headSpec ? (
                 <>
                   <h3>Heads</h3>
-                  <VegaChart spec={headSpec} testId="dla-heads" />
+                  <p className="hint">Click a head to open its attention pattern.</p>
+                  <VegaChart
+                    spec={headSpec}
+                    testId="dla-heads"
+                    onClick={(d) => {
+                      if (req && typeof d.l === 'number' && typeof d.h === 'number')
+                        location.hash = attentionHref(req.prompt, req.bos, d.l, d.h);
+                    }}
+                  />
                 </>
               ) : null}
               <h3>Largest contributions</h3>
@@ -162,7 +172,14 @@ export function AttributionView({ route }: { route: Route }) {
                   {top.map((c) => (
                     <tr key={c.label} data-testid="dla-top-row" data-label={c.label}>
                       <td>
-                        <code>{c.label}</code>
+                        {(() => {
+                          const m = headOf(c.label);
+                          return m && req ? (
+                            <HeadLink prompt={req.prompt} bos={req.bos} layer={Number(m[1])} head={Number(m[2])} />
+                          ) : (
+                            <code>{c.label}</code>
+                          );
+                        })()}
                       </td>
                       <td className={`num ${c.value! >= 0 ? 'pos' : 'neg'}`} data-testid="dla-value">
                         {fmtNum(c.value, 4)}

@@ -6,8 +6,21 @@
 import { useMemo } from 'react';
 import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
-import { navigate, type Route } from '../router';
-import { BosField, fmtProb, NumberField, posLabels, PromptField, showTok, TokenChips, useModel, ViewFrame, withParams } from '../ui';
+import { navigate, read, type Route } from '../router';
+import {
+  BosField,
+  fmtProb,
+  NumberField,
+  posLabels,
+  PromptField,
+  showTok,
+  TextField,
+  TokenChips,
+  toTokenRef,
+  useModel,
+  ViewFrame,
+  withParams,
+} from '../ui';
 import { promptState, promptTopK, useViewForm } from '../useViewForm';
 
 /** '0_pre' -> 'L0 resid_pre', 'final_post' -> 'output'. */
@@ -20,10 +33,26 @@ export function lensLabel(label: string): string {
 export function LogitLensView({ route }: { route: Route }) {
   const model = useModel();
   const p = route.params;
+  const base = promptTopK(model);
   const view = useViewForm(route, {
     view: 'logit-lens',
-    ...promptTopK(model),
-    run: (req, signal) => api.logitLens({ ...promptState.body(req, model), topK: req.k }, signal),
+    // The prompt and top-k, and an optional token to track through the layers.
+    request: (p) => {
+      const r = base.request(p);
+      return r ? { ...r, track: read.str(p, 'track', '') } : null;
+    },
+    form: (p) => ({ ...base.form(p), track: read.str(p, 'track', '') }),
+    query: (f) => ({ ...base.query(f), track: f.track === '' ? undefined : f.track }),
+    remember: base.remember,
+    run: (req, signal) =>
+      api.logitLens(
+        {
+          ...promptState.body(req, model),
+          topK: req.k,
+          ...(req.track !== '' ? { track: toTokenRef(req.track, model, 'track') } : {}),
+        },
+        signal,
+      ),
   });
   const { field, data } = view;
 
@@ -109,6 +138,12 @@ export function LogitLensView({ route }: { route: Route }) {
         <>
           <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
           <NumberField label="top-k" {...field('k')} testId="topk" min={1} max={model.limits.maxTopK} />
+          <TextField
+            label="Track token (optional)"
+            {...field('track')}
+            testId="track"
+            hint={model.hasTokenizer ? 'its probability and rank at every layer; one token, #id for an id' : 'a token id'}
+          />
           <BosField {...field('bos')} />
         </>
       }
@@ -146,6 +181,36 @@ export function LogitLensView({ route }: { route: Route }) {
                       </td>
                       <td className="num" data-testid="lens-prob">
                         {fmtProb(t.prob)}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : null}
+          {data.tracked ? (
+            <div className="card" data-testid="lens-track" data-pos={cell.pos}>
+              <h3>
+                <code>{showTok(data.tracked.str, data.tracked.token)}</code> across the layers, position {cell.pos}{' '}
+                <code>{showTok(data.strTokens?.[cell.pos] ?? null, data.tokens[cell.pos])}</code>
+              </h3>
+              <table className="table compact">
+                <thead>
+                  <tr>
+                    <th>residual stream</th>
+                    <th>probability</th>
+                    <th>rank</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.labels.map((label, li) => (
+                    <tr key={label} data-testid="lens-track-row" data-li={li}>
+                      <td>{lensLabel(label)}</td>
+                      <td className="num" data-testid="lens-track-prob">
+                        {fmtProb(data.tracked!.prob[li]![cell.pos])}
+                      </td>
+                      <td className="num" data-testid="lens-track-rank">
+                        {data.tracked!.rank[li]![cell.pos] ?? '—'}
                       </td>
                     </tr>
                   ))}

@@ -15,6 +15,7 @@ import {
   NumberField,
   posLabels,
   PromptField,
+  showTok,
   Stat,
   TextField,
   TokenChips,
@@ -24,8 +25,10 @@ import {
   ViewFrame,
 } from '../ui';
 import { answerState, bosQuery, useViewForm } from '../useViewForm';
+import { attentionHref, HeadLink } from './AttentionView';
 
-export const DEFAULT_CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
+/** DEFAULT_PROMPT with the induction cue changed: the model answers ' Stubb' here. */
+export const DEFAULT_CORRUPTED = 'Then Queequeg met Stubb on deck, and later Queequeg met';
 
 const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'headOut'; title: string }[] = [
   { kind: 'resid_pre', key: 'residPre', title: 'Residual stream (resid_pre)' },
@@ -35,13 +38,14 @@ const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'hea
 ];
 const DEFAULT_KINDS: PatchingKind[] = ['resid_pre', 'head_out'];
 
+/** A sweep's state; `partial` is the result so far (the runs not yet done null), kept on a cancel. */
 type JobState =
   | { status: 'idle' }
   | { status: 'starting' }
-  | { status: 'running'; jobId: string; done: number; total: number }
+  | { status: 'running'; jobId: string; done: number; total: number; partial?: PatchingResult }
   | { status: 'done'; jobId: string; done: number; total: number; result: PatchingResult }
-  | { status: 'cancelling'; jobId: string; done: number; total: number }
-  | { status: 'cancelled'; jobId: string; done: number; total: number }
+  | { status: 'cancelling'; jobId: string; done: number; total: number; partial?: PatchingResult }
+  | { status: 'cancelled'; jobId: string; done: number; total: number; partial?: PatchingResult }
   | { status: 'error'; error: ApiError; jobId?: string; done?: number; total?: number };
 
 function parseKinds(s: string | null): PatchingKind[] {
@@ -118,14 +122,21 @@ export function PatchingView({ route }: { route: Route }) {
       setJob({ status: 'running', jobId: id, done: 0, total: start.total });
       stopEvents = followJob(start.events, (e) => {
         if (e.type === 'progress')
-          setJob((j) => (j.status === 'running' || j.status === 'cancelling' ? { ...j, done: e.done, total: e.total } : j));
+          setJob((j) =>
+            j.status === 'running' || j.status === 'cancelling'
+              ? { ...j, done: e.done, total: e.total, ...(e.partial !== undefined ? { partial: e.partial as PatchingResult } : {}) }
+              : j,
+          );
         else {
           finished = true;
           setJob((j) => {
             const done = 'done' in j && j.done !== undefined ? j.done : 0;
             const total = 'total' in j && j.total !== undefined ? j.total : start.total;
             if (e.type === 'result') return { status: 'done', jobId: id, done: total, total, result: e.result as PatchingResult };
-            if (e.type === 'cancelled') return { status: 'cancelled', jobId: id, done, total };
+            if (e.type === 'cancelled') {
+              const partial = (e.partial as PatchingResult | undefined) ?? ('partial' in j ? j.partial : undefined);
+              return { status: 'cancelled', jobId: id, done, total, ...(partial ? { partial } : {}) };
+            }
             return { status: 'error', error: e.error, jobId: id, done, total };
           });
         }
@@ -158,7 +169,8 @@ export function PatchingView({ route }: { route: Route }) {
   const running = job.status === 'starting' || job.status === 'running' || job.status === 'cancelling';
   const done = 'done' in job && job.done !== undefined ? job.done : 0;
   const total = 'total' in job && job.total !== undefined ? job.total : 0;
-  const result = job.status === 'done' ? job.result : null;
+  // The finished result, or while the sweep runs (and after a cancel) the part done so far.
+  const result = job.status === 'done' ? job.result : 'partial' in job ? (job.partial ?? null) : null;
   const statusText: Record<JobState['status'], string> = {
     idle: '',
     starting: 'Starting…',
@@ -232,14 +244,26 @@ export function PatchingView({ route }: { route: Route }) {
         ) : null
       }
     >
-      {result ? <PatchingResults result={result} /> : null}
+      {result ? (
+        <PatchingResults result={result} partial={job.status !== 'done'} link={req ? { prompt: req.clean, bos: req.bos } : null} />
+      ) : null}
     </ViewFrame>
   );
 }
 
-function PatchingResults({ result }: { result: PatchingResult }) {
+/** `link`: the clean prompt a head opens its attention pattern on. */
+function PatchingResults({
+  result,
+  partial,
+  link,
+}: {
+  result: PatchingResult;
+  partial: boolean;
+  link: { prompt: string; bos: boolean } | null;
+}) {
   const labels = useMemo(() => posLabels(result.tokens, result.strTokens), [result]);
-  const diff = result.tokens.map((t, i) => t !== result.corruptedTokens[i]);
+  // The positions where the two prompts differ, with both tokens: what the sweep can move.
+  const differing = result.tokens.flatMap((t, i) => (t !== result.corruptedTokens[i] ? [i] : []));
   return (
     <>
       <div className="two-col">
@@ -260,26 +284,90 @@ function PatchingResults({ result }: { result: PatchingResult }) {
       <div className="stats">
         <Stat label="clean logit diff" value={fmtNum(result.cleanValue, 4)} testId="patch-clean-value" />
         <Stat label="corrupted logit diff" value={fmtNum(result.corruptedValue, 4)} testId="patch-corrupted-value" />
-        <Stat
-          label="differing positions"
-          value={
-            diff
-              .map((d, i) => (d ? i : -1))
-              .filter((i) => i >= 0)
-              .join(', ') || 'none'
-          }
-        />
       </div>
+      {!(result.cleanValue !== null && result.corruptedValue !== null && result.cleanValue > result.corruptedValue) ? (
+        // (x − corrupted) / (clean − corrupted) then divides by zero or flips sign: no cell means "restored".
+        <div className="error" role="alert" data-testid="patch-warning">
+          <strong>The clean prompt does not beat the corrupted one</strong>
+          <span>
+            clean logit diff {fmtNum(result.cleanValue, 4)}, corrupted {fmtNum(result.corruptedValue, 4)}: the model does not solve the
+            clean prompt better, so the normalisation (clean = 1, corrupted = 0) is meaningless. Pick prompts (or answer and wrong tokens)
+            where the clean logit difference is larger.
+          </span>
+        </div>
+      ) : null}
+      <div className="card">
+        <h3>Differing positions</h3>
+        {differing.length === 0 ? (
+          <p className="hint" data-testid="patch-diff-none">
+            none: the prompts are the same tokens
+          </p>
+        ) : (
+          <table className="table compact" data-testid="patch-diff">
+            <thead>
+              <tr>
+                <th>position</th>
+                <th>clean</th>
+                <th>corrupted</th>
+              </tr>
+            </thead>
+            <tbody>
+              {differing.map((i) => (
+                <tr key={i} data-testid="patch-diff-row" data-pos={i}>
+                  <td className="num">{i}</td>
+                  <td>
+                    <code data-testid="patch-diff-clean">{showTok(result.strTokens?.[i], result.tokens[i])}</code>
+                  </td>
+                  <td>
+                    <code data-testid="patch-diff-corrupted">{showTok(result.corruptedStrTokens?.[i], result.corruptedTokens[i])}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>
+      {partial ? (
+        <p className="hint" data-testid="patch-partial">
+          The runs done so far: empty cells are not patched (yet).
+        </p>
+      ) : null}
       {KINDS.map(({ kind, key, title }) => {
         const grid = result[key];
         if (!grid) return null;
-        return <PatchHeatmap key={kind} kind={kind} title={title} grid={grid} xs={kind === 'head_out' ? null : labels} />;
+        return (
+          <PatchHeatmap
+            key={kind}
+            kind={kind}
+            title={title}
+            grid={grid}
+            xs={kind === 'head_out' ? null : labels}
+            partial={partial}
+            link={kind === 'head_out' ? link : null}
+          />
+        );
       })}
     </>
   );
 }
 
-function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: string; grid: Grid; xs: string[] | null }) {
+/** One kind's heatmap; while the sweep runs (`partial`) the cells not yet patched (null) are left empty. */
+function PatchHeatmap({
+  kind,
+  title,
+  grid,
+  xs,
+  partial,
+  link,
+}: {
+  kind: PatchingKind;
+  title: string;
+  grid: Grid;
+  xs: string[] | null;
+  partial: boolean;
+  /** Per-head grids: the prompt a clicked head opens its attention pattern on. */
+  link: { prompt: string; bos: boolean } | null;
+}) {
   const perHead = xs === null;
   const cols = grid[0]?.length ?? 0;
   const colLabels = useMemo(() => xs ?? Array.from({ length: cols }, (_, h) => `H${h}`), [xs, cols]);
@@ -295,7 +383,11 @@ function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: st
   }, [grid]);
   const spec = useMemo(() => {
     const rows: Datum[] = [];
-    grid.forEach((row, l) => row.forEach((v, c) => rows.push({ l, c, layer: rowLabels[l], col: colLabels[c], value: v ?? 0 })));
+    grid.forEach((row, l) =>
+      row.forEach((v, c) => {
+        if (v !== null || !partial) rows.push({ l, c, layer: rowLabels[l], col: colLabels[c], value: v ?? 0 });
+      }),
+    );
     const max = Math.max(1, ...rows.map((r) => Math.abs(r.value as number)));
     return vl({
       data: { values: rows },
@@ -307,10 +399,12 @@ function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: st
           field: 'col',
           type: 'ordinal',
           sort: colLabels,
+          // The whole grid from the start, so that cells fill in without the axes moving.
+          scale: { domain: colLabels },
           title: perHead ? 'head' : 'position (clean token)',
           axis: perHead ? {} : { labelAngle: -40 },
         },
-        y: { field: 'layer', type: 'ordinal', sort: rowLabels, title: 'layer' },
+        y: { field: 'layer', type: 'ordinal', sort: rowLabels, scale: { domain: rowLabels }, title: 'layer' },
         color: { field: 'value', type: 'quantitative', title: 'restored', scale: { scheme: 'redblue', domain: [-max, max] } },
         tooltip: [
           { field: 'layer', title: 'layer' },
@@ -319,17 +413,29 @@ function PatchHeatmap({ kind, title, grid, xs }: { kind: PatchingKind; title: st
         ],
       },
     });
-  }, [grid, cols, perHead, colLabels, rowLabels]);
+  }, [grid, cols, perHead, colLabels, rowLabels, partial]);
   return (
     <div className="card">
       <h3>{title}</h3>
       {best ? (
         <p className="hint" data-testid={`patch-best-${kind}`} data-layer={best.l} data-col={best.c}>
-          largest: <strong>{best.v.toFixed(4)}</strong> at {rowLabels[best.l]}{' '}
-          {perHead ? colLabels[best.c] : `position ${colLabels[best.c]}`}
+          largest: <strong>{best.v.toFixed(4)}</strong> at{' '}
+          {link ? (
+            <HeadLink prompt={link.prompt} bos={link.bos} layer={best.l} head={best.c} />
+          ) : (
+            <>
+              {rowLabels[best.l]} {perHead ? colLabels[best.c] : `position ${colLabels[best.c]}`}
+            </>
+          )}
         </p>
       ) : null}
-      <VegaChart spec={spec} testId={`patch-${kind}`} />
+      <VegaChart
+        spec={spec}
+        testId={`patch-${kind}`}
+        onClick={(d) => {
+          if (link && typeof d.l === 'number' && typeof d.c === 'number') location.hash = attentionHref(link.prompt, link.bos, d.l, d.c);
+        }}
+      />
     </div>
   );
 }

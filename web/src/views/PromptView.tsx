@@ -6,6 +6,14 @@ import { navigate, read, type Route } from '../router';
 import { BosField, fmtProb, NumberField, PromptField, showTok, TokenChips, useModel, ViewFrame, withParams } from '../ui';
 import { promptState, promptTopK, useViewForm } from '../useViewForm';
 
+/** A probability as a background: white at 0 to deep blue at 1 (grey where there is none). */
+function probColour(p: number | null): string {
+  if (p === null) return '#eee';
+  const t = Math.max(0, Math.min(1, p));
+  const mix = (a: number, b: number) => Math.round(a + (b - a) * t);
+  return `rgb(${mix(255, 33)}, ${mix(255, 84)}, ${mix(255, 168)})`;
+}
+
 export function PromptView({ route }: { route: Route }) {
   const model = useModel();
   const p = route.params;
@@ -62,6 +70,31 @@ export function PromptView({ route }: { route: Route }) {
         <>
           <h3>Tokens</h3>
           <TokenChips tokens={data.tokens} strTokens={data.strTokens} selected={sel} onSelect={select} />
+          <h3>How well each token was predicted</h3>
+          <p className="hint">
+            Each token coloured by the probability the model gave it from the tokens before (darker: more likely, lower loss). Repeated text
+            the model copies (induction) shows up dark.
+          </p>
+          <p className="prob-text" data-testid="prob-text">
+            {data.tokens.map((t, pos) => {
+              const prob = data.tokenProbs[pos] ?? null;
+              const label =
+                prob === null ? 'nothing predicts the first token' : `p = ${fmtProb(prob)}, loss ${(-Math.log(prob)).toFixed(3)}`;
+              return (
+                <span
+                  key={pos}
+                  data-testid="prob-token"
+                  data-pos={pos}
+                  title={`${pos} ${showTok(data.strTokens?.[pos] ?? null, t)}: ${label}`}
+                  className={pos === sel ? 'selected' : ''}
+                  style={{ background: probColour(prob), color: prob !== null && prob > 0.5 ? 'white' : undefined }}
+                  onClick={() => select(pos)}
+                >
+                  {data.strTokens?.[pos] ?? `#${t} `}
+                </span>
+              );
+            })}
+          </p>
           <h3 data-testid="forward-detail-title">
             After position {sel} <code>{showTok(data.strTokens?.[sel] ?? null, data.tokens[sel])}</code>
           </h3>
