@@ -15,6 +15,7 @@ import { registerServe } from './serve.js';
 import { registerAnalysis } from './analysis.js';
 import { registerSae } from './sae.js';
 import { registerGraph } from './graph.js';
+import { registerClt } from './clt.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -168,6 +169,7 @@ export function buildProgram(): Command {
   registerAnalysis(program);
   registerSae(program);
   registerGraph(program);
+  registerClt(program);
   return program;
 }
 

@@ -170,3 +170,7 @@ export {
 } from './synthetic.js';
 export type { TracingTranscoders, TracingActivation } from './clt/types.js';
 export { transcodersFromSaes } from './clt/from-saes.js';
+export * from './clt/transcoder.js';
+export * from './clt/train.js';
+export * from './clt/evaluate.js';
+export * from './clt/formats.js';

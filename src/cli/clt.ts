@@ -1,0 +1,165 @@
+/**
+ * `glassbox clt train MODEL --out DIR`: trains a cross-layer transcoder (or, with --per-layer, a
+ * set of per-layer transcoders) on every MLP of a model (`trainClt`), then evaluates it
+ * (`evaluateClt`: per-layer FVU and L0, CE-loss recovered with every MLP replaced) and writes
+ * DIR/eval.json. `glassbox clt eval DIR` evaluates a saved set.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../io/atomic.js';
+import { loadModel } from '../model/pretrained.js';
+import type { HookedTransformer } from '../model/hooked.js';
+import { trainClt } from '../sae/clt/train.js';
+import { evaluateClt, formatCltEval, type CltEvalReport } from '../sae/clt/evaluate.js';
+import { loadClt } from '../sae/clt/formats.js';
+import { activationStore } from '../sae/training/activation-store.js';
+import { defaultCorpusContexts } from '../sae/contexts.js';
+import type { TracingTranscoders } from '../sae/clt/types.js';
+import { intFlag, numFlag, oneOfFlag } from './flags.js';
+
+interface CltTrainFlags {
+  out: string;
+  width: string;
+  activation: string;
+  k: string;
+  perLayer?: boolean;
+  skip?: boolean;
+  steps: string;
+  batchSize: string;
+  contextSize?: string;
+  dataset: string;
+  lr: string;
+  lrWarmUpSteps: string;
+  lrDecaySteps: string;
+  sparsityCoefficient?: string;
+  sparsityWarmUpSteps: string;
+  tanhScale: string;
+  storeBatchSizePrompts: string;
+  nBatchesInBuffer: string;
+  evalRows: string;
+  seed: string;
+  resume?: boolean;
+  progress: boolean;
+}
+
+/**
+ * Evaluation rows: `n` contexts of the default corpus's validation split (held out from training)
+ * for dataset 'default'; otherwise contexts of the dataset far past those the run trained on (the
+ * store's contexts cycle, so with a small dataset they may overlap the training data).
+ */
+function evalRows(model: HookedTransformer, dataset: string, contextSize: number | undefined, n: number): number[][] {
+  const size = contextSize ?? Math.min(128, model.cfg.nCtx);
+  if ((dataset === 'default' || dataset === 'glassbox/default') && model.tokenizer) {
+    const bos = model.cfg.bosTokenId;
+    const contexts = defaultCorpusContexts(model.tokenizer, {
+      contextSize: size,
+      prependBos: bos !== null,
+      bosTokenId: bos,
+      shuffle: true,
+      seed: 12345,
+      eosTokenId: model.cfg.eosTokenId,
+      vocabSize: model.cfg.dVocab,
+      split: 'validation',
+    });
+    return Array.from({ length: n }, (_, i) => Array.from(contexts.context(i)));
+  }
+  const contexts = activationStore(model, { dataset, contextSize: size, hookName: model.hookNames[0]!, seed: 12345 }).contexts;
+  return Array.from({ length: n }, (_, i) => Array.from(contexts.context(1_000_000 + i)));
+}
+
+function printReport(where: string, r: CltEvalReport): void {
+  process.stdout.write(`${where}\n${formatCltEval(r)}\n`);
+}
+
+/** Registers `glassbox clt train` and `glassbox clt eval`. */
+export function registerClt(program: Command): Command {
+  const clt = program.command('clt').description('cross-layer transcoders: train and evaluate (circuit tracing)');
+  clt
+    .command('train')
+    .description('train a cross-layer transcoder on every MLP of MODEL, then evaluate it (DIR/eval.json)')
+    .argument('[model]', "'default', a model directory or a hub id", 'default')
+    .requiredOption('--out <dir>', 'run directory: cfg.json + sae_weights.safetensors, metrics.jsonl, checkpoints/, eval.json')
+    .option('--width <n>', 'features per layer', '512')
+    .option('--activation <name>', 'jumprelu, relu or topk', 'jumprelu')
+    .option('--k <n>', 'topk: features per token and layer', '16')
+    .option('--per-layer', 'per-layer transcoders (each layer writes only its own MLP output) instead of a CLT')
+    .option('--skip', 'add a linear skip path per layer')
+    .option('--steps <n>', 'training steps', '2000')
+    .option('--batch-size <n>', 'activations per step', '1024')
+    .option('--context-size <n>', 'tokens per context (default min(128, the model context))')
+    .option('--dataset <src>', "'default' (the default model's corpus), a token file NAME.bin or a text file", 'default')
+    .option('--lr <rate>', 'learning rate', '2e-4')
+    .option('--lr-warm-up-steps <n>', 'linear warm-up steps', '0')
+    .option('--lr-decay-steps <n>', 'linear decay over the last n steps', '0')
+    .option('--sparsity-coefficient <c>', 'sparsity coefficient (default 1 for jumprelu, 1e-3 for relu)')
+    .option('--sparsity-warm-up-steps <n>', 'linear warm-up of the sparsity coefficient', '0')
+    .option('--tanh-scale <c>', 'jumprelu: c in tanh(c * a * ||W_dec||)', '4')
+    .option('--store-batch-size-prompts <n>', 'contexts per forward pass', '16')
+    .option('--n-batches-in-buffer <n>', 'shuffle buffer size in forward passes', '8')
+    .option('--eval-rows <n>', 'contexts the final evaluation runs on', '32')
+    .option('--seed <n>', 'seed', '0')
+    .option('--resume', 'continue from the newest checkpoint in --out')
+    .option('--no-progress', 'no progress display')
+    .action(async (model: string, f: CltTrainFlags) => {
+      const activation = oneOfFlag('activation', f.activation, ['jumprelu', 'relu', 'topk'] as const);
+      const m = await loadModel(model);
+      const contextSize = intFlag('context-size', f.contextSize, 2);
+      // Ctrl-C checkpoints and stops; `--resume` continues.
+      const controller = new AbortController();
+      const onSigint = (): void => {
+        process.stderr.write('\ninterrupted: checkpointing...\n');
+        controller.abort();
+      };
+      process.once('SIGINT', onSigint);
+      const r = await trainClt(m, {
+        signal: controller.signal,
+        dataset: f.dataset,
+        contextSize,
+        dSae: intFlag('width', f.width)!,
+        activation,
+        k: activation === 'topk' ? intFlag('k', f.k) : undefined,
+        crossLayer: !f.perLayer,
+        skip: Boolean(f.skip),
+        totalTrainingSteps: intFlag('steps', f.steps)!,
+        trainBatchSizeTokens: intFlag('batch-size', f.batchSize)!,
+        storeBatchSizePrompts: intFlag('store-batch-size-prompts', f.storeBatchSizePrompts)!,
+        nBatchesInBuffer: intFlag('n-batches-in-buffer', f.nBatchesInBuffer)!,
+        lr: numFlag('lr', f.lr, 0),
+        lrWarmUpSteps: intFlag('lr-warm-up-steps', f.lrWarmUpSteps, 0),
+        lrDecaySteps: intFlag('lr-decay-steps', f.lrDecaySteps, 0),
+        sparsityCoefficient: numFlag('sparsity-coefficient', f.sparsityCoefficient, 0),
+        sparsityWarmUpSteps: intFlag('sparsity-warm-up-steps', f.sparsityWarmUpSteps, 0),
+        tanhScale: numFlag('tanh-scale', f.tanhScale, 0),
+        seed: intFlag('seed', f.seed, 0),
+        modelName: model,
+        outDir: f.out,
+        resume: Boolean(f.resume),
+        progress: f.progress ? 'auto' : false,
+      }).finally(() => process.off('SIGINT', onSigint));
+      if (r.interrupted) {
+        process.stdout.write(
+          `interrupted at step ${r.step}: checkpointed in ${join(f.out, 'checkpoints')}; run again with --resume to continue\n`,
+        );
+        return;
+      }
+      process.stdout.write(`trained ${r.clt} for ${r.step} steps in ${r.elapsed.toFixed(0)} s\n`);
+      const report = evaluateClt(m, r.clt, evalRows(m, f.dataset, contextSize, intFlag('eval-rows', f.evalRows)!));
+      writeFileAtomic(join(f.out, 'eval.json'), `${JSON.stringify({ ...report, trainSeconds: r.elapsed, steps: r.step }, null, 2)}\n`);
+      printReport(`evaluation (${join(f.out, 'eval.json')}):`, report);
+    });
+  clt
+    .command('eval')
+    .description('evaluate a saved transcoder set: per-layer FVU and L0, CE-loss recovered with every MLP replaced')
+    .argument('<dir>', 'a directory written by `glassbox clt train`')
+    .option('--model <model>', "'default', a model directory or a hub id", 'default')
+    .option('--dataset <src>', "'default', a token file NAME.bin or a text file", 'default')
+    .option('--context-size <n>', 'tokens per context')
+    .option('--eval-rows <n>', 'contexts to evaluate on', '32')
+    .action(async (dir: string, f: { model: string; dataset: string; contextSize?: string; evalRows: string }) => {
+      const m = await loadModel(f.model);
+      const set: TracingTranscoders = loadClt(dir);
+      const rows = evalRows(m, f.dataset, intFlag('context-size', f.contextSize, 2), intFlag('eval-rows', f.evalRows)!);
+      printReport(`${dir}:`, evaluateClt(m, set, rows));
+    });
+  return clt;
+}
