@@ -40,6 +40,16 @@ export function registerServe(program: Command): void {
     .option('--max-jobs <n>', 'most patching jobs running at once (more are refused with 429)', '4')
     .option('--session-budget <MiB>', "most memory the model's compiled sessions keep, in MiB (least recently used are released)", '512')
     .option('--web <dir>', 'the built web app to serve (default web/dist)')
+    .option(
+      '--graph <file>',
+      'an attribution graph JSON file (from `glassbox graph` or circuit-tracer) to open in the Graph view; repeatable',
+      (file: string, files: string[]) => [...files, file],
+      [] as string[],
+    )
+    .option(
+      '--transcoders <dir>',
+      'transcoders (one per layer, SAELens layout, or a CLT) to trace prompts into graphs and intervene in the Graph view',
+    )
     .option('--open', 'open the workbench in the default browser once it is listening')
     .action(
       async (
@@ -53,6 +63,8 @@ export function registerServe(program: Command): void {
           maxJobs: string;
           sessionBudget: string;
           web?: string;
+          graph: string[];
+          transcoders?: string;
           open?: boolean;
         },
       ) => {
@@ -73,6 +85,8 @@ export function registerServe(program: Command): void {
           sessionBudgetBytes: intFlag('session-budget', opts.sessionBudget, 1, 2 ** 30) * 2 ** 20,
           ...(opts.maxTokens !== undefined ? { maxTokens: intFlag('max-tokens', opts.maxTokens, 1) } : {}),
           ...(opts.web !== undefined ? { webRoot: opts.web } : {}),
+          ...(opts.graph.length > 0 ? { graphFiles: opts.graph } : {}),
+          ...(opts.transcoders !== undefined ? { transcodersDir: opts.transcoders } : {}),
         });
         if (opts.open) await openBrowser(running.url);
         const stop = () => {

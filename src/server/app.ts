@@ -17,6 +17,10 @@
  * - `GET  /api/jobs/:id/events` server-sent events: `progress` `{ done, total }`, then `result`, `error` or `cancelled`
  * - `DELETE /api/jobs/:id`      cancels a running job (its work stops after the forward pass it is in)
  * - `POST /api/steer`           `{ positive, negative, layer, prompt, scale?, ... }` -> steered and unsteered text
+ * - `GET  /api/graphs`          the attribution graphs held (files from `serve --graph`, computed ones), and whether graphs can be computed
+ * - `GET  /api/graphs/:id`      one graph, as its JSON file (metadata, nodes, links)
+ * - `POST /api/graph`           `{ prompt, ... }` -> 202 a job computing a graph (needs transcoders; refused without)
+ * - `POST /api/graph/intervene` `{ prompt, features }` -> top next tokens before and after (needs transcoders; refused without)
  *
  * The response shapes are documented on the functions in handlers.ts and patching.ts.
  *
@@ -34,12 +38,21 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { HttpError, installErrorHandler } from './errors.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
 import { JobManager } from './jobs.js';
+import { GraphStore } from './graphs.js';
+import { interveneGraph, startGraph } from './graph-jobs.js';
+import { checkTracingPair } from '../circuits/replacement.js';
+import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { ModelWorker } from './model-worker.js';
 import { startPatching } from './patching.js';
 import {
   bodySchemas,
   type AttentionBody,
   type DlaBody,
+  type GraphBody,
+  type GraphInterveneBody,
+  type GraphList,
+  type GraphParams,
+  type GraphStart,
   type ForwardBody,
   type HeadsBody,
   type JobParams,
@@ -94,6 +107,18 @@ export interface ServerOptions {
    * machine sends its own name as Host. There is no 'any': every name must be listed.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Attribution graph files (the JSON `glassbox graph` and circuit-tracer write) for the Graph
+   * view, each checked in full when the server is built; served by GET /api/graphs/:id under its
+   * slug (or file name).
+   */
+  graphFiles?: readonly string[];
+  /**
+   * A transcoder directory (`loadTracingTranscoders`: one SAELens-layout transcoder per layer, or
+   * a CLT) for POST /api/graph and /api/graph/intervene; checked against the model when the
+   * server is built, then loaded by the model worker.
+   */
+  transcodersDir?: string;
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
 }
@@ -152,10 +177,15 @@ export function createServer(options: ServerOptions): FastifyInstance {
     if (!Number.isSafeInteger(b) || b < 1) throw new Error(`${name} must be a positive integer, got ${b}`);
     return b;
   };
+  // Graph files first: a bad one is refused before the model worker (a thread) is started.
+  const graphs = new GraphStore(options.graphFiles ?? []);
+  const hasTranscoders = options.transcodersDir !== undefined;
+  if (options.transcodersDir !== undefined) checkTracingPair(model, loadTracingTranscoders(options.transcodersDir));
   const worker = new ModelWorker(
     model,
     {
       maxTokens: limits.maxTokens,
+      ...(options.transcodersDir !== undefined ? { transcodersDir: options.transcodersDir } : {}),
       sessionBudgetBytes: budget('sessionBudgetBytes', options.sessionBudgetBytes, 512 * 2 ** 20),
       maxSessions: budget('maxSessions', options.maxSessions, 64),
       passBudgetBytes: budget('passBudgetBytes', options.passBudgetBytes, 64 * 2 ** 20),
@@ -276,6 +306,21 @@ export function createServer(options: ServerOptions): FastifyInstance {
     });
     res.on('close', stop);
   });
+
+  /** GET /api/graphs -> `{ graphs: [{ id, prompt, promptTokens, nodes, links, source }], canCompute, featureStore }`. */
+  app.get('/api/graphs', async (): Promise<GraphList> => ({ graphs: graphs.list(), canCompute: hasTranscoders, featureStore: false }));
+  /** GET /api/graphs/:id -> the graph file `{ metadata, nodes, links }`; 404 naming the graphs held. */
+  app.get<{ Params: GraphParams }>('/api/graphs/:id', { schema: { params: s.graphParams } }, async (req) => graphs.get(req.params.id));
+  /** POST /api/graph -> 202 `{ jobId, status, total, events }`; refused (400) without transcoders. */
+  app.post<{ Body: GraphBody }>('/api/graph', { schema: { body: s.graph } }, async (req, reply) => {
+    const job = await startGraph(ctx, jobs, graphs, hasTranscoders, req.body);
+    const start: GraphStart = { jobId: job.id, status: job.status, total: job.total, events: `/api/jobs/${job.id}/events` };
+    return reply.code(202).send(start);
+  });
+  /** POST /api/graph/intervene -> `{ tokens, strTokens, before, after }`; refused (400) without transcoders. */
+  app.post<{ Body: GraphInterveneBody }>('/api/graph/intervene', { schema: { body: s.graphIntervene } }, async (req) =>
+    interveneGraph(ctx, hasTranscoders, req.body),
+  );
 
   registerWeb(app, options.webRoot === undefined ? DEFAULT_WEB_ROOT : options.webRoot);
   return app;

@@ -10,6 +10,7 @@
  * patched sites are mask inputs, see `patchPasses`), one pass per step of its generator.
  */
 import type { HookedTransformer } from '../model/hooked.js';
+import type { TracingTranscoders } from '../sae/clt/types.js';
 import {
   bucketAtLeast,
   boxSlice,
@@ -39,6 +40,8 @@ export interface Computer {
   buckets: ShapeBuckets;
   /** Estimated bytes of one patching pass (sets its rows, see memory.ts). */
   passBudgetBytes: number;
+  /** The transcoders graphs are traced with (serve --transcoders), if any. */
+  transcoders?: TracingTranscoders;
 }
 
 /** The top-k width actually computed: a bucket, so requests for other k share sessions. */

@@ -101,6 +101,7 @@ export function bodySchemas(limits: ServerLimits) {
       seed: int(0, 2 ** 31 - 1),
     }),
     jobParams: object(['id'], { id: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } }),
+    ...graphSchemas(limits, prompt, prependBos),
   };
 }
 
@@ -307,4 +308,133 @@ export interface SteerResult {
   prompt: Generation;
   unsteered: Generation;
   steered: Generation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attribution graphs (the Graph view): graph files as circuit-tracer and Neuronpedia write them.
+
+/** The graph endpoints' request schemas (part of `bodySchemas`). */
+function graphSchemas<const P extends JSONSchema, const B extends JSONSchema>(limits: ServerLimits, prompt: P, prependBos: B) {
+  /** A feature of a graph: layer, feature index, and the positions it is changed at (all when absent). */
+  const featureRef = object(['layer', 'feature'], {
+    layer: int(0),
+    feature: int(0),
+    pos: { type: 'array', minItems: 1, maxItems: limits.maxTokens, uniqueItems: true, items: int() },
+  });
+  return {
+    graph: object(['prompt'], {
+      prompt,
+      prependBos,
+      nodeThreshold: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+      edgeThreshold: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+      maxFeatureNodes: int(1, 100_000),
+      maxLogits: int(1, 100),
+      desiredLogitProb: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+    }),
+    graphIntervene: object(['prompt', 'features'], {
+      prompt,
+      prependBos,
+      /** Each feature set to `value`, or multiplied by `scale` (0 zeroes it). */
+      features: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 1000,
+        items: {
+          ...featureRef,
+          properties: {
+            ...featureRef.properties,
+            scale: { type: 'number', minimum: -1e4, maximum: 1e4 },
+            value: { type: 'number', minimum: -1e6, maximum: 1e6 },
+          },
+        },
+      },
+      topK: int(1, limits.maxTopK),
+    }),
+    graphParams: object(['id'], { id: { type: 'string', pattern: GRAPH_ID_PATTERN } }),
+  } as const;
+}
+
+/** The ids of graphs: a file's slug, or a computed graph's job id. */
+export const GRAPH_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+
+export type GraphBody = FromSchema<Schemas['graph']>;
+export type GraphInterveneBody = FromSchema<Schemas['graphIntervene']>;
+export type GraphParams = FromSchema<Schemas['graphParams']>;
+
+/**
+ * A node of a graph file. `layer` is a string: 'E' for the token embeddings, '0'..'L-1' for the
+ * features and error nodes of a layer, 'L+1' (one past the last layer, circuit-tracer's
+ * convention) for the logits; `ctx_idx` the token position. `feature` is the feature index
+ * (circuit-tracer writes a pairing of layer and index there; the index is also the middle part of
+ * `node_id` = `{layer}_{index}_{pos}`), -1 for an error node, the position for an embedding, the
+ * token id for a logit.
+ */
+export interface GraphNodeJson {
+  node_id: string;
+  feature: number | null;
+  layer: string;
+  ctx_idx: number;
+  /** 'cross layer transcoder', 'mlp reconstruction error', 'embedding', 'logit' (others are shown as features). */
+  feature_type: string;
+  jsNodeId?: string;
+  clerp?: string;
+  influence?: number | null;
+  activation?: number | null;
+  token_prob?: number;
+  is_target_logit?: boolean;
+}
+
+/** A directed edge: the direct effect of `source` on `target`. */
+export interface GraphLinkJson {
+  source: string;
+  target: string;
+  weight: number;
+}
+
+export interface GraphMetadata {
+  slug: string;
+  scan?: string | null;
+  prompt: string;
+  /** The prompt's tokens as strings, one per position. */
+  prompt_tokens: string[];
+  node_threshold?: number | null;
+  schema_version?: number | null;
+  [key: string]: unknown;
+}
+
+/** A graph file (circuit-tracer's `create_graph_files`, Neuronpedia's viewer). */
+export interface GraphFile {
+  metadata: GraphMetadata;
+  qParams?: Record<string, unknown>;
+  nodes: GraphNodeJson[];
+  links: GraphLinkJson[];
+}
+
+/** One graph the server holds. */
+export interface GraphSummary {
+  id: string;
+  prompt: string;
+  promptTokens: string[];
+  nodes: number;
+  links: number;
+  /** 'file': opened with `serve --graph`; 'computed': made by POST /api/graph. */
+  source: 'file' | 'computed';
+}
+
+/** GET /api/graphs. */
+export interface GraphList {
+  graphs: GraphSummary[];
+  /** Whether POST /api/graph and /api/graph/intervene can run (the server has transcoders). */
+  canCompute: boolean;
+  /** Whether GET /api/features has a feature store for the graph's features. */
+  featureStore: boolean;
+}
+
+/** POST /api/graph (202): the job computing the graph; its result is a `GraphSummary`, the graph at GET /api/graphs/{id}. */
+export type GraphStart = PatchingStart;
+
+/** POST /api/graph/intervene: the top next tokens at the last position, before and after. */
+export interface InterveneResult extends Tokens {
+  before: TokenProb[];
+  after: TokenProb[];
 }

@@ -19,6 +19,8 @@ export interface WorkerSettings {
   maxSessions: number;
   /** Estimated bytes of one pass of a sweep (`memoryConfig.memoryBudgetBytes`). */
   passBudgetBytes: number;
+  /** A transcoder directory (serve --transcoders) the worker loads for graphs and interventions. */
+  transcodersDir?: string;
 }
 
 /** A tensor leaf of the packed weights: its storage travels in `buffers`. */

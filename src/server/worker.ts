@@ -14,6 +14,8 @@ import { memoryConfig, shapeBuckets } from '../analysis/index.js';
 import { ortConfig, ortStats, sessionArenaBytes, sessionCacheSize } from '../tensor/backends/ort.js';
 import { asUserError, describeError } from './errors.js';
 import { attentionPatterns, dlaValues, forwardTop, headDetectors, lens, patchingSweep, steerRun, type Computer } from './compute.js';
+import { graphJob, interveneRun } from './graph-compute.js';
+import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { unpackModel, type ToMain, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -33,6 +35,7 @@ try {
     model: new HookedTransformer(cfg, params),
     buckets: shapeBuckets({ maxLength: init.settings.maxTokens }),
     passBudgetBytes: init.settings.passBudgetBytes,
+    ...(init.settings.transcodersDir !== undefined ? { transcoders: loadTracingTranscoders(init.settings.transcodersDir) } : {}),
   };
 } catch (e) {
   post({ type: 'failed', message: e instanceof Error ? e.message : String(e) });
@@ -47,10 +50,12 @@ const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
   dla: dlaValues,
   heads: headDetectors,
   steer: steerRun,
+  intervene: interveneRun,
 };
 /** The computations a job may name, each a generator run one step per pass. */
 const JOBS: Record<string, (c: Computer, args: never) => Generator<unknown, unknown, void>> = {
   patching: patchingSweep,
+  graph: graphJob,
 };
 
 interface Task {

@@ -5,6 +5,7 @@ import { hrefOf, useRoute, VIEWS, type Route, type ViewId } from './router';
 import { ErrorBox, ModelContext } from './ui';
 import { AttentionView } from './views/AttentionView';
 import { AttributionView } from './views/AttributionView';
+import { GraphView } from './views/GraphView';
 import { HeadsView } from './views/HeadsView';
 import { LogitLensView } from './views/LogitLensView';
 import { PatchingView } from './views/PatchingView';
@@ -19,6 +20,7 @@ const VIEW_COMPONENTS: Record<ViewId, ComponentType<{ route: Route }>> = {
   patching: PatchingView,
   heads: HeadsView,
   steering: SteeringView,
+  graph: GraphView,
 };
 
 function ModelHeader({ model }: { model: ModelInfo | null }) {

@@ -14,8 +14,14 @@ import type {
   ErrorBody,
   ForwardBody,
   ForwardResult,
+  GraphBody,
+  GraphFile,
+  GraphInterveneBody,
+  GraphList,
+  GraphStart,
   HeadsBody,
   HeadsResult,
+  InterveneResult,
   JobProgress,
   JobSummary,
   LogitLensBody,
@@ -32,8 +38,12 @@ export type {
   DlaResult,
   ForwardResult,
   Generation,
+  GraphFile,
+  GraphList,
+  GraphSummary,
   Grid,
   HeadsResult,
+  InterveneResult,
   LogitLensResult,
   ModelInfo,
   PatchingKind,
@@ -103,7 +113,29 @@ export const api = {
   patching: (body: PatchingBody, signal?: AbortSignal) => request<PatchingStart>('POST', '/api/patching', body, signal),
   cancelJob: (id: string) => request<JobSummary>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
   steer: (body: SteerBody, signal?: AbortSignal) => request<SteerResult>('POST', '/api/steer', body, signal),
+  graphs: (signal?: AbortSignal) => request<GraphList>('GET', '/api/graphs', undefined, signal),
+  graph: (id: string, signal?: AbortSignal) => request<GraphFile>('GET', `/api/graphs/${encodeURIComponent(id)}`, undefined, signal),
+  graphStart: (body: GraphBody, signal?: AbortSignal) => request<GraphStart>('POST', '/api/graph', body, signal),
+  graphIntervene: (body: GraphInterveneBody, signal?: AbortSignal) =>
+    request<InterveneResult>('POST', '/api/graph/intervene', body, signal),
+  /** A transcoder feature's page from the feature store (only asked for when GET /api/graphs says there is one). */
+  feature: (layer: number, index: number, signal?: AbortSignal) =>
+    request<FeatureDetail>('GET', `/api/features/${layer}/${index}`, undefined, signal),
 };
+
+/**
+ * What the Graph view's node pane shows of a feature from the feature store. The feature store's
+ * endpoints are being built beside this view; every part is optional, and the pane shows what
+ * is there.
+ */
+export interface FeatureDetail {
+  /** Top activating contexts: each context's tokens and the feature's activation on each. */
+  topContexts?: { tokens: string[]; acts: number[] }[];
+  /** Activation histogram: bin edges (one more than counts) and counts. */
+  histogram?: { edges: number[]; counts: number[] };
+  /** Logit effects: the tokens the decoder direction raises and lowers most. */
+  logits?: { positive: { str: string; value: number }[]; negative: { str: string; value: number }[] };
+}
 
 export type JobEvent =
   | { type: 'progress'; done: number; total: number }

@@ -12,6 +12,7 @@ export const VIEWS = [
   { id: 'patching', title: 'Patching' },
   { id: 'heads', title: 'Heads' },
   { id: 'steering', title: 'Steering' },
+  { id: 'graph', title: 'Graph' },
 ] as const;
 
 export type ViewId = (typeof VIEWS)[number]['id'];
