@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildWeb, CHROMIUM_PATH, launchChromium, openPage, ROOT, screenshot, until, WEB_DIST, type TrackedPage } from './e2e/harness.js';
-import { handGraph, writeGraph } from './graph-fixture.js';
+import { bigGraph, handGraph, writeGraph } from './graph-fixture.js';
 import { randomPltSaes } from './circuits-helpers.js';
 import { loadModel } from '../src/model/index.js';
 import { saveSae } from '../src/sae/formats.js';
@@ -25,6 +25,7 @@ import { loadTracingTranscoders } from '../src/circuits/load-transcoders.js';
 
 const GRAPH = handGraph();
 const SLUG = GRAPH.metadata.slug;
+const BIG = bigGraph();
 
 /** `glassbox serve default --graph FILE --port 0` in its own process; resolves with its URL. */
 async function serveCli(...flags: string[]): Promise<{ url: string; stop(): Promise<void> }> {
@@ -90,7 +91,7 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     buildWeb();
     mkdirSync(join(ROOT, '.tmp'), { recursive: true });
     dir = mkdtempSync(join(ROOT, '.tmp', 'e2e-graph-'));
-    server = await serveCli('--graph', writeGraph(dir, 'hand.json', GRAPH));
+    server = await serveCli('--graph', writeGraph(dir, 'hand.json', GRAPH), '--graph', writeGraph(dir, 'big.json', BIG));
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   });
 
@@ -274,6 +275,29 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     assert.deepEqual((await subLinks(restored)).sort(), expected);
     assert.ok(expected.includes('supernode:0>supernode:1:2.5'), 'early A -> induction sums 2.0 + 0.5');
     await screenshot(restored, 'graph-subgraph');
+    await done();
+  });
+
+  it('draws a graph of ~1000 nodes and 10k links, and hovers in it', async (t) => {
+    const t0 = Date.now();
+    const page = await open(`#/graph?slug=big`);
+    const loaded = Date.now() - t0;
+    assert.equal(await text(page, 'graph-node-count'), String(BIG.nodes.length));
+    assert.equal(await text(page, 'graph-link-count'), String(BIG.links.length));
+    assert.equal(await page.getByTestId('graph-node').count(), BIG.nodes.length);
+    // The node with the most links: hovering it draws exactly its links.
+    const degree = new Map<string, number>();
+    for (const l of BIG.links) for (const end of [l.source, l.target]) degree.set(end, (degree.get(end) ?? 0) + 1);
+    const [busiest, count] = [...degree].sort((a, b) => b[1] - a[1])[0]!;
+    const t1 = Date.now();
+    await page.locator(`[data-testid="graph-node"][data-node-id="${busiest}"]`).hover();
+    await until('the hovered links', async () => (await page.getByTestId('graph-focus-link').count()) === count);
+    const hovered = Date.now() - t1;
+    // Timings are reported, not asserted (the machine is shared).
+    t.diagnostic(
+      `big graph (${BIG.nodes.length} nodes, ${BIG.links.length} links): page + graph loaded in ${loaded} ms; hover of a node with ${count} links drawn in ${hovered} ms`,
+    );
+    await screenshot(page, 'graph-big');
     await done();
   });
 

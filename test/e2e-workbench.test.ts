@@ -119,7 +119,7 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     assert.equal(await text(page, 'model-vocab'), String(info.dVocab));
     assert.equal(await text(page, 'model-ctx'), String(info.nCtx));
     const nav = await page.getByTestId('nav').locator('a').allTextContents();
-    assert.deepEqual(nav, ['Prompt', 'Attention', 'Logit lens', 'Attribution', 'Patching', 'Heads', 'Steering']);
+    assert.deepEqual(nav, ['Prompt', 'Attention', 'Logit lens', 'Attribution', 'Patching', 'Heads', 'Steering', 'Graph']);
     await page.getByTestId('nav-heads').click();
     await page.getByTestId('view-heads').waitFor();
     assert.match(page.url(), /#\/heads$/);

@@ -148,3 +148,51 @@ export function writeGraph(dir: string, name: string, graph: unknown): string {
   writeFileSync(path, JSON.stringify(graph, null, 2));
   return path;
 }
+
+/**
+ * A large graph of the size the view must stay quick on: `nFeatures` features spread over 16
+ * layers and `nPos` positions plus embeddings and 10 logits, and `nLinks` links from lower to
+ * higher rows (a fixed pseudo-random choice, so every run draws the same graph).
+ */
+export function bigGraph(nFeatures = 960, nLinks = 10_000, nPos = 24) {
+  // mulberry32: 32-bit integer arithmetic (Math.imul), so the sequence is exact and long.
+  let seed = 12345;
+  const rand = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const nodes: HandNode[] = [];
+  for (let p = 0; p < nPos; p++) nodes.push(embedding(100 + p, p, rand()));
+  for (let i = 0; i < nFeatures; i++) {
+    const layer = i % 16;
+    const pos = Math.floor(rand() * nPos);
+    nodes.push(feature(layer, i, pos, rand() * 5, rand()));
+  }
+  for (let k = 0; k < 10; k++) nodes.push(logit(200 + k, `t${k}`, nPos - 1, 0.05, k === 0));
+  const rank = (n: HandNode) => (n.layer === 'E' ? -1 : n.feature_type === 'logit' ? 99 : Number(n.layer));
+  const links: { source: string; target: string; weight: number }[] = [];
+  const seen = new Set<string>();
+  for (let tries = 0; links.length < nLinks; tries++) {
+    if (tries > 100 * nLinks) throw new Error(`bigGraph: could not draw ${nLinks} distinct links`);
+    const a = nodes[Math.floor(rand() * nodes.length)]!;
+    const b = nodes[Math.floor(rand() * nodes.length)]!;
+    if (rank(a) >= rank(b) || a.ctx_idx > b.ctx_idx) continue;
+    const key = `${a.node_id}>${b.node_id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    links.push({ source: a.node_id, target: b.node_id, weight: Number(((rand() - 0.4) * 2).toFixed(4)) });
+  }
+  return {
+    metadata: {
+      slug: 'big',
+      scan: 'test',
+      prompt_tokens: Array.from({ length: nPos }, (_, p) => `t${p}`),
+      prompt: 'big',
+      schema_version: 1,
+    },
+    nodes,
+    links,
+  };
+}

@@ -4,7 +4,7 @@
  * so 10k links cost one paint; the nodes, and the links of the node under focus (hovered, else
  * clicked), are SVG above it, so they can be hovered, clicked and found by tests.
  */
-import { useEffect, useMemo, useRef, type MouseEvent } from 'react';
+import { memo, useEffect, useMemo, useRef, type MouseEvent } from 'react';
 import { showTok } from '../ui';
 import { nodeKind, type IndexedGraph, type Layout } from './model';
 
@@ -38,7 +38,7 @@ export function GraphCanvas({
   const { width, height, x, y } = layout;
   const dimmed = focus !== null;
 
-  // All links, once per graph and layout; dimmed while a node is under focus.
+  // All links, drawn once per graph and layout (dimmed by CSS while a node is under focus).
   useEffect(() => {
     const canvas = canvasRef.current;
     const ctx = canvas?.getContext('2d');
@@ -49,13 +49,12 @@ export function GraphCanvas({
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
     const order = g.links.map((_, i) => i).sort((a, b) => Math.abs(g.links[a]!.weight) - Math.abs(g.links[b]!.weight));
-    const dim = dimmed ? 0.25 : 1;
     for (const i of order) {
       const l = g.links[i]!;
       const s = g.byId.get(l.source)!;
       const t = g.byId.get(l.target)!;
       const rel = Math.abs(l.weight) / g.maxAbsWeight;
-      ctx.globalAlpha = dim * (0.12 + 0.6 * Math.sqrt(rel));
+      ctx.globalAlpha = 0.12 + 0.6 * Math.sqrt(rel);
       ctx.strokeStyle = l.weight >= 0 ? POSITIVE : NEGATIVE;
       ctx.lineWidth = widthOf(l.weight, g.maxAbsWeight);
       ctx.beginPath();
@@ -64,7 +63,7 @@ export function GraphCanvas({
       ctx.stroke();
     }
     ctx.globalAlpha = 1;
-  }, [g, layout, width, height, x, y, dimmed]);
+  }, [g, layout, width, height, x, y]);
 
   const focusLinks = useMemo(() => (focus === null ? [] : [...g.incoming[focus]!, ...g.outgoing[focus]!]), [g, focus]);
 
@@ -75,7 +74,7 @@ export function GraphCanvas({
 
   return (
     <div className="graph-canvas" style={{ width, height }} data-testid="graph-canvas">
-      <canvas ref={canvasRef} style={{ width, height }} aria-hidden="true" />
+      <canvas ref={canvasRef} style={{ width, height, opacity: dimmed ? 0.25 : 1 }} aria-hidden="true" />
       <svg
         width={width}
         height={height}
@@ -124,41 +123,61 @@ export function GraphCanvas({
             />
           );
         })}
-        {g.nodes.map((n, i) => {
-          const kind = nodeKind(n);
-          const cls = [
-            'graph-node',
-            `graph-node-${kind}`,
-            pinned.has(n.node_id) ? 'pinned' : '',
-            i === clicked ? 'clicked' : '',
-            n.is_target_logit ? 'target' : '',
-          ].join(' ');
-          const cx = x[i]!;
-          const cy = y[i]!;
-          return (
-            <g
-              key={n.node_id}
-              className={cls}
-              data-testid="graph-node"
-              data-node-index={i}
-              data-node-id={n.node_id}
-              data-layer={n.layer}
-              data-ctx={n.ctx_idx}
-              data-x={cx}
-              data-y={cy}
-            >
-              {kind === 'feature' ? (
-                <circle cx={cx} cy={cy} r={5} />
-              ) : kind === 'error' ? (
-                <rect x={cx - 4.5} y={cy - 4.5} width={9} height={9} />
-              ) : (
-                <rect x={cx - 7} y={cy - 5} width={14} height={10} rx={3} />
-              )}
-              <title>{n.clerp ? `${n.node_id}: ${n.clerp}` : n.node_id}</title>
-            </g>
-          );
-        })}
+        <Nodes g={g} layout={layout} clicked={clicked} pinned={pinned} />
       </svg>
     </div>
   );
 }
+
+/** The nodes: re-rendered when the graph, the clicked node or the pins change, not on hover (1000 nodes). */
+const Nodes = memo(function Nodes({
+  g,
+  layout,
+  clicked,
+  pinned,
+}: {
+  g: IndexedGraph;
+  layout: Layout;
+  clicked: number | null;
+  pinned: ReadonlySet<string>;
+}) {
+  const { x, y } = layout;
+  return (
+    <>
+      {g.nodes.map((n, i) => {
+        const kind = nodeKind(n);
+        const cls = [
+          'graph-node',
+          `graph-node-${kind}`,
+          pinned.has(n.node_id) ? 'pinned' : '',
+          i === clicked ? 'clicked' : '',
+          n.is_target_logit ? 'target' : '',
+        ].join(' ');
+        const cx = x[i]!;
+        const cy = y[i]!;
+        return (
+          <g
+            key={n.node_id}
+            className={cls}
+            data-testid="graph-node"
+            data-node-index={i}
+            data-node-id={n.node_id}
+            data-layer={n.layer}
+            data-ctx={n.ctx_idx}
+            data-x={cx}
+            data-y={cy}
+          >
+            {kind === 'feature' ? (
+              <circle cx={cx} cy={cy} r={5} />
+            ) : kind === 'error' ? (
+              <rect x={cx - 4.5} y={cy - 4.5} width={9} height={9} />
+            ) : (
+              <rect x={cx - 7} y={cy - 5} width={14} height={10} rx={3} />
+            )}
+            <title>{n.clerp ? `${n.node_id}: ${n.clerp}` : n.node_id}</title>
+          </g>
+        );
+      })}
+    </>
+  );
+});
