@@ -24,7 +24,7 @@
  *    attention and norms) and in the real model with the CLT spliced in.
  * With --json FILE the numbers are also written as JSON (the test reads them).
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../src/io/atomic.js';
 import { loadModel } from '../src/model/index.js';
 import {
   attribute,
@@ -215,7 +215,7 @@ const tolerance = (['replacement', 'model'] as const).map((mode) => {
 });
 
 if (jsonOut)
-  writeFileSync(
+  writeFileAtomic(
     jsonOut,
     JSON.stringify(
       {
