@@ -28,7 +28,7 @@ const layerRules = LAYERS.map((layer, i) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tmp/', 'web/dist/'] },
+  { ignores: ['dist/', 'node_modules/', '.tmp/', 'web/dist/', 'web/dist-static/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -64,7 +64,7 @@ describe('glassbox graph', () => {
 });
 
 describe('loadTracingTranscoders', () => {
-  it('loads per-layer transcoders by layer; refuses one SAE, a missing layer, a CLT it cannot load yet', () => {
+  it('loads per-layer transcoders by layer; refuses one SAE, a missing layer, a CLT directory without weights', () => {
     const dir = mkdtempSync(join(tmpdir(), 'glassbox-tc-'));
     try {
       const model = tinyRandomModel(3);
@@ -82,7 +82,7 @@ describe('loadTracingTranscoders', () => {
       );
       mkdirSync(join(dir, 'clt'));
       writeFileSync(join(dir, 'clt', 'cfg.json'), '{"architecture": "clt"}');
-      assert.throws(() => loadTracingTranscoders(join(dir, 'clt')), /a cross-layer transcoder; this build cannot load CLT directories yet/);
+      assert.throws(() => loadTracingTranscoders(join(dir, 'clt')), /clt[/\\]sae_weights\.safetensors: not found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

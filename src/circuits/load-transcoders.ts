@@ -4,14 +4,15 @@
  * - per-layer transcoders: one sub-directory per layer in glassbox's / SAELens's SAE layout
  *   (cfg.json + sae_weights.safetensors, as `glassbox sae train` writes them), ordered by the
  *   layer of their hook_name;
- * - a cross-layer transcoder (or PLT set) saved by the `clt` branch's `saveClt`: cfg.json with
- *   `"architecture": "clt"` in DIR itself. Its loader (`loadClt`, src/sae/clt/formats.ts) is not
- *   on this branch yet: `cltLoader` below is the one place to plug it in.
+ * - a cross-layer transcoder (or PLT set) saved by `saveClt` (`glassbox clt train`): cfg.json
+ *   with `"architecture": "clt"` in DIR itself, loaded by `loadClt` (src/sae/clt/formats.ts),
+ *   which checks every config field and weight shape.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSae } from '../sae/formats.js';
 import { transcodersFromSaes } from '../sae/clt/from-saes.js';
+import { loadClt } from '../sae/clt/formats.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
 
 export function loadTracingTranscoders(dir: string): TracingTranscoders {
@@ -50,9 +51,7 @@ export function loadTracingTranscoders(dir: string): TracingTranscoders {
   );
 }
 
-/** Loads a CLT directory (cfg.json with "architecture": "clt"); replaced by `loadClt` when the clt branch lands. */
+/** Loads a CLT directory (cfg.json with "architecture": "clt"); a CrossLayerTranscoder is a TracingTranscoders. */
 function cltLoader(dir: string): TracingTranscoders {
-  throw new Error(
-    `${join(dir, 'cfg.json')}: a cross-layer transcoder; this build cannot load CLT directories yet (the CLT file loader is not merged)`,
-  );
+  return loadClt(dir);
 }

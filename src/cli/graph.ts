@@ -34,7 +34,10 @@ export function registerGraph(program: Command): void {
     .description('attribution graph of a prompt over transcoder features, written as graph JSON for the viewers')
     .argument('<model>', "'default', a model directory or a hub id")
     .argument('[prompt]', 'the prompt text (needs the model to ship tokenizer.json)')
-    .requiredOption('--transcoders <dir>', 'a directory with one transcoder per layer (SAELens layout sub-directories)')
+    .requiredOption(
+      '--transcoders <dir>',
+      'a cross-layer transcoder directory (glassbox clt train) or one transcoder per layer (SAELens layout sub-directories)',
+    )
     .requiredOption('--out <file>', 'the graph JSON to write')
     .option('--tokens <ids>', 'the prompt as comma-separated token ids instead of text')
     .option('--node-threshold <x>', 'keep the nodes holding this share of the influence', '0.8')
