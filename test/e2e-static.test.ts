@@ -158,9 +158,18 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
     const server = await serveStatic({ '/': join(dir, 'site'), '/fixtures/gpt2/': join(ROOT, 'test/fixtures/hf/gpt2') }, true);
     const context = await browser.newContext();
     try {
-      const { page } = await openPage(context, `${server.url}/?model=/fixtures/gpt2/`);
+      const { page, errors } = await openPage(context, `${server.url}/?model=/fixtures/gpt2/`);
       page.setDefaultTimeout(120_000);
-      await page.getByTestId('model-info').waitFor();
+      await page
+        .getByTestId('model-info')
+        .waitFor()
+        .catch(async (e: unknown) => {
+          // Say what the page says (its engine note, its errors), not only that it timed out.
+          const body = ((await page.locator('body').textContent()) ?? '').slice(0, 500);
+          throw new Error(
+            `${e instanceof Error ? e.message.split('\n')[0] : String(e)}; page errors: ${errors.join(' | ') || 'none'}; page text: ${body}`,
+          );
+        });
       const config = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/hf/gpt2/config.json'), 'utf8')) as {
         n_layer: number;
         n_head: number;

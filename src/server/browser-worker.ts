@@ -5,7 +5,8 @@
  * numbers as `glassbox serve` and never freezes while a model runs.
  *
  * Answered: GET /api/model, POST /api/forward, /api/attention, /api/logit-lens, /api/dla,
- * /api/heads, /api/steer, and patching as a job (POST /api/patching, DELETE /api/jobs/:id):
+ * /api/heads, /api/steer, GET /api/saes and /api/graphs (empty: no dictionaries or graph files in
+ * a page), and patching as a job (POST /api/patching, DELETE /api/jobs/:id):
  * its sweep runs one forward pass per step between messages, so progress is posted and a
  * cancel is heard; its events go to the page as `job-event` messages (the page's stand-in for
  * the server's event stream, `events: 'local-job:<id>'`).
@@ -35,7 +36,7 @@ import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, type C
 import { errorBody, HttpError } from './errors.js';
 import type { FromWorker, ToWorker } from './browser-protocol.js';
 import type { ModelWorker } from './model-worker.js';
-import type { PatchingBody, ServerLimits } from './schemas.js';
+import type { GraphList, PatchingBody, SaeList, ServerLimits } from './schemas.js';
 
 const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
   forward: forwardTop,
@@ -56,6 +57,10 @@ const ROUTES: Record<string, Route> = {
   'POST /api/heads': heads,
   'POST /api/steer': steer,
   'POST /api/patching': (c, body: PatchingBody) => startLocalPatching(c, body),
+  // Dictionaries and graphs need files the page does not have: the static build lists none, so
+  // the app shows its other views (its nav hides the dictionary views) rather than an error.
+  'GET /api/saes': (): SaeList => ({ saes: [] }),
+  'GET /api/graphs': (): GraphList => ({ graphs: [], canCompute: false, featureStore: false }),
 };
 
 let computer: Computer | null = null;
