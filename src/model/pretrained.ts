@@ -10,6 +10,8 @@ import { checkModelFiles, entryExists } from '../io/fs-check.js';
 import type { Tensor } from '../tensor/index.js';
 import { HookedTransformer, _registerModelFiles } from './hooked.js';
 import { floatWeight, type WeightCheckOptions } from './checkpoint-use.js';
+// Whatever reads models from disk in Node can write them too (model.save registers in save.ts).
+import './save.js';
 
 export interface LoadOptions extends WeightCheckOptions {
   /**
