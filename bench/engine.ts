@@ -118,12 +118,15 @@ function crossoverWork(rows: readonly Crossover[]): number | null {
 
 function main(): void {
   const torchPath = process.argv[2];
-  const torch = torchPath ? (JSON.parse(readFileSync(torchPath, 'utf8')) as Record<string, { ms: number; gflops?: number }>) : {};
+  const torch = torchPath ? (JSON.parse(readFileSync(torchPath, 'utf8')) as Record<string, { ms: number; gflops?: number; by?: string }>) : {};
   const torchInfo = torch as unknown as Record<string, unknown>;
   const rows: Row[] = [];
   const add = (name: string, ms: number, note?: string, torchName = name): void => {
     const ref = torch[torchName]?.ms ?? null;
-    rows.push({ case: name, glassboxMs: ms, torchMs: ref, ratio: ref ? ms / ref : null, note });
+    // With two PyTorch builds measured (bench/torch_best.py), say which one was the faster here.
+    const by = torch[torchName]?.by;
+    const withBy = by && String(torchInfo.torch).includes('/') ? [note, `PyTorch ${by}`].filter(Boolean).join('; ') : note;
+    rows.push({ case: name, glassboxMs: ms, torchMs: ref, ratio: ref ? ms / ref : null, note: withBy });
     console.error(`  ${name}: ${ms.toFixed(3)} ms`);
   };
 
