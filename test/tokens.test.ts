@@ -219,5 +219,26 @@ test(
     assert.equal(ids.filter((id) => id === eos).length, 3);
     assert.equal(ids.at(-1), eos);
     assert.equal(tok.decode(ids), texts.map((t) => `${t}<|endoftext|>`).join(''));
+
+    // the bulk path (encodeMany: the Rust tokenizers where they load) writes the same file, across
+    // several batches of 256 documents and a partial last one
+    const many = Array.from({ length: 600 }, (_, i) => texts[i % texts.length]!.repeat(1 + (i % 3)));
+    const one = await tokenizeToFile({ encode: (t) => tok.encode(t, { prependBos: false }) }, many, join(dir, 'one.bin'), {
+      vocabSize: tok.vocabSize,
+      eosTokenId: eos,
+    });
+    let calls = 0;
+    const bulk = await tokenizeToFile(
+      {
+        encode: () => assert.fail('encode is not called when encodeMany is given'),
+        encodeMany: (ts) => (calls++, tok.encodeMany(ts, { prependBos: false })),
+      },
+      many,
+      join(dir, 'bulk.bin'),
+      { vocabSize: tok.vocabSize, eosTokenId: eos },
+    );
+    assert.deepEqual(bulk, one);
+    assert.equal(calls, 3);
+    assert.deepEqual(readFileSync(join(dir, 'bulk.bin')), readFileSync(join(dir, 'one.bin')));
   }),
 );

@@ -221,7 +221,7 @@ export async function buildDefaultModel(o: DefaultModelOptions): Promise<Default
       continue;
     log(`tokenizing the ${part} split`);
     await tokenizeToFile(
-      { encode: (t) => tokenizer.encode(t, { prependBos: false }) },
+      { encode: (t) => tokenizer.encode(t, { prependBos: false }), encodeMany: (ts) => tokenizer.encodeMany(ts, { prependBos: false }) },
       split[part].documents.map((d) => d.text),
       files[part],
       { vocabSize, eosTokenId: eot, source: { corpus: 'glassbox default', split: part, sha256: sha } },

@@ -164,22 +164,55 @@ function writeWhole(path: string, text: string): void {
   }
 }
 
+/** What `tokenizeToFile` needs of a tokenizer: `encode`, and optionally a bulk `encodeMany`. */
+export interface TextEncoder {
+  /** The text's ids, without BOS. */
+  encode(text: string): number[];
+  /**
+   * The ids of each text, as `encode` gives them: the bulk path (glassbox's `Tokenizer.encodeMany`
+   * runs Hugging Face's Rust tokenizers on libuv's threads where they load). Used when present.
+   */
+  encodeMany?(texts: readonly string[]): Promise<number[][]>;
+}
+
+/** Documents per `encodeMany` call: enough to keep the Rust tokenizer's threads busy, few enough to stream. */
+const ENCODE_MANY_DOCUMENTS = 256;
+
 /**
- * Tokenizes each text with `tokenizer.encode` and writes the ids to a token file, with
- * `eosTokenId` after each document when given. `encode` must return just the text's ids: with
- * glassbox's `Tokenizer`, pass `{ encode: (t) => tok.encode(t, { prependBos: false }) }`.
+ * Tokenizes each text and writes the ids to a token file, with `eosTokenId` after each document
+ * when given. The tokenizer must return just the text's ids: with glassbox's `Tokenizer`, pass
+ * `{ encode: (t) => tok.encode(t, { prependBos: false }), encodeMany: (ts) => tok.encodeMany(ts, { prependBos: false }) }`.
+ * With `encodeMany`, documents are encoded 256 at a time (same ids, same file).
  */
 export async function tokenizeToFile(
-  tokenizer: { encode(text: string): number[] },
+  tokenizer: TextEncoder,
   texts: Iterable<string> | AsyncIterable<string>,
   path: string,
   meta: TokenFileOptions,
 ): Promise<{ length: number; documents: number }> {
   let documents = 0;
   const eos = meta.eosTokenId;
-  async function* chunks(): AsyncGenerator<ArrayLike<number>> {
+  async function* encodedDocuments(): AsyncGenerator<number[]> {
+    if (!tokenizer.encodeMany) {
+      for await (const text of texts) yield tokenizer.encode(text);
+      return;
+    }
+    let pending: string[] = [];
+    const flush = async (): Promise<number[][]> => {
+      const batch = pending;
+      pending = [];
+      const ids = await tokenizer.encodeMany!(batch);
+      if (ids.length !== batch.length) throw new Error(`encodeMany returned ${ids.length} encodings for ${batch.length} texts`);
+      return ids;
+    };
     for await (const text of texts) {
-      const ids = tokenizer.encode(text);
+      pending.push(text);
+      if (pending.length >= ENCODE_MANY_DOCUMENTS) yield* await flush();
+    }
+    if (pending.length > 0) yield* await flush();
+  }
+  async function* chunks(): AsyncGenerator<ArrayLike<number>> {
+    for await (const ids of encodedDocuments()) {
       documents++;
       yield ids;
       if (eos !== undefined) yield [eos];
