@@ -14,6 +14,7 @@
  */
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import type { GraphJsonLink, GraphJsonMetadata, GraphJsonNode } from '../circuits/graph-json.js';
+import type { ModelConfig } from '../model/config.js';
 
 /** The limits the schemas and handlers enforce. */
 export interface ServerLimits {
@@ -155,26 +156,28 @@ export interface TokenProb {
   prob: number | null;
 }
 
-/** GET /api/model: the config summary, hook names, whether there is a tokenizer, the limits. */
-export interface ModelInfo {
+/** GET /api/model: the config summary (ModelConfig's fields, by their names), hook names, whether there is a tokenizer, the limits. */
+export interface ModelInfo extends Pick<
+  ModelConfig,
+  | 'family'
+  | 'nLayers'
+  | 'dModel'
+  | 'nHeads'
+  | 'nKVHeads'
+  | 'dHead'
+  | 'dMlp'
+  | 'dVocab'
+  | 'nCtx'
+  | 'positional'
+  | 'norm'
+  | 'act'
+  | 'bosTokenId'
+  | 'eosTokenId'
+  | 'padTokenId'
+> {
   name: string;
-  family: string;
-  nLayers: number;
-  dModel: number;
-  nHeads: number;
-  nKVHeads: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
-  positional: string;
-  norm: string;
-  act: string;
   attnOnly: boolean;
   hasTokenizer: boolean;
-  bosTokenId: number | null;
-  eosTokenId: number | null;
-  padTokenId: number | null;
   hookNames: string[];
   limits: ServerLimits;
 }
