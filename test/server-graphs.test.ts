@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createServer } from '../src/server/app.js';
+import { serve } from '../src/server/index.js';
 import { checkGraphFile, GraphStore } from '../src/server/graphs.js';
 import { tinyRandomModel } from './tiny-models.js';
 import { handGraph, writeGraph } from './graph-fixture.js';
@@ -301,6 +302,8 @@ describe('computing graphs and intervening (serve --transcoders)', { timeout: 12
       writeFileSync(weights, readFileSync(weights).subarray(0, 40));
       broken = createServer({ model, webRoot: null, transcodersDir: bad });
       await assert.rejects(async () => broken!.ready(), /layer_0\/sae_weights\.safetensors/);
+      // serve() does not listen then, and stops the server it built.
+      await assert.rejects(serve({ model, webRoot: null, transcodersDir: bad, port: 0, print: null }), /layer_0\/sae_weights\.safetensors/);
     } finally {
       await broken?.close().catch(() => {});
       rmSync(bad, { recursive: true, force: true });
