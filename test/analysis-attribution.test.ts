@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HookedTransformer, tensor, type ModelConfig, type Tensor } from '../src/index.js';
+import { tensor, type Tensor } from '../src/index.js';
 import {
   attributionPatching,
   compareAttributionPatching,
@@ -21,23 +21,10 @@ import {
   type PatchingProblem,
 } from '../src/analysis/index.js';
 import { numbers } from './helpers.js';
-import { TINY_PATCHING_PROBLEM, randomWeights, tinyConfig } from './tiny-models.js';
+import { TINY_PATCHING_PROBLEM, analysisModel } from './tiny-models.js';
 
 /** A tiny random model (every weight, bias and norm weight perturbed by N(0, scale^2)). */
-function randomModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): HookedTransformer {
-  const cfg: ModelConfig = tinyConfig({
-    nHeads: 2,
-    nKVHeads: 2,
-    dHead: 8,
-    dVocab: 13,
-    nCtx: 8,
-    attnScale: 1 / Math.sqrt(8),
-    unembedBias: false,
-    ...over,
-  });
-  const params = randomWeights(cfg, seed, scale);
-  return new HookedTransformer(cfg, params);
-}
+const randomModel = analysisModel;
 
 const PR = TINY_PATCHING_PROBLEM;
 

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HookedTransformer, type ModelConfig } from '../src/index.js';
+import type { ModelConfig } from '../src/index.js';
 import {
   activationPatching,
   inductionCircuitModel,
@@ -17,23 +17,10 @@ import {
   type PathReceiver,
 } from '../src/analysis/index.js';
 import { numbers } from './helpers.js';
-import { TINY_PATCHING_PROBLEM, randomWeights, tinyConfig } from './tiny-models.js';
+import { TINY_PATCHING_PROBLEM, analysisModel } from './tiny-models.js';
 
-function randomModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): HookedTransformer {
-  const cfg: ModelConfig = tinyConfig({
-    nLayers: 3,
-    nHeads: 2,
-    nKVHeads: 2,
-    dHead: 8,
-    dVocab: 13,
-    nCtx: 8,
-    attnScale: 1 / Math.sqrt(8),
-    unembedBias: false,
-    ...over,
-  });
-  const params = randomWeights(cfg, seed, scale);
-  return new HookedTransformer(cfg, params);
-}
+/** The analysis tests' model, 3 layers unless `over` says otherwise. */
+const randomModel = (over: Partial<ModelConfig>, seed: number, scale = 0.2) => analysisModel({ nLayers: 3, ...over }, seed, scale);
 
 const PR = TINY_PATCHING_PROBLEM;
 

@@ -16,7 +16,7 @@ import { tensor } from '../src/tensor/index.js';
 import { attribute } from '../src/circuits/attribute.js';
 import { nodeLayout } from '../src/circuits/graph.js';
 import { intervene } from '../src/circuits/interventions.js';
-import { loadTracingTranscoders } from '../src/circuits/load-transcoders.js';
+import { loadTracingTranscoders, readTranscoderShape } from '../src/circuits/load-transcoders.js';
 import { CrossLayerTranscoder, type CltConfig } from '../src/sae/clt/transcoder.js';
 import { saveClt } from '../src/sae/clt/formats.js';
 import type { GraphJson } from '../src/circuits/graph-json.js';
@@ -101,6 +101,14 @@ describe('attribute on a CLT loaded from disk', () => {
     try {
       const model = tinyRandomModel(3);
       saveClt(randomJumpReluClt(model.cfg.nLayers, model.cfg.dModel, 4, 1), join(dir, 'clt'));
+      // Its shape (what serve --transcoders checks before the worker loads it) is read from cfg.json alone.
+      const shape = readTranscoderShape(join(dir, 'clt'));
+      const { nLayers: L, dModel: d } = model.cfg;
+      assert.deepEqual([shape.nLayers, shape.dIn, shape.dOut, [...shape.widths]], [L, d, d, Array<number>(L).fill(4)]);
+      assert.deepEqual(
+        Array.from({ length: shape.nLayers }, (_, l) => [shape.inputHook(l), shape.outputHook(l)]),
+        Array.from({ length: L }, (_, l) => [`blocks.${l}.ln2.hook_normalized`, `blocks.${l}.hook_mlp_out`]),
+      );
       rmSync(join(dir, 'clt', 'sae_weights.safetensors'));
       assert.throws(() => loadTracingTranscoders(join(dir, 'clt')), /clt[/\\]sae_weights\.safetensors: not found/);
     } finally {

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { saveSafetensors } from '../src/io/index.js';
 import { tensor, type Tensor } from '../src/index.js';
 import {
@@ -26,6 +25,7 @@ import {
   type CltParams,
 } from '../src/sae/index.js';
 import { checkGrad, numbers, rnd } from './helpers.js';
+import { npyF32, npzStored } from './npz-bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glassbox-clt-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -246,57 +246,6 @@ describe('glassbox layout (cfg.json + sae_weights.safetensors)', () => {
   });
 });
 
-/** An .npy file of float32 values (little-endian, C order). */
-function npy(shape: number[], values: number[]): Buffer {
-  const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeStr}, }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  const header = Buffer.from(dict + ' '.repeat(total - 10 - dict.length - 1) + '\n', 'latin1');
-  const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
-  pre.writeUInt16LE(header.length, 8);
-  const data = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => data.writeFloatLE(v, i * 4));
-  return Buffer.concat([pre, header, data]);
-}
-
-/** A zip of stored (uncompressed) members, as np.savez writes one. */
-function zipStored(members: Record<string, Buffer>): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [name, data] of Object.entries(members)) {
-    const n = Buffer.from(name);
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(n.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(n.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, n, data);
-    centrals.push(central, n);
-    offset += 30 + n.length + data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(centrals.length / 2, 8);
-  end.writeUInt16LE(centrals.length / 2, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
-
 const range = (n: number, scale = 0.1, shift = 0): number[] => Array.from({ length: n }, (_, i) => ((i * 7) % 11) * scale - shift);
 
 describe("circuit-tracer's transcoder configs (YAML)", () => {
@@ -307,12 +256,12 @@ describe("circuit-tracer's transcoder configs (YAML)", () => {
       mkdirSync(join(dir, `layer_${l}`));
       writeFileSync(
         join(dir, `layer_${l}`, 'params.npz'),
-        zipStored({
-          'W_enc.npy': npy([3, 4], range(12, 0.1 * (l + 1), 0.3)),
-          'W_dec.npy': npy([4, 3], range(12, 0.2)),
-          'b_enc.npy': npy([4], [0.1, -0.1, 0, 0.2]),
-          'b_dec.npy': npy([3], [l, 0, -l]),
-          'threshold.npy': npy([4], [0.05, 0.1, 0.2, 0.3]),
+        npzStored({
+          W_enc: npyF32([3, 4], range(12, 0.1 * (l + 1), 0.3)),
+          W_dec: npyF32([4, 3], range(12, 0.2)),
+          b_enc: npyF32([4], [0.1, -0.1, 0, 0.2]),
+          b_dec: npyF32([3], [l, 0, -l]),
+          threshold: npyF32([4], [0.05, 0.1, 0.2, 0.3]),
         }),
       );
     }
@@ -422,11 +371,11 @@ describe("circuit-tracer's transcoder configs (YAML)", () => {
     });
     writeFileSync(
       join(dir, 'nothr.npz'),
-      zipStored({
-        'W_enc.npy': npy([2, 4], range(8)),
-        'W_dec.npy': npy([4, 2], range(8)),
-        'b_enc.npy': npy([4], range(4)),
-        'b_dec.npy': npy([2], range(2)),
+      npzStored({
+        W_enc: npyF32([2, 4], range(8)),
+        W_dec: npyF32([4, 2], range(8)),
+        b_enc: npyF32([4], range(4)),
+        b_dec: npyF32([2], range(2)),
       }),
     );
     const head = ['feature_input_hook: "ln2.hook_normalized"', 'feature_output_hook: "hook_mlp_out"'];

@@ -12,6 +12,7 @@ import { HookedTransformer, PRNG, tensor, type ModelConfig, type ModelParams, ty
 import { Sae, attachSae, makeSaeConfig, runSae } from '../src/sae/index.js';
 import { evaluateSae, formatEvalReport } from '../src/sae/evals.js';
 import { randomWeights, tinyConfig } from './tiny-models.js';
+import { matrix } from './sae-helpers.js';
 
 const vec = (t: Tensor): number[] => Array.from(t.cast('float32').dataSync() as Float32Array);
 
@@ -35,12 +36,6 @@ function oneHotModel(seed: number): HookedTransformer {
   for (let p = 0; p < nCtx; p++) W_pos[p * D + V] = (p + 1) / 64;
   const params: ModelParams = { ...m.params, embed: { W_E: tensor(W_E, [V, D]) }, pos_embed: { W_pos: tensor(W_pos, [nCtx, D]) } };
   return new HookedTransformer(m.cfg, params);
-}
-
-function matrix(rows: number, cols: number, fill: (r: number, c: number) => number): Tensor {
-  const a = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) a[r * cols + c] = fill(r, c);
-  return tensor(a, [rows, cols]);
 }
 
 function standardSae(hook: string, d: number, dSae: number, p: { W_enc: Tensor; W_dec: Tensor; b_enc?: Tensor; b_dec?: Tensor }): Sae {

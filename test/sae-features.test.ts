@@ -12,8 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HookedTransformer, PRNG, tensor, type ModelConfig, type Tensor } from '../src/index.js';
-import { Sae, makeSaeConfig } from '../src/sae/index.js';
+import { PRNG } from '../src/index.js';
 import {
   FeatureCollector,
   collectFeatures,
@@ -25,44 +24,9 @@ import {
   saveFeatureStore,
   type FeatureStore,
 } from '../src/sae/features/index.js';
-import { randomWeights, tinyConfig } from './tiny-models.js';
+import { ONE_HOT, oneHotModel, tokenSae } from './sae-helpers.js';
 
-const V = 12;
-const D = 16;
-const S = 16;
-
-function oneHotModel(seed: number): HookedTransformer {
-  const cfg: ModelConfig = tinyConfig({ nLayers: 1, dModel: D, dVocab: V, nCtx: S });
-  const random = randomWeights(cfg, seed, 0.5);
-  const W_E = new Float32Array(V * D);
-  for (let t = 0; t < V; t++) W_E[t * D + t] = 1;
-  const W_pos = new Float32Array(S * D);
-  for (let p = 0; p < S; p++) W_pos[p * D + V] = (p + 1) / 64;
-  const model = new HookedTransformer(cfg, { ...random, embed: { W_E: tensor(W_E, [V, D]) }, pos_embed: { W_pos: tensor(W_pos, [S, D]) } });
-  model.tokenizer = {
-    encode: () => [],
-    decode: (ids) => ids.map((i) => `t${i}`).join(''),
-    toStrTokens: (ids) => ids.map((i) => `t${i}`),
-  };
-  return model;
-}
-
-function matrix(rows: number, cols: number, fill: (r: number, c: number) => number): Tensor {
-  const a = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) a[r * cols + c] = fill(r, c);
-  return tensor(a, [rows, cols]);
-}
-
-/** Feature i fires exactly on token i: it reads dimension i plus the position dimension, minus 0.5. */
-function tokenSae(): Sae {
-  const cfg = makeSaeConfig({ architecture: 'standard', d_in: D, d_sae: V, hook_name: 'blocks.0.hook_resid_pre' });
-  return new Sae(cfg, {
-    W_enc: matrix(D, V, (r, c) => (r === c || r === V ? 1 : 0)),
-    W_dec: matrix(V, D, (r, c) => (r === c ? 1 : 0)),
-    b_enc: tensor(new Float32Array(V).fill(-0.5), [V]),
-    b_dec: tensor(new Float32Array(D), [D]),
-  });
-}
+const { vocab: V, nCtx: S } = ONE_HOT;
 
 /** 10 contexts of tokens 0..9 (10 and 11 never occur). */
 function stream(): Int32Array {

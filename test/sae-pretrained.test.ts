@@ -12,69 +12,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 as zlibCrc32 } from 'node:zlib';
 import { tensor, type Tensor } from '../src/tensor/index.js';
 import { saveSafetensors } from '../src/io/safetensors.js';
 import { Sae, loadSae, saveSae } from '../src/sae/index.js';
 import { findPretrainedSae, loadReleases, parseReleases, resolveSae, SAE_RELEASES_ENV } from '../src/sae/pretrained.js';
 import { FakeHub, fakeCommit, type HubFile } from './hub-server.js';
+import { npyF32, npzStored } from './npz-bytes.js';
 
 const vec = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number>, Number);
 const close = (a: number[], b: number[], tol = 1e-5): void => {
   assert.equal(a.length, b.length);
   a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) <= tol * (1 + Math.abs(b[i]!)), `[${i}] ${x} vs ${b[i]}`));
 };
-
-/** A .npy of float32 values (version 1, C order). */
-function npy(shape: number[], values: number[]): Buffer {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  const head = Buffer.alloc(10);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
-  head.writeUInt16LE(total - 10, 8);
-  const data = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => data.writeFloatLE(v, i * 4));
-  return Buffer.concat([head, Buffer.from(dict + ' '.repeat(total - 10 - dict.length - 1) + '\n', 'latin1'), data]);
-}
-
-/** A zip of stored (uncompressed) members, as np.savez writes an .npz. */
-function npz(arrays: Record<string, Buffer>): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [key, data] of Object.entries(arrays)) {
-    const name = Buffer.from(`${key}.npy`);
-    const crc = zlibCrc32(data) >>> 0;
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(20, 4);
-    lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(data.length, 18);
-    lh.writeUInt32LE(data.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(0x02014b50, 0);
-    ch.writeUInt16LE(20, 4);
-    ch.writeUInt16LE(20, 6);
-    ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(data.length, 20);
-    ch.writeUInt32LE(data.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt32LE(offset, 42);
-    const local = Buffer.concat([lh, name, data]);
-    locals.push(local);
-    centrals.push(Buffer.concat([ch, name]));
-    offset += local.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(centrals.length, 8);
-  eocd.writeUInt16LE(centrals.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, eocd]);
-}
 
 const seq = (n: number, scale: number, shift = 0): number[] => Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + shift) * scale);
 
@@ -133,12 +82,12 @@ before(async () => {
     commits: {
       [gemmaCommit]: {
         'layer_3/width_16k/average_l0_59/params.npz': lfs(
-          npz({
-            W_enc: npy([D_IN, D_SAE], gemma.W_enc),
-            W_dec: npy([D_SAE, D_IN], gemma.W_dec),
-            b_enc: npy([D_SAE], gemma.b_enc),
-            b_dec: npy([D_IN], gemma.b_dec),
-            threshold: npy([D_SAE], gemma.threshold),
+          npzStored({
+            W_enc: npyF32([D_IN, D_SAE], gemma.W_enc),
+            W_dec: npyF32([D_SAE, D_IN], gemma.W_dec),
+            b_enc: npyF32([D_SAE], gemma.b_enc),
+            b_dec: npyF32([D_IN], gemma.b_dec),
+            threshold: npyF32([D_SAE], gemma.threshold),
           }),
         ),
       },

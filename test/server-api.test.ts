@@ -11,9 +11,7 @@ import http from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { HookedTransformer, PRNG, gpt2Config, initParams, loadTokenizer, mapTensors, randn, type ModelParams } from '../src/index.js';
 import {
   attentionPattern,
   compareSteering,
@@ -29,24 +27,7 @@ import {
 } from '../src/analysis/index.js';
 import { createServer } from '../src/server/app.js';
 import { isLoopbackHost, serve } from '../src/server/index.js';
-
-const TOKENIZER_DIR = fileURLToPath(new URL('./fixtures/tiny-bpe/', import.meta.url));
-const BOS = 296;
-
-/** A random 2-layer GPT-2 (d_model 32, 4 heads, context 32) over the tiny BPE vocabulary (298 ids). */
-function tinyModel(options: { nLayers?: number; seed?: number } = {}): HookedTransformer {
-  const seed = options.seed ?? 1;
-  const cfg = gpt2Config({ nLayers: options.nLayers ?? 2, dModel: 32, nHeads: 4, dVocab: 298, nCtx: 32, bosTokenId: BOS, eosTokenId: BOS });
-  const rng = new PRNG(seed);
-  const params = mapTensors(initParams(cfg, { seed }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
-  const model = new HookedTransformer(cfg, params);
-  model.tokenizer = loadTokenizer(TOKENIZER_DIR);
-  return model;
-}
+import { tinyModel } from './server-helpers.js';
 
 interface SseEvent {
   event: string;

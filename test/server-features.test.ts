@@ -10,19 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import {
-  HookedTransformer,
-  PRNG,
-  gpt2Config,
-  initParams,
-  loadTokenizer,
-  mapTensors,
-  randn,
-  tensor,
-  type ModelParams,
-} from '../src/index.js';
+import { PRNG, tensor } from '../src/index.js';
 import {
   Sae,
   collectFeatures,
@@ -37,26 +26,11 @@ import {
 import { createServer } from '../src/server/app.js';
 import { resolveSaeSource } from '../src/server/index.js';
 import type { FeaturePageResult, FeatureSteerResult, FiresResult, SaeList } from '../src/server/schemas.js';
+import { tinyModel } from './server-helpers.js';
 
-const TOKENIZER_DIR = fileURLToPath(new URL('./fixtures/tiny-bpe/', import.meta.url));
-const BOS = 296;
 const D_SAE = 48;
 const HOOK = 'blocks.1.hook_resid_pre';
 const PROMPT = 'the cat sat on the mat and the dog';
-
-/** A random 2-layer GPT-2 (d_model 32, context 32) over the tiny BPE vocabulary (298 ids). */
-function tinyModel(): HookedTransformer {
-  const cfg = gpt2Config({ nLayers: 2, dModel: 32, nHeads: 4, dVocab: 298, nCtx: 32, bosTokenId: BOS, eosTokenId: BOS });
-  const rng = new PRNG(1);
-  const params = mapTensors(initParams(cfg, { seed: 1 }), (t) =>
-    randn([...t.shape], { rng })
-      .mul(0.3)
-      .add(t),
-  ) as ModelParams;
-  const model = new HookedTransformer(cfg, params);
-  model.tokenizer = loadTokenizer(TOKENIZER_DIR);
-  return model;
-}
 
 /** A random standard SAE at HOOK whose encoder bias makes about half its features fire. */
 function randomSae(over: { d_in?: number; hook_name?: string; model_name?: string } = {}): Sae {

@@ -6,11 +6,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createServer } from '../src/server/app.js';
+import { serve } from '../src/server/index.js';
 import { checkGraphFile, GraphStore } from '../src/server/graphs.js';
 import { tinyRandomModel } from './tiny-models.js';
 import { handGraph, writeGraph } from './graph-fixture.js';
@@ -283,5 +284,29 @@ describe('computing graphs and intervening (serve --transcoders)', { timeout: 12
 
   it('refuses a transcoder directory that does not exist when the server is built', () => {
     assert.throws(() => createServer({ model, webRoot: null, transcodersDir: join(dir, 'nope') }), /nope: not a directory/);
+  });
+
+  it("checks the transcoders' cfg.json files against the model when built, and their weights (in the worker) before it is ready", async () => {
+    const bad = mkdtempSync(join(ROOT, '.tmp', 'graph-tc-bad-'));
+    let broken: FastifyInstance | null = null;
+    try {
+      cpSync(dir, bad, { recursive: true });
+      // A model one layer deeper than the transcoders: refused from the configs alone.
+      const deeper = tinyRandomModel(3, { nLayers: model.cfg.nLayers + 1 });
+      assert.throws(
+        () => createServer({ model: deeper, webRoot: null, transcodersDir: bad }),
+        new RegExp(`the transcoders cover ${model.cfg.nLayers} layers, the model has ${model.cfg.nLayers + 1}`),
+      );
+      // A weight file cut short: the configs pass, the worker's load is refused before the server is ready.
+      const weights = join(bad, 'layer_0', 'sae_weights.safetensors');
+      writeFileSync(weights, readFileSync(weights).subarray(0, 40));
+      broken = createServer({ model, webRoot: null, transcodersDir: bad });
+      await assert.rejects(async () => broken!.ready(), /layer_0\/sae_weights\.safetensors/);
+      // serve() does not listen then, and stops the server it built.
+      await assert.rejects(serve({ model, webRoot: null, transcodersDir: bad, port: 0, print: null }), /layer_0\/sae_weights\.safetensors/);
+    } finally {
+      await broken?.close().catch(() => {});
+      rmSync(bad, { recursive: true, force: true });
+    }
   });
 });

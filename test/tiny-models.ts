@@ -86,3 +86,22 @@ export const TINY_PATCHING_PROBLEM: PatchingProblem = {
   answer: [3, 7],
   wrong: [6, 10],
 };
+
+/**
+ * The analysis tests' model (attribution, path patching): tinyConfig with 2 heads of 8, a
+ * vocabulary of 13, context 8 and no unembedding bias (`over` changes any field), every weight
+ * perturbed by N(0, scale^2) (`randomWeights`).
+ */
+export function analysisModel(over: Partial<ModelConfig>, seed: number, scale = 0.2): HookedTransformer {
+  const cfg = tinyConfig({
+    nHeads: 2,
+    nKVHeads: 2,
+    dHead: 8,
+    dVocab: 13,
+    nCtx: 8,
+    attnScale: 1 / Math.sqrt(8),
+    unembedBias: false,
+    ...over,
+  });
+  return new HookedTransformer(cfg, randomWeights(cfg, seed, scale));
+}

@@ -39,8 +39,11 @@ export interface ReplacementContext {
   finalNormalized: Tensor;
 }
 
+/** What `checkTracingPair` reads of a transcoder set: its layers, widths and hook points (no weights; see `readTranscoderShape`). */
+export type TracingShape = Pick<TracingTranscoders, 'nLayers' | 'dIn' | 'dOut' | 'widths' | 'inputHook' | 'outputHook'>;
+
 /** Refuses a model / transcoder pair attribution cannot handle, naming what is wrong. */
-export function checkTracingPair(model: HookedTransformer, tc: TracingTranscoders): void {
+export function checkTracingPair(model: HookedTransformer, tc: TracingShape): void {
   const cfg = model.cfg;
   const where = `attribution on ${model.toString()}`;
   if (cfg.attnOnly) throw new Error(`${where}: the model has no MLPs for transcoders to replace`);

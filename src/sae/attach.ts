@@ -66,11 +66,23 @@ export function modelKey(name: string): string {
 export function checkSaeModel(model: { readonly name?: string | null }, sae: Sae, options: { allowModelMismatch?: boolean } = {}): void {
   const want = sae.cfg.model_name;
   const have = model.name;
-  if (options.allowModelMismatch || !want || !have || modelKey(want) === modelKey(have)) return;
+  if (options.allowModelMismatch || saeNamesModel(sae, [have])) return;
   throw new Error(
     `the SAE ${sae} was trained on model_name '${want}' (its cfg.json), but the model is '${have}'; ` +
       'pass allowModelMismatch: true (CLI: --allow-model-mismatch) if the model is the same one under another name',
   );
+}
+
+/**
+ * Whether an SAE's cfg.json `model_name` may name the model known by `names` (the name it was
+ * loaded as, and any other it answers to: the server adds its family), compared as `modelKey`s.
+ * True when either side is unknown: no `model_name`, or no name given. `checkSaeModel` refuses
+ * on it; the server (`serve --sae`) refuses on it with its own words.
+ */
+export function saeNamesModel(sae: Sae, names: readonly (string | null | undefined)[]): boolean {
+  const want = sae.cfg.model_name;
+  const known = names.filter((n): n is string => typeof n === 'string' && n !== '');
+  return !want || known.length === 0 || known.some((n) => modelKey(n) === modelKey(want));
 }
 
 /**

@@ -44,7 +44,7 @@ import { JobManager } from './jobs.js';
 import { GraphStore } from './graphs.js';
 import { interveneGraph, startGraph } from './graph-jobs.js';
 import { checkTracingPair } from '../circuits/replacement.js';
-import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
+import { readTranscoderShape } from '../circuits/load-transcoders.js';
 import { ModelWorker } from './model-worker.js';
 import { startPatching } from './patching.js';
 import {
@@ -121,8 +121,9 @@ export interface ServerOptions {
   graphFiles?: readonly string[];
   /**
    * A transcoder directory (`loadTracingTranscoders`: one SAELens-layout transcoder per layer, or
-   * a CLT) for POST /api/graph and /api/graph/intervene; checked against the model when the
-   * server is built, then loaded by the model worker.
+   * a CLT) for POST /api/graph and /api/graph/intervene; its cfg.json files are checked against
+   * the model when the server is built (`readTranscoderShape`), its weights loaded by the model
+   * worker before the server is ready.
    */
   transcodersDir?: string;
   /** Fastify's logger option (default off). */
@@ -193,7 +194,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
   // Graph files first: a bad one is refused before the model worker (a thread) is started.
   const graphs = new GraphStore(options.graphFiles ?? []);
   const hasTranscoders = options.transcodersDir !== undefined;
-  if (options.transcodersDir !== undefined) checkTracingPair(model, loadTracingTranscoders(options.transcodersDir));
+  // The shapes only (cfg.json files): the worker loads the weights, once; a bad weight file fails the worker's start, which `ready` reports.
+  if (options.transcodersDir !== undefined) checkTracingPair(model, readTranscoderShape(options.transcodersDir));
   const worker = new ModelWorker(
     model,
     {
@@ -247,6 +249,9 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
   app.addHook('preClose', async () => jobs.cancelAll());
   app.addHook('onClose', async () => worker.close());
+  // Transcoder weights are read once, by the worker: the server is ready when they are loaded, and
+  // a file the loader refuses fails `ready` (and `listen`) with the loader's message.
+  if (hasTranscoders) app.addHook('onReady', async () => worker.ready);
 
   const s = bodySchemas(limits);
   app.get('/api/model', async () => modelInfo(ctx));

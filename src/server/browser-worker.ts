@@ -19,17 +19,7 @@ import { setBackend } from '../tensor/backend.js';
 import { modelFromUrl } from '../model/from-files.js';
 import { shapeBuckets } from '../analysis/buckets.js';
 import { memoryConfig } from '../analysis/memory.js';
-import {
-  attentionPatterns,
-  dlaValues,
-  forwardTop,
-  headDetectors,
-  lens,
-  patchingSweep,
-  steerRun,
-  type Computer,
-  type PatchingArgs,
-} from './compute.js';
+import { MODEL_CALLS, patchingSweep, type Computer, type PatchingArgs } from './compute.js';
 import { startPatching } from './patching.js';
 import type { JobManager, JobRun } from './jobs.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, type Ctx } from './handlers.js';
@@ -37,15 +27,6 @@ import { errorBody, HttpError } from './errors.js';
 import type { FromWorker, ToWorker } from './browser-protocol.js';
 import type { ModelWorker } from './model-worker.js';
 import type { GraphList, PatchingBody, SaeList, ServerLimits } from './schemas.js';
-
-const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
-  forward: forwardTop,
-  attention: attentionPatterns,
-  logitLens: lens,
-  dla: dlaValues,
-  heads: headDetectors,
-  steer: steerRun,
-};
 
 type Route = (ctx: Ctx, body: never) => unknown;
 const ROUTES: Record<string, Route> = {
@@ -181,7 +162,7 @@ async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
   // The handlers' "model worker": here the computations run in this worker, one at a time.
   const worker = {
     call: async (name: string, args: unknown) => {
-      const fn = CALLS[name];
+      const fn = MODEL_CALLS[name];
       if (!fn) throw new HttpError(500, `internal: no computation '${name}'`);
       return fn(c, args as never);
     },

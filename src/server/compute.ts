@@ -22,6 +22,7 @@ import { patchPasses, type Patch, type PatchSource } from '../analysis/batched.j
 import { preparePatching } from '../analysis/patching.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
 import { hookName } from '../model/hook-names.js';
+import type { GenerateOptions } from '../model/generate.js';
 import { HttpError } from './errors.js';
 import type { PatchingKind } from './schemas.js';
 
@@ -201,7 +202,24 @@ export function headDetectors(c: Computer, a: HeadsArgs): HeadsRaw {
 
 const STEER_HOOKS = /^(hook_embed|hook_pos_embed|blocks\.\d+\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out))$/;
 
-export interface SteerArgs {
+/**
+ * How a steering request generates (both continuations, unsteered and steered, use the same
+ * settings and seed): what the HTTP thread filled in (handlers.ts `samplingArgs`).
+ */
+export type Sampling = Required<Pick<GenerateOptions, 'maxNewTokens' | 'temperature' | 'seed'>> & Pick<GenerateOptions, 'topK' | 'topP'>;
+
+/** The sampling settings out of a request's arguments, topK and topP only when given (as `generate` options). */
+export function samplingOf(a: Sampling): Sampling {
+  return {
+    maxNewTokens: a.maxNewTokens,
+    temperature: a.temperature,
+    seed: a.seed,
+    ...(a.topK !== undefined ? { topK: a.topK } : {}),
+    ...(a.topP !== undefined ? { topP: a.topP } : {}),
+  };
+}
+
+export interface SteerArgs extends Sampling {
   positive: number[][];
   negative: number[][];
   layer: number;
@@ -210,11 +228,6 @@ export interface SteerArgs {
   positions: 'all' | 'prompt' | 'generated';
   scale: number;
   prompt: number[];
-  maxNewTokens: number;
-  temperature: number;
-  seed: number;
-  topK?: number;
-  topP?: number;
 }
 export interface SteerRaw {
   hook: string;
@@ -237,11 +250,7 @@ export function steerRun(c: Computer, a: SteerArgs): SteerRaw {
     hook,
     scale: a.scale,
     positions: a.positions,
-    maxNewTokens: a.maxNewTokens,
-    temperature: a.temperature,
-    seed: a.seed,
-    ...(a.topK !== undefined ? { topK: a.topK } : {}),
-    ...(a.topP !== undefined ? { topP: a.topP } : {}),
+    ...samplingOf(a),
     buckets,
   });
   return { hook, vectorNorm: vector.square().sum().sqrt().item(), unsteered: cmp!.unsteered, steered: cmp!.steered };
@@ -342,3 +351,20 @@ function largestBucketAtMost(n: number): number {
   while (bucketAtLeast(b + 1) <= n) b = bucketAtLeast(b + 1);
   return b;
 }
+
+/** A computation a request names: run in one step, on the worker's model, with the request's arguments. */
+export type Computation = (c: Computer, args: never) => unknown;
+
+/**
+ * The model's own computations by the name a request gives: what both workers answer, the
+ * server's (worker.ts, which adds the dictionary and graph ones) and the static page's
+ * (browser-worker.ts).
+ */
+export const MODEL_CALLS: Record<string, Computation> = {
+  forward: forwardTop,
+  attention: attentionPatterns,
+  logitLens: lens,
+  dla: dlaValues,
+  heads: headDetectors,
+  steer: steerRun,
+};

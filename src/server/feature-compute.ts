@@ -10,7 +10,7 @@ import type { SaeConfig } from '../sae/config.js';
 import type { SaeParams } from '../sae/types.js';
 import { Tensor } from '../tensor/index.js';
 import type { DType, TypedArray } from '../tensor/dtype.js';
-import type { Computer } from './compute.js';
+import { samplingOf, type Computer, type Sampling } from './compute.js';
 
 /** An SAE as it crosses to the worker: its config, and its parameters' storage (transferred). */
 export interface PackedSae {
@@ -89,16 +89,11 @@ export function featureFires(c: Computer, a: FiresArgs): FiresRaw {
   return { top, highlight };
 }
 
-export interface FeatureSteerArgs {
+export interface FeatureSteerArgs extends Sampling {
   sae: number;
   feature: number;
   prompt: number[];
   scale: number;
-  maxNewTokens: number;
-  temperature: number;
-  seed: number;
-  topK?: number;
-  topP?: number;
 }
 
 /** The prompt (left-padded to a bucket length, the KV cache a bucket long) continued without and with the feature. */
@@ -106,11 +101,7 @@ export function featureSteer(c: Computer, a: FeatureSteerArgs): { unsteered: num
   const S = c.buckets.length(a.prompt.length);
   return steerWithFeature(c.model, saeAt(a.sae), a.feature, a.prompt, {
     scale: a.scale,
-    maxNewTokens: a.maxNewTokens,
-    temperature: a.temperature,
-    seed: a.seed,
-    ...(a.topK !== undefined ? { topK: a.topK } : {}),
-    ...(a.topP !== undefined ? { topP: a.topP } : {}),
+    ...samplingOf(a),
     paddedLength: S,
     cacheLength: c.buckets.length(S + a.maxNewTokens),
   });

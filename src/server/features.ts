@@ -15,6 +15,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { HookedTransformer } from '../model/hooked.js';
+import { saeNamesModel } from '../sae/attach.js';
 import { runSaeOnBatch } from '../sae/evals.js';
 import { readExplanations } from '../sae/explain/explain.js';
 import { FEATURES_JSON, featurePage, loadFeatureStore, type FeatureStore } from '../sae/features/index.js';
@@ -25,7 +26,7 @@ import { toInferenceSae } from '../sae/transforms.js';
 import { tensor } from '../tensor/index.js';
 import { HttpError } from './errors.js';
 import type { FeatureLogitsRaw, FiresRaw } from './feature-compute.js';
-import { num, promptIds, strTokens, tokenStr, type Ctx } from './handlers.js';
+import { generations, num, promptIds, samplingArgs, strTokens, tokenStr, type Ctx } from './handlers.js';
 import {
   featureSchemas,
   type ContextGroup,
@@ -129,12 +130,6 @@ function urlId(name: string): string {
   return id || 'sae';
 }
 
-/** Whether an SAE's model_name may name this model (SAELens and glassbox spell names differently: compare the last part). */
-function sameModel(saeModel: string, modelName: string, family: string): boolean {
-  const norm = (s: string) => s.toLowerCase().split('/').pop()!.replace(/[-_.]/g, '');
-  return [modelName, family].some((m) => norm(m) === norm(saeModel));
-}
-
 /**
  * Checks each dictionary against the model and gives it a unique id: its hook points exist, it
  * reads d_in and writes d_out values per token there (one forward pass of one token), its
@@ -154,7 +149,7 @@ export function attachSaes(
     let sae = s.sae;
     if (!sae.cfg.hook_name) throw new Error(`${where}: the SAE's cfg.json names no hook_name, so it cannot be attached to the model`);
     const saeModel = sae.cfg.model_name;
-    if (saeModel && !options.allowModelMismatch && !sameModel(saeModel, modelName, model.cfg.family))
+    if (saeModel && !options.allowModelMismatch && !saeNamesModel(sae, [modelName, model.cfg.family]))
       throw new Error(
         `${where}: the SAE was trained on '${saeModel}' (cfg.json model_name), not on the served model '${modelName}' (${model.cfg.family}); ` +
           'serve that model, or pass --allow-model-mismatch if the names differ but the model is the same',
@@ -340,37 +335,19 @@ export async function featureSteerOf(
   id: string,
   body: FeatureSteerBody,
 ): Promise<FeatureSteerResult> {
-  const { model } = ctx;
   const { a, index } = saeByIdIn(saes, id);
   checkFeature(a, body.feature);
   const prompt = promptIds(ctx, body.prompt, body.prependBos);
-  const maxNewTokens = body.maxNewTokens ?? Math.min(20, ctx.limits.maxNewTokens);
-  if (model.cfg.positional === 'learned' && prompt.length + maxNewTokens > model.cfg.nCtx)
-    throw new HttpError(
-      400,
-      `the prompt (${prompt.length} tokens) and maxNewTokens (${maxNewTokens}) exceed the model's context of ${model.cfg.nCtx} tokens`,
-    );
+  const sampling = samplingArgs(ctx, prompt, body);
   const scale = body.scale ?? 1;
   const r = await ctx.worker.call<{ unsteered: number[]; steered: number[] }>('featureSteer', {
     sae: index,
     feature: body.feature,
     prompt,
     scale,
-    maxNewTokens,
-    temperature: body.temperature ?? 0,
-    seed: body.seed ?? 0,
-    ...(body.topK !== undefined ? { topK: body.topK } : {}),
-    ...(body.topP !== undefined ? { topP: body.topP } : {}),
+    ...sampling,
   });
-  const text = (ids: number[]) => (model.tokenizer ? model.tokenizer.decode(ids) : null);
-  return {
-    sae: a.id,
-    feature: body.feature,
-    scale,
-    prompt: { tokens: prompt, text: text(prompt) },
-    unsteered: { tokens: r.unsteered, text: text(r.unsteered) },
-    steered: { tokens: r.steered, text: text(r.steered) },
-  };
+  return { sae: a.id, feature: body.feature, scale, ...generations(ctx.model, prompt, r) };
 }
 
 /** POST /api/fires. */

@@ -9,7 +9,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { ModelTokenizer } from '../model/hooked.js';
 import { HttpError } from './errors.js';
 import type { ModelWorker } from './model-worker.js';
-import type { AttentionRaw, DlaRaw, ForwardRaw, HeadsRaw, LensRaw, SteerRaw } from './compute.js';
+import type { AttentionRaw, DlaRaw, ForwardRaw, HeadsRaw, LensRaw, Sampling, SteerRaw } from './compute.js';
 import type {
   AttentionBody,
   AttentionResult,
@@ -17,6 +17,7 @@ import type {
   DlaResult,
   ForwardBody,
   ForwardResult,
+  Generation,
   Grid,
   HeadsBody,
   HeadsResult,
@@ -331,18 +332,11 @@ export async function heads(ctx: Ctx, body: HeadsBody): Promise<HeadsResult> {
  * resid_post, attn_out, mlp_out, hook_embed, hook_pos_embed).
  */
 export async function steer(ctx: Ctx, body: SteerBody): Promise<SteerResult> {
-  const { model } = ctx;
-  const { cfg } = model;
   checkLayer(ctx, body.layer);
   const positive = body.positive.map((p, i) => promptIds(ctx, p, body.prependBos, `positive[${i}]`));
   const negative = body.negative.map((p, i) => promptIds(ctx, p, body.prependBos, `negative[${i}]`));
   const prompt = promptIds(ctx, body.prompt, body.prependBos);
-  const maxNewTokens = body.maxNewTokens ?? Math.min(20, ctx.limits.maxNewTokens);
-  if (cfg.positional === 'learned' && prompt.length + maxNewTokens > cfg.nCtx)
-    throw new HttpError(
-      400,
-      `the prompt (${prompt.length} tokens) and maxNewTokens (${maxNewTokens}) exceed the model's context of ${cfg.nCtx} tokens`,
-    );
+  const sampling = samplingArgs(ctx, prompt, body);
   const scale = body.scale ?? 1;
   const r = await ctx.worker.call<SteerRaw>('steer', {
     positive,
@@ -353,18 +347,41 @@ export async function steer(ctx: Ctx, body: SteerBody): Promise<SteerResult> {
     positions: body.positions ?? 'all',
     scale,
     prompt,
+    ...sampling,
+  });
+  return { hook: r.hook, layer: body.layer, scale, vectorNorm: num(r.vectorNorm), ...generations(ctx.model, prompt, r) };
+}
+
+/**
+ * A steering request's generation settings with their defaults (maxNewTokens 20, or the server's
+ * limit when lower; temperature 0; seed 0; topK and topP only when given). Refused (400) when the
+ * prompt and the new tokens would not fit a learned-position model's context.
+ */
+export function samplingArgs(ctx: Ctx, prompt: readonly number[], body: Partial<Sampling>): Sampling {
+  const { cfg } = ctx.model;
+  const maxNewTokens = body.maxNewTokens ?? Math.min(20, ctx.limits.maxNewTokens);
+  if (cfg.positional === 'learned' && prompt.length + maxNewTokens > cfg.nCtx)
+    throw new HttpError(
+      400,
+      `the prompt (${prompt.length} tokens) and maxNewTokens (${maxNewTokens}) exceed the model's context of ${cfg.nCtx} tokens`,
+    );
+  return {
     maxNewTokens,
     temperature: body.temperature ?? 0,
     seed: body.seed ?? 0,
     ...(body.topK !== undefined ? { topK: body.topK } : {}),
     ...(body.topP !== undefined ? { topP: body.topP } : {}),
-  });
+  };
+}
+
+/** The prompt and its two continuations as `{ tokens, text }` (text null without a tokenizer). */
+export function generations(
+  model: ModelView,
+  prompt: number[],
+  r: { unsteered: number[]; steered: number[] },
+): { prompt: Generation; unsteered: Generation; steered: Generation } {
   const text = (ids: number[]) => (model.tokenizer ? model.tokenizer.decode(ids) : null);
   return {
-    hook: r.hook,
-    layer: body.layer,
-    scale,
-    vectorNorm: num(r.vectorNorm),
     prompt: { tokens: prompt, text: text(prompt) },
     unsteered: { tokens: r.unsteered, text: text(r.unsteered) },
     steered: { tokens: r.steered, text: text(r.steered) },

@@ -69,7 +69,13 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   for (const s of options.saes ?? []) saes.push(typeof s === 'string' ? await resolveSaeSource(s) : s);
   const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
   const app = createServer({ ...options, model, modelName, allowedHosts, saes });
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (e) {
+    // Not listening (the port taken, the worker's transcoders refused): stop the worker too.
+    await app.close().catch(() => {});
+    throw e;
+  }
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host;

@@ -13,6 +13,8 @@
  * without pulling anything from Node into its bundle.
  */
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import type { GraphJsonLink, GraphJsonMetadata, GraphJsonNode } from '../circuits/graph-json.js';
+import type { ModelConfig } from '../model/config.js';
 
 /** The limits the schemas and handlers enforce. */
 export interface ServerLimits {
@@ -154,26 +156,28 @@ export interface TokenProb {
   prob: number | null;
 }
 
-/** GET /api/model: the config summary, hook names, whether there is a tokenizer, the limits. */
-export interface ModelInfo {
+/** GET /api/model: the config summary (ModelConfig's fields, by their names), hook names, whether there is a tokenizer, the limits. */
+export interface ModelInfo extends Pick<
+  ModelConfig,
+  | 'family'
+  | 'nLayers'
+  | 'dModel'
+  | 'nHeads'
+  | 'nKVHeads'
+  | 'dHead'
+  | 'dMlp'
+  | 'dVocab'
+  | 'nCtx'
+  | 'positional'
+  | 'norm'
+  | 'act'
+  | 'bosTokenId'
+  | 'eosTokenId'
+  | 'padTokenId'
+> {
   name: string;
-  family: string;
-  nLayers: number;
-  dModel: number;
-  nHeads: number;
-  nKVHeads: number;
-  dHead: number;
-  dMlp: number;
-  dVocab: number;
-  nCtx: number;
-  positional: string;
-  norm: string;
-  act: string;
   attnOnly: boolean;
   hasTokenizer: boolean;
-  bosTokenId: number | null;
-  eosTokenId: number | null;
-  padTokenId: number | null;
   hookNames: string[];
   limits: ServerLimits;
 }
@@ -533,45 +537,30 @@ export type GraphInterveneBody = FromSchema<Schemas['graphIntervene']>;
 export type GraphParams = FromSchema<Schemas['graphParams']>;
 
 /**
- * A node of a graph file. `layer` is a string: 'E' for the token embeddings, '0'..'L-1' for the
- * features and error nodes of a layer, 'L+1' (one past the last layer, circuit-tracer's
- * convention) for the logits; `ctx_idx` the token position. `feature` is the feature index
- * (circuit-tracer writes a pairing of layer and index there; the index is also the middle part of
- * `node_id` = `{layer}_{index}_{pos}`), -1 for an error node, the position for an embedding, the
- * token id for a logit.
+ * A node of a graph file as the server reads one: glassbox's own (`GraphJsonNode`, written by
+ * `graphToJson`) with the fields circuit-tracer or Neuronpedia may leave out optional. `layer` is
+ * a string: 'E' for the token embeddings, '0'..'L-1' for the features and error nodes of a layer,
+ * 'L+1' (one past the last layer, circuit-tracer's convention) for the logits; `ctx_idx` the token
+ * position. `feature` is the feature index (circuit-tracer writes a pairing of layer and index
+ * there; the index is also the middle part of `node_id` = `{layer}_{index}_{pos}`), -1 for an
+ * error node, the position for an embedding, the token id for a logit.
  */
-export interface GraphNodeJson {
-  node_id: string;
-  feature: number | null;
-  layer: string;
-  ctx_idx: number;
-  /** 'cross layer transcoder', 'mlp reconstruction error', 'embedding', 'logit' (others are shown as features). */
-  feature_type: string;
-  jsNodeId?: string;
-  clerp?: string;
-  influence?: number | null;
-  activation?: number | null;
-  token_prob?: number;
-  is_target_logit?: boolean;
-}
+export type GraphNodeJson = Pick<GraphJsonNode, 'node_id' | 'layer' | 'ctx_idx'> &
+  Partial<Pick<GraphJsonNode, 'jsNodeId' | 'clerp' | 'influence' | 'activation' | 'token_prob' | 'is_target_logit'>> & {
+    feature: GraphJsonNode['feature'] | null;
+    /** 'cross layer transcoder', 'mlp reconstruction error', 'embedding', 'logit' (others are shown as features). */
+    feature_type: string;
+  };
 
 /** A directed edge: the direct effect of `source` on `target`. */
-export interface GraphLinkJson {
-  source: string;
-  target: string;
-  weight: number;
-}
+export type GraphLinkJson = GraphJsonLink;
 
-export interface GraphMetadata {
-  slug: string;
-  scan?: string | null;
-  prompt: string;
-  /** The prompt's tokens as strings, one per position. */
-  prompt_tokens: string[];
-  node_threshold?: number | null;
+/** A graph file's metadata: glassbox's (`GraphJsonMetadata`) fields that every writer sets, and whatever else it holds. */
+export type GraphMetadata = Pick<GraphJsonMetadata, 'slug' | 'prompt' | 'prompt_tokens' | 'node_threshold'> & {
+  scan?: GraphJsonMetadata['scan'] | null;
   schema_version?: number | null;
   [key: string]: unknown;
-}
+};
 
 /** A graph file (circuit-tracer's `create_graph_files`, Neuronpedia's viewer). */
 export interface GraphFile {

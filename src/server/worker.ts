@@ -13,7 +13,7 @@ import { HookedTransformer } from '../model/hooked.js';
 import { memoryConfig, shapeBuckets } from '../analysis/index.js';
 import { ortConfig, ortStats, sessionArenaBytes, sessionCacheSize } from '../tensor/backends/ort.js';
 import { asUserError, describeError } from './errors.js';
-import { attentionPatterns, dlaValues, forwardTop, headDetectors, lens, patchingSweep, steerRun, type Computer } from './compute.js';
+import { MODEL_CALLS, patchingSweep, type Computation, type Computer } from './compute.js';
 import { featureFires, featureLogits, featureSteer, installSaes } from './feature-compute.js';
 import { graphJob, interveneRun } from './graph-compute.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
@@ -45,13 +45,8 @@ try {
 }
 
 /** The computations a request may name, each run in one step. */
-const CALLS: Record<string, (c: Computer, args: never) => unknown> = {
-  forward: forwardTop,
-  attention: attentionPatterns,
-  logitLens: lens,
-  dla: dlaValues,
-  heads: headDetectors,
-  steer: steerRun,
+const CALLS: Record<string, Computation> = {
+  ...MODEL_CALLS,
   fires: featureFires,
   featureSteer,
   featureLogits,

@@ -250,6 +250,9 @@ function findings(): Case[] {
     new RegExp(`field '${re(f)}'`),
     new RegExp(problem),
   ];
+  /** One config field set to a bad value each, refused naming config.json, the field and the problem. */
+  const badFields = (rows: [src: string, name: string, field: string, value: unknown, problem: string][]): Case[] =>
+    rows.map(([src, name, f, value, problem]) => refused(src, name, (c) => setPath(c as Json, f, value), field(f, problem)));
   return [
     // n_layer: fewer layers than the weights, none, too many, not an integer.
     refused(
@@ -258,29 +261,28 @@ function findings(): Case[] {
       (c) => ({ ...c, n_layer: 1 }),
       (dir) => [new RegExp(`${re(dir)}/model\\.safetensors: 12 tensors are not used`), /transformer\.h\.1\./, /field 'n_layer' is 1/],
     ),
-    refused(gpt2, 'gpt2: n_layer 0', (c) => ({ ...c, n_layer: 0 }), field('n_layer', 'at least 1')),
-    refused(gpt2, 'gpt2: n_layer 1e9', (c) => ({ ...c, n_layer: 1e9 }), field('n_layer', 'at most 65536')),
-    refused(
-      gpt2,
-      'gpt2: n_layer 2^24 (took seconds and gigabytes to refuse)',
-      (c) => ({ ...c, n_layer: 2 ** 24 }),
-      field('n_layer', 'at most 65536'),
-    ),
+    ...badFields([
+      [gpt2, 'gpt2: n_layer 0', 'n_layer', 0, 'at least 1'],
+      [gpt2, 'gpt2: n_layer 1e9', 'n_layer', 1e9, 'at most 65536'],
+      [gpt2, 'gpt2: n_layer 2^24 (took seconds and gigabytes to refuse)', 'n_layer', 2 ** 24, 'at most 65536'],
+    ]),
     refused(
       gpt2,
       'gpt2: n_layer 65536 (bounded, but more than the file holds)',
       (c) => ({ ...c, n_layer: 65536 }),
       (dir) => [cfgFile(dir), /field 'n_layer' is 65536, but .*model\.safetensors holds tensors for 2 layers \(0\.\.1\)/],
     ),
-    refused(def, 'default: num_hidden_layers 1e6', (c) => ({ ...c, num_hidden_layers: 1e6 }), field('num_hidden_layers', 'at most 65536')),
+    ...badFields([[def, 'default: num_hidden_layers 1e6', 'num_hidden_layers', 1e6, 'at most 65536']]),
     refused(
       def,
       'default: num_hidden_layers 1000',
       (c) => ({ ...c, num_hidden_layers: 1000 }),
       (dir) => [cfgFile(dir), /field 'num_hidden_layers' is 1000, but .* holds tensors for 4 layers \(0\.\.3\)/],
     ),
-    refused(gpt2, 'gpt2: n_layer 1.5', (c) => ({ ...c, n_layer: 1.5 }), field('n_layer', 'must be an integer')),
-    refused(gpt2, 'gpt2: n_layer -1', (c) => ({ ...c, n_layer: -1 }), field('n_layer', 'at least 1')),
+    ...badFields([
+      [gpt2, 'gpt2: n_layer 1.5', 'n_layer', 1.5, 'must be an integer'],
+      [gpt2, 'gpt2: n_layer -1', 'n_layer', -1, 'at least 1'],
+    ]),
     // The whole config not an object.
     refused(
       gpt2,
@@ -314,20 +316,12 @@ function findings(): Case[] {
       (c) => ({ ...c, num_attention_heads: 3 }),
       (dir) => [cfgFile(dir), /num_key_value_heads|weight '/],
     ),
-    refused(
-      `${HF}llama`,
-      'llama: num_key_value_heads 3',
-      (c) => ({ ...c, num_key_value_heads: 3 }),
-      field('num_key_value_heads', 'must divide'),
-    ),
+    ...badFields([[`${HF}llama`, 'llama: num_key_value_heads 3', 'num_key_value_heads', 3, 'must divide']]),
     // Closed lists.
-    refused(
-      gpt2,
-      'gpt2: activation_function "swishy"',
-      (c) => ({ ...c, activation_function: 'swishy' }),
-      field('activation_function', 'does not implement'),
-    ),
-    refused(def, 'default: hidden_act "Gelu"', (c) => ({ ...c, hidden_act: 'Gelu' }), field('hidden_act', 'does not implement')),
+    ...badFields([
+      [gpt2, 'gpt2: activation_function "swishy"', 'activation_function', 'swishy', 'does not implement'],
+      [def, 'default: hidden_act "Gelu"', 'hidden_act', 'Gelu', 'does not implement'],
+    ]),
     refused(
       gpt2,
       'gpt2: model_type "gpt3"',
@@ -340,7 +334,7 @@ function findings(): Case[] {
       (c) => setPath(c as Json, 'model_type', undefined),
       (dir) => [cfgFile(dir), /missing field 'model_type'/],
     ),
-    refused(gpt2, 'gpt2: model_type 7', (c) => ({ ...c, model_type: 7 }), field('model_type', 'must be a string')),
+    ...badFields([[gpt2, 'gpt2: model_type 7', 'model_type', 7, 'must be a string']]),
     refused(
       gpt2,
       'gpt2: an unknown field',
@@ -372,72 +366,26 @@ function findings(): Case[] {
       (c) => ({ ...setPath(c as Json, 'rope_parameters', undefined), rotary_pct: 0.3 }),
       (dir) => [cfgFile(dir), /odd number of rotary dims/],
     ),
-    refused(
-      def,
-      'default: rope_theta -5',
-      (c) => setPath(c as Json, 'rope_parameters.rope_theta', -5),
-      field('rope_parameters.rope_theta', 'greater than 0'),
-    ),
-    refused(
-      def,
-      'default: rope_theta 0',
-      (c) => setPath(c as Json, 'rope_parameters.rope_theta', 0),
-      field('rope_parameters.rope_theta', 'greater than 0'),
-    ),
-    refused(
-      def,
-      'default: rope_theta "10000"',
-      (c) => setPath(c as Json, 'rope_parameters.rope_theta', '10000'),
-      field('rope_parameters.rope_theta', 'finite number'),
-    ),
-    refused(
-      `${HF}llama_rope_yarn`,
-      'yarn: beta_fast -1',
-      (c) => setPath(c as Json, 'rope_parameters.beta_fast', -1),
-      field('rope_parameters.beta_fast', 'at least 0'),
-    ),
-    refused(
-      `${HF}llama_rope_linear`,
-      'linear RoPE: factor 0',
-      (c) => setPath(c as Json, 'rope_parameters.factor', 0),
-      field('rope_parameters.factor', 'greater than 0'),
-    ),
-    refused(`${HF}gptj`, 'gptj: rotary_dim 0', (c) => ({ ...c, rotary_dim: 0 }), field('rotary_dim', 'at least 1')),
+    ...badFields([
+      [def, 'default: rope_theta -5', 'rope_parameters.rope_theta', -5, 'greater than 0'],
+      [def, 'default: rope_theta 0', 'rope_parameters.rope_theta', 0, 'greater than 0'],
+      [def, 'default: rope_theta "10000"', 'rope_parameters.rope_theta', '10000', 'finite number'],
+      [`${HF}llama_rope_yarn`, 'yarn: beta_fast -1', 'rope_parameters.beta_fast', -1, 'at least 0'],
+      [`${HF}llama_rope_linear`, 'linear RoPE: factor 0', 'rope_parameters.factor', 0, 'greater than 0'],
+      [`${HF}gptj`, 'gptj: rotary_dim 0', 'rotary_dim', 0, 'at least 1'],
+    ]),
     // Windows and soft-caps.
-    refused(`${HF}mistral`, 'mistral: sliding_window -1', (c) => ({ ...c, sliding_window: -1 }), field('sliding_window', 'at least 1')),
-    refused(`${HF}mistral`, 'mistral: sliding_window 0', (c) => ({ ...c, sliding_window: 0 }), field('sliding_window', 'at least 1')),
-    refused(`${HF}mistral`, 'mistral: sliding_window 2.5', (c) => ({ ...c, sliding_window: 2.5 }), field('sliding_window', 'integer')),
-    refused(
-      `${HF}gemma2`,
-      'gemma2: attn_logit_softcapping 0',
-      (c) => ({ ...c, attn_logit_softcapping: 0 }),
-      field('attn_logit_softcapping', 'greater than 0'),
-    ),
-    refused(
-      `${HF}gemma2`,
-      'gemma2: final_logit_softcapping 0',
-      (c) => ({ ...c, final_logit_softcapping: 0 }),
-      field('final_logit_softcapping', 'greater than 0'),
-    ),
-    refused(
-      `${HF}gemma2`,
-      'gemma2: final_logit_softcapping -3',
-      (c) => ({ ...c, final_logit_softcapping: -3 }),
-      field('final_logit_softcapping', 'greater than 0'),
-    ),
-    refused(
-      `${HF}gemma2`,
-      'gemma2: query_pre_attn_scalar 0',
-      (c) => ({ ...c, query_pre_attn_scalar: 0 }),
-      field('query_pre_attn_scalar', 'greater than 0'),
-    ),
-    refused(`${HF}gpt_neo`, 'gpt_neo: window_size 0', (c) => ({ ...c, window_size: 0 }), field('window_size', 'at least 1')),
-    refused(
-      `${HF}gpt_neo`,
-      'gpt_neo: attention_types count 1e15',
-      (c) => ({ ...c, attention_types: [[['global', 'local'], 1e15]] }),
-      field('attention_types', 'more than 2 layers'),
-    ),
+    ...badFields([
+      [`${HF}mistral`, 'mistral: sliding_window -1', 'sliding_window', -1, 'at least 1'],
+      [`${HF}mistral`, 'mistral: sliding_window 0', 'sliding_window', 0, 'at least 1'],
+      [`${HF}mistral`, 'mistral: sliding_window 2.5', 'sliding_window', 2.5, 'integer'],
+      [`${HF}gemma2`, 'gemma2: attn_logit_softcapping 0', 'attn_logit_softcapping', 0, 'greater than 0'],
+      [`${HF}gemma2`, 'gemma2: final_logit_softcapping 0', 'final_logit_softcapping', 0, 'greater than 0'],
+      [`${HF}gemma2`, 'gemma2: final_logit_softcapping -3', 'final_logit_softcapping', -3, 'greater than 0'],
+      [`${HF}gemma2`, 'gemma2: query_pre_attn_scalar 0', 'query_pre_attn_scalar', 0, 'greater than 0'],
+      [`${HF}gpt_neo`, 'gpt_neo: window_size 0', 'window_size', 0, 'at least 1'],
+      [`${HF}gpt_neo`, 'gpt_neo: attention_types count 1e15', 'attention_types', [[['global', 'local'], 1e15]], 'more than 2 layers'],
+    ]),
     // A stored attention_layers replaces attention_types' expansion in transformers 5.18.
     kept(`${HF}gpt_neo`, 'gpt_neo: attention_types absent, attention_layers stored', (c) =>
       setPath(c as Json, 'attention_types', undefined),
@@ -451,12 +399,9 @@ function findings(): Case[] {
       (c) => ({ ...c, attention_types: [[['local', 'global'], 1]] }),
       field('attention_layers', 'attention_types expands to \\[local, global\\]'),
     ),
-    refused(
-      `${HF}gpt_neo`,
-      'gpt_neo: attention_layers of 1 layer',
-      (c) => ({ ...c, attention_layers: ['global'] }),
-      field('attention_layers', 'lists 1 layers, but num_layers is 2'),
-    ),
+    ...badFields([
+      [`${HF}gpt_neo`, 'gpt_neo: attention_layers of 1 layer', 'attention_layers', ['global'], 'lists 1 layers, but num_layers is 2'],
+    ]),
     refused(
       `${HF}gpt_neo`,
       'gpt_neo: attention_types "sparse"',
@@ -464,9 +409,11 @@ function findings(): Case[] {
       field('attention_types[0]', 'does not implement'),
     ),
     // Norms.
-    refused(gpt2, 'gpt2: layer_norm_epsilon 0', (c) => ({ ...c, layer_norm_epsilon: 0 }), field('layer_norm_epsilon', 'greater than 0')),
-    refused(gpt2, 'gpt2: layer_norm_epsilon 1e300', (c) => ({ ...c, layer_norm_epsilon: 1e300 }), field('layer_norm_epsilon', 'at most 1')),
-    refused(`${HF}llama`, 'llama: rms_norm_eps -1e-6', (c) => ({ ...c, rms_norm_eps: -1e-6 }), field('rms_norm_eps', 'greater than 0')),
+    ...badFields([
+      [gpt2, 'gpt2: layer_norm_epsilon 0', 'layer_norm_epsilon', 0, 'greater than 0'],
+      [gpt2, 'gpt2: layer_norm_epsilon 1e300', 'layer_norm_epsilon', 1e300, 'at most 1'],
+      [`${HF}llama`, 'llama: rms_norm_eps -1e-6', 'rms_norm_eps', -1e-6, 'greater than 0'],
+    ]),
     // Biases and heads the weights do not have.
     refused(
       `${HF}llama`,
@@ -480,18 +427,10 @@ function findings(): Case[] {
       (c) => ({ ...c, tie_word_embeddings: false }),
       (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /'lm_head\.weight'/],
     ),
-    refused(
-      `${HF}mixtral`,
-      'mixtral: num_experts_per_tok 5 > 4 experts',
-      (c) => ({ ...c, num_experts_per_tok: 5 }),
-      field('num_experts_per_tok', 'at most'),
-    ),
-    refused(
-      `${HF}mixtral`,
-      'mixtral: norm_topk_prob false',
-      (c) => ({ ...c, norm_topk_prob: false }),
-      field('norm_topk_prob', 'implements only'),
-    ),
+    ...badFields([
+      [`${HF}mixtral`, 'mixtral: num_experts_per_tok 5 > 4 experts', 'num_experts_per_tok', 5, 'at most'],
+      [`${HF}mixtral`, 'mixtral: norm_topk_prob false', 'norm_topk_prob', false, 'implements only'],
+    ]),
     // The TransformerLens fixtures' checkpoints.
     // Bias fields a family's transformers classes never read are inert (transformers 5.18 builds
     // Qwen2's q/k/v biases and no others, Mistral's none, Qwen3's no MLP biases, whatever the
@@ -519,18 +458,10 @@ function findings(): Case[] {
       (c) => ({ ...c, mlp_bias: true }),
       (dir) => [new RegExp(`${re(dir)}/model\\.safetensors`), /mlp\.gate_proj\.bias/],
     ),
-    refused(
-      `${TL}gemma2`,
-      'tl/gemma2: query_pre_attn_scalar "16"',
-      (c) => ({ ...c, query_pre_attn_scalar: '16' }),
-      field('query_pre_attn_scalar', 'finite number'),
-    ),
-    refused(
-      `${TL}gpt_neox`,
-      'tl/gpt_neox: use_parallel_residual "yes"',
-      (c) => ({ ...c, use_parallel_residual: 'yes' }),
-      field('use_parallel_residual', 'true or false'),
-    ),
+    ...badFields([
+      [`${TL}gemma2`, 'tl/gemma2: query_pre_attn_scalar "16"', 'query_pre_attn_scalar', '16', 'finite number'],
+      [`${TL}gpt_neox`, 'tl/gpt_neox: use_parallel_residual "yes"', 'use_parallel_residual', 'yes', 'true or false'],
+    ]),
     // glassbox's own format: the config's fields are read like any other.
     ...glassboxFormat(),
   ];

@@ -3,7 +3,7 @@
  * formatting and URL queries.
  */
 import { createContext, useContext, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
-import { ApiError, type ModelInfo, type Prompt, type TokenRef } from './api';
+import { ApiError, type Generation, type ModelInfo, type Prompt, type TokenRef } from './api';
 import { VIEWS, type ViewId } from './router';
 
 export const ModelContext = createContext<ModelInfo | null>(null);
@@ -397,4 +397,137 @@ export function withParams(params: URLSearchParams, values: Record<string, strin
     else p.set(k, String(v));
   }
   return p;
+}
+
+/** A form field's value and setter (what `useViewForm`'s `field(name)` gives). */
+export interface FieldState<T> {
+  value: T;
+  onChange(value: T): void;
+}
+
+/** The fields a prompt view's form starts and ends with: the prompt (test id "prompt"), the view's own fields, "prepend BOS". */
+export function PromptFields({
+  prompt,
+  bos,
+  hint = 'Enter runs',
+  children,
+}: {
+  prompt: FieldState<string>;
+  bos: FieldState<boolean>;
+  hint?: ReactNode;
+  children?: ReactNode;
+}) {
+  return (
+    <>
+      <PromptField label="Prompt" {...prompt} testId="prompt" hint={hint} />
+      {children}
+      <BosField {...bos} />
+    </>
+  );
+}
+
+/**
+ * A table with a row per prompt position: the position, its token (and `tokenNote(pos)` after
+ * it), then the view's cells for that position (`cells(pos)`, under `headers`). `selected` marks a
+ * row; `onSelect` makes rows pick their position.
+ */
+export function TokenTable({
+  tokens,
+  strTokens,
+  headers,
+  cells,
+  tokenNote,
+  selected,
+  onSelect,
+  testId,
+  rowTestId,
+}: {
+  tokens: number[];
+  strTokens: string[] | null | undefined;
+  headers: ReactNode[];
+  cells: (pos: number) => ReactNode;
+  tokenNote?: (pos: number) => ReactNode;
+  selected?: number;
+  onSelect?: (pos: number) => void;
+  testId: string;
+  rowTestId: string;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className="table" data-testid={testId}>
+        <thead>
+          <tr>
+            <th>pos</th>
+            <th>token</th>
+            {headers.map((h, j) => (
+              <th key={j}>{h}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {tokens.map((id, pos) => (
+            <tr
+              key={pos}
+              data-testid={rowTestId}
+              data-pos={pos}
+              className={selected === undefined ? undefined : pos === selected ? 'selected' : ''}
+              onClick={onSelect ? () => onSelect(pos) : undefined}
+            >
+              <td className="num">{pos}</td>
+              <td>
+                <code>{showTok(strTokens?.[pos] ?? null, id)}</code>
+                {tokenNote?.(pos)}
+              </td>
+              {cells(pos)}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A continuation after its prompt, in a card (steering's unsteered and steered runs). */
+export function GenerationCard({
+  title,
+  className,
+  prompt,
+  generation,
+  testId,
+  heading: Heading = 'h3',
+}: {
+  title: ReactNode;
+  className: string;
+  prompt: string;
+  generation: Generation;
+  testId: string;
+  heading?: 'h3' | 'h4';
+}) {
+  return (
+    <div className={className}>
+      <Heading>{title}</Heading>
+      <p className="generation">
+        <span className="gen-prompt">{prompt}</span>
+        <span className="gen-new" data-testid={testId}>
+          {generation.text ?? generation.tokens.join(' ')}
+        </span>
+      </p>
+    </div>
+  );
+}
+
+/** A small table: a header row of `headers`, then the rows given as children. */
+export function CompactTable({ headers, testId, children }: { headers: ReactNode[]; testId?: string; children: ReactNode }) {
+  return (
+    <table className="table compact" data-testid={testId}>
+      <thead>
+        <tr>
+          {headers.map((h, j) => (
+            <th key={j}>{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  );
 }

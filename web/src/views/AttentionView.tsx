@@ -7,11 +7,10 @@ import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
 import { hrefOf, navigate, read, type Route } from '../router';
 import {
-  BosField,
   headOptions,
   layerOptions,
   posLabels,
-  PromptField,
+  PromptFields,
   queryOf,
   range,
   Select,
@@ -191,12 +190,7 @@ export function AttentionView({ route }: { route: Route }) {
     <ViewFrame
       lede="Where each head moves information from: row = destination (query) token, column = source (key) token."
       run={view}
-      fields={
-        <>
-          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
-          <BosField {...field('bos')} />
-        </>
-      }
+      fields={<PromptFields prompt={field('prompt')} bos={field('bos')} />}
     >
       {data && mainSpec ? (
         <>

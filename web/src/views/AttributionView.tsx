@@ -6,7 +6,7 @@ import { useMemo } from 'react';
 import { api } from '../api';
 import { vl, VegaChart, type Datum } from '../chart';
 import type { Route } from '../router';
-import { BosField, fmtNum, NumberField, PromptField, showTok, Stat, TextField, TokenChips, toTokenRef, useModel, ViewFrame } from '../ui';
+import { fmtNum, NumberField, PromptFields, showTok, Stat, TextField, TokenChips, toTokenRef, useModel, ViewFrame } from '../ui';
 import { answerState, bosQuery, promptState, useViewForm } from '../useViewForm';
 import { attentionHref, HeadLink } from './AttentionView';
 
@@ -110,8 +110,7 @@ export function AttributionView({ route }: { route: Route }) {
       }
       run={view}
       fields={
-        <>
-          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
+        <PromptFields prompt={field('prompt')} bos={field('bos')}>
           <TextField
             label="Answer token"
             {...field('answer')}
@@ -120,8 +119,7 @@ export function AttributionView({ route }: { route: Route }) {
           />
           <TextField label="Wrong token (optional)" {...field('wrong')} testId="wrong" hint="logit difference against it" />
           <NumberField label="Position" {...field('pos')} testId="pos" />
-          <BosField {...field('bos')} />
-        </>
+        </PromptFields>
       }
     >
       {data && barSpec ? (

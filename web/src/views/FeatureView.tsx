@@ -12,6 +12,7 @@ import { ActivationText, featureHref, fmtAct, useSaes } from '../features';
 import { navigate, read, type Route } from '../router';
 import {
   ErrorBox,
+  GenerationCard,
   Loading,
   NumberField,
   PromptField,
@@ -288,26 +289,26 @@ function SteerBox({ page, route }: { page: FeaturePageResult; route: Route }) {
       <Loading on={state.loading} label="Generating…" />
       {state.data ? (
         <div className="two-col">
-          <div className="card">
-            <h4>Unsteered</h4>
-            <p className="generation">
-              <span className="gen-prompt">{urlState.prompt ?? ''}</span>
-              <span className="gen-new" data-testid="feature-unsteered">
-                {state.data.unsteered.text ?? state.data.unsteered.tokens.join(' ')}
-              </span>
-            </p>
-          </div>
-          <div className="card steered">
-            <h4>
-              Steered (scale <span data-testid="feature-steer-scale">{state.data.scale}</span>)
-            </h4>
-            <p className="generation">
-              <span className="gen-prompt">{urlState.prompt ?? ''}</span>
-              <span className="gen-new" data-testid="feature-steered">
-                {state.data.steered.text ?? state.data.steered.tokens.join(' ')}
-              </span>
-            </p>
-          </div>
+          <GenerationCard
+            heading="h4"
+            title="Unsteered"
+            className="card"
+            prompt={urlState.prompt ?? ''}
+            generation={state.data.unsteered}
+            testId="feature-unsteered"
+          />
+          <GenerationCard
+            heading="h4"
+            title={
+              <>
+                Steered (scale <span data-testid="feature-steer-scale">{state.data.scale}</span>)
+              </>
+            }
+            className="card steered"
+            prompt={urlState.prompt ?? ''}
+            generation={state.data.steered}
+            testId="feature-steered"
+          />
         </div>
       ) : null}
     </section>

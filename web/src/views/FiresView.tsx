@@ -7,7 +7,7 @@
 import { api, type FiresResult } from '../api';
 import { ActivationText, featureHref, fmtAct, useSaes } from '../features';
 import { navigate, read, type Route } from '../router';
-import { BosField, NumberField, PromptField, showTok, useModel, ViewFrame, withParams } from '../ui';
+import { NumberField, PromptFields, TokenTable, useModel, ViewFrame, withParams } from '../ui';
 import { bosQuery, promptState, useViewForm } from '../useViewForm';
 
 /** The highlighted feature in the URL: `hl=SAE:FEATURE`. */
@@ -48,9 +48,9 @@ export function FiresView({ route }: { route: Route }) {
       runLabel="Find features"
       fields={
         <>
-          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs, Shift+Enter adds a line" />
-          <NumberField label="features per token" {...field('k')} testId="fires-k" min={1} max={model.limits.maxTopK} />
-          <BosField {...field('bos')} />
+          <PromptFields prompt={field('prompt')} bos={field('bos')} hint="Enter runs, Shift+Enter adds a line">
+            <NumberField label="features per token" {...field('k')} testId="fires-k" min={1} max={model.limits.maxTopK} />
+          </PromptFields>
         </>
       }
     >
@@ -85,65 +85,53 @@ function FiresResults({ data, onHighlight }: { data: FiresResult; onHighlight: (
           </p>
         </div>
       ) : null}
-      <div className="table-wrap">
-        <table className="table" data-testid="fires-table">
-          <thead>
-            <tr>
-              <th>pos</th>
-              <th>token</th>
-              {data.saes.map((s) => (
-                <th key={s.id}>{s.id}</th>
+      <TokenTable
+        tokens={data.tokens}
+        strTokens={strs}
+        headers={data.saes.map((s) => s.id)}
+        testId="fires-table"
+        rowTestId="fires-row"
+        tokenNote={(pos) =>
+          hl ? (
+            <span className="muted" data-testid="fires-row-hl">
+              {' '}
+              {fmtAct(hl.acts[pos])}
+            </span>
+          ) : null
+        }
+        cells={(pos) =>
+          data.saes.map((s) => (
+            <td key={s.id} data-testid="fires-cell" data-sae={s.id}>
+              {s.top[pos]!.length === 0 ? <span className="muted">none</span> : null}
+              {s.top[pos]!.map((f) => (
+                <span
+                  key={f.feature}
+                  className={`fire${hl && hl.sae === s.id && hl.feature === f.feature ? ' selected' : ''}`}
+                  data-testid="fires-feature"
+                  data-feature={f.feature}
+                  data-act={f.act ?? ''}
+                >
+                  <a href={featureHref(s.id, f.feature)} data-testid="fires-link">
+                    #{f.feature}
+                  </a>{' '}
+                  <span className="num" data-testid="fires-act">
+                    {fmtAct(f.act)}
+                  </span>
+                  <button
+                    type="button"
+                    className="link"
+                    title="highlight this feature across the prompt"
+                    onClick={() => onHighlight(s.id, f.feature)}
+                    data-testid="fires-hl"
+                  >
+                    ◐
+                  </button>
+                </span>
               ))}
-            </tr>
-          </thead>
-          <tbody>
-            {data.tokens.map((id, pos) => (
-              <tr key={pos} data-testid="fires-row" data-pos={pos}>
-                <td className="num">{pos}</td>
-                <td>
-                  <code>{showTok(strs?.[pos] ?? null, id)}</code>
-                  {hl ? (
-                    <span className="muted" data-testid="fires-row-hl">
-                      {' '}
-                      {fmtAct(hl.acts[pos])}
-                    </span>
-                  ) : null}
-                </td>
-                {data.saes.map((s) => (
-                  <td key={s.id} data-testid="fires-cell" data-sae={s.id}>
-                    {s.top[pos]!.length === 0 ? <span className="muted">none</span> : null}
-                    {s.top[pos]!.map((f) => (
-                      <span
-                        key={f.feature}
-                        className={`fire${hl && hl.sae === s.id && hl.feature === f.feature ? ' selected' : ''}`}
-                        data-testid="fires-feature"
-                        data-feature={f.feature}
-                        data-act={f.act ?? ''}
-                      >
-                        <a href={featureHref(s.id, f.feature)} data-testid="fires-link">
-                          #{f.feature}
-                        </a>{' '}
-                        <span className="num" data-testid="fires-act">
-                          {fmtAct(f.act)}
-                        </span>
-                        <button
-                          type="button"
-                          className="link"
-                          title="highlight this feature across the prompt"
-                          onClick={() => onHighlight(s.id, f.feature)}
-                          data-testid="fires-hl"
-                        >
-                          ◐
-                        </button>
-                      </span>
-                    ))}
-                  </td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+            </td>
+          ))
+        }
+      />
     </>
   );
 }

@@ -8,11 +8,11 @@ import { api } from '../api';
 import { step, vl, VegaChart, type Datum } from '../chart';
 import { navigate, read, type Route } from '../router';
 import {
-  BosField,
+  CompactTable,
   fmtProb,
   NumberField,
   posLabels,
-  PromptField,
+  PromptFields,
   showTok,
   TextField,
   TokenChips,
@@ -135,8 +135,7 @@ export function LogitLensView({ route }: { route: Route }) {
       }
       run={view}
       fields={
-        <>
-          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs" />
+        <PromptFields prompt={field('prompt')} bos={field('bos')}>
           <NumberField label="top-k" {...field('k')} testId="topk" min={1} max={model.limits.maxTopK} />
           <TextField
             label="Track token (optional)"
@@ -144,8 +143,7 @@ export function LogitLensView({ route }: { route: Route }) {
             testId="track"
             hint={model.hasTokenizer ? 'its probability and rank at every layer; one token, #id for an id' : 'a token id'}
           />
-          <BosField {...field('bos')} />
-        </>
+        </PromptFields>
       }
     >
       {data && spec ? (
@@ -164,28 +162,19 @@ export function LogitLensView({ route }: { route: Route }) {
                 {lensLabel(data.labels[cell.li]!)}, position {cell.pos}{' '}
                 <code>{showTok(data.strTokens?.[cell.pos] ?? null, data.tokens[cell.pos])}</code>
               </h3>
-              <table className="table compact">
-                <thead>
-                  <tr>
-                    <th>#</th>
-                    <th>token</th>
-                    <th>probability</th>
+              <CompactTable headers={['#', 'token', 'probability']}>
+                {selected.map((t, j) => (
+                  <tr key={j} data-testid="lens-topk-row" data-token={t.token}>
+                    <td className="num">{j + 1}</td>
+                    <td>
+                      <code data-testid="lens-tok">{showTok(t.str, t.token)}</code>
+                    </td>
+                    <td className="num" data-testid="lens-prob">
+                      {fmtProb(t.prob)}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {selected.map((t, j) => (
-                    <tr key={j} data-testid="lens-topk-row" data-token={t.token}>
-                      <td className="num">{j + 1}</td>
-                      <td>
-                        <code data-testid="lens-tok">{showTok(t.str, t.token)}</code>
-                      </td>
-                      <td className="num" data-testid="lens-prob">
-                        {fmtProb(t.prob)}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </CompactTable>
             </div>
           ) : null}
           {data.tracked ? (
@@ -194,28 +183,19 @@ export function LogitLensView({ route }: { route: Route }) {
                 <code>{showTok(data.tracked.str, data.tracked.token)}</code> across the layers, position {cell.pos}{' '}
                 <code>{showTok(data.strTokens?.[cell.pos] ?? null, data.tokens[cell.pos])}</code>
               </h3>
-              <table className="table compact">
-                <thead>
-                  <tr>
-                    <th>residual stream</th>
-                    <th>probability</th>
-                    <th>rank</th>
+              <CompactTable headers={['residual stream', 'probability', 'rank']}>
+                {data.labels.map((label, li) => (
+                  <tr key={label} data-testid="lens-track-row" data-li={li}>
+                    <td>{lensLabel(label)}</td>
+                    <td className="num" data-testid="lens-track-prob">
+                      {fmtProb(data.tracked!.prob[li]![cell.pos])}
+                    </td>
+                    <td className="num" data-testid="lens-track-rank">
+                      {data.tracked!.rank[li]![cell.pos] ?? '—'}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {data.labels.map((label, li) => (
-                    <tr key={label} data-testid="lens-track-row" data-li={li}>
-                      <td>{lensLabel(label)}</td>
-                      <td className="num" data-testid="lens-track-prob">
-                        {fmtProb(data.tracked!.prob[li]![cell.pos])}
-                      </td>
-                      <td className="num" data-testid="lens-track-rank">
-                        {data.tracked!.rank[li]![cell.pos] ?? '—'}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </CompactTable>
             </div>
           ) : null}
         </>

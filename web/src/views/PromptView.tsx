@@ -3,7 +3,7 @@ import { useMemo } from 'react';
 import { api } from '../api';
 import { vl, VegaChart } from '../chart';
 import { navigate, read, type Route } from '../router';
-import { BosField, fmtProb, NumberField, PromptField, showTok, TokenChips, useModel, ViewFrame, withParams } from '../ui';
+import { fmtProb, NumberField, PromptFields, showTok, TokenChips, TokenTable, useModel, ViewFrame, withParams } from '../ui';
 import { promptState, promptTopK, useViewForm } from '../useViewForm';
 
 /** A probability as a background: white at 0 to deep blue at 1 (grey where there is none). */
@@ -60,9 +60,9 @@ export function PromptView({ route }: { route: Route }) {
       run={view}
       fields={
         <>
-          <PromptField label="Prompt" {...field('prompt')} testId="prompt" hint="Enter runs, Shift+Enter adds a line" />
-          <NumberField label="top-k" {...field('k')} testId="topk" min={1} max={model.limits.maxTopK} />
-          <BosField {...field('bos')} />
+          <PromptFields prompt={field('prompt')} bos={field('bos')} hint="Enter runs, Shift+Enter adds a line">
+            <NumberField label="top-k" {...field('k')} testId="topk" min={1} max={model.limits.maxTopK} />
+          </PromptFields>
         </>
       }
     >
@@ -100,50 +100,26 @@ export function PromptView({ route }: { route: Route }) {
           </h3>
           {spec ? <VegaChart spec={spec} testId="forward-chart" /> : null}
           <h3>Top {data.top[0]?.length ?? 0} next tokens at every position</h3>
-          <div className="table-wrap">
-            <table className="table" data-testid="forward-table">
-              <thead>
-                <tr>
-                  <th>pos</th>
-                  <th>token</th>
-                  {data.top[0]?.map((_, j) => (
-                    <th key={j}>#{j + 1}</th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {data.top.map((preds, pos) => (
-                  <tr
-                    key={pos}
-                    data-testid="forward-row"
-                    data-pos={pos}
-                    className={pos === sel ? 'selected' : ''}
-                    onClick={() => select(pos)}
-                  >
-                    <td className="num">{pos}</td>
-                    <td>
-                      <code>{showTok(data.strTokens?.[pos] ?? null, data.tokens[pos])}</code>
-                    </td>
-                    {preds.map((t, j) => (
-                      <td
-                        key={j}
-                        data-testid="pred"
-                        data-rank={j}
-                        data-token={t.token}
-                        title={`token id ${t.token}, p = ${t.prob ?? 'null'}`}
-                      >
-                        <code data-testid="pred-tok">{showTok(t.str, t.token)}</code>{' '}
-                        <span className="prob" data-testid="pred-prob">
-                          {fmtProb(t.prob)}
-                        </span>
-                        <span className="bar" style={{ width: `${Math.round((t.prob ?? 0) * 100)}%` }} aria-hidden="true" />
-                      </td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <TokenTable
+            tokens={data.tokens}
+            strTokens={data.strTokens}
+            headers={data.top[0]?.map((_, j) => `#${j + 1}`) ?? []}
+            testId="forward-table"
+            rowTestId="forward-row"
+            selected={sel}
+            onSelect={select}
+            cells={(pos) =>
+              data.top[pos]!.map((t, j) => (
+                <td key={j} data-testid="pred" data-rank={j} data-token={t.token} title={`token id ${t.token}, p = ${t.prob ?? 'null'}`}>
+                  <code data-testid="pred-tok">{showTok(t.str, t.token)}</code>{' '}
+                  <span className="prob" data-testid="pred-prob">
+                    {fmtProb(t.prob)}
+                  </span>
+                  <span className="bar" style={{ width: `${Math.round((t.prob ?? 0) * 100)}%` }} aria-hidden="true" />
+                </td>
+              ))
+            }
+          />
         </>
       ) : null}
     </ViewFrame>

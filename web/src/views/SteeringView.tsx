@@ -2,9 +2,20 @@
  * Steering: a difference-of-means vector (positive prompts' activations minus negative ones')
  * added at a layer while generating; the steered and unsteered continuations side by side.
  */
-import { api, type Generation } from '../api';
+import { api } from '../api';
 import { read, type Route } from '../router';
-import { fmtNum, layerOptions, NumberField, PromptField, PromptListField, Select, toPrompt, useModel, ViewFrame } from '../ui';
+import {
+  fmtNum,
+  GenerationCard,
+  layerOptions,
+  NumberField,
+  PromptField,
+  PromptListField,
+  Select,
+  toPrompt,
+  useModel,
+  ViewFrame,
+} from '../ui';
 import { useViewForm } from '../useViewForm';
 
 export const DEFAULT_POSITIVE = [
@@ -143,32 +154,5 @@ export function SteeringView({ route }: { route: Route }) {
         </>
       ) : null}
     </ViewFrame>
-  );
-}
-
-/** A continuation after its prompt. */
-function GenerationCard({
-  title,
-  className,
-  prompt,
-  generation,
-  testId,
-}: {
-  title: string;
-  className: string;
-  prompt: string;
-  generation: Generation;
-  testId: string;
-}) {
-  return (
-    <div className={className}>
-      <h3>{title}</h3>
-      <p className="generation">
-        <span className="gen-prompt">{prompt}</span>
-        <span className="gen-new" data-testid={testId}>
-          {generation.text ?? generation.tokens.join(' ')}
-        </span>
-      </p>
-    </div>
   );
 }
