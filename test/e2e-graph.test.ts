@@ -306,9 +306,12 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     await done();
   });
 
-  it('an intervention from the pane is refused as the server words it (no transcoders)', async () => {
+  it('an intervention from the pane is refused as the server words it (no transcoders); no feature store is asked for', async () => {
     const page = await open(`#/graph?slug=${SLUG}&clickedId=3_1_3`);
     assert.equal(await page.getByTestId('graph-no-transcoders').count(), 1);
+    // No feature stores either: the pane says how to build them, and asks the server for no page.
+    assert.match(await text(page, 'graph-feature-no-store'), /glassbox clt features DIR/);
+    assert.equal(await page.getByTestId('graph-feature-page').count(), 0);
     await page.getByTestId('graph-intervene-run').click();
     const error = page.getByTestId('graph-intervene').getByTestId('api-error');
     await error.waitFor();
