@@ -5,6 +5,9 @@
  * the bottom and logits at the top, columns by position), hover and click showing exactly the
  * JSON's links of a node, pins and supernodes written to the URL and restored from it in a new
  * page, and an intervention refused as the server words it (this server has no transcoders).
+ * With transcoders (and their feature stores, `glassbox clt features`): a prompt traced into the
+ * graph the library computes, an intervention from the pane, and a feature node's pane showing
+ * the numbers GET /api/graph/features serves (contexts, histogram, logit effects, within 1e-4).
  * Screenshots go to test-artifacts/screenshots (or $E2E_SCREENSHOTS).
  *
  * Needs Chromium (`apt-get install chromium`, or CHROMIUM_PATH); without it these tests fail.
@@ -22,6 +25,8 @@ import { loadModel } from '../src/model/index.js';
 import { saveSae } from '../src/sae/formats.js';
 import { attribute, graphToJson, intervene, pruneGraph } from '../src/circuits/index.js';
 import { loadTracingTranscoders } from '../src/circuits/load-transcoders.js';
+import { collectTranscoderFeatures, saveTranscoderFeatureStores } from '../src/sae/clt/features.js';
+import type { FeaturePageResult } from '../src/server/schemas.js';
 
 const GRAPH = handGraph();
 const SLUG = GRAPH.metadata.slug;
@@ -301,9 +306,12 @@ describe('Graph view in a browser', { timeout: 180_000 }, () => {
     await done();
   });
 
-  it('an intervention from the pane is refused as the server words it (no transcoders)', async () => {
+  it('an intervention from the pane is refused as the server words it (no transcoders); no feature store is asked for', async () => {
     const page = await open(`#/graph?slug=${SLUG}&clickedId=3_1_3`);
     assert.equal(await page.getByTestId('graph-no-transcoders').count(), 1);
+    // No feature stores either: the pane says how to build them, and asks the server for no page.
+    assert.match(await text(page, 'graph-feature-no-store'), /glassbox clt features DIR/);
+    assert.equal(await page.getByTestId('graph-feature-page').count(), 0);
     await page.getByTestId('graph-intervene-run').click();
     const error = page.getByTestId('graph-intervene').getByTestId('api-error');
     await error.waitFor();
@@ -320,6 +328,8 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
   let context: BrowserContext;
   const pages: TrackedPage[] = [];
   const PROMPT = 'The cat sat on the mat, and the cat';
+  /** The slug of the graph the first test traces. */
+  let traced = '';
 
   before(async () => {
     browser = await launchChromium();
@@ -329,6 +339,18 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
     // Random per-layer transcoders (12 features a layer) for the default model, in SAELens layout.
     const model = await loadModel('default');
     randomPltSaes(model, 11).forEach((sae, l) => saveSae(sae, join(dir, `layer_${l}`)));
+    // Their feature stores, over a little text (what `glassbox clt features DIR` writes).
+    const text = 'The cat sat on the mat. The dog sat on the log. A cat and a dog sat on the mat, and the cat slept. ';
+    const corpus = Int32Array.from(model.tokenizer!.encode(text.repeat(12), { prependBos: false }));
+    const stores = collectTranscoderFeatures(model, loadTracingTranscoders(dir), corpus, {
+      contextSize: 32,
+      batchSize: 4,
+      topK: 5,
+      before: 4,
+      after: 2,
+      logitEffects: 5,
+    });
+    saveTranscoderFeatureStores(stores, dir);
     server = await serveCli('--transcoders', dir);
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   });
@@ -351,6 +373,7 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
     await page.locator('[data-testid="graph-explorer"][data-ready="true"]').waitFor({ timeout: 120_000 });
     const slug = new URLSearchParams(new URL(page.url()).hash.split('?')[1]).get('slug')!;
     assert.match(slug, /^[0-9a-f-]{36}$/);
+    traced = slug;
     assert.equal(new URLSearchParams(new URL(page.url()).hash.split('?')[1]).get('prompt'), PROMPT);
     const served = (await (await fetch(new URL(`/api/graphs/${slug}`, server.url))).json()) as {
       metadata: { prompt_token_ids: number[] };
@@ -407,6 +430,93 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
       rows.map((x) => x[1]),
       top(r.logits),
     );
+    const errors = pages.flatMap((p) => p.errors);
+    for (const p of pages.splice(0)) await p.page.close();
+    assert.deepEqual(errors, []);
+  });
+  it("a feature node's pane shows its contexts, histogram and logit effects from the feature store, as the API serves them", async () => {
+    assert.ok(traced, 'the trace test ran first');
+    const graph = (await (await fetch(new URL(`/api/graphs/${traced}`, server.url))).json()) as {
+      nodes: { node_id: string; feature_type: string; layer: string; activation: number | null }[];
+    };
+    const list = (await (await fetch(new URL('/api/graphs', server.url))).json()) as { featureStore: boolean };
+    assert.equal(list.featureStore, true);
+    // The most active feature node whose feature fired on the store's corpus.
+    const candidates = graph.nodes
+      .filter((n) => n.feature_type === 'cross layer transcoder')
+      .sort((a, b) => (b.activation ?? 0) - (a.activation ?? 0));
+    let node: (typeof candidates)[number] | undefined;
+    let want: FeaturePageResult | undefined;
+    for (const n of candidates) {
+      const r = (await (
+        await fetch(new URL(`/api/graph/features/${n.layer}/${n.node_id.split('_')[1]}`, server.url))
+      ).json()) as FeaturePageResult;
+      if (r.fireCount! > 0) {
+        [node, want] = [n, r];
+        break;
+      }
+    }
+    assert.ok(node && want, 'a feature node whose feature fired on the store');
+    const tracked = await openPage(context, new URL(`#/graph?slug=${traced}&clickedId=${node.node_id}`, server.url).toString());
+    pages.push(tracked);
+    const page = tracked.page;
+    const pane = page.getByTestId('graph-feature-page');
+    await pane.waitFor({ timeout: 60_000 });
+    assert.equal(await text(page, 'graph-feature-fires'), String(want.fireCount));
+
+    // Contexts: every token's id and activation.
+    const contexts = await pane
+      .getByTestId('graph-feature-context')
+      .evaluateAll((els) =>
+        els.map((e) =>
+          [...e.querySelectorAll('[data-testid="act-tok"]')].map((t) => [Number(t.getAttribute('data-token')), t.getAttribute('data-act')]),
+        ),
+      );
+    const wantContexts = want.groups.flatMap((g) => g.contexts);
+    assert.equal(contexts.length, wantContexts.length);
+    contexts.forEach((c, i) => {
+      const w = wantContexts[i]!.tokens;
+      assert.deepEqual(
+        c.map((t) => t[0]),
+        w.map((t) => t.id),
+      );
+      c.forEach(([, act], j) =>
+        assert.ok(Math.abs(Number(act || 0) - (w[j]!.act ?? 0)) <= 1e-4, `context ${i} token ${j}: ${act} vs ${w[j]!.act}`),
+      );
+    });
+
+    // Histogram: the non-empty range of bins, with their counts.
+    const bins = await pane
+      .getByTestId('hist-bin')
+      .evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-bin')), Number(e.getAttribute('data-count'))]));
+    assert.ok(bins.length > 0);
+    bins.forEach(([b, c]) => assert.equal(c, want!.histogram!.counts[b!]));
+    assert.equal(
+      bins.reduce((a, [, c]) => a + c!, 0),
+      want.histogram!.counts.reduce((a, c) => a + c, 0),
+    );
+
+    // Logit effects: the promoted and suppressed tokens and their values.
+    for (const [testId, side] of [
+      ['logits-pos', want.logits!.positive],
+      ['logits-neg', want.logits!.negative],
+    ] as const) {
+      const rows = await pane
+        .getByTestId(testId)
+        .getByTestId('logit-row')
+        .evaluateAll((els) =>
+          els.map((e) => [
+            Number(e.getAttribute('data-token')),
+            Number(e.querySelector('[data-testid="logit-value"]')!.getAttribute('data-value')),
+          ]),
+        );
+      assert.deepEqual(
+        rows.map((r) => r[0]),
+        side.map((t) => t.id),
+      );
+      rows.forEach(([, v], i) => assert.ok(Math.abs(v! - side[i]!.value!) <= 1e-4, `${testId} ${i}: ${v} vs ${side[i]!.value}`));
+    }
+    await screenshot(page, 'graph-feature-pane');
     const errors = pages.flatMap((p) => p.errors);
     for (const p of pages.splice(0)) await p.page.close();
     assert.deepEqual(errors, []);

@@ -2,8 +2,10 @@
  * `glassbox clt train MODEL --out DIR`: trains a cross-layer transcoder (or, with --per-layer, a
  * set of per-layer transcoders) on every MLP of a model (`trainClt`), then evaluates it
  * (`evaluateClt`: per-layer FVU and L0, CE-loss recovered with every MLP replaced) and writes
- * DIR/eval.json. `glassbox clt eval DIR` evaluates a saved set.
+ * DIR/eval.json. `glassbox clt eval DIR` evaluates a saved set. `glassbox clt features DIR` builds
+ * a feature store per layer (DIR/features/layer-l) for the Graph view's node pane.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -16,6 +18,11 @@ import { activationStore } from '../sae/training/activation-store.js';
 import { defaultCorpusContexts } from '../sae/contexts.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
+import { checkTracingPair } from '../circuits/replacement.js';
+import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
+import { collectTranscoderFeatures, featureStoreDir, saveTranscoderFeatureStores } from '../sae/clt/features.js';
+import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
+import { collectionProgress, corpusFor, formatStoreSummary } from './sae.js';
 
 interface CltTrainFlags {
   out: string;
@@ -73,7 +80,7 @@ function printReport(where: string, r: CltEvalReport): void {
 
 /** Registers `glassbox clt train` and `glassbox clt eval`. */
 export function registerClt(program: Command): Command {
-  const clt = program.command('clt').description('cross-layer transcoders: train and evaluate (circuit tracing)');
+  const clt = program.command('clt').description('cross-layer transcoders: train, evaluate, build feature stores (circuit tracing)');
   clt
     .command('train')
     .description('train a cross-layer transcoder on every MLP of MODEL, then evaluate it (DIR/eval.json)')
@@ -161,5 +168,83 @@ export function registerClt(program: Command): Command {
       const rows = evalRows(m, f.dataset, intFlag('context-size', f.contextSize, 2), intFlag('eval-rows', f.evalRows)!);
       printReport(`${dir}:`, evaluateClt(m, set, rows));
     });
+  clt
+    .command('features')
+    .description(
+      "build a feature store per layer of a transcoder set (DIR/features/layer-L): every feature's top contexts, histogram, density, logit effects",
+    )
+    .argument('<dir>', 'transcoders: a CLT directory (`glassbox clt train`) or one per-layer transcoder sub-directory per layer')
+    .option('--model <model>', "'default', a model directory or a hub id", 'default')
+    .option('--tokens <n>', 'tokens to run through the model', '65536')
+    .option('--batch-size <n>', 'contexts per forward pass', '8')
+    .option('--context-size <n>', "tokens per context, BOS included (default 128, at most the model's context)")
+    .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
+    .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
+    .option('--include-special', 'count BOS / EOS / padding positions too')
+    .option('--top-k <n>', 'contexts kept per feature', '20')
+    .option('--before <n>', 'tokens shown before the max-activating token', '10')
+    .option('--after <n>', 'tokens shown after it', '5')
+    .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
+    .option('--checkpoint-every <n>', 'write the collection state to DIR/features/.checkpoint every n batches (0: never)', '50')
+    .option('--resume', 'continue a stopped run from DIR/features/.checkpoint (same flags)')
+    .option('--no-progress', 'no progress bar')
+    .action(async (dir: string, f: CltFeaturesFlags) => {
+      const tokens = intFlag('tokens', f.tokens)!;
+      const batchSize = intFlag('batch-size', f.batchSize)!;
+      const requested = intFlag('context-size', f.contextSize, 2);
+      const every = intFlag('checkpoint-every', f.checkpointEvery, 0)!;
+      const collector = {
+        topK: intFlag('top-k', f.topK)!,
+        before: intFlag('before', f.before, 0)!,
+        after: intFlag('after', f.after, 0)!,
+        logitEffects: intFlag('logit-tokens', f.logitTokens, 0)!,
+      };
+      const set = loadTracingTranscoders(dir);
+      const model = await loadModel(f.model);
+      checkTracingPair(model, set);
+      const contextSize = Math.min(requested ?? 128, model.cfg.nCtx);
+      if (requested !== undefined && contextSize < requested)
+        throw new Error(`--context-size ${requested} exceeds the model's context of ${model.cfg.nCtx}`);
+      const { source, description } = corpusFor(model, f);
+      const checkpointDir = join(dir, 'features', '.checkpoint');
+      if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
+        throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
+      const t0 = performance.now();
+      const { onBatch, stop } = await collectionProgress(f.progress, batchSize * contextSize);
+      const stores = collectTranscoderFeatures(model, set, source, {
+        batches: Math.max(1, Math.ceil(tokens / (batchSize * contextSize))),
+        batchSize,
+        contextSize,
+        excludeSpecial: !f.includeSpecial,
+        ...collector,
+        modelName: f.model,
+        transcodersPath: dir,
+        description,
+        onBatch,
+        ...(every > 0 || f.resume ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
+        ...(f.resume ? { resume: true } : {}),
+      });
+      stop();
+      saveTranscoderFeatureStores(stores, dir);
+      stores.forEach((s, l) => console.log(`layer ${l}: ${formatStoreSummary(s, featureStoreDir(dir, l))}\n`));
+      console.log(`${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    });
   return clt;
+}
+
+interface CltFeaturesFlags {
+  model: string;
+  tokens: string;
+  batchSize: string;
+  contextSize?: string;
+  text?: string;
+  tokenFile?: string;
+  includeSpecial?: boolean;
+  topK: string;
+  before: string;
+  after: string;
+  logitTokens: string;
+  checkpointEvery: string;
+  resume?: boolean;
+  progress: boolean;
 }

@@ -125,6 +125,36 @@ async function prepare(f: RunFlags): Promise<{
 
 const seconds = (t0: number): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
 
+/**
+ * The progress bar of a feature collection (on stderr, when it is a terminal and `progress` is
+ * set): `onBatch` for the collector (a resumed run starts the bar where the checkpoint stood, and
+ * the rate counts only the batches run now), `stop` when done.
+ */
+export async function collectionProgress(
+  progress: boolean,
+  tokensPerBatch: number,
+): Promise<{ onBatch: (done: number, total: number) => void; stop: () => void }> {
+  const bar =
+    progress && process.stderr.isTTY
+      ? await stderrBar('features [{bar}] {percentage}% | batch {value}/{total} | {rate} tokens/s | ETA {eta_formatted}', 5)
+      : null;
+  const t0 = performance.now();
+  let started = false;
+  let firstDone = 0;
+  const onBatch = (done: number, total: number) => {
+    if (!bar) return;
+    if (!started) {
+      started = true;
+      firstDone = done;
+      bar.start(total, done, { rate: '-' });
+      return;
+    }
+    const secs = (performance.now() - t0) / 1000;
+    bar.update(done, { rate: (((done - firstDone) * tokensPerBatch) / Math.max(secs, 1e-9)).toFixed(0) });
+  };
+  return { onBatch, stop: () => bar?.stop() };
+}
+
 /** A summary of a feature store (what `glassbox sae features` prints). */
 export function formatStoreSummary(store: FeatureStore, dir: string): string {
   const m = store.meta;
@@ -218,23 +248,7 @@ export function registerSae(program: Command): Command {
         const checkpointDir = join(f.out, '.checkpoint');
         if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
           throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
-        const bar =
-          f.progress && process.stderr.isTTY
-            ? await stderrBar('features [{bar}] {percentage}% | batch {value}/{total} | {rate} tokens/s | ETA {eta_formatted}', 5)
-            : null;
-        let started = false;
-        let firstDone = 0;
-        const onBatch = (done: number, total: number) => {
-          if (!bar) return;
-          if (!started) {
-            started = true;
-            firstDone = done;
-            bar.start(total, done, { rate: '-' });
-            return;
-          }
-          const secs = (performance.now() - t0) / 1000;
-          bar.update(done, { rate: (((done - firstDone) * p.batchSize * p.contextSize) / Math.max(secs, 1e-9)).toFixed(0) });
-        };
+        const { onBatch, stop } = await collectionProgress(f.progress, p.batchSize * p.contextSize);
         const store = collectFeatures(p.model, p.sae, p.source, {
           batches: p.batches,
           batchSize: p.batchSize,
@@ -254,7 +268,7 @@ export function registerSae(program: Command): Command {
             : {}),
           ...(f.resume ? { resume: true } : {}),
         });
-        bar?.stop();
+        stop();
         saveFeatureStore(store, f.out);
         console.log(formatStoreSummary(store, f.out));
         console.log(`\n${seconds(t0)}`);

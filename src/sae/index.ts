@@ -203,3 +203,11 @@ export {
 } from './pretrained.js';
 export * from './explain/index.js';
 export { exportNeuronpedia, type NeuronpediaExportOptions, type NeuronpediaExport } from './neuronpedia.js';
+export {
+  collectTranscoderFeatures,
+  saveTranscoderFeatureStores,
+  checkTranscoderStore,
+  featureStoreDir,
+  layerWeightsDigest,
+  type CollectTranscoderFeaturesOptions,
+} from './clt/features.js';

@@ -23,6 +23,7 @@
  * - `GET  /api/graphs/:id`      one graph, as its JSON file (metadata, nodes, links)
  * - `POST /api/graph`           `{ prompt, ... }` -> 202 a job computing a graph (needs transcoders; refused without)
  * - `POST /api/graph/intervene` `{ prompt, features }` -> top next tokens before and after (needs transcoders; refused without)
+ * - `GET  /api/graph/features/:layer/:feature` a transcoder feature's page from the feature stores (graph-features.ts)
  *
  * The response shapes are documented on the functions in handlers.ts and patching.ts.
  *
@@ -44,7 +45,8 @@ import { JobManager } from './jobs.js';
 import { GraphStore } from './graphs.js';
 import { interveneGraph, startGraph } from './graph-jobs.js';
 import { checkTracingPair } from '../circuits/replacement.js';
-import { readTranscoderShape } from '../circuits/load-transcoders.js';
+import { loadTracingTranscoders, readTranscoderShape } from '../circuits/load-transcoders.js';
+import { registerGraphFeatureRoutes, TranscoderFeatureStores } from './graph-features.js';
 import { ModelWorker } from './model-worker.js';
 import { startPatching } from './patching.js';
 import {
@@ -194,8 +196,17 @@ export function createServer(options: ServerOptions): FastifyInstance {
   // Graph files first: a bad one is refused before the model worker (a thread) is started.
   const graphs = new GraphStore(options.graphFiles ?? []);
   const hasTranscoders = options.transcodersDir !== undefined;
-  // The shapes only (cfg.json files): the worker loads the weights, once; a bad weight file fails the worker's start, which `ready` reports.
-  if (options.transcodersDir !== undefined) checkTracingPair(model, readTranscoderShape(options.transcodersDir));
+  let featureStores: TranscoderFeatureStores | null = null;
+  if (options.transcodersDir !== undefined) {
+    // Without feature stores the shapes suffice (cfg.json files): the worker loads the weights,
+    // once, and a bad weight file fails the worker's start, which `ready` reports. Stores are
+    // checked against the weights' digests, so with stores the HTTP thread reads the weights too.
+    if (TranscoderFeatureStores.present(options.transcodersDir)) {
+      const tc = loadTracingTranscoders(options.transcodersDir);
+      checkTracingPair(model, tc);
+      featureStores = TranscoderFeatureStores.open(options.transcodersDir, tc);
+    } else checkTracingPair(model, readTranscoderShape(options.transcodersDir));
+  }
   const worker = new ModelWorker(
     model,
     {
@@ -328,7 +339,12 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   registerFeatureRoutes(app, ctx, attached);
   /** GET /api/graphs -> `{ graphs: [{ id, prompt, promptTokens, nodes, links, source }], canCompute, featureStore }`. */
-  app.get('/api/graphs', async (): Promise<GraphList> => ({ graphs: graphs.list(), canCompute: hasTranscoders, featureStore: false }));
+  app.get('/api/graphs', async (): Promise<GraphList> => ({
+    graphs: graphs.list(),
+    canCompute: hasTranscoders,
+    featureStore: featureStores !== null,
+  }));
+  registerGraphFeatureRoutes(app, ctx, featureStores, { params: s.graphFeatureParams });
   /** GET /api/graphs/:id -> the graph file `{ metadata, nodes, links }`; 404 naming the graphs held. */
   app.get<{ Params: GraphParams }>('/api/graphs/:id', { schema: { params: s.graphParams } }, async (req) => graphs.get(req.params.id));
   /** POST /api/graph -> 202 `{ jobId, status, total, events }`; refused (400) without transcoders. */

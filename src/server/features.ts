@@ -18,7 +18,14 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { saeNamesModel } from '../sae/attach.js';
 import { runSaeOnBatch } from '../sae/evals.js';
 import { readExplanations } from '../sae/explain/explain.js';
-import { FEATURES_JSON, featurePage, loadFeatureStore, type FeatureStore } from '../sae/features/index.js';
+import {
+  FEATURES_JSON,
+  featurePage,
+  loadFeatureStore,
+  type FeaturePage,
+  type FeatureStore,
+  type FeatureStoreMeta,
+} from '../sae/features/index.js';
 import { loadSae, readJsonFile, SAE_CFG_FILENAME } from '../sae/formats.js';
 import { resolveSae, type PretrainedSaeOptions } from '../sae/pretrained.js';
 import { Sae } from '../sae/sae.js';
@@ -270,6 +277,45 @@ function groupContexts(contexts: FeaturePageResult['groups'][number]['contexts']
   return groups;
 }
 
+/**
+ * A feature's page from a store (`featurePage` of a loaded store, or `FeatureStoreReader.page`),
+ * as the API returns it: token strings filled from the model where the store has none, numbers
+ * made JSON-safe, the contexts grouped into activation bands. Also the Graph view's transcoder
+ * feature pages (graph-features.ts).
+ */
+export function storePageResult(
+  ctx: Ctx,
+  page: FeaturePage,
+  meta: FeatureStoreMeta,
+  head: { sae: string; feature: number; dSae: number; explanation: FeatureExplanation | null },
+): FeaturePageResult {
+  const contexts = page.contexts.map((c) => ({
+    activation: num(c.activation),
+    context: c.context,
+    position: c.position,
+    maxIndex: c.maxIndex,
+    tokens: c.tokens.map((t) => ({ id: t.id, str: t.str ?? tokenStr(ctx.model, t.id), act: num(t.act) })),
+  }));
+  const logitsReason = 'reason' in meta.logit_effects ? meta.logit_effects.reason : null;
+  const side = (xs: { id: number; str: string | null; value: number }[]) =>
+    xs.map((x) => ({ id: x.id, str: x.str ?? tokenStr(ctx.model, x.id), value: num(x.value) }));
+  return {
+    ...head,
+    hasStore: true,
+    density: num(page.density),
+    fireCount: page.fireCount,
+    maxActivation: num(page.maxActivation),
+    meanActivation: page.meanActivation === null ? null : num(page.meanActivation),
+    histogram: { edges: page.histogram.edges.map(num), counts: page.histogram.counts },
+    groups: groupContexts(contexts, page.maxActivation),
+    logits:
+      page.logitEffects && 'path' in meta.logit_effects
+        ? { path: meta.logit_effects.path, positive: side(page.logitEffects.positive), negative: side(page.logitEffects.negative) }
+        : null,
+    logitsReason,
+  };
+}
+
 /** GET /api/features/:sae/:feature. */
 export async function featurePageOf(ctx: Ctx, saes: readonly AttachedSae[], params: FeatureParams): Promise<FeaturePageResult> {
   const { a, index } = saeByIdIn(saes, params.sae);
@@ -277,37 +323,7 @@ export async function featurePageOf(ctx: Ctx, saes: readonly AttachedSae[], para
   checkFeature(a, feature);
   const explanation = a.explanations.get(feature) ?? null;
   const store = a.store;
-  if (store) {
-    const page = featurePage(store, feature);
-    const contexts = page.contexts.map((c) => ({
-      activation: num(c.activation),
-      context: c.context,
-      position: c.position,
-      maxIndex: c.maxIndex,
-      tokens: c.tokens.map((t) => ({ id: t.id, str: t.str ?? tokenStr(ctx.model, t.id), act: num(t.act) })),
-    }));
-    const logitsReason = 'reason' in store.meta.logit_effects ? store.meta.logit_effects.reason : null;
-    const side = (xs: { id: number; str: string | null; value: number }[]) =>
-      xs.map((x) => ({ id: x.id, str: x.str ?? tokenStr(ctx.model, x.id), value: num(x.value) }));
-    return {
-      sae: a.id,
-      feature,
-      dSae: a.sae.dSae,
-      hasStore: true,
-      density: num(page.density),
-      fireCount: page.fireCount,
-      maxActivation: num(page.maxActivation),
-      meanActivation: page.meanActivation === null ? null : num(page.meanActivation),
-      histogram: { edges: page.histogram.edges.map(num), counts: page.histogram.counts },
-      groups: groupContexts(contexts, page.maxActivation),
-      logits:
-        page.logitEffects && 'path' in store.meta.logit_effects
-          ? { path: store.meta.logit_effects.path, positive: side(page.logitEffects.positive), negative: side(page.logitEffects.negative) }
-          : null,
-      logitsReason,
-      explanation,
-    };
-  }
+  if (store) return storePageResult(ctx, featurePage(store, feature), store.meta, { sae: a.id, feature, dSae: a.sae.dSae, explanation });
   // No store: the logit effects are the only thing the model alone tells.
   const r = await ctx.worker.call<FeatureLogitsRaw>('featureLogits', { sae: index, feature });
   const side = (ids: number[], values: number[]) => ids.map((id, j) => ({ id, str: tokenStr(ctx.model, id), value: num(values[j]!) }));

@@ -526,6 +526,11 @@ function graphSchemas<const P extends JSONSchema, const B extends JSONSchema>(li
       topK: int(1, limits.maxTopK),
     }),
     graphParams: object(['id'], { id: { type: 'string', pattern: GRAPH_ID_PATTERN } }),
+    /** GET /api/graph/features/:layer/:feature: a transcoder feature's page from its layer's feature store. */
+    graphFeatureParams: object(['layer', 'feature'], {
+      layer: { type: 'string', pattern: '^[0-9]{1,4}$' },
+      feature: { type: 'string', pattern: '^[0-9]{1,9}$' },
+    }),
   } as const;
 }
 
@@ -535,6 +540,7 @@ export const GRAPH_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 export type GraphBody = FromSchema<Schemas['graph']>;
 export type GraphInterveneBody = FromSchema<Schemas['graphIntervene']>;
 export type GraphParams = FromSchema<Schemas['graphParams']>;
+export type GraphFeatureParams = FromSchema<Schemas['graphFeatureParams']>;
 
 /**
  * A node of a graph file as the server reads one: glassbox's own (`GraphJsonNode`, written by
@@ -586,7 +592,7 @@ export interface GraphList {
   graphs: GraphSummary[];
   /** Whether POST /api/graph and /api/graph/intervene can run (the server has transcoders). */
   canCompute: boolean;
-  /** Whether GET /api/features has a feature store for the graph's features. */
+  /** Whether GET /api/graph/features/:layer/:feature has feature stores for the transcoders' features (`glassbox clt features`). */
   featureStore: boolean;
 }
 

@@ -144,24 +144,10 @@ export const api = {
   graphStart: (body: GraphBody, signal?: AbortSignal) => request<GraphStart>('POST', '/api/graph', body, signal),
   graphIntervene: (body: GraphInterveneBody, signal?: AbortSignal) =>
     request<InterveneResult>('POST', '/api/graph/intervene', body, signal),
-  /** A transcoder feature's page from the feature store (only asked for when GET /api/graphs says there is one). */
-  feature: (layer: number, index: number, signal?: AbortSignal) =>
-    request<FeatureDetail>('GET', `/api/features/${layer}/${index}`, undefined, signal),
+  /** A transcoder feature's page from its layer's feature store (only asked for when GET /api/graphs says there are stores). */
+  graphFeature: (layer: number, index: number, signal?: AbortSignal) =>
+    request<FeaturePageResult>('GET', `/api/graph/features/${layer}/${index}`, undefined, signal),
 };
-
-/**
- * What the Graph view's node pane shows of a feature from the feature store. The feature store's
- * endpoints are being built beside this view; every part is optional, and the pane shows what
- * is there.
- */
-export interface FeatureDetail {
-  /** Top activating contexts: each context's tokens and the feature's activation on each. */
-  topContexts?: { tokens: string[]; acts: number[] }[];
-  /** Activation histogram: bin edges (one more than counts) and counts. */
-  histogram?: { edges: number[]; counts: number[] };
-  /** Logit effects: the tokens the decoder direction raises and lowers most. */
-  logits?: { positive: { str: string; value: number }[]; negative: { str: string; value: number }[] };
-}
 
 export type JobEvent =
   | { type: 'progress'; done: number; total: number; partial?: unknown }

@@ -38,8 +38,17 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Writes the collector's state after `batchesDone` batches of the run `run` (a JSON fingerprint). */
-export function saveCollectionCheckpoint(dir: string, snapshot: CollectorSnapshot, batchesDone: number, run: unknown): void {
+/**
+ * Writes the collector's state after `batchesDone` batches of the run `run` (a JSON fingerprint).
+ * `snapshot.arrays` may hold several collectors' arrays under distinct names (the transcoder
+ * collector keeps one collector per layer in one checkpoint, so the layers never disagree).
+ */
+export function saveCollectionCheckpoint(
+  dir: string,
+  snapshot: { counters: CollectorSnapshot['counters']; arrays: Readonly<Record<string, CollectorArray>> },
+  batchesDone: number,
+  run: unknown,
+): void {
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, Tensor> = {};
   for (const [name, a] of Object.entries(snapshot.arrays) as [string, CollectorArray][])

@@ -29,30 +29,31 @@ export interface LogitEffects {
  */
 function toResidual(
   model: HookedTransformer,
-  sae: Sae,
+  out: { name: string; head: number | null },
+  dec: string,
 ): { map: (dirs: Tensor) => Tensor; path: string; foldNorm: boolean } | { reason: string } {
-  const { name, head } = saeOutputPoint(sae);
+  const { name, head } = out;
   const cfg = model.cfg;
   if (
     /^(hook_embed|hook_pos_embed|blocks\.\d+\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out|mlp_in))$/.test(name) &&
     head === null
   )
-    return { map: (d) => d, path: 'W_dec', foldNorm: true };
+    return { map: (d) => d, path: dec, foldNorm: true };
   const layer = layerOf(name);
   if (layer !== null && name === hookName('z', layer) && !cfg.postNorms) {
     const W_O = model.params.blocks[layer]!.attn.W_O; // [n_heads * d_head, d_model]
     const W = head === null ? W_O : W_O.slice([{ start: head * cfg.dHead, end: (head + 1) * cfg.dHead }]);
-    return { map: (d) => d.matmul(W), path: `W_dec @ blocks.${layer}.attn.W_O${head === null ? '' : `[head ${head}]`}`, foldNorm: true };
+    return { map: (d) => d.matmul(W), path: `${dec} @ blocks.${layer}.attn.W_O${head === null ? '' : `[head ${head}]`}`, foldNorm: true };
   }
   if (layer !== null && name === hookName('post', layer) && !cfg.postNorms && head === null) {
     const mlp = model.params.blocks[layer]!.mlp;
-    if (mlp) return { map: (d) => d.matmul(mlp.W_out), path: `W_dec @ blocks.${layer}.mlp.W_out`, foldNorm: true };
+    if (mlp) return { map: (d) => d.matmul(mlp.W_out), path: `${dec} @ blocks.${layer}.mlp.W_out`, foldNorm: true };
   }
   if (name === 'ln_final.hook_normalized' && head === null)
     // LayerNorm's hook_normalized is after the weight (nothing to fold); RMSNorm's is before it.
-    return { map: (d) => d, path: 'W_dec', foldNorm: cfg.norm === 'rmsnorm' };
+    return { map: (d) => d, path: dec, foldNorm: cfg.norm === 'rmsnorm' };
   return {
-    reason: `the SAE's output point '${name}'${head === null ? '' : ` (head ${head})`} does not write linearly to the residual stream`,
+    reason: `the output point '${name}'${head === null ? '' : ` (head ${head})`} does not write linearly to the residual stream`,
   };
 }
 
@@ -64,7 +65,22 @@ function toResidual(
  * never held whole.
  */
 export function logitEffects(model: HookedTransformer, sae: Sae, n = 10): LogitEffects | { reason: string } {
-  const route = toResidual(model, sae);
+  return decoderLogitEffects(model, sae.params.W_dec!, saeOutputPoint(sae), n);
+}
+
+/**
+ * The logit effects of any decoder: `W_dec` [d, d_out] writing at hook point `out` (a head's
+ * slice when `out.head` is set), as `logitEffects` computes them for an SAE. `label` names the
+ * decoder in the path (e.g. 'sum_t W_dec[2->t]').
+ */
+export function decoderLogitEffects(
+  model: HookedTransformer,
+  W_dec: Tensor,
+  out: { name: string; head: number | null },
+  n = 10,
+  label = 'W_dec',
+): LogitEffects | { reason: string } {
+  const route = toResidual(model, out, label);
   if ('reason' in route) return route;
   const V = model.cfg.dVocab;
   const k = Math.min(n, V);
@@ -76,12 +92,11 @@ export function logitEffects(model: HookedTransformer, sae: Sae, n = 10): LogitE
     W_U = W_U.mul(eff.unsqueeze(1));
     path = `${route.path} @ diag(ln_final.w) @ W_U`;
   }
-  const d = sae.dSae;
+  const d = W_dec.shape[0]!;
   const posIds = new Int32Array(d * k);
   const posValues = new Float32Array(d * k);
   const negIds = new Int32Array(d * k);
   const negValues = new Float32Array(d * k);
-  const W_dec = sae.params.W_dec!;
   const chunk = Math.max(1, Math.min(d, Math.floor((1 << 22) / V)));
   for (let s = 0; s < d; s += chunk) {
     const e = Math.min(d, s + chunk);

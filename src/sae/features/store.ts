@@ -60,6 +60,12 @@ export interface FeatureStoreMeta {
     /** Where it was loaded from, when known. */
     path: string | null;
   };
+  /**
+   * Present in a store of one layer of a transcoder set (`collectTranscoderFeatures`): the layer,
+   * and the sha256 of the weights its numbers depend on (that layer's encoder and its decoders),
+   * so a store is never shown for other transcoders.
+   */
+  transcoders?: { layer: number; n_layers: number; cross_layer: boolean; weights_sha256: string; path: string | null };
   model: { name: string | null; family: string; n_layers: number; d_model: number; d_vocab: number };
   corpus: {
     description: string;
@@ -159,7 +165,21 @@ export function collectFeatures(
   const ckpt = options.checkpoint;
   const every = ckpt?.everyBatches ?? 50;
   if (ckpt && !(Number.isInteger(every) && every >= 1)) throw new Error(`checkpoint.everyBatches must be a positive integer, got ${every}`);
-  const run = ckpt ? collectionFingerprint(sae, plan, collector, excluded) : null;
+  const run = ckpt
+    ? collectionFingerprint(
+        {
+          architecture: sae.cfg.architecture,
+          hook_name: sae.cfg.hook_name,
+          hook_head_index: sae.cfg.hook_head_index ?? null,
+          d_in: sae.dIn,
+          d_sae: sae.dSae,
+          weights_sha256: treeDigest(sae.params),
+        },
+        plan,
+        collector,
+        excluded,
+      )
+    : null;
   if (ckpt) {
     const saved = loadCollectionCheckpoint(ckpt.dir, run);
     if (saved && !options.resume)
@@ -184,16 +204,15 @@ export function collectFeatures(
     options.onBatch?.(done, total);
   }
   if (ckpt) removeCollectionCheckpoint(ckpt.dir);
-  const stats = collector.stats();
   const n = options.logitEffects ?? 10;
   const effects = n > 0 ? logitEffects(model, sae, n) : { reason: 'not computed (logitEffects: 0)' };
-  const logits = 'reason' in effects ? null : effects;
-  const meta: FeatureStoreMeta = {
-    format: FORMAT,
-    version: VERSION,
-    tensorsFile: FEATURES_TENSORS,
-    tensorsSha256: '',
-    sae: {
+  return finishStore(model, {
+    plan,
+    excluded,
+    positions,
+    stats: collector.stats(),
+    effects,
+    dictionary: {
       architecture: sae.cfg.architecture,
       hook_name: sae.cfg.hook_name,
       hook_name_out: sae.isTranscoder ? (sae.cfg.hook_name_out ?? null) : null,
@@ -203,8 +222,41 @@ export function collectFeatures(
       d_out: sae.dOut,
       path: options.saePath ?? null,
     },
+    modelName: options.modelName ?? null,
+  });
+}
+
+/** What a finished collection hands `finishStore`. */
+export interface FinishedCollection {
+  plan: ContextPlan;
+  excluded: Iterable<number>;
+  /** Positions run through the model. */
+  positions: number;
+  stats: FeatureStats;
+  effects: LogitEffects | { reason: string };
+  dictionary: FeatureStoreMeta['sae'];
+  modelName: string | null;
+  /** For one layer of a transcoder set: which (see `FeatureStoreMeta.transcoders`). */
+  transcoders?: FeatureStoreMeta['transcoders'];
+}
+
+/**
+ * @internal The store of a finished collection (also for the transcoder collector,
+ * src/sae/clt/features.ts): its JSON describes the dictionary, the model and the corpus, with the
+ * strings of every token id the tensors mention.
+ */
+export function finishStore(model: HookedTransformer, c: FinishedCollection): FeatureStore {
+  const { plan, stats, effects } = c;
+  const logits = 'reason' in effects ? null : effects;
+  const meta: FeatureStoreMeta = {
+    format: FORMAT,
+    version: VERSION,
+    tensorsFile: FEATURES_TENSORS,
+    tensorsSha256: '',
+    sae: c.dictionary,
+    ...(c.transcoders ? { transcoders: c.transcoders } : {}),
     model: {
-      name: options.modelName ?? null,
+      name: c.modelName,
       family: model.cfg.family,
       n_layers: model.cfg.nLayers,
       d_model: model.cfg.dModel,
@@ -215,9 +267,9 @@ export function collectFeatures(
       contexts: plan.contexts,
       context_size: plan.contextSize,
       prepend_bos: plan.prependBos,
-      tokens: positions,
+      tokens: c.positions,
       tokens_counted: stats.tokens,
-      excluded_token_ids: [...excluded].sort((a, b) => a - b),
+      excluded_token_ids: [...c.excluded].sort((a, b) => a - b),
     },
     top_k: stats.topK,
     window: { before: stats.before, after: stats.after },
@@ -241,17 +293,13 @@ export function collectFeatures(
   return makeStore(meta, stats, logits);
 }
 
-/** What a collection checkpoint must agree on to be resumed: the SAE (weights included), the contexts, the collector. */
-function collectionFingerprint(sae: Sae, plan: ContextPlan, c: FeatureCollector, excluded: Iterable<number>): unknown {
+/**
+ * @internal What a collection checkpoint must agree on to be resumed: the dictionary (`sae`, its
+ * weights' digest included), the contexts, the collector.
+ */
+export function collectionFingerprint(sae: unknown, plan: ContextPlan, c: FeatureCollector, excluded: Iterable<number>): unknown {
   return {
-    sae: {
-      architecture: sae.cfg.architecture,
-      hook_name: sae.cfg.hook_name,
-      hook_head_index: sae.cfg.hook_head_index ?? null,
-      d_in: sae.dIn,
-      d_sae: sae.dSae,
-      weights_sha256: treeDigest(sae.params),
-    },
+    sae,
     contexts: {
       description: plan.description,
       available: plan.available,

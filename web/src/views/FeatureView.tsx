@@ -138,8 +138,8 @@ function FeaturePage({ page, route }: { page: FeaturePageResult; route: Route })
   );
 }
 
-/** The non-empty bins of the histogram as bars, with their counts. */
-function Histogram({ histogram }: { histogram: NonNullable<FeaturePageResult['histogram']> }) {
+/** The non-empty bins of the histogram as bars, with their counts (also the Graph view's feature pane). */
+export function Histogram({ histogram }: { histogram: NonNullable<FeaturePageResult['histogram']> }) {
   const { edges, counts } = histogram;
   const top = Math.max(1, ...counts);
   const nz = counts.map((c, i) => [c, i] as const).filter(([c]) => c > 0);
@@ -172,7 +172,8 @@ function Histogram({ histogram }: { histogram: NonNullable<FeaturePageResult['hi
   );
 }
 
-function Logits({ page }: { page: FeaturePageResult }) {
+/** The tokens the feature's decoder direction promotes and suppresses (also the Graph view's feature pane). */
+export function Logits({ page }: { page: FeaturePageResult }) {
   if (!page.logits)
     return (
       <div className="card">
@@ -190,7 +191,7 @@ function Logits({ page }: { page: FeaturePageResult }) {
               <td>
                 <code data-testid="logit-tok">{showTok(t.str, t.id)}</code>
               </td>
-              <td className={`num ${cls}`} data-testid="logit-value">
+              <td className={`num ${cls}`} data-testid="logit-value" data-value={t.value ?? ''}>
                 {t.value === null ? '—' : t.value.toFixed(3)}
               </td>
             </tr>

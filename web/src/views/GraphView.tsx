@@ -14,13 +14,15 @@ import {
   asApiError,
   followJob,
   type ApiError,
-  type FeatureDetail,
+  type FeaturePageResult,
   type GraphFile,
   type GraphList,
   type GraphSummary,
   type InterveneResult,
 } from '../api';
 import { GraphCanvas, NEGATIVE, POSITIVE } from '../graph/GraphCanvas';
+import { ActivationText, fmtAct } from '../features';
+import { Histogram, Logits } from './FeatureView';
 import {
   featureIndex,
   indexGraph,
@@ -436,6 +438,12 @@ function NodePane({
       <h4>Outgoing ({g.outgoing[node]!.length})</h4>
       <EdgeTable g={g} links={g.outgoing[node]!} end="target" testId="graph-outgoing" onSelect={onSelect} />
       {kind === 'feature' && index !== null && featureStore ? <FeaturePage layer={Number(n.layer)} index={index} /> : null}
+      {kind === 'feature' && index !== null && !featureStore ? (
+        <p className="hint" data-testid="graph-feature-no-store">
+          No feature store for these transcoders: build one with <code>glassbox clt features DIR</code> to see this feature&apos;s contexts,
+          histogram and logit effects.
+        </p>
+      ) : null}
       {kind === 'feature' && index !== null ? (
         <Intervention g={g} node={node} prompt={prompt} canCompute={canCompute} pinnedFeatures={pinnedFeatures} />
       ) : null}
@@ -443,61 +451,46 @@ function NodePane({
   );
 }
 
-/** The feature store's page of a feature: top activating contexts (token-coloured), activation histogram, logit effects. */
+/**
+ * The feature store's page of a transcoder feature (GET /api/graph/features/:layer/:feature):
+ * its density and activation figures, its top activating contexts with every token coloured by
+ * its activation, the activation histogram and the top and bottom logit effects, drawn with the
+ * Feature view's components.
+ */
 function FeaturePage({ layer, index }: { layer: number; index: number }) {
-  const page = useLoad<FeatureDetail>(`${layer}/${index}`, (signal) => api.feature(layer, index, signal));
+  const page = useLoad<FeaturePageResult>(`${layer}/${index}`, (signal) => api.graphFeature(layer, index, signal));
   if (page.status === 'error') return <ErrorBox error={page.error} />;
   if (page.status !== 'done') return <Loading on label="Loading the feature…" />;
-  const { topContexts = [], histogram, logits } = page.data;
-  const maxAct = Math.max(1e-9, ...topContexts.flatMap((c) => c.acts));
-  const maxCount = histogram ? Math.max(1, ...histogram.counts) : 1;
+  const p = page.data;
+  const contexts = p.groups.flatMap((g) => g.contexts);
+  const max = p.maxActivation ?? 0;
   return (
     <div className="graph-feature" data-testid="graph-feature-page">
-      <h4>Top activating contexts</h4>
-      {topContexts.map((c, k) => (
-        <p key={k} className="graph-context">
-          {c.tokens.map((t, i) => (
-            <span
-              key={i}
-              title={fmtNum(c.acts[i], 3)}
-              style={{ background: `rgba(249, 115, 22, ${Math.max(0, (c.acts[i] ?? 0) / maxAct)})` }}
-            >
-              {showTok(t)}
-            </span>
-          ))}
+      <h4>In the feature store</h4>
+      <div className="stats">
+        <Stat label="density" value={p.density === null ? '—' : p.density.toExponential(3)} testId="graph-feature-density" />
+        <Stat label="tokens fired on" value={p.fireCount ?? '—'} testId="graph-feature-fires" />
+        <Stat label="max activation" value={fmtAct(p.maxActivation)} testId="graph-feature-max" />
+      </div>
+      {contexts.length === 0 ? (
+        <p className="hint" data-testid="graph-feature-never">
+          It never fired on the store&apos;s corpus.
         </p>
-      ))}
-      {histogram ? (
+      ) : (
         <>
-          <h4>Activation histogram</h4>
-          <svg width={240} height={60} className="graph-histogram">
-            {histogram.counts.map((c, i) => {
-              const w = 240 / histogram.counts.length;
-              const h = (56 * c) / maxCount;
-              return <rect key={i} x={i * w} y={58 - h} width={Math.max(1, w - 1)} height={h} />;
-            })}
-          </svg>
-        </>
-      ) : null}
-      {logits ? (
-        <>
-          <h4>Logit effects</h4>
-          <p>
-            {logits.positive.map((t, i) => (
-              <span key={i} className="chip" style={{ color: POSITIVE }}>
-                {showTok(t.str)} {fmtNum(t.value, 2)}
-              </span>
+          <h4>Top activating contexts</h4>
+          <ol className="contexts">
+            {contexts.map((c, i) => (
+              <li key={i} data-testid="graph-feature-context" data-activation={c.activation ?? ''}>
+                <span className="num context-act">{fmtAct(c.activation)}</span>
+                <ActivationText tokens={c.tokens} max={max} mark={c.maxIndex} testId="graph-feature-context-text" />
+              </li>
             ))}
-          </p>
-          <p>
-            {logits.negative.map((t, i) => (
-              <span key={i} className="chip" style={{ color: NEGATIVE }}>
-                {showTok(t.str)} {fmtNum(t.value, 2)}
-              </span>
-            ))}
-          </p>
+          </ol>
         </>
-      ) : null}
+      )}
+      {p.histogram ? <Histogram histogram={p.histogram} /> : null}
+      <Logits page={p} />
     </div>
   );
 }
