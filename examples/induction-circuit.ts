@@ -19,9 +19,15 @@
  *    attention edges (attention is the only cross-position path, frozen in the replacement
  *    model), so a large share through e, with e far from the last position, is induction.
  * 4. The top nodes of the pruned graph by influence.
- * 5. verifyGraph: zero the k most influential features (k = 1, 3, 5, 10) and compare the change
- *    of the target logit with the graph's linear prediction, in the replacement model (frozen
- *    attention and norms) and in the real model with the CLT spliced in.
+ * 5. graphVerifier (influence and clean run once, for all checks): zero the k most influential
+ *    features (k = 1, 3, 5, 10) and compare the change of the target logit with the graph's
+ *    linear prediction: (a) in the replacement model (attention, norms and error terms frozen),
+ *    and in the real model with the CLT spliced in, (b) attention frozen, (c) attention and norms
+ *    frozen, (d) everything live, (e) live without the BOS position's features; and with only
+ *    attention or only norms live.
+ * 6. Why the real model differs: each of the top 10 features zeroed alone, releasing the frozen
+ *    quantities one at a time (replacement -> +error terms -> +norms -> +attention = the real
+ *    model), and the attention heads whose last-position pattern moves most.
  * With --json FILE the numbers are also written as JSON (the test reads them).
  */
 import { writeFileAtomic } from '../src/io/atomic.js';
@@ -29,14 +35,18 @@ import { loadModel } from '../src/model/index.js';
 import {
   attribute,
   computeInfluence,
+  graphVerifier,
+  intervene,
+  prepareReplacement,
   graphScores,
   loadTracingTranscoders,
   nodeAt,
   nodeLayout,
   normalizeAdjacency,
   pruneGraph,
-  verifyGraph,
+  type VerifyOptions,
 } from '../src/circuits/index.js';
+import { hookName } from '../src/model/hook-names.js';
 
 // --- arguments ---
 const args = process.argv.slice(2);
@@ -183,36 +193,126 @@ for (const t of topNodes)
     `  ${t.node.padEnd(17)} ${String(t.pos).padStart(3)}  ${JSON.stringify(t.token).padEnd(14)} ${(t.activation === null ? '' : t.activation.toFixed(3)).padStart(10)}  ${t.influence.toFixed(3).padStart(9)}  ${t.directToLogit.toFixed(3).padStart(20)}`,
   );
 
-// --- 5. ablations against the graph's prediction ---
-console.log('\nablating the top features (change of the target logit, demeaned, pre-softmax):');
-console.log('  k  mode          predicted    actual   |actual - predicted|');
-const verify: { k: number; mode: string; predicted: number; actual: number; features: string[] }[] = [];
-for (const mode of ['replacement', 'model'] as const)
-  for (const k of [1, 3, 5, 10].filter((k) => k <= L.nFeatures)) {
-    const v = verifyGraph(model, transcoders, g, { topFeatures: k, logitRank: 0, mode });
-    verify.push({
+// --- 5. ablations against the graph's prediction, in every setting ---
+// One verifier: the node influence is the pruned graph's (it does not depend on the thresholds)
+// and the clean run is made once, so each check is one intervened run.
+const ctx = prepareReplacement(model, ids, transcoders);
+const verify = graphVerifier(model, transcoders, g, { influence: pruned.influence, prepared: ctx });
+// The BOS (an attention sink: features there move later layers' attention, see phase 6).
+const bos = ids[0] === model.cfg.bosTokenId ? [0] : [];
+const settings: { name: string; label: string; options: VerifyOptions }[] = [
+  { name: 'replacement', label: '(a) replacement model', options: { mode: 'replacement' } },
+  { name: 'attention', label: '(b) model, attention frozen', options: { mode: 'model', freeze: { attention: true } } },
+  {
+    name: 'attention+norms',
+    label: '(c) model, attention + norms frozen',
+    options: { mode: 'model', freeze: { attention: true, norms: true } },
+  },
+  { name: 'live', label: '(d) model, all live', options: { mode: 'model' } },
+  { name: 'live-no-bos', label: '(e) model, all live, no BOS features', options: { mode: 'model', excludePositions: bos } },
+  { name: 'norms+errors', label: '    model, only attention live', options: { mode: 'model', freeze: { norms: true, errors: true } } },
+  { name: 'attention+errors', label: '    model, only norms live', options: { mode: 'model', freeze: { attention: true, errors: true } } },
+  { name: 'replacement-no-bos', label: '    replacement, no BOS features', options: { mode: 'replacement', excludePositions: bos } },
+];
+console.log('\nablating the top k features (change of the target logit, demeaned, pre-softmax):');
+console.log(`  ${'setting'.padEnd(38)}  k  predicted    actual   |actual - predicted|`);
+const tVerify = performance.now();
+const ks = [1, 3, 5, 10].filter((k) => k <= L.nFeatures);
+const verifyRows: { k: number; mode: string; predicted: number; actual: number; features: string[] }[] = [];
+for (const st of settings)
+  for (const k of ks) {
+    const v = verify({ ...st.options, topFeatures: k, logitRank: 0 });
+    verifyRows.push({
       k,
-      mode,
+      mode: st.name,
       predicted: v.predicted,
       actual: v.actual,
       features: v.features.map((f) => `L${f.layer}/${f.feature}@${f.pos}`),
     });
     console.log(
-      `  ${String(k).padStart(2)} ${mode.padEnd(12)} ${v.predicted.toFixed(4).padStart(10)} ${v.actual.toFixed(4).padStart(9)} ${Math.abs(
+      `  ${st.label.padEnd(38)} ${String(k).padStart(2)} ${v.predicted.toFixed(4).padStart(10)} ${v.actual.toFixed(4).padStart(9)} ${Math.abs(
         v.actual - v.predicted,
       )
         .toFixed(4)
         .padStart(12)}`,
     );
   }
-
-const tolerance = (['replacement', 'model'] as const).map((mode) => {
-  const rows = verify.filter((v) => v.mode === mode);
+const verifySeconds = (performance.now() - tVerify) / 1000;
+const tolerance = settings.map(({ name, label }) => {
+  const rows = verifyRows.filter((v) => v.mode === name);
   const absolute = Math.max(0, ...rows.map((v) => Math.abs(v.actual - v.predicted)));
   const relative = Math.max(0, ...rows.map((v) => Math.abs(v.actual - v.predicted) / Math.max(Math.abs(v.predicted), 1e-12)));
-  console.log(`  ${mode}: worst |actual - predicted| ${absolute.toFixed(4)} (${(100 * relative).toFixed(1)}% of |predicted|)`);
-  return { mode, absolute, relative };
+  console.log(
+    `  ${label.trim().padEnd(38)} worst |actual - predicted| ${absolute.toFixed(4)} (${(100 * relative).toFixed(1)}% of |predicted|)`,
+  );
+  return { mode: name, absolute, relative };
 });
+console.log(`  ${verifyRows.length} checks in ${verifySeconds.toFixed(1)} s`);
+
+// --- 6. why the real model differs: each of the top features alone, one frozen quantity released at a time ---
+// Replacement model -> error terms live (the true MLPs respond) -> norms live -> attention live
+// (the real model). Each step's change of the measured effect is what that quantity does.
+const ladder: VerifyOptions[] = [
+  { mode: 'replacement' },
+  { mode: 'model', freeze: { attention: true, norms: true } }, // + error terms live
+  { mode: 'model', freeze: { attention: true } }, // + norms live
+  { mode: 'model' }, // + attention live: the real model
+];
+const kMax = ks[ks.length - 1] ?? 0;
+const topSet = kMax > 0 ? verify({ topFeatures: kMax }).features : [];
+const patternNames = Array.from({ length: model.cfg.nLayers }, (_, l) => hookName('pattern', l));
+/** The head whose attention row at the last position moves most (L1) when `feats` are zeroed in the live model. */
+const headMoves = (feats: typeof topSet) => {
+  const r = intervene(
+    model,
+    ids,
+    transcoders,
+    feats.map((f) => ({ layer: f.layer, feature: f.feature, positions: [f.pos], op: 'zero' as const })),
+    { mode: 'model', cache: patternNames },
+    ctx,
+  );
+  const nPos = ids.length;
+  const moves: { head: string; l1: number; key: number; before: number; after: number }[] = [];
+  patternNames.forEach((name, l) => {
+    const after = r.cached.get(name)!.dataSync() as Float32Array; // [1, heads, q, k]
+    const before = ctx.frozen.get(name)!.dataSync() as Float32Array;
+    for (let h = 0; h < model.cfg.nHeads; h++) {
+      const row = (h * nPos + nPos - 1) * nPos;
+      let l1 = 0;
+      let key = 0;
+      for (let k = 0; k < nPos; k++) {
+        const dk = Math.abs(after[row + k]! - before[row + k]!);
+        l1 += dk;
+        if (dk > Math.abs(after[row + key]! - before[row + key]!)) key = k;
+      }
+      moves.push({ head: `L${l}H${h}`, l1, key, before: before[row + key]!, after: after[row + key]! });
+    }
+  });
+  return moves.sort((a, b) => b.l1 - a.l1);
+};
+console.log('\neach top feature zeroed alone: measured change of the logit as frozen quantities are released one by one');
+console.log('  feature          pos  predicted  replacement   +errors    +norms  +attention  head moving most (last row)');
+const singles = topSet.map((f) => {
+  const only = { layer: f.layer, pos: f.pos, feature: f.feature };
+  const steps = ladder.map((st) => verify({ ...st, features: [only] }));
+  const move = headMoves([f])[0]!;
+  const label = `L${f.layer}/${f.feature}`;
+  console.log(
+    `  ${label.padEnd(16)} ${String(f.pos).padStart(3)}  ${steps[0]!.predicted.toFixed(4).padStart(9)}  ${steps.map((v) => v.actual.toFixed(4).padStart(10)).join(' ')}  ${move.head} ${move.l1.toFixed(3)} (key ${move.key}: ${move.before.toFixed(3)} -> ${move.after.toFixed(3)})`,
+  );
+  const [replacement, errors, norms, attention] = steps.map((v) => v.actual) as [number, number, number, number];
+  return { feature: label, pos: f.pos, predicted: steps[0]!.predicted, replacement, errors, norms, attention, head: move };
+});
+const worst = verifyRows
+  .filter((v) => v.mode === 'live')
+  .sort((a, b) => Math.abs(b.actual - b.predicted) - Math.abs(a.actual - a.predicted))[0];
+let worstHeads: ReturnType<typeof headMoves> = [];
+if (worst) {
+  worstHeads = headMoves(topSet.slice(0, worst.k)).slice(0, 4);
+  console.log(
+    `live, k = ${worst.k} (the worst gap): heads whose last-position attention moves most: ${worstHeads.map((m) => `${m.head} ${m.l1.toFixed(3)} (key ${m.key}: ${m.before.toFixed(3)} -> ${m.after.toFixed(3)})`).join(', ')}`,
+  );
+}
 
 if (jsonOut)
   writeFileAtomic(
@@ -232,8 +332,11 @@ if (jsonOut)
         directFromEarlier,
         positions,
         topNodes,
-        verify,
+        verify: verifyRows,
+        verifySeconds,
         tolerance,
+        singles,
+        worstHeads,
       },
       null,
       2,

@@ -206,7 +206,7 @@ describe('computing graphs and intervening (serve --transcoders)', { timeout: 12
     });
     assert.equal(start.statusCode, 202, start.body);
     const { jobId, total } = start.json() as { jobId: string; total: number };
-    assert.equal(total, 2);
+    assert.equal(total, 3);
     const job = await finished(jobId);
     assert.equal(job.status, 'done', JSON.stringify(job));
     const summary = job.result as { id: string; nodes: number; links: number; source: string };

@@ -30,9 +30,30 @@ export interface AttributeOptions extends MemoryOptions {
   updateInterval?: number;
   /** Called after each batch of rows. */
   onProgress?: (p: AttributeProgress) => void;
+  /**
+   * Cancellation: checked before each phase and after each batch of rows; when the signal is
+   * aborted or `shouldStop()` returns true, attribute throws an AttributionCancelledError (and
+   * returns nothing: no partial graph).
+   */
+  signal?: AbortSignal;
+  shouldStop?: () => boolean;
   /** Identifies the model and transcoders in the graph (free text). */
   model?: string;
   scan?: string;
+}
+
+/** What `attribute` throws when its `signal` is aborted or `shouldStop()` says so. */
+export class AttributionCancelledError extends Error {
+  constructor(
+    /** The phase it was in (the last one reported to onProgress). */
+    readonly phase: AttributeProgress['phase'],
+    /** Rows computed before it stopped, and how many there were to compute (0 before they are counted). */
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(`attribute: cancelled in the '${phase}' phase, after ${done} of ${total} rows; no graph was made`);
+    this.name = 'AttributionCancelledError';
+  }
 }
 
 /** One row to compute: a feature's pre-activation or a logit, read at one position. */
@@ -80,6 +101,8 @@ interface SourceLayer {
  *    removed (token embeddings zero, each MLP output only its transcoder's output bias plus the
  *    skip path) gives each target's bias, the part no node explains; row sum + bias = value.
  * 6. Assemble the Graph in node order (graph.ts).
+ * Cancellation (`signal`, `shouldStop`) is checked with each progress report: before phase 1,
+ * after each batch of rows, before phase 5.
  */
 export function attribute(
   model: HookedTransformer,
@@ -95,7 +118,13 @@ export function attribute(
   if (!Number.isInteger(maxNLogits) || maxNLogits < 1)
     throw new Error(`attribute: maxNLogits must be a positive integer, got ${maxNLogits}`);
   if (!(desired > 0 && desired <= 1)) throw new Error(`attribute: desiredLogitProb must be in (0, 1], got ${desired}`);
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress ?? (() => {});
+  const stopRequested = (): boolean => options.signal?.aborted === true || options.shouldStop?.() === true;
+  /** Reports progress, then stops here if cancellation was asked for. */
+  const progress = (p: AttributeProgress): void => {
+    onProgress(p);
+    if (p.phase !== 'done' && stopRequested()) throw new AttributionCancelledError(p.phase, p.done, p.total);
+  };
   progress({ phase: 'forward', done: 0, total: 0 });
 
   // 1. Forward.

@@ -3,7 +3,7 @@
  * circuit-tracer): the local replacement model, `attribute`, the Graph and its pruning and
  * scores, the viewer's graph JSON, and interventions on features.
  */
-export { attribute, type AttributeOptions, type AttributeProgress } from './attribute.js';
+export { attribute, AttributionCancelledError, type AttributeOptions, type AttributeProgress } from './attribute.js';
 export {
   nodeLayout,
   nodeAt,
@@ -20,10 +20,13 @@ export {
   type GraphScores,
 } from './graph.js';
 export { saveGraph, loadGraph, GRAPH_FILE_VERSION } from './graph-io.js';
-export { prepareReplacement, checkTracingPair, type ReplacementContext } from './replacement.js';
+export { prepareReplacement, checkTracingPair, type ReplacementContext, type FreezeSelection } from './replacement.js';
 export {
   intervene,
   verifyGraph,
+  graphVerifier,
+  type GraphVerifierOptions,
+  type InterventionFreeze,
   type FeatureIntervention,
   type InterveneOptions,
   type InterveneResult,

@@ -110,9 +110,19 @@ export function prepareReplacement(model: HookedTransformer, tokens: readonly nu
   };
 }
 
-/** Hooks returning the frozen norm scales and attention patterns (broadcast over the batch). */
-export function frozenHooks(ctx: ReplacementContext): HookList {
-  return [...ctx.frozen].map(([name, value]) => [name, (x: Tensor) => value.expand(x.shape)] as const);
+/** Which of the clean run's values a run holds fixed (both by default, the replacement model's setting). */
+export interface FreezeSelection {
+  /** Every attention pattern (`attn.hook_pattern`). */
+  attention?: boolean;
+  /** Every norm's scale (`hook_scale`: LayerNorm / RMSNorm denominators, the final norm's included). */
+  norms?: boolean;
+}
+
+/** Hooks returning the frozen norm scales and attention patterns (broadcast over the batch), or the selected ones. */
+export function frozenHooks(ctx: ReplacementContext, which: FreezeSelection = { attention: true, norms: true }): HookList {
+  return [...ctx.frozen]
+    .filter(([name]) => (name.endsWith('.hook_scale') ? which.norms : which.attention) === true)
+    .map(([name, value]) => [name, (x: Tensor) => value.expand(x.shape)] as const);
 }
 
 /** The skip path of layer l's transcoder on its input x [..., d_in] (zero when it has none). */

@@ -24,7 +24,19 @@ export interface GraphArgs {
 /** A graph job's steps: first `{ started }`, then `{ done }` after each phase. */
 export type GraphStep = { started: { total: number } } | { done: number };
 
-export const GRAPH_PHASES = 2;
+/** The phases a graph job counts: 1. the clean run (attribution's rows begin), 2. attribution done, 3. pruned. */
+export const GRAPH_PHASES = 3;
+
+/**
+ * What the worker gives a job besides its arguments, for work that runs long inside one step:
+ * `shouldStop()` says whether the job was cancelled meanwhile, `report(step)` sends a step at once.
+ */
+export interface JobControl {
+  shouldStop(): boolean;
+  report(step: GraphStep): void;
+}
+
+const UNCONTROLLED: JobControl = { shouldStop: () => false, report: () => {} };
 
 function transcodersOf(c: Computer) {
   if (!c.transcoders) throw new Error('this server has no transcoders, so it cannot compute graphs or intervene');
@@ -32,19 +44,29 @@ function transcodersOf(c: Computer) {
 }
 
 /**
- * Traces `tokens`: 1. attribution (the long phase), 2. pruning and the graph file. The file's
+ * Traces `tokens`: attribution (the long phase: its clean run reported as phase 1, the rows as
+ * phase 2), then pruning and the graph file (3). A cancellation (`control.shouldStop`) is seen
+ * between attribution's batches of rows, which then throws and leaves nothing behind. The file's
  * logit labels use token ids; the HTTP thread, which has the tokenizer, relabels them.
  */
-export function* graphJob(c: Computer, a: GraphArgs): Generator<GraphStep, GraphJson, void> {
+export function* graphJob(c: Computer, a: GraphArgs, control: JobControl = UNCONTROLLED): Generator<GraphStep, GraphJson, void> {
   const tc = transcodersOf(c);
   yield { started: { total: GRAPH_PHASES } };
+  let rowsBegun = false;
   const g = attribute(c.model, a.tokens, tc, {
     ...(a.maxLogits !== undefined ? { maxNLogits: a.maxLogits } : {}),
     ...(a.desiredLogitProb !== undefined ? { desiredLogitProb: a.desiredLogitProb } : {}),
     ...(a.maxFeatureNodes !== undefined ? { maxFeatureNodes: a.maxFeatureNodes } : {}),
+    shouldStop: () => control.shouldStop(),
+    onProgress: (p) => {
+      if (!rowsBegun && p.phase === 'logits') {
+        rowsBegun = true;
+        control.report({ done: 1 });
+      }
+    },
   });
   g.inputString = a.prompt;
-  yield { done: 1 };
+  yield { done: 2 };
   const pruned = pruneGraph(g, { nodeThreshold: a.nodeThreshold, edgeThreshold: a.edgeThreshold });
   const full = graphScores(g);
   const kept = graphScores(g, pruned);

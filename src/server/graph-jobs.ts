@@ -24,7 +24,8 @@ export function requireTranscoders(has: boolean): void {
  * POST /api/graph `{ prompt, prependBos?, nodeThreshold? = 0.8, edgeThreshold? = 0.98,
  * maxFeatureNodes?, maxLogits?, desiredLogitProb? }` starts a job; its result is the graph's
  * summary `{ id, prompt, promptTokens, nodes, links, source: 'computed' }`, the graph itself at
- * GET /api/graphs/{id}. Progress counts the phases (attribution, pruning).
+ * GET /api/graphs/{id}. Progress counts the phases (the clean run, attribution's rows, pruning); a
+ * cancel (DELETE /api/jobs/{id}) stops the attribution between two batches of rows.
  */
 export async function startGraph(ctx: Ctx, jobs: JobManager, graphs: GraphStore, hasTranscoders: boolean, body: GraphBody): Promise<Job> {
   requireTranscoders(hasTranscoders);

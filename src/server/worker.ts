@@ -5,17 +5,19 @@
  *
  * Work is a queue of tasks run one step at a time, round robin: a request is one step, a job one
  * step per forward pass. Between steps the thread turns its event loop, so a cancellation or a
- * new request posted meanwhile is seen after the current step, never after the whole job. Every
+ * new request posted meanwhile is seen after the current step, never after the whole job. A job
+ * whose step runs long (a graph's attribution) asks `shouldStop()` as it goes, which reads the
+ * messages waiting at that moment, so a cancellation lands inside the step too. Every
  * compiled ONNX Runtime session lives in this thread, under the budgets the server was given.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { HookedTransformer } from '../model/hooked.js';
 import { memoryConfig, shapeBuckets } from '../analysis/index.js';
 import { ortConfig, ortStats, sessionArenaBytes, sessionCacheSize } from '../tensor/backends/ort.js';
 import { asUserError, describeError } from './errors.js';
 import { MODEL_CALLS, patchingSweep, type Computation, type Computer } from './compute.js';
 import { featureFires, featureLogits, featureSteer, installSaes } from './feature-compute.js';
-import { graphJob, interveneRun } from './graph-compute.js';
+import { graphJob, interveneRun, type JobControl } from './graph-compute.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { unpackModel, type ToMain, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
@@ -53,7 +55,7 @@ const CALLS: Record<string, Computation> = {
   intervene: interveneRun,
 };
 /** The computations a job may name, each a generator run one step per pass. */
-const JOBS: Record<string, (c: Computer, args: never) => Generator<unknown, unknown, void>> = {
+const JOBS: Record<string, (c: Computer, args: never, control: JobControl) => Generator<unknown, unknown, void>> = {
   patching: patchingSweep,
   graph: graphJob,
 };
@@ -65,6 +67,14 @@ interface Task {
 
 const queue: Task[] = [];
 let scheduled = false;
+/** The task whose step is running, and whether a cancellation for it arrived during the step. */
+let running: { id: string; cancelled: boolean } | null = null;
+
+/** For a job's `shouldStop`: handles the messages waiting now (a cancel among them), then answers. */
+function cancelRequested(id: string): boolean {
+  for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) handle(r.message as ToWorker);
+  return running?.id === id && running.cancelled;
+}
 
 function schedule(): void {
   if (scheduled || queue.length === 0) return;
@@ -78,6 +88,7 @@ function step(): void {
   const task = queue.shift();
   if (!task) return;
   let message: ToMain;
+  running = { id: task.id, cancelled: false };
   try {
     const r = task.steps.next();
     if (r.done) message = { type: 'result', id: task.id, value: r.value };
@@ -88,6 +99,9 @@ function step(): void {
   } catch (e) {
     message = { type: 'error', id: task.id, error: describeError(asUserError(e), 0) };
   }
+  // A cancelled task's step that finished anyway is dropped (the HTTP side has settled it).
+  if (running.cancelled && message.type === 'step') queue.splice(queue.indexOf(task), 1);
+  running = null;
   // The stats first, so whoever sees the answer sees the sessions it compiled.
   const { compiles, runs, released } = ortStats;
   post({ type: 'stats', stats: { compiles, runs, released, sessions: sessionCacheSize(), arenaBytes: sessionArenaBytes() } });
@@ -95,7 +109,7 @@ function step(): void {
   schedule();
 }
 
-port.on('message', (m: ToWorker) => {
+function handle(m: ToWorker): void {
   switch (m.type) {
     case 'call': {
       const fn = CALLS[m.op];
@@ -121,17 +135,24 @@ port.on('message', (m: ToWorker) => {
         post({ type: 'error', id: m.id, error: describeError(new Error(`internal: no job '${m.op}'`), 0) });
         return;
       }
-      queue.push({ id: m.id, steps: fn(computer, m.args as never) });
+      const control: JobControl = {
+        shouldStop: () => cancelRequested(m.id),
+        report: (value) => post({ type: 'step', id: m.id, value }),
+      };
+      queue.push({ id: m.id, steps: fn(computer, m.args as never, control) });
       break;
     }
     case 'cancel': {
-      // Messages arrive between steps, so the task is queued (or already finished).
+      // Between steps the task is queued (or already finished); during its own step, it is running.
       const i = queue.findIndex((t) => t.id === m.id);
       if (i >= 0) queue.splice(i, 1);
+      if (running?.id === m.id) running.cancelled = true;
       break;
     }
   }
   schedule();
-});
+}
+
+port.on('message', handle);
 
 post({ type: 'ready' });
