@@ -521,4 +521,26 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
     for (const p of pages.splice(0)) await p.page.close();
     assert.deepEqual(errors, []);
   });
+
+  it('Cancel stops a trace mid-attribution: no graph is made, and the next trace runs', async () => {
+    const graphs = async () => ((await (await fetch(new URL('/api/graphs', server.url))).json()) as { graphs: unknown[] }).graphs.length;
+    const before = await graphs();
+    const tracked = await openPage(context, new URL('#/graph', server.url).toString());
+    pages.push(tracked);
+    const page = tracked.page;
+    // A long prompt (about 150 tokens): thousands of rows, so the cancel lands between batches.
+    await page.getByTestId('graph-prompt').fill(`${PROMPT}. `.repeat(15).trim());
+    await page.getByTestId('graph-run').click();
+    await page.locator('[data-testid="graph-cancel"]:enabled').click();
+    await page.getByTestId('graph-cancelled').waitFor({ timeout: 120_000 });
+    assert.equal(await graphs(), before, 'a cancelled trace lists no graph');
+    // The worker answers the next job: a short trace completes.
+    await page.getByTestId('graph-prompt').fill(PROMPT);
+    await page.getByTestId('graph-run').click();
+    await page.locator('[data-testid="graph-explorer"][data-ready="true"]').waitFor({ timeout: 120_000 });
+    assert.equal(await graphs(), before + 1);
+    const errors = pages.flatMap((p) => p.errors);
+    for (const p of pages.splice(0)) await p.page.close();
+    assert.deepEqual(errors, []);
+  });
 });

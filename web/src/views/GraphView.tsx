@@ -157,7 +157,15 @@ function ComputeForm({
 }) {
   const model = useModel();
   const [prompt, setPrompt] = useState(() => read.str(route.params, 'prompt', ''));
-  const [state, setState] = useState<{ running: boolean; done: number; total: number; error: ApiError | null }>({
+  // jobId: the running job's (for Cancel); cancelled: the last job was cancelled (no graph made).
+  const [state, setState] = useState<{
+    running: boolean;
+    done: number;
+    total: number;
+    error: ApiError | null;
+    jobId?: string;
+    cancelled?: boolean;
+  }>({
     running: false,
     done: 0,
     total: 0,
@@ -173,16 +181,21 @@ function ComputeForm({
     api
       .graphStart(body)
       .then((start) => {
+        setState((s) => ({ ...s, jobId: start.jobId }));
         stopRef.current = followJob(start.events, (ev) => {
           if (ev.type === 'progress') setState((s) => ({ ...s, done: ev.done, total: ev.total }));
           else if (ev.type === 'result') {
             setState((s) => ({ ...s, running: false }));
             onComputed(ev.result as GraphSummary, prompt);
           } else if (ev.type === 'error') setState((s) => ({ ...s, running: false, error: ev.error }));
-          else setState((s) => ({ ...s, running: false }));
+          else setState((s) => ({ ...s, running: false, cancelled: true }));
         });
       })
       .catch((err: unknown) => setState((s) => ({ ...s, running: false, error: asApiError(err) })));
+  };
+  // The attribution stops between batches of rows (attribute's shouldStop); no graph is kept.
+  const cancel = () => {
+    if (state.jobId) api.cancelJob(state.jobId).catch((err: unknown) => setState((s) => ({ ...s, error: asApiError(err) })));
   };
   return (
     <>
@@ -199,8 +212,16 @@ function ComputeForm({
       ) : null}
       {state.running ? (
         <div className="progress" data-testid="graph-progress">
-          traced {state.done} / {state.total || '…'}
+          traced {state.done} / {state.total || '…'}{' '}
+          <button type="button" onClick={cancel} disabled={!state.jobId} data-testid="graph-cancel">
+            Cancel
+          </button>
         </div>
+      ) : null}
+      {state.cancelled && !state.running ? (
+        <p className="hint" data-testid="graph-cancelled">
+          Cancelled: no graph was made.
+        </p>
       ) : null}
       <ErrorBox error={state.error} />
     </>
