@@ -151,7 +151,18 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
       assert.equal(p.fireCount, page.fireCount);
       close(p.maxActivation, page.maxActivation, 'max');
       assert.deepEqual(p.histogram?.counts, page.histogram.counts);
-      const contexts = p.groups.flatMap((g) => g.contexts);
+      // The first group is the top-k; the rest, the sample by quantile, top quantile first (together: the sample, largest first).
+      assert.equal(p.groupsNote, null);
+      const [top, ...quantiles] = p.groups;
+      const sampled = quantiles.flatMap((g) => g.contexts);
+      assert.equal(sampled.length, page.samples!.length);
+      assert.ok(page.samples!.length > 0);
+      sampled.forEach((c, i) => {
+        close(c.activation, page.samples![i]!.activation, `sample ${i}`);
+        assert.equal(c.context, page.samples![i]!.context);
+        assert.equal(c.position, page.samples![i]!.position);
+      });
+      const contexts = top!.contexts;
       assert.equal(contexts.length, page.contexts.length);
       contexts.forEach((c, i) => {
         const want = page.contexts[i]!;
@@ -163,8 +174,10 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
         );
         c.tokens.forEach((t, j) => close(t.act, want.tokens[j]!.act, `context ${i} token ${j}`));
       });
-      // Groups are bands of activation, best first.
-      for (const g of p.groups) for (const c of g.contexts) assert.ok(c.activation! >= g.min! - 1e-6, `${c.activation} in ${g.label}`);
+      // Every group's contexts lie in its range.
+      for (const g of p.groups)
+        for (const c of g.contexts)
+          assert.ok(c.activation! >= g.min! - 1e-6 && c.activation! <= g.max! + 1e-6, `${c.activation} in ${g.label}`);
       assert.deepEqual(
         p.logits?.positive.map((x) => x.id),
         page.logitEffects!.positive.map((x) => x.id),
