@@ -1,9 +1,10 @@
 /**
  * Dictionaries in the workbench, in a real browser: the serve command docs/sae.md gives
- * (`glassbox serve default --sae DIR`, the CLI in its own process) with an SAE on the default model and its feature store built by the
- * library in this test's setup. The feature page and the "what fires on my prompt" view show
- * the numbers the JSON API gives, and those equal the library's (featurePage, promptFeatureActs /
- * topFeaturesPerToken, steerWithFeature) within 1e-4; each view's URL restores it in a new page.
+ * (`glassbox serve default --sae DIR`, the CLI in its own process) with an SAE on the default
+ * model and its feature store built by the library in this test's setup. The feature page and
+ * the "what fires on my prompt" view show the numbers the JSON API gives, and those equal the
+ * library's (featurePage, promptFeatureActs / topFeaturesPerToken, steerWithFeature) within
+ * 1e-4; each view's URL restores it in a new page.
  * Screenshots go to test-artifacts/screenshots (or $E2E_SCREENSHOTS).
  *
  * The SAE is built, not trained (training one takes minutes on two cores): a TopK dictionary

@@ -285,7 +285,7 @@ function groupContexts(page: FeaturePage, context: (c: PageContext) => FeatureCo
   if (page.contexts.length > 0) {
     const top = page.contexts.map(context);
     groups.push({
-      label: `top activations (max ${num(page.maxActivation)})`,
+      label: `top activations (max ${page.maxActivation.toFixed(3)})`,
       min: num(page.contexts.at(-1)!.activation),
       max: num(page.maxActivation),
       contexts: top,
@@ -295,7 +295,7 @@ function groupContexts(page: FeaturePage, context: (c: PageContext) => FeatureCo
     for (const g of quantileGroups(page.samples, QUANTILE_GROUPS)) {
       const pct = (q: number) => `${Math.round(q * 100)}%`;
       groups.push({
-        label: `quantile ${pct(g.fromQuantile)}–${pct(g.toQuantile)} of firing tokens: activation ${num(g.min)} to ${num(g.max)}`,
+        label: `quantile ${pct(g.fromQuantile)}–${pct(g.toQuantile)} of firing tokens: activation ${g.min.toFixed(3)} to ${g.max.toFixed(3)}`,
         min: num(g.min),
         max: num(g.max),
         contexts: g.contexts.map(context),
