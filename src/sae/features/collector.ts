@@ -514,18 +514,24 @@ export class FeatureCollector {
  * integers, so every token gets its own independent-looking draw whatever order it arrives in.
  */
 export function uniformHash(seed: number, f: number, ctx: number, p: number): number {
-  let h = seed ^ 0x2545f491;
-  for (const x of [f, ctx, ctx / 4294967296, p]) {
-    h = Math.imul(h ^ x, 0xcc9e2d51);
-    h = (h << 15) | (h >>> 17);
-    h = Math.imul(h, 0x1b873593);
-  }
+  // Unrolled (no array in this per-firing-token path): f, the context's low and high 32 bits, p.
+  let h = mixIn(seed ^ 0x2545f491, f);
+  h = mixIn(h, ctx);
+  h = mixIn(h, ctx / 4294967296);
+  h = mixIn(h, p);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return (h >>> 0) / 4294967296;
+}
+
+/** One murmur3 block step: `x` (as 32 bits) mixed into the hash `h`. */
+function mixIn(h: number, x: number): number {
+  h = Math.imul(h ^ x, 0xcc9e2d51);
+  h = (h << 15) | (h >>> 17);
+  return Math.imul(h, 0x1b873593);
 }
 
 /** The bins + 1 log-spaced edges from min to max. */
