@@ -200,8 +200,11 @@ export function attachSaes(
   });
 }
 
-/** Feature pages kept in memory per dictionary (a page is a few kB: top-k and sampled windows, histogram, logits). */
-const PAGE_CACHE = 256;
+/**
+ * Feature pages kept in memory per dictionary. A page is tens of kB as JS objects (the top-k and
+ * sampled windows, about 50 contexts of 16 tokens by default), so 64 of them stay a few MB.
+ */
+const PAGE_CACHE = 64;
 
 /** L0 and dead features over a store: one read of its firing counts, at attach time. */
 function storeSummary(store: FeatureStoreReader | null): { l0: number | null; deadFeatures: number | null } {
