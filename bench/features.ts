@@ -68,6 +68,8 @@ function glassbox(): Side {
     before: 10,
     after: 5,
     logitEffects: 0,
+    // The PyTorch loop keeps no reservoir samples: FEATURES_SAMPLES=32 times glassbox's default collection.
+    samples: Number(process.env.FEATURES_SAMPLES ?? 0),
   });
   const seconds = (performance.now() - t0) / 1000;
   const tokens = store.meta.corpus.tokens;

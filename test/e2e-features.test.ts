@@ -1,9 +1,10 @@
 /**
- * Dictionaries in the workbench, in a real browser: `glassbox serve default --sae DIR` (the CLI,
- * in its own process) with an SAE on the default model and its feature store built by the
- * library in this test's setup. The feature page and the "what fires on my prompt" view show
- * the numbers the JSON API gives, and those equal the library's (featurePage, promptFeatureActs /
- * topFeaturesPerToken, steerWithFeature) within 1e-4; each view's URL restores it in a new page.
+ * Dictionaries in the workbench, in a real browser: the serve command docs/sae.md gives
+ * (`glassbox serve default --sae DIR`, the CLI in its own process) with an SAE on the default
+ * model and its feature store built by the library in this test's setup. The feature page and
+ * the "what fires on my prompt" view show the numbers the JSON API gives, and those equal the
+ * library's (featurePage, promptFeatureActs / topFeaturesPerToken, steerWithFeature) within
+ * 1e-4; each view's URL restores it in a new page.
  * Screenshots go to test-artifacts/screenshots (or $E2E_SCREENSHOTS).
  *
  * The SAE is built, not trained (training one takes minutes on two cores): a TopK dictionary
@@ -13,8 +14,7 @@
  * Needs Chromium (`apt-get install chromium`, or CHROMIUM_PATH); without it these tests fail.
  */
 import { after, before, describe, it, test } from 'node:test';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -34,7 +34,19 @@ import {
 } from '../src/sae/index.js';
 import { tensor } from '../src/tensor/index.js';
 import type { FeaturePageResult, FeatureSteerResult, FiresResult, SaeList } from '../src/server/schemas.js';
-import { buildWeb, CHROMIUM_PATH, launchChromium, openPage, ROOT, screenshot, until, WEB_DIST, type TrackedPage } from './e2e/harness.js';
+import {
+  buildWeb,
+  CHROMIUM_PATH,
+  launchChromium,
+  openPage,
+  ROOT,
+  screenshot,
+  startServer,
+  until,
+  WEB_DIST,
+  type ServerProcess,
+  type TrackedPage,
+} from './e2e/harness.js';
 
 const HOOK = 'blocks.1.hook_resid_post';
 const D_SAE = 256;
@@ -85,44 +97,19 @@ function tokenSae(model: HookedTransformer, corpus: Int32Array): Sae {
   });
 }
 
-/** `glassbox serve default --sae DIR --port 0` in a child process; resolves with its URL. */
-async function startCli(saeDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve', 'default', '--sae', saeDir, '--port', '0', '--web', WEB_DIST],
-    { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start in 90 s:\n${stderr}`)), 90_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = / at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (code ${code}) before listening:\n${stderr}`));
-    });
-  });
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null) return done();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          done();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+/**
+ * The serve command docs/sae.md gives (`npm run glassbox -- serve default --sae runs/sae-topk
+ * --open`), as the model and the arguments after it, with `saeDir` for the doc's SAE and without
+ * --open (no browser to open here; the test drives its own).
+ */
+function docServeCommand(saeDir: string): { model: string; args: string[] } {
+  const doc = readFileSync(join(ROOT, 'docs', 'sae.md'), 'utf8');
+  const line = doc.split('\n').find((l) => l.startsWith('npm run glassbox -- serve '));
+  assert.ok(line, 'docs/sae.md gives the serve command');
+  const words = line.trim().split(/\s+/);
+  const [model, ...rest] = words.slice(words.indexOf('serve') + 1);
+  assert.ok(rest.includes('runs/sae-topk'), `the doc's serve line attaches its SAE: ${line}`);
+  return { model: model!, args: rest.filter((a) => a !== '--open').map((a) => (a === 'runs/sae-topk' ? saeDir : a)) };
 }
 
 test('Chromium is installed for the browser tests', () => {
@@ -135,7 +122,7 @@ test('Chromium is installed for the browser tests', () => {
 describe('dictionaries in the workbench', { timeout: 300_000 }, () => {
   const workDir = join(ROOT, '.tmp', `e2e-features-${process.pid}`);
   const saeDir = join(workDir, 'tokens-sae');
-  let server: { url: string; stop(): Promise<void> };
+  let server: ServerProcess;
   let browser: Browser;
   let context: BrowserContext;
   let model: HookedTransformer;
@@ -193,7 +180,8 @@ describe('dictionaries in the workbench', { timeout: 300_000 }, () => {
         created_at: '2026-12-07T00:00:00.000Z',
       }) + '\n',
     );
-    server = await startCli(saeDir);
+    const serve = docServeCommand(saeDir);
+    server = await startServer(WEB_DIST, serve.model, serve.args);
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   });
 
@@ -304,13 +292,17 @@ describe('dictionaries in the workbench', { timeout: 300_000 }, () => {
         await p.getByTestId('context-group-label').allTextContents(),
         api0.groups.map((g) => g.label),
       );
+      // The top activations, then the sampled firing tokens by quantile (together the library's samples, largest first).
+      const libContexts = [...lib.contexts, ...lib.samples!];
+      assert.ok(lib.samples!.length > 0 && api0.groups.length > 1, 'the page has quantile groups');
+      assert.equal(api0.groupsNote, null);
       const apiContexts = api0.groups.flatMap((g) => g.contexts);
       const ctx = p.getByTestId('context');
-      assert.equal(await ctx.count(), lib.contexts.length);
-      for (let i = 0; i < lib.contexts.length; i++) {
+      assert.equal(await ctx.count(), libContexts.length);
+      for (let i = 0; i < libContexts.length; i++) {
         const row = ctx.nth(i);
         assert.equal(await row.getByTestId('context-act').textContent(), fmtAct(apiContexts[i]!.activation));
-        close(apiContexts[i]!.activation, lib.contexts[i]!.activation, `context ${i}`);
+        close(apiContexts[i]!.activation, libContexts[i]!.activation, `context ${i}`);
         const toks = await row
           .getByTestId('act-tok')
           .evaluateAll((els) =>
@@ -318,11 +310,11 @@ describe('dictionaries in the workbench', { timeout: 300_000 }, () => {
           );
         assert.deepEqual(
           toks.map((t) => t.id),
-          lib.contexts[i]!.tokens.map((t) => t.id),
+          libContexts[i]!.tokens.map((t) => t.id),
         );
         toks.forEach((t, j) => {
-          close(t.act, lib.contexts[i]!.tokens[j]!.act, `context ${i} token ${j}`);
-          assert.equal(t.text, showTok(lib.contexts[i]!.tokens[j]!.str, t.id));
+          close(t.act, libContexts[i]!.tokens[j]!.act, `context ${i} token ${j}`);
+          assert.equal(t.text, showTok(libContexts[i]!.tokens[j]!.str, t.id));
         });
       }
     };

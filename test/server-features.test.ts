@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -25,6 +25,7 @@ import {
 } from '../src/sae/index.js';
 import { createServer } from '../src/server/app.js';
 import { resolveSaeSource } from '../src/server/index.js';
+import { NO_SAMPLES_NOTE } from '../src/server/features.js';
 import type { FeaturePageResult, FeatureSteerResult, FiresResult, SaeList } from '../src/server/schemas.js';
 import { tinyModel } from './server-helpers.js';
 
@@ -125,7 +126,18 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
       assert.equal(p.fireCount, page.fireCount);
       close(p.maxActivation, page.maxActivation, 'max');
       assert.deepEqual(p.histogram?.counts, page.histogram.counts);
-      const contexts = p.groups.flatMap((g) => g.contexts);
+      // The first group is the top-k; the rest, the sample by quantile, top quantile first (together: the sample, largest first).
+      assert.equal(p.groupsNote, null);
+      const [top, ...quantiles] = p.groups;
+      const sampled = quantiles.flatMap((g) => g.contexts);
+      assert.equal(sampled.length, page.samples!.length);
+      assert.ok(page.samples!.length > 0);
+      sampled.forEach((c, i) => {
+        close(c.activation, page.samples![i]!.activation, `sample ${i}`);
+        assert.equal(c.context, page.samples![i]!.context);
+        assert.equal(c.position, page.samples![i]!.position);
+      });
+      const contexts = top!.contexts;
       assert.equal(contexts.length, page.contexts.length);
       contexts.forEach((c, i) => {
         const want = page.contexts[i]!;
@@ -137,8 +149,10 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
         );
         c.tokens.forEach((t, j) => close(t.act, want.tokens[j]!.act, `context ${i} token ${j}`));
       });
-      // Groups are bands of activation, best first.
-      for (const g of p.groups) for (const c of g.contexts) assert.ok(c.activation! >= g.min! - 1e-6, `${c.activation} in ${g.label}`);
+      // Every group's contexts lie in its range.
+      for (const g of p.groups)
+        for (const c of g.contexts)
+          assert.ok(c.activation! >= g.min! - 1e-6 && c.activation! <= g.max! + 1e-6, `${c.activation} in ${g.label}`);
       assert.deepEqual(
         p.logits?.positive.map((x) => x.id),
         page.logitEffects!.positive.map((x) => x.id),
@@ -146,6 +160,39 @@ describe('dictionary endpoints', { timeout: 120_000 }, () => {
       p.logits!.negative.forEach((x, j) => close(x.value, page.logitEffects!.negative[j]!.value, `negative logit ${j}`));
       if (f === explained) assert.deepEqual(p.explanation, { text: 'fires on everything', score: 0.75, model: 'stub' });
       else assert.equal(p.explanation, null);
+    }
+  });
+
+  it('serves a store written before samples: the top activations only, and a note that says why', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'gb-featsrv-'));
+    try {
+      const saeDir = join(old, 'old-sae');
+      saveSae(sae, saeDir);
+      const rng = new PRNG(5);
+      const ids = Int32Array.from({ length: 24 * 16 }, () => rng.int(290));
+      const features = join(saeDir, 'features');
+      saveFeatureStore(
+        collectFeatures(model, sae, ids, { contextSize: 16, batchSize: 4, topK: 6, before: 4, after: 2, samples: 0 }),
+        features,
+      );
+      // Such a store's features.json has no 'samples' field at all.
+      const jsonPath = join(features, 'features.json');
+      const meta = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown>;
+      delete meta.samples;
+      writeFileSync(jsonPath, JSON.stringify(meta));
+      const oldApp = createServer({ model, modelName: 'tiny', webRoot: null, saes: [await resolveSaeSource(saeDir)] });
+      try {
+        const r = await oldApp.inject({ method: 'GET', url: `/api/features/old-sae/${explained}` });
+        assert.equal(r.statusCode, 200, r.body);
+        const p = r.json() as FeaturePageResult;
+        assert.equal(p.groupsNote, NO_SAMPLES_NOTE);
+        assert.equal(p.groups.length, 1);
+        assert.equal(p.groups[0]!.contexts.length, featurePage(store, explained).contexts.length);
+      } finally {
+        await oldApp.close();
+      }
+    } finally {
+      rmSync(old, { recursive: true, force: true });
     }
   });
 

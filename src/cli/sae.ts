@@ -222,6 +222,8 @@ export function registerSae(program: Command): Command {
     .option('--before <n>', 'tokens shown before the max-activating token', '10')
     .option('--after <n>', 'tokens shown after it', '5')
     .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
+    .option('--samples <n>', "firing tokens sampled per feature, for the feature page's quantile groups (0: none)", '32')
+    .option('--sample-seed <n>', 'seed of the samples', '0')
     .option('--checkpoint-every <n>', 'write the collection state to OUT/.checkpoint every n batches (0: never)', '50')
     .option('--resume', 'continue a stopped run from OUT/.checkpoint (same flags)')
     .option('--no-progress', 'no progress bar')
@@ -233,6 +235,8 @@ export function registerSae(program: Command): Command {
           before: string;
           after: string;
           logitTokens: string;
+          samples: string;
+          sampleSeed: string;
           checkpointEvery: string;
           resume?: boolean;
           progress: boolean;
@@ -242,6 +246,8 @@ export function registerSae(program: Command): Command {
         const before = intFlag('before', f.before, 0);
         const after = intFlag('after', f.after, 0);
         const logits = intFlag('logit-tokens', f.logitTokens, 0);
+        const samples = intFlag('samples', f.samples, 0);
+        const sampleSeed = intFlag('sample-seed', f.sampleSeed, 0);
         const every = intFlag('checkpoint-every', f.checkpointEvery, 0);
         const p = await prepare(f);
         const t0 = performance.now();
@@ -258,6 +264,8 @@ export function registerSae(program: Command): Command {
           before,
           after,
           logitEffects: logits,
+          samples,
+          sampleSeed,
           modelName: f.model,
           saePath: f.sae,
           description: p.description,

@@ -146,6 +146,7 @@ export {
   type HistogramBins,
 } from './features/index.js';
 export { FeatureStoreReader } from './features/index.js';
+export { quantileGroups, type QuantileGroup, type FeatureSamples } from './features/index.js';
 export { promptFeatureActs, topFeaturesPerToken, steerWithFeature, type TokenFeature, type FeatureSteerOptions } from './features/index.js';
 export {
   planContexts,

@@ -3,13 +3,16 @@
  * and the endpoints over them.
  *
  * - `GET  /api/saes`                        the attached dictionaries: hook, architecture, width, L0, evals
- * - `GET  /api/features/:sae/:feature`      a feature page: top contexts (per-token activations) grouped
- *                                           by activation band, histogram, density, logit effects, explanation
+ * - `GET  /api/features/:sae/:feature`      a feature page: top contexts (per-token activations), sampled
+ *                                           contexts grouped by activation quantile, histogram, density,
+ *                                           logit effects, explanation
  * - `POST /api/features/:sae/steer`         `{ feature, prompt, scale?, ... }` -> unsteered and steered generations
  * - `POST /api/fires`                       `{ prompt, topK?, saes?, highlight? }` -> per token, its top features
  *
- * Pages are slices of the feature store, read once at start-up (no model run); steering and the
- * features on a prompt run in the model worker (feature-compute.ts), which holds a copy of each SAE.
+ * Pages are read from the feature store on disk one at a time (`FeatureStoreReader`: one
+ * positioned read per tensor, no model run), the last `PAGE_CACHE` of them kept, so the server's
+ * memory does not grow with the dictionary's width; steering and the features on a prompt run in
+ * the model worker (feature-compute.ts), which holds a copy of each SAE.
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
@@ -18,13 +21,14 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { saeNamesModel } from '../sae/attach.js';
 import { runSaeOnBatch } from '../sae/evals.js';
 import { readExplanations } from '../sae/explain/explain.js';
+import { LRUCache } from 'lru-cache';
 import {
   FEATURES_JSON,
-  featurePage,
-  loadFeatureStore,
+  FeatureStoreReader,
+  quantileGroups,
   type FeaturePage,
-  type FeatureStore,
   type FeatureStoreMeta,
+  type PageContext,
 } from '../sae/features/index.js';
 import { loadSae, readJsonFile, SAE_CFG_FILENAME } from '../sae/formats.js';
 import { resolveSae, type PretrainedSaeOptions } from '../sae/pretrained.js';
@@ -37,6 +41,7 @@ import { generations, num, promptIds, samplingArgs, strTokens, tokenStr, type Ct
 import {
   featureSchemas,
   type ContextGroup,
+  type FeatureContext,
   type FeatureExplanation,
   type FeatureParams,
   type FeaturePageResult,
@@ -49,10 +54,10 @@ import {
   type SaeParams,
 } from './schemas.js';
 
-/** A dictionary to attach: loaded, with its feature store when it has one. */
+/** A dictionary to attach: loaded, with its feature store (opened for page reads) when it has one. */
 export interface SaeSource {
   sae: Sae;
-  store: FeatureStore | null;
+  store: FeatureStoreReader | null;
   /** Where it came from (a directory), for errors and GET /api/saes. */
   source: string;
   /** Its id in URLs (default: the directory's name). */
@@ -67,7 +72,12 @@ export interface SaeSource {
 export interface AttachedSae {
   id: string;
   sae: Sae;
-  store: FeatureStore | null;
+  store: FeatureStoreReader | null;
+  /** The last pages read from the store, by feature. */
+  pages: LRUCache<number, FeaturePage>;
+  /** Mean features per counted token and never-firing features, over the store (null without one). */
+  l0: number | null;
+  deadFeatures: number | null;
   source: string;
   explanations: Map<number, FeatureExplanation>;
   evals: Record<string, unknown> | null;
@@ -103,7 +113,7 @@ export async function resolveSaeSource(arg: string, options: PretrainedSaeOption
     sae = got.sae;
   }
   const storeDir = STORE_PLACES.map((p) => join(dir, p)).find((d) => existsSync(join(d, FEATURES_JSON)));
-  const store = storeDir ? loadFeatureStore(storeDir) : null;
+  const store = storeDir ? FeatureStoreReader.open(storeDir) : null;
   const explanations = storeDir ? readStoreExplanations(storeDir) : new Map<number, FeatureExplanation>();
   const evalsPath = join(dir, 'evals.json');
   let evals: Record<string, unknown> | null = null;
@@ -183,6 +193,8 @@ export function attachSaes(
       id,
       sae,
       store,
+      pages: new LRUCache<number, FeaturePage>({ max: PAGE_CACHE }),
+      ...storeSummary(store),
       source: where,
       explanations: s.explanations ?? new Map(),
       evals: s.evals ?? null,
@@ -190,23 +202,32 @@ export function attachSaes(
   });
 }
 
+/**
+ * Feature pages kept in memory per dictionary. A page is tens of kB as JS objects (the top-k and
+ * sampled windows, about 50 contexts of 16 tokens by default), so 64 of them stay a few MB.
+ */
+const PAGE_CACHE = 64;
+
+/** L0 and dead features over a store: one read of its firing counts, at attach time. */
+function storeSummary(store: FeatureStoreReader | null): { l0: number | null; deadFeatures: number | null } {
+  if (!store) return { l0: null, deadFeatures: null };
+  const fires = store.fireCounts();
+  let total = 0;
+  let dead = 0;
+  for (let f = 0; f < fires.length; f++) {
+    total += fires[f]!;
+    if (fires[f] === 0) dead++;
+  }
+  const tokens = store.meta.corpus.tokens_counted;
+  return { l0: tokens > 0 ? num(total / tokens) : null, deadFeatures: dead };
+}
+
 /** GET /api/saes. */
 export function listSaes(saes: readonly AttachedSae[]): SaeList {
   return {
     saes: saes.map((a): SaeInfo => {
-      const { sae, store } = a;
-      let l0: number | null = null;
-      let dead: number | null = null;
-      if (store) {
-        const fires = store.stats.fireCount;
-        let total = 0;
-        dead = 0;
-        for (let f = 0; f < fires.length; f++) {
-          total += fires[f]!;
-          if (fires[f] === 0) dead++;
-        }
-        l0 = store.stats.tokens > 0 ? num(total / store.stats.tokens) : null;
-      }
+      const { sae, store, l0 } = a;
+      const dead = a.deadFeatures;
       return {
         id: a.id,
         source: a.source,
@@ -253,35 +274,46 @@ function checkFeature(a: AttachedSae, feature: number): void {
     throw new HttpError(400, `feature ${feature} is out of range: '${a.id}' has ${a.sae.dSae} features (0..${a.sae.dSae - 1})`);
 }
 
-/** Bands of activation the top contexts are grouped in (Neuronpedia's quantile groups, over the contexts the store keeps). */
-const BANDS = 4;
+/** Quantile groups the sampled contexts are split into (Neuronpedia shows its interval groups below the top activations). */
+const QUANTILE_GROUPS = 4;
+
+/** What a page says when its store has no samples to group by quantile. */
+export const NO_SAMPLES_NOTE =
+  'This feature store was written before glassbox kept activation samples, so only the top activations are shown; rebuild it with `glassbox sae features` to see contexts grouped by activation quantile.';
 
 /**
- * Groups contexts (best first) into `BANDS` equal bands of activation between 0 and the best
- * one's: the top band first; empty bands are left out.
+ * The page's context groups: the top activations (the store's top-k contexts), then the sampled
+ * firing tokens split by activation quantile, the top quantile first (`quantileGroups`).
  */
-function groupContexts(contexts: FeaturePageResult['groups'][number]['contexts'], max: number): ContextGroup[] {
-  if (contexts.length === 0 || !(max > 0)) return contexts.length ? [{ label: 'contexts', min: null, max: null, contexts }] : [];
+function groupContexts(page: FeaturePage, context: (c: PageContext) => FeatureContext): ContextGroup[] {
   const groups: ContextGroup[] = [];
-  for (let b = BANDS - 1; b >= 0; b--) {
-    const lo = (max * b) / BANDS;
-    const hi = (max * (b + 1)) / BANDS;
-    const inBand = contexts.filter((c) => {
-      const v = c.activation ?? 0;
-      return b === BANDS - 1 ? v >= lo : v >= lo && v < hi;
+  if (page.contexts.length > 0) {
+    const top = page.contexts.map(context);
+    groups.push({
+      label: `top activations (max ${page.maxActivation.toFixed(3)})`,
+      min: num(page.contexts.at(-1)!.activation),
+      max: num(page.maxActivation),
+      contexts: top,
     });
-    if (inBand.length === 0) continue;
-    const label = b === BANDS - 1 ? `top activations (${num(lo)} to ${num(hi)})` : `activation ${num(lo)} to ${num(hi)}`;
-    groups.push({ label, min: num(lo), max: num(hi), contexts: inBand });
   }
+  if (page.samples)
+    for (const g of quantileGroups(page.samples, QUANTILE_GROUPS)) {
+      const pct = (q: number) => `${Math.round(q * 100)}%`;
+      groups.push({
+        label: `quantile ${pct(g.fromQuantile)}–${pct(g.toQuantile)} of firing tokens: activation ${g.min.toFixed(3)} to ${g.max.toFixed(3)}`,
+        min: num(g.min),
+        max: num(g.max),
+        contexts: g.contexts.map(context),
+      });
+    }
   return groups;
 }
 
 /**
- * A feature's page from a store (`featurePage` of a loaded store, or `FeatureStoreReader.page`),
- * as the API returns it: token strings filled from the model where the store has none, numbers
- * made JSON-safe, the contexts grouped into activation bands. Also the Graph view's transcoder
- * feature pages (graph-features.ts).
+ * A feature's page from a store (`FeatureStoreReader.page`), as the API returns it: token strings
+ * filled from the model where the store has none, numbers made JSON-safe, the top contexts and the
+ * sampled ones grouped by activation quantile. Also the Graph view's transcoder feature pages
+ * (graph-features.ts).
  */
 export function storePageResult(
   ctx: Ctx,
@@ -289,13 +321,13 @@ export function storePageResult(
   meta: FeatureStoreMeta,
   head: { sae: string; feature: number; dSae: number; explanation: FeatureExplanation | null },
 ): FeaturePageResult {
-  const contexts = page.contexts.map((c) => ({
+  const context = (c: PageContext): FeatureContext => ({
     activation: num(c.activation),
     context: c.context,
     position: c.position,
     maxIndex: c.maxIndex,
     tokens: c.tokens.map((t) => ({ id: t.id, str: t.str ?? tokenStr(ctx.model, t.id), act: num(t.act) })),
-  }));
+  });
   const logitsReason = 'reason' in meta.logit_effects ? meta.logit_effects.reason : null;
   const side = (xs: { id: number; str: string | null; value: number }[]) =>
     xs.map((x) => ({ id: x.id, str: x.str ?? tokenStr(ctx.model, x.id), value: num(x.value) }));
@@ -307,13 +339,24 @@ export function storePageResult(
     maxActivation: num(page.maxActivation),
     meanActivation: page.meanActivation === null ? null : num(page.meanActivation),
     histogram: { edges: page.histogram.edges.map(num), counts: page.histogram.counts },
-    groups: groupContexts(contexts, page.maxActivation),
+    groups: groupContexts(page, context),
+    groupsNote: page.samples ? null : NO_SAMPLES_NOTE,
     logits:
       page.logitEffects && 'path' in meta.logit_effects
         ? { path: meta.logit_effects.path, positive: side(page.logitEffects.positive), negative: side(page.logitEffects.negative) }
         : null,
     logitsReason,
   };
+}
+
+/** A store's page of `feature`, read from disk unless one of the last pages read. */
+function storePage(a: AttachedSae, store: FeatureStoreReader, feature: number): FeaturePage {
+  let page = a.pages.get(feature);
+  if (!page) {
+    page = store.page(feature);
+    a.pages.set(feature, page);
+  }
+  return page;
 }
 
 /** GET /api/features/:sae/:feature. */
@@ -323,7 +366,7 @@ export async function featurePageOf(ctx: Ctx, saes: readonly AttachedSae[], para
   checkFeature(a, feature);
   const explanation = a.explanations.get(feature) ?? null;
   const store = a.store;
-  if (store) return storePageResult(ctx, featurePage(store, feature), store.meta, { sae: a.id, feature, dSae: a.sae.dSae, explanation });
+  if (store) return storePageResult(ctx, storePage(a, store, feature), store.meta, { sae: a.id, feature, dSae: a.sae.dSae, explanation });
   // No store: the logit effects are the only thing the model alone tells.
   const r = await ctx.worker.call<FeatureLogitsRaw>('featureLogits', { sae: index, feature });
   const side = (ids: number[], values: number[]) => ids.map((id, j) => ({ id, str: tokenStr(ctx.model, id), value: num(values[j]!) }));
@@ -338,6 +381,7 @@ export async function featurePageOf(ctx: Ctx, saes: readonly AttachedSae[], para
     meanActivation: null,
     histogram: null,
     groups: [],
+    groupsNote: null,
     logits: 'reason' in r ? null : { path: r.path, positive: side(r.posIds, r.posValues), negative: side(r.negIds, r.negValues) },
     logitsReason: 'reason' in r ? r.reason : null,
     explanation,
@@ -398,6 +442,10 @@ export async function firesOf(ctx: Ctx, saes: readonly AttachedSae[], body: Fire
 /** Adds the dictionary endpoints to the server. */
 export function registerFeatureRoutes(app: FastifyInstance, ctx: Ctx, saes: readonly AttachedSae[]): void {
   const s = featureSchemas(ctx.limits);
+  // The stores stay open for page reads while the server runs.
+  app.addHook('onClose', async () => {
+    for (const a of saes) a.store?.close();
+  });
   app.get('/api/saes', async () => listSaes(saes));
   app.get<{ Params: FeatureParams }>('/api/features/:sae/:feature', { schema: { params: s.featureParams } }, async (req) =>
     featurePageOf(ctx, saes, req.params),

@@ -416,7 +416,7 @@ export interface FeatureContext {
   tokens: FeatureToken[];
 }
 
-/** Contexts whose max activation lies in [min, max] (the top band includes max). */
+/** Contexts whose (max or sampled) activation lies in [min, max]. */
 export interface ContextGroup {
   label: string;
   min: number | null;
@@ -453,8 +453,13 @@ export interface FeaturePageResult {
   meanActivation: number | null;
   /** Non-zero activations by log-spaced bin: counts[i] in [edges[i], edges[i+1]). */
   histogram: { edges: (number | null)[]; counts: number[] } | null;
-  /** The store's top contexts, best first, grouped into equal bands of activation below the max. */
+  /**
+   * The store's top contexts (best first), then contexts of a uniform sample of the feature's
+   * firing tokens grouped by activation quantile, the top quantile first.
+   */
   groups: ContextGroup[];
+  /** Why there are no quantile groups (a store written before activation samples), else null. */
+  groupsNote: string | null;
   /** Top and bottom tokens of the decoder direction through the unembedding (null, with the reason, when it has none). */
   logits: { path: string; positive: LogitToken[]; negative: LogitToken[] } | null;
   logitsReason: string | null;

@@ -123,21 +123,29 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts test/e2e/server.ts (createServer on 127.0.0.1, port 0) on `webRoot` and the given model. */
-export async function startServer(webRoot: string, model = 'default'): Promise<ServerProcess> {
-  const script = join(ROOT, 'test', 'e2e', 'server.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', script, webRoot, model], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Starts a workbench server in a child process, on 127.0.0.1 and a free port, serving `webRoot`
+ * and `model`: test/e2e/server.ts (createServer), or, given `cliArgs`, the CLI as a user runs it,
+ * `glassbox serve MODEL --port 0 --web WEBROOT ...cliArgs` (so its flags and start-up are tested
+ * too). Resolves with the URL the server prints once listening.
+ */
+export async function startServer(webRoot: string, model = 'default', cliArgs?: readonly string[]): Promise<ServerProcess> {
+  const args = cliArgs
+    ? [join(ROOT, 'src', 'cli', 'main.ts'), 'serve', model, '--port', '0', '--web', webRoot, ...cliArgs]
+    : [join(ROOT, 'test', 'e2e', 'server.ts'), webRoot, model];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const url = await new Promise<string>((resolveUrl, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start in 60 s:\n${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 90 s:\n${stderr}`)), 90_000);
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) {
+      // test/e2e/server.ts prints {"url": ...}; the CLI, "... at http://127.0.0.1:PORT/".
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) {
         clearTimeout(timer);
-        resolveUrl((JSON.parse(line) as { url: string }).url);
+        resolveUrl(m[1]!);
       }
     });
     child.once('exit', (code) => {

@@ -10,9 +10,18 @@
  * For each context of a batch (`add`):
  * 1. count every token that is not excluded, and for each feature that fires there its firing
  *    count, sum, max and histogram bin, keeping the feature's best position in the context;
+ *    and offer the token to the feature's reservoir sample (below);
  * 2. offer each feature that fired its best position: fill the window around it and push it on
  *    the feature's heap (or replace the root when the heap is full and the new entry is better).
  * `stats()` then sorts each heap, best first.
+ *
+ * Besides the top-k, each feature keeps a uniform sample of `samples` of the tokens it fired on
+ * (reservoir sampling, Vitter's algorithm R: the n-th firing token replaces a random slot with
+ * probability samples / n), each with its window, so a feature page can show contexts from the
+ * whole activation distribution grouped by quantile, as SAEDashboard's interval groups do, rather
+ * than only the top of it. The random draws are a hash of (seed, feature, context, position), not
+ * a generator's stream, so the sample does not depend on how the contexts are batched and a
+ * resumed run needs no generator state: the reservoir arrays and the firing counts are enough.
  */
 
 /** One of a collector's running arrays. */
@@ -29,6 +38,11 @@ export interface CollectorSnapshot {
     position: Int32Array;
     win_tokens: Int32Array;
     win_acts: Float32Array;
+    sample_value: Float32Array;
+    sample_context: Float64Array;
+    sample_position: Int32Array;
+    sample_tokens: Int32Array;
+    sample_acts: Float32Array;
     hist: Float64Array;
     fires: Float64Array;
     sum: Float64Array;
@@ -57,6 +71,27 @@ export interface FeatureCollectorOptions {
   histogram?: Partial<HistogramBins>;
   /** Token ids never counted nor picked (their activations read 0 in the windows). */
   excludedTokenIds?: Iterable<number>;
+  /** Firing tokens kept per feature in its uniform reservoir sample (default 32; 0 for none). */
+  samples?: number;
+  /** Seed of the reservoir sample's draws (default 0). */
+  sampleSeed?: number;
+}
+
+/** Each feature's uniform sample of the tokens it fired on, with their windows (see `FeatureCollector`). */
+export interface FeatureSamples {
+  /** Slots per feature. */
+  n: number;
+  seed: number;
+  /** [d_sae, n] the sampled token's activation, largest first; slots past the feature's firing count are empty. */
+  values: Float32Array;
+  /** [d_sae, n] the sampled token's global context index, -1 for empty slots. */
+  contexts: Float64Array;
+  /** [d_sae, n] its position in that context. */
+  positions: Int32Array;
+  /** [d_sae, n, window] token ids around it, -1 outside the context (and in empty slots). */
+  tokens: Int32Array;
+  /** [d_sae, n, window] the feature's activation at each token of the window. */
+  acts: Float32Array;
 }
 
 /** The streamed statistics of every feature (row-major arrays, feature-major). */
@@ -90,6 +125,8 @@ export interface FeatureStats {
   actSum: Float64Array;
   /** [d_sae] its largest activation (0 when it never fired). */
   maxAct: Float32Array;
+  /** The reservoir samples (null when collected without, or read from a store that has none). */
+  samples: FeatureSamples | null;
 }
 
 /**
@@ -103,6 +140,9 @@ export class FeatureCollector {
   readonly after: number;
   readonly window: number;
   readonly bins: HistogramBins;
+  /** Reservoir slots per feature. */
+  readonly samples: number;
+  readonly sampleSeed: number;
   #excluded: Set<number>;
   #tokens = 0;
   #contexts = 0;
@@ -115,6 +155,11 @@ export class FeatureCollector {
   #position: Int32Array;
   #winTokens: Int32Array;
   #winActs: Float32Array;
+  #sampleValue: Float32Array;
+  #sampleContext: Float64Array;
+  #samplePosition: Int32Array;
+  #sampleTokens: Int32Array;
+  #sampleActs: Float32Array;
   #hist: Float64Array;
   #fires: Float64Array;
   #sum: Float64Array;
@@ -151,6 +196,15 @@ export class FeatureCollector {
     this.#position = new Int32Array(n);
     this.#winTokens = new Int32Array(n * this.window).fill(-1);
     this.#winActs = new Float32Array(n * this.window);
+    this.samples = posInt('samples', options.samples ?? 32, 0);
+    this.sampleSeed = options.sampleSeed ?? 0;
+    if (!Number.isSafeInteger(this.sampleSeed)) throw new Error(`FeatureCollector: sampleSeed must be an integer, got ${this.sampleSeed}`);
+    const ns = dSae * this.samples;
+    this.#sampleValue = new Float32Array(ns);
+    this.#sampleContext = new Float64Array(ns).fill(-1);
+    this.#samplePosition = new Int32Array(ns);
+    this.#sampleTokens = new Int32Array(ns * this.window).fill(-1);
+    this.#sampleActs = new Float32Array(ns * this.window);
     this.#hist = new Float64Array(dSae * h.bins);
     this.#fires = new Float64Array(dSae);
     this.#sum = new Float64Array(dSae);
@@ -198,6 +252,7 @@ export class FeatureCollector {
         for (let f = 0; f < d; f++) {
           const a = acts[base + f]!;
           if (!(a > 0)) continue;
+          if (this.samples > 0) this.#sample(f, a, ctx, r, p, ids, acts, S);
           this.#fires[f]!++;
           this.#sum[f]! += a;
           if (a > this.#max[f]!) this.#max[f] = a;
@@ -225,6 +280,51 @@ export class FeatureCollector {
     return va < vb || (va === vb && ca > cb);
   }
 
+  /** Writes the window around token p of row r (feature f's activations) at `w0` of the two arrays. */
+  #fillWindow(
+    tokens: Int32Array,
+    winActs: Float32Array,
+    w0: number,
+    f: number,
+    r: number,
+    p: number,
+    ids: Int32Array,
+    acts: Float32Array,
+    S: number,
+  ): void {
+    const d = this.dSae;
+    for (let w = 0; w < this.window; w++) {
+      const q = p - this.before + w;
+      if (q < 0 || q >= S) {
+        tokens[w0 + w] = -1;
+        winActs[w0 + w] = 0;
+      } else {
+        const id = ids[r * S + q]!;
+        tokens[w0 + w] = id;
+        winActs[w0 + w] = this.#excluded.has(id) ? 0 : acts[(r * S + q) * d + f]!;
+      }
+    }
+  }
+
+  /**
+   * Offers feature f's firing token (context ctx, row r, position p) to its reservoir: the n-th
+   * firing token (n counted from 1) takes slot n - 1 while slots are free, else a slot drawn
+   * uniformly from n, kept when it is one of the feature's slots.
+   */
+  #sample(f: number, a: number, ctx: number, r: number, p: number, ids: Int32Array, acts: Float32Array, S: number): void {
+    const seen = this.#fires[f]!; // firing tokens before this one
+    let j = seen;
+    if (seen >= this.samples) {
+      j = Math.floor(uniformHash(this.sampleSeed, f, ctx, p) * (seen + 1));
+      if (j >= this.samples) return;
+    }
+    const slot = f * this.samples + j;
+    this.#sampleValue[slot] = a;
+    this.#sampleContext[slot] = ctx;
+    this.#samplePosition[slot] = p;
+    this.#fillWindow(this.#sampleTokens, this.#sampleActs, slot * this.window, f, r, p, ids, acts, S);
+  }
+
   #offer(f: number, ctx: number, r: number, ids: Int32Array, acts: Float32Array, S: number): void {
     const k = this.topK;
     const v = this.#best[f]!;
@@ -245,19 +345,7 @@ export class FeatureCollector {
     this.#value[slot] = v;
     this.#context[slot] = ctx;
     this.#position[slot] = p;
-    const w0 = slot * this.window;
-    const d = this.dSae;
-    for (let w = 0; w < this.window; w++) {
-      const q = p - this.before + w;
-      if (q < 0 || q >= S) {
-        this.#winTokens[w0 + w] = -1;
-        this.#winActs[w0 + w] = 0;
-      } else {
-        const id = ids[r * S + q]!;
-        this.#winTokens[w0 + w] = id;
-        this.#winActs[w0 + w] = this.#excluded.has(id) ? 0 : acts[(r * S + q) * d + f]!;
-      }
-    }
+    this.#fillWindow(this.#winTokens, this.#winActs, slot * this.window, f, r, p, ids, acts, S);
     // Restore the heap: a new entry sifts up from the end, a replaced root sifts down.
     const worse = (i: number, j: number): boolean => {
       const a = this.#heap[h0 + i]!;
@@ -307,6 +395,11 @@ export class FeatureCollector {
         position: this.#position,
         win_tokens: this.#winTokens,
         win_acts: this.#winActs,
+        sample_value: this.#sampleValue,
+        sample_context: this.#sampleContext,
+        sample_position: this.#samplePosition,
+        sample_tokens: this.#sampleTokens,
+        sample_acts: this.#sampleActs,
         hist: this.#hist,
         fires: this.#fires,
         sum: this.#sum,
@@ -339,6 +432,39 @@ export class FeatureCollector {
     return c;
   }
 
+  /** The reservoir samples, each feature's filled slots sorted by activation (largest first, then context, position). */
+  #sortedSamples(): FeatureSamples {
+    const { dSae, samples: n, window: W } = this;
+    const out: FeatureSamples = {
+      n,
+      seed: this.sampleSeed,
+      values: new Float32Array(dSae * n),
+      contexts: new Float64Array(dSae * n).fill(-1),
+      positions: new Int32Array(dSae * n),
+      tokens: new Int32Array(dSae * n * W).fill(-1),
+      acts: new Float32Array(dSae * n * W),
+    };
+    for (let f = 0; f < dSae; f++) {
+      const filled = Math.min(n, this.#fires[f]!);
+      const slots = Array.from({ length: filled }, (_, i) => f * n + i);
+      slots.sort(
+        (a, b) =>
+          this.#sampleValue[b]! - this.#sampleValue[a]! ||
+          this.#sampleContext[a]! - this.#sampleContext[b]! ||
+          this.#samplePosition[a]! - this.#samplePosition[b]!,
+      );
+      slots.forEach((s, i) => {
+        const o = f * n + i;
+        out.values[o] = this.#sampleValue[s]!;
+        out.contexts[o] = this.#sampleContext[s]!;
+        out.positions[o] = this.#samplePosition[s]!;
+        out.tokens.set(this.#sampleTokens.subarray(s * W, (s + 1) * W), o * W);
+        out.acts.set(this.#sampleActs.subarray(s * W, (s + 1) * W), o * W);
+      });
+    }
+    return out;
+  }
+
   /** The statistics so far, each feature's contexts best first (the collector can keep going). */
   stats(): FeatureStats {
     const { dSae, topK: k, window: W } = this;
@@ -361,6 +487,7 @@ export class FeatureCollector {
     }
     const { min, max, bins } = this.bins;
     return {
+      samples: this.samples > 0 ? this.#sortedSamples() : null,
       dSae,
       topK: k,
       before: this.before,
@@ -380,6 +507,31 @@ export class FeatureCollector {
       maxAct: Float32Array.from(this.#max),
     };
   }
+}
+
+/**
+ * A number in [0, 1) from (seed, feature, context, position): murmur3's mixing steps over the four
+ * integers, so every token gets its own independent-looking draw whatever order it arrives in.
+ */
+export function uniformHash(seed: number, f: number, ctx: number, p: number): number {
+  // Unrolled (no array in this per-firing-token path): f, the context's low and high 32 bits, p.
+  let h = mixIn(seed ^ 0x2545f491, f);
+  h = mixIn(h, ctx);
+  h = mixIn(h, ctx / 4294967296);
+  h = mixIn(h, p);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+/** One murmur3 block step: `x` (as 32 bits) mixed into the hash `h`. */
+function mixIn(h: number, x: number): number {
+  h = Math.imul(h ^ x, 0xcc9e2d51);
+  h = (h << 15) | (h >>> 17);
+  return Math.imul(h, 0x1b873593);
 }
 
 /** The bins + 1 log-spaced edges from min to max. */

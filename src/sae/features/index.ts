@@ -11,7 +11,14 @@
  *   (safetensors + JSON);
  * - `page.ts`: one feature's page from a store, as data and as text.
  */
-export { FeatureCollector, histogramEdges, type FeatureCollectorOptions, type FeatureStats, type HistogramBins } from './collector.js';
+export {
+  FeatureCollector,
+  histogramEdges,
+  type FeatureCollectorOptions,
+  type FeatureSamples,
+  type FeatureStats,
+  type HistogramBins,
+} from './collector.js';
 export { logitEffects, type LogitEffects } from './logit-effects.js';
 export {
   collectFeatures,
@@ -23,6 +30,14 @@ export {
   type FeatureStore,
   type FeatureStoreMeta,
 } from './store.js';
-export { featurePage, formatFeaturePage, type FeaturePage, type PageContext, type PageToken } from './page.js';
+export {
+  featurePage,
+  formatFeaturePage,
+  quantileGroups,
+  type FeaturePage,
+  type PageContext,
+  type PageToken,
+  type QuantileGroup,
+} from './page.js';
 export { promptFeatureActs, topFeaturesPerToken, steerWithFeature, type TokenFeature, type FeatureSteerOptions } from './prompt.js';
 export { FeatureStoreReader } from './reader.js';

@@ -6,7 +6,10 @@
  *   empty), top_positions [d_sae, k] i32, histogram [d_sae, bins] f64, fire_count [d_sae] f64,
  *   act_sum [d_sae] f64, max_act [d_sae] f32, density [d_sae] f32, and, when the hook point
  *   writes linearly to the residual stream, logit_pos_ids / logit_neg_ids [d_sae, n] i32 and
- *   logit_pos_values / logit_neg_values [d_sae, n] f32;
+ *   logit_pos_values / logit_neg_values [d_sae, n] f32; and, when collected with samples (every
+ *   store since they were added; older ones open without), each feature's uniform sample of the
+ *   tokens it fired on: sample_values [d_sae, s] f32 (largest first), sample_contexts [d_sae, s] f64
+ *   (-1: empty), sample_positions [d_sae, s] i32, sample_tokens / sample_acts [d_sae, s, window];
  * - `features.json`: the format and version, the SAE, model and corpus description, the options
  *   (k, window, histogram bin edges), the strings of every token id the tensors mention, and the
  *   sha256 of features.safetensors (so a tensors file from another run is refused).
@@ -82,6 +85,11 @@ export interface FeatureStoreMeta {
   window: { before: number; after: number };
   histogram: { scale: 'log'; min: number; max: number; bins: number; edges: number[] };
   logit_effects: { n: number; path: string } | { n: 0; reason: string };
+  /**
+   * Each feature's reservoir sample of the tokens it fired on: slots per feature and the draws'
+   * seed. Absent (or null) in stores written before samples were collected.
+   */
+  samples?: { n: number; seed: number } | null;
   /** The string of every token id the tensors mention (null when the model has no tokenizer). */
   token_strings: { ids: number[]; strings: string[] } | null;
 }
@@ -281,11 +289,13 @@ export function finishStore(model: HookedTransformer, c: FinishedCollection): Fe
       edges: stats.histogram.edges,
     },
     logit_effects: logits ? { n: logits.n, path: logits.path } : { n: 0, reason: (effects as { reason: string }).reason },
+    samples: stats.samples ? { n: stats.samples.n, seed: stats.samples.seed } : null,
     token_strings: null,
   };
   if (model.tokenizer) {
     const ids = new Set<number>();
     for (const id of stats.topTokens) if (id >= 0) ids.add(id);
+    if (stats.samples) for (const id of stats.samples.tokens) if (id >= 0) ids.add(id);
     if (logits) for (const arr of [logits.posIds, logits.negIds]) for (const id of arr) ids.add(id);
     const sorted = [...ids].sort((a, b) => a - b);
     meta.token_strings = { ids: sorted, strings: model.tokenizer.toStrTokens(sorted) };
@@ -308,15 +318,28 @@ export function collectionFingerprint(sae: unknown, plan: ContextPlan, c: Featur
       batch_size: plan.batchSize,
       prepend_bos: plan.prependBos,
     },
-    collector: { top_k: c.topK, before: c.before, after: c.after, histogram: c.bins, excluded: [...excluded].sort((a, b) => a - b) },
+    collector: {
+      top_k: c.topK,
+      before: c.before,
+      after: c.after,
+      histogram: c.bins,
+      excluded: [...excluded].sort((a, b) => a - b),
+      samples: c.samples,
+      sample_seed: c.sampleSeed,
+    },
   };
 }
 
-function makeStore(meta: FeatureStoreMeta, stats: FeatureStats, logits: LogitEffects | null): FeatureStore {
+function makeStore(meta: FeatureStoreMeta, stats: FeatureStats, logits: LogitEffects | null, strings = tokenStrings(meta)): FeatureStore {
   const density = new Float32Array(stats.dSae);
   if (stats.tokens > 0) for (let f = 0; f < stats.dSae; f++) density[f] = stats.fireCount[f]! / stats.tokens;
-  const strings = meta.token_strings ? new Map(meta.token_strings.ids.map((id, i) => [id, meta.token_strings!.strings[i]!])) : null;
   return { meta, stats, density, logits, strings };
+}
+
+/** @internal Token strings by id, from features.json's token_strings (null when it has none). */
+export function tokenStrings(meta: FeatureStoreMeta): Map<number, string> | null {
+  const ts = meta.token_strings;
+  return ts ? new Map(ts.ids.map((id, i) => [id, ts.strings[i]!])) : null;
 }
 
 /** The store's tensors by name. */
@@ -335,6 +358,14 @@ function storeTensors(store: FeatureStore): Record<string, Tensor> {
     max_act: tensor(s.maxAct, [d], 'float32'),
     density: tensor(store.density, [d], 'float32'),
   };
+  const sm = s.samples;
+  if (sm && sm.n > 0) {
+    out.sample_values = tensor(sm.values, [d, sm.n], 'float32');
+    out.sample_contexts = tensor(sm.contexts, [d, sm.n], 'float64');
+    out.sample_positions = tensor(sm.positions, [d, sm.n], 'int32');
+    out.sample_tokens = tensor(sm.tokens, [d, sm.n, W], 'int32');
+    out.sample_acts = tensor(sm.acts, [d, sm.n, W], 'float32');
+  }
   const l = store.logits;
   if (l) {
     out.logit_pos_ids = tensor(l.posIds, [d, l.n], 'int32');
@@ -363,15 +394,41 @@ export function saveFeatureStore(store: FeatureStore, dir: string): FeatureStore
   return meta;
 }
 
-/**
- * Reads a store written by `saveFeatureStore`. Every problem (a missing or unreadable file, a
- * format or version it does not know, a tensors file that is not the one the JSON vouches for, a
- * tensor of the wrong shape or dtype) is an error naming the file.
- * 1. features.json read and its structure checked;
- * 2. features.safetensors checked against the sha256 the JSON vouches for, then read;
- * 3. every tensor checked against the shape and dtype the JSON implies.
- */
-export function loadFeatureStore(dir: string): FeatureStore {
+/** A tensor of the store: name, shape and dtype, as features.json implies them. */
+export type StoreTensor = [name: string, shape: number[], dtype: 'int32' | 'float32' | 'float64'];
+
+/** @internal Every tensor features.safetensors must hold for `meta` (also for reader.ts). */
+export function storeLayout(meta: FeatureStoreMeta): StoreTensor[] {
+  const d = meta.sae.d_sae;
+  const k = meta.top_k;
+  const W = meta.window.before + 1 + meta.window.after;
+  const out: StoreTensor[] = [
+    ['top_tokens', [d, k, W], 'int32'],
+    ['top_acts', [d, k, W], 'float32'],
+    ['top_values', [d, k], 'float32'],
+    ['top_contexts', [d, k], 'float64'],
+    ['top_positions', [d, k], 'int32'],
+    ['histogram', [d, meta.histogram.bins], 'float64'],
+    ['fire_count', [d], 'float64'],
+    ['act_sum', [d], 'float64'],
+    ['max_act', [d], 'float32'],
+    ['density', [d], 'float32'],
+  ];
+  if ('path' in meta.logit_effects) {
+    const n = meta.logit_effects.n;
+    out.push(['logit_pos_ids', [d, n], 'int32'], ['logit_pos_values', [d, n], 'float32']);
+    out.push(['logit_neg_ids', [d, n], 'int32'], ['logit_neg_values', [d, n], 'float32']);
+  }
+  const sm = meta.samples;
+  if (sm && sm.n > 0) {
+    out.push(['sample_values', [d, sm.n], 'float32'], ['sample_contexts', [d, sm.n], 'float64'], ['sample_positions', [d, sm.n], 'int32']);
+    out.push(['sample_tokens', [d, sm.n, W], 'int32'], ['sample_acts', [d, sm.n, W], 'float32']);
+  }
+  return out;
+}
+
+/** @internal features.json in `dir`, read and checked, and the path of the tensors file it vouches for (which must exist). */
+export function openStoreJson(dir: string): { meta: FeatureStoreMeta; jsonPath: string; tensorsPath: string } {
   const jsonPath = join(dir, FEATURES_JSON);
   const raw = readJsonFile(jsonPath, {
     missing: `not found (a feature store directory holds ${FEATURES_JSON} and ${FEATURES_TENSORS})`,
@@ -380,12 +437,103 @@ export function loadFeatureStore(dir: string): FeatureStore {
   const meta = checkMeta(raw, jsonPath);
   const tensorsPath = join(dir, meta.tensorsFile);
   if (!existsSync(tensorsPath)) throw new Error(`${tensorsPath}: not found (the tensors of the feature store ${jsonPath} describes)`);
-  const bytes = readFileSync(tensorsPath);
-  const hash = sha256(bytes);
+  return { meta, jsonPath, tensorsPath };
+}
+
+/** @internal Refuses a tensors file whose sha256 is not the one features.json vouches for. */
+export function checkTensorsHash(hash: string, meta: FeatureStoreMeta, tensorsPath: string, jsonPath: string): void {
   if (hash !== meta.tensorsSha256)
     throw new Error(
       `${tensorsPath}: does not match ${jsonPath} (its sha256 is ${hash.slice(0, 12)}..., the JSON expects ${meta.tensorsSha256.slice(0, 12)}...): the files come from different runs, or one was changed`,
     );
+}
+
+/** @internal The error for a tensor whose dtype or shape is not what features.json implies. */
+export function tensorMismatch(
+  t: StoreTensor,
+  got: { dtype: string; shape: readonly number[] },
+  tensorsPath: string,
+  jsonPath: string,
+): Error | null {
+  const [name, shape, dtype] = t;
+  if (got.dtype === dtype && got.shape.length === shape.length && got.shape.every((x, i) => x === shape[i])) return null;
+  return new Error(
+    `${tensorsPath}: tensor '${name}' is ${got.dtype} [${got.shape.join(', ')}], but ${jsonPath} implies ${dtype} [${shape.join(', ')}]`,
+  );
+}
+
+/**
+ * @internal A store of `rows` features from its tensors' data (`get(name)`, every tensor of
+ * `storeLayout(meta)`, `rows` rows each): the whole store (rows = d_sae), or one feature's rows
+ * (rows = 1, what reader.ts reads).
+ */
+export function storeFromTensors(
+  meta: FeatureStoreMeta,
+  rows: number,
+  get: (name: string) => Int32Array | Float32Array | Float64Array,
+  strings?: Map<number, string> | null,
+): FeatureStore {
+  const sm = meta.samples;
+  const stats: FeatureStats = {
+    dSae: rows,
+    topK: meta.top_k,
+    before: meta.window.before,
+    after: meta.window.after,
+    window: meta.window.before + 1 + meta.window.after,
+    histogram: { min: meta.histogram.min, max: meta.histogram.max, bins: meta.histogram.bins, edges: meta.histogram.edges },
+    tokens: meta.corpus.tokens_counted,
+    contexts: meta.corpus.contexts,
+    topTokens: get('top_tokens') as Int32Array,
+    topActs: get('top_acts') as Float32Array,
+    topValues: get('top_values') as Float32Array,
+    topContexts: get('top_contexts') as Float64Array,
+    topPositions: get('top_positions') as Int32Array,
+    histogramCounts: get('histogram') as Float64Array,
+    fireCount: get('fire_count') as Float64Array,
+    actSum: get('act_sum') as Float64Array,
+    maxAct: get('max_act') as Float32Array,
+    samples:
+      sm && sm.n > 0
+        ? {
+            n: sm.n,
+            seed: sm.seed,
+            values: get('sample_values') as Float32Array,
+            contexts: get('sample_contexts') as Float64Array,
+            positions: get('sample_positions') as Int32Array,
+            tokens: get('sample_tokens') as Int32Array,
+            acts: get('sample_acts') as Float32Array,
+          }
+        : null,
+  };
+  const l = meta.logit_effects;
+  const logits: LogitEffects | null =
+    'path' in l
+      ? {
+          n: l.n,
+          path: l.path,
+          posIds: get('logit_pos_ids') as Int32Array,
+          posValues: get('logit_pos_values') as Float32Array,
+          negIds: get('logit_neg_ids') as Int32Array,
+          negValues: get('logit_neg_values') as Float32Array,
+        }
+      : null;
+  const store = makeStore(meta, stats, logits, strings);
+  store.density = get('density') as Float32Array;
+  return store;
+}
+
+/**
+ * Reads a store written by `saveFeatureStore` whole (a server or script that shows pages reads
+ * them one at a time with `FeatureStoreReader` instead). Every problem (a missing or unreadable
+ * file, a format or version it does not know, a tensors file that is not the one the JSON vouches
+ * for, a tensor of the wrong shape or dtype) is an error naming the file.
+ * 1. features.json read and its structure checked;
+ * 2. features.safetensors checked against the sha256 the JSON vouches for, then read;
+ * 3. every tensor checked against the shape and dtype the JSON implies.
+ */
+export function loadFeatureStore(dir: string): FeatureStore {
+  const { meta, jsonPath, tensorsPath } = openStoreJson(dir);
+  checkTensorsHash(sha256(readFileSync(tensorsPath)), meta, tensorsPath, jsonPath);
   let tensors: Map<string, Tensor>;
   try {
     tensors = loadSafetensors(tensorsPath);
@@ -393,53 +541,13 @@ export function loadFeatureStore(dir: string): FeatureStore {
     if (e instanceof SafetensorsError) throw e;
     throw new Error(`${tensorsPath}: cannot read (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
-  const d = meta.sae.d_sae;
-  const k = meta.top_k;
-  const W = meta.window.before + 1 + meta.window.after;
-  const B = meta.histogram.bins;
-  const get = <T>(name: string, shape: number[], dtype: string): T => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`${tensorsPath}: tensor '${name}' is missing (present: ${[...tensors.keys()].join(', ') || 'none'})`);
-    if (t.dtype !== dtype || t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
-      throw new Error(
-        `${tensorsPath}: tensor '${name}' is ${t.dtype} [${t.shape.join(', ')}], but ${jsonPath} implies ${dtype} [${shape.join(', ')}]`,
-      );
-    return t.dataSync() as T;
-  };
-  const stats: FeatureStats = {
-    dSae: d,
-    topK: k,
-    before: meta.window.before,
-    after: meta.window.after,
-    window: W,
-    histogram: { min: meta.histogram.min, max: meta.histogram.max, bins: B, edges: meta.histogram.edges },
-    tokens: meta.corpus.tokens_counted,
-    contexts: meta.corpus.contexts,
-    topTokens: get<Int32Array>('top_tokens', [d, k, W], 'int32'),
-    topActs: get<Float32Array>('top_acts', [d, k, W], 'float32'),
-    topValues: get<Float32Array>('top_values', [d, k], 'float32'),
-    topContexts: get<Float64Array>('top_contexts', [d, k], 'float64'),
-    topPositions: get<Int32Array>('top_positions', [d, k], 'int32'),
-    histogramCounts: get<Float64Array>('histogram', [d, B], 'float64'),
-    fireCount: get<Float64Array>('fire_count', [d], 'float64'),
-    actSum: get<Float64Array>('act_sum', [d], 'float64'),
-    maxAct: get<Float32Array>('max_act', [d], 'float32'),
-  };
-  let logits: LogitEffects | null = null;
-  if ('path' in meta.logit_effects) {
-    const n = meta.logit_effects.n;
-    logits = {
-      n,
-      path: meta.logit_effects.path,
-      posIds: get<Int32Array>('logit_pos_ids', [d, n], 'int32'),
-      posValues: get<Float32Array>('logit_pos_values', [d, n], 'float32'),
-      negIds: get<Int32Array>('logit_neg_ids', [d, n], 'int32'),
-      negValues: get<Float32Array>('logit_neg_values', [d, n], 'float32'),
-    };
+  for (const t of storeLayout(meta)) {
+    const got = tensors.get(t[0]);
+    if (!got) throw new Error(`${tensorsPath}: tensor '${t[0]}' is missing (present: ${[...tensors.keys()].join(', ') || 'none'})`);
+    const bad = tensorMismatch(t, got, tensorsPath, jsonPath);
+    if (bad) throw bad;
   }
-  const store = makeStore(meta, stats, logits);
-  store.density = get<Float32Array>('density', [d], 'float32');
-  return store;
+  return storeFromTensors(meta, meta.sae.d_sae, (name) => tensors.get(name)!.dataSync() as Int32Array | Float32Array | Float64Array);
 }
 
 /** @internal Checks features.json's structure (also for reader.ts); errors name the file and the field. */
@@ -477,6 +585,13 @@ export function checkMeta(raw: unknown, file: string): FeatureStoreMeta {
   int('corpus.contexts', c.contexts, 0);
   const l = obj('logit_effects');
   if ('path' in l) int('logit_effects.n', l.n, 1);
+  if (m.samples !== undefined && m.samples !== null) {
+    const sm = m.samples as Record<string, unknown>;
+    if (typeof sm !== 'object' || Array.isArray(sm)) bad(`'samples' must be null or { n, seed }`);
+    int('samples.n', sm.n, 0);
+    if (typeof sm.seed !== 'number' || !Number.isSafeInteger(sm.seed))
+      bad(`'samples.seed' must be an integer, got ${JSON.stringify(sm.seed)}`);
+  }
   const ts = m.token_strings;
   if (ts !== null) {
     const t = ts as { ids?: unknown; strings?: unknown };

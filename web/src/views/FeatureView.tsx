@@ -117,7 +117,12 @@ function FeaturePage({ page, route }: { page: FeaturePageResult; route: Route })
         {page.histogram ? <Histogram histogram={page.histogram} /> : null}
         <Logits page={page} />
       </div>
-      {page.groups.length > 0 ? <h3>Top activating contexts</h3> : null}
+      {page.groups.length > 0 ? <h3>Activating contexts</h3> : null}
+      {page.groupsNote ? (
+        <p className="hint" data-testid="feature-groups-note">
+          {page.groupsNote}
+        </p>
+      ) : null}
       {page.groups.map((g, gi) => (
         <div key={gi} className="context-group" data-testid="context-group">
           <h4 data-testid="context-group-label">{g.label}</h4>
