@@ -68,19 +68,38 @@ export interface SaeOptimizerOptions {
   adamBeta2?: number;
 }
 
-/** A run's learning rate at each step (`saeLrSchedule` from base rate `lr` over `totalSteps`) and its Adam optimizer. */
+/** The settings of `SaeOptimizerOptions` with their defaults filled in (what a run records of them), but lrEnd. */
+export interface SaeOptimizerSettings {
+  lrScheduler: 'constant' | 'cosineannealing';
+  lrWarmUpSteps: number;
+  lrDecaySteps: number;
+  adamBeta1: number;
+  adamBeta2: number;
+}
+
+/**
+ * A run's learning rate at each step (`saeLrSchedule` from base rate `lr` over `totalSteps`), its
+ * Adam optimizer, and the settings resolved (the defaults filled in).
+ */
 export function saeOptimizer(
   o: SaeOptimizerOptions,
   lr: number,
   totalSteps: number,
-): { lrAt: (step: number) => number; optimizer: Optimizer } {
+): { lrAt: (step: number) => number; optimizer: Optimizer; settings: SaeOptimizerSettings } {
+  const settings: SaeOptimizerSettings = {
+    lrScheduler: o.lrScheduler ?? 'constant',
+    lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
+    lrDecaySteps: o.lrDecaySteps ?? 0,
+    adamBeta1: o.adamBeta1 ?? 0.9,
+    adamBeta2: o.adamBeta2 ?? 0.999,
+  };
   const lrAt = saeLrSchedule({
     lr,
     totalSteps,
-    scheduler: o.lrScheduler,
-    warmUpSteps: o.lrWarmUpSteps,
-    decaySteps: o.lrDecaySteps,
+    scheduler: settings.lrScheduler,
+    warmUpSteps: settings.lrWarmUpSteps,
+    decaySteps: settings.lrDecaySteps,
     lrEnd: o.lrEnd,
   });
-  return { lrAt, optimizer: adam({ beta1: o.adamBeta1 ?? 0.9, beta2: o.adamBeta2 ?? 0.999 }) };
+  return { lrAt, optimizer: adam({ beta1: settings.adamBeta1, beta2: settings.adamBeta2 }), settings };
 }

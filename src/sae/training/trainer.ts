@@ -185,7 +185,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   if (!(Number.isInteger(steps) && steps > 0))
     throw new Error(`the run has ${steps} steps (totalTrainingTokens / batch size must be at least 1)`);
   const lr = o.lr ?? 3e-4;
-  const { lrAt, optimizer } = saeOptimizer(o, lr, steps);
+  const { lrAt, optimizer, settings: optimizerSettings } = saeOptimizer(o, lr, steps);
   const coefficient = facts.coefficient;
   const coefAt = coefficient ? coefficientSchedule(...coefficientSetting(o, coefficient.name)) : () => 1;
 
@@ -220,11 +220,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
     cfg: sae.cfg,
     totalTrainingSteps: steps,
     lr,
-    lrScheduler: o.lrScheduler ?? 'constant',
-    lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
-    lrDecaySteps: o.lrDecaySteps ?? 0,
-    adamBeta1: o.adamBeta1 ?? 0.9,
-    adamBeta2: o.adamBeta2 ?? 0.999,
+    ...optimizerSettings,
     deadFeatureWindow: window,
     featureSamplingWindow: samplingWindow,
     useGhostGrads: ghost,
