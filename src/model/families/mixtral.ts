@@ -20,7 +20,8 @@ import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, 
 import { readWholeHeadRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
-import { linearT, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader } from './types.js';
+import { linearT, normAt, qkvoAt, type Family, type WeightReader } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
@@ -65,15 +66,9 @@ export const mixtral: Family = {
         moe: experts(cfg, w, h),
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm'),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks);
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };
 
 /** One layer's router and experts, from the fused (transformers 5) or per-expert (Hub) layout. */

@@ -13,7 +13,8 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, type Family } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const olmo2: Family = {
   modelTypes: ['olmo2'],
@@ -63,13 +64,7 @@ export const olmo2: Family = {
         mlp: gatedMlpAt(w, `${h}mlp.`),
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm'),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks);
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };

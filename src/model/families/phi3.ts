@@ -8,7 +8,8 @@
 import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, normAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
+import { linearT, normAt, type Family } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const phi3: Family = {
   modelTypes: ['phi3'],
@@ -86,13 +87,7 @@ export const phi3: Family = {
         },
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm'),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks);
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };
