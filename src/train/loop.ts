@@ -9,7 +9,7 @@ import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
 import { openTrainingRun } from './checkpoint.js';
-import { runFingerprint, treeDigest } from './fingerprint.js';
+import { RUN_CONTROL_OPTIONS, runFingerprint, treeDigest } from './fingerprint.js';
 import { makeProgress, metricsLogger, stepRate, type MetricsRecord } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
@@ -78,20 +78,12 @@ export const TRAIN_NOT_FINGERPRINTED = [
   // May change on resume: how long to train, how often to log, evaluate or checkpoint, where, what is shown.
   // (A learning-rate schedule that depends on `steps` is still compared, by its values over the steps done.)
   'steps',
-  'outDir',
-  'resume',
-  'checkpointEvery',
-  'keepCheckpoints',
-  'logEvery',
+  ...RUN_CONTROL_OPTIONS,
   'evalEvery',
   'evaluate',
   'stopWhen',
   'itemsPerBatch',
   'itemName',
-  'progress',
-  'onLog',
-  'onWarning',
-  'signal',
   'extraState',
   // Recorded in their own fields of the checkpoint.
   'config',

@@ -37,7 +37,7 @@ import type { HookedTransformer } from '../../model/hooked.js';
 import { hookName } from '../../model/hook-names.js';
 import type { OptState } from '../../train/optim.js';
 import { openTrainingRun } from '../../train/checkpoint.js';
-import { treeDigest } from '../../train/fingerprint.js';
+import { RUN_CONTROL_OPTIONS, treeDigest } from '../../train/fingerprint.js';
 import { makeProgress, metricsLogger, stepRate, type MetricsRecord } from '../../train/progress.js';
 import { jumpReluSte } from '../ops.js';
 import { activationStore, type ActivationStore, type DatasetStoreOptions } from '../training/activation-store.js';
@@ -180,20 +180,7 @@ export interface TrainCltResult {
 }
 
 /** The options that do not change what a run computes (left out of its fingerprint). */
-const NOT_FINGERPRINTED = new Set([
-  'outDir',
-  'resume',
-  'checkpointEvery',
-  'keepCheckpoints',
-  'logEvery',
-  'onLog',
-  'progress',
-  'signal',
-  'onWarning',
-  'inputHook',
-  'outputHook',
-  'dataset',
-]);
+const NOT_FINGERPRINTED = new Set<string>([...RUN_CONTROL_OPTIONS, 'inputHook', 'outputHook', 'dataset']);
 
 /** The compiled step's outputs. */
 interface CltStepOut {

@@ -15,7 +15,7 @@ import type { SaeParams } from '../types.js';
 import type { TrainSaeOptions } from './trainer.js';
 import { concatRows, type ActivationBatch } from './activation-store.js';
 import { freshStats, type SaeStats } from './step.js';
-import { runFingerprint, treeDigest } from '../../train/fingerprint.js';
+import { RUN_CONTROL_OPTIONS, runFingerprint, treeDigest } from '../../train/fingerprint.js';
 
 /** Where a run stands: what a checkpoint saves and a resume restores. */
 export interface SaeRunState {
@@ -186,16 +186,8 @@ export interface ResolvedRun {
  * shown and written at the end, and the density below which the logs count a feature dead.
  */
 export const SAE_NOT_FINGERPRINTED = [
-  'outDir',
-  'resume',
-  'checkpointEvery',
-  'keepCheckpoints',
-  'logEvery',
+  ...RUN_CONTROL_OPTIONS,
   'evalEvery',
-  'progress',
-  'onLog',
-  'onWarning',
-  'signal',
   'saveFinal',
   'deadFeatureThreshold',
 ] as const satisfies readonly (keyof TrainSaeOptions)[];
