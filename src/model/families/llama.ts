@@ -4,7 +4,7 @@
  * Mistral: a sliding window on every layer). Every RoPE scaling transformers has (linear, dynamic,
  * llama3, yarn, longrope).
  */
-import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
+import { rmsGatedConfig, readEnds, readStandardDims, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams, ModelParams } from '../forward.js';
@@ -39,15 +39,7 @@ export const llama: Family = {
     const rope = readWholeHeadRope(r, family, dh, { defaultTheta: 10000, maxPositions: dims.nCtx, partialWithPlainRope: 'ignored' });
     const { attnBias, attnOutBias, mlpBias } = llamaBiases(r, family);
     return {
-      ...plainConfig(dims.nLayers),
-      family,
-      ...dims,
-      norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0, max: 1 }),
-      ...rotaryFields(rope, dh),
-      act: readActivation(r, 'hidden_act', 'silu'),
-      gatedMlp: true,
-      attnScale: 1 / Math.sqrt(dh),
+      ...rmsGatedConfig(r, family, dims, rope, { normEps: 1e-6 }),
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (slidesAt(l) ? window : null)),
       qkNorm: family === 'qwen3',
       attnBias,
