@@ -27,61 +27,9 @@ export async function useWasmRuntime(options: WasmRuntimeOptions): Promise<WasmR
 }
 
 // The model and the analyses that need no file system (the Node entries add directories, the Hub
-// cache, saving, training and the tuned lens).
-export {
-  HookedTransformer,
-  ActivationCache,
-  type HookFn,
-  type HookContext,
-  type NameFilter,
-  type TokenInput,
-  type RunOptions,
-  type ModelTokenizer,
-} from './model/hooked.js';
-export { hookName, expertHookName, layerOf, type BlockHookKind, type ModelHookKind, type NormHookKind } from './model/hook-names.js';
-export {
-  processWeights,
-  foldLayerNorm,
-  centerWritingWeights,
-  centerUnembed,
-  foldValueBiases,
-  type ProcessOptions,
-} from './model/process.js';
-export { gpt2Config } from './model/families/gpt2.js';
-export { initParams } from './model/init.js';
-export type { ModelConfig } from './model/config.js';
-export type { ModelParams } from './model/forward.js';
+// cache, saving, training and the tuned lens), and what a page loads a model from: files or URLs.
+export * from './model/browser-safe.js';
+export * from './analysis/browser-safe.js';
 export { modelFromFiles, modelFromUrl } from './model/from-files.js';
 export { Tokenizer, tokenizerFromFiles, type TextFileSource, type TokenizerOptions } from './io/tokenizer.js';
 export { readSafetensorsBytes, fetchSafetensors } from './io/safetensors-bytes.js';
-export {
-  promptTokens,
-  tokenRows,
-  toSingleToken,
-  logitDiffMetric,
-  rowLogitDiffs,
-  type PromptInput,
-  type Metric,
-} from './analysis/common.js';
-export { accumulatedResid, logitLens, type LensPrediction, type LogitLensResult } from './analysis/lens.js';
-export { logitDirection, residualStack, logitAttrs, directLogitAttribution, dlaHookNames, type DlaResult } from './analysis/dla.js';
-export {
-  attentionPattern,
-  headScores,
-  previousTokenScores,
-  duplicateTokenScores,
-  inductionScores,
-  type HeadScores,
-} from './analysis/heads.js';
-export {
-  activationPatching,
-  preparePatching,
-  patchResidPre,
-  patchAttnOut,
-  patchMlpOut,
-  patchHeadOut,
-  patchHeadPattern,
-  type PatchingProblem,
-  type PatchingOptions,
-} from './analysis/patching.js';
-export { attributionPatching } from './analysis/attribution.js';

@@ -30,6 +30,7 @@ import {
   type PatchingProblem,
 } from './patching.js';
 import { hookName } from '../model/hook-names.js';
+import { memoryOptionsOf } from './memory.js';
 
 /**
  * A differentiable metric: logits [batch, pos, d_vocab] -> a scalar tensor, written with tensor
@@ -260,10 +261,7 @@ export function compareAttributionPatching(
     'head_out',
     'head_out_by_pos',
   ];
-  const sweepOpts: PatchingOptions = {
-    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
-    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
-  };
+  const sweepOpts: PatchingOptions = memoryOptionsOf(options);
   const out: Partial<Record<AttributionKind, AttributionComparison>> = {};
   for (const kind of kinds) {
     let attribution: Tensor;

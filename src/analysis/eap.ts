@@ -43,7 +43,7 @@ import { promptTokens, type PromptInput } from './common.js';
 import type { PatchingProblem } from './patching.js';
 import { problemTensorMetric, type TensorMetric } from './attribution.js';
 import { integrationPoints, pathIntegratedGradients, type IntegrationRule } from './integrated-gradients.js';
-import type { ChunkPlan, MemoryOptions } from './memory.js';
+import { memoryOptionsOf, type ChunkPlan, type MemoryOptions } from './memory.js';
 import { hookName } from '../model/hook-names.js';
 
 /** The nodes and possible edges of a model's residual-stream graph. */
@@ -303,8 +303,7 @@ export function edgeAttributionPatching(model: HookedTransformer, problem: Patch
     alphas,
     weights,
     ...run,
-    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
-    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    ...memoryOptionsOf(options),
     // Each downstream node's input gradient, [rows, pos, d_model], before the sum over copies.
     extraPerPosition: 1.25 * graph.downstream.length * d,
     onPlan: (p) => (plan = p),

@@ -19,7 +19,7 @@
  */
 import { Tensor, tensor, zeros } from '../tensor/index.js';
 import type { HookedTransformer, RunOptions } from '../model/hooked.js';
-import { backwardPlan, type ChunkPlan, type MemoryOptions } from './memory.js';
+import { backwardPlan, memoryOptionsOf, type ChunkPlan, type MemoryOptions } from './memory.js';
 import { promptTokens, type PromptInput } from './common.js';
 import { repeatRows, weightedCopiesMetric, type TensorMetric } from './attribution.js';
 
@@ -248,8 +248,7 @@ export function integratedGradients(
     alphas,
     weights,
     ...run,
-    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
-    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    ...memoryOptionsOf(options),
     onPlan: (p) => (plan = p),
   });
   const meanGrad = grad;

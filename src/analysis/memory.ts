@@ -82,6 +82,14 @@ export function backwardBytesPerRow(cfg: ModelConfig, seqLen: number, extraPerPo
   return Math.ceil(4 * seqLen * perPos);
 }
 
+/** Just the memory settings of `options` that are given (maxBatch, memoryBudgetBytes), to pass on to a sweep. */
+export function memoryOptionsOf(options: MemoryOptions): MemoryOptions {
+  return {
+    ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+  };
+}
+
 /** The budget of `options` (or the global one), checked. */
 export function memoryBudget(options: MemoryOptions = {}): number {
   const budget = options.memoryBudgetBytes ?? memoryConfig.memoryBudgetBytes;

@@ -23,8 +23,9 @@ import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { collectTranscoderFeatures, featureStoreDir, saveTranscoderFeatureStores } from '../sae/clt/features.js';
 import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
 import { collectionProgress, corpusFor, formatStoreSummary } from './sae.js';
+import { activationRunOptionsOf, addActivationRunFlags, untilSigint, type ActivationRunFlags } from './run-flags.js';
 
-interface CltTrainFlags {
+interface CltTrainFlags extends ActivationRunFlags {
   out: string;
   width: string;
   activation: string;
@@ -33,20 +34,10 @@ interface CltTrainFlags {
   skip?: boolean;
   steps: string;
   batchSize: string;
-  contextSize?: string;
-  dataset: string;
-  lr: string;
-  lrWarmUpSteps: string;
-  lrDecaySteps: string;
   sparsityCoefficient?: string;
   sparsityWarmUpSteps: string;
   tanhScale: string;
-  storeBatchSizePrompts: string;
-  nBatchesInBuffer: string;
   evalRows: string;
-  seed: string;
-  resume?: boolean;
-  progress: boolean;
 }
 
 /**
@@ -81,7 +72,7 @@ function printReport(where: string, r: CltEvalReport): void {
 /** Registers `glassbox clt train` and `glassbox clt eval`. */
 export function registerClt(program: Command): Command {
   const clt = program.command('clt').description('cross-layer transcoders: train, evaluate, build feature stores (circuit tracing)');
-  clt
+  const train = clt
     .command('train')
     .description('train a cross-layer transcoder on every MLP of MODEL, then evaluate it (DIR/eval.json)')
     .argument('[model]', "'default', a model directory or a hub id", 'default')
@@ -93,35 +84,20 @@ export function registerClt(program: Command): Command {
     .option('--skip', 'add a linear skip path per layer')
     .option('--steps <n>', 'training steps', '2000')
     .option('--batch-size <n>', 'activations per step', '1024')
-    .option('--context-size <n>', 'tokens per context (default min(128, the model context))')
-    .option('--dataset <src>', "'default' (the default model's corpus), a token file NAME.bin or a text file", 'default')
-    .option('--lr <rate>', 'learning rate', '2e-4')
-    .option('--lr-warm-up-steps <n>', 'linear warm-up steps', '0')
-    .option('--lr-decay-steps <n>', 'linear decay over the last n steps', '0')
     .option('--sparsity-coefficient <c>', 'sparsity coefficient (default 1 for jumprelu, 1e-3 for relu)')
     .option('--sparsity-warm-up-steps <n>', 'linear warm-up of the sparsity coefficient', '0')
     .option('--tanh-scale <c>', 'jumprelu: c in tanh(c * a * ||W_dec||)', '4')
-    .option('--store-batch-size-prompts <n>', 'contexts per forward pass', '16')
-    .option('--n-batches-in-buffer <n>', 'shuffle buffer size in forward passes', '8')
-    .option('--eval-rows <n>', 'contexts the final evaluation runs on', '32')
-    .option('--seed <n>', 'seed', '0')
-    .option('--resume', 'continue from the newest checkpoint in --out')
-    .option('--no-progress', 'no progress display')
-    .action(async (model: string, f: CltTrainFlags) => {
-      const activation = oneOfFlag('activation', f.activation, ['jumprelu', 'relu', 'topk'] as const);
-      const m = await loadModel(model);
-      const contextSize = intFlag('context-size', f.contextSize, 2);
-      // Ctrl-C checkpoints and stops; `--resume` continues.
-      const controller = new AbortController();
-      const onSigint = (): void => {
-        process.stderr.write('\ninterrupted: checkpointing...\n');
-        controller.abort();
-      };
-      process.once('SIGINT', onSigint);
-      const r = await trainClt(m, {
-        signal: controller.signal,
-        dataset: f.dataset,
-        contextSize,
+    .option('--eval-rows <n>', 'contexts the final evaluation runs on', '32');
+  addActivationRunFlags(train, { lr: '2e-4', storeBatchSizePrompts: '16', nBatchesInBuffer: '8' });
+  train.action(async (model: string, f: CltTrainFlags) => {
+    const activation = oneOfFlag('activation', f.activation, ['jumprelu', 'relu', 'topk'] as const);
+    const m = await loadModel(model);
+    const { store, run } = activationRunOptionsOf(f);
+    // Ctrl-C checkpoints and stops; `--resume` continues.
+    const r = await untilSigint((signal) =>
+      trainClt(m, {
+        signal,
+        ...store,
         dSae: intFlag('width', f.width)!,
         activation,
         k: activation === 'topk' ? intFlag('k', f.k) : undefined,
@@ -129,31 +105,24 @@ export function registerClt(program: Command): Command {
         skip: Boolean(f.skip),
         totalTrainingSteps: intFlag('steps', f.steps)!,
         trainBatchSizeTokens: intFlag('batch-size', f.batchSize)!,
-        storeBatchSizePrompts: intFlag('store-batch-size-prompts', f.storeBatchSizePrompts)!,
-        nBatchesInBuffer: intFlag('n-batches-in-buffer', f.nBatchesInBuffer)!,
-        lr: numFlag('lr', f.lr, 0),
-        lrWarmUpSteps: intFlag('lr-warm-up-steps', f.lrWarmUpSteps, 0),
-        lrDecaySteps: intFlag('lr-decay-steps', f.lrDecaySteps, 0),
         sparsityCoefficient: numFlag('sparsity-coefficient', f.sparsityCoefficient, 0),
         sparsityWarmUpSteps: intFlag('sparsity-warm-up-steps', f.sparsityWarmUpSteps, 0),
         tanhScale: numFlag('tanh-scale', f.tanhScale, 0),
-        seed: intFlag('seed', f.seed, 0),
+        ...run,
         modelName: model,
-        outDir: f.out,
-        resume: Boolean(f.resume),
-        progress: f.progress ? 'auto' : false,
-      }).finally(() => process.off('SIGINT', onSigint));
-      if (r.interrupted) {
-        process.stdout.write(
-          `interrupted at step ${r.step}: checkpointed in ${join(f.out, 'checkpoints')}; run again with --resume to continue\n`,
-        );
-        return;
-      }
-      process.stdout.write(`trained ${r.clt} for ${r.step} steps in ${r.elapsed.toFixed(0)} s\n`);
-      const report = evaluateClt(m, r.clt, evalRows(m, f.dataset, contextSize, intFlag('eval-rows', f.evalRows)!));
-      writeFileAtomic(join(f.out, 'eval.json'), `${JSON.stringify({ ...report, trainSeconds: r.elapsed, steps: r.step }, null, 2)}\n`);
-      printReport(`evaluation (${join(f.out, 'eval.json')}):`, report);
-    });
+      }),
+    );
+    if (r.interrupted) {
+      process.stdout.write(
+        `interrupted at step ${r.step}: checkpointed in ${join(f.out, 'checkpoints')}; run again with --resume to continue\n`,
+      );
+      return;
+    }
+    process.stdout.write(`trained ${r.clt} for ${r.step} steps in ${r.elapsed.toFixed(0)} s\n`);
+    const report = evaluateClt(m, r.clt, evalRows(m, f.dataset, store.contextSize, intFlag('eval-rows', f.evalRows)!));
+    writeFileAtomic(join(f.out, 'eval.json'), `${JSON.stringify({ ...report, trainSeconds: r.elapsed, steps: r.step }, null, 2)}\n`);
+    printReport(`evaluation (${join(f.out, 'eval.json')}):`, report);
+  });
   clt
     .command('eval')
     .description('evaluate a saved transcoder set: per-layer FVU and L0, CE-loss recovered with every MLP replaced')

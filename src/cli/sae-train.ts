@@ -15,9 +15,10 @@ import { activationStore, type ActivationSource } from '../sae/training/activati
 import { ACTIVATION_MANIFEST, CachedActivationStore, cacheActivations } from '../sae/training/activation-cache.js';
 import { trainSae } from '../sae/training/trainer.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
+import { activationRunOptionsOf, addActivationRunFlags, untilSigint, type ActivationRunFlags } from './run-flags.js';
 
 /** The flags, as commander hands them over (strings until checked). */
-interface SaeTrainFlags {
+interface SaeTrainFlags extends ActivationRunFlags {
   model: string;
   hook: string;
   hookOut?: string;
@@ -28,13 +29,8 @@ interface SaeTrainFlags {
   matryoshkaWidths?: string;
   tokens: string;
   out: string;
-  dataset: string;
-  contextSize?: string;
   batchSize: string;
-  lr: string;
   lrScheduler: string;
-  lrWarmUpSteps: string;
-  lrDecaySteps: string;
   lrEnd?: string;
   adamBeta1: string;
   adamBeta2: string;
@@ -45,8 +41,6 @@ interface SaeTrainFlags {
   auxLossCoefficient?: string;
   deadFeatureWindow: string;
   featureSamplingWindow: string;
-  nBatchesInBuffer: string;
-  storeBatchSizePrompts: string;
   normalizeActivations: string;
   bDecInitMethod: string;
   excludeSpecialTokens?: boolean;
@@ -54,15 +48,12 @@ interface SaeTrainFlags {
   nEvalBatches: string;
   evalEvery?: string;
   checkpointEvery?: string;
-  seed: string;
-  resume?: boolean;
   cacheActivations?: string;
-  progress: boolean;
 }
 
 /** Adds `train` to the `glassbox sae` command. */
 export function registerSaeTrain(sae: Command): void {
-  sae
+  const train = sae
     .command('train')
     .description("train a sparse autoencoder or transcoder on a model's activations (SAELens's recipe; resumable)")
     .requiredOption('--hook <name>', 'hook point the SAE reads, e.g. blocks.1.hook_resid_post')
@@ -75,13 +66,8 @@ export function registerSaeTrain(sae: Command): void {
     .option('--k <n>', 'TopK family: active features per token', '32')
     .option('--matryoshka-widths <list>', 'matryoshka_batchtopk: comma-separated nested widths (default d_sae/16, d_sae/4, d_sae)')
     .option('--tokens <n>', 'training tokens (SAELens training_tokens)', '2000000')
-    .option('--dataset <src>', "'default' (the default model's corpus), a token file NAME.bin or a text file", 'default')
-    .option('--context-size <n>', 'tokens per context (default min(128, the model context))')
     .option('--batch-size <n>', 'activations per step (train_batch_size_tokens)', '4096')
-    .option('--lr <rate>', 'learning rate', '3e-4')
     .option('--lr-scheduler <name>', 'constant or cosineannealing', 'constant')
-    .option('--lr-warm-up-steps <n>', 'linear warm-up steps', '0')
-    .option('--lr-decay-steps <n>', 'linear decay over the last n steps', '0')
     .option('--lr-end <rate>', 'final rate of decay / cosine (default lr / 10)')
     .option('--adam-beta1 <b>', 'Adam beta1', '0.9')
     .option('--adam-beta2 <b>', 'Adam beta2', '0.999')
@@ -92,8 +78,6 @@ export function registerSaeTrain(sae: Command): void {
     .option('--aux-loss-coefficient <c>', 'TopK family: AuxK coefficient (default 1)')
     .option('--dead-feature-window <n>', 'steps without firing after which a feature is dead', '1000')
     .option('--feature-sampling-window <n>', 'steps per feature-density window', '2000')
-    .option('--n-batches-in-buffer <n>', 'shuffle buffer size, in forward passes', '20')
-    .option('--store-batch-size-prompts <n>', 'contexts per forward pass', '32')
     .option('--normalize-activations <mode>', 'none or expected_average_only_in', 'none')
     .option('--b-dec-init-method <m>', 'zeros, mean or geometric_median', 'zeros')
     .option('--exclude-special-tokens', 'leave out activations at BOS / EOS / padding tokens')
@@ -101,82 +85,70 @@ export function registerSaeTrain(sae: Command): void {
     .option('--n-eval-batches <n>', 'held-out batches per evaluation (0: none)', '10')
     .option('--eval-every <n>', 'evaluate every n steps (default a tenth of the run)')
     .option('--checkpoint-every <n>', 'checkpoint every n steps (default a tenth of the run)')
-    .option('--seed <n>', 'random seed', '0')
-    .option('--resume', 'continue from the newest checkpoint in --out')
     .option(
       '--cache-activations <dir>',
       'write the activations to this directory first (or reuse a finished cache there) and train from it',
-    )
-    .option('--no-progress', 'no progress bar')
-    .action(async (f: SaeTrainFlags) => {
-      const arch = f.arch;
-      let architecture: SaeArchitecture;
-      try {
-        architecture = getArchitecture(arch);
-      } catch {
-        throw new Error(`--arch: unknown architecture '${arch}' (known: ${listArchitectures().join(', ')})`);
-      }
-      const training = trainingFacts(architecture);
-      const transcoder = architecture.transcoder;
-      if (transcoder && !f.hookOut) throw new Error(`--arch ${arch} is a transcoder: give --hook-out (the hook point it writes)`);
-      if (!transcoder && f.hookOut) throw new Error(`--hook-out applies to transcoders; --arch ${arch} is not one`);
-      const tokens = intFlag('tokens', f.tokens)!;
-      const batchSize = intFlag('batch-size', f.batchSize)!;
-      const seed = intFlag('seed', f.seed, 0)!;
-      const normalizeActivations = oneOfFlag('normalize-activations', f.normalizeActivations, [
-        'none',
-        'expected_average_only_in',
-      ] as const);
-      const bDecInitMethod = oneOfFlag('b-dec-init-method', f.bDecInitMethod, ['zeros', 'mean', 'geometric_median'] as const);
-      const lrScheduler = oneOfFlag('lr-scheduler', f.lrScheduler, ['constant', 'cosineannealing'] as const);
+    );
+  addActivationRunFlags(train, { lr: '3e-4', storeBatchSizePrompts: '32', nBatchesInBuffer: '20' });
+  train.action(async (f: SaeTrainFlags) => {
+    const arch = f.arch;
+    let architecture: SaeArchitecture;
+    try {
+      architecture = getArchitecture(arch);
+    } catch {
+      throw new Error(`--arch: unknown architecture '${arch}' (known: ${listArchitectures().join(', ')})`);
+    }
+    const training = trainingFacts(architecture);
+    const transcoder = architecture.transcoder;
+    if (transcoder && !f.hookOut) throw new Error(`--arch ${arch} is a transcoder: give --hook-out (the hook point it writes)`);
+    if (!transcoder && f.hookOut) throw new Error(`--hook-out applies to transcoders; --arch ${arch} is not one`);
+    const tokens = intFlag('tokens', f.tokens)!;
+    const batchSize = intFlag('batch-size', f.batchSize)!;
+    const { store: storeOptions, run } = activationRunOptionsOf(f);
+    const seed = run.seed;
+    const normalizeActivations = oneOfFlag('normalize-activations', f.normalizeActivations, ['none', 'expected_average_only_in'] as const);
+    const bDecInitMethod = oneOfFlag('b-dec-init-method', f.bDecInitMethod, ['zeros', 'mean', 'geometric_median'] as const);
+    const lrScheduler = oneOfFlag('lr-scheduler', f.lrScheduler, ['constant', 'cosineannealing'] as const);
 
-      const cacheDir = f.cacheActivations;
-      const cached = cacheDir !== undefined && existsSync(join(cacheDir, ACTIVATION_MANIFEST));
-      let store: ActivationSource;
-      if (cached) {
-        store = new CachedActivationStore(cacheDir, { trainBatchSizeTokens: batchSize, seed });
-        if (store.metadata.hook_name !== f.hook)
-          throw new Error(`${cacheDir}: the cached activations are of '${store.metadata.hook_name}', not --hook '${f.hook}'`);
-        process.stderr.write(`training from the activation cache in ${cacheDir}\n`);
-      } else {
-        const model = await loadModel(f.model);
-        const live = activationStore(model, {
-          hookName: f.hook,
-          hookNameOut: f.hookOut ?? null,
-          dataset: f.dataset,
-          contextSize: intFlag('context-size', f.contextSize, 2),
-          prependBos: f.prependBos,
-          trainBatchSizeTokens: batchSize,
-          nBatchesInBuffer: intFlag('n-batches-in-buffer', f.nBatchesInBuffer),
-          storeBatchSizePrompts: intFlag('store-batch-size-prompts', f.storeBatchSizePrompts),
-          excludeSpecialTokens: f.excludeSpecialTokens ?? false,
-          seed,
-          modelName: f.model,
+    const cacheDir = f.cacheActivations;
+    const cached = cacheDir !== undefined && existsSync(join(cacheDir, ACTIVATION_MANIFEST));
+    let store: ActivationSource;
+    if (cached) {
+      store = new CachedActivationStore(cacheDir, { trainBatchSizeTokens: batchSize, seed });
+      if (store.metadata.hook_name !== f.hook)
+        throw new Error(`${cacheDir}: the cached activations are of '${store.metadata.hook_name}', not --hook '${f.hook}'`);
+      process.stderr.write(`training from the activation cache in ${cacheDir}\n`);
+    } else {
+      const model = await loadModel(f.model);
+      const live = activationStore(model, {
+        hookName: f.hook,
+        hookNameOut: f.hookOut ?? null,
+        ...storeOptions,
+        prependBos: f.prependBos,
+        trainBatchSizeTokens: batchSize,
+        excludeSpecialTokens: f.excludeSpecialTokens ?? false,
+        seed,
+        modelName: f.model,
+      });
+      if (cacheDir !== undefined) {
+        process.stderr.write(`caching ${tokens.toLocaleString('en-US')} activations of ${f.hook} in ${cacheDir}\n`);
+        cacheActivations(live, cacheDir, {
+          totalTokens: tokens,
+          onShard: (n, total) => process.stderr.write(`  ${n.toLocaleString('en-US')} / ${total.toLocaleString('en-US')}\n`),
         });
-        if (cacheDir !== undefined) {
-          process.stderr.write(`caching ${tokens.toLocaleString('en-US')} activations of ${f.hook} in ${cacheDir}\n`);
-          cacheActivations(live, cacheDir, {
-            totalTokens: tokens,
-            onShard: (n, total) => process.stderr.write(`  ${n.toLocaleString('en-US')} / ${total.toLocaleString('en-US')}\n`),
-          });
-          store = new CachedActivationStore(cacheDir, { trainBatchSizeTokens: batchSize, seed });
-        } else store = live;
-      }
-      const dIn = store.dIn;
-      const width = intFlag('width', f.width) ?? dIn * intFlag('expansion-factor', f.expansionFactor)!;
-      // Config fields the architecture needs beyond the width and k (the matryoshka widths), the flags first.
-      const suggested = training.suggestedConfig?.(width) ?? {};
-      const matryoshka =
-        suggested.matryoshka_widths && f.matryoshkaWidths
-          ? f.matryoshkaWidths.split(',').map((w) => intFlag('matryoshka-widths', w.trim())!)
-          : undefined;
-      const controller = new AbortController();
-      const onSigint = (): void => {
-        process.stderr.write('\ninterrupted: checkpointing...\n');
-        controller.abort();
-      };
-      process.once('SIGINT', onSigint);
-      const r = await trainSae({
+        store = new CachedActivationStore(cacheDir, { trainBatchSizeTokens: batchSize, seed });
+      } else store = live;
+    }
+    const dIn = store.dIn;
+    const width = intFlag('width', f.width) ?? dIn * intFlag('expansion-factor', f.expansionFactor)!;
+    // Config fields the architecture needs beyond the width and k (the matryoshka widths), the flags first.
+    const suggested = training.suggestedConfig?.(width) ?? {};
+    const matryoshka =
+      suggested.matryoshka_widths && f.matryoshkaWidths
+        ? f.matryoshkaWidths.split(',').map((w) => intFlag('matryoshka-widths', w.trim())!)
+        : undefined;
+    const r = await untilSigint((signal) =>
+      trainSae({
         cfg: {
           ...suggested,
           architecture: arch,
@@ -184,13 +156,11 @@ export function registerSaeTrain(sae: Command): void {
           ...(training.selectsTopK ? { k: intFlag('k', f.k) } : {}),
           ...(matryoshka ? { matryoshka_widths: matryoshka } : {}),
         },
-        signal: controller.signal,
+        signal,
         store,
         totalTrainingTokens: tokens,
-        lr: numFlag('lr', f.lr, 0),
+        ...run,
         lrScheduler,
-        lrWarmUpSteps: intFlag('lr-warm-up-steps', f.lrWarmUpSteps, 0),
-        lrDecaySteps: intFlag('lr-decay-steps', f.lrDecaySteps, 0),
         lrEnd: numFlag('lr-end', f.lrEnd, 0),
         adamBeta1: numFlag('adam-beta1', f.adamBeta1, 0, 0.999999),
         adamBeta2: numFlag('adam-beta2', f.adamBeta2, 0, 0.999999),
@@ -206,26 +176,23 @@ export function registerSaeTrain(sae: Command): void {
         nEvalBatches: intFlag('n-eval-batches', f.nEvalBatches, 0),
         evalEvery: intFlag('eval-every', f.evalEvery),
         checkpointEvery: intFlag('checkpoint-every', f.checkpointEvery),
-        seed,
-        outDir: f.out,
-        resume: f.resume ?? false,
-        progress: f.progress ? 'auto' : false,
-      }).finally(() => process.off('SIGINT', onSigint));
-      const ev = r.evals;
-      if (r.interrupted) {
-        console.log(
-          `interrupted after ${r.step} steps (${r.tokens.toLocaleString('en-US')} tokens): continue with --resume (checkpoints in ${join(f.out, 'checkpoints')})`,
-        );
-        return;
-      }
-      console.log(`trained ${r.sae} for ${r.step} steps (${r.tokens.toLocaleString('en-US')} tokens) in ${r.elapsed.toFixed(0)} s`);
-      if (ev)
-        console.log(
-          `held-out: explained variance ${ev['reconstruction_quality/explained_variance']!.toFixed(4)}, L0 ${ev['sparsity/l0']!.toFixed(2)}, MSE ${ev['reconstruction_quality/mse']!.toExponential(3)}`,
-        );
-      let dead = 0;
-      for (const v of r.sparsity.dataSync() as Float32Array) if (v <= -8) dead++;
-      console.log(`dead features (density < 1e-8 in the last window): ${dead} of ${r.sae.dSae}`);
-      console.log(`wrote ${f.out}: cfg.json, sae_weights.safetensors, sparsity.safetensors, training.json, metrics.jsonl`);
-    });
+      }),
+    );
+    const ev = r.evals;
+    if (r.interrupted) {
+      console.log(
+        `interrupted after ${r.step} steps (${r.tokens.toLocaleString('en-US')} tokens): continue with --resume (checkpoints in ${join(f.out, 'checkpoints')})`,
+      );
+      return;
+    }
+    console.log(`trained ${r.sae} for ${r.step} steps (${r.tokens.toLocaleString('en-US')} tokens) in ${r.elapsed.toFixed(0)} s`);
+    if (ev)
+      console.log(
+        `held-out: explained variance ${ev['reconstruction_quality/explained_variance']!.toFixed(4)}, L0 ${ev['sparsity/l0']!.toFixed(2)}, MSE ${ev['reconstruction_quality/mse']!.toExponential(3)}`,
+      );
+    let dead = 0;
+    for (const v of r.sparsity.dataSync() as Float32Array) if (v <= -8) dead++;
+    console.log(`dead features (density < 1e-8 in the last window): ${dead} of ${r.sae.dSae}`);
+    console.log(`wrote ${f.out}: cfg.json, sae_weights.safetensors, sparsity.safetensors, training.json, metrics.jsonl`);
+  });
 }

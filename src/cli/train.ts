@@ -10,13 +10,22 @@ import { trainGrokking, writeGrokkingReport } from '../recipes/toys/grokking.js'
 import { sweepSparsity, writeSuperpositionReport } from '../recipes/toys/superposition.js';
 import { buildDefaultModel } from '../recipes/default-model.js';
 import { intFlag, numFlag, oneOfFlag } from './flags.js';
+import { runOptionsOf, type RunFlags } from './run-flags.js';
 
-interface Common {
-  out: string;
+interface Common extends RunFlags {
   steps?: string;
-  seed?: string;
-  lr?: string;
-  resume?: boolean;
+}
+
+/** A toy command's run options: --steps and the flags of every run. */
+function toyRunOptions(o: Common): { steps: number | undefined } & ReturnType<typeof runOptionsOf> {
+  return { steps: intFlag('steps', o.steps), ...runOptionsOf(o) };
+}
+
+/** Prints the toy's report (written with `plots` beside report.json), saves its model in OUT/model and says so. */
+async function finishToy(report: Promise<string>, model: { save(dir: string): void }, out: string, plots: string): Promise<void> {
+  console.log(await report);
+  model.save(join(out, 'model'));
+  console.log(`wrote ${out}/report.json, ${plots} and the model in ${out}/model`);
 }
 
 export function registerTrain(program: Command): void {
@@ -35,16 +44,8 @@ export function registerTrain(program: Command): void {
     train.command('induction').description('2-layer attention-only transformer on repeated random tokens (Olsson et al. 2022)'),
     'runs/induction',
   ).action(async (o: Common) => {
-    const r = await trainInduction({
-      steps: intFlag('steps', o.steps),
-      seed: intFlag('seed', o.seed, 0),
-      lr: numFlag('lr', o.lr, 0),
-      outDir: o.out,
-      resume: o.resume,
-    });
-    console.log(await writeInductionReport(r, o.out));
-    r.model.save(join(o.out, 'model'));
-    console.log(`wrote ${o.out}/report.json, induction-scores.svg, previous-token-scores.svg, loss.svg and the model in ${o.out}/model`);
+    const r = await trainInduction(toyRunOptions(o));
+    await finishToy(writeInductionReport(r, o.out), r.model, o.out, 'induction-scores.svg, previous-token-scores.svg, loss.svg');
   });
 
   common(
@@ -61,15 +62,9 @@ export function registerTrain(program: Command): void {
         trainFraction: numFlag('train-fraction', o.trainFraction, 0.01, 0.99),
         weightDecay: numFlag('weight-decay', o.weightDecay, 0),
         stopAccuracy: o.stopAccuracy === 'none' ? null : numFlag('stop-accuracy', o.stopAccuracy, 0, 1),
-        steps: intFlag('steps', o.steps),
-        seed: intFlag('seed', o.seed, 0),
-        lr: numFlag('lr', o.lr, 0),
-        outDir: o.out,
-        resume: o.resume,
+        ...toyRunOptions(o),
       });
-      console.log(await writeGrokkingReport(r, o.out));
-      r.model.save(join(o.out, 'model'));
-      console.log(`wrote ${o.out}/report.json, loss.svg, accuracy.svg, embedding-fourier.svg and the model in ${o.out}/model`);
+      await finishToy(writeGrokkingReport(r, o.out), r.model, o.out, 'loss.svg, accuracy.svg, embedding-fourier.svg');
     });
 
   common(
@@ -87,11 +82,7 @@ export function registerTrain(program: Command): void {
         nFeatures: intFlag('features', o.features),
         nHidden: intFlag('hidden', o.hidden),
         importanceDecay: numFlag('importance-decay', o.importanceDecay, 0, 1),
-        steps: intFlag('steps', o.steps),
-        seed: intFlag('seed', o.seed, 0),
-        lr: numFlag('lr', o.lr, 0),
-        outDir: o.out,
-        resume: o.resume,
+        ...toyRunOptions(o),
       });
       const { files } = await writeSuperpositionReport(r.models, o.out);
       console.log(`wrote ${files.length} files to ${o.out}`);

@@ -52,17 +52,5 @@ export {
 } from './tokenizer.js';
 export { type EncodeManyOptions, type TokenizerEngine } from './tokenizer.js';
 export { rustTokenizersUnavailable } from './rust-tokenizers.js';
-export {
-  loadNpz,
-  loadNpy,
-  listNpz,
-  parseNpy,
-  parseNpyHeader,
-  crc32,
-  NpzError,
-  type NpzEntry,
-  type NpyHeader,
-  type NpzReadOptions,
-  type NpyReadOptions,
-  type FortranOrderPolicy,
-} from './npz.js';
+// The module's whole surface: the .npy / .npz reader.
+export * from './npz.js';

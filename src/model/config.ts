@@ -227,6 +227,33 @@ export function rotaryFields(
 }
 
 /**
+ * The config of a LLaMA-style family up to its own differences (LLaMA, Mixtral, OLMo 2, Phi-3):
+ * `plainConfig`, `family`, the dimensions, RMSNorm with `rms_norm_eps` (default `normEps`), rotary
+ * positions over `rotaryDim` dims (default the whole head) with `rope`'s base and scaling, a gated
+ * MLP with `hidden_act` (default SiLU), and scores scaled by 1 / sqrt(d_head). The family spreads
+ * this first and then states the rest.
+ */
+export function rmsGatedConfig(
+  r: HfConfigReader,
+  family: string,
+  dims: ReturnType<typeof readStandardDims>,
+  rope: RopeConfig,
+  { normEps, rotaryDim = dims.dHead }: { normEps: number; rotaryDim?: number },
+) {
+  return {
+    ...plainConfig(dims.nLayers),
+    family,
+    ...dims,
+    norm: 'rmsnorm' as const,
+    normEps: r.optNum('rms_norm_eps', normEps, { gt: 0, max: 1 }),
+    ...rotaryFields(rope, rotaryDim),
+    act: readActivation(r, 'hidden_act', 'silu'),
+    gatedMlp: true,
+    attnScale: 1 / Math.sqrt(dims.dHead),
+  };
+}
+
+/**
  * The model's ends: whether the unembedding is the embedding's transpose (`tie_word_embeddings`,
  * default as the family's config class has it) and the special token ids.
  */

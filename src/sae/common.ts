@@ -122,6 +122,46 @@ export function forwardParts(
 }
 
 /**
+ * What every training loss starts from: its config (`lossConfig`, with `defaults`), the target
+ * (`options.target`, else x), the forward pass of `forward` (`arch` unless the loss swaps in a
+ * training activation) and the MSE of its reconstruction against the target.
+ * @param x [..., d_in]; out and target [..., d_out]; acts and hiddenPre [..., d_sae]
+ */
+export function reconstructionLoss(
+  arch: SaeArchitecture,
+  params: SaeParams,
+  x: Tensor,
+  options: SaeTrainingOptions,
+  { defaults, forward = arch }: { defaults?: Readonly<Partial<SaeConfig>>; forward?: SaeArchitecture } = {},
+): ReturnType<typeof forwardParts> & { cfg: SaeConfig; target: Tensor; mse: Tensor } {
+  const cfg = lossConfig(arch, params, options, defaults);
+  const target = options.target ?? x;
+  const parts = forwardParts(forward, params, x, cfg);
+  return { ...parts, cfg, target, mse: mseLoss(parts.out, target) };
+}
+
+/**
+ * An architecture with the standard encoder and decoder unless `spec` says otherwise: an SAE (not a
+ * transcoder) that treats examples one at a time, with the parameters of `baseParamShapes` and
+ * `initBase`, pre-activations saeIn W_enc + b_enc (`affinePreActs`) and the reconstruction
+ * acts W_dec + b_dec (`affineDecode`). `spec` gives the rest: its name, activation, loss and
+ * training facts.
+ */
+export function affineArchitecture(
+  spec: Pick<SaeArchitecture, 'name' | 'description' | 'activate' | 'trainingLoss' | 'training'> & Partial<SaeArchitecture>,
+): SaeArchitecture {
+  return {
+    transcoder: false,
+    batchDependent: false,
+    paramShapes: (cfg) => baseParamShapes(cfg),
+    init: (cfg, options) => initBase(cfg, options),
+    hiddenPre: affinePreActs,
+    decode: affineDecode,
+    ...spec,
+  };
+}
+
+/**
  * The config a training loss runs with: `o.config` when the caller has one; else one built from
  * the parameters' shapes (d_in, d_sae, d_out) and the structural options, with `defaults` (the
  * architecture's `training.defaults`) for the fields they leave out. Checked against the

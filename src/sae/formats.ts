@@ -56,16 +56,14 @@ export function loadSae(dir: string): Sae;
 export function loadSae(release: string, saeId: string, options?: PretrainedSaeOptions): Promise<Sae>;
 export function loadSae(dir: string, saeId?: string, options?: PretrainedSaeOptions): Sae | Promise<Sae> {
   if (saeId !== undefined) return loadPretrainedSae(dir, saeId, options).then((p) => p.sae);
-  const cfgPath = join(dir, SAE_CFG_FILENAME);
-  const weightsPath = join(dir, SAE_WEIGHTS_FILENAME);
-  const raw = readJsonFile(cfgPath, {
-    missing: `not found (an SAELens SAE directory holds ${SAE_CFG_FILENAME} and ${SAE_WEIGHTS_FILENAME})`,
-    unreadable: 'cannot read the config',
-  });
+  const { cfgPath, weightsPath, raw } = readSavedDir(
+    dir,
+    { cfg: SAE_CFG_FILENAME, weights: SAE_WEIGHTS_FILENAME },
+    'an SAELens SAE directory',
+  );
   const cfg = parseSaeConfig(raw, cfgPath);
   const arch = getArchitecture(cfg.architecture, cfgPath);
-  if (!entryExists(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the SAE in ${dir})`);
-  refuseNonFile(weightsPath);
+  requireFile(weightsPath, `the weights of the SAE in ${dir}`);
   const tensors = loadSafetensors(weightsPath);
   const params: SaeParams = {};
   for (const [k, t] of tensors) {
@@ -200,4 +198,29 @@ export function readJsonFile(path: string, errors: { missing: string; unreadable
   } catch (e) {
     throw new Error(`${path}: ${errors.unreadable} (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
+}
+
+/**
+ * @internal A saved directory's config and tensors file (an SAE's cfg.json and
+ * sae_weights.safetensors, a transcoder set's): their paths and the parsed config
+ * (`readJsonFile`). `kind` names the directory in the error of a missing config ("an SAELens SAE
+ * directory holds cfg.json and ...").
+ */
+export function readSavedDir(
+  dir: string,
+  files: { cfg: string; weights: string },
+  kind: string,
+): { cfgPath: string; weightsPath: string; raw: unknown } {
+  const cfgPath = join(dir, files.cfg);
+  const raw = readJsonFile(cfgPath, {
+    missing: `not found (${kind} holds ${files.cfg} and ${files.weights})`,
+    unreadable: 'cannot read the config',
+  });
+  return { cfgPath, weightsPath: join(dir, files.weights), raw };
+}
+
+/** @internal Refuses a file that is not there (`what` says whose it is: "the weights of the SAE in DIR") or is not a plain file. */
+export function requireFile(path: string, what: string): void {
+  if (!entryExists(path)) throw new Error(`${path}: not found (${what})`);
+  refuseNonFile(path);
 }

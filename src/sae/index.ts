@@ -98,20 +98,8 @@ export {
   type SaveSaeOptions,
   type GemmaScopeOptions,
 } from './formats.js';
-export {
-  loadNpz,
-  loadNpy,
-  listNpz,
-  parseNpy,
-  parseNpyHeader,
-  crc32,
-  NpzError,
-  type NpzEntry,
-  type NpyHeader,
-  type NpzReadOptions,
-  type NpyReadOptions,
-  type FortranOrderPolicy,
-} from '../io/npz.js';
+// The module's whole surface: the .npy / .npz reader.
+export * from '../io/npz.js';
 export {
   evaluateSae,
   formatEvalReport,

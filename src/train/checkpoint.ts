@@ -393,3 +393,70 @@ export function openRun<P>(o: RunDescription, paramsLike: P, optLike: OptState):
   if (existsSync(metricsFile)) writeFileAtomic(metricsFile, '');
   return { ckptRoot, metricsFile, resumed: null, history: [] };
 }
+
+/** Where a run opened by `openTrainingRun` starts. */
+export interface RunStart<P> {
+  /** Whether a checkpoint was resumed (else the given parameters and optimizer state, at step 0). */
+  resumed: boolean;
+  params: P;
+  optState: OptState;
+  /** Completed steps. */
+  step: number;
+  /** Seconds of training before this process. */
+  elapsed: number;
+  /** The checkpoint's extra state (undefined for a fresh start or a checkpoint without one). */
+  extra: unknown;
+}
+
+/** A run directory opened by `openTrainingRun`: where the run starts, and how it checkpoints. */
+export interface TrainingRun<P> {
+  ckptRoot: string | null;
+  metricsFile: string | null;
+  /** The records metrics.jsonl holds up to the resumed checkpoint (empty for a fresh start). */
+  history: MetricsRecord[];
+  start: RunStart<P>;
+  /**
+   * Writes a checkpoint of the run at `at.step` (the data source's position read now), with the
+   * settings the run was opened with; nothing without a run directory.
+   */
+  checkpoint(at: { step: number; params: unknown; optState: OptState; elapsed: number; extra?: unknown }): void;
+}
+
+/**
+ * The run directory of a training loop (`train`, `trainSae` and `trainClt` share it):
+ * 1. opens it (`openRun`: refuses to overwrite, resumes the newest intact checkpoint written with
+ *    the same settings, cuts metrics.jsonl back);
+ * 2. on resume, moves `data` to the checkpoint's position and hands back its parameters,
+ *    optimizer state, step, seconds and extra state;
+ * 3. writes each later checkpoint with the same config, optimizer, loop settings and schedules
+ *    (their digests over the steps done), keeping the newest `keep` (default 2).
+ */
+export function openTrainingRun<P>(
+  o: RunDescription & { data: { getState(): unknown; setState(state: unknown): void }; keep?: number },
+  params: P,
+  optState: OptState,
+): TrainingRun<P> {
+  const opened = openRun(o, params, optState);
+  const { ckptRoot, metricsFile, resumed, history } = opened;
+  let start: RunStart<P> = { resumed: false, params, optState, step: 0, elapsed: 0, extra: undefined };
+  if (resumed) {
+    o.data.setState(resumed.state.data);
+    const { params: p, optState: s, state } = resumed;
+    start = { resumed: true, params: p, optState: s, step: state.step, elapsed: state.elapsed, extra: state.extra };
+  }
+  const checkpoint = (at: { step: number; params: unknown; optState: OptState; elapsed: number; extra?: unknown }): void => {
+    if (!ckptRoot) return;
+    const contents: CheckpointContents = {
+      step: at.step,
+      data: o.data.getState(),
+      optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },
+      config: o.config,
+      run: o.run ?? {},
+      schedules: scheduleDigests(o.schedules, at.step),
+      elapsed: at.elapsed,
+      ...(at.extra !== undefined ? { extra: at.extra } : {}),
+    };
+    saveCheckpoint(ckptRoot, at.params, at.optState, contents, o.keep ?? 2);
+  };
+  return { ckptRoot, metricsFile, history, start, checkpoint };
+}

@@ -14,6 +14,23 @@ import { createHash } from 'node:crypto';
 import { Tensor } from '../tensor/index.js';
 import { namedLeaves } from './tree.js';
 
+/**
+ * The options of every training loop (`train`, `trainSae`, `trainClt`) that say where a run goes
+ * and how it is watched, never what it computes: each loop leaves them out of its fingerprint, so
+ * they may change on resume.
+ */
+export const RUN_CONTROL_OPTIONS = [
+  'outDir',
+  'resume',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'logEvery',
+  'progress',
+  'onLog',
+  'onWarning',
+  'signal',
+] as const;
+
 /** Turns an option's value into a JSON value for the fingerprint. */
 export type Describer = (value: never) => unknown;
 

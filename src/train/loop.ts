@@ -8,8 +8,8 @@ import { Tensor, jit, scalar, valueAndGrad } from '../tensor/index.js';
 import { clipByGlobalNorm, type OptState, type Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import type { DataSource } from './data.js';
-import { openRun, saveCheckpoint, scheduleDigests, type CheckpointContents } from './checkpoint.js';
-import { runFingerprint, treeDigest } from './fingerprint.js';
+import { openTrainingRun } from './checkpoint.js';
+import { RUN_CONTROL_OPTIONS, runFingerprint, treeDigest } from './fingerprint.js';
 import { makeProgress, metricsLogger, stepRate, type MetricsRecord } from './progress.js';
 
 /** A loss: a float scalar, or the scalar with extra scalar metrics to log. */
@@ -78,20 +78,12 @@ export const TRAIN_NOT_FINGERPRINTED = [
   // May change on resume: how long to train, how often to log, evaluate or checkpoint, where, what is shown.
   // (A learning-rate schedule that depends on `steps` is still compared, by its values over the steps done.)
   'steps',
-  'outDir',
-  'resume',
-  'checkpointEvery',
-  'keepCheckpoints',
-  'logEvery',
+  ...RUN_CONTROL_OPTIONS,
   'evalEvery',
   'evaluate',
   'stopWhen',
   'itemsPerBatch',
   'itemName',
-  'progress',
-  'onLog',
-  'onWarning',
-  'signal',
   'extraState',
   // Recorded in their own fields of the checkpoint.
   'config',
@@ -138,28 +130,28 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
   const ckptEvery = o.checkpointEvery ?? Math.ceil(o.steps / 10);
   const config = o.config === undefined ? null : JSON.parse(JSON.stringify(o.config));
 
-  let params = o.params;
-  let optState = o.optimizer.init(params);
-  let startStep = 0;
-  let elapsedBefore = 0;
   const runSettings = o.outDir ? loopFingerprint(o) : {};
-  const schedules = { lr: schedule };
-  const run = openRun(
-    { outDir: o.outDir, resume: o.resume, config, optimizer: o.optimizer, run: runSettings, schedules, onWarning: o.onWarning },
-    params,
-    optState,
+  const run = openTrainingRun(
+    {
+      outDir: o.outDir,
+      resume: o.resume,
+      config,
+      optimizer: o.optimizer,
+      run: runSettings,
+      schedules: { lr: schedule },
+      onWarning: o.onWarning,
+      data: o.data,
+      keep: o.keepCheckpoints ?? 2,
+    },
+    o.params,
+    o.optimizer.init(o.params),
   );
-  const { ckptRoot, metricsFile, resumed } = run;
+  const { ckptRoot, metricsFile } = run;
   /** The run's records: on resume, those already in metrics.jsonl up to the checkpoint. */
   const history: MetricsRecord[] = run.history;
-  if (resumed) {
-    params = resumed.params;
-    optState = resumed.optState;
-    startStep = resumed.state.step;
-    elapsedBefore = resumed.state.elapsed;
-    o.data.setState(resumed.state.data);
-    if (o.extraState && resumed.state.extra !== undefined) o.extraState.set(resumed.state.extra);
-  }
+  let { params, optState } = run.start;
+  const { step: startStep, elapsed: elapsedBefore } = run.start;
+  if (o.extraState && run.start.extra !== undefined) o.extraState.set(run.start.extra);
 
   const lossParts = (p: P, b: B): [Tensor, Record<string, Tensor>] => {
     const r = o.loss(p, b);
@@ -181,20 +173,8 @@ export async function train<P, B>(o: TrainOptions<P, B>): Promise<TrainResult<P>
   const progress = await makeProgress(o.progress ?? 'auto', startStep, o.steps, 'train');
   const t0 = performance.now();
   const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
-  const checkpoint = (done: number): void => {
-    if (!ckptRoot) return;
-    const state: CheckpointContents = {
-      step: done,
-      data: o.data.getState(),
-      optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },
-      config,
-      run: runSettings,
-      schedules: scheduleDigests(schedules, done),
-      elapsed: elapsed(),
-      ...(o.extraState ? { extra: o.extraState.get() } : {}),
-    };
-    saveCheckpoint(ckptRoot, params, optState, state, o.keepCheckpoints ?? 2);
-  };
+  const checkpoint = (done: number): void =>
+    run.checkpoint({ step: done, params, optState, elapsed: elapsed(), ...(o.extraState ? { extra: o.extraState.get() } : {}) });
 
   let lastLoss = NaN;
   let done = startStep;

@@ -4,8 +4,8 @@
  */
 import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import { HfConfigReader } from '../hf-config.js';
-import type { BlockParams } from '../forward.js';
-import { MASK_BUFFERS, tiedHead, type Family } from './types.js';
+import type { BlockParams, ModelParams } from '../forward.js';
+import { normAt, unembedAt, MASK_BUFFERS, tiedHead, type Family, type WeightReader } from './types.js';
 
 export const gpt2: Family = {
   modelTypes: ['gpt2'],
@@ -49,7 +49,7 @@ export const gpt2: Family = {
     };
   },
   weights(cfg, w) {
-    const pre = w.has('transformer.wte.weight') ? 'transformer.' : '';
+    const pre = gpt2Prefix(w);
     const d = cfg.dModel;
     const cols = (t: ReturnType<typeof w.get>, i: number) => t.slice([...Array(t.rank - 1).fill(null), { start: i * d, end: (i + 1) * d }]);
     const blocks: BlockParams[] = [];
@@ -78,18 +78,32 @@ export const gpt2: Family = {
         },
       });
     }
-    const wte = w.get(`${pre}wte.weight`);
-    return {
-      embed: { W_E: wte },
-      pos_embed: { W_pos: w.get(`${pre}wpe.weight`) },
-      blocks,
-      ln_final: { w: w.get(`${pre}ln_f.weight`), b: w.get(`${pre}ln_f.bias`) },
-      // Untied: the checkpoint's own head, required (transformers would initialise a missing one at random).
-      unembed: { W_U: cfg.tiedEmbeddings ? wte.transpose() : w.get('lm_head.weight').transpose() },
-    };
+    return gpt2Ends(cfg, w, pre, blocks);
   },
   skipped: (cfg) => [MASK_BUFFERS('.attn'), ...tiedHead(cfg, 'lm_head.weight')],
 };
+
+/** Where a checkpoint in the GPT-2 layout keeps its tensors: under 'transformer.' (a model with its LM head) or at the top. */
+export function gpt2Prefix(w: WeightReader): string {
+  return w.has('transformer.wte.weight') ? 'transformer.' : '';
+}
+
+/**
+ * The parameters of a checkpoint in the GPT-2 layout (GPT-2, GPT-Neo) around its `blocks`: the
+ * token and position embeddings `${pre}wte`, `${pre}wpe`, the final LayerNorm `${pre}ln_f`, and
+ * the unembedding: tied, or the checkpoint's own lm_head, required (transformers would initialise
+ * a missing one at random).
+ */
+export function gpt2Ends(cfg: ModelConfig, w: WeightReader, pre: string, blocks: BlockParams[]): ModelParams {
+  const wte = w.get(`${pre}wte.weight`);
+  return {
+    embed: { W_E: wte },
+    pos_embed: { W_pos: w.get(`${pre}wpe.weight`) },
+    blocks,
+    ln_final: normAt(w, `${pre}ln_f`, true),
+    unembed: unembedAt(cfg, w, wte),
+  };
+}
 
 /** Sizes for a new GPT-2-architecture model (toy models, models trained from scratch). */
 export interface Gpt2Dims {

@@ -8,7 +8,8 @@
 import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import type { BlockParams } from '../forward.js';
-import { mlpAt, normAt, qkvoAt, unembedAt, MASK_BUFFERS, tiedHead, type Family } from './types.js';
+import { mlpAt, normAt, qkvoAt, MASK_BUFFERS, tiedHead, type Family } from './types.js';
+import { gpt2Ends, gpt2Prefix } from './gpt2.js';
 
 export const gptNeo: Family = {
   modelTypes: ['gpt_neo'],
@@ -48,7 +49,7 @@ export const gptNeo: Family = {
     };
   },
   weights(cfg, w) {
-    const pre = w.has('transformer.wte.weight') ? 'transformer.' : '';
+    const pre = gpt2Prefix(w);
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `${pre}h.${l}.`;
@@ -59,14 +60,7 @@ export const gptNeo: Family = {
         mlp: mlpAt(w, `${h}mlp.c_fc`, `${h}mlp.c_proj`),
       });
     }
-    const wte = w.get(`${pre}wte.weight`);
-    return {
-      embed: { W_E: wte },
-      pos_embed: { W_pos: w.get(`${pre}wpe.weight`) },
-      blocks,
-      ln_final: normAt(w, `${pre}ln_f`, true),
-      unembed: unembedAt(cfg, w, wte),
-    };
+    return gpt2Ends(cfg, w, pre, blocks);
   },
   skipped: (cfg) => [MASK_BUFFERS('.attn.attention'), ...tiedHead(cfg, 'lm_head.weight')],
 };

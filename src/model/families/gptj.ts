@@ -7,6 +7,7 @@
 import { headDim, plainConfig, readActivation, readEnds, type ModelConfig } from '../config.js';
 import type { BlockParams } from '../forward.js';
 import { mlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, MASK_BUFFERS, tiedHead, type Family } from './types.js';
+import { gpt2Prefix } from './gpt2.js';
 
 export const gptj: Family = {
   modelTypes: ['gptj'],
@@ -52,7 +53,7 @@ export const gptj: Family = {
     };
   },
   weights(cfg, w) {
-    const pre = w.has('transformer.wte.weight') ? 'transformer.' : '';
+    const pre = gpt2Prefix(w);
     const blocks: BlockParams[] = [];
     for (let l = 0; l < cfg.nLayers; l++) {
       const h = `${pre}h.${l}.`;

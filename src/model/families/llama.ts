@@ -4,10 +4,10 @@
  * Mistral: a sliding window on every layer). Every RoPE scaling transformers has (linear, dynamic,
  * llama3, yarn, longrope).
  */
-import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
+import { rmsGatedConfig, readEnds, readStandardDims, type ModelConfig } from '../config.js';
 import type { HfConfigReader } from '../hf-config.js';
 import { readWholeHeadRope } from '../rope.js';
-import type { BlockParams } from '../forward.js';
+import type { BlockParams, ModelParams } from '../forward.js';
 import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader, type SkippedTensors } from './types.js';
 
 /** The config classes' defaults for head_dim and max_position_embeddings (transformers 5.18). */
@@ -39,15 +39,7 @@ export const llama: Family = {
     const rope = readWholeHeadRope(r, family, dh, { defaultTheta: 10000, maxPositions: dims.nCtx, partialWithPlainRope: 'ignored' });
     const { attnBias, attnOutBias, mlpBias } = llamaBiases(r, family);
     return {
-      ...plainConfig(dims.nLayers),
-      family,
-      ...dims,
-      norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-6, { gt: 0, max: 1 }),
-      ...rotaryFields(rope, dh),
-      act: readActivation(r, 'hidden_act', 'silu'),
-      gatedMlp: true,
-      attnScale: 1 / Math.sqrt(dh),
+      ...rmsGatedConfig(r, family, dims, rope, { normEps: 1e-6 }),
       slidingWindow: Array.from({ length: nLayers }, (_, l) => (slidesAt(l) ? window : null)),
       qkNorm: family === 'qwen3',
       attnBias,
@@ -117,12 +109,26 @@ export function llamaWeights(cfg: ModelConfig, w: WeightReader, prefix = 'model.
         : mlp,
     });
   }
+  return llamaEnds(cfg, w, blocks, { prefix, lmHead });
+}
+
+/**
+ * The parameters of a checkpoint in the LLaMA layout around its `blocks` (LLaMA, Gemma, Mixtral,
+ * OLMo 2, Phi-3, StableLM): the embedding `${prefix}embed_tokens`, the final norm `${prefix}norm`
+ * (with a bias when `finalNormBias`), and the unembedding: tied (transformers then ignores a
+ * stored lm_head) or the checkpoint's own `lmHead`.
+ */
+export function llamaEnds(
+  cfg: ModelConfig,
+  w: WeightReader,
+  blocks: BlockParams[],
+  { prefix = 'model.', lmHead = 'lm_head', finalNormBias = false }: { prefix?: string; lmHead?: string; finalNormBias?: boolean } = {},
+): ModelParams {
   const embed = w.get(`${prefix}embed_tokens.weight`);
   return {
     embed: { W_E: embed },
     blocks,
-    ln_final: normAt(w, `${prefix}norm`),
-    // Tied (transformers then ignores a stored lm_head) or the checkpoint's own.
+    ln_final: normAt(w, `${prefix}norm`, finalNormBias),
     unembed: unembedAt(cfg, w, embed, false, lmHead),
   };
 }

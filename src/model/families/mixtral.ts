@@ -16,11 +16,12 @@
  * Mixtral always renormalises the top-k weights: `norm_topk_prob` false is refused, as is any
  * other MoE field (shared experts, grouped routing, ...), unread and so refused by the loader.
  */
-import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
+import { rmsGatedConfig, readEnds, readStandardDims, type ModelConfig } from '../config.js';
 import { readWholeHeadRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams, MoeParams } from '../forward.js';
-import { linearT, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family, type WeightReader } from './types.js';
+import { linearT, normAt, qkvoAt, type Family, type WeightReader } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
@@ -37,16 +38,8 @@ export const mixtral: Family = {
     if (topK > nExperts) throw r.error('num_experts_per_tok', `(${topK}) must be at most num_local_experts (${nExperts})`);
     r.expect('norm_topk_prob', [true], 'Mixtral renormalises the top-k weights; glassbox implements only');
     return {
-      ...plainConfig(dims.nLayers),
-      family: 'mixtral',
-      ...dims,
-      norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
-      ...rotaryFields(rope, dims.dHead),
-      act: readActivation(r, 'hidden_act', 'silu'),
-      gatedMlp: true,
+      ...rmsGatedConfig(r, 'mixtral', dims, rope, { normEps: 1e-5 }),
       moe: { nExperts, topK },
-      attnScale: 1 / Math.sqrt(dims.dHead),
       slidingWindow: Array(dims.nLayers).fill(window),
       attnBias: false,
       attnOutBias: false,
@@ -65,15 +58,9 @@ export const mixtral: Family = {
         moe: experts(cfg, w, h),
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm'),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks);
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };
 
 /** One layer's router and experts, from the fused (transformers 5) or per-expert (Hub) layout. */

@@ -10,10 +10,11 @@
  * glassbox keeps `hook_attn_out` / `hook_mlp_out` as what is added to the residual stream (after
  * the norm), as for Gemma 2, so residual decompositions (DLA, patching) stay exact.
  */
-import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
+import { rmsGatedConfig, readEnds, readStandardDims, type ModelConfig } from '../config.js';
 import { readWholeHeadRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, type Family } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const olmo2: Family = {
   modelTypes: ['olmo2'],
@@ -26,15 +27,7 @@ export const olmo2: Family = {
     });
     const attentionBias = r.bool('attention_bias', false);
     return {
-      ...plainConfig(dims.nLayers),
-      family: 'olmo2',
-      ...dims,
-      norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
-      ...rotaryFields(rope, dims.dHead),
-      act: readActivation(r, 'hidden_act', 'silu'),
-      gatedMlp: true,
-      attnScale: 1 / Math.sqrt(dims.dHead),
+      ...rmsGatedConfig(r, 'olmo2', dims, rope, { normEps: 1e-5 }),
       postNorms: true,
       preNorms: false,
       qkNorm: true,
@@ -63,13 +56,7 @@ export const olmo2: Family = {
         mlp: gatedMlpAt(w, `${h}mlp.`),
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm'),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks);
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };

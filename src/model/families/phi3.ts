@@ -5,10 +5,11 @@
  * `original_max_position_embeddings`, long ones beyond it, and an attention factor on cos and sin);
  * partial rotary (Phi-4 mini rotates 3/4 of each head); an optional sliding window on every layer.
  */
-import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, type ModelConfig } from '../config.js';
+import { rmsGatedConfig, readEnds, readStandardDims, type ModelConfig } from '../config.js';
 import { checkRopeDims, readRope } from '../rope.js';
 import type { BlockParams } from '../forward.js';
-import { linearT, normAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
+import { linearT, normAt, type Family } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const phi3: Family = {
   modelTypes: ['phi3'],
@@ -39,16 +40,8 @@ export const phi3: Family = {
     r.expect('interpolate_factor', [1]);
     r.ignore('auto_map');
     return {
-      ...plainConfig(dims.nLayers),
-      family: 'phi3',
-      ...dims,
-      norm: 'rmsnorm',
-      normEps: r.optNum('rms_norm_eps', 1e-5, { gt: 0, max: 1 }),
-      ...rotaryFields(rope, rotaryDim),
+      ...rmsGatedConfig(r, 'phi3', dims, rope, { normEps: 1e-5, rotaryDim }),
       ...(rope.type === 'longrope' ? { ropeRefreshCache: true } : {}),
-      act: readActivation(r, 'hidden_act', 'silu'),
-      gatedMlp: true,
-      attnScale: 1 / Math.sqrt(dh),
       slidingWindow: Array(nLayers).fill(window),
       attnBias: false,
       attnOutBias: false,
@@ -86,13 +79,7 @@ export const phi3: Family = {
         },
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm'),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks);
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };

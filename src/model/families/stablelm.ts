@@ -9,7 +9,8 @@ import { plainConfig, readActivation, readEnds, readStandardDims, rotaryFields, 
 import { readRope } from '../rope.js';
 import { stack } from '../../tensor/index.js';
 import type { BlockParams } from '../forward.js';
-import { gatedMlpAt, normAt, qkvoAt, unembedAt, INV_FREQ, tiedHead, type Family } from './types.js';
+import { gatedMlpAt, normAt, qkvoAt, type Family } from './types.js';
+import { llamaEnds, llamaSkipped } from './llama.js';
 
 export const stablelm: Family = {
   modelTypes: ['stablelm'],
@@ -71,13 +72,7 @@ export const stablelm: Family = {
         mlp: gatedMlpAt(w, `${h}mlp.`),
       });
     }
-    const embed = w.get('model.embed_tokens.weight');
-    return {
-      embed: { W_E: embed },
-      blocks,
-      ln_final: normAt(w, 'model.norm', true),
-      unembed: unembedAt(cfg, w, embed),
-    };
+    return llamaEnds(cfg, w, blocks, { finalNormBias: true });
   },
-  skipped: (cfg) => [INV_FREQ, ...tiedHead(cfg, 'lm_head.weight')],
+  skipped: (cfg) => llamaSkipped(cfg),
 };

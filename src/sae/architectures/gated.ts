@@ -12,14 +12,13 @@
 import type { Tensor } from '../../tensor/index.js';
 import { zeros } from '../../tensor/index.js';
 import {
-  affineDecode,
+  affineArchitecture,
   baseParamShapes,
   defineTraining,
-  forwardParts,
   initBase,
-  lossConfig,
   meanL0,
   mseLoss,
+  reconstructionLoss,
   weightedL1,
 } from '../common.js';
 import { stopGradient } from '../ops.js';
@@ -31,11 +30,9 @@ export function gatePreActs(p: SaeParams, saeIn: Tensor): Tensor {
 }
 
 /** The 'gated' architecture: W_enc [d_in, d_sae], b_gate / r_mag / b_mag [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. */
-export const gated: SaeArchitecture = {
+export const gated: SaeArchitecture = affineArchitecture({
   name: 'gated',
   description: 'Gated SAE: a gate path and a magnitude path sharing W_enc (r_mag rescales); L1 + auxiliary loss on the gate',
-  transcoder: false,
-  batchDependent: false,
   paramShapes: (cfg) => ({ ...baseParamShapes(cfg, { bEnc: false }), b_gate: [cfg.d_sae], r_mag: [cfg.d_sae], b_mag: [cfg.d_sae] }),
   init: (cfg, options) => ({
     ...initBase(cfg, options, { bEnc: false }),
@@ -46,10 +43,9 @@ export const gated: SaeArchitecture = {
   // hook_sae_acts_pre sees the magnitude path's pre-activation, as in SAELens.
   hiddenPre: (p, saeIn) => saeIn.matmul(p.W_enc!.mul(p.r_mag!.exp())).add(p.b_mag!),
   activate: (p, hiddenPre, saeIn) => gatePreActs(p, saeIn).gt(0).cast(hiddenPre.dtype).mul(hiddenPre.relu()),
-  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => gatedLoss(params, x, options),
   training: defineTraining({ coefficient: { name: 'l1', term: 'l1_loss' } }),
-};
+});
 
 /**
  * MSE + l1Coefficient * mean(sum ReLU(pi_gate) * ||W_dec row||) + the auxiliary reconstruction
@@ -58,10 +54,7 @@ export const gated: SaeArchitecture = {
  * auxiliary_reconstruction_loss, l0.
  */
 export function gatedLoss(params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
-  const cfg = lossConfig(gated, params, options);
-  const target = options.target ?? x;
-  const { saeIn, acts, out, restore } = forwardParts(gated, params, x, cfg);
-  const mse = mseLoss(out, target);
+  const { target, saeIn, acts, restore, mse } = reconstructionLoss(gated, params, x, options);
   const gateActs = gatePreActs(params, saeIn).relu();
   const l1 = weightedL1(gateActs, params.W_dec!, options.l1Coefficient ?? 1);
   const detach = options.detachAuxDecoder ?? true;

@@ -13,17 +13,14 @@
  */
 import { full, type Tensor } from '../../tensor/index.js';
 import {
-  affineDecode,
-  affinePreActs,
+  affineArchitecture,
   baseParamShapes,
   deadMaskOf,
   decoderRowNorms,
   defineTraining,
-  forwardParts,
   initBase,
-  lossConfig,
   meanL0,
-  mseLoss,
+  reconstructionLoss,
   weightedL1,
 } from '../common.js';
 import { jumpReluSte, stepSte } from '../ops.js';
@@ -44,19 +41,15 @@ export const jumpreluTraining: SaeTrainingFacts = defineTraining({
 });
 
 /** The 'jumprelu' architecture: standard parameters plus threshold [d_sae]. */
-export const jumprelu: SaeArchitecture = {
+export const jumprelu: SaeArchitecture = affineArchitecture({
   name: 'jumprelu',
   description: 'JumpReLU SAE: a learned threshold per feature; L0 penalty via straight-through estimators',
-  transcoder: false,
-  batchDependent: false,
   paramShapes: (cfg) => ({ ...baseParamShapes(cfg), threshold: [cfg.d_sae] }),
   init: (cfg, options = {}) => ({ ...initBase(cfg, options), threshold: full([cfg.d_sae], options.initThreshold ?? 0.01) }),
-  hiddenPre: affinePreActs,
   activate: (p, hiddenPre) => jumpRelu(hiddenPre, p.threshold!),
-  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => jumpReluLoss(params, x, options),
   training: jumpreluTraining,
-};
+});
 
 /**
  * MSE + l0Coefficient * mean L0 (+ the pre-activation loss on dead features when
@@ -73,9 +66,7 @@ export function jumpReluLoss(
   if (!(bandwidth > 0)) throw new Error(`${arch.name} trainingLoss: bandwidth must be positive, got ${bandwidth}`);
   // The training activation replaces `activate` with the straight-through version.
   const ste: SaeArchitecture = { ...arch, activate: (p, hiddenPre) => jumpReluSte(hiddenPre, p.threshold!.relu(), bandwidth) };
-  const cfg = lossConfig(arch, params, options);
-  const { hiddenPre, acts, out } = forwardParts(ste, params, x, cfg);
-  const mse = mseLoss(out, options.target ?? x);
+  const { cfg, hiddenPre, acts, mse } = reconstructionLoss(arch, params, x, options, { forward: ste });
   const threshold = params.threshold!.relu();
   const coefficient = options.l0Coefficient ?? 1;
   const mode = options.sparsityLossMode ?? 'step';

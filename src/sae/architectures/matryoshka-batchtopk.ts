@@ -7,8 +7,7 @@
  * are BatchTopK's (saved as jumprelu via `toInferenceSae`), plus the widths a new SAE needs.
  */
 import type { Tensor } from '../../tensor/index.js';
-import type { SaeConfig } from '../config.js';
-import { auxKLoss, deadMaskOf, decoderRowNorms, forwardParts, lossConfig, meanL0, mseLoss, zeroLoss } from '../common.js';
+import { auxKLoss, deadMaskOf, decoderRowNorms, meanL0, mseLoss, reconstructionLoss, zeroLoss } from '../common.js';
 import type { SaeArchitecture, SaeParams, SaeTrainingLoss, SaeTrainingOptions } from '../types.js';
 import { batchtopk, batchtopkTraining, minPositive } from './batchtopk.js';
 import { TOPK_DEFAULTS, rankedPreActs } from './topk.js';
@@ -59,15 +58,12 @@ function features(t: Tensor, start: number, end: number): Tensor {
  */
 export function matryoshkaLoss(params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
   const arch = matryoshkaBatchtopk;
-  const cfg: SaeConfig = lossConfig(arch, params, options, TOPK_DEFAULTS);
+  const { cfg, target, hiddenPre, acts, out, restore, mse } = reconstructionLoss(arch, params, x, options, { defaults: TOPK_DEFAULTS });
   const widths = matryoshkaWidthsOf(cfg.matryoshka_widths, cfg.d_sae);
-  const target = options.target ?? x;
-  const { hiddenPre, acts, out, restore } = forwardParts(arch, params, x, cfg);
   const rescale = !!cfg.rescale_acts_by_decoder_norm;
   const W_dec = params.W_dec!;
   const scaledActs = rescale ? acts.div(decoderRowNorms(W_dec)) : acts;
 
-  const mse = mseLoss(out, target);
   const metrics: Record<string, Tensor> = { mse_loss: mse };
   let loss = mse;
   // Cumulative reconstructions: level i adds features [widths[i-1], widths[i]).

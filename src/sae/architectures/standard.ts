@@ -6,19 +6,7 @@
  * grads (`ghostGradsLoss`), which the transcoders built on it share.
  */
 import { scalar, type Tensor } from '../../tensor/index.js';
-import {
-  affineDecode,
-  affinePreActs,
-  baseParamShapes,
-  defineTraining,
-  forwardParts,
-  initBase,
-  lossConfig,
-  meanL0,
-  mseLoss,
-  processInput,
-  weightedL1,
-} from '../common.js';
+import { affineArchitecture, defineTraining, lossConfig, meanL0, processInput, reconstructionLoss, weightedL1 } from '../common.js';
 import { stopGradient } from '../ops.js';
 import type { SaeArchitecture, SaeTrainingFacts, SaeTrainingLoss, SaeTrainingOptions, SaeParams } from '../types.js';
 
@@ -34,19 +22,13 @@ export const standardTraining: SaeTrainingFacts = defineTraining({
 });
 
 /** The 'standard' architecture: W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. */
-export const standard: SaeArchitecture = {
+export const standard: SaeArchitecture = affineArchitecture({
   name: 'standard',
   description: 'ReLU SAE; L1 penalty weighted by decoder row norms',
-  transcoder: false,
-  batchDependent: false,
-  paramShapes: (cfg) => baseParamShapes(cfg),
-  init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: affinePreActs,
   activate: (_p, hiddenPre) => hiddenPre.relu(),
-  decode: affineDecode,
   trainingLoss: (params, x, options = {}) => standardTrainingLoss(params, x, options),
   training: standardTraining,
-};
+});
 
 /**
  * MSE + l1Coefficient * mean over examples of sum_i acts_i * ||W_dec[i]||.
@@ -58,11 +40,9 @@ export function standardTrainingLoss(
   options: SaeTrainingOptions = {},
   arch: SaeArchitecture = standard,
 ): SaeTrainingLoss {
-  const cfg = lossConfig(arch, params, options);
+  const { acts, mse } = reconstructionLoss(arch, params, x, options);
   const lp = options.lpNorm ?? 1;
   if (lp !== 1) throw new Error(`${arch.name} trainingLoss: lpNorm ${lp} is not supported (only 1, SAELens's default)`);
-  const { acts, out } = forwardParts(arch, params, x, cfg);
-  const mse = mseLoss(out, options.target ?? x);
   const l1 = weightedL1(acts, params.W_dec!, options.l1Coefficient ?? 1);
   return { loss: mse.add(l1), metrics: { mse_loss: mse, l1_loss: l1, l0: meanL0(acts) }, featureActs: acts };
 }

@@ -14,18 +14,14 @@ import type { Tensor } from '../../tensor/index.js';
 import type { SaeConfig } from '../config.js';
 import {
   actsTimesWDec,
-  affinePreActs,
+  affineArchitecture,
   auxKLoss,
-  baseParamShapes,
   deadMaskOf,
   decoderRowNorms,
   defineTraining,
   foldDecoderNormParams,
-  forwardParts,
-  initBase,
-  lossConfig,
   meanL0,
-  mseLoss,
+  reconstructionLoss,
   topkActivation,
   zeroLoss,
 } from '../common.js';
@@ -61,19 +57,14 @@ export const topkTraining: SaeTrainingFacts = defineTraining({
 });
 
 /** The 'topk' architecture (cfg.k required): W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. */
-export const topk: SaeArchitecture = {
+export const topk: SaeArchitecture = affineArchitecture({
   name: 'topk',
   description: 'TopK SAE: the k largest pre-activations per example; AuxK loss for dead features',
-  transcoder: false,
-  batchDependent: false,
-  paramShapes: (cfg) => baseParamShapes(cfg),
-  init: (cfg, options) => initBase(cfg, options),
-  hiddenPre: affinePreActs,
   activate: (p, hiddenPre, _saeIn, cfg) => topkActivation(rankedPreActs(p, hiddenPre, cfg), kOf(cfg, 'topk')),
   decode: topkDecode,
   trainingLoss: (params, x, options = {}) => topkFamilyLoss(topk, params, x, options),
   training: topkTraining,
-};
+});
 
 /**
  * MSE + auxLossCoefficient * AuxK (SAELens's TopKTrainingSAE). Defaults: k 100,
@@ -81,10 +72,7 @@ export const topk: SaeArchitecture = {
  * Metrics: mse_loss, auxiliary_reconstruction_loss, l0.
  */
 export function topkFamilyLoss(arch: SaeArchitecture, params: SaeParams, x: Tensor, options: SaeTrainingOptions = {}): SaeTrainingLoss {
-  const cfg = lossConfig(arch, params, options, TOPK_DEFAULTS);
-  const target = options.target ?? x;
-  const { hiddenPre, acts, out } = forwardParts(arch, params, x, cfg);
-  const mse = mseLoss(out, target);
+  const { cfg, target, hiddenPre, acts, out, mse } = reconstructionLoss(arch, params, x, options, { defaults: TOPK_DEFAULTS });
   const rescale = !!cfg.rescale_acts_by_decoder_norm;
   const aux = options.deadMask
     ? auxKLoss(

@@ -31,7 +31,7 @@ import { writeFileAtomic } from '../../io/atomic.js';
 import { zeros, type Tensor } from '../../tensor/index.js';
 import { hookName } from '../../model/hook-names.js';
 import { loadNpz } from '../../io/npz.js';
-import { readJsonFile } from '../formats.js';
+import { readSavedDir, requireFile } from '../formats.js';
 import { CrossLayerTranscoder, checkCltConfig, type CltConfig, type CltParams } from './transcoder.js';
 import type { TracingActivation } from './types.js';
 
@@ -105,14 +105,13 @@ export function parseCltConfig(raw: unknown, file: string): CltConfig {
  * float32.
  */
 export function loadClt(dir: string): CrossLayerTranscoder {
-  const cfgPath = join(dir, CLT_CFG_FILENAME);
-  const weightsPath = join(dir, CLT_WEIGHTS_FILENAME);
-  const raw = readJsonFile(cfgPath, {
-    missing: `not found (a transcoder set directory holds ${CLT_CFG_FILENAME} and ${CLT_WEIGHTS_FILENAME})`,
-    unreadable: 'cannot read the config',
-  });
+  const { cfgPath, weightsPath, raw } = readSavedDir(
+    dir,
+    { cfg: CLT_CFG_FILENAME, weights: CLT_WEIGHTS_FILENAME },
+    'a transcoder set directory',
+  );
   const cfg = parseCltConfig(raw, cfgPath);
-  if (!existsSync(weightsPath)) throw new Error(`${weightsPath}: not found (the weights of the transcoder set in ${dir})`);
+  requireFile(weightsPath, `the weights of the transcoder set in ${dir}`);
   const params: CltParams = {};
   for (const [k, t] of loadSafetensors(weightsPath)) params[k] = t.dtype === 'float32' ? t : t.cast('float32');
   // The config is checked first, naming cfg.json; then the tensors, naming the weights file.

@@ -35,14 +35,13 @@
 import { Tensor, jit, scalar, stack, tensor, valueAndGrad } from '../../tensor/index.js';
 import type { HookedTransformer } from '../../model/hooked.js';
 import { hookName } from '../../model/hook-names.js';
-import { adam } from '../../train/optim.js';
 import type { OptState } from '../../train/optim.js';
-import { openRun, saveCheckpoint, scheduleDigests } from '../../train/checkpoint.js';
-import { treeDigest } from '../../train/fingerprint.js';
+import { openTrainingRun } from '../../train/checkpoint.js';
+import { RUN_CONTROL_OPTIONS, treeDigest } from '../../train/fingerprint.js';
 import { makeProgress, metricsLogger, stepRate, type MetricsRecord } from '../../train/progress.js';
 import { jumpReluSte } from '../ops.js';
 import { activationStore, type ActivationStore, type DatasetStoreOptions } from '../training/activation-store.js';
-import { coefficientSchedule, saeLrSchedule } from '../training/schedules.js';
+import { coefficientSchedule, saeOptimizer, type SaeOptimizerOptions } from '../training/schedules.js';
 import { saveClt } from './formats.js';
 import {
   CrossLayerTranscoder,
@@ -115,7 +114,7 @@ function concatLast(ts: readonly Tensor[]): Tensor {
 }
 
 /** Options of `trainClt`. Names follow SAELens's runner config in camelCase where one exists. */
-export interface TrainCltOptions extends Omit<DatasetStoreOptions, 'hookName' | 'hookNameOut'> {
+export interface TrainCltOptions extends Omit<DatasetStoreOptions, 'hookName' | 'hookNameOut'>, SaeOptimizerOptions {
   /** Features per layer. */
   dSae: number;
   /** 'jumprelu' (default), 'relu' or 'topk'. */
@@ -131,14 +130,8 @@ export interface TrainCltOptions extends Omit<DatasetStoreOptions, 'hookName' | 
   /** Layer l's reconstruction target (default `blocks.l.hook_mlp_out`). */
   outputHook?: (layer: number) => string;
   totalTrainingSteps: number;
-  /** Learning rate (default 2e-4) and its SAELens schedule. */
+  /** Learning rate (default 2e-4); its SAELens schedule and Adam's betas are `SaeOptimizerOptions`. */
   lr?: number;
-  lrScheduler?: 'constant' | 'cosineannealing';
-  lrWarmUpSteps?: number;
-  lrDecaySteps?: number;
-  lrEnd?: number;
-  adamBeta1?: number;
-  adamBeta2?: number;
   /** The sparsity coefficient (default 1 for JumpReLU's tanh, 1e-3 for ReLU's L1) and its linear warm-up from 0. */
   sparsityCoefficient?: number;
   sparsityWarmUpSteps?: number;
@@ -187,20 +180,7 @@ export interface TrainCltResult {
 }
 
 /** The options that do not change what a run computes (left out of its fingerprint). */
-const NOT_FINGERPRINTED = new Set([
-  'outDir',
-  'resume',
-  'checkpointEvery',
-  'keepCheckpoints',
-  'logEvery',
-  'onLog',
-  'progress',
-  'signal',
-  'onWarning',
-  'inputHook',
-  'outputHook',
-  'dataset',
-]);
+const NOT_FINGERPRINTED = new Set<string>([...RUN_CONTROL_OPTIONS, 'inputHook', 'outputHook', 'dataset']);
 
 /** The compiled step's outputs. */
 interface CltStepOut {
@@ -295,21 +275,13 @@ export async function trainClt(model: HookedTransformer, o: TrainCltOptions): Pr
   };
   checkCltConfig(cfg, 'trainClt');
   const lr = o.lr ?? 2e-4;
-  const lrAt = saeLrSchedule({
-    lr,
-    totalSteps: steps,
-    scheduler: o.lrScheduler,
-    warmUpSteps: o.lrWarmUpSteps,
-    decaySteps: o.lrDecaySteps,
-    lrEnd: o.lrEnd,
-  });
+  const { lrAt, optimizer } = saeOptimizer(o, lr, steps);
   const coefAt = coefficientSchedule(o.sparsityCoefficient ?? (activation === 'relu' ? 1e-3 : 1), o.sparsityWarmUpSteps ?? 0);
-  const optimizer = adam({ beta1: o.adamBeta1 ?? 0.9, beta2: o.adamBeta2 ?? 0.999 });
   const lossOptions = { bandwidth: o.bandwidth ?? 0.05, tanhScale: o.tanhScale ?? 4 };
   const normalize = o.normalizeActivations ?? 'expected_average_only_in';
 
   // 3. The run directory: resume, or a fresh start.
-  let params = initCltParams(cfg, { seed: o.seed ?? 0, threshold: o.initThreshold, decoderNorm: o.initDecoderNorm });
+  const initial = initCltParams(cfg, { seed: o.seed ?? 0, threshold: o.initThreshold, decoderNorm: o.initDecoderNorm });
   const fingerprint = {
     format: 'glassbox-clt-train',
     cfg,
@@ -318,28 +290,31 @@ export async function trainClt(model: HookedTransformer, o: TrainCltOptions): Pr
     store: { batchSize: store.batchSize, dIn: store.dIn, dOut: store.dOut },
   };
   const schedules = { lr: lrAt, sparsity_coefficient: coefAt };
-  const run = o.outDir ? { params: `sha256:${treeDigest(params)}` } : {};
-  let opt = optimizer.init(params);
-  const opened = openRun(
-    { outDir: o.outDir, resume: o.resume, config: fingerprint, optimizer, run, schedules, onWarning: o.onWarning },
-    params,
-    opt,
+  const opened = openTrainingRun(
+    {
+      outDir: o.outDir,
+      resume: o.resume,
+      config: fingerprint,
+      optimizer,
+      run: o.outDir ? { params: `sha256:${treeDigest(initial)}` } : {},
+      schedules,
+      onWarning: o.onWarning,
+      data: store,
+      keep: o.keepCheckpoints ?? 2,
+    },
+    initial,
+    optimizer.init(initial),
   );
-  let step = 0;
-  let elapsedBefore = 0;
+  let { params, optState: opt, step } = opened.start;
+  const elapsedBefore = opened.start.elapsed;
   let scaleIn = new Array<number>(L).fill(1);
   let scaleOut = new Array<number>(L).fill(1);
-  if (opened.resumed) {
-    params = opened.resumed.params;
-    opt = opened.resumed.optState;
-    step = opened.resumed.state.step;
-    elapsedBefore = opened.resumed.state.elapsed;
-    const extra = opened.resumed.state.extra as { scaleIn?: number[]; scaleOut?: number[] } | undefined;
+  if (opened.start.resumed) {
+    const extra = opened.start.extra as { scaleIn?: number[]; scaleOut?: number[] } | undefined;
     if (!extra?.scaleIn || !extra.scaleOut)
       throw new Error(`${opened.ckptRoot}: the checkpoint records no scaling factors (extra.scaleIn / extra.scaleOut)`);
     scaleIn = extra.scaleIn;
     scaleOut = extra.scaleOut;
-    store.setState(opened.resumed.state.data);
   } else if (normalize === 'expected_average_only_in') {
     const n = Math.max(1, o.nBatchesForNormEstimate ?? 10);
     const sumIn = new Float64Array(L);
@@ -380,25 +355,7 @@ export async function trainClt(model: HookedTransformer, o: TrainCltOptions): Pr
   const logEvery = o.logEvery ?? 10;
   const t0 = performance.now();
   const elapsed = (): number => elapsedBefore + (performance.now() - t0) / 1000;
-  const checkpoint = (): void => {
-    if (!opened.ckptRoot) return;
-    saveCheckpoint(
-      opened.ckptRoot,
-      params,
-      opt,
-      {
-        step,
-        data: store.getState(),
-        optimizer: { name: optimizer.name, hyper: { ...optimizer.hyper } },
-        config: fingerprint,
-        run,
-        schedules: scheduleDigests(schedules, step),
-        elapsed: elapsed(),
-        extra: { scaleIn, scaleOut },
-      },
-      o.keepCheckpoints ?? 2,
-    );
-  };
+  const checkpoint = (): void => opened.checkpoint({ step, params, optState: opt, elapsed: elapsed(), extra: { scaleIn, scaleOut } });
   const progress = await makeProgress(o.progress ?? 'auto', step, steps, 'clt');
   const rate = stepRate();
   let interrupted = false;

@@ -1,11 +1,11 @@
 /**
  * The SAE trainer's run directory: what a checkpoint holds beyond `train()`'s (the stats beside
  * the optimizer state, the input scaling factor and the last density window), how a run starts
- * (fresh, with SAELens's initial b_dec and input scaling, or resumed through `openRun`, the
- * general loop's resume), and the checkpoint it writes.
+ * (fresh, with SAELens's initial b_dec and input scaling, or resumed through `openTrainingRun`,
+ * the general loop's resume), and the checkpoint it writes.
  */
 import { Tensor } from '../../tensor/index.js';
-import { openRun, saveCheckpoint, scheduleDigests, type CheckpointContents } from '../../train/checkpoint.js';
+import { openTrainingRun } from '../../train/checkpoint.js';
 import type { DataSource } from '../../train/data.js';
 import type { OptState, Optimizer } from '../../train/optim.js';
 import type { MetricsRecord } from '../../train/progress.js';
@@ -15,7 +15,7 @@ import type { SaeParams } from '../types.js';
 import type { TrainSaeOptions } from './trainer.js';
 import { concatRows, type ActivationBatch } from './activation-store.js';
 import { freshStats, type SaeStats } from './step.js';
-import { runFingerprint, treeDigest } from '../../train/fingerprint.js';
+import { RUN_CONTROL_OPTIONS, runFingerprint, treeDigest } from '../../train/fingerprint.js';
 
 /** Where a run stands: what a checkpoint saves and a resume restores. */
 export interface SaeRunState {
@@ -48,15 +48,15 @@ export interface SaeRun {
   metricsFile: string | null;
   /** The records logged up to the resumed checkpoint (empty for a fresh start). */
   history: MetricsRecord[];
-  /** The loop's settings its checkpoints record (the initial parameters' digest). */
-  run: Record<string, unknown>;
+  /** Writes a checkpoint of `state` (the stats saved beside the optimizer state); nothing without a run directory. */
+  checkpoint(state: SaeRunState, elapsed: number): void;
 }
 
 /**
- * Opens the run directory and either
- * 1. resumes from its newest checkpoint (`openRun`: same config and optimizer, metrics.jsonl cut
- *    back to the checkpoint): parameters, optimizer state, stats, the input scaling factor, the
- *    last density window, and the store's position; or
+ * Opens the run directory (`openTrainingRun`) and either
+ * 1. resumes from its newest checkpoint (same config and optimizer, metrics.jsonl cut back to the
+ *    checkpoint): parameters, optimizer state, stats, the input scaling factor, the last density
+ *    window, and the store's position; or
  * 2. starts fresh: a unit-norm decoder starts with unit rows; with input scaling or a b_dec
  *    initialisation, the first batches of the store give the scaling factor (sqrt(d_in) over the
  *    mean norm) and the initial b_dec (the mean or the geometric median of up to 4096 rows).
@@ -72,41 +72,51 @@ export function startSaeRun(o: {
   fresh: SaeFreshStart;
   /** The schedules of the step (learning rate, sparsity coefficient), compared over the steps a checkpoint has done. */
   schedules: Record<string, (step: number) => number>;
+  /** Checkpoints kept (default 2). */
+  keep?: number;
   onWarning?: (message: string) => void;
 }): SaeRun {
   let params = o.params;
   const opt = o.optimizer.init(params);
   const stats = freshStats(o.dSae);
-  const runSettings = o.outDir ? { params: `sha256:${treeDigest(params)}` } : {};
-  const opened = openRun(
+  const opened = openTrainingRun(
     {
       outDir: o.outDir,
       resume: o.resume,
       config: o.config,
       optimizer: o.optimizer,
-      run: runSettings,
+      run: o.outDir ? { params: `sha256:${treeDigest(params)}` } : {},
       schedules: o.schedules,
       onWarning: o.onWarning,
+      data: o.store,
+      keep: o.keep,
     },
     params,
     { ...opt, sae_stats: stats },
   );
-  const { ckptRoot, metricsFile, resumed, history } = opened;
-  if (resumed) {
-    const { sae_stats: savedStats, ...optRest } = resumed.optState as OptState & { sae_stats: SaeStats };
-    const extra = (resumed.state.extra ?? {}) as { normScalingFactor?: number | null; lastDensity?: number[] | null };
-    o.store.setState(resumed.state.data);
+  const { ckptRoot, metricsFile, history, start } = opened;
+  const checkpoint = (state: SaeRunState, elapsed: number): void =>
+    opened.checkpoint({
+      step: state.step,
+      params: state.params,
+      optState: { ...state.opt, sae_stats: state.stats },
+      elapsed,
+      extra: { normScalingFactor: state.normFactor, lastDensity: state.lastDensity ? Array.from(state.lastDensity) : null },
+    });
+  if (start.resumed) {
+    const { sae_stats: savedStats, ...optRest } = start.optState as OptState & { sae_stats: SaeStats };
+    const extra = (start.extra ?? {}) as { normScalingFactor?: number | null; lastDensity?: number[] | null };
     return {
       ckptRoot,
       metricsFile,
       history,
-      run: runSettings,
+      checkpoint,
       state: {
-        params: resumed.params,
+        params: start.params,
         opt: optRest as OptState,
         stats: savedStats,
-        step: resumed.state.step,
-        elapsedBefore: resumed.state.elapsed,
+        step: start.step,
+        elapsedBefore: start.elapsed,
         normFactor: extra.normScalingFactor ?? null,
         lastDensity: extra.lastDensity ? Float32Array.from(extra.lastDensity) : null,
       },
@@ -137,36 +147,9 @@ export function startSaeRun(o: {
     ckptRoot,
     metricsFile,
     history,
-    run: runSettings,
+    checkpoint,
     state: { params, opt, stats, step: 0, elapsedBefore: 0, normFactor, lastDensity: null },
   };
-}
-
-/** Writes a checkpoint of `state` under `ckptRoot` (the stats saved beside the optimizer state). */
-export function saveSaeCheckpoint(
-  ckptRoot: string,
-  state: SaeRunState,
-  o: {
-    data: unknown;
-    optimizer: Optimizer;
-    config: unknown;
-    run: Record<string, unknown>;
-    schedules: Record<string, (step: number) => number>;
-    elapsed: number;
-    keep: number;
-  },
-): void {
-  const contents: CheckpointContents = {
-    step: state.step,
-    data: o.data,
-    optimizer: { name: o.optimizer.name, hyper: { ...o.optimizer.hyper } },
-    config: o.config,
-    run: o.run,
-    schedules: scheduleDigests(o.schedules, state.step),
-    elapsed: o.elapsed,
-    extra: { normScalingFactor: state.normFactor, lastDensity: state.lastDensity ? Array.from(state.lastDensity) : null },
-  };
-  saveCheckpoint(ckptRoot, state.params, { ...state.opt, sae_stats: state.stats }, contents, o.keep);
 }
 
 /** The settings trainSae resolved, as `runConfig` records them (each under its option's name). */
@@ -203,16 +186,8 @@ export interface ResolvedRun {
  * shown and written at the end, and the density below which the logs count a feature dead.
  */
 export const SAE_NOT_FINGERPRINTED = [
-  'outDir',
-  'resume',
-  'checkpointEvery',
-  'keepCheckpoints',
-  'logEvery',
+  ...RUN_CONTROL_OPTIONS,
   'evalEvery',
-  'progress',
-  'onLog',
-  'onWarning',
-  'signal',
   'saveFinal',
   'deadFeatureThreshold',
 ] as const satisfies readonly (keyof TrainSaeOptions)[];

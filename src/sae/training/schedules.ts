@@ -2,6 +2,7 @@
  * SAELens's learning-rate and coefficient schedules, as functions of the 0-based step about to be
  * taken.
  */
+import { adam, type Optimizer } from '../../train/optim.js';
 
 /** Options of `saeLrSchedule` (SAELens's lr, lr_scheduler_name, lr_warm_up_steps, lr_decay_steps, lr_end). */
 export interface SaeLrScheduleOptions {
@@ -53,4 +54,52 @@ export function coefficientSchedule(value: number, warmUpSteps = 0): (step: numb
   if (!(Number.isInteger(warmUpSteps) && warmUpSteps >= 0))
     throw new Error(`coefficient warm-up steps must be an integer >= 0, got ${warmUpSteps}`);
   return (s) => (warmUpSteps > 0 ? value * Math.min(1, s / warmUpSteps) : value);
+}
+
+/** The schedule and Adam settings that `trainSae` and `trainClt` share (SAELens's names in camelCase). */
+export interface SaeOptimizerOptions {
+  /** 'constant' (default) or 'cosineannealing'; see `SaeLrScheduleOptions`. */
+  lrScheduler?: 'constant' | 'cosineannealing';
+  lrWarmUpSteps?: number;
+  lrDecaySteps?: number;
+  lrEnd?: number;
+  /** Adam's betas (default 0.9 and 0.999). */
+  adamBeta1?: number;
+  adamBeta2?: number;
+}
+
+/** The settings of `SaeOptimizerOptions` with their defaults filled in (what a run records of them), but lrEnd. */
+export interface SaeOptimizerSettings {
+  lrScheduler: 'constant' | 'cosineannealing';
+  lrWarmUpSteps: number;
+  lrDecaySteps: number;
+  adamBeta1: number;
+  adamBeta2: number;
+}
+
+/**
+ * A run's learning rate at each step (`saeLrSchedule` from base rate `lr` over `totalSteps`), its
+ * Adam optimizer, and the settings resolved (the defaults filled in).
+ */
+export function saeOptimizer(
+  o: SaeOptimizerOptions,
+  lr: number,
+  totalSteps: number,
+): { lrAt: (step: number) => number; optimizer: Optimizer; settings: SaeOptimizerSettings } {
+  const settings: SaeOptimizerSettings = {
+    lrScheduler: o.lrScheduler ?? 'constant',
+    lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
+    lrDecaySteps: o.lrDecaySteps ?? 0,
+    adamBeta1: o.adamBeta1 ?? 0.9,
+    adamBeta2: o.adamBeta2 ?? 0.999,
+  };
+  const lrAt = saeLrSchedule({
+    lr,
+    totalSteps,
+    scheduler: settings.lrScheduler,
+    warmUpSteps: settings.lrWarmUpSteps,
+    decaySteps: settings.lrDecaySteps,
+    lrEnd: o.lrEnd,
+  });
+  return { lrAt, optimizer: adam({ beta1: settings.adamBeta1, beta2: settings.adamBeta2 }), settings };
 }

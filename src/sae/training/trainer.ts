@@ -36,7 +36,6 @@
 import { join } from 'node:path';
 import { scalar, tensor, type Tensor } from '../../tensor/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { adam, type Optimizer } from '../../train/optim.js';
 import type { DataSource } from '../../train/data.js';
 import { makeProgress, metricsLogger, stepRate } from '../../train/progress.js';
 import { Sae } from '../sae.js';
@@ -47,13 +46,13 @@ import { foldActivationNormScalingFactor, toInferenceSae } from '../transforms.j
 import { saveSae } from '../formats.js';
 import type { SaeInitOptions, SaeTrainingOptions } from '../types.js';
 import type { ActivationBatch, ActivationMetadata } from './activation-store.js';
-import { coefficientSchedule, saeLrSchedule } from './schedules.js';
+import { coefficientSchedule, saeOptimizer, type SaeOptimizerOptions } from './schedules.js';
 import { countBelow, density, densityRecord, makeSaeSteps, resetDensityWindow, stepRecord } from './step.js';
 import { makeEvaluator } from './evaluate.js';
-import { runConfig, saveSaeCheckpoint, startSaeRun, type SaeRunState } from './checkpoint.js';
+import { runConfig, startSaeRun, type SaeRunState } from './checkpoint.js';
 
 /** Options of `trainSae`. Names follow SAELens's LanguageModelSAERunnerConfig, in camelCase. */
-export interface TrainSaeOptions {
+export interface TrainSaeOptions extends SaeOptimizerOptions {
   /** An SAE to train (its parameters are the starting point); or give `cfg`. */
   sae?: Sae;
   /**
@@ -74,14 +73,8 @@ export interface TrainSaeOptions {
   /** Training length in activations (SAELens's training_tokens); or give totalTrainingSteps. */
   totalTrainingTokens?: number;
   totalTrainingSteps?: number;
-  /** Learning rate (default 3e-4) and its schedule. */
+  /** Learning rate (default 3e-4); its schedule and Adam's betas are `SaeOptimizerOptions`. */
   lr?: number;
-  lrScheduler?: 'constant' | 'cosineannealing';
-  lrWarmUpSteps?: number;
-  lrDecaySteps?: number;
-  lrEnd?: number;
-  adamBeta1?: number;
-  adamBeta2?: number;
   /**
    * The L1 coefficient (default 1) and its linear warm-up from 0, for architectures whose
    * training coefficient is 'l1' (standard, gated, transcoders).
@@ -192,17 +185,9 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   if (!(Number.isInteger(steps) && steps > 0))
     throw new Error(`the run has ${steps} steps (totalTrainingTokens / batch size must be at least 1)`);
   const lr = o.lr ?? 3e-4;
-  const lrAt = saeLrSchedule({
-    lr,
-    totalSteps: steps,
-    scheduler: o.lrScheduler,
-    warmUpSteps: o.lrWarmUpSteps,
-    decaySteps: o.lrDecaySteps,
-    lrEnd: o.lrEnd,
-  });
+  const { lrAt, optimizer, settings: optimizerSettings } = saeOptimizer(o, lr, steps);
   const coefficient = facts.coefficient;
   const coefAt = coefficient ? coefficientSchedule(...coefficientSetting(o, coefficient.name)) : () => 1;
-  const optimizer: Optimizer = adam({ beta1: o.adamBeta1 ?? 0.9, beta2: o.adamBeta2 ?? 0.999 });
 
   // 3. The compiled step.
   const lossOptions: SaeTrainingOptions = {
@@ -235,11 +220,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
     cfg: sae.cfg,
     totalTrainingSteps: steps,
     lr,
-    lrScheduler: o.lrScheduler ?? 'constant',
-    lrWarmUpSteps: o.lrWarmUpSteps ?? 0,
-    lrDecaySteps: o.lrDecaySteps ?? 0,
-    adamBeta1: o.adamBeta1 ?? 0.9,
-    adamBeta2: o.adamBeta2 ?? 0.999,
+    ...optimizerSettings,
     deadFeatureWindow: window,
     featureSamplingWindow: samplingWindow,
     useGhostGrads: ghost,
@@ -271,6 +252,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
     dSae: sae.dSae,
     store,
     schedules,
+    keep: o.keepCheckpoints ?? 2,
     onWarning: o.onWarning,
     fresh: {
       normalizeDecoder,
@@ -299,18 +281,7 @@ export async function trainSae(o: TrainSaeOptions): Promise<TrainSaeResult> {
   const progress = await makeProgress(o.progress ?? 'auto', startStep, steps, 'sae');
   const t0 = performance.now();
   const elapsed = (): number => state.elapsedBefore + (performance.now() - t0) / 1000;
-  const checkpoint = (): void => {
-    if (ckptRoot)
-      saveSaeCheckpoint(ckptRoot, state, {
-        data: store.getState(),
-        optimizer,
-        config,
-        run: run.run,
-        schedules,
-        elapsed: elapsed(),
-        keep: o.keepCheckpoints ?? 2,
-      });
-  };
+  const checkpoint = (): void => run.checkpoint(state, elapsed());
 
   let interrupted = false;
   let numDead = (state.stats.n_forward_passes_since_fired.gt(window).cast('float32').sum().item() as number) > 0;
