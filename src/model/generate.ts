@@ -5,6 +5,7 @@
 import { PRNG, Tensor, jit, tensor } from '../tensor/index.js';
 import type { ForwardInputs, ModelParams } from './forward.js';
 import type { HookList, HookedTransformer } from './hooked.js';
+import type { RopeId } from './config.js';
 import {
   checkContext,
   checkVocab,
@@ -44,6 +45,21 @@ export interface GenerateOptions extends RunOptions {
    */
   cacheLength?: number;
 }
+
+/** Generation settings. */
+export const generateConfig = {
+  /**
+   * Keep the decoding step's trace and run it again at every step when no hooks are given
+   * (jit's `reuseTrace`); false traces every step again (as before; for comparisons).
+   */
+  reuseStepTrace: true,
+};
+
+/** A decoding step's inputs as jit arguments: the maps of `ForwardInputs` as entry lists. */
+type StepInputs = Omit<ForwardInputs, 'tokens' | 'masks' | 'rotary'> & {
+  masks: [number | null, Tensor][];
+  rotary?: [RopeId, { cos: Tensor; sin: Tensor }][];
+};
 
 /**
  * Continues each prompt by up to `maxNewTokens` tokens. Greedy at temperature 0; otherwise
@@ -145,11 +161,24 @@ export function generate(
     const first = prefill(tokens, mask, (r, c) => valid[r * s + c]!);
     let kv = first.kv;
     accept(rows.map((_, r) => pick(first.last.dataSync() as Float32Array, r)));
-    const step = jit((params: ModelParams, tok: Tensor, fwd: Omit<ForwardInputs, 'tokens'>) => {
-      const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
-      const { logits, routerTies } = model.traced(params, { ...fwd, tokens: tok, presentKv }, model.hookPoints(spec, {}));
-      return { last: logits.index([null, 0]), k: presentKv.k, v: presentKv.v, routerTies };
-    });
+    // Every step has one structure (fixed L), so without hooks its trace is kept and run again
+    // (jit's reuseTrace): the step reads nothing but its arguments. A hook is a JS function that
+    // may read state of its own at every step, so with hooks each step traces again.
+    const step = jit(
+      (params: ModelParams, tok: Tensor, fwd: StepInputs) => {
+        const presentKv = { k: [] as Tensor[], v: [] as Tensor[] };
+        const inputs: ForwardInputs = {
+          ...fwd,
+          masks: new Map(fwd.masks),
+          rotary: fwd.rotary && new Map(fwd.rotary),
+          tokens: tok,
+          presentKv,
+        };
+        const { logits, routerTies } = model.traced(params, inputs, model.hookPoints(spec, {}));
+        return { last: logits.index([null, 0]), k: presentKv.k, v: presentKv.v, routerTies };
+      },
+      { reuseTrace: generateConfig.reuseStepTrace && hooks.size === 0 },
+    );
     const promptLen = rows.map((_, r) => valid.slice(r * s, (r + 1) * s).filter(Boolean).length);
     for (let t = s; t < end - 1 && !done.every(Boolean); t++) {
       const positions = promptLen.map((n) => n + (t - s));
@@ -170,7 +199,13 @@ export function generate(
           'int64',
         );
         const fwd = decodeInputs(model.cfg, t, L, s, valid, positions);
-        const r = step(model.params, tok, { ...fwd, kvCache: { ...kv, write: oneHotSlot(t, L) } });
+        // Maps as entry lists: jit compares argument structures, and a Map is not a plain pytree.
+        const r = step(model.params, tok, {
+          ...fwd,
+          masks: [...fwd.masks],
+          rotary: fwd.rotary && [...fwd.rotary],
+          kvCache: { ...kv, write: oneHotSlot(t, L) },
+        });
         refuseRouterTies(r.routerTies, (row) => !done[row]);
         kv = { k: r.k, v: r.v };
         last = r.last;

@@ -42,16 +42,16 @@ defineOp<Record<string, never>>({
     if (b!.rank === 1) g2 = g2.unsqueeze(g2.rank);
     const ga = unbroadcast(g2.matmul(b2.transpose(-1, -2)), a2.shape).reshape([...a!.shape]);
     let gb: Tensor;
-    if (b2.rank === 2 && a2.rank > 2) {
-      // Batched activations times a weight matrix (the common case): fold the batch into the
-      // rows and take one [K, rows] @ [rows, N] product instead of a batched product plus a sum.
+    if (b2.rank === 2) {
+      // Activations times a weight matrix (the common case): fold any batch into the rows and
+      // take one [K, rows] @ [rows, N] product instead of a batched product plus a sum.
       const k = a2.shape[a2.rank - 1]!;
       const n = g2.shape[g2.rank - 1]!;
-      gb = a2
-        .expand([...g2.shape.slice(0, -1), k])
-        .reshape([-1, k])
-        .transpose()
-        .matmul(g2.reshape([-1, n]));
+      const rowsShape = [...g2.shape.slice(0, -1), k];
+      // Row count spelled out: -1 cannot be inferred when K or N is 0.
+      const r = sizeOf(rowsShape.slice(0, -1));
+      const rows = (sameShape(a2.shape, rowsShape) ? a2 : a2.expand(rowsShape)).reshape([r, k]);
+      gb = transposeCopy(rows).matmul(g2.reshape([r, n]));
     } else gb = unbroadcast(a2.transpose(-1, -2).matmul(g2), b2.shape);
     return [ga, gb.reshape([...b!.shape])];
   },
@@ -87,6 +87,23 @@ defineOp<Record<string, never>>({
     return [out];
   },
 });
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * x [r, k] -> its transpose [k, r], written so that ONNX Runtime copies it rather than folding it
+ * into the product that reads it. Folded (FusedMatMul with transA), the weight gradient
+ * [rows, K]^T @ [rows, N] of a GPT-2 block's linears ran slower than a copy plus a plain MatMul:
+ * 0.68-0.79 of the time on [128,768]^T @ [128,3072], [128,3072]^T @ [128,768] and
+ * [128,768]^T @ [128,2304] (ORT from Python, 2 threads, interleaved rounds; bench/README.md).
+ * The fusion matches a Transpose feeding a MatMul; a transpose between reshapes is not one.
+ */
+function transposeCopy(x: Tensor): Tensor {
+  const [r, k] = x.shape as [number, number];
+  return x.reshape([1, r, k]).permute([0, 2, 1]).reshape([k, r]);
+}
 
 defineOp<{ shape: number[] }>({
   name: 'reshape',
