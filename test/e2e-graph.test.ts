@@ -537,8 +537,14 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
     // The worker answers the next job: a short trace completes.
     await page.getByTestId('graph-prompt').fill(PROMPT);
     await page.getByTestId('graph-run').click();
-    await page.locator('[data-testid="graph-explorer"][data-ready="true"]').waitFor({ timeout: 120_000 });
+    // (the explorer may already show an earlier graph, so wait for the list to grow, then for the page to open the new one)
+    const deadline = Date.now() + 120_000;
+    while ((await graphs()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.equal(await graphs(), before + 1);
+    const list = (await (await fetch(new URL('/api/graphs', server.url))).json()) as { graphs: { id: string }[] };
+    const newest = list.graphs.at(-1)!.id;
+    await page.waitForFunction((id) => location.hash.includes(`slug=${id}`), newest, { timeout: 60_000 });
+    await page.locator('[data-testid="graph-explorer"][data-ready="true"]').waitFor({ timeout: 60_000 });
     const errors = pages.flatMap((p) => p.errors);
     for (const p of pages.splice(0)) await p.page.close();
     assert.deepEqual(errors, []);
