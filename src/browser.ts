@@ -12,7 +12,7 @@ import { initWasmRuntime, type WasmRuntime, type WasmRuntimeOptions } from './te
 import { setGraphRuntime } from './tensor/backends/runtime.js';
 
 export * from './tensor/index.js';
-export { initWasmRuntime, wasmConfig, type WasmRuntime, type WasmRuntimeOptions } from './tensor/backends/ort-wasm.js';
+export { initWasmRuntime, wasmConfig, wasmStats, type WasmRuntime, type WasmRuntimeOptions } from './tensor/backends/ort-wasm.js';
 export { setGraphRuntime, getGraphRuntime, type GraphRuntime } from './tensor/backends/runtime.js';
 
 /**

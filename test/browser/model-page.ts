@@ -12,6 +12,8 @@ import {
   setBackend,
   useWasmRuntime,
   getGraphRuntime,
+  wasmStats,
+  HookedTransformer,
 } from '../../src/browser.js';
 
 export interface ModelRunInput {
@@ -38,8 +40,22 @@ export interface ModelRunReport {
   /** patchResidPre [layers, pos]. */
   patching: number[];
   compiles: number;
+  /**
+   * The model's weights stay resident in the wasm runtime's sessions: `hits`, weights found there
+   * during the second forward; then a model over the same weights but W_U doubled (a new tensor):
+   * its last-position logits on the wasm runtime against the JS reference backend (`maxDiffVsJs`,
+   * stale weights would show here) and against the first model's (`differsFromFirst`).
+   */
+  resident: { hits: number; maxDiffVsJs: number; differsFromFirst: number };
   forwardMs: number | null;
   patchingMs: number | null;
+  /** Where the time of one timed forward and one sweep went (wasmStats, ms and bytes), when timed. */
+  profile: { forward: Record<string, number>; patching: Record<string, number> } | null;
+}
+
+function statsNow(): Record<string, number> {
+  const { compileMs, feedMs, feedBytes, residentHits, residentBytes, runMs, readMs } = wasmStats;
+  return { compileMs, feedMs, feedBytes, residentHits, residentBytes, runMs, readMs, runs: ortStats.runs };
 }
 
 function median(xs: number[]): number {
@@ -68,8 +84,24 @@ function median(xs: number[]): number {
     wrong: toSingleToken(model, input.wrong),
   };
   const patching = Array.from(patchResidPre(model, problem).dataSync() as Float32Array);
+  wasmStats.reset();
+  model.forward(tokens).dataSync();
+  const hits = wasmStats.residentHits;
+  const doubled = new HookedTransformer(model.cfg, {
+    ...model.params,
+    unembed: { ...model.params.unembed, W_U: model.params.unembed.W_U.mul(2) },
+  });
+  doubled.tokenizer = model.tokenizer;
+  const lastOf = (m: HookedTransformer) => Array.from(m.forward(tokens).dataSync() as Float32Array).slice((S - 1) * V, S * V);
+  const onWasm = lastOf(doubled);
+  setBackend('js');
+  const onJs = lastOf(doubled);
+  setBackend('ort');
+  const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+  const resident = { hits, maxDiffVsJs: maxDiff(onWasm, onJs), differsFromFirst: maxDiff(onWasm, lastLogits) };
   let forwardMs: number | null = null;
   let patchingMs: number | null = null;
+  let profile: ModelRunReport['profile'] = null;
   if (input.reps > 0) {
     const f: number[] = [];
     const p: number[] = [];
@@ -83,6 +115,17 @@ function median(xs: number[]): number {
     }
     forwardMs = median(f);
     patchingMs = median(p);
+    wasmStats.reset();
+    const runs0 = ortStats.runs;
+    let t0 = performance.now();
+    model.forward(tokens).dataSync();
+    const forward = { ...statsNow(), runs: ortStats.runs - runs0, totalMs: performance.now() - t0 };
+    wasmStats.reset();
+    const runs1 = ortStats.runs;
+    t0 = performance.now();
+    patchResidPre(model, problem).dataSync();
+    const patching = { ...statsNow(), runs: ortStats.runs - runs1, totalMs: performance.now() - t0 };
+    profile = { forward, patching };
   }
   return {
     runtime: runtime.name,
@@ -92,7 +135,9 @@ function median(xs: number[]): number {
     lensTopLogits,
     patching,
     compiles: ortStats.compiles,
+    resident,
     forwardMs,
     patchingMs,
+    profile,
   };
 };
