@@ -51,7 +51,7 @@ export { gpt2Config } from './model/families/gpt2.js';
 export { initParams } from './model/init.js';
 export type { ModelConfig } from './model/config.js';
 export type { ModelParams } from './model/forward.js';
-export { modelFromFiles, modelFromUrl } from './model/from-files.js';
+export { modelFromFiles, modelFromBlobs, modelFromUrl } from './model/from-files.js';
 export { Tokenizer, tokenizerFromFiles, type TextFileSource, type TokenizerOptions } from './io/tokenizer.js';
 export { readSafetensorsBytes, fetchSafetensors } from './io/safetensors-bytes.js';
 export {
