@@ -53,15 +53,22 @@ for (let r = 0; r < reps; r++) {
   patchResidPre(model, problem).dataSync();
   p.push(performance.now() - t0);
 }
-const rows: { runtime: string; forwardMs: number; patchingMs: number }[] = [
+const rows: { runtime: string; forwardMs: number; patchingMs: number; profile?: unknown }[] = [
   { runtime: 'onnxruntime-node (cpu)', forwardMs: median(f), patchingMs: median(p) },
 ];
 
+// Threads on and off; and one thread with the weights fed on every run (wasmConfig.maxResidentBytes
+// 0), as the runtime did before it kept them resident in its sessions.
 const runner = await modelPageRunner();
 try {
-  for (const isolated of [true, false]) {
-    const r = await runner.run(INPUT, isolated);
-    rows.push({ runtime: r.runtime, forwardMs: r.forwardMs!, patchingMs: r.patchingMs! });
+  for (const [isolated, maxResidentBytes] of [
+    [true, undefined],
+    [false, undefined],
+    [false, 0],
+  ] as const) {
+    const r = await runner.run({ ...INPUT, ...(maxResidentBytes !== undefined ? { maxResidentBytes } : {}) }, isolated);
+    const runtime = maxResidentBytes === 0 ? `${r.runtime}, weights fed per run` : r.runtime;
+    rows.push({ runtime, forwardMs: r.forwardMs!, patchingMs: r.patchingMs!, profile: r.profile });
   }
 } finally {
   await runner.close();
@@ -75,5 +82,7 @@ for (const r of rows)
   console.log(
     `| ${r.runtime} | ${r.forwardMs.toFixed(2)} | ${(r.forwardMs / node.forwardMs).toFixed(2)} | ${r.patchingMs.toFixed(1)} | ${(r.patchingMs / node.patchingMs).toFixed(2)} |`,
   );
+// Where one forward's and one sweep's time went in the page (ms; bytes copied in, and kept resident).
+for (const r of rows.slice(1)) console.log(`${r.runtime}: ${JSON.stringify(r.profile)}`);
 mkdirSync(join(ROOT, 'bench/out'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/out/browser.json'), JSON.stringify({ reps, rows }, null, 2));

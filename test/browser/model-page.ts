@@ -13,6 +13,7 @@ import {
   useWasmRuntime,
   getGraphRuntime,
   wasmStats,
+  wasmConfig,
   HookedTransformer,
 } from '../../src/browser.js';
 
@@ -20,6 +21,8 @@ export interface ModelRunInput {
   wasmBase: string;
   modelBase: string;
   numThreads?: number;
+  /** `wasmConfig.maxResidentBytes` for this run (0: weights are fed on every run, as before they were kept resident). */
+  maxResidentBytes?: number;
   prompt: string;
   clean: string;
   corrupted: string;
@@ -66,6 +69,7 @@ function median(xs: number[]): number {
 (globalThis as unknown as { glassboxModelRun: (i: ModelRunInput) => Promise<ModelRunReport> }).glassboxModelRun = async (input) => {
   await useWasmRuntime({ wasmBase: input.wasmBase, ...(input.numThreads !== undefined ? { numThreads: input.numThreads } : {}) });
   setBackend('ort');
+  if (input.maxResidentBytes !== undefined) wasmConfig.maxResidentBytes = input.maxResidentBytes;
   const runtime = getGraphRuntime() as { name: string; threadsNote?: string | null };
   const model = await modelFromUrl(input.modelBase);
   const tokens = model.toTokens(input.prompt);
