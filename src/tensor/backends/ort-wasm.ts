@@ -126,13 +126,15 @@ export const wasmConfig = {
   /**
    * Bytes of model weights (`markWeights`, src/tensor/weights.ts) kept inside compiled sessions
    * as initializers, over all sessions; least recently used sessions holding weights are released
-   * to stay within it, and a graph whose weights alone exceed it is fed them on every run instead.
+   * to stay within it. A graph bakes its weights in only when they take at most a quarter of it,
+   * so that sessions of a few shapes (a forward, a sweep's passes) fit together and alternating
+   * between them does not recompile; a larger model's weights are fed on every run instead.
    * Baking them in saves their copy into the wasm heap per run, and lets ONNX Runtime fold what
    * depends on weights alone (transposes, 16-bit decodes) and pack matmul operands once, at
    * compile time; it costs a compile per model and graph shape, and the weights' bytes per
    * session.
    */
-  maxResidentBytes: 512 * 2 ** 20,
+  maxResidentBytes: 2 ** 30,
 };
 
 export interface WasmRuntimeOptions {
@@ -316,7 +318,7 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
 
   /**
    * The marked weights among a jitted graph's inputs, to bake into its session; null when there
-   * are none, or when they alone exceed `maxResidentBytes`.
+   * are none, or when they take more than a quarter of `maxResidentBytes`.
    */
   function residentInputs(graph: Graph, p: Prepared): Resident | null {
     const r: Resident = { indices: new Set(), bytes: new Map(), total: 0, keySuffix: '' };
@@ -330,7 +332,7 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
       r.total += b.byteLength;
       ids.push(`${i}=${t.id}`);
     });
-    if (r.indices.size === 0 || r.total > wasmConfig.maxResidentBytes) return null;
+    if (r.indices.size === 0 || r.total > wasmConfig.maxResidentBytes / 4) return null;
     r.keySuffix = `;resident(${ids.join(',')})`;
     return r;
   }
