@@ -57,18 +57,15 @@ const rows: { runtime: string; forwardMs: number; patchingMs: number; profile?: 
   { runtime: 'onnxruntime-node (cpu)', forwardMs: median(f), patchingMs: median(p) },
 ];
 
-// Threads on and off; and one thread with the weights fed on every run (wasmConfig.maxResidentBytes
-// 0), as the runtime did before it kept them resident in its sessions.
+// Threads on and off; each page also times the weights fed on every run (wasmConfig.maxResidentBytes
+// 0, as the runtime did before it kept them resident in its sessions), interleaved with the
+// resident runs so that both see the same load.
 const runner = await modelPageRunner();
 try {
-  for (const [isolated, maxResidentBytes] of [
-    [true, undefined],
-    [false, undefined],
-    [false, 0],
-  ] as const) {
-    const r = await runner.run({ ...INPUT, ...(maxResidentBytes !== undefined ? { maxResidentBytes } : {}) }, isolated);
-    const runtime = maxResidentBytes === 0 ? `${r.runtime}, weights fed per run` : r.runtime;
-    rows.push({ runtime, forwardMs: r.forwardMs!, patchingMs: r.patchingMs!, profile: r.profile });
+  for (const isolated of [true, false]) {
+    const r = await runner.run({ ...INPUT, compareFed: true }, isolated);
+    rows.push({ runtime: r.runtime, forwardMs: r.forwardMs!, patchingMs: r.patchingMs!, profile: r.profile });
+    rows.push({ runtime: `${r.runtime}, weights fed per run`, forwardMs: r.forwardFedMs!, patchingMs: r.patchingFedMs! });
   }
 } finally {
   await runner.close();
@@ -83,6 +80,6 @@ for (const r of rows)
     `| ${r.runtime} | ${r.forwardMs.toFixed(2)} | ${(r.forwardMs / node.forwardMs).toFixed(2)} | ${r.patchingMs.toFixed(1)} | ${(r.patchingMs / node.patchingMs).toFixed(2)} |`,
   );
 // Where one forward's and one sweep's time went in the page (ms; bytes copied in, and kept resident).
-for (const r of rows.slice(1)) console.log(`${r.runtime}: ${JSON.stringify(r.profile)}`);
+for (const r of rows.slice(1)) if (r.profile) console.log(`${r.runtime}: ${JSON.stringify(r.profile)}`);
 mkdirSync(join(ROOT, 'bench/out'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/out/browser.json'), JSON.stringify({ reps, rows }, null, 2));

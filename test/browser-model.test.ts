@@ -31,7 +31,10 @@ function maxAbsDiff(a: readonly number[], b: readonly number[], what: string): n
 
 describe('the default model in Chromium on onnxruntime-web', { timeout: 600_000 }, () => {
   let runner: ModelPageRunner;
-  let node: Omit<ModelRunReport, 'runtime' | 'threadsNote' | 'compiles' | 'forwardMs' | 'patchingMs' | 'profile' | 'resident'>;
+  let node: Omit<
+    ModelRunReport,
+    'runtime' | 'threadsNote' | 'compiles' | 'forwardMs' | 'patchingMs' | 'forwardFedMs' | 'patchingFedMs' | 'profile' | 'resident'
+  >;
 
   before(async () => {
     runner = await modelPageRunner();

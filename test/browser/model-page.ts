@@ -21,8 +21,12 @@ export interface ModelRunInput {
   wasmBase: string;
   modelBase: string;
   numThreads?: number;
-  /** `wasmConfig.maxResidentBytes` for this run (0: weights are fed on every run, as before they were kept resident). */
-  maxResidentBytes?: number;
+  /**
+   * Also time each rep with the weights fed on every run (`wasmConfig.maxResidentBytes` 0, as
+   * before they were kept resident), interleaved with the resident runs so that both see the
+   * same load: `forwardFedMs`, `patchingFedMs`.
+   */
+  compareFed?: boolean;
   prompt: string;
   clean: string;
   corrupted: string;
@@ -52,6 +56,8 @@ export interface ModelRunReport {
   resident: { hits: number; maxDiffVsJs: number; differsFromFirst: number };
   forwardMs: number | null;
   patchingMs: number | null;
+  forwardFedMs: number | null;
+  patchingFedMs: number | null;
   /** Where the time of one timed forward and one sweep went (wasmStats, ms and bytes), when timed. */
   profile: { forward: Record<string, number>; patching: Record<string, number> } | null;
 }
@@ -69,7 +75,6 @@ function median(xs: number[]): number {
 (globalThis as unknown as { glassboxModelRun: (i: ModelRunInput) => Promise<ModelRunReport> }).glassboxModelRun = async (input) => {
   await useWasmRuntime({ wasmBase: input.wasmBase, ...(input.numThreads !== undefined ? { numThreads: input.numThreads } : {}) });
   setBackend('ort');
-  if (input.maxResidentBytes !== undefined) wasmConfig.maxResidentBytes = input.maxResidentBytes;
   const runtime = getGraphRuntime() as { name: string; threadsNote?: string | null };
   const model = await modelFromUrl(input.modelBase);
   const tokens = model.toTokens(input.prompt);
@@ -106,16 +111,33 @@ function median(xs: number[]): number {
   let forwardMs: number | null = null;
   let patchingMs: number | null = null;
   let profile: ModelRunReport['profile'] = null;
+  let forwardFedMs: number | null = null;
+  let patchingFedMs: number | null = null;
   if (input.reps > 0) {
     const f: number[] = [];
     const p: number[] = [];
-    for (let r = 0; r < input.reps; r++) {
+    const ff: number[] = [];
+    const pf: number[] = [];
+    const resident = wasmConfig.maxResidentBytes;
+    const timed = (fed: boolean, into: [number[], number[]]) => {
+      wasmConfig.maxResidentBytes = fed ? 0 : resident;
       let t0 = performance.now();
       model.forward(tokens).dataSync();
-      f.push(performance.now() - t0);
+      into[0].push(performance.now() - t0);
       t0 = performance.now();
       patchResidPre(model, problem).dataSync();
-      p.push(performance.now() - t0);
+      into[1].push(performance.now() - t0);
+      wasmConfig.maxResidentBytes = resident;
+    };
+    if (input.compareFed) timed(true, [[], []]); // compiles the fed sessions
+    for (let r = 0; r < input.reps; r++) {
+      // Alternate which goes first, so neither always runs right after the other's sweep.
+      const order = input.compareFed ? (r % 2 ? [true, false] : [false, true]) : [false];
+      for (const fed of order) timed(fed, fed ? [ff, pf] : [f, p]);
+    }
+    if (input.compareFed) {
+      forwardFedMs = median(ff);
+      patchingFedMs = median(pf);
     }
     forwardMs = median(f);
     patchingMs = median(p);
@@ -142,6 +164,8 @@ function median(xs: number[]): number {
     resident,
     forwardMs,
     patchingMs,
+    forwardFedMs,
+    patchingFedMs,
     profile,
   };
 };
