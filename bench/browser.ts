@@ -53,15 +53,19 @@ for (let r = 0; r < reps; r++) {
   patchResidPre(model, problem).dataSync();
   p.push(performance.now() - t0);
 }
-const rows: { runtime: string; forwardMs: number; patchingMs: number }[] = [
+const rows: { runtime: string; forwardMs: number; patchingMs: number; profile?: unknown }[] = [
   { runtime: 'onnxruntime-node (cpu)', forwardMs: median(f), patchingMs: median(p) },
 ];
 
+// Threads on and off; each page also times the weights fed on every run (wasmConfig.maxResidentBytes
+// 0, as the runtime did before it kept them resident in its sessions), interleaved with the
+// resident runs so that both see the same load.
 const runner = await modelPageRunner();
 try {
   for (const isolated of [true, false]) {
-    const r = await runner.run(INPUT, isolated);
-    rows.push({ runtime: r.runtime, forwardMs: r.forwardMs!, patchingMs: r.patchingMs! });
+    const r = await runner.run({ ...INPUT, compareFed: true }, isolated);
+    rows.push({ runtime: r.runtime, forwardMs: r.forwardMs!, patchingMs: r.patchingMs!, profile: r.profile });
+    rows.push({ runtime: `${r.runtime}, weights fed per run`, forwardMs: r.forwardFedMs!, patchingMs: r.patchingFedMs! });
   }
 } finally {
   await runner.close();
@@ -75,5 +79,7 @@ for (const r of rows)
   console.log(
     `| ${r.runtime} | ${r.forwardMs.toFixed(2)} | ${(r.forwardMs / node.forwardMs).toFixed(2)} | ${r.patchingMs.toFixed(1)} | ${(r.patchingMs / node.patchingMs).toFixed(2)} |`,
   );
+// Where one forward's and one sweep's time went in the page (ms; bytes copied in, and kept resident).
+for (const r of rows.slice(1)) if (r.profile) console.log(`${r.runtime}: ${JSON.stringify(r.profile)}`);
 mkdirSync(join(ROOT, 'bench/out'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/out/browser.json'), JSON.stringify({ reps, rows }, null, 2));

@@ -12,7 +12,7 @@ import { initWasmRuntime, type WasmRuntime, type WasmRuntimeOptions } from './te
 import { setGraphRuntime } from './tensor/backends/runtime.js';
 
 export * from './tensor/index.js';
-export { initWasmRuntime, wasmConfig, type WasmRuntime, type WasmRuntimeOptions } from './tensor/backends/ort-wasm.js';
+export { initWasmRuntime, wasmConfig, wasmStats, type WasmRuntime, type WasmRuntimeOptions } from './tensor/backends/ort-wasm.js';
 export { setGraphRuntime, getGraphRuntime, type GraphRuntime } from './tensor/backends/runtime.js';
 
 /**
@@ -30,6 +30,6 @@ export async function useWasmRuntime(options: WasmRuntimeOptions): Promise<WasmR
 // cache, saving, training and the tuned lens), and what a page loads a model from: files or URLs.
 export * from './model/browser-safe.js';
 export * from './analysis/browser-safe.js';
-export { modelFromFiles, modelFromUrl } from './model/from-files.js';
+export { modelFromFiles, modelFromBlobs, modelFromUrl } from './model/from-files.js';
 export { Tokenizer, tokenizerFromFiles, type TextFileSource, type TokenizerOptions } from './io/tokenizer.js';
 export { readSafetensorsBytes, fetchSafetensors } from './io/safetensors-bytes.js';

@@ -31,7 +31,10 @@ function maxAbsDiff(a: readonly number[], b: readonly number[], what: string): n
 
 describe('the default model in Chromium on onnxruntime-web', { timeout: 600_000 }, () => {
   let runner: ModelPageRunner;
-  let node: Omit<ModelRunReport, 'runtime' | 'threadsNote' | 'compiles' | 'forwardMs' | 'patchingMs'>;
+  let node: Omit<
+    ModelRunReport,
+    'runtime' | 'threadsNote' | 'compiles' | 'forwardMs' | 'patchingMs' | 'forwardFedMs' | 'patchingFedMs' | 'profile' | 'resident'
+  >;
 
   before(async () => {
     runner = await modelPageRunner();
@@ -68,6 +71,10 @@ describe('the default model in Chromium on onnxruntime-web', { timeout: 600_000 
     }
     // The page really ran ONNX graphs (not only the JS kernels).
     assert.ok(page.compiles > 0);
+    // The weights stayed in the runtime's sessions, and a new weight tensor is not served stale.
+    assert.ok(page.resident.hits > 0, 'the second forward found the weights resident');
+    assert.ok(page.resident.maxDiffVsJs <= TOL, `W_U doubled: wasm differs from the JS backend by ${page.resident.maxDiffVsJs}`);
+    assert.ok(page.resident.differsFromFirst > 1, 'W_U doubled changed the logits');
   }
 
   it('cross-origin isolated: wasm threads, the same numbers as Node', async () => {

@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Browser, Page } from 'playwright-core';
@@ -184,6 +184,174 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
     } finally {
       await context.close();
       await server.close();
+    }
+  });
+
+  /** Opens the static site (its own static server, closed in `finally` with the context) and runs `body` on the page. */
+  async function onSite(isolated: boolean, body: (page: Page, errors: string[]) => Promise<void>): Promise<void> {
+    const server = await serveStatic({ '/': join(dir, 'site') }, isolated);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    try {
+      const { page, errors } = await openPage(context, `${server.url}/`);
+      page.setDefaultTimeout(120_000);
+      await page.getByTestId('model-info').waitFor();
+      await body(page, errors);
+    } finally {
+      await context.close();
+      await server.close();
+    }
+  }
+
+  it('a patching sweep cancelled part-way keeps its finished part (the Node numbers), and the worker answers the next request', async () => {
+    // Six copies of the pair: a sweep of 4 x 84 forward passes, cancelled after its first steps.
+    const long = (s: string) => Array.from({ length: 6 }, () => s).join(' ');
+    const problem = {
+      clean: long(PROMPT),
+      corrupted: long(CORRUPTED),
+      answer: toSingleToken(model, ANSWER),
+      wrong: toSingleToken(model, WRONG),
+    };
+    const nodeGrid = patchResidPre(model, problem);
+    const cols = nodeGrid.shape[1]!;
+    const nodeValues = nodeGrid.dataSync() as Float32Array;
+    await onSite(true, async (page) => {
+      await page.goto(`${page.url().split('#')[0]}#/patching`);
+      await page.getByTestId('clean').fill(problem.clean);
+      await page.getByTestId('corrupted').fill(problem.corrupted);
+      await page.getByTestId('answer').fill(ANSWER);
+      await page.getByTestId('wrong').fill(WRONG);
+      await page.getByTestId('kind-head_out').uncheck();
+      await page.getByTestId('clean').press('Enter');
+      const progress = page.getByTestId('patch-progress');
+      await until('progress past 0', async () => Number((await progress.getAttribute('value')) ?? 0) > 0 || undefined, 120_000);
+      await page.getByTestId('patch-partial').waitFor();
+      await page.getByTestId('patch-cancel').click();
+      await page.locator('[data-testid="patch-job"][data-status="cancelled"]').waitFor({ timeout: 60_000 });
+      const done = Number(await progress.getAttribute('value'));
+      const total = Number(await progress.getAttribute('max'));
+      assert.equal(total, 4 * cols, 'the sweep counts layers x positions');
+      assert.ok(done > 0 && done < total, `cancelled part-way: ${done} of ${total}`);
+      // The finished part stays on the page: a cell per run done, its best cell the Node value.
+      assert.ok(await page.getByTestId('patch-partial').isVisible());
+      await page.locator('[data-testid="patch-resid_pre"][data-ready="true"]').waitFor();
+      const cells = await page.getByTestId('patch-resid_pre').locator('path[aria-label]').count();
+      assert.equal(cells, done, 'the heatmap shows a cell per finished run');
+      // The sweep runs layer by layer, position by position: its first `done` cells.
+      let best = { l: 0, c: 0, v: -Infinity };
+      for (let i = 0; i < done; i++) if (nodeValues[i]! > best.v) best = { l: Math.floor(i / cols), c: i % cols, v: nodeValues[i]! };
+      const el = page.getByTestId('patch-best-resid_pre');
+      assert.equal(await el.getAttribute('data-layer'), String(best.l));
+      assert.equal(await el.getAttribute('data-col'), String(best.c));
+      const shown = Number(await el.locator('strong').textContent());
+      assert.ok(Math.abs(shown - best.v) <= TOL, `kept part's best cell: ${shown} on the page, ${best.v} in Node`);
+      // The worker is free again: the next request is answered, with the Node numbers.
+      await page.goto(`${page.url().split('#')[0]}#/prompt`);
+      await page.getByTestId('prompt').fill(PROMPT);
+      await page.getByTestId('topk').fill(String(TOP_K));
+      await page.getByTestId('prompt').press('Enter');
+      const row = page.locator('[data-testid="forward-row"][data-pos="0"]');
+      await row.waitFor();
+      assertTop(
+        {
+          toks: await row.getByTestId('pred-tok').allTextContents(),
+          probs: (await row.getByTestId('pred-prob').allTextContents()).map(percent),
+        },
+        forwardTop[0]!,
+        'Prompt view after the cancel, position 0',
+      );
+    });
+  });
+
+  it('a model folder dropped or picked on the page: every view runs on it (the Node numbers); bad folders are refused naming the file and field', async () => {
+    const fixture = join(ROOT, 'test/fixtures/hf/gpt2');
+    const gpt2 = await loadModel(fixture);
+    const ids = [1, 2, 3, 4, 5, 6];
+    const { values, indices } = gpt2.forward([ids]).index([0]).softmax(-1).topk(TOP_K, -1);
+    const p = values.dataSync() as Float32Array;
+    const top = Array.from(indices.dataSync() as BigInt64Array, Number);
+    const nodeTop: Top[] = ids.map((_, pos) => ({
+      toks: Array.from({ length: TOP_K }, (_, j) => showTok(null, top[pos * TOP_K + j])),
+      probs: Array.from({ length: TOP_K }, (_, j) => p[pos * TOP_K + j]!),
+    }));
+    const config = readFileSync(join(fixture, 'config.json'));
+    const weights = readFileSync(join(fixture, 'model.safetensors'));
+    const bad = mkdtempSync(join(tmpdir(), 'glassbox-bad-model-'));
+    writeFileSync(join(bad, 'config.json'), JSON.stringify({ ...JSON.parse(config.toString()), model_type: 'no_such_family' }));
+    writeFileSync(join(bad, 'model.safetensors'), weights);
+    try {
+      await onSite(false, async (page, errors) => {
+        const promptRows = async (what: string) => {
+          await page.goto(`${page.url().split('#')[0]}#/prompt`);
+          await page.getByTestId('prompt').fill(ids.join(', '));
+          await page.getByTestId('topk').fill(String(TOP_K));
+          await page.getByTestId('prompt').press('Enter');
+          await page.getByTestId('forward-table').waitFor();
+          for (let pos = 0; pos < ids.length; pos++) {
+            const row = page.locator(`[data-testid="forward-row"][data-pos="${pos}"]`);
+            const shown = {
+              toks: await row.getByTestId('pred-tok').allTextContents(),
+              probs: (await row.getByTestId('pred-prob').allTextContents()).map(percent),
+            };
+            assertTop(shown, nodeTop[pos]!, `${what}, position ${pos}`);
+          }
+        };
+        // 1. The folder input (webkitdirectory): the fixture folder, with files the model does not need.
+        await page.getByTestId('model-folder-input').setInputFiles(fixture);
+        await page.getByTestId('model-drop-loaded').waitFor();
+        assert.equal(await page.getByTestId('model-name').textContent(), 'gpt2 (dropped folder)');
+        assert.equal(await page.getByTestId('model-family').textContent(), 'gpt2');
+        assert.match(
+          (await page.getByTestId('model-drop-note').textContent()) ?? '',
+          /gpt2\/tokenizer\.json: missing, so prompts are token ids/,
+        );
+        await promptRows('picked folder, Prompt view');
+
+        // 2. Refused folders, dropped (a synthetic drop event with a DataTransfer): the error names
+        // the file and field, and the model loaded before stays.
+        const drop = async (files: { name: string; bytes: number[] }[]) => {
+          await page.evaluate((fs) => {
+            // The page's DOM (this file is type-checked without the DOM library).
+            const g = globalThis as unknown as {
+              DataTransfer: new () => { items: { add(f: unknown): void } };
+              File: new (parts: unknown[], name: string) => unknown;
+              DragEvent: new (type: string, init: object) => unknown;
+              dispatchEvent(e: unknown): boolean;
+            };
+            const dt = new g.DataTransfer();
+            for (const f of fs) dt.items.add(new g.File([new Uint8Array(f.bytes)], f.name));
+            g.dispatchEvent(new g.DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+          }, files);
+        };
+        const file = (name: string, b: Buffer) => ({ name, bytes: Array.from(b) });
+        await drop([file('config.json', readFileSync(join(bad, 'config.json'))), file('model.safetensors', weights)]);
+        const error = page.getByTestId('model-drop-error');
+        await error.waitFor();
+        assert.match((await error.textContent()) ?? '', /dropped files\/config\.json.*model_type.*no_such_family/);
+        await drop([file('config.json', config), file('model.safetensors', weights.subarray(0, 1000))]);
+        await until(
+          'the truncated weights refused',
+          async () => /dropped files\/model\.safetensors/.test((await error.textContent()) ?? '') || undefined,
+        );
+        await drop([file('model.safetensors', weights)]);
+        await until(
+          'the missing config refused',
+          async () => /dropped files\/config\.json: missing/.test((await error.textContent()) ?? '') || undefined,
+        );
+        assert.equal(await page.getByTestId('model-name').textContent(), 'gpt2 (dropped folder)', 'the model before stays');
+
+        // 3. The same model dropped as loose files: loaded, the same numbers.
+        await drop([file('config.json', config), file('model.safetensors', weights)]);
+        await page.getByTestId('model-drop-loaded').waitFor();
+        assert.equal(await page.getByTestId('model-name').textContent(), 'dropped files (dropped folder)');
+        await promptRows('dropped files, Prompt view');
+        assert.deepEqual(
+          errors.filter((e) => !e.includes('the server responded with a status of 404')),
+          [],
+          'the page logged errors',
+        );
+      });
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
     }
   });
 

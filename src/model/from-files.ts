@@ -74,6 +74,31 @@ export function modelFromFiles(files: ReadonlyMap<string, Uint8Array>, folder = 
 }
 
 /**
+ * A model from a folder's files as `Blob`s (`File`s a user dropped on a page or picked with a
+ * folder input), by name. Reads only the files `modelFromFiles` needs: config.json, the
+ * tokenizer's files, the shard index, and the safetensors shards it names (or
+ * model.safetensors); other files of the folder (other checkpoints, references) are not read.
+ */
+export async function modelFromBlobs(files: ReadonlyMap<string, Blob>, folder = 'model'): Promise<HookedTransformer> {
+  const where = (name: string) => `${folder}/${name}`;
+  const read = new Map<string, Uint8Array>();
+  const readFile = async (name: string) => {
+    const blob = files.get(name);
+    if (!blob) return;
+    try {
+      read.set(name, new Uint8Array(await blob.arrayBuffer()));
+    } catch (e) {
+      throw new Error(`${where(name)}: could not be read (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    }
+  };
+  for (const name of ['config.json', 'model.safetensors.index.json', ...TOKENIZER_FILES]) await readFile(name);
+  const index = read.get('model.safetensors.index.json');
+  const shards = index ? shardNames(new TextDecoder().decode(index), where('model.safetensors.index.json')) : ['model.safetensors'];
+  if (read.has('config.json')) for (const shard of shards) await readFile(shard);
+  return modelFromFiles(read, folder);
+}
+
+/**
  * A model from a URL prefix ending in '/' (a static folder, or
  * `https://huggingface.co/<repo>/resolve/<revision>/`): config and tokenizer files with fetch,
  * weights with Range requests.

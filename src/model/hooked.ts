@@ -5,7 +5,17 @@
  * calls with the same structure (hooks, cached names, shapes) reuse the session.
  */
 import { Trace, withTrace } from '../tensor/trace.js';
-import { OutOfMemoryError, Tensor, jit, markGradTarget, tensor, valueAndGrad, type GradTargets } from '../tensor/index.js';
+import {
+  OutOfMemoryError,
+  Tensor,
+  jit,
+  markGradTarget,
+  markWeights,
+  namedLeaves,
+  tensor,
+  valueAndGrad,
+  type GradTargets,
+} from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import { didYouMean } from '../io/names.js';
 import { layerOf } from './hook-names.js';
@@ -149,6 +159,9 @@ export class HookedTransformer {
   ) {
     this.hookNames = discoverHookNames(cfg, params);
     this.hookSet = new Set(this.hookNames);
+    // The weights the model is built over are read by every run: a runtime may keep them resident
+    // (src/tensor/weights.ts). Tensors put into `params` later are fed as they are.
+    markWeights(namedLeaves(params).map(([, t]) => t));
   }
 
   /**

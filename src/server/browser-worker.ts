@@ -13,18 +13,19 @@
  * Request bodies come from the web app itself; the handlers check them against the model
  * (token ids, layers, heads, positions, lengths) as on the server.
  */
-import { initWasmRuntime } from '../tensor/backends/ort-wasm.js';
+import { initWasmRuntime, type WasmRuntime } from '../tensor/backends/ort-wasm.js';
 import { setGraphRuntime } from '../tensor/backends/runtime.js';
 import { setBackend } from '../tensor/backend.js';
-import { modelFromUrl } from '../model/from-files.js';
+import { modelFromBlobs, modelFromUrl } from '../model/from-files.js';
+import type { HookedTransformer } from '../model/hooked.js';
 import { shapeBuckets } from '../analysis/buckets.js';
 import { memoryConfig } from '../analysis/memory.js';
 import { MODEL_CALLS, patchingSweep, type Computer, type PatchingArgs } from './compute.js';
 import { startPatching } from './patching.js';
-import type { JobManager, JobRun } from './jobs.js';
+import { JobManager, type JobEvent } from './jobs.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, type Ctx } from './handlers.js';
 import { errorBody, HttpError } from './errors.js';
-import type { FromWorker, ToWorker } from './browser-protocol.js';
+import type { FromWorker, LocalJobEvent, ModelLoaded, ToWorker } from './browser-protocol.js';
 import type { ModelWorker } from './model-worker.js';
 import type { GraphList, PatchingBody, SaeList, ServerLimits } from './schemas.js';
 
@@ -45,47 +46,38 @@ const ROUTES: Record<string, Route> = {
 };
 
 let computer: Computer | null = null;
-const runningJobs = new Map<string, JobRun>();
-let nextJob = 1;
+/** The page's jobs, with the server's own job manager (one sweep at a time, as `glassbox serve` by default). */
+const jobs = new JobManager({ maxRunning: 1 });
 
-function postJobEvent(jobId: string, event: FromWorkerJobEvent): void {
+function postJobEvent(jobId: string, event: LocalJobEvent): void {
   scope.postMessage({ type: 'job-event', jobId, event });
 }
-type FromWorkerJobEvent = Extract<FromWorker, { type: 'job-event' }>['event'];
 
-/** A patching sweep as a job: the server's own checks and result (patching.ts), run step by step here. */
+/** A job's event as the server sends it over server-sent events, as a worker message. */
+function localEvent(e: JobEvent): LocalJobEvent {
+  switch (e.event) {
+    case 'progress':
+      return { type: 'progress', ...e.data };
+    case 'result':
+      return { type: 'result', result: e.data };
+    case 'error':
+      return { type: 'error', error: e.data };
+    case 'cancelled':
+      return { type: 'cancelled', ...(e.data.partial !== undefined ? { partial: e.data.partial } : {}) };
+  }
+}
+
+/** A patching sweep as a job: the server's own checks, job and result (patching.ts, jobs.ts), run step by step here. */
 async function startLocalPatching(c: Ctx, body: PatchingBody): Promise<unknown> {
-  let started: { id: string; total: number } | null = null;
-  const jobs = {
-    reserve: () => ({ release() {} }),
-    start(_slot: unknown, _kind: string, total: number, begin: (job: unknown) => JobRun, format: (v: unknown) => unknown) {
-      const id = `local-${nextJob++}`;
-      const job = { id, total, progress: (done: number) => postJobEvent(id, { type: 'progress', done, total }) };
-      const run = begin(job);
-      runningJobs.set(id, run);
-      run.finished
-        .then(
-          (v) => postJobEvent(id, { type: 'result', result: format(v) }),
-          (e: unknown) =>
-            postJobEvent(
-              id,
-              e instanceof JobCancelled
-                ? { type: 'cancelled' }
-                : {
-                    type: 'error',
-                    error: errorBody(e instanceof HttpError ? e.statusCode : 500, e instanceof Error ? e.message : String(e)),
-                  },
-            ),
-        )
-        .finally(() => runningJobs.delete(id));
-      started = { id, total };
-      return job;
-    },
-  } as unknown as JobManager;
-  await startPatching(c, jobs, body);
-  const s = started as { id: string; total: number } | null;
-  if (!s) throw new HttpError(500, 'internal: the patching job did not start');
-  return { jobId: s.id, status: 'running', total: s.total, events: `local-job:${s.id}` };
+  const job = await startPatching(c, jobs, body);
+  // The sweep's steps are macrotasks (localJob), so no event was sent before this.
+  job.subscribe((e) => postJobEvent(job.id, localEvent(e)));
+  return { jobId: job.id, status: job.status, total: job.total, events: `local-job:${job.id}` };
+}
+
+/** DELETE /api/jobs/:id: cancels the job (its sweep stops after the step it is in); its summary keeps the finished part. */
+function cancelLocalJob(path: string): unknown {
+  return jobs.cancel(decodeURIComponent(path.slice('/api/jobs/'.length))).summary();
 }
 
 class JobCancelled extends Error {}
@@ -148,12 +140,10 @@ function limitsFor(nCtx: number, positional: string): ServerLimits {
 const scope = globalThis as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: { data: ToWorker }) => void) | null };
 let ctx: Ctx | null = null;
 
-async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
-  const t0 = performance.now();
-  const runtime = await initWasmRuntime({ wasmBase: m.wasmBase, ...(m.numThreads !== undefined ? { numThreads: m.numThreads } : {}) });
-  setGraphRuntime(runtime);
-  setBackend('ort');
-  const model = await modelFromUrl(m.modelBase);
+let runtime: WasmRuntime | null = null;
+
+/** Makes `model` the one every request runs on. */
+function install(model: HookedTransformer, modelName: string): void {
   const limits = limitsFor(model.cfg.nCtx, model.cfg.positional);
   const passBudgetBytes = 64 * 2 ** 20;
   memoryConfig.memoryBudgetBytes = passBudgetBytes;
@@ -168,28 +158,57 @@ async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
     },
     job: (_op: string, args: unknown, onStep: (v: unknown) => void) => localJob(args as PatchingArgs, onStep),
   } as unknown as ModelWorker;
-  ctx = { model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer }, modelName: m.modelName, limits, worker };
+  ctx = { model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer }, modelName, limits, worker };
+}
+
+async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
+  const t0 = performance.now();
+  const rt = await initWasmRuntime({ wasmBase: m.wasmBase, ...(m.numThreads !== undefined ? { numThreads: m.numThreads } : {}) });
+  runtime = rt;
+  setGraphRuntime(rt);
+  setBackend('ort');
+  install(await modelFromUrl(m.modelBase), m.modelName);
   scope.postMessage({
     type: 'ready',
-    runtime: runtime.name,
-    threads: runtime.threads,
-    threadsNote: runtime.threadsNote,
+    runtime: rt.name,
+    threads: rt.threads,
+    threadsNote: rt.threadsNote,
     loadMs: performance.now() - t0,
   });
 }
 
-async function answer(m: Extract<ToWorker, { type: 'request' }>): Promise<void> {
+/**
+ * A model from a folder's files (dropped or picked on the page): the files modelFromBlobs needs,
+ * by their names in the folder. The model before stays until this one has loaded; then its
+ * jobs are cancelled and its compiled sessions (which hold its weights) released.
+ */
+async function loadFiles(m: Extract<ToWorker, { type: 'load-files' }>): Promise<ModelLoaded> {
+  if (!runtime) throw new HttpError(503, 'the in-page engine is not started');
+  const t0 = performance.now();
+  const files = new Map<string, Blob>();
+  for (const f of m.files) {
+    if (files.has(f.name)) throw new HttpError(400, `${m.folder}/${f.name}: given twice`);
+    files.set(f.name, f.blob);
+  }
+  const model = await modelFromBlobs(files, m.folder);
+  jobs.cancelAll();
+  runtime.clearSessions();
+  install(model, `${m.folder} (dropped folder)`);
+  const notes = model.tokenizer ? [] : [`${m.folder}/tokenizer.json: missing, so prompts are token ids (e.g. 1, 2, 3)`];
+  return { name: ctx!.modelName, loadMs: performance.now() - t0, notes };
+}
+
+async function answer(m: Extract<ToWorker, { type: 'request' | 'load-files' }>): Promise<void> {
   try {
     if (!ctx) throw new HttpError(503, 'the model is still loading');
-    const route = ROUTES[`${m.method} ${m.path}`];
-    if (!route)
-      throw new HttpError(
-        404,
-        m.path.startsWith('/api/patching')
-          ? 'patching does not run in the static workbench yet; use `glassbox serve`'
-          : `no route ${m.method} ${m.path}`,
-      );
-    const body = await route(ctx, (m.body ?? {}) as never);
+    const route =
+      m.type === 'load-files'
+        ? null
+        : m.method === 'DELETE' && m.path.startsWith('/api/jobs/')
+          ? () => cancelLocalJob(m.path)
+          : ROUTES[`${m.method} ${m.path}`];
+    if (m.type === 'request' && !route) throw new HttpError(404, `no route ${m.method} ${m.path}`);
+    const body = m.type === 'load-files' ? await loadFiles(m) : await route!(ctx, (m.body ?? {}) as never);
     scope.postMessage({ type: 'response', id: m.id, ok: true, body });
   } catch (e) {
     const status = e instanceof HttpError ? e.statusCode : e instanceof TypeError || e instanceof RangeError ? 500 : 400;

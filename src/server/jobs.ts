@@ -6,7 +6,6 @@
  * SSE streams) see `progress` events `{ done, total, partial? }` and one final event: `result` (the job's
  * value), `error` (`{ statusCode, error, message }`) or `cancelled`.
  */
-import { randomUUID } from 'node:crypto';
 import { asUserError, describeError, HttpError } from './errors.js';
 import type { ErrorBody, JobProgress, JobStatus, JobSummary } from './schemas.js';
 
@@ -30,7 +29,8 @@ export interface JobSlot {
 }
 
 export class Job {
-  readonly id = randomUUID();
+  // The Web Crypto global (Node and browsers): the static workbench's worker runs jobs too.
+  readonly id = globalThis.crypto.randomUUID();
   readonly createdAt = Date.now();
   status: JobStatus = 'running';
   done = 0;

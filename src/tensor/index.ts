@@ -23,3 +23,4 @@ export { ortConfig, ortStats, ortAvailable, clearSessionCache, sessionCacheSize,
 export { mallocConfig, mallocTuning, type MallocTuning } from './backends/native.js';
 export { setBackend, getBackend } from './backend.js';
 export { OutOfMemoryError, formatBytes } from './alloc-error.js';
+export { markWeights, isMarkedWeight } from './weights.js';

@@ -4,7 +4,7 @@
  * Web Worker (src/server/browser-worker.ts) running the model on onnxruntime-web. api.ts sends
  * requests here instead of over HTTP once `startLocalEngine` has run.
  */
-import type { FromWorker, LocalJobEvent, ToWorker } from '../../src/server/browser-protocol';
+import type { FromWorker, LocalJobEvent, ModelLoaded, ToWorker } from '../../src/server/browser-protocol';
 import type { ErrorBody } from '../../src/server/schemas';
 
 export interface LocalEngineInfo {
@@ -14,10 +14,36 @@ export interface LocalEngineInfo {
   loadMs: number;
 }
 
+export type LocalAnswer<T = unknown> = { ok: true; body: T } | { ok: false; error: ErrorBody };
+
 export interface LocalEngine {
   info: LocalEngineInfo;
   /** Answers one API request: the result's JSON, or the error body `glassbox serve` would send. */
-  request(method: string, path: string, body?: unknown): Promise<{ ok: true; body: unknown } | { ok: false; error: ErrorBody }>;
+  request(method: string, path: string, body?: unknown): Promise<LocalAnswer>;
+  /**
+   * Replaces the model with one from a folder's files (`folderFiles`); the error names the file
+   * and field, and then the model before stays.
+   */
+  loadFolder(folder: string, files: { name: string; blob: Blob }[]): Promise<LocalAnswer<ModelLoaded>>;
+}
+
+/**
+ * A model folder's files from what a folder input (`webkitdirectory`) or a drop gave, as
+ * `{ path, file }` with `path` relative to what was picked or dropped ('gpt2/config.json', or
+ * 'config.json' for loose files): the folder's name and its top-level files by name (files in
+ * subfolders are not part of a Hugging Face model folder's layout and are left out).
+ */
+export function folderFiles(entries: { path: string; file: Blob }[]): { folder: string; files: { name: string; blob: Blob }[] } {
+  const parts = entries.map((e) => e.path.replace(/^\/+/, '').split('/'));
+  const first = parts[0]?.[0];
+  const inOneFolder = first !== undefined && parts.every((p) => p.length >= 2 && p[0] === first);
+  const folder = inOneFolder ? first : 'dropped files';
+  const files: { name: string; blob: Blob }[] = [];
+  entries.forEach((e, i) => {
+    const p = inOneFolder ? parts[i]!.slice(1) : parts[i]!;
+    if (p.length === 1) files.push({ name: p[0]!, blob: e.file });
+  });
+  return { folder, files };
 }
 
 let engine: LocalEngine | null = null;
@@ -109,19 +135,18 @@ export async function startLocalEngine(): Promise<LocalEngine> {
     const init: ToWorker = { type: 'init', wasmBase: `${base}ort/`, modelBase: source.url, modelName: source.name };
     worker.postMessage(init);
   });
+  const send = <T>(msg: Extract<ToWorker, { id: number }>): Promise<LocalAnswer<T>> =>
+    new Promise((resolve) => {
+      pending.set(msg.id, (m) => {
+        pending.delete(msg.id);
+        resolve(m.ok ? { ok: true, body: m.body as T } : { ok: false, error: m.error });
+      });
+      worker.postMessage(msg);
+    });
   engine = {
     info,
-    request(method, path, body) {
-      const id = nextId++;
-      return new Promise((resolve) => {
-        pending.set(id, (m) => {
-          pending.delete(id);
-          resolve(m.ok ? { ok: true, body: m.body } : { ok: false, error: m.error });
-        });
-        const msg: ToWorker = { type: 'request', id, method, path, ...(body === undefined ? {} : { body }) };
-        worker.postMessage(msg);
-      });
-    },
+    request: (method, path, body) => send({ type: 'request', id: nextId++, method, path, ...(body === undefined ? {} : { body }) }),
+    loadFolder: (folder, files) => send<ModelLoaded>({ type: 'load-files', id: nextId++, folder, files }),
   };
   return engine;
 }

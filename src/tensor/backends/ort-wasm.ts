@@ -23,6 +23,7 @@ import { prepare, scaleShape, type FeedSlot, type Prepared } from '../onnx/lower
 import { sizeOf } from '../shape.js';
 import type { Graph } from '../trace.js';
 import { ortStats } from './ort.js';
+import { isMarkedWeight } from '../weights.js';
 import type { GraphRuntime } from './runtime.js';
 
 /** The parts of onnxruntime-web's Emscripten module this file calls (wasm32: pointers are numbers). */
@@ -99,10 +100,41 @@ const OPT_ALL = 99;
 /** ORT logging level 'error' (3): warnings about unused initializers are not the user's business. */
 const LOG_ERROR = 3;
 
+/**
+ * Where the wasm runtime's time goes, summed over runs since the last reset (the browser
+ * benchmark's profile): compiling sessions, copying feeds into the wasm heap (and how many bytes),
+ * ORT's run itself, and copying outputs out.
+ */
+export const wasmStats = {
+  compileMs: 0,
+  feedMs: 0,
+  feedBytes: 0,
+  /** Feeds found already resident in the wasm heap (the model's frozen weights), and their bytes. */
+  residentHits: 0,
+  residentBytes: 0,
+  runMs: 0,
+  readMs: 0,
+  reset(): void {
+    this.compileMs = this.feedMs = this.feedBytes = this.residentHits = this.residentBytes = this.runMs = this.readMs = 0;
+  },
+};
+
 /** Settings of the wasm runtime. */
 export const wasmConfig = {
   /** Compiled sessions kept (least recently used are released): wasm memory is at most 4 GB. */
   maxSessions: 256,
+  /**
+   * Bytes of model weights (`markWeights`, src/tensor/weights.ts) kept inside compiled sessions
+   * as initializers, over all sessions; least recently used sessions holding weights are released
+   * to stay within it. A graph bakes its weights in only when they take at most a quarter of it,
+   * so that sessions of a few shapes (a forward, a sweep's passes) fit together and alternating
+   * between them does not recompile; a larger model's weights are fed on every run instead.
+   * Baking them in saves their copy into the wasm heap per run, and lets ONNX Runtime fold what
+   * depends on weights alone (transposes, 16-bit decodes) and pack matmul operands once, at
+   * compile time; it costs a compile per model and graph shape, and the weights' bytes per
+   * session.
+   */
+  maxResidentBytes: 2 ** 30,
 };
 
 export interface WasmRuntimeOptions {
@@ -117,10 +149,24 @@ export interface WasmRuntimeOptions {
 
 interface Session {
   handle: number;
+  /** Bytes of weights baked into the session as initializers (0: every input is fed). */
+  residentBytes: number;
   /** UTF-8 copies of the model's input and output names in wasm memory (freed with the session). */
   inputNamePtrs: number[];
   outputNamePtrs: number[];
+  /** What each fed input (`inputNamePtrs`) is fed. */
   slots: FeedSlot[];
+}
+
+/** A jitted graph's inputs that are marked weights, baked into its session instead of fed. */
+interface Resident {
+  /** Indices into the graph's `slots` / `inputNames`. */
+  indices: Set<number>;
+  /** Input name -> its raw bytes. */
+  bytes: Map<string, Uint8Array>;
+  total: number;
+  /** Which tensors they are (identity), for the session key. */
+  keySuffix: string;
 }
 
 /** The loaded runtime: what `initWasmRuntime` returns and installs. */
@@ -197,11 +243,21 @@ function bytesOf(a: TypedArray): Uint8Array {
 
 function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string | null): WasmRuntime {
   const sessions = new Map<string, Session>();
+  let residentTotal = 0;
   const runOptions = wasm._OrtCreateRunOptions(LOG_ERROR, 0, false, 0);
   if (runOptions === 0) lastError(wasm, 'could not create run options');
 
-  function compile(key: string, p: Prepared): Session {
-    const { bytes, outputNames } = p.build();
+  function compile(key: string, p: Prepared, resident: Resident | null): Session {
+    const t0 = performance.now();
+    try {
+      return compileSession(key, p, resident);
+    } finally {
+      wasmStats.compileMs += performance.now() - t0;
+    }
+  }
+
+  function compileSession(key: string, p: Prepared, resident: Resident | null): Session {
+    const { bytes, outputNames } = p.build(resident?.bytes);
     const options = wasm._OrtCreateSessionOptions(
       p.hasFloat64 ? OPT_BASIC : OPT_ALL,
       true,
@@ -230,18 +286,22 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
       wasm._OrtReleaseSessionOptions(options);
     }
     ortStats.compiles++;
+    const fed = resident ? p.slots.map((_, i) => i).filter((i) => !resident.indices.has(i)) : p.slots.map((_, i) => i);
     const session: Session = {
       handle,
-      inputNamePtrs: p.inputNames.map((n) => allocString(wasm, n)),
+      residentBytes: resident?.total ?? 0,
+      inputNamePtrs: fed.map((i) => allocString(wasm, p.inputNames[i]!)),
       outputNamePtrs: outputNames.map((n) => allocString(wasm, n)),
-      slots: p.slots,
+      slots: fed.map((i) => p.slots[i]!),
     };
     sessions.set(key, session);
+    residentTotal += session.residentBytes;
     return session;
   }
 
   function release(key: string): void {
     const s = sessions.get(key)!;
+    residentTotal -= s.residentBytes;
     wasm._OrtReleaseSession(s.handle);
     for (const ptr of [...s.inputNamePtrs, ...s.outputNamePtrs]) wasm._free(ptr);
     sessions.delete(key);
@@ -256,6 +316,35 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
     return { type: 'float32', data: f.scale!, dims: scaleShape(f) };
   }
 
+  /**
+   * The marked weights among a jitted graph's inputs, to bake into its session; null when there
+   * are none, or when they take more than a quarter of `maxResidentBytes`.
+   */
+  function residentInputs(graph: Graph, p: Prepared): Resident | null {
+    const r: Resident = { indices: new Set(), bytes: new Map(), total: 0, keySuffix: '' };
+    const ids: string[] = [];
+    p.slots.forEach((slot, i) => {
+      const t = graph.feeds[slot.input]!;
+      if (!isMarkedWeight(t)) return;
+      const b = bytesOf(feedValue(graph, slot).data);
+      r.indices.add(i);
+      r.bytes.set(p.inputNames[i]!, b);
+      r.total += b.byteLength;
+      ids.push(`${i}=${t.id}`);
+    });
+    if (r.indices.size === 0 || r.total > wasmConfig.maxResidentBytes / 4) return null;
+    r.keySuffix = `;resident(${ids.join(',')})`;
+    return r;
+  }
+
+  /** Releases least recently used sessions holding weights until `incoming` more bytes fit. */
+  function makeRoomForResident(incoming: number): void {
+    for (const [key, s] of sessions) {
+      if (residentTotal + incoming <= wasmConfig.maxResidentBytes) return;
+      if (s.residentBytes > 0) release(key);
+    }
+  }
+
   function run(graph: Graph, cacheKey?: string): TypedArray[] {
     // Eager calls pass a key that names the structure; jitted graphs are keyed by their lowering.
     let session = cacheKey !== undefined ? sessions.get(cacheKey) : undefined;
@@ -264,17 +353,25 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
     let slots = session?.slots;
     if (!session) {
       const p = prepare(graph);
-      const key = cacheKey ?? p.key;
+      // Jitted graphs (no structural key) bake in the model's weights; eager ops feed everything.
+      const resident = cacheKey === undefined ? residentInputs(graph, p) : null;
+      const key = (cacheKey ?? p.key) + (resident?.keySuffix ?? '');
       session = sessions.get(key);
       if (session) {
         ortStats.cacheHits++;
         sessions.delete(key);
         sessions.set(key, session);
       } else {
-        session = compile(key, p);
+        if (resident) makeRoomForResident(resident.total);
+        session = compile(key, p, resident);
         while (sessions.size > wasmConfig.maxSessions) release(sessions.keys().next().value as string);
       }
-      slots = p.slots;
+      // This graph's own mapping (equal keys do not say which graph input feeds which slot).
+      slots = resident ? p.slots.filter((_, i) => !resident.indices.has(i)) : p.slots;
+      if (resident) {
+        wasmStats.residentHits += resident.indices.size;
+        wasmStats.residentBytes += resident.total;
+      }
     } else {
       ortStats.cacheHits++;
       sessions.delete(cacheKey!);
@@ -286,6 +383,7 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
     const inputTensors: number[] = [];
     const outputTensors: number[] = [];
     const stack = wasm.stackSave();
+    let t0 = performance.now();
     try {
       for (const slot of slots!) {
         const { type, data, dims } = feedValue(graph, slot);
@@ -301,6 +399,7 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
         const tensor = wasm._OrtCreateTensor(enumType, ptr, bytes.byteLength, dimsPtr, dims.length, LOCATION_CPU);
         if (tensor === 0) lastError(wasm, 'could not create an input tensor');
         inputTensors.push(tensor);
+        wasmStats.feedBytes += bytes.byteLength;
       }
       const inNames = wasm.stackAlloc(4 * Math.max(1, inputCount));
       const inValues = wasm.stackAlloc(4 * Math.max(1, inputCount));
@@ -312,12 +411,16 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
       heap32(outNames, outputCount).set(session.outputNamePtrs);
       heap32(outValues, outputCount).fill(0);
       ortStats.runs++;
+      wasmStats.feedMs += performance.now() - t0;
+      t0 = performance.now();
       const code = wasm._OrtRun(session.handle, inNames, inValues, inputCount, outNames, outputCount, outValues, runOptions);
       if (typeof code !== 'number') throw new Error('onnxruntime-web: _OrtRun returned a Promise; this wasm build is asynchronous');
       if (code !== 0) lastError(wasm, 'failed to run a compiled graph');
       outputTensors.push(...heap32(outValues, outputCount));
+      wasmStats.runMs += performance.now() - t0;
+      t0 = performance.now();
       const meta = wasm.stackAlloc(16);
-      return graph.outputs.map((o, k) => {
+      const outs = graph.outputs.map((o, k) => {
         if (wasm._OrtGetTensorData(outputTensors[k]!, meta, meta + 4, meta + 8, meta + 12) !== 0)
           lastError(wasm, 'could not read an output');
         const [, dataPtr, dimsPtr, rank] = heap32(meta, 4) as unknown as [number, number, number, number];
@@ -329,6 +432,8 @@ function makeRuntime(wasm: OrtWasmModule, threads: number, threadsNote: string |
           throw new Error(`internal: ONNX Runtime computed shape [${dims}] for an output declared [${o.shape}]`);
         return copyOut(wasm, o.dtype, dataPtr, sizeOf(o.shape));
       });
+      wasmStats.readMs += performance.now() - t0;
+      return outs;
     } finally {
       wasm.stackRestore(stack);
       for (const t of inputTensors) wasm._OrtReleaseTensor(t);

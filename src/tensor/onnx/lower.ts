@@ -30,8 +30,14 @@ export interface Prepared {
   hasFloat64: boolean;
   /** Whether some input is fed in 16-bit form (its widened values are the pass's largest temporaries). */
   hasHalfFeeds: boolean;
-  /** The ONNX model, and the names of its outputs (one per graph output, in order). */
-  build(): { bytes: Uint8Array; outputNames: string[] };
+  /**
+   * The ONNX model, and the names of its outputs (one per graph output, in order). `resident`
+   * names inputs (of `inputNames`) whose values are written into the model as initializers
+   * instead (their raw little-endian bytes, of the input's own type and shape): a runtime bakes
+   * weights that stay the same across runs into the session, where ONNX Runtime folds what
+   * depends on them alone (transposes, decodes) once and packs matmul operands once.
+   */
+  build(resident?: ReadonlyMap<string, Uint8Array>): { bytes: Uint8Array; outputNames: string[] };
 }
 
 /**
@@ -114,7 +120,7 @@ export function prepare(graph: Graph): Prepared {
   keyParts.push(`O(${outRefs.join(',')})`);
   const key = keyParts.join(';');
 
-  const build = (): { bytes: Uint8Array; outputNames: string[] } => {
+  const build = (resident?: ReadonlyMap<string, Uint8Array>): { bytes: Uint8Array; outputNames: string[] } => {
     const onnxNodes: Message[] = [];
     const initializers: Message[] = [];
     let tmp = 0;
@@ -146,6 +152,11 @@ export function prepare(graph: Graph): Prepared {
     const valueName = new Map<Tensor, string>();
     for (const t of names.keys()) if (!t._node || !needed.has(t._node)) valueName.set(t, names.get(t)!);
     const inputInfos: Message[] = [];
+    const declare = (name: string, dataType: number, dims: readonly number[]): void => {
+      const raw = resident?.get(name);
+      if (raw === undefined) inputInfos.push(valueInfoProto(name, dataType, dims));
+      else initializers.push(tensorProto({ name, dataType, dims, raw }));
+    };
     const stored = storedInputs(usedInputs, forms, graph, nodes);
     // Stored-form inputs are decoded at the start of the node list (ONNX Runtime's depth-first
     // order then runs each decode just before the node that reads it, after that node's other
@@ -157,11 +168,11 @@ export function prepare(graph: Graph): Prepared {
       const t = graph.inputs[i]!;
       const f = forms[k]!;
       if (!f) {
-        inputInfos.push(valueInfoProto(`in${k}`, OnnxDataType[t.dtype], t.shape));
+        declare(`in${k}`, OnnxDataType[t.dtype], t.shape);
         return;
       }
-      inputInfos.push(valueInfoProto(`in${k}`, f.format === 'float16' ? OnnxDataType.float16 : OnnxDataType[t.dtype], f.shape));
-      if (f.scale) inputInfos.push(valueInfoProto(`in${k}s`, OnnxDataType.float32, scaleShape(f)));
+      declare(`in${k}`, f.format === 'float16' ? OnnxDataType.float16 : OnnxDataType[t.dtype], f.shape);
+      if (f.scale) declare(`in${k}s`, OnnxDataType.float32, scaleShape(f));
       const use = stored.get(t)!;
       const widened = (): string =>
         f.format === 'float16' ? b.emit('Cast', [`in${k}`], { to: { kind: 'int', value: OnnxDataType.float32 } })[0]! : `in${k}`;
