@@ -543,7 +543,7 @@ describe('Graph view tracing a prompt on the default model (serve --transcoders)
     assert.equal(await graphs(), before + 1);
     const list = (await (await fetch(new URL('/api/graphs', server.url))).json()) as { graphs: { id: string }[] };
     const newest = list.graphs.at(-1)!.id;
-    await page.waitForFunction((id) => location.hash.includes(`slug=${id}`), newest, { timeout: 60_000 });
+    await page.waitForURL((url) => url.hash.includes(`slug=${newest}`), { timeout: 60_000 });
     await page.locator('[data-testid="graph-explorer"][data-ready="true"]').waitFor({ timeout: 60_000 });
     const errors = pages.flatMap((p) => p.errors);
     for (const p of pages.splice(0)) await p.page.close();
