@@ -81,7 +81,7 @@ export function bodySchemas(limits: ServerLimits) {
         type: 'array',
         minItems: 1,
         uniqueItems: true,
-        items: { type: 'string', enum: ['resid_pre', 'attn_out', 'mlp_out', 'head_out'] },
+        items: { type: 'string', enum: ['resid_pre', 'attn_out', 'mlp_out', 'head_out', 'head_out_by_pos'] },
       },
     }),
     steer: object(['positive', 'negative', 'layer', 'prompt'], {
@@ -276,6 +276,8 @@ export interface PatchingGrids {
   mlpOut?: Grid;
   /** [layer][head]: patching one head's output (hook_z) at every position. */
   headOut?: Grid;
+  /** [layer][pos][head]: patching one head's output (hook_z) at one position (TransformerLens's `_by_pos` order). */
+  headOutByPos?: Grid[];
 }
 
 /** A patching job's result: clean = 1, corrupted = 0. */
