@@ -17,6 +17,7 @@ import { initWasmRuntime } from '../tensor/backends/ort-wasm.js';
 import { setGraphRuntime } from '../tensor/backends/runtime.js';
 import { setBackend } from '../tensor/backend.js';
 import { modelFromUrl } from '../model/from-files.js';
+import { fetchTunedLens } from '../analysis/tuned-lens-core.js';
 import { shapeBuckets } from '../analysis/buckets.js';
 import { memoryConfig } from '../analysis/memory.js';
 import {
@@ -176,7 +177,9 @@ async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
   const limits = limitsFor(model.cfg.nCtx, model.cfg.positional);
   const passBudgetBytes = 64 * 2 ** 20;
   memoryConfig.memoryBudgetBytes = passBudgetBytes;
-  computer = { model, buckets: shapeBuckets({ maxLength: limits.maxTokens }), passBudgetBytes };
+  // The model folder's tuned lens, if it has one (as `glassbox serve` finds it beside the model).
+  const tunedLens = await fetchTunedLens(`${m.modelBase}tuned-lens/`, model);
+  computer = { model, buckets: shapeBuckets({ maxLength: limits.maxTokens }), passBudgetBytes, ...(tunedLens ? { tunedLens } : {}) };
   const c = computer;
   // The handlers' "model worker": here the computations run in this worker, one at a time.
   const worker = {
@@ -187,7 +190,13 @@ async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
     },
     job: (_op: string, args: unknown, onStep: (v: unknown) => void) => localJob(args as PatchingArgs, onStep),
   } as unknown as ModelWorker;
-  ctx = { model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer }, modelName: m.modelName, limits, worker };
+  ctx = {
+    model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer },
+    modelName: m.modelName,
+    limits,
+    worker,
+    tunedLens: tunedLens !== null,
+  };
   scope.postMessage({
     type: 'ready',
     runtime: runtime.name,

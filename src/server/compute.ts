@@ -18,6 +18,7 @@ import { directLogitAttribution } from '../analysis/dla.js';
 import { bucketAtLeast, forwardBytesPerRow, rowsPerPass } from '../analysis/memory.js';
 import { headScores, inductionScores } from '../analysis/heads.js';
 import { logitLens } from '../analysis/lens.js';
+import type { TunedLens } from '../analysis/tuned-lens-core.js';
 import { patchPasses, type Patch, type PatchSource } from '../analysis/batched.js';
 import { preparePatching } from '../analysis/patching.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
@@ -33,6 +34,8 @@ export interface Computer {
   passBudgetBytes: number;
   /** The transcoders graphs are traced with (serve --transcoders), if any. */
   transcoders?: TracingTranscoders;
+  /** The tuned lens POST /api/logit-lens reads through with lens: 'tuned', if one is loaded. */
+  tunedLens?: TunedLens;
 }
 
 /** The top-k widths computed (the first at least k): requests for other k share their sessions. */
@@ -117,9 +120,11 @@ export interface LensRaw {
   trackRanks?: number[];
 }
 
-export function lens(c: Computer, a: ForwardArgs & { track?: number }): LensRaw {
+/** The logit lens, or with `tuned` the tuned lens, of one prompt. */
+export function lens(c: Computer, a: ForwardArgs & { track?: number; tuned?: boolean }): LensRaw {
   const width = topKWidth(c, a.topK);
-  const r = logitLens(c.model, [a.tokens], { topK: width, buckets: c.buckets });
+  if (a.tuned && !c.tunedLens) throw new HttpError(400, 'no tuned lens is loaded');
+  const r = logitLens(c.model, [a.tokens], { topK: width, buckets: c.buckets, ...(a.tuned ? { tunedLens: c.tunedLens! } : {}) });
   let tracked: Pick<LensRaw, 'trackProbs' | 'trackRanks'> = {};
   if (a.track !== undefined) {
     const probs = r.logits.softmax(-1).dataSync() as Float32Array; // [layers, pos, d_vocab]

@@ -61,7 +61,7 @@ export function bodySchemas(limits: ServerLimits) {
     tokenize: object(['prompt'], { prompt, prependBos }),
     forward: object(['prompt'], { prompt, prependBos, topK }),
     attention: object(['prompt', 'layer'], { prompt, prependBos, layer: int(0), head: int(0) }),
-    logitLens: object(['prompt'], { prompt, prependBos, topK, track: tokenRef }),
+    logitLens: object(['prompt'], { prompt, prependBos, topK, track: tokenRef, lens: { type: 'string', enum: ['logit', 'tuned'] } }),
     dla: object(['prompt', 'answer'], { prompt, prependBos, answer: tokenRef, wrong: tokenRef, pos: int() }),
     heads: object([], {
       prompt,
@@ -176,6 +176,8 @@ export interface ModelInfo {
   padTokenId: number | null;
   hookNames: string[];
   limits: ServerLimits;
+  /** Whether a tuned lens is loaded (serve --tuned-lens, or the model folder's tuned-lens/): POST /api/logit-lens takes lens: 'tuned'. */
+  tunedLens: boolean;
 }
 
 /** POST /api/tokenize. */
@@ -200,6 +202,8 @@ export interface AttentionResult extends Tokens {
 
 /** POST /api/logit-lens: top[i][pos] is the top-k read from residual stream labels[i]. */
 export interface LogitLensResult extends Tokens {
+  /** Which lens read the residual streams: the logit lens, or the tuned lens (one affine translator per layer first). */
+  lens: 'logit' | 'tuned';
   labels: string[];
   top: TokenProb[][][];
   /** With `track`: that token's probability and rank (1 = most likely) [label][pos] through the lens. */
