@@ -209,7 +209,7 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
           await views(page);
           // The only failed loads: the probe for a server (/api/model) and the model's optional files.
           const allowed =
-            /^GET \/(api\/model|model\/(model\.safetensors\.index\.json|special_tokens_map\.json|generation_config\.json)) 404$/;
+            /^GET \/(api\/model|model\/(model\.safetensors\.index\.json|special_tokens_map\.json|generation_config\.json|tuned-lens\/config\.json)) 404$/;
           assert.deepEqual(
             server.log.filter((l) => l.endsWith(' 404') && !allowed.test(l)),
             [],
