@@ -135,10 +135,7 @@ describe('tuned lens', () => {
       assert.equal(maxDiff(back.translators[l]!.b, t.b), 0);
     });
 
-    assert.throws(
-      () => loadTunedLens(dir, tinyModel({ dModel: 8, dHead: 2 }, 2)),
-      /config\.json: d_model is 16, the model has d_model 8/,
-    );
+    assert.throws(() => loadTunedLens(dir, tinyModel({ dModel: 8, dHead: 2 }, 2)), /config\.json: d_model is 16, the model has d_model 8/);
     assert.throws(() => loadTunedLens(dir, tinyModel({ nLayers: 2 }, 2)), /config\.json: num_hidden_layers is 3, the model has 2 layers/);
     assert.throws(() => compareLenses(tinyModel({ nLayers: 2 }, 2), heldOut, lens), /3 layers .* the model has d_model 16 and 2 layers/);
     // A params file that disagrees with its config is named.

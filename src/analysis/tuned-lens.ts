@@ -35,14 +35,7 @@ import { applyFinalNorm, tokenRows, unembed, type PromptInput } from './common.j
 import { logitLens, type LogitLensResult } from './lens.js';
 import { hookName } from '../model/hook-names.js';
 import { parseJsonObject } from '../io/json.js';
-import {
-  checkTunedLens,
-  translate,
-  tunedLensFromParts,
-  TUNED_LENS_CONFIG,
-  TUNED_LENS_PARAMS,
-  type TunedLens,
-} from './tuned-lens-core.js';
+import { checkTunedLens, translate, tunedLensFromParts, TUNED_LENS_CONFIG, TUNED_LENS_PARAMS, type TunedLens } from './tuned-lens-core.js';
 
 export {
   translate,
