@@ -197,6 +197,12 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
         server.log.some((l) => l.startsWith('GET /fixtures/gpt2/model.safetensors 206')),
         'the weights were read with Range requests',
       );
+      // This folder has no tuned-lens/: the Logit lens view's switch is disabled and says why.
+      await page.goto(`${page.url().split('#')[0]}#/logit-lens`);
+      await page.getByTestId('lens-switch').waitFor();
+      assert.ok(await page.getByTestId('lens-tuned').isDisabled());
+      assert.ok(await page.getByTestId('lens-logit').isChecked());
+      assert.match((await page.getByTestId('lens-tuned-reason').textContent()) ?? '', /no tuned lens is loaded/);
     } finally {
       await context.close();
       await server.close();
