@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { PRNG, randn, type Tensor } from '../src/index.js';
 import { saveTunedLens, tunedLensLogits, type TunedLens } from '../src/analysis/index.js';
 import { createServer } from '../src/server/app.js';
-import { TUNED_LENS_FOLDER, tunedLensBeside } from '../src/server/index.js';
+import { serve, TUNED_LENS_FOLDER, tunedLensBeside } from '../src/server/index.js';
 import { tinyRandomModel } from './tiny-models.js';
 
 const f32 = (t: Tensor) => t.cast('float32').dataSync() as Float32Array;
@@ -108,5 +108,31 @@ describe('server: the tuned lens', () => {
     assert.equal(tunedLensBeside(modelDir), join(modelDir, TUNED_LENS_FOLDER));
     writeFileSync(join(modelDir, TUNED_LENS_FOLDER, 'config.json'), '{"d_model": "x"}');
     assert.throws(() => createServer({ model, webRoot: null, tunedLensDir: tunedLensBeside(modelDir)! }), /config\.json: d_model is "x"/);
+  });
+
+  it("serve(MODEL_DIR) loads the folder's tuned-lens/ and says so; tunedLensDir: false loads none", async () => {
+    const modelDir = join(dir, 'served');
+    model.save(modelDir);
+    saveTunedLens(join(modelDir, TUNED_LENS_FOLDER), lens);
+    for (const off of [false, true]) {
+      const lines: string[] = [];
+      const running = await serve({
+        model: modelDir,
+        port: 0,
+        webRoot: null,
+        print: { log: (l) => lines.push(l), warn: () => {} },
+        ...(off ? { tunedLensDir: false as const } : {}),
+      });
+      try {
+        const info = (await (await fetch(`${running.url}api/model`)).json()) as { tunedLens: boolean };
+        assert.equal(info.tunedLens, !off);
+        assert.equal(
+          lines.some((l) => l.includes(`tuned lens from ${join(modelDir, TUNED_LENS_FOLDER)}`)),
+          !off,
+        );
+      } finally {
+        await running.close();
+      }
+    }
   });
 });

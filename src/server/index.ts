@@ -101,6 +101,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
         `glassbox: warning: listening on ${host}, not only this machine: anyone who can reach port ${actualPort} can use this server`,
       );
     print.log(`glassbox: serving ${modelName} (${model.cfg.family}, ${model.cfg.nLayers} layers) at ${url}`);
+    if (tunedLensDir !== undefined) print.log(`glassbox: tuned lens from ${tunedLensDir} (the Logit lens view's tuned switch)`);
     for (const s of saes)
       print.log(
         `glassbox: attached ${s.source} (${s.sae.cfg.architecture}, ${s.sae.dSae} features at ${s.sae.cfg.hook_name}${s.store ? ', with its feature store' : ', no feature store'})`,
