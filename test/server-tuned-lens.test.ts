@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { PRNG, randn, type Tensor } from '../src/index.js';
-import { saveTunedLens, tunedLensLogits, type TunedLens } from '../src/analysis/index.js';
+import { loadTunedLens, saveTunedLens, tunedLensLogits, type TunedLens } from '../src/analysis/index.js';
+import { unembedSha256, unembedSha256Sync } from '../src/analysis/tuned-lens.js';
 import { createServer } from '../src/server/app.js';
 import { serve, TUNED_LENS_FOLDER, tunedLensBeside } from '../src/server/index.js';
 import { tinyRandomModel } from './tiny-models.js';
@@ -134,5 +135,20 @@ describe('server: the tuned lens', () => {
         await running.close();
       }
     }
+  });
+
+  it('a lens that records its model’s unembedding is refused for same-shaped other weights, in Node and (same digest) in the page', async () => {
+    const signed = join(dir, 'signed');
+    saveTunedLens(signed, lens, { model });
+    assert.equal(loadTunedLens(signed, model).translators.length, L);
+    const twin = tinyRandomModel(5, { nLayers: 2, nCtx: 32 }); // same shapes, other weights
+    assert.throws(
+      () => loadTunedLens(signed, twin),
+      /signed\/config\.json: unembed_sha256 is [0-9a-f]{12}…, the model's unembedding hashes to [0-9a-f]{12}…: the lens was trained on other weights/,
+    );
+    assert.throws(() => createServer({ model: twin, webRoot: null, tunedLensDir: signed }), /trained on other weights/);
+    // The static page checks with the Web Crypto API: the same digest.
+    assert.equal(await unembedSha256(model), unembedSha256Sync(model));
+    assert.notEqual(unembedSha256Sync(twin), unembedSha256Sync(model));
   });
 });

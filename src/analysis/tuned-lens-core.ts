@@ -45,19 +45,51 @@ export const TUNED_LENS_CONFIG = 'config.json';
 export const TUNED_LENS_PARAMS = 'params.safetensors';
 
 /**
+ * What a lens's `unembed_sha256` (config.json) hashes: the model's unembedding W_U, as its shape
+ * and float32 values. A lens is trained for one model's weights; same-shaped other weights (the
+ * default model retrained, another checkpoint) would load and read silently wrong, so a lens that
+ * records the hash is refused for a model whose W_U differs. (The tuned-lens library keeps an
+ * `unembed_hash` for the same reason.)
+ */
+export function unembedDigestBytes(model: Pick<HookedTransformer, 'params'>): Uint8Array {
+  const W = model.params.unembed.W_U;
+  const values = W.cast('float32').dataSync() as Float32Array;
+  const header = new TextEncoder().encode(`float32[${W.shape.join(',')}]\0`);
+  const out = new Uint8Array(header.length + values.byteLength);
+  out.set(header, 0);
+  out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), header.length);
+  return out;
+}
+
+/** SHA-256 (hex) of `unembedDigestBytes`, with the Web Crypto API (browsers and Node alike). */
+export async function unembedSha256(model: Pick<HookedTransformer, 'params'>): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', unembedDigestBytes(model));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
  * A lens from its config (the parsed `config.json`) and its tensors (`params.safetensors`:
  * `{l}.weight` [d_model, d_model] as PyTorch's out x in, `{l}.bias` [d_model]), checked against
- * `model`; every error names the file (`where`) and the field or tensor that does not fit.
+ * `model`; every error names the file (`where`) and the field or tensor that does not fit. With
+ * `unembedSha256` (the model's, see `unembedDigestBytes`), a config that records another is refused.
  */
 export function tunedLensFromParts(
   cfg: Record<string, unknown>,
   tensors: ReadonlyMap<string, Tensor>,
   model: Pick<HookedTransformer, 'cfg'>,
   where: { config: string; params: string },
+  unembedSha256?: string,
 ): TunedLens {
   const { dModel: d, nLayers: n } = model.cfg;
   const cfgPath = where.config;
   const paramsPath = where.params;
+  const recorded = cfg.unembed_sha256;
+  if (recorded !== undefined && recorded !== null && typeof recorded !== 'string')
+    throw new Error(`${cfgPath}: unembed_sha256 is ${JSON.stringify(recorded)}, expected a hex SHA-256 string`);
+  if (typeof recorded === 'string' && unembedSha256 !== undefined && recorded !== unembedSha256)
+    throw new Error(
+      `${cfgPath}: unembed_sha256 is ${recorded.slice(0, 12)}…, the model's unembedding hashes to ${unembedSha256.slice(0, 12)}…: the lens was trained on other weights (train one for this model with \`glassbox tuned-lens train\`)`,
+    );
   if (cfg.lens_type !== undefined && cfg.lens_type !== 'linear_tuned_lens')
     throw new Error(`${cfgPath}: lens_type '${String(cfg.lens_type)}' is not a linear tuned lens`);
   if (cfg.d_model !== d) throw new Error(`${cfgPath}: d_model is ${JSON.stringify(cfg.d_model)}, the model has d_model ${d}`);
@@ -93,11 +125,12 @@ export function tunedLensFromParts(
 
 /**
  * The lens under a URL prefix (`base` ends with '/'; e.g. the model folder's `tuned-lens/`), read
- * with `fetch`, checked against `model`; null when `base` has no `config.json` (a 404).
+ * with `fetch`, checked against `model`; null when `base` has no `config.json` (a 404), or when
+ * the lens records its model's unembedding and the page has no Web Crypto to check it.
  */
 export async function fetchTunedLens(
   base: string,
-  model: Pick<HookedTransformer, 'cfg'>,
+  model: Pick<HookedTransformer, 'cfg' | 'params'>,
   init: RequestInit = {},
 ): Promise<TunedLens | null> {
   const where = { config: `${base}${TUNED_LENS_CONFIG}`, params: `${base}${TUNED_LENS_PARAMS}` };
@@ -108,5 +141,9 @@ export async function fetchTunedLens(
   const paramsRes = await fetch(where.params, init);
   if (!paramsRes.ok) throw new Error(`${where.params}: HTTP ${paramsRes.status}`);
   const tensors = readSafetensorsBytes(new Uint8Array(await paramsRes.arrayBuffer()), where.params);
-  return tunedLensFromParts(cfg, tensors, model, where);
+  // Web Crypto exists only in secure contexts (https, localhost): elsewhere a lens that records its
+  // model cannot be checked, so it is not loaded (the Logit lens view says no tuned lens is loaded).
+  if (typeof cfg.unembed_sha256 === 'string' && !globalThis.crypto?.subtle) return null;
+  const digest = typeof cfg.unembed_sha256 === 'string' ? await unembedSha256(model) : undefined;
+  return tunedLensFromParts(cfg, tensors, model, where, digest);
 }

@@ -20,6 +20,7 @@
  * library's state-dict names, `{l}.weight` [d_model, d_model] in PyTorch's `nn.Linear` layout
  * (out x in, i.e. W_l transposed) and `{l}.bias` [d_model].
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRNG, Tensor, stack, tensor, zeros } from '../tensor/index.js';
@@ -35,13 +36,22 @@ import { applyFinalNorm, tokenRows, unembed, type PromptInput } from './common.j
 import { logitLens, type LogitLensResult } from './lens.js';
 import { hookName } from '../model/hook-names.js';
 import { parseJsonObject } from '../io/json.js';
-import { checkTunedLens, translate, tunedLensFromParts, TUNED_LENS_CONFIG, TUNED_LENS_PARAMS, type TunedLens } from './tuned-lens-core.js';
+import {
+  checkTunedLens,
+  translate,
+  tunedLensFromParts,
+  unembedDigestBytes,
+  TUNED_LENS_CONFIG,
+  TUNED_LENS_PARAMS,
+  type TunedLens,
+} from './tuned-lens-core.js';
 
 export {
   translate,
   checkTunedLens,
   tunedLensFromParts,
   fetchTunedLens,
+  unembedSha256,
   type TunedLens,
   type TunedLensTranslator,
 } from './tuned-lens-core.js';
@@ -323,15 +333,22 @@ export function tunedLens(model: HookedTransformer, lens: TunedLens, input: Prom
   return logitLens(model, input, { ...options, tunedLens: lens });
 }
 
+/** SHA-256 (hex) of the model's unembedding as `unembed_sha256` records it (`unembedDigestBytes`). */
+export function unembedSha256Sync(model: HookedTransformer): string {
+  return createHash('sha256').update(unembedDigestBytes(model)).digest('hex');
+}
+
 const CONFIG_FILE = TUNED_LENS_CONFIG;
 const PARAMS_FILE = TUNED_LENS_PARAMS;
 
 /**
  * Writes the lens to `dir` (created if needed), each file atomically: `params.safetensors`
  * (`{l}.weight` [d_model, d_model] as PyTorch's out x in, `{l}.bias` [d_model]) and then
- * `config.json` (the tuned-lens library's config fields plus `format: 'glassbox-tuned-lens'`).
+ * `config.json` (the tuned-lens library's config fields plus `format: 'glassbox-tuned-lens'`, and
+ * with `model` the hash of its unembedding, `unembed_sha256`, which loading checks).
  */
-export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel?: string } = {}): void {
+export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel?: string; model?: HookedTransformer } = {}): void {
+  if (options.model) checkTunedLens(options.model, lens, 'saveTunedLens');
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, Tensor> = {};
   lens.translators.forEach((t, l) => {
@@ -346,6 +363,7 @@ export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel
     bias: true,
     base_model_revision: null,
     unembed_hash: null,
+    ...(options.model ? { unembed_sha256: unembedSha256Sync(options.model) } : {}),
     lens_type: 'linear_tuned_lens',
     format: 'glassbox-tuned-lens',
     version: 1,
@@ -356,7 +374,8 @@ export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel
 /**
  * Reads a lens written by `saveTunedLens` (or the tuned-lens library's `config.json` with its
  * `params.pt` state dict converted to `params.safetensors`) and checks it against `model`: an
- * error names the file whose d_model, layer count or tensor shapes do not match.
+ * error names the file whose d_model, layer count or tensor shapes do not match, or whose
+ * `unembed_sha256` (when recorded) is not the model's: a lens trained for other weights.
  */
 export function loadTunedLens(dir: string, model: HookedTransformer): TunedLens {
   const cfgPath = join(dir, CONFIG_FILE);
@@ -364,5 +383,6 @@ export function loadTunedLens(dir: string, model: HookedTransformer): TunedLens 
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: no such file (a tuned lens directory holds ${CONFIG_FILE} and ${PARAMS_FILE})`);
   const cfg = parseJsonObject(readFileSync(cfgPath, 'utf8'), cfgPath);
   if (!existsSync(paramsPath)) throw new Error(`${paramsPath}: no such file`);
-  return tunedLensFromParts(cfg, loadSafetensors(paramsPath), model, { config: cfgPath, params: paramsPath });
+  const digest = typeof cfg.unembed_sha256 === 'string' ? unembedSha256Sync(model) : undefined;
+  return tunedLensFromParts(cfg, loadSafetensors(paramsPath), model, { config: cfgPath, params: paramsPath }, digest);
 }

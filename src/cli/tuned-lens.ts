@@ -134,7 +134,7 @@ export function registerTunedLens(program: Command): void {
       });
       const seconds = (performance.now() - t0) / 1000;
       const kl = compareLenses(model, rows.heldOut, lens);
-      saveTunedLens(f.out, lens, { baseModel: spec });
+      saveTunedLens(f.out, lens, { baseModel: spec, model });
       const record = {
         model: spec,
         tokens: rows.description,
