@@ -34,15 +34,17 @@ lens.top.forEach((row, l) =>
   ),
 );
 
-// 2. Direct logit attribution: which components push ' Ahab' over ' Starbuck'.
+// 2. Direct logit attribution: which components push ' Starbuck' over ' Stubb'. The prompt is the
+// workbench's default induction task: "Queequeg met" recurs, and the model copies what followed it
+// the first time. (An IOI-style prompt does not work on this model: it names the most recent name.)
 section('direct logit attribution');
-const clean = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
-const corrupted = 'Then Ahab and Starbuck went on deck, and Ahab said to';
-const ahab = toSingleToken(model, ' Ahab');
+const clean = 'Then Queequeg met Starbuck on deck, and later Queequeg met';
+const corrupted = 'Then Queequeg met Stubb on deck, and later Queequeg met';
 const starbuck = toSingleToken(model, ' Starbuck');
-const dla = directLogitAttribution(model, clean, { answer: ahab, wrong: starbuck });
+const stubb = toSingleToken(model, ' Stubb');
+const dla = directLogitAttribution(model, clean, { answer: starbuck, wrong: stubb });
 const ranked = dla.labels.map((l, i) => [l, dla.values[i]!] as const).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-console.log(`  logit(' Ahab') - logit(' Starbuck') = ${dla.values.reduce((s, v) => s + v, 0).toFixed(3)}; largest components:`);
+console.log(`  logit(' Starbuck') - logit(' Stubb') = ${dla.values.reduce((s, v) => s + v, 0).toFixed(3)}; largest components:`);
 for (const [label, v] of ranked.slice(0, 6)) console.log(`  ${label.padEnd(10)} ${v.toFixed(3).padStart(7)}`);
 
 // 3. Head detectors: induction heads on 20 random tokens written twice (the default model learned
@@ -81,15 +83,25 @@ console.log(
 );
 console.log(`  log-prob of the repeated tokens ${res.before.toFixed(2)} -> ${res.after.toFixed(2)}`);
 
-// 5. Activation patching: where does the information that the repeated name is Starbuck live?
+// 5. Activation patching: where does the name to copy (Starbuck, not Stubb) live?
 section('activation patching (clean = 1, corrupted = 0)');
-const problem = { clean, corrupted, answer: ahab, wrong: starbuck };
+const problem = { clean, corrupted, answer: starbuck, wrong: stubb };
+const logitDiffOn = (prompt: string) => directLogitAttribution(model, prompt, { answer: starbuck, wrong: stubb }).logitDiff.item();
+console.log(
+  `  logit(' Starbuck') - logit(' Stubb'): clean ${logitDiffOn(clean).toFixed(2)}, corrupted ${logitDiffOn(corrupted).toFixed(2)}`,
+);
 const resid = patchResidPre(model, problem).toArray() as number[][];
 const strs = model.toStrTokens(clean);
 console.log(`  resid_pre, layer x position (${strs.map((s) => JSON.stringify(s)).join(' ')}):`);
 console.log(fmt(resid));
 console.log('  head outputs, layer x head:');
 console.log(fmt(patchHeadOut(model, problem).toArray() as number[][]));
+// Per position ([layer, pos, head]): which head, reading at which position, carries it.
+const byPos = patchHeadOut(model, problem, { perPosition: true }).toArray() as number[][][];
+const cells = byPos.flatMap((rows, l) => rows.flatMap((row, p) => row.map((v, h) => ({ l, p, h, v }))));
+cells.sort((a, b) => Math.abs(b.v) - Math.abs(a.v));
+console.log('  head outputs by position, the largest:');
+for (const c of cells.slice(0, 5)) console.log(`  L${c.l}H${c.h} at ${JSON.stringify(strs[c.p])} (${c.p}) ${c.v.toFixed(2).padStart(5)}`);
 
 // 6. Steering: add 2 x (mean(sea) - mean(state)) at layer 2 while generating.
 section('steering');

@@ -183,14 +183,14 @@ for (const [scheme, over] of Object.entries(SCHEMES)) {
       );
     });
 
-    it("the server's patching sweep (padded, one session) equals patchResidPre and patchHeadOut", () => {
+    it("the server's patching sweep (padded, one session) equals patchResidPre, patchHeadOut and a brute-force loop per head and position", () => {
       const clean = rows(7, 1);
       const corrupted = clean.map((t, i) => (i === 5 ? (t + 3) % 23 : t));
       const logits = model.forward([clean]).index([0, 6]);
       const order = Array.from(f32(logits).keys()).sort((x, y) => f32(logits)[y]! - f32(logits)[x]!);
       const [answer, wrong] = [order[0]!, order[1]!];
       const c: Computer = { model, buckets: shapeBuckets({ maxLength: 40 }), passBudgetBytes: 2 ** 16 };
-      const gen = patchingSweep(c, { clean, corrupted, answer, wrong, pos: 6, kinds: ['resid_pre', 'head_out'] });
+      const gen = patchingSweep(c, { clean, corrupted, answer, wrong, pos: 6, kinds: ['resid_pre', 'head_out', 'head_out_by_pos'] });
       let r = gen.next();
       const passes: number[] = [];
       while (!r.done) {
@@ -202,6 +202,33 @@ for (const [scheme, over] of Object.entries(SCHEMES)) {
       const problem = { clean: [clean], corrupted: [corrupted], answer, wrong, pos: 6 };
       assert.ok(maxAbsDiff(raw.resid_pre!, f32(patchResidPre(model, problem))) <= 1e-5, 'resid_pre');
       assert.ok(maxAbsDiff(raw.head_out!, f32(patchHeadOut(model, problem))) <= 1e-5, 'head_out');
+      // [layer, pos, head], as TransformerLens's get_act_patch_attn_head_out_by_pos.
+      assert.ok(maxAbsDiff(raw.head_out_by_pos!, f32(patchHeadOut(model, problem, { perPosition: true }))) <= 1e-5, 'by pos');
+      // Brute force: one unpadded hooked run per (layer, pos, head), the clean z[:, pos, head] written in.
+      const diff = (l: Tensor) => {
+        const v = f32(l.index([0, 6]));
+        return v[answer]! - v[wrong]!;
+      };
+      const cleanRun = model.runWithCache([clean]);
+      const [cleanV, corrV] = [diff(cleanRun.logits), diff(model.forward([corrupted]))];
+      const { nLayers: L, nHeads: H } = model.cfg;
+      const brute: number[] = [];
+      for (let l = 0; l < L; l++)
+        for (let p = 0; p < clean.length; p++)
+          for (let h = 0; h < H; h++) {
+            const at = [null, p, h];
+            const src = cleanRun.cache.get(`blocks.${l}.attn.hook_z`).slice(at);
+            const logits = model.runWithHooks([corrupted], { hooks: [[`blocks.${l}.attn.hook_z`, (x: Tensor) => x.set(at, src)]] });
+            brute.push((diff(logits) - corrV) / (cleanV - corrV));
+          }
+      assert.equal(raw.head_out_by_pos!.length, L * clean.length * H);
+      // Within 1e-5 in logit-difference units (the normalisation divides by clean - corrupted, which
+      // may be small on a random model and magnify float rounding).
+      const span = Math.abs(cleanV - corrV);
+      assert.ok(
+        maxAbsDiff(raw.head_out_by_pos!, brute) * span <= 1e-5,
+        `brute force: ${maxAbsDiff(raw.head_out_by_pos!, brute)} x ${span}`,
+      );
     });
   });
 }

@@ -135,11 +135,8 @@ describe('tuned lens', () => {
       assert.equal(maxDiff(back.translators[l]!.b, t.b), 0);
     });
 
-    assert.throws(
-      () => loadTunedLens(dir, tinyModel({ dModel: 8, dHead: 2 }, 2)),
-      /config\.json: the lens has d_model 16, the model has 8/,
-    );
-    assert.throws(() => loadTunedLens(dir, tinyModel({ nLayers: 2 }, 2)), /config\.json: the lens has 3 layers, the model has 2/);
+    assert.throws(() => loadTunedLens(dir, tinyModel({ dModel: 8, dHead: 2 }, 2)), /config\.json: d_model is 16, the model has d_model 8/);
+    assert.throws(() => loadTunedLens(dir, tinyModel({ nLayers: 2 }, 2)), /config\.json: num_hidden_layers is 3, the model has 2 layers/);
     assert.throws(() => compareLenses(tinyModel({ nLayers: 2 }, 2), heldOut, lens), /3 layers .* the model has d_model 16 and 2 layers/);
     // A params file that disagrees with its config is named.
     saveSafetensors(join(dir, 'params.safetensors'), { ...Object.fromEntries(raw), '2.weight': raw.get('2.weight')!.slice([{ end: 8 }]) });

@@ -18,8 +18,9 @@ function glassbox(...args: string[]): { code: number; out: string; err: string }
 describe('analysis commands', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'glassbox-cli-analysis-'));
   const model = await HookedTransformer.fromPretrained('default');
-  const clean = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
-  const corrupted = 'Then Ahab and Starbuck went on deck, and Ahab said to';
+  // The workbench's default induction pair, which the default model solves (clean 2.78, corrupted -5.22).
+  const clean = 'Then Queequeg met Starbuck on deck, and later Queequeg met';
+  const corrupted = 'Then Queequeg met Stubb on deck, and later Queequeg met';
 
   it('lens prints one row per layer', () => {
     const r = glassbox('lens', 'default', 'The whale rose out of the');
@@ -31,11 +32,12 @@ describe('analysis commands', async () => {
 
   it('dla writes components that sum to the logit difference the library computes', () => {
     const file = join(dir, 'dla.json');
-    const r = glassbox('dla', 'default', clean, '--answer', ' Ahab', '--wrong', ' Starbuck', '--json', file);
+    const r = glassbox('dla', 'default', clean, '--answer', ' Starbuck', '--wrong', ' Stubb', '--json', file);
     assert.equal(r.code, 0, r.err);
     const out = JSON.parse(readFileSync(file, 'utf8'));
-    const lib = directLogitAttribution(model, clean, { answer: toSingleToken(model, ' Ahab'), wrong: toSingleToken(model, ' Starbuck') });
+    const lib = directLogitAttribution(model, clean, { answer: toSingleToken(model, ' Starbuck'), wrong: toSingleToken(model, ' Stubb') });
     assert.ok(Math.abs(out.total - lib.values.reduce((s, v) => s + v, 0)) < 1e-4);
+    assert.ok(out.total > 1, `the model solves the prompt: ${out.total}`);
     assert.equal(out.components.length, lib.labels.length);
   });
 
@@ -49,9 +51,9 @@ describe('analysis commands', async () => {
       '--corrupted',
       corrupted,
       '--answer',
-      ' Ahab',
-      '--wrong',
       ' Starbuck',
+      '--wrong',
+      ' Stubb',
       '--json',
       file,
       '--svg',
@@ -62,8 +64,8 @@ describe('analysis commands', async () => {
     const lib = patchResidPre(model, {
       clean,
       corrupted,
-      answer: toSingleToken(model, ' Ahab'),
-      wrong: toSingleToken(model, ' Starbuck'),
+      answer: toSingleToken(model, ' Starbuck'),
+      wrong: toSingleToken(model, ' Stubb'),
     }).toArray() as number[][];
     out.residPre.forEach((row: number[], l: number) => row.forEach((v, p) => assert.ok(Math.abs(v - lib[l]![p]!) < 1e-4)));
     assert.ok(existsSync(join(dir, 'p-resid.svg')) && existsSync(join(dir, 'p-heads.svg')));
@@ -73,11 +75,11 @@ describe('analysis commands', async () => {
       '--clean',
       clean,
       '--corrupted',
-      'Then Ahab said to',
+      'Then Queequeg met',
       '--answer',
-      ' Ahab',
-      '--wrong',
       ' Starbuck',
+      '--wrong',
+      ' Stubb',
     );
     assert.equal(bad.code, 1);
     assert.match(bad.err, /patching needs prompts of the same length/);

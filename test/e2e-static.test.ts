@@ -17,7 +17,8 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, openPage, ROOT, until } from './e2e/harness.js';
 import { serveStatic } from './browser/static-server.js';
 import { hookName, loadModel, type HookedTransformer } from '../src/index.js';
-import { logitLens, patchHeadOut, patchResidPre, toSingleToken } from '../src/analysis/index.js';
+import { loadTunedLens, logitLens, patchHeadOut, patchResidPre, toSingleToken, tunedLens } from '../src/analysis/index.js';
+import { DEFAULT_MODEL_DIR } from '../src/model/pretrained.js';
 
 const PROMPT = 'Then Ahab and Starbuck went on deck, and Starbuck said to';
 const CORRUPTED = 'Then Ahab and Starbuck went on deck, and Ahab said to';
@@ -45,6 +46,8 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
   let model: HookedTransformer;
   let forwardTop: Top[];
   let lensLast: Top;
+  /** The tuned lens (models/default/tuned-lens) at the embeddings, last position. */
+  let tunedFirst: Top;
   /** Layer 1, head 2's attention from position 13 to position 3. */
   let attention13to3: number;
   /** The largest cell of the residual and head patching grids: layer, column, value. */
@@ -80,6 +83,9 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
     const lens = logitLens(model, PROMPT, { topK: 5 });
     const last = lens.top[lens.top.length - 1]![tokens[0]!.length - 1]!;
     lensLast = { toks: last.map((t) => showTok(t.str ?? null, t.token)), probs: last.map((t) => t.prob) };
+    const tuned = tunedLens(model, loadTunedLens(join(DEFAULT_MODEL_DIR, 'tuned-lens'), model), PROMPT, { topK: 5 });
+    const first = tuned.top[0]![tokens[0]!.length - 1]!;
+    tunedFirst = { toks: first.map((t) => showTok(t.str ?? null, t.token)), probs: first.map((t) => t.prob) };
   });
 
   after(async () => {
@@ -134,6 +140,16 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
       probs: (await page.getByTestId('lens-topk').getByTestId('lens-prob').allTextContents()).map(percent),
     };
     assertTop(lens, lensLast, 'Logit lens view, last layer and position');
+    // The page's worker found the model folder's tuned lens: the switch reads through it, as Node does.
+    await page.getByTestId('lens-tuned').check();
+    await page.locator('[data-testid="lens-kind"][data-lens="tuned"]').waitFor();
+    await page.goto(`${page.url()}&cell=0%2C13`);
+    await page.locator('[data-testid="lens-topk"][data-li="0"][data-pos="13"]').waitFor();
+    const tunedTop = {
+      toks: await page.getByTestId('lens-topk').getByTestId('lens-tok').allTextContents(),
+      probs: (await page.getByTestId('lens-topk').getByTestId('lens-prob').allTextContents()).map(percent),
+    };
+    assertTop(tunedTop, tunedFirst, 'Logit lens view, tuned lens at the embeddings, last position');
 
     await page.goto(`${page.url().split('#')[0]}#/patching`);
     await page.getByTestId('clean').fill(PROMPT);
@@ -181,6 +197,12 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
         server.log.some((l) => l.startsWith('GET /fixtures/gpt2/model.safetensors 206')),
         'the weights were read with Range requests',
       );
+      // This folder has no tuned-lens/: the Logit lens view's switch is disabled and says why.
+      await page.goto(`${page.url().split('#')[0]}#/logit-lens`);
+      await page.getByTestId('lens-switch').waitFor();
+      assert.ok(await page.getByTestId('lens-tuned').isDisabled());
+      assert.ok(await page.getByTestId('lens-logit').isChecked());
+      assert.match((await page.getByTestId('lens-tuned-reason').textContent()) ?? '', /no tuned lens is loaded/);
     } finally {
       await context.close();
       await server.close();
@@ -377,7 +399,7 @@ describe('the static workbench from a static server', { timeout: 600_000 }, () =
           await views(page);
           // The only failed loads: the probe for a server (/api/model) and the model's optional files.
           const allowed =
-            /^GET \/(api\/model|model\/(model\.safetensors\.index\.json|special_tokens_map\.json|generation_config\.json)) 404$/;
+            /^GET \/(api\/model|model\/(model\.safetensors\.index\.json|special_tokens_map\.json|generation_config\.json|tuned-lens\/config\.json)) 404$/;
           assert.deepEqual(
             server.log.filter((l) => l.endsWith(' 404') && !allowed.test(l)),
             [],

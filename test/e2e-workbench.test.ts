@@ -335,6 +335,42 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
     );
     // Its rank is 1 exactly where it is the lens's top token there.
     t.tracked.rank.forEach((row, li) => assert.equal(row[13] === 1, r.top[li]![13]![0]!.token === t.tracked.token, `layer ${li}`));
+
+    // The tuned lens (models/default ships one in tuned-lens/): the switch reruns through it, as the API does.
+    assert.equal((await api<{ tunedLens: boolean }>('GET', '/api/model')).body.tunedLens, true);
+    assert.equal(await page.getByTestId('lens-tuned-reason').count(), 0);
+    await page.getByTestId('lens-tuned').check();
+    await urlHas(page, 'lens=tuned');
+    await page.locator('[data-testid="lens-kind"][data-lens="tuned"]').waitFor();
+    await ready(page, 'lens-chart');
+    const tuned = await post<{ lens: string; top: TokenProb[][][]; tracked: { prob: number[][]; rank: number[][] } }>('/api/logit-lens', {
+      prompt: PROMPT,
+      topK: 5,
+      track: ANSWER,
+      lens: 'tuned',
+    });
+    assert.equal(tuned.lens, 'tuned');
+    const topk = page.getByTestId('lens-topk');
+    const [li, pos] = [Number(await topk.getAttribute('data-li')), Number(await topk.getAttribute('data-pos'))];
+    assert.deepEqual(await rows(page), {
+      toks: tuned.top[li]![pos]!.map((x) => showTok(x.str, x.token)),
+      probs: tuned.top[li]![pos]!.map((x) => fmtProb(x.prob)),
+    });
+    const tunedTrack = page.getByTestId('lens-track');
+    assert.deepEqual(
+      await tunedTrack.getByTestId('lens-track-prob').allTextContents(),
+      tuned.tracked.prob.map((row) => fmtProb(row[pos]!)),
+    );
+    // It reads differently from the logit lens below the output (the first layer above all).
+    assert.notDeepEqual(
+      tuned.top[0]!.map((ps) => ps[0]!.token),
+      r.top[0]!.map((ps) => ps[0]!.token),
+    );
+    await screenshot(page, 'tuned-lens');
+    // The shared URL opens the tuned lens again.
+    const sharedTuned = await open(page.url());
+    await sharedTuned.locator('[data-testid="lens-kind"][data-lens="tuned"]').waitFor();
+    assert.ok(await sharedTuned.getByTestId('lens-tuned').isChecked());
     await done();
   });
 
@@ -553,6 +589,34 @@ describe('workbench in a browser', { timeout: 180_000 }, () => {
       Number(await bestHead.getAttribute('data-col')),
       DEFAULT_CLEAN,
     );
+
+    // Head patching by position: a head x position heatmap per layer, its numbers the job's.
+    const pp = await open(`${base}#/patching`);
+    await pp.getByTestId('kind-head_out_by_pos').check();
+    await pp.getByTestId('clean').press('Enter');
+    await urlHas(pp, 'head_out_by_pos');
+    await pp.locator('[data-testid="patch-job"][data-status="done"]').waitFor({ timeout: 120_000 });
+    const byPosId = await pp.getByTestId('patch-job').getAttribute('data-job-id');
+    const byPos = (await api<{ result: { headOutByPos: number[][][] } }>('GET', `/api/jobs/${byPosId}`)).body.result.headOutByPos;
+    assert.equal(byPos.length, 4);
+    let topCell = { l: 0, p: 0, h: 0, v: -Infinity };
+    byPos.forEach((rows, l) => rows.forEach((row, p) => row.forEach((v, h) => v > topCell.v && (topCell = { l, p, h, v }))));
+    const bestByPos = pp.getByTestId('patch-best-head_out_by_pos');
+    assert.equal(await bestByPos.getAttribute('data-layer'), String(topCell.l));
+    assert.equal(await bestByPos.getAttribute('data-head'), String(topCell.h));
+    assert.equal(await bestByPos.getAttribute('data-col'), String(topCell.p));
+    assert.equal(await bestByPos.locator('strong').textContent(), topCell.v.toFixed(4));
+    // The heatmap opens on the best cell's layer: a cell per head and position; another layer on a click.
+    assert.equal(await pp.getByTestId('patch-by-pos').getAttribute('data-layer'), String(topCell.l));
+    await ready(pp, 'patch-head_out_by_pos');
+    const cells = byPos[0]!.length * byPos[0]![0]!.length;
+    assert.equal(await pp.getByTestId('patch-head_out_by_pos').locator('path[aria-label]').count(), cells);
+    const otherLayer = (topCell.l + 1) % byPos.length;
+    await pp.getByTestId(`patch-by-pos-layer-${otherLayer}`).click();
+    await pp.locator(`[data-testid="patch-by-pos"][data-layer="${otherLayer}"]`).waitFor();
+    await ready(pp, 'patch-head_out_by_pos');
+    assert.equal(await pp.getByTestId('patch-head_out_by_pos').locator('path[aria-label]').count(), cells);
+    await screenshot(pp, 'patching-by-pos');
 
     // Heads, run as it opens: repeats of 20 tokens, where the model's induction head scores high.
     const heads = await open(`${base}#/heads`);

@@ -590,6 +590,33 @@ describe('server: patching jobs', () => {
     assert.deepEqual(replay.at(-1), last);
   });
 
+  it('head_out_by_pos: [layer][pos][head] equal to patchHeadOut by position; its partial results fill in in sweep order', async () => {
+    const start = body(await app.inject({ method: 'POST', url: '/api/patching', payload: { ...problem, kinds: ['head_out_by_pos'] } }));
+    const s = 5;
+    assert.equal(start.total, L * s * H);
+    const evs = parseSse((await app.inject({ url: start.events as string })).body);
+    const res = evs.at(-1)!.data as Json;
+    assert.equal(evs.at(-1)!.event, 'result');
+    assert.ok(!('residPre' in res) && !('headOut' in res));
+    const byPos = res.headOutByPos as number[][][];
+    assert.equal(byPos.length, L);
+    byPos.forEach((rows, l) =>
+      closeGrid(
+        rows,
+        values(patchHeadOut(model, libProblem, { perPosition: true })).slice(l * s * H, (l + 1) * s * H),
+        [s, H],
+        1e-4,
+        `L${l}`,
+      ),
+    );
+    const partial = evs.find((e) => e.event === 'progress' && (e.data as { done: number }).done > 0)!.data as {
+      done: number;
+      partial: Json;
+    };
+    const flat = (partial.partial.headOutByPos as (number | null)[][][]).flat(2);
+    assert.deepEqual(flat, [...byPos.flat(2).slice(0, partial.done), ...Array<null>(L * s * H - partial.done).fill(null)]);
+  });
+
   it('default kinds are resid_pre and head_out', async () => {
     const start = body(await app.inject({ method: 'POST', url: '/api/patching', payload: { ...problem, pos: -1 } }));
     const evs = parseSse((await app.inject({ url: start.events as string })).body);

@@ -41,6 +41,9 @@ try {
   for (const f of ORT_FILES) copyFileSync(join(ORT_DIST, f), join(tmp, 'ort', f));
   mkdirSync(join(tmp, 'model'), { recursive: true });
   for (const f of MODEL_FILES) cpSync(join(MODEL, f), join(tmp, 'model', f));
+  // The tuned lens, when the model ships one: the page's Logit lens view offers it.
+  if (existsSync(join(MODEL, 'tuned-lens', 'config.json')))
+    cpSync(join(MODEL, 'tuned-lens'), join(tmp, 'model', 'tuned-lens'), { recursive: true });
   rmSync(out, { recursive: true, force: true });
   renameSync(tmp, out);
 } finally {

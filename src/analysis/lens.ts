@@ -7,6 +7,7 @@ import type { ActivationCache, HookedTransformer } from '../model/hooked.js';
 import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
 import { boxSlice, padRows, type ShapeBuckets } from './buckets.js';
 import { hookName } from '../model/hook-names.js';
+import { checkTunedLens, translate, type TunedLens } from './tuned-lens-core.js';
 
 export interface AccumulatedResidOptions {
   /**
@@ -100,13 +101,16 @@ export interface LogitLensResult {
  * and the unembedding (W_U, b_U, and the final soft-cap if the model has one) give a next-token
  * distribution; returns its `topK` tokens (default 5) and their probabilities. The last layer's
  * lens is the model's real output. With `buckets` the prompt runs padded to a bucket length (see
- * buckets.ts), so prompts of many lengths share compiled sessions; the result is the same.
+ * buckets.ts), so prompts of many lengths share compiled sessions; the result is the same. With
+ * `tunedLens`, each layer's residual first goes through that layer's translator (Belrose et al.
+ * 2023; the last, 'final_post', has none): the tuned lens, shaped the same.
  */
 export function logitLens(
   model: HookedTransformer,
   input: PromptInput,
-  options: { topK?: number; buckets?: ShapeBuckets } = {},
+  options: { topK?: number; buckets?: ShapeBuckets; tunedLens?: TunedLens } = {},
 ): LogitLensResult {
+  if (options.tunedLens) checkTunedLens(model, options.tunedLens, 'tunedLens');
   const tokens = promptTokens(model, input);
   if (tokens.shape[0] !== 1) throw new Error(`logitLens: takes one prompt, got a batch of ${tokens.shape[0]}`);
   const topK = Math.min(options.topK ?? 5, model.cfg.dVocab);
@@ -120,8 +124,19 @@ export function logitLens(
     ? model.runWithCache(padded.tokens, { names, attentionMask: padded.attentionMask })
     : model.runWithCache(tokens, { names });
   const width = padded ? padded.tokens.shape[1]! : s;
-  const { resid, labels } = accumulatedResid(model, cache, { applyLn: true });
-  const all = unembed(model, resid.index([null, 0])); // [layers, pos, d_vocab]
+  const tuned = options.tunedLens;
+  const { resid, labels } = accumulatedResid(model, cache, { applyLn: !tuned });
+  const read = tuned
+    ? // Translator l on resid_pre l, then the final norm, each layer with its own statistics.
+      applyFinalNorm(
+        model,
+        stack(
+          labels.map((_, l) => (l < n ? translate(tuned.translators[l]!, resid.index([l, 0])) : resid.index([l, 0]))),
+          0,
+        ),
+      )
+    : resid.index([null, 0]);
+  const all = unembed(model, read); // [layers, pos, d_vocab]
   const { values, indices } = all.softmax(-1).topk(topK, -1);
   const probs = values.dataSync() as Float32Array;
   const ids = indices.dataSync() as BigInt64Array;

@@ -20,6 +20,7 @@
  * library's state-dict names, `{l}.weight` [d_model, d_model] in PyTorch's `nn.Linear` layout
  * (out x in, i.e. W_l transposed) and `{l}.bias` [d_model].
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRNG, Tensor, stack, tensor, zeros } from '../tensor/index.js';
@@ -31,35 +32,34 @@ import { fixedData, syntheticData, type DataSource, type TokenBatch } from '../t
 import { train } from '../train/loop.js';
 import { runFingerprint, treeDigest, tensorDigest, withDefaults } from '../train/fingerprint.js';
 import type { Schedule } from '../train/schedule.js';
-import { applyFinalNorm, promptTokens, tokenRows, unembed, type PromptInput } from './common.js';
-import type { LensPrediction, LogitLensResult } from './lens.js';
+import { applyFinalNorm, tokenRows, unembed, type PromptInput } from './common.js';
+import { logitLens, type LogitLensResult } from './lens.js';
 import { hookName } from '../model/hook-names.js';
+import { parseJsonObject } from '../io/json.js';
+import {
+  checkTunedLens,
+  translate,
+  tunedLensFromParts,
+  unembedDigestBytes,
+  TUNED_LENS_CONFIG,
+  TUNED_LENS_PARAMS,
+  type TunedLens,
+} from './tuned-lens-core.js';
 
-/** One layer's translator: h [..., d_model] -> h + h @ W + b. */
-export interface TunedLensTranslator {
-  /** [d_model, d_model], applied as h @ W (the transpose of PyTorch's `nn.Linear.weight`). */
-  W: Tensor;
-  /** [d_model]. */
-  b: Tensor;
-}
-
-/** A tuned lens: one translator per layer, read at `blocks.{l}.hook_resid_pre`. */
-export interface TunedLens {
-  dModel: number;
-  nLayers: number;
-  /** translators[l] reads blocks.{l}.hook_resid_pre; length n_layers. */
-  translators: TunedLensTranslator[];
-}
+export {
+  translate,
+  checkTunedLens,
+  tunedLensFromParts,
+  fetchTunedLens,
+  unembedSha256,
+  type TunedLens,
+  type TunedLensTranslator,
+} from './tuned-lens-core.js';
 
 /** A tuned lens whose every translator is zero: exactly the logit lens (the paper's initialisation). */
 export function initTunedLens(model: HookedTransformer): TunedLens {
   const { dModel: d, nLayers: n } = model.cfg;
   return { dModel: d, nLayers: n, translators: Array.from({ length: n }, () => ({ W: zeros([d, d]), b: zeros([d]) })) };
-}
-
-/** h + h @ W + b: [..., d_model] -> [..., d_model]. */
-export function translate(t: TunedLensTranslator, h: Tensor): Tensor {
-  return h.add(h.matmul(t.W).add(t.b));
 }
 
 /**
@@ -69,7 +69,7 @@ export function translate(t: TunedLensTranslator, h: Tensor): Tensor {
  * (the last block's resid_post) with no translator: the model's own logits.
  */
 export function tunedLensLogits(model: HookedTransformer, lens: TunedLens, layer: number, resid: Tensor): Tensor {
-  checkLens(model, lens, 'tunedLensLogits');
+  checkTunedLens(model, lens, 'tunedLensLogits');
   const n = model.cfg.nLayers;
   if (!Number.isInteger(layer) || layer < 0 || layer > n) throw new Error(`tunedLensLogits: layer ${layer} is out of range (0..${n})`);
   const h = layer === n ? resid : translate(lens.translators[layer]!, resid);
@@ -154,7 +154,7 @@ export async function trainTunedLens(
 ): Promise<{ lens: TunedLens; lastLoss: number; history: Record<string, number | string>[] }> {
   const n = model.cfg.nLayers;
   const init = options.init ?? initTunedLens(model);
-  checkLens(model, init, 'trainTunedLens');
+  checkTunedLens(model, init, 'trainTunedLens');
   const tokens = tokenSource(data, options);
   const names = lensHookNames(model);
   const source: DataSource<LensBatch> = {
@@ -299,7 +299,7 @@ export interface LensKlResult {
  * logit lens and (when `lens` is given) the tuned lens. Lower is closer to the model's output.
  */
 export function compareLenses(model: HookedTransformer, tokens: TokenInput, lens?: TunedLens): LensKlResult {
-  if (lens) checkLens(model, lens, 'compareLenses');
+  if (lens) checkTunedLens(model, lens, 'compareLenses');
   const n = model.cfg.nLayers;
   const names = lensHookNames(model);
   const { logits, cache } = model.runWithCache(promptTokensOf(tokens), { names });
@@ -330,58 +330,25 @@ function lensKlValue(model: HookedTransformer, logp: Tensor, h: Tensor): number 
  * lens, and its logits [n_layers + 1, pos, d_vocab]; the last layer is the model's output.
  */
 export function tunedLens(model: HookedTransformer, lens: TunedLens, input: PromptInput, options: { topK?: number } = {}): LogitLensResult {
-  checkLens(model, lens, 'tunedLens');
-  const tokens = promptTokens(model, input);
-  if (tokens.shape[0] !== 1) throw new Error(`tunedLens: takes one prompt, got a batch of ${tokens.shape[0]}`);
-  const topK = Math.min(options.topK ?? 5, model.cfg.dVocab);
-  const n = model.cfg.nLayers;
-  const names = lensHookNames(model);
-  const { cache } = model.runWithCache(tokens, { names });
-  const logits = stack(
-    names.map((name, l) => tunedLensLogits(model, lens, l, cache.get(name).index([0]))),
-    0,
-  ); // [n_layers + 1, pos, d_vocab]
-  const labels = [...Array.from({ length: n }, (_, l) => `${l}_pre`), 'final_post'];
-  const row = tokenRows(tokens)[0]!;
-  const tok = model.tokenizer;
-  return { labels, tokens: row, strTokens: tok ? tok.toStrTokens(row) : null, top: topPredictions(model, logits, topK), logits };
+  return logitLens(model, input, { ...options, tunedLens: lens });
 }
 
-/** top[layer][pos]: the topK tokens of logits [layers, pos, d_vocab] with their probabilities. */
-function topPredictions(model: HookedTransformer, logits: Tensor, topK: number): LensPrediction[][][] {
-  const [nl, s] = logits.shape as [number, number, number];
-  const { values, indices } = logits.softmax(-1).topk(topK, -1);
-  const probs = values.dataSync() as Float32Array;
-  const ids = indices.dataSync() as BigInt64Array;
-  const tok = model.tokenizer;
-  return Array.from({ length: nl }, (_, l) =>
-    Array.from({ length: s }, (_, p) =>
-      Array.from({ length: topK }, (_, j) => {
-        const i = (l * s + p) * topK + j;
-        const token = Number(ids[i]);
-        return tok ? { token, prob: probs[i]!, str: tok.toStrTokens([token])[0]! } : { token, prob: probs[i]! };
-      }),
-    ),
-  );
+/** SHA-256 (hex) of the model's unembedding as `unembed_sha256` records it (`unembedDigestBytes`). */
+export function unembedSha256Sync(model: HookedTransformer): string {
+  return createHash('sha256').update(unembedDigestBytes(model)).digest('hex');
 }
 
-function checkLens(model: HookedTransformer, lens: TunedLens, what: string): void {
-  const { dModel: d, nLayers: n } = model.cfg;
-  if (lens.dModel !== d || lens.nLayers !== n || lens.translators.length !== n)
-    throw new Error(
-      `${what}: the lens is for d_model ${lens.dModel} and ${lens.nLayers} layers (${lens.translators.length} translators), the model has d_model ${d} and ${n} layers`,
-    );
-}
-
-const CONFIG_FILE = 'config.json';
-const PARAMS_FILE = 'params.safetensors';
+const CONFIG_FILE = TUNED_LENS_CONFIG;
+const PARAMS_FILE = TUNED_LENS_PARAMS;
 
 /**
  * Writes the lens to `dir` (created if needed), each file atomically: `params.safetensors`
  * (`{l}.weight` [d_model, d_model] as PyTorch's out x in, `{l}.bias` [d_model]) and then
- * `config.json` (the tuned-lens library's config fields plus `format: 'glassbox-tuned-lens'`).
+ * `config.json` (the tuned-lens library's config fields plus `format: 'glassbox-tuned-lens'`, and
+ * with `model` the hash of its unembedding, `unembed_sha256`, which loading checks).
  */
-export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel?: string } = {}): void {
+export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel?: string; model?: HookedTransformer } = {}): void {
+  if (options.model) checkTunedLens(options.model, lens, 'saveTunedLens');
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, Tensor> = {};
   lens.translators.forEach((t, l) => {
@@ -396,6 +363,7 @@ export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel
     bias: true,
     base_model_revision: null,
     unembed_hash: null,
+    ...(options.model ? { unembed_sha256: unembedSha256Sync(options.model) } : {}),
     lens_type: 'linear_tuned_lens',
     format: 'glassbox-tuned-lens',
     version: 1,
@@ -406,45 +374,15 @@ export function saveTunedLens(dir: string, lens: TunedLens, options: { baseModel
 /**
  * Reads a lens written by `saveTunedLens` (or the tuned-lens library's `config.json` with its
  * `params.pt` state dict converted to `params.safetensors`) and checks it against `model`: an
- * error names the file whose d_model, layer count or tensor shapes do not match.
+ * error names the file whose d_model, layer count or tensor shapes do not match, or whose
+ * `unembed_sha256` (when recorded) is not the model's: a lens trained for other weights.
  */
 export function loadTunedLens(dir: string, model: HookedTransformer): TunedLens {
   const cfgPath = join(dir, CONFIG_FILE);
   const paramsPath = join(dir, PARAMS_FILE);
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: no such file (a tuned lens directory holds ${CONFIG_FILE} and ${PARAMS_FILE})`);
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${cfgPath}: not valid JSON (${(e as Error).message})`);
-  }
-  const { dModel: d, nLayers: n } = model.cfg;
-  if (cfg.lens_type !== undefined && cfg.lens_type !== 'linear_tuned_lens')
-    throw new Error(`${cfgPath}: lens_type '${String(cfg.lens_type)}' is not a linear tuned lens`);
-  if (cfg.d_model !== d) throw new Error(`${cfgPath}: the lens has d_model ${String(cfg.d_model)}, the model has ${d}`);
-  if (cfg.num_hidden_layers !== n) throw new Error(`${cfgPath}: the lens has ${String(cfg.num_hidden_layers)} layers, the model has ${n}`);
-  const bias = cfg.bias !== false;
+  const cfg = parseJsonObject(readFileSync(cfgPath, 'utf8'), cfgPath);
   if (!existsSync(paramsPath)) throw new Error(`${paramsPath}: no such file`);
-  const tensors = loadSafetensors(paramsPath);
-  const get = (name: string, shape: number[]): Tensor => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`${paramsPath}: tensor '${name}' is missing (expected ${n} translators for d_model ${d})`);
-    if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
-      throw new Error(`${paramsPath}: tensor '${name}' has shape [${t.shape}], expected [${shape}] (d_model ${d})`);
-    return t.cast('float32');
-  };
-  const extra = [...tensors.keys()].filter((k) => {
-    const m = /^(\d+)\.(weight|bias)$/.exec(k);
-    return !m || Number(m[1]) >= n;
-  });
-  if (extra.length)
-    throw new Error(`${paramsPath}: unexpected tensors ${extra.map((k) => `'${k}'`).join(', ')} for a model of ${n} layers`);
-  return {
-    dModel: d,
-    nLayers: n,
-    translators: Array.from({ length: n }, (_, l) => ({
-      W: get(`${l}.weight`, [d, d]).transpose(),
-      b: bias ? get(`${l}.bias`, [d]) : zeros([d]),
-    })),
-  };
+  const digest = typeof cfg.unembed_sha256 === 'string' ? unembedSha256Sync(model) : undefined;
+  return tunedLensFromParts(cfg, loadSafetensors(paramsPath), model, { config: cfgPath, params: paramsPath }, digest);
 }

@@ -16,6 +16,7 @@ import { registerSae } from './sae.js';
 import { parseTokenIds, readTokensJson } from './tokens.js';
 import { registerGraph } from './graph.js';
 import { registerClt } from './clt.js';
+import { registerTunedLens } from './tuned-lens.js';
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
@@ -130,6 +131,7 @@ export function buildProgram(): Command {
   registerSae(program);
   registerGraph(program);
   registerClt(program);
+  registerTunedLens(program);
   return program;
 }
 

@@ -50,6 +50,11 @@ export function registerServe(program: Command): void {
       '--transcoders <dir>',
       'transcoders (one per layer, SAELens layout, or a CLT) to trace prompts into graphs and intervene in the Graph view',
     )
+    .option(
+      '--tuned-lens <dir>',
+      "a tuned lens (glassbox tuned-lens train) for the Logit lens view's tuned-lens switch (default: the model folder's tuned-lens/, if any)",
+    )
+    .option('--no-tuned-lens', "do not load the model folder's tuned-lens/")
     .option('--open', 'open the workbench in the default browser once it is listening')
     .option(
       '--sae <dir-or-id>',
@@ -71,6 +76,7 @@ export function registerServe(program: Command): void {
           web?: string;
           graph: string[];
           transcoders?: string;
+          tunedLens?: string | false;
           open?: boolean;
           sae?: string[];
           allowModelMismatch?: boolean;
@@ -97,6 +103,7 @@ export function registerServe(program: Command): void {
           ...(opts.allowModelMismatch ? { allowModelMismatch: true } : {}),
           ...(opts.graph.length > 0 ? { graphFiles: opts.graph } : {}),
           ...(opts.transcoders !== undefined ? { transcodersDir: opts.transcoders } : {}),
+          ...(opts.tunedLens !== undefined ? { tunedLensDir: opts.tunedLens } : {}),
         });
         if (opts.open) await openBrowser(running.url);
         const stop = () => {

@@ -39,6 +39,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { HookedTransformer } from '../model/hooked.js';
 import { HttpError, installErrorHandler } from './errors.js';
+import { loadTunedLens } from '../analysis/tuned-lens.js';
 import { attention, dla, forward, heads, logitLensGrid, modelInfo, steer, tokenize, type Ctx } from './handlers.js';
 import { attachSaes, registerFeatureRoutes, type SaeSource } from './features.js';
 import { JobManager } from './jobs.js';
@@ -128,6 +129,12 @@ export interface ServerOptions {
    * worker before the server is ready.
    */
   transcodersDir?: string;
+  /**
+   * A tuned lens directory (`saveTunedLens` / the tuned-lens library's layout) for POST
+   * /api/logit-lens's `lens: 'tuned'`; checked against the model (d_model, layers, tensor shapes)
+   * when the server is built, then loaded by the model worker.
+   */
+  tunedLensDir?: string;
   /** Fastify's logger option (default off). */
   logger?: FastifyServerOptions['logger'];
   /** SAEs and transcoders to attach (features.ts: `resolveSaeSource` loads one from a directory). */
@@ -207,11 +214,13 @@ export function createServer(options: ServerOptions): FastifyInstance {
       featureStores = TranscoderFeatureStores.open(options.transcodersDir, tc);
     } else checkTracingPair(model, readTranscoderShape(options.transcodersDir));
   }
+  if (options.tunedLensDir !== undefined) loadTunedLens(options.tunedLensDir, model);
   const worker = new ModelWorker(
     model,
     {
       maxTokens: limits.maxTokens,
       ...(options.transcodersDir !== undefined ? { transcodersDir: options.transcodersDir } : {}),
+      ...(options.tunedLensDir !== undefined ? { tunedLensDir: options.tunedLensDir } : {}),
       sessionBudgetBytes: budget('sessionBudgetBytes', options.sessionBudgetBytes, 512 * 2 ** 20),
       maxSessions: budget('maxSessions', options.maxSessions, 64),
       passBudgetBytes: budget('passBudgetBytes', options.passBudgetBytes, 64 * 2 ** 20),
@@ -221,7 +230,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   );
   // The HTTP thread keeps the config, hook names and tokenizer; the weights are the worker's.
   const view = { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer };
-  const ctx: Ctx = { model: view, modelName: options.modelName ?? 'model', limits, worker };
+  const ctx: Ctx = { model: view, modelName: options.modelName ?? 'model', limits, worker, tunedLens: options.tunedLensDir !== undefined };
   const allowedHosts = [...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())];
   const jobs = new JobManager({ maxRunning: limits.maxJobs });
 

@@ -18,6 +18,7 @@ import { setGraphRuntime } from '../tensor/backends/runtime.js';
 import { setBackend } from '../tensor/backend.js';
 import { modelFromBlobs, modelFromUrl } from '../model/from-files.js';
 import type { HookedTransformer } from '../model/hooked.js';
+import { fetchTunedLens, type TunedLens } from '../analysis/tuned-lens-core.js';
 import { shapeBuckets } from '../analysis/buckets.js';
 import { memoryConfig } from '../analysis/memory.js';
 import { MODEL_CALLS, patchingSweep, type Computer, type PatchingArgs } from './compute.js';
@@ -142,12 +143,12 @@ let ctx: Ctx | null = null;
 
 let runtime: WasmRuntime | null = null;
 
-/** Makes `model` the one every request runs on. */
-function install(model: HookedTransformer, modelName: string): void {
+/** Makes `model` (and its tuned lens, if any) the one every request runs on. */
+function install(model: HookedTransformer, modelName: string, tunedLens: TunedLens | null): void {
   const limits = limitsFor(model.cfg.nCtx, model.cfg.positional);
   const passBudgetBytes = 64 * 2 ** 20;
   memoryConfig.memoryBudgetBytes = passBudgetBytes;
-  computer = { model, buckets: shapeBuckets({ maxLength: limits.maxTokens }), passBudgetBytes };
+  computer = { model, buckets: shapeBuckets({ maxLength: limits.maxTokens }), passBudgetBytes, ...(tunedLens ? { tunedLens } : {}) };
   const c = computer;
   // The handlers' "model worker": here the computations run in this worker, one at a time.
   const worker = {
@@ -158,7 +159,13 @@ function install(model: HookedTransformer, modelName: string): void {
     },
     job: (_op: string, args: unknown, onStep: (v: unknown) => void) => localJob(args as PatchingArgs, onStep),
   } as unknown as ModelWorker;
-  ctx = { model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer }, modelName, limits, worker };
+  ctx = {
+    model: { cfg: model.cfg, hookNames: [...model.hookNames], tokenizer: model.tokenizer },
+    modelName,
+    limits,
+    worker,
+    tunedLens: tunedLens !== null,
+  };
 }
 
 async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
@@ -167,7 +174,9 @@ async function init(m: Extract<ToWorker, { type: 'init' }>): Promise<void> {
   runtime = rt;
   setGraphRuntime(rt);
   setBackend('ort');
-  install(await modelFromUrl(m.modelBase), m.modelName);
+  const model = await modelFromUrl(m.modelBase);
+  // The model folder's tuned lens, if it has one (as `glassbox serve` finds it beside the model).
+  install(model, m.modelName, await fetchTunedLens(`${m.modelBase}tuned-lens/`, model));
   scope.postMessage({
     type: 'ready',
     runtime: rt.name,
@@ -193,7 +202,8 @@ async function loadFiles(m: Extract<ToWorker, { type: 'load-files' }>): Promise<
   const model = await modelFromBlobs(files, m.folder);
   jobs.cancelAll();
   runtime.clearSessions();
-  install(model, `${m.folder} (dropped folder)`);
+  // A dropped folder's tuned-lens/ is not read (the page passes the model's own files only).
+  install(model, `${m.folder} (dropped folder)`, null);
   const notes = model.tokenizer ? [] : [`${m.folder}/tokenizer.json: missing, so prompts are token ids (e.g. 1, 2, 3)`];
   return { name: ctx!.modelName, loadMs: performance.now() - t0, notes };
 }

@@ -18,6 +18,7 @@ import { directLogitAttribution } from '../analysis/dla.js';
 import { bucketAtLeast, forwardBytesPerRow, rowsPerPass } from '../analysis/memory.js';
 import { headScores, inductionScores } from '../analysis/heads.js';
 import { logitLens } from '../analysis/lens.js';
+import type { TunedLens } from '../analysis/tuned-lens-core.js';
 import { patchPasses, type Patch, type PatchSource } from '../analysis/batched.js';
 import { preparePatching } from '../analysis/patching.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
@@ -34,6 +35,8 @@ export interface Computer {
   passBudgetBytes: number;
   /** The transcoders graphs are traced with (serve --transcoders), if any. */
   transcoders?: TracingTranscoders;
+  /** The tuned lens POST /api/logit-lens reads through with lens: 'tuned', if one is loaded. */
+  tunedLens?: TunedLens;
 }
 
 /** The top-k widths computed (the first at least k): requests for other k share their sessions. */
@@ -118,9 +121,11 @@ export interface LensRaw {
   trackRanks?: number[];
 }
 
-export function lens(c: Computer, a: ForwardArgs & { track?: number }): LensRaw {
+/** The logit lens, or with `tuned` the tuned lens, of one prompt. */
+export function lens(c: Computer, a: ForwardArgs & { track?: number; tuned?: boolean }): LensRaw {
   const width = topKWidth(c, a.topK);
-  const r = logitLens(c.model, [a.tokens], { topK: width, buckets: c.buckets });
+  if (a.tuned && !c.tunedLens) throw new HttpError(400, 'no tuned lens is loaded');
+  const r = logitLens(c.model, [a.tokens], { topK: width, buckets: c.buckets, ...(a.tuned ? { tunedLens: c.tunedLens! } : {}) });
   let tracked: Pick<LensRaw, 'trackProbs' | 'trackRanks'> = {};
   if (a.track !== undefined) {
     const probs = r.logits.softmax(-1).dataSync() as Float32Array; // [layers, pos, d_vocab]
@@ -256,13 +261,39 @@ export function steerRun(c: Computer, a: SteerArgs): SteerRaw {
   return { hook, vectorNorm: vector.square().sum().sqrt().item(), unsteered: cmp!.unsteered, steered: cmp!.steered };
 }
 
-/** Per kind, the hook patched at a layer, and whether it is patched per head (at every position) or per position. */
-export const PATCH_KINDS: Record<PatchingKind, { hook: (l: number) => string; perHead: boolean }> = {
-  resid_pre: { hook: (l) => hookName('resid_pre', l), perHead: false },
-  attn_out: { hook: (l) => hookName('attn_out', l), perHead: false },
-  mlp_out: { hook: (l) => hookName('mlp_out', l), perHead: false },
-  head_out: { hook: (l) => hookName('z', l), perHead: true },
+/**
+ * Per kind, the hook patched at a layer and the axes of one layer's cells: positions (patching the
+ * activation at one position), heads (one head's slice of hook_z at every position), or positions
+ * by heads (one head at one position, TransformerLens's `get_act_patch_attn_head_out_by_pos`).
+ */
+export const PATCH_KINDS: Record<PatchingKind, { hook: (l: number) => string; axes: readonly ('pos' | 'head')[] }> = {
+  resid_pre: { hook: (l) => hookName('resid_pre', l), axes: ['pos'] },
+  attn_out: { hook: (l) => hookName('attn_out', l), axes: ['pos'] },
+  mlp_out: { hook: (l) => hookName('mlp_out', l), axes: ['pos'] },
+  head_out: { hook: (l) => hookName('z', l), axes: ['head'] },
+  head_out_by_pos: { hook: (l) => hookName('z', l), axes: ['pos', 'head'] },
 };
+
+/** One layer's cells of a kind: [pos], [head] or [pos, head], for a prompt of `s` tokens and `H` heads. */
+export function patchCellShape(kind: PatchingKind, s: number, H: number): number[] {
+  return PATCH_KINDS[kind].axes.map((a) => (a === 'pos' ? s : H));
+}
+
+/**
+ * The patch indices (into the hook's value without its batch axis) of one layer's cells, in
+ * row-major order of `patchCellShape`: [p] for a position, [null, h] for a head at every
+ * position of hook_z [pos, head, d_head], [p, h] for a head at one position.
+ */
+function patchCellIndices(kind: PatchingKind, s: number, H: number): (number | null)[][] {
+  switch (PATCH_KINDS[kind].axes.join(',')) {
+    case 'pos':
+      return Array.from({ length: s }, (_, p) => [p]);
+    case 'head':
+      return Array.from({ length: H }, (_, h) => [null, h]);
+    default:
+      return Array.from({ length: s * H }, (_, i) => [Math.floor(i / H), i % H]);
+  }
+}
 
 export interface PatchingArgs {
   clean: number[];
@@ -316,11 +347,11 @@ export function* patchingSweep(c: Computer, a: PatchingArgs): Generator<Patching
     sources[h] = { shape: v.shape.slice(1), values: v };
   }
   const patches: Patch[] = [];
-  const widths = a.kinds.map((k) => (PATCH_KINDS[k].perHead ? H : s));
-  a.kinds.forEach((kind, i) => {
-    const { hook, perHead } = PATCH_KINDS[kind];
-    for (let l = 0; l < L; l++) for (let j = 0; j < widths[i]!; j++) patches.push({ hook: hook(l), index: perHead ? [null, j] : [j] });
-  });
+  const widths = a.kinds.map((k) => patchCellShape(k, s, H).reduce((x, y) => x * y, 1));
+  for (const kind of a.kinds) {
+    const cells = patchCellIndices(kind, s, H);
+    for (let l = 0; l < L; l++) for (const index of cells) patches.push({ hook: PATCH_KINDS[kind].hook(l), index });
+  }
   // Rows per pass: what the pass budget holds, a bucket size, and no more than the sweep needs.
   const fit = rowsPerPass(forwardBytesPerRow(model.cfg, S), { memoryBudgetBytes: c.passBudgetBytes });
   let passSize = Math.min(bucketAtLeast(patches.length), largestBucketAtMost(fit));

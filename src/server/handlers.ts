@@ -46,6 +46,8 @@ export interface Ctx {
   modelName: string;
   limits: ServerLimits;
   worker: ModelWorker;
+  /** Whether the worker has a tuned lens (its `Computer.tunedLens`). */
+  tunedLens?: boolean;
 }
 
 /** A float rounded to 6 significant digits; null for NaN and infinities (JSON has neither). */
@@ -167,6 +169,7 @@ export function modelInfo(ctx: Ctx): ModelInfo {
     padTokenId: cfg.padTokenId,
     hookNames: [...ctx.model.hookNames],
     limits: { ...ctx.limits },
+    tunedLens: ctx.tunedLens === true,
   };
 }
 
@@ -220,10 +223,16 @@ export async function attention(ctx: Ctx, body: AttentionBody): Promise<Attentio
   };
 }
 
+/** Why `lens: 'tuned'` is refused when no tuned lens is loaded (also the workbench's reason). */
+export const NO_TUNED_LENS =
+  "lens: 'tuned' needs a tuned lens, and none is loaded: start the server with --tuned-lens DIR (or put one in the model folder's tuned-lens/; `glassbox tuned-lens train` makes one)";
+
 /**
- * POST /api/logit-lens `{ prompt, prependBos?, topK? = 5 }` -> `{ labels, tokens, strTokens, top }`:
- * labels[i] names the residual stream read ('0_pre' = the embeddings, ..., 'final_post' = the
- * model's output); top[i][pos] is its `topK` next-token predictions `{ token, str, prob }`.
+ * POST /api/logit-lens `{ prompt, prependBos?, topK? = 5, track?, lens? = 'logit' }` -> `{ lens,
+ * labels, tokens, strTokens, top, tracked? }`: labels[i] names the residual stream read ('0_pre' =
+ * the embeddings, ..., 'final_post' = the model's output); top[i][pos] is its `topK` next-token
+ * predictions `{ token, str, prob }`. `lens: 'tuned'` reads each stream through the loaded tuned
+ * lens's translator first (a 400 when none is loaded).
  */
 export async function logitLensGrid(ctx: Ctx, body: LogitLensBody): Promise<LogitLensResult> {
   const { model } = ctx;
@@ -231,7 +240,14 @@ export async function logitLensGrid(ctx: Ctx, body: LogitLensBody): Promise<Logi
   const k = topKOf(ctx, body.topK);
   const s = tokens.length;
   const track = body.track !== undefined ? tokenId(ctx, body.track, 'track') : undefined;
-  const r = await ctx.worker.call<LensRaw>('logitLens', { tokens, topK: k, ...(track !== undefined ? { track } : {}) });
+  const lens = body.lens ?? 'logit';
+  if (lens === 'tuned' && !ctx.tunedLens) throw new HttpError(400, NO_TUNED_LENS);
+  const r = await ctx.worker.call<LensRaw>('logitLens', {
+    tokens,
+    topK: k,
+    ...(track !== undefined ? { track } : {}),
+    ...(lens === 'tuned' ? { tuned: true } : {}),
+  });
   const top: TokenProb[][][] = r.labels.map((_, l) =>
     tokens.map((_, p) =>
       Array.from({ length: k }, (_, j) => {
@@ -246,7 +262,7 @@ export async function logitLensGrid(ctx: Ctx, body: LogitLensBody): Promise<Logi
     track !== undefined
       ? { token: track, str: tokenStr(model, track), prob: grid(r.trackProbs!, [L, s]), rank: grid(r.trackRanks!, [L, s]) }
       : undefined;
-  return { labels: r.labels, tokens, strTokens: strTokens(model, tokens), top, ...(tracked ? { tracked } : {}) };
+  return { lens, labels: r.labels, tokens, strTokens: strTokens(model, tokens), top, ...(tracked ? { tracked } : {}) };
 }
 
 /**

@@ -4,7 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HookedTransformer } from '../model/hooked.js';
-import { loadModel } from '../model/pretrained.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAMES, loadModel } from '../model/pretrained.js';
 import { createServer, LOOPBACK_HOSTS, type ServerOptions } from './app.js';
 import { resolveSaeSource, type SaeSource } from './features.js';
 
@@ -14,7 +16,12 @@ export { DEFAULT_WEB_ROOT } from './web.js';
 export type { ServerLimits, ServerStats } from './schemas.js';
 export { resolveSaeSource, attachSaes, readStoreExplanations, type SaeSource, type AttachedSae } from './features.js';
 
-export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts' | 'saes'> {
+export interface ServeOptions extends Omit<ServerOptions, 'model' | 'modelName' | 'allowedHosts' | 'saes' | 'tunedLensDir'> {
+  /**
+   * A tuned lens directory for the Logit lens view's tuned lens; by default the model folder's
+   * `tuned-lens/` when it has one (`TUNED_LENS_FOLDER`); false: none.
+   */
+  tunedLensDir?: string | false;
   /** SAEs and transcoders to attach: what `--sae` names (resolveSaeSource), or loaded ones. */
   saes?: readonly (string | SaeSource)[];
   /** A model spec for `loadModel` ('default', a directory, a hub id) or a loaded model. */
@@ -49,6 +56,17 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_HOSTS.includes(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** The folder inside a model's directory where `serve` (and the static workbench) look for a tuned lens. */
+export const TUNED_LENS_FOLDER = 'tuned-lens';
+
+/** The tuned lens beside a model spec: its directory's `tuned-lens/` when that holds a config.json, else undefined. */
+export function tunedLensBeside(spec: string): string | undefined {
+  const dir = DEFAULT_MODEL_NAMES.includes(spec) && !existsSync(spec) ? DEFAULT_MODEL_DIR : existsSync(spec) ? spec : null;
+  if (dir === null) return undefined;
+  const lens = join(dir, TUNED_LENS_FOLDER);
+  return existsSync(join(lens, 'config.json')) ? lens : undefined;
+}
+
 /** Loads the model (once), builds the server and listens; resolves when it is listening. */
 export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
@@ -68,7 +86,10 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const saes: SaeSource[] = [];
   for (const s of options.saes ?? []) saes.push(typeof s === 'string' ? await resolveSaeSource(s) : s);
   const model = spec instanceof HookedTransformer ? spec : await loadModel(spec);
-  const app = createServer({ ...options, model, modelName, allowedHosts, saes });
+  const tunedLensDir =
+    options.tunedLensDir === false ? undefined : (options.tunedLensDir ?? (typeof spec === 'string' ? tunedLensBeside(spec) : undefined));
+  const { tunedLensDir: _, ...rest } = options;
+  const app = createServer({ ...rest, model, modelName, allowedHosts, saes, ...(tunedLensDir !== undefined ? { tunedLensDir } : {}) });
   try {
     await app.listen({ host, port });
   } catch (e) {
@@ -86,6 +107,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
         `glassbox: warning: listening on ${host}, not only this machine: anyone who can reach port ${actualPort} can use this server`,
       );
     print.log(`glassbox: serving ${modelName} (${model.cfg.family}, ${model.cfg.nLayers} layers) at ${url}`);
+    if (tunedLensDir !== undefined) print.log(`glassbox: tuned lens from ${tunedLensDir} (the Logit lens view's tuned switch)`);
     for (const s of saes)
       print.log(
         `glassbox: attached ${s.source} (${s.sae.cfg.architecture}, ${s.sae.dSae} features at ${s.sae.cfg.hook_name}${s.store ? ', with its feature store' : ', no feature store'})`,

@@ -11,7 +11,7 @@
 import { HttpError } from './errors.js';
 import { checkPos, grid, num, promptIds, strTokens, tokenId, type Ctx } from './handlers.js';
 import type { Job, JobManager } from './jobs.js';
-import { PATCH_KINDS, type PatchingArgs, type PatchingRaw, type PatchingStarted, type PatchingStep } from './compute.js';
+import { PATCH_KINDS, patchCellShape, type PatchingArgs, type PatchingRaw, type PatchingStarted, type PatchingStep } from './compute.js';
 import type { PatchingBody, PatchingGrids, PatchingKind, PatchingResult } from './schemas.js';
 
 /** The result grid of each kind. */
@@ -20,14 +20,16 @@ const GRID_KEYS: Record<PatchingKind, keyof PatchingGrids> = {
   attn_out: 'attnOut',
   mlp_out: 'mlpOut',
   head_out: 'headOut',
+  head_out_by_pos: 'headOutByPos',
 };
 
 /**
  * POST /api/patching `{ clean, corrupted, prependBos?, answer, wrong, pos? = -1, kinds? =
  * ['resid_pre', 'head_out'] }` starts a job. Its result: `{ tokens, strTokens, corruptedTokens,
  * corruptedStrTokens, answer, wrong, pos, cleanValue, corruptedValue, residPre?, attnOut?,
- * mlpOut?, headOut? }` with residPre/attnOut/mlpOut [layer][pos] (patching that activation at one
- * position) and headOut [layer][head] (patching one head's output, hook_z, at every position).
+ * mlpOut?, headOut?, headOutByPos? }` with residPre/attnOut/mlpOut [layer][pos] (patching that
+ * activation at one position), headOut [layer][head] (patching one head's output, hook_z, at every
+ * position) and headOutByPos [layer][pos][head] (one head's output at one position).
  * Progress counts patched runs.
  */
 export async function startPatching(ctx: Ctx, jobs: JobManager, body: PatchingBody): Promise<Job> {
@@ -50,7 +52,8 @@ export async function startPatching(ctx: Ctx, jobs: JobManager, body: PatchingBo
       const h = PATCH_KINDS[kind].hook(l);
       if (!model.hookNames.includes(h)) throw new HttpError(400, `this model has no hook point '${h}', so no '${kind}' patching`);
     }
-  const width = (kind: PatchingKind) => (PATCH_KINDS[kind].perHead ? H : s);
+  const cellShape = (kind: PatchingKind) => patchCellShape(kind, s, H);
+  const width = (kind: PatchingKind) => cellShape(kind).reduce((x, y) => x * y, 1);
   const total = kinds.reduce((n, k) => n + L * width(k), 0);
   const slot = jobs.reserve();
   let run: ReturnType<typeof ctx.worker.job<PatchingStep, PatchingRaw>> | null = null;
@@ -75,7 +78,9 @@ export async function startPatching(ctx: Ctx, jobs: JobManager, body: PatchingBo
         const n = L * width(kind);
         // NaN, which grid() turns into null, for the runs not yet done.
         const cells = Array.from({ length: n }, (_, i) => (at + i < flat.length ? flat[at + i]! : NaN));
-        out[GRID_KEYS[kind]] = grid(cells, [L, width(kind)]);
+        const shape = cellShape(kind);
+        if (shape.length === 2) out.headOutByPos = grid(cells, [L, shape[0]!, shape[1]!]);
+        else out[GRID_KEYS[kind] as Exclude<keyof PatchingGrids, 'headOutByPos'>] = grid(cells, [L, shape[0]!]);
         at += n;
       }
       return out;

@@ -63,7 +63,7 @@ export function bodySchemas(limits: ServerLimits) {
     tokenize: object(['prompt'], { prompt, prependBos }),
     forward: object(['prompt'], { prompt, prependBos, topK }),
     attention: object(['prompt', 'layer'], { prompt, prependBos, layer: int(0), head: int(0) }),
-    logitLens: object(['prompt'], { prompt, prependBos, topK, track: tokenRef }),
+    logitLens: object(['prompt'], { prompt, prependBos, topK, track: tokenRef, lens: { type: 'string', enum: ['logit', 'tuned'] } }),
     dla: object(['prompt', 'answer'], { prompt, prependBos, answer: tokenRef, wrong: tokenRef, pos: int() }),
     heads: object([], {
       prompt,
@@ -83,7 +83,7 @@ export function bodySchemas(limits: ServerLimits) {
         type: 'array',
         minItems: 1,
         uniqueItems: true,
-        items: { type: 'string', enum: ['resid_pre', 'attn_out', 'mlp_out', 'head_out'] },
+        items: { type: 'string', enum: ['resid_pre', 'attn_out', 'mlp_out', 'head_out', 'head_out_by_pos'] },
       },
     }),
     steer: object(['positive', 'negative', 'layer', 'prompt'], {
@@ -180,6 +180,8 @@ export interface ModelInfo extends Pick<
   hasTokenizer: boolean;
   hookNames: string[];
   limits: ServerLimits;
+  /** Whether a tuned lens is loaded (serve --tuned-lens, or the model folder's tuned-lens/): POST /api/logit-lens takes lens: 'tuned'. */
+  tunedLens: boolean;
 }
 
 /** POST /api/tokenize. */
@@ -204,6 +206,8 @@ export interface AttentionResult extends Tokens {
 
 /** POST /api/logit-lens: top[i][pos] is the top-k read from residual stream labels[i]. */
 export interface LogitLensResult extends Tokens {
+  /** Which lens read the residual streams: the logit lens, or the tuned lens (one affine translator per layer first). */
+  lens: 'logit' | 'tuned';
   labels: string[];
   top: TokenProb[][][];
   /** With `track`: that token's probability and rank (1 = most likely) [label][pos] through the lens. */
@@ -280,6 +284,8 @@ export interface PatchingGrids {
   mlpOut?: Grid;
   /** [layer][head]: patching one head's output (hook_z) at every position. */
   headOut?: Grid;
+  /** [layer][pos][head]: patching one head's output (hook_z) at one position (TransformerLens's `_by_pos` order). */
+  headOutByPos?: Grid[];
 }
 
 /** A patching job's result: clean = 1, corrupted = 0. */

@@ -22,6 +22,8 @@ export interface WorkerSettings {
   passBudgetBytes: number;
   /** A transcoder directory (serve --transcoders) the worker loads for graphs and interventions. */
   transcodersDir?: string;
+  /** A tuned lens directory (serve --tuned-lens) the worker loads for POST /api/logit-lens's lens: 'tuned'. */
+  tunedLensDir?: string;
 }
 
 /** A tensor leaf of the packed weights: its storage travels in `buffers`. */

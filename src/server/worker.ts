@@ -19,6 +19,7 @@ import { MODEL_CALLS, patchingSweep, type Computation, type Computer } from './c
 import { featureFires, featureLogits, featureSteer, installSaes } from './feature-compute.js';
 import { graphJob, interveneRun, type JobControl } from './graph-compute.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
+import { loadTunedLens } from '../analysis/tuned-lens.js';
 import { unpackModel, type ToMain, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -34,11 +35,13 @@ try {
   ortConfig.maxSessions = init.settings.maxSessions;
   memoryConfig.memoryBudgetBytes = init.settings.passBudgetBytes;
   const { cfg, params } = unpackModel(init.model);
+  const model = new HookedTransformer(cfg, params);
   computer = {
-    model: new HookedTransformer(cfg, params),
+    model,
     buckets: shapeBuckets({ maxLength: init.settings.maxTokens }),
     passBudgetBytes: init.settings.passBudgetBytes,
     ...(init.settings.transcodersDir !== undefined ? { transcoders: loadTracingTranscoders(init.settings.transcodersDir) } : {}),
+    ...(init.settings.tunedLensDir !== undefined ? { tunedLens: loadTunedLens(init.settings.tunedLensDir, model) } : {}),
   };
   installSaes(init.saes);
 } catch (e) {

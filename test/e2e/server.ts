@@ -8,11 +8,14 @@
  */
 import { loadModel } from '../../src/model/index.js';
 import { createServer } from '../../src/server/app.js';
+import { tunedLensBeside } from '../../src/server/index.js';
 
 const [webRoot, spec = 'default'] = process.argv.slice(2);
 if (!webRoot) throw new Error('usage: server.ts <webRoot> [model]');
 const model = await loadModel(spec);
-const app = createServer({ model, modelName: spec, webRoot });
+// The tuned lens beside the model, as `glassbox serve` finds it (models/default ships one).
+const tunedLensDir = tunedLensBeside(spec);
+const app = createServer({ model, modelName: spec, webRoot, ...(tunedLensDir !== undefined ? { tunedLensDir } : {}) });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 if (!addr || typeof addr !== 'object') throw new Error('the server has no address');

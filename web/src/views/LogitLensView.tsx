@@ -1,7 +1,8 @@
 /**
  * Logit lens: the residual stream before each layer (and the model's output) read through the
  * unembedding; the heatmap shows each (layer, position)'s top token and its probability. Click
- * a cell for its top-k.
+ * a cell for its top-k. A switch (`lens=tuned` in the URL) reads through the server's tuned lens
+ * instead; it is disabled, with the reason, when the server has none.
  */
 import { useMemo } from 'react';
 import { api } from '../api';
@@ -23,6 +24,13 @@ import {
 } from '../ui';
 import { promptState, promptTopK, useViewForm } from '../useViewForm';
 
+type LensKind = 'logit' | 'tuned';
+const lensOf = (s: string): LensKind => (s === 'tuned' ? 'tuned' : 'logit');
+
+/** Why the tuned lens cannot be picked (the server's refusal says the same). */
+const NO_TUNED_LENS_HINT =
+  "no tuned lens is loaded: start the server with --tuned-lens DIR, or put one in the model folder's tuned-lens/ (glassbox tuned-lens train)";
+
 /** '0_pre' -> 'L0 resid_pre', 'final_post' -> 'output'. */
 export function lensLabel(label: string): string {
   if (label === 'final_post') return 'output';
@@ -39,10 +47,10 @@ export function LogitLensView({ route }: { route: Route }) {
     // The prompt and top-k, and an optional token to track through the layers.
     request: (p) => {
       const r = base.request(p);
-      return r ? { ...r, track: read.str(p, 'track', '') } : null;
+      return r ? { ...r, track: read.str(p, 'track', ''), lens: lensOf(read.str(p, 'lens', 'logit')) } : null;
     },
-    form: (p) => ({ ...base.form(p), track: read.str(p, 'track', '') }),
-    query: (f) => ({ ...base.query(f), track: f.track === '' ? undefined : f.track }),
+    form: (p) => ({ ...base.form(p), track: read.str(p, 'track', ''), lens: lensOf(read.str(p, 'lens', 'logit')) }),
+    query: (f) => ({ ...base.query(f), track: f.track === '' ? undefined : f.track, lens: f.lens === 'tuned' ? 'tuned' : undefined }),
     remember: base.remember,
     run: (req, signal) =>
       api.logitLens(
@@ -50,11 +58,17 @@ export function LogitLensView({ route }: { route: Route }) {
           ...promptState.body(req, model),
           topK: req.k,
           ...(req.track !== '' ? { track: toTokenRef(req.track, model, 'track') } : {}),
+          ...(req.lens === 'tuned' ? { lens: 'tuned' as const } : {}),
         },
         signal,
       ),
   });
-  const { field, data } = view;
+  const { field, data, set, req } = view;
+  // The switch runs at once when a result is shown (the URL changes), else it waits for Run.
+  const pickLens = (lens: LensKind) => {
+    set({ lens });
+    if (req) navigate('logit-lens', withParams(p, { lens: lens === 'tuned' ? 'tuned' : undefined }));
+  };
 
   // The selected cell: `cell=layerIndex,pos` (default: the output at the last position).
   const cellParam = /^(\d+),(\d+)$/.exec(p.get('cell') ?? '');
@@ -143,11 +157,37 @@ export function LogitLensView({ route }: { route: Route }) {
             testId="track"
             hint={model.hasTokenizer ? 'its probability and rank at every layer; one token, #id for an id' : 'a token id'}
           />
+          <fieldset className="field kinds" data-testid="lens-switch">
+            <legend>Lens</legend>
+            {(['logit', 'tuned'] as const).map((k) => (
+              <label key={k} className="check">
+                <input
+                  type="radio"
+                  name="lens"
+                  checked={view.form.lens === k}
+                  disabled={k === 'tuned' && !model.tunedLens}
+                  onChange={() => pickLens(k)}
+                  data-testid={`lens-${k}`}
+                />
+                <span>{k === 'logit' ? 'logit lens' : 'tuned lens'}</span>
+              </label>
+            ))}
+            {!model.tunedLens ? (
+              <span className="hint" data-testid="lens-tuned-reason">
+                {NO_TUNED_LENS_HINT}
+              </span>
+            ) : null}
+          </fieldset>
         </PromptFields>
       }
     >
       {data && spec ? (
         <>
+          <p className="hint" data-testid="lens-kind" data-lens={data.lens}>
+            {data.lens === 'tuned'
+              ? "Tuned lens: each layer's residual stream goes through that layer's learned affine translator before the final norm and unembedding."
+              : 'Logit lens: each residual stream through the final norm and the unembedding.'}
+          </p>
           <TokenChips tokens={data.tokens} strTokens={data.strTokens} selected={cell.pos} />
           <VegaChart
             spec={spec}

@@ -30,11 +30,12 @@ import { attentionHref, HeadLink } from './AttentionView';
 /** DEFAULT_PROMPT with the induction cue changed: the model answers ' Stubb' here. */
 export const DEFAULT_CORRUPTED = 'Then Queequeg met Stubb on deck, and later Queequeg met';
 
-const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'headOut'; title: string }[] = [
+const KINDS: { kind: PatchingKind; key: 'residPre' | 'attnOut' | 'mlpOut' | 'headOut' | 'headOutByPos'; title: string }[] = [
   { kind: 'resid_pre', key: 'residPre', title: 'Residual stream (resid_pre)' },
   { kind: 'attn_out', key: 'attnOut', title: 'Attention output (attn_out)' },
   { kind: 'mlp_out', key: 'mlpOut', title: 'MLP output (mlp_out)' },
   { kind: 'head_out', key: 'headOut', title: 'Head outputs (hook_z, all positions)' },
+  { kind: 'head_out_by_pos', key: 'headOutByPos', title: 'Head outputs by position (hook_z[:, pos, head])' },
 ];
 const DEFAULT_KINDS: PatchingKind[] = ['resid_pre', 'head_out'];
 
@@ -333,6 +334,10 @@ function PatchingResults({
         </p>
       ) : null}
       {KINDS.map(({ kind, key, title }) => {
+        if (key === 'headOutByPos') {
+          const byPos = result.headOutByPos;
+          return byPos ? <HeadByPosHeatmap key={kind} title={title} byPos={byPos} xs={labels} partial={partial} link={link} /> : null;
+        }
         const grid = result[key];
         if (!grid) return null;
         return (
@@ -351,7 +356,87 @@ function PatchingResults({
   );
 }
 
-/** One kind's heatmap; while the sweep runs (`partial`) the cells not yet patched (null) are left empty. */
+/**
+ * Per-position head patching, one layer at a time: a heatmap of heads (rows) by positions, the
+ * layer picked with buttons (default: the layer of the largest cell of the whole sweep).
+ */
+function HeadByPosHeatmap({
+  title,
+  byPos,
+  xs,
+  partial,
+  link,
+}: {
+  title: string;
+  /** [layer][pos][head], as the API returns it. */
+  byPos: Grid[];
+  xs: string[];
+  partial: boolean;
+  link: { prompt: string; bos: boolean } | null;
+}) {
+  const best = useMemo(() => {
+    let b: { l: number; p: number; h: number; v: number } | null = null;
+    byPos.forEach((rows, l) =>
+      rows.forEach((row, p) =>
+        row.forEach((v, h) => {
+          if (v !== null && (b === null || v > b.v)) b = { l, p, h, v };
+        }),
+      ),
+    );
+    return b as { l: number; p: number; h: number; v: number } | null;
+  }, [byPos]);
+  const [picked, setPicked] = useState<number | null>(null);
+  const layer = Math.min(picked ?? best?.l ?? 0, byPos.length - 1);
+  // The layer's [pos][head] turned to [head][pos]: heads as rows, like the layers of the other grids.
+  const grid = useMemo(() => {
+    const rows = byPos[layer] ?? [];
+    const H = rows[0]?.length ?? 0;
+    return Array.from({ length: H }, (_, h) => rows.map((row) => row[h] ?? null));
+  }, [byPos, layer]);
+  const rowLabels = useMemo(() => grid.map((_, h) => `H${h}`), [grid]);
+  return (
+    <div className="card" data-testid="patch-by-pos" data-layer={layer}>
+      <h3>{title}</h3>
+      {best ? (
+        <p className="hint" data-testid="patch-best-head_out_by_pos" data-layer={best.l} data-head={best.h} data-col={best.p}>
+          largest: <strong>{best.v.toFixed(4)}</strong> at{' '}
+          {link ? (
+            <HeadLink prompt={link.prompt} bos={link.bos} layer={best.l} head={best.h} />
+          ) : (
+            <>
+              L{best.l}H{best.h}
+            </>
+          )}
+          , position {xs[best.p]}
+        </p>
+      ) : null}
+      <div className="toolbar layer-pick" role="group" aria-label="layer">
+        {byPos.map((_, l) => (
+          <button key={l} type="button" aria-pressed={l === layer} onClick={() => setPicked(l)} data-testid={`patch-by-pos-layer-${l}`}>
+            L{l}
+          </button>
+        ))}
+      </div>
+      <PatchHeatmap
+        kind="head_out_by_pos"
+        title={`Layer ${layer}: head × position`}
+        grid={grid}
+        xs={xs}
+        rows={{ labels: rowLabels, title: 'head' }}
+        partial={partial}
+        link={link}
+        headAt={(h) => ({ layer, head: h })}
+        bare
+      />
+    </div>
+  );
+}
+
+/**
+ * One grid's heatmap (layers, or with `rows` other rows, by positions or heads); while the sweep
+ * runs (`partial`) the cells not yet patched (null) are left empty. `headAt` names the head a
+ * cell (row, column) opens; by default a per-head grid's (layer, head).
+ */
 function PatchHeatmap({
   kind,
   title,
@@ -359,19 +444,29 @@ function PatchHeatmap({
   xs,
   partial,
   link,
+  rows,
+  headAt,
+  bare,
 }: {
   kind: PatchingKind;
   title: string;
   grid: Grid;
   xs: string[] | null;
   partial: boolean;
-  /** Per-head grids: the prompt a clicked head opens its attention pattern on. */
+  /** Grids of heads: the prompt a clicked head opens its attention pattern on. */
   link: { prompt: string; bos: boolean } | null;
+  rows?: { labels: string[]; title: string };
+  headAt?: (row: number, col: number) => { layer: number; head: number };
+  /** Inside another card: no card and no "largest" line of its own. */
+  bare?: boolean;
 }) {
   const perHead = xs === null;
+  const head = headAt ?? ((l: number, c: number) => ({ layer: l, head: c }));
   const cols = grid[0]?.length ?? 0;
   const colLabels = useMemo(() => xs ?? Array.from({ length: cols }, (_, h) => `H${h}`), [xs, cols]);
-  const rowLabels = useMemo(() => grid.map((_, l) => `L${l}`), [grid]);
+  const layerLabels = useMemo(() => grid.map((_, l) => `L${l}`), [grid]);
+  const rowLabels = rows?.labels ?? layerLabels;
+  const rowTitle = rows?.title ?? 'layer';
   const best = useMemo(() => {
     let b: { l: number; c: number; v: number } | null = null;
     grid.forEach((row, l) =>
@@ -404,16 +499,35 @@ function PatchHeatmap({
           title: perHead ? 'head' : 'position (clean token)',
           axis: perHead ? {} : { labelAngle: -40 },
         },
-        y: { field: 'layer', type: 'ordinal', sort: rowLabels, scale: { domain: rowLabels }, title: 'layer' },
+        y: { field: 'layer', type: 'ordinal', sort: rowLabels, scale: { domain: rowLabels }, title: rowTitle },
         color: { field: 'value', type: 'quantitative', title: 'restored', scale: { scheme: 'redblue', domain: [-max, max] } },
         tooltip: [
-          { field: 'layer', title: 'layer' },
+          { field: 'layer', title: rowTitle },
           { field: 'col', title: perHead ? 'head' : 'position' },
           { field: 'value', title: 'restored', format: '.4f' },
         ],
       },
     });
-  }, [grid, cols, perHead, colLabels, rowLabels, partial]);
+  }, [grid, cols, perHead, colLabels, rowLabels, rowTitle, partial]);
+  const chart = (
+    <VegaChart
+      spec={spec}
+      testId={`patch-${kind}`}
+      onClick={(d) => {
+        if (link && typeof d.l === 'number' && typeof d.c === 'number') {
+          const { layer, head: h } = head(d.l, d.c);
+          location.hash = attentionHref(link.prompt, link.bos, layer, h);
+        }
+      }}
+    />
+  );
+  if (bare)
+    return (
+      <>
+        <h4>{title}</h4>
+        {chart}
+      </>
+    );
   return (
     <div className="card">
       <h3>{title}</h3>
@@ -429,13 +543,7 @@ function PatchHeatmap({
           )}
         </p>
       ) : null}
-      <VegaChart
-        spec={spec}
-        testId={`patch-${kind}`}
-        onClick={(d) => {
-          if (link && typeof d.l === 'number' && typeof d.c === 'number') location.hash = attentionHref(link.prompt, link.bos, d.l, d.c);
-        }}
-      />
+      {chart}
     </div>
   );
 }
