@@ -118,7 +118,9 @@ function crossoverWork(rows: readonly Crossover[]): number | null {
 
 function main(): void {
   const torchPath = process.argv[2];
-  const torch = torchPath ? (JSON.parse(readFileSync(torchPath, 'utf8')) as Record<string, { ms: number; gflops?: number; by?: string }>) : {};
+  const torch = torchPath
+    ? (JSON.parse(readFileSync(torchPath, 'utf8')) as Record<string, { ms: number; gflops?: number; by?: string }>)
+    : {};
   const torchInfo = torch as unknown as Record<string, unknown>;
   const rows: Row[] = [];
   const add = (name: string, ms: number, note?: string, torchName = name): void => {
