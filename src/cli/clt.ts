@@ -22,7 +22,7 @@ import { checkTracingPair } from '../circuits/replacement.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { collectTranscoderFeatures, featureStoreDir, saveTranscoderFeatureStores } from '../sae/clt/features.js';
 import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
-import { collectionProgress, corpusFor, formatStoreSummary } from './sae.js';
+import { addCollectionFlags, collectionOptionsOf, collectionProgress, corpusFor, formatStoreSummary, type CollectionFlags } from './sae.js';
 import { activationRunOptionsOf, addActivationRunFlags, untilSigint, type ActivationRunFlags } from './run-flags.js';
 
 interface CltTrainFlags extends ActivationRunFlags {
@@ -137,7 +137,7 @@ export function registerClt(program: Command): Command {
       const rows = evalRows(m, f.dataset, intFlag('context-size', f.contextSize, 2), intFlag('eval-rows', f.evalRows)!);
       printReport(`${dir}:`, evaluateClt(m, set, rows));
     });
-  clt
+  const features = clt
     .command('features')
     .description(
       "build a feature store per layer of a transcoder set (DIR/features/layer-L): every feature's top contexts, histogram, density, logit effects",
@@ -149,59 +149,46 @@ export function registerClt(program: Command): Command {
     .option('--context-size <n>', "tokens per context, BOS included (default 128, at most the model's context)")
     .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
     .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
-    .option('--include-special', 'count BOS / EOS / padding positions too')
-    .option('--top-k <n>', 'contexts kept per feature', '20')
-    .option('--before <n>', 'tokens shown before the max-activating token', '10')
-    .option('--after <n>', 'tokens shown after it', '5')
-    .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
-    .option('--checkpoint-every <n>', 'write the collection state to DIR/features/.checkpoint every n batches (0: never)', '50')
-    .option('--resume', 'continue a stopped run from DIR/features/.checkpoint (same flags)')
-    .option('--no-progress', 'no progress bar')
-    .action(async (dir: string, f: CltFeaturesFlags) => {
-      const tokens = intFlag('tokens', f.tokens)!;
-      const batchSize = intFlag('batch-size', f.batchSize)!;
-      const requested = intFlag('context-size', f.contextSize, 2);
-      const every = intFlag('checkpoint-every', f.checkpointEvery, 0)!;
-      const collector = {
-        topK: intFlag('top-k', f.topK)!,
-        before: intFlag('before', f.before, 0)!,
-        after: intFlag('after', f.after, 0)!,
-        logitEffects: intFlag('logit-tokens', f.logitTokens, 0)!,
-      };
-      const set = loadTracingTranscoders(dir);
-      const model = await loadModel(f.model);
-      checkTracingPair(model, set);
-      const contextSize = Math.min(requested ?? 128, model.cfg.nCtx);
-      if (requested !== undefined && contextSize < requested)
-        throw new Error(`--context-size ${requested} exceeds the model's context of ${model.cfg.nCtx}`);
-      const { source, description } = corpusFor(model, f);
-      const checkpointDir = join(dir, 'features', '.checkpoint');
-      if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
-        throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
-      const t0 = performance.now();
-      const { onBatch, stop } = await collectionProgress(f.progress, batchSize * contextSize);
-      const stores = collectTranscoderFeatures(model, set, source, {
-        batches: Math.max(1, Math.ceil(tokens / (batchSize * contextSize))),
-        batchSize,
-        contextSize,
-        excludeSpecial: !f.includeSpecial,
-        ...collector,
-        modelName: f.model,
-        transcodersPath: dir,
-        description,
-        onBatch,
-        ...(every > 0 || f.resume ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
-        ...(f.resume ? { resume: true } : {}),
-      });
-      stop();
-      saveTranscoderFeatureStores(stores, dir);
-      stores.forEach((s, l) => console.log(`layer ${l}: ${formatStoreSummary(s, featureStoreDir(dir, l))}\n`));
-      console.log(`${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    .option('--include-special', 'count BOS / EOS / padding positions too');
+  addCollectionFlags(features, 'DIR/features/.checkpoint').action(async (dir: string, f: CltFeaturesFlags) => {
+    const tokens = intFlag('tokens', f.tokens)!;
+    const batchSize = intFlag('batch-size', f.batchSize)!;
+    const requested = intFlag('context-size', f.contextSize, 2);
+    const { every, ...collector } = collectionOptionsOf(f);
+    const set = loadTracingTranscoders(dir);
+    const model = await loadModel(f.model);
+    checkTracingPair(model, set);
+    const contextSize = Math.min(requested ?? 128, model.cfg.nCtx);
+    if (requested !== undefined && contextSize < requested)
+      throw new Error(`--context-size ${requested} exceeds the model's context of ${model.cfg.nCtx}`);
+    const { source, description } = corpusFor(model, f);
+    const checkpointDir = join(dir, 'features', '.checkpoint');
+    if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
+      throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
+    const t0 = performance.now();
+    const { onBatch, stop } = await collectionProgress(f.progress, batchSize * contextSize);
+    const stores = collectTranscoderFeatures(model, set, source, {
+      batches: Math.max(1, Math.ceil(tokens / (batchSize * contextSize))),
+      batchSize,
+      contextSize,
+      excludeSpecial: !f.includeSpecial,
+      ...collector,
+      modelName: f.model,
+      transcodersPath: dir,
+      description,
+      onBatch,
+      ...(every > 0 || f.resume ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
+      ...(f.resume ? { resume: true } : {}),
     });
+    stop();
+    saveTranscoderFeatureStores(stores, dir);
+    stores.forEach((s, l) => console.log(`layer ${l}: ${formatStoreSummary(s, featureStoreDir(dir, l))}\n`));
+    console.log(`${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  });
   return clt;
 }
 
-interface CltFeaturesFlags {
+interface CltFeaturesFlags extends CollectionFlags {
   model: string;
   tokens: string;
   batchSize: string;
@@ -209,11 +196,4 @@ interface CltFeaturesFlags {
   text?: string;
   tokenFile?: string;
   includeSpecial?: boolean;
-  topK: string;
-  before: string;
-  after: string;
-  logitTokens: string;
-  checkpointEvery: string;
-  resume?: boolean;
-  progress: boolean;
 }

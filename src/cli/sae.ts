@@ -53,6 +53,53 @@ interface RunFlags {
   releases?: string;
 }
 
+/** The flags of a feature collection (`sae features`, `clt features`): what is kept per feature, checkpoints, progress. */
+export interface CollectionFlags {
+  topK: string;
+  before: string;
+  after: string;
+  logitTokens: string;
+  samples: string;
+  sampleSeed: string;
+  checkpointEvery: string;
+  resume?: boolean;
+  progress: boolean;
+}
+
+/** Declares the `CollectionFlags` on `c`; `checkpoint` names where the collection state goes. */
+export const addCollectionFlags = (c: Command, checkpoint: string): Command =>
+  c
+    .option('--top-k <n>', 'contexts kept per feature', '20')
+    .option('--before <n>', 'tokens shown before the max-activating token', '10')
+    .option('--after <n>', 'tokens shown after it', '5')
+    .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
+    .option('--samples <n>', "firing tokens sampled per feature, for the feature page's quantile groups (0: none)", '32')
+    .option('--sample-seed <n>', 'seed of the samples', '0')
+    .option('--checkpoint-every <n>', `write the collection state to ${checkpoint} every n batches (0: never)`, '50')
+    .option('--resume', `continue a stopped run from ${checkpoint} (same flags)`)
+    .option('--no-progress', 'no progress bar');
+
+/** The collector's settings from `CollectionFlags`, each checked by name. */
+export function collectionOptionsOf(f: CollectionFlags): {
+  topK: number;
+  before: number;
+  after: number;
+  logitEffects: number;
+  samples: number;
+  sampleSeed: number;
+  every: number;
+} {
+  return {
+    topK: intFlag('top-k', f.topK)!,
+    before: intFlag('before', f.before, 0)!,
+    after: intFlag('after', f.after, 0)!,
+    logitEffects: intFlag('logit-tokens', f.logitTokens, 0)!,
+    samples: intFlag('samples', f.samples, 0)!,
+    sampleSeed: intFlag('sample-seed', f.sampleSeed, 0)!,
+    every: intFlag('checkpoint-every', f.checkpointEvery, 0)!,
+  };
+}
+
 const addRunFlags = (c: Command, tokens: string): Command =>
   c
     .option('--model <model>', "'default', a model directory or a hub id", 'default')
@@ -213,75 +260,42 @@ export function registerSae(program: Command): Command {
       if (f.json) writeFileAtomic(f.json, `${JSON.stringify(report, null, 2)}\n`);
     });
 
-  addRunFlags(
+  const features = addRunFlags(
     sae.command('features').description("build a feature store: every feature's top contexts, histogram, density, logit effects"),
     '65536',
-  )
-    .requiredOption('--out <dir>', 'store directory (features.json + features.safetensors)')
-    .option('--top-k <n>', 'contexts kept per feature', '20')
-    .option('--before <n>', 'tokens shown before the max-activating token', '10')
-    .option('--after <n>', 'tokens shown after it', '5')
-    .option('--logit-tokens <n>', 'top and bottom logit-effect tokens per feature (0: none)', '10')
-    .option('--samples <n>', "firing tokens sampled per feature, for the feature page's quantile groups (0: none)", '32')
-    .option('--sample-seed <n>', 'seed of the samples', '0')
-    .option('--checkpoint-every <n>', 'write the collection state to OUT/.checkpoint every n batches (0: never)', '50')
-    .option('--resume', 'continue a stopped run from OUT/.checkpoint (same flags)')
-    .option('--no-progress', 'no progress bar')
-    .action(
-      async (
-        f: RunFlags & {
-          out: string;
-          topK: string;
-          before: string;
-          after: string;
-          logitTokens: string;
-          samples: string;
-          sampleSeed: string;
-          checkpointEvery: string;
-          resume?: boolean;
-          progress: boolean;
-        },
-      ) => {
-        const topK = intFlag('top-k', f.topK);
-        const before = intFlag('before', f.before, 0);
-        const after = intFlag('after', f.after, 0);
-        const logits = intFlag('logit-tokens', f.logitTokens, 0);
-        const samples = intFlag('samples', f.samples, 0);
-        const sampleSeed = intFlag('sample-seed', f.sampleSeed, 0);
-        const every = intFlag('checkpoint-every', f.checkpointEvery, 0);
-        const p = await prepare(f);
-        const t0 = performance.now();
-        const checkpointDir = join(f.out, '.checkpoint');
-        if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
-          throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
-        const { onBatch, stop } = await collectionProgress(f.progress, p.batchSize * p.contextSize);
-        const store = collectFeatures(p.model, p.sae, p.source, {
-          batches: p.batches,
-          batchSize: p.batchSize,
-          contextSize: p.contextSize,
-          excludeSpecial: !f.includeSpecial,
-          topK,
-          before,
-          after,
-          logitEffects: logits,
-          samples,
-          sampleSeed,
-          modelName: f.model,
-          saePath: f.sae,
-          description: p.description,
-          allowModelMismatch: f.allowModelMismatch === true,
-          onBatch,
-          ...(every > 0 || f.resume
-            ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } }
-            : {}),
-          ...(f.resume ? { resume: true } : {}),
-        });
-        stop();
-        saveFeatureStore(store, f.out);
-        console.log(formatStoreSummary(store, f.out));
-        console.log(`\n${seconds(t0)}`);
-      },
-    );
+  ).requiredOption('--out <dir>', 'store directory (features.json + features.safetensors)');
+  addCollectionFlags(features, 'OUT/.checkpoint').action(async (f: RunFlags & CollectionFlags & { out: string }) => {
+    const { topK, before, after, logitEffects: logits, samples, sampleSeed, every } = collectionOptionsOf(f);
+    const p = await prepare(f);
+    const t0 = performance.now();
+    const checkpointDir = join(f.out, '.checkpoint');
+    if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
+      throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
+    const { onBatch, stop } = await collectionProgress(f.progress, p.batchSize * p.contextSize);
+    const store = collectFeatures(p.model, p.sae, p.source, {
+      batches: p.batches,
+      batchSize: p.batchSize,
+      contextSize: p.contextSize,
+      excludeSpecial: !f.includeSpecial,
+      topK,
+      before,
+      after,
+      logitEffects: logits,
+      samples,
+      sampleSeed,
+      modelName: f.model,
+      saePath: f.sae,
+      description: p.description,
+      allowModelMismatch: f.allowModelMismatch === true,
+      onBatch,
+      ...(every > 0 || f.resume ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
+      ...(f.resume ? { resume: true } : {}),
+    });
+    stop();
+    saveFeatureStore(store, f.out);
+    console.log(formatStoreSummary(store, f.out));
+    console.log(`\n${seconds(t0)}`);
+  });
 
   sae
     .command('show')

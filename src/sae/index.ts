@@ -124,6 +124,7 @@ export {
   FEATURES_TENSORS,
   type FeatureCollectorOptions,
   type CollectFeaturesOptions,
+  type CollectionRunOptions,
   type FeatureStats,
   type FeatureStore,
   type FeatureStoreMeta,

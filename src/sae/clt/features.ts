@@ -22,10 +22,17 @@ import { join } from 'node:path';
 import type { HookedTransformer } from '../../model/hooked.js';
 import { scalar, type Tensor } from '../../tensor/index.js';
 import { planContexts, specialTokenIds, type TokenSource } from '../contexts.js';
-import { FeatureCollector, type FeatureCollectorOptions, type CollectorArray, type CollectorSnapshot } from '../features/collector.js';
+import { FeatureCollector, type CollectorArray, type CollectorSnapshot } from '../features/collector.js';
 import { loadCollectionCheckpoint, removeCollectionCheckpoint, saveCollectionCheckpoint } from '../features/checkpoint.js';
 import { decoderLogitEffects } from '../features/logit-effects.js';
-import { collectionFingerprint, finishStore, saveFeatureStore, type FeatureStore, type FeatureStoreMeta } from '../features/store.js';
+import {
+  collectionFingerprint,
+  finishStore,
+  saveFeatureStore,
+  type CollectionRunOptions,
+  type FeatureStore,
+  type FeatureStoreMeta,
+} from '../features/store.js';
 import type { TracingTranscoders } from './types.js';
 
 /** The store of layer `layer`'s features of the transcoders in `dir`: DIR/features/layer-{layer}. */
@@ -33,29 +40,10 @@ export function featureStoreDir(dir: string, layer: number): string {
   return join(dir, 'features', `layer-${layer}`);
 }
 
-/** Options of `collectTranscoderFeatures` (those of `collectFeatures` that apply). */
-export interface CollectTranscoderFeaturesOptions extends FeatureCollectorOptions {
-  /** Batches to run (default: until the source ends). */
-  batches?: number;
-  /** Contexts per batch (default 8). */
-  batchSize?: number;
-  /** Tokens per context, BOS included (default 128, at most the model's context). */
-  contextSize?: number;
-  /** Start each context with BOS (default: when the model has a BOS token). */
-  prependBos?: boolean;
-  /** Special tokens left out: true (default) for the model's BOS/EOS/pad ids, false, or a list. */
-  excludeSpecial?: boolean | readonly number[];
-  /** Logit-effect tokens per side (default 10; 0 for none). */
-  logitEffects?: number;
+/** Options of `collectTranscoderFeatures` (those of `collectFeatures` that apply; contexts default to 128 tokens with BOS). */
+export interface CollectTranscoderFeaturesOptions extends CollectionRunOptions {
   /** Recorded in the JSON. */
-  modelName?: string | null;
   transcodersPath?: string | null;
-  description?: string;
-  onBatch?: (done: number, total: number) => void;
-  /** Write the collectors' state to `dir` every `everyBatches` batches (default 50); removed when done. */
-  checkpoint?: { dir: string; everyBatches?: number };
-  /** Continue from the checkpoint in `checkpoint.dir` (one of another run is refused). */
-  resume?: boolean;
 }
 
 /**

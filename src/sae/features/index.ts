@@ -27,6 +27,7 @@ export {
   FEATURES_JSON,
   FEATURES_TENSORS,
   type CollectFeaturesOptions,
+  type CollectionRunOptions,
   type FeatureStore,
   type FeatureStoreMeta,
 } from './store.js';

@@ -105,15 +105,15 @@ export interface FeatureStore {
   strings: Map<number, string> | null;
 }
 
-/** Options of `collectFeatures`. */
-export interface CollectFeaturesOptions extends FeatureCollectorOptions {
+/** What a feature collection run takes, whatever it collects from (an SAE, or transcoders' layers). */
+export interface CollectionRunOptions extends FeatureCollectorOptions {
   /** Batches to run (default: until the source ends). */
   batches?: number;
   /** Contexts per batch (default 8). */
   batchSize?: number;
-  /** Tokens per context, BOS included (default: the SAE's context_size, else 128, at most the model's). */
+  /** Tokens per context, BOS included (default: the SAE's context_size, else 128; at most the model's context). */
   contextSize?: number;
-  /** Start each context with BOS (default: the SAE's prepend_bos when the model has a BOS token). */
+  /** Start each context with BOS (default: the SAE's prepend_bos, else true, when the model has a BOS token). */
   prependBos?: boolean;
   /** Special tokens left out: true (default) for the model's BOS/EOS/pad ids, false, or a list. Overrides excludedTokenIds. */
   excludeSpecial?: boolean | readonly number[];
@@ -121,11 +121,8 @@ export interface CollectFeaturesOptions extends FeatureCollectorOptions {
   logitEffects?: number;
   /** Recorded in the JSON. */
   modelName?: string | null;
-  saePath?: string | null;
   description?: string;
   onBatch?: (done: number, total: number) => void;
-  /** Collect even when the SAE's cfg.json names another model (see `checkSaeModel`). */
-  allowModelMismatch?: boolean;
   /**
    * Write the collector's state to `dir` every `everyBatches` batches (default 50), so that a run
    * stopped midway resumes (`resume`) instead of starting over (see checkpoint.ts). The
@@ -137,6 +134,14 @@ export interface CollectFeaturesOptions extends FeatureCollectorOptions {
    * is refused). Without it an existing checkpoint is refused too, so nothing is overwritten unasked.
    */
   resume?: boolean;
+}
+
+/** Options of `collectFeatures`. */
+export interface CollectFeaturesOptions extends CollectionRunOptions {
+  /** Recorded in the JSON. */
+  saePath?: string | null;
+  /** Collect even when the SAE's cfg.json names another model (see `checkSaeModel`). */
+  allowModelMismatch?: boolean;
 }
 
 /**
