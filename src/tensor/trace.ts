@@ -104,11 +104,13 @@ export const eagerConfig = {
    * Work (roughly, output elements; FLOPs/2 for matmul) below which an eager op runs on the JS
    * kernel even with the ORT backend: the fixed cost of an ORT call (now 7-12 us on a 2-core
    * machine) beats the JS loop only from about this size (npm run bench:engine measures the
-   * crossover). Measured Dec 2026 (interleaved, 25 ops of work 256-4096): elementwise ops and
-   * reductions cross over at 512-1024 elements, softmax below 512, matmul at about 4096; 512 cost
-   * 0.71 of 4096's total time over those cases, with a worst excess of 5 us (a matmul of 8^3).
+   * crossover). Measured Dec 2026 with warm sessions, 512 cost 0.71 of 4096's total time over 25
+   * ops of work 256-4096; but each new shape on the ORT path compiles a session first (about a
+   * millisecond), and eager ops on prompt-length shapes (a logit lens over prompts of 1..40
+   * tokens) compiled one per length at 512 (test/analysis-buckets.test.ts). So the threshold
+   * stays at 4096, where such small, shape-varying ops run in JS.
    */
-  jsThreshold: 512,
+  jsThreshold: 4096,
   /**
    * Elements from which an eager 2-D `transpose()` returns a view sharing the matrix's storage
    * instead of a copy (tensors held in 16-bit form always do). Inside jit the view is fed as the
