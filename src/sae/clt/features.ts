@@ -23,11 +23,11 @@ import type { HookedTransformer } from '../../model/hooked.js';
 import { scalar, type Tensor } from '../../tensor/index.js';
 import { planContexts, specialTokenIds, type TokenSource } from '../contexts.js';
 import { FeatureCollector, type CollectorArray, type CollectorSnapshot } from '../features/collector.js';
-import { loadCollectionCheckpoint, removeCollectionCheckpoint, saveCollectionCheckpoint } from '../features/checkpoint.js';
 import { decoderLogitEffects } from '../features/logit-effects.js';
 import {
   collectionFingerprint,
   finishStore,
+  runCollectionBatches,
   saveFeatureStore,
   type CollectionRunOptions,
   type FeatureStore,
@@ -127,42 +127,24 @@ export function collectTranscoderFeatures(
   const collectorOptions = { ...options, excludedTokenIds: excluded };
   let collectors = tc.widths.map((w) => new FeatureCollector(w, collectorOptions));
   const digests = Array.from({ length: L }, (_, l) => layerWeightsDigest(tc, l));
-  const total = Math.ceil(plan.contexts / plan.batchSize);
-  let done = 0;
-  const ckpt = options.checkpoint;
-  const every = ckpt?.everyBatches ?? 50;
-  if (ckpt && !(Number.isInteger(every) && every >= 1)) throw new Error(`checkpoint.everyBatches must be a positive integer, got ${every}`);
-  const run = ckpt
-    ? collectionFingerprint({ transcoders: { widths: tc.widths, hooks, weights_sha256: digests } }, plan, collectors[0]!, excluded)
-    : null;
-  if (ckpt) {
-    const saved = loadCollectionCheckpoint(ckpt.dir, run);
-    if (saved && !options.resume)
-      throw new Error(
-        `${ckpt.dir}: holds a checkpoint of this collection (${saved.batchesDone} of ${total} batches); resume it ('glassbox clt features --resume', or resume: true), or delete it to start over`,
+  const positions = runCollectionBatches(plan, options, {
+    command: 'glassbox clt features',
+    fingerprint: () =>
+      collectionFingerprint({ transcoders: { widths: tc.widths, hooks, weights_sha256: digests } }, plan, collectors[0]!, excluded),
+    snapshot: () => mergeSnapshots(collectors),
+    restore: (saved, where) => {
+      collectors = splitSnapshot(saved, L).map((s, l) =>
+        FeatureCollector.restore(tc.widths[l]!, collectorOptions, s, `${where} (layer ${l})`),
       );
-    if (saved) {
-      collectors = splitSnapshot(saved.snapshot, L).map((s, l) =>
-        FeatureCollector.restore(tc.widths[l]!, collectorOptions, s, `${ckpt.dir} (layer ${l})`),
-      );
-      done = saved.batchesDone;
-      options.onBatch?.(done, total);
-    }
-  }
-  let positions = Math.min(done * plan.batchSize, plan.contexts) * plan.contextSize;
-  for (let first = done * plan.batchSize; first < plan.contexts; first += plan.batchSize) {
-    const batch = plan.batch(first, Math.min(plan.batchSize, plan.contexts - first));
-    const { cache } = model.runWithCache(batch.tokens, { names: hooks });
-    for (let l = 0; l < L; l++) {
-      const acts = tc.encode(l, cache.get(hooks[l]!)).cast('float32').dataSync() as Float32Array;
-      collectors[l]!.add(batch.ids, acts, batch.contextSize, batch.firstContext);
-    }
-    positions += batch.ids.length;
-    done++;
-    if (ckpt && done % every === 0 && done < total) saveCollectionCheckpoint(ckpt.dir, mergeSnapshots(collectors), done, run);
-    options.onBatch?.(done, total);
-  }
-  if (ckpt) removeCollectionCheckpoint(ckpt.dir);
+    },
+    collect: (batch) => {
+      const { cache } = model.runWithCache(batch.tokens, { names: hooks });
+      for (let l = 0; l < L; l++) {
+        const acts = tc.encode(l, cache.get(hooks[l]!)).cast('float32').dataSync() as Float32Array;
+        collectors[l]!.add(batch.ids, acts, batch.contextSize, batch.firstContext);
+      }
+    },
+  });
   const n = options.logitEffects ?? 10;
   return collectors.map((c, l) =>
     finishStore(model, {

@@ -28,14 +28,14 @@ import { SafetensorsError, loadSafetensors, saveSafetensors } from '../../io/saf
 import type { HookedTransformer } from '../../model/hooked.js';
 import { tensor, type Tensor } from '../../tensor/index.js';
 import { defaultContextSize, defaultPrependBos, runSaeOnBatch } from '../evals.js';
-import { planContexts, specialTokenIds, type ContextPlan, type TokenSource } from '../contexts.js';
+import { planContexts, specialTokenIds, type ContextBatch, type ContextPlan, type TokenSource } from '../contexts.js';
 import { treeDigest } from '../../train/fingerprint.js';
 import { loadCollectionCheckpoint, removeCollectionCheckpoint, saveCollectionCheckpoint } from './checkpoint.js';
 import { readJsonFile } from '../formats.js';
 import type { Sae } from '../sae.js';
 import { checkSaeModel } from '../attach.js';
 import { refuseNonFiniteParams } from '../common.js';
-import { FeatureCollector, type FeatureCollectorOptions, type FeatureStats } from './collector.js';
+import { FeatureCollector, type CollectorSnapshot, type FeatureCollectorOptions, type FeatureStats } from './collector.js';
 import { logitEffects, type LogitEffects } from './logit-effects.js';
 
 /** The JSON file of a feature store. */
@@ -173,13 +173,10 @@ export function collectFeatures(
   const excluded = specialTokenIds(model, options.excludeSpecial ?? true);
   const collectorOptions = { ...options, excludedTokenIds: excluded };
   let collector = new FeatureCollector(sae.dSae, collectorOptions);
-  const total = Math.ceil(plan.contexts / plan.batchSize);
-  let done = 0;
-  const ckpt = options.checkpoint;
-  const every = ckpt?.everyBatches ?? 50;
-  if (ckpt && !(Number.isInteger(every) && every >= 1)) throw new Error(`checkpoint.everyBatches must be a positive integer, got ${every}`);
-  const run = ckpt
-    ? collectionFingerprint(
+  const positions = runCollectionBatches(plan, options, {
+    command: 'glassbox sae features',
+    fingerprint: () =>
+      collectionFingerprint(
         {
           architecture: sae.cfg.architecture,
           hook_name: sae.cfg.hook_name,
@@ -191,32 +188,16 @@ export function collectFeatures(
         plan,
         collector,
         excluded,
-      )
-    : null;
-  if (ckpt) {
-    const saved = loadCollectionCheckpoint(ckpt.dir, run);
-    if (saved && !options.resume)
-      throw new Error(
-        `${ckpt.dir}: holds a checkpoint of this collection (${saved.batchesDone} of ${total} batches); resume it ('glassbox sae features --resume', or resume: true), or delete it to start over`,
-      );
-    if (saved) {
-      collector = FeatureCollector.restore(sae.dSae, collectorOptions, saved.snapshot, ckpt.dir);
-      done = saved.batchesDone;
-      options.onBatch?.(done, total);
-    }
-  }
-  // Positions run through the model: the whole batches (their rows are the plan's, each contextSize long).
-  let positions = Math.min(done * plan.batchSize, plan.contexts) * plan.contextSize;
-  for (let first = done * plan.batchSize; first < plan.contexts; first += plan.batchSize) {
-    const batch = plan.batch(first, Math.min(plan.batchSize, plan.contexts - first));
-    const { acts } = runSaeOnBatch(model, sae, batch.tokens);
-    collector.add(batch.ids, acts.cast('float32').dataSync() as Float32Array, batch.contextSize, batch.firstContext);
-    positions += batch.ids.length;
-    done++;
-    if (ckpt && done % every === 0 && done < total) saveCollectionCheckpoint(ckpt.dir, collector.snapshot(), done, run);
-    options.onBatch?.(done, total);
-  }
-  if (ckpt) removeCollectionCheckpoint(ckpt.dir);
+      ),
+    snapshot: () => collector.snapshot(),
+    restore: (saved, where) => {
+      collector = FeatureCollector.restore(sae.dSae, collectorOptions, saved, where);
+    },
+    collect: (batch) => {
+      const { acts } = runSaeOnBatch(model, sae, batch.tokens);
+      collector.add(batch.ids, acts.cast('float32').dataSync() as Float32Array, batch.contextSize, batch.firstContext);
+    },
+  });
   const n = options.logitEffects ?? 10;
   const effects = n > 0 ? logitEffects(model, sae, n) : { reason: 'not computed (logitEffects: 0)' };
   return finishStore(model, {
@@ -237,6 +218,66 @@ export function collectFeatures(
     },
     modelName: options.modelName ?? null,
   });
+}
+
+/** @internal What `runCollectionBatches` does with the collector(s) of one collection. */
+export interface CollectionJob {
+  /** The command named when an existing checkpoint is refused, e.g. 'glassbox sae features'. */
+  command: string;
+  /** What a checkpoint must agree on to be resumed (`collectionFingerprint`); asked before any restore. */
+  fingerprint: () => unknown;
+  /** The collector state to checkpoint (`saveCollectionCheckpoint`'s snapshot). */
+  snapshot: () => Parameters<typeof saveCollectionCheckpoint>[1];
+  /** Replaces the collector state with a checkpoint's (`where`: the checkpoint directory, for errors). */
+  restore: (saved: CollectorSnapshot, where: string) => void;
+  /** Runs the model on one batch and feeds its feature activations to the collector(s). */
+  collect: (batch: ContextBatch) => void;
+}
+
+/**
+ * @internal The batch loop of a feature collection, shared by the SAE and the transcoder
+ * collectors (they differ only in what `job.collect` runs per batch). Returns the positions run
+ * through the model: the whole batches, each row `plan.contextSize` long.
+ * 1. check `checkpoint.everyBatches` (default 50) and fingerprint the run when checkpointing;
+ * 2. restore a checkpoint of this run (refused without `resume`, so nothing is overwritten unasked);
+ * 3. for each remaining batch, `job.collect`, then checkpoint every `everyBatches` batches (not after
+ *    the last) and report `onBatch(done, total)`;
+ * 4. remove the checkpoint once every batch is collected.
+ */
+export function runCollectionBatches(
+  plan: ContextPlan,
+  options: Pick<CollectionRunOptions, 'checkpoint' | 'resume' | 'onBatch'>,
+  job: CollectionJob,
+): number {
+  const total = Math.ceil(plan.contexts / plan.batchSize);
+  let done = 0;
+  const ckpt = options.checkpoint;
+  const every = ckpt?.everyBatches ?? 50;
+  if (ckpt && !(Number.isInteger(every) && every >= 1)) throw new Error(`checkpoint.everyBatches must be a positive integer, got ${every}`);
+  const run = ckpt ? job.fingerprint() : null;
+  if (ckpt) {
+    const saved = loadCollectionCheckpoint(ckpt.dir, run);
+    if (saved && !options.resume)
+      throw new Error(
+        `${ckpt.dir}: holds a checkpoint of this collection (${saved.batchesDone} of ${total} batches); resume it ('${job.command} --resume', or resume: true), or delete it to start over`,
+      );
+    if (saved) {
+      job.restore(saved.snapshot, ckpt.dir);
+      done = saved.batchesDone;
+      options.onBatch?.(done, total);
+    }
+  }
+  let positions = Math.min(done * plan.batchSize, plan.contexts) * plan.contextSize;
+  for (let first = done * plan.batchSize; first < plan.contexts; first += plan.batchSize) {
+    const batch = plan.batch(first, Math.min(plan.batchSize, plan.contexts - first));
+    job.collect(batch);
+    positions += batch.ids.length;
+    done++;
+    if (ckpt && done % every === 0 && done < total) saveCollectionCheckpoint(ckpt.dir, job.snapshot(), done, run);
+    options.onBatch?.(done, total);
+  }
+  if (ckpt) removeCollectionCheckpoint(ckpt.dir);
+  return positions;
 }
 
 /** What a finished collection hands `finishStore`. */
