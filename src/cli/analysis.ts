@@ -3,7 +3,7 @@
  * can write the numbers as JSON (--json FILE); `patch` and `heads` can also write SVG heatmaps.
  */
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeJson } from './output.js';
 import { loadModel } from '../model/pretrained.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { heatmap, saveSvg } from '../viz/charts.js';
@@ -28,10 +28,6 @@ function tokenArg(model: HookedTransformer, s: string, flag: string): number {
   } catch {
     throw new Error(`${flag}: '${s}' is not a single token (give a word with its leading space, e.g. ' Mary', or an id as #123)`);
   }
-}
-
-function writeJson(file: string | undefined, data: unknown): void {
-  if (file) writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
 }
 
 const fmtMatrix = (m: number[][], rowLabel: (i: number) => string) =>

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeJson } from './output.js';
 import { loadModel } from '../model/pretrained.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { trainClt } from '../sae/clt/train.js';
@@ -22,7 +22,16 @@ import { checkTracingPair } from '../circuits/replacement.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { collectTranscoderFeatures, featureStoreDir, saveTranscoderFeatureStores } from '../sae/clt/features.js';
 import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
-import { addCollectionFlags, collectionOptionsOf, collectionProgress, corpusFor, formatStoreSummary, type CollectionFlags } from './sae.js';
+import {
+  addCollectionFlags,
+  addCorpusFlags,
+  collectionOptionsOf,
+  collectionProgress,
+  corpusFor,
+  formatStoreSummary,
+  type CollectionFlags,
+  type CorpusFlags,
+} from './sae.js';
 import { activationRunOptionsOf, addActivationRunFlags, untilSigint, type ActivationRunFlags } from './run-flags.js';
 
 interface CltTrainFlags extends ActivationRunFlags {
@@ -120,7 +129,7 @@ export function registerClt(program: Command): Command {
     }
     process.stdout.write(`trained ${r.clt} for ${r.step} steps in ${r.elapsed.toFixed(0)} s\n`);
     const report = evaluateClt(m, r.clt, evalRows(m, f.dataset, store.contextSize, intFlag('eval-rows', f.evalRows)!));
-    writeFileAtomic(join(f.out, 'eval.json'), `${JSON.stringify({ ...report, trainSeconds: r.elapsed, steps: r.step }, null, 2)}\n`);
+    writeJson(join(f.out, 'eval.json'), { ...report, trainSeconds: r.elapsed, steps: r.step });
     printReport(`evaluation (${join(f.out, 'eval.json')}):`, report);
   });
   clt
@@ -142,14 +151,8 @@ export function registerClt(program: Command): Command {
     .description(
       "build a feature store per layer of a transcoder set (DIR/features/layer-L): every feature's top contexts, histogram, density, logit effects",
     )
-    .argument('<dir>', 'transcoders: a CLT directory (`glassbox clt train`) or one per-layer transcoder sub-directory per layer')
-    .option('--model <model>', "'default', a model directory or a hub id", 'default')
-    .option('--tokens <n>', 'tokens to run through the model', '65536')
-    .option('--batch-size <n>', 'contexts per forward pass', '8')
-    .option('--context-size <n>', "tokens per context, BOS included (default 128, at most the model's context)")
-    .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
-    .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
-    .option('--include-special', 'count BOS / EOS / padding positions too');
+    .argument('<dir>', 'transcoders: a CLT directory (`glassbox clt train`) or one per-layer transcoder sub-directory per layer');
+  addCorpusFlags(features, { tokens: '65536', contextSize: "tokens per context, BOS included (default 128, at most the model's context)" });
   addCollectionFlags(features, 'DIR/features/.checkpoint').action(async (dir: string, f: CltFeaturesFlags) => {
     const tokens = intFlag('tokens', f.tokens)!;
     const batchSize = intFlag('batch-size', f.batchSize)!;
@@ -188,12 +191,4 @@ export function registerClt(program: Command): Command {
   return clt;
 }
 
-interface CltFeaturesFlags extends CollectionFlags {
-  model: string;
-  tokens: string;
-  batchSize: string;
-  contextSize?: string;
-  text?: string;
-  tokenFile?: string;
-  includeSpecial?: boolean;
-}
+type CltFeaturesFlags = CollectionFlags & CorpusFlags;

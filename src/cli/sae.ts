@@ -15,7 +15,6 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
 import { stderrBar } from '../io/progress.js';
 import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
 import type { HookedTransformer } from '../model/hooked.js';
@@ -38,17 +37,40 @@ import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
 import { registerSaeExplain } from './sae-explain.js';
 import { intFlag, numFlag } from './flags.js';
+import { writeJson } from './output.js';
 
-/** Flags shared by `eval` and `features`. */
-interface RunFlags {
+/** The corpus flags of a run over a model's activations (`sae eval`, `sae features`, `clt features`). */
+export interface CorpusFlags {
   model: string;
-  sae: string;
   tokens: string;
   batchSize: string;
   contextSize?: string;
   text?: string;
   tokenFile?: string;
   includeSpecial?: boolean;
+}
+
+/**
+ * Declares the `CorpusFlags` on `c`: --model, then whatever `between` adds (the dictionary's flags),
+ * then --tokens (default `defaults.tokens`), --batch-size, --context-size (help `defaults.contextSize`),
+ * --text, --token-file, --include-special.
+ */
+export const addCorpusFlags = (
+  c: Command,
+  defaults: { tokens: string; contextSize: string },
+  between: (c: Command) => Command = (x) => x,
+): Command =>
+  between(c.option('--model <model>', "'default', a model directory or a hub id", 'default'))
+    .option('--tokens <n>', 'tokens to run through the model', defaults.tokens)
+    .option('--batch-size <n>', 'contexts per forward pass', '8')
+    .option('--context-size <n>', defaults.contextSize)
+    .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
+    .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
+    .option('--include-special', 'count BOS / EOS / padding positions too');
+
+/** Flags shared by `eval` and `features`. */
+interface RunFlags extends CorpusFlags {
+  sae: string;
   allowModelMismatch?: boolean;
   releases?: string;
 }
@@ -101,23 +123,17 @@ export function collectionOptionsOf(f: CollectionFlags): {
 }
 
 const addRunFlags = (c: Command, tokens: string): Command =>
-  c
-    .option('--model <model>', "'default', a model directory or a hub id", 'default')
-    .requiredOption(
-      '--sae <dir|release/id>',
-      'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors), or RELEASE/SAE_ID',
-    )
-    .option(
-      '--releases <file>',
-      `a releases file (SAELens's pretrained_saes.yaml format) besides the built-in ones and $${SAE_RELEASES_ENV}`,
-    )
-    .option('--tokens <n>', 'tokens to run through the model', tokens)
-    .option('--batch-size <n>', 'contexts per forward pass', '8')
-    .option('--context-size <n>', "tokens per context, BOS included (default: the SAE's context_size, else 128)")
-    .option('--text <file>', 'tokens from a UTF-8 text file (tokenized with the model)')
-    .option('--token-file <file>', 'tokens from a token file NAME.bin (with NAME.bin.json)')
-    .option('--include-special', 'count BOS / EOS / padding positions too')
-    .option('--allow-model-mismatch', "use the SAE although its cfg.json's model_name names another model");
+  addCorpusFlags(c, { tokens, contextSize: "tokens per context, BOS included (default: the SAE's context_size, else 128)" }, (x) =>
+    x
+      .requiredOption(
+        '--sae <dir|release/id>',
+        'the SAE: a directory in SAELens layout (cfg.json + sae_weights.safetensors), or RELEASE/SAE_ID',
+      )
+      .option(
+        '--releases <file>',
+        `a releases file (SAELens's pretrained_saes.yaml format) besides the built-in ones and $${SAE_RELEASES_ENV}`,
+      ),
+  ).option('--allow-model-mismatch', "use the SAE although its cfg.json's model_name names another model");
 
 /** The token source the flags name, and its description. */
 export function corpusFor(
@@ -257,7 +273,7 @@ export function registerSae(program: Command): Command {
       });
       console.log(formatEvalReport(report));
       console.log(`\nevaluated ${report.data.tokens} tokens in ${seconds(t0)}`);
-      if (f.json) writeFileAtomic(f.json, `${JSON.stringify(report, null, 2)}\n`);
+      writeJson(f.json, report);
     });
 
   const features = addRunFlags(

@@ -16,7 +16,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeJson } from './output.js';
 import { loadModel } from '../model/pretrained.js';
 import type { HookedTransformer } from '../model/hooked.js';
 import { compareLenses, saveTunedLens, trainTunedLens } from '../analysis/tuned-lens.js';
@@ -153,7 +153,7 @@ export function registerTunedLens(program: Command): void {
         seconds: Number(seconds.toFixed(1)),
         heldOutKl: kl.labels.map((label, i) => ({ label, logitLens: kl.logitLens[i]!, tunedLens: kl.tunedLens![i]! })),
       };
-      writeFileAtomic(join(f.out, 'training.json'), JSON.stringify(record, null, 2) + '\n');
+      writeJson(join(f.out, 'training.json'), record);
       console.log(
         `wrote ${f.out}: a tuned lens for ${model.cfg.nLayers} layers (d_model ${model.cfg.dModel}), ${steps} steps in ${seconds.toFixed(1)}s`,
       );
