@@ -19,7 +19,7 @@ import {
   steeringVector,
   toSingleToken,
 } from '../analysis/index.js';
-import { intFlag } from './flags.js';
+import { intFlag, MODEL_SPEC_HELP } from './flags.js';
 
 function tokenArg(model: HookedTransformer, s: string, flag: string): number {
   if (/^#\d+$/.test(s)) return Number(s.slice(1)); // '#123': a token id
@@ -39,7 +39,7 @@ export function registerAnalysis(program: Command): void {
   program
     .command('lens')
     .description('logit lens: the top next token after each layer, at each position')
-    .argument('<model>', "'default', a model directory or a hub id")
+    .argument('<model>', MODEL_SPEC_HELP)
     .argument('<text>', 'the prompt')
     .option('--json <file>', 'also write the grid as JSON')
     .action(async (spec: string, text: string, o: { json?: string }) => {
@@ -64,7 +64,7 @@ export function registerAnalysis(program: Command): void {
   program
     .command('dla')
     .description('direct logit attribution: what each head, MLP and embedding writes to a logit (difference)')
-    .argument('<model>', "'default', a model directory or a hub id")
+    .argument('<model>', MODEL_SPEC_HELP)
     .argument('<text>', 'the prompt')
     .requiredOption('--answer <token>', "the token whose logit is explained (a single token, e.g. ' the', or an id as #123)")
     .option('--wrong <token>', 'explain logit(answer) - logit(wrong) instead')
@@ -86,7 +86,7 @@ export function registerAnalysis(program: Command): void {
   program
     .command('heads')
     .description('previous-token, duplicate-token and induction scores of every head')
-    .argument('<model>', "'default', a model directory or a hub id")
+    .argument('<model>', MODEL_SPEC_HELP)
     .option('--text <text>', 'text for the previous/duplicate-token scores (default: repeated random tokens)')
     .option('--seed <n>', 'seed of the random tokens', '0')
     .option('--seq-len <n>', 'length of the random sequence that is repeated (default 50, or what fits the context twice)')
@@ -123,7 +123,7 @@ export function registerAnalysis(program: Command): void {
   program
     .command('patch')
     .description('activation patching: residual stream (layer x position) and every head, clean = 1, corrupted = 0')
-    .argument('<model>', "'default', a model directory or a hub id")
+    .argument('<model>', MODEL_SPEC_HELP)
     .requiredOption('--clean <text>', 'the clean prompt')
     .requiredOption('--corrupted <text>', 'the corrupted prompt (same number of tokens)')
     .requiredOption('--answer <token>', 'the clean answer token')
@@ -177,7 +177,7 @@ export function registerAnalysis(program: Command): void {
   program
     .command('steer')
     .description('contrastive activation addition: steer generation with mean(positive) - mean(negative) at a layer')
-    .argument('<model>', "'default', a model directory or a hub id")
+    .argument('<model>', MODEL_SPEC_HELP)
     .argument('<prompt>', 'the prompt to continue')
     .requiredOption('--positive <text...>', 'prompts of the direction to add')
     .requiredOption('--negative <text...>', 'prompts of the direction to subtract')

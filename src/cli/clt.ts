@@ -17,7 +17,7 @@ import { loadClt } from '../sae/clt/formats.js';
 import { activationStore } from '../sae/training/activation-store.js';
 import { defaultCorpusContexts } from '../sae/contexts.js';
 import type { TracingTranscoders } from '../sae/clt/types.js';
-import { intFlag, numFlag, oneOfFlag } from './flags.js';
+import { intFlag, MODEL_SPEC_HELP, numFlag, oneOfFlag } from './flags.js';
 import { checkTracingPair } from '../circuits/replacement.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { collectTranscoderFeatures, featureStoreDir, saveTranscoderFeatureStores } from '../sae/clt/features.js';
@@ -84,7 +84,7 @@ export function registerClt(program: Command): Command {
   const train = clt
     .command('train')
     .description('train a cross-layer transcoder on every MLP of MODEL, then evaluate it (DIR/eval.json)')
-    .argument('[model]', "'default', a model directory or a hub id", 'default')
+    .argument('[model]', MODEL_SPEC_HELP, 'default')
     .requiredOption('--out <dir>', 'run directory: cfg.json + sae_weights.safetensors, metrics.jsonl, checkpoints/, eval.json')
     .option('--width <n>', 'features per layer', '512')
     .option('--activation <name>', 'jumprelu, relu or topk', 'jumprelu')
@@ -136,7 +136,7 @@ export function registerClt(program: Command): Command {
     .command('eval')
     .description('evaluate a saved transcoder set: per-layer FVU and L0, CE-loss recovered with every MLP replaced')
     .argument('<dir>', 'a directory written by `glassbox clt train`')
-    .option('--model <model>', "'default', a model directory or a hub id", 'default')
+    .option('--model <model>', MODEL_SPEC_HELP, 'default')
     .option('--dataset <src>', "'default', a token file NAME.bin or a text file", 'default')
     .option('--context-size <n>', 'tokens per context')
     .option('--eval-rows <n>', 'contexts to evaluate on', '32')

@@ -31,3 +31,6 @@ export function oneOfFlag<T extends string>(name: string, v: string, allowed: re
   if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
   return v as T;
 }
+
+/** The help of every model argument and --model flag: what `loadModel` accepts. */
+export const MODEL_SPEC_HELP = "'default', a model directory or a hub id";

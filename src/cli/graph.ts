@@ -12,7 +12,7 @@ import { graphScores, nodeLayout, pruneGraph } from '../circuits/graph.js';
 import { saveGraph } from '../circuits/graph-io.js';
 import { graphToJson } from '../circuits/graph-json-export.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
-import { intFlag, numFlag } from './flags.js';
+import { intFlag, MODEL_SPEC_HELP, numFlag } from './flags.js';
 import { parseTokenIds } from './tokens.js';
 
 interface GraphFlags {
@@ -32,7 +32,7 @@ export function registerGraph(program: Command): void {
   program
     .command('graph')
     .description('attribution graph of a prompt over transcoder features, written as graph JSON for the viewers')
-    .argument('<model>', "'default', a model directory or a hub id")
+    .argument('<model>', MODEL_SPEC_HELP)
     .argument('[prompt]', 'the prompt text (needs the model to ship tokenizer.json)')
     .requiredOption(
       '--transcoders <dir>',

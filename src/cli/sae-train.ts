@@ -14,7 +14,7 @@ import type { SaeArchitecture } from '../sae/types.js';
 import { activationStore, type ActivationSource } from '../sae/training/activation-store.js';
 import { ACTIVATION_MANIFEST, CachedActivationStore, cacheActivations } from '../sae/training/activation-cache.js';
 import { trainSae } from '../sae/training/trainer.js';
-import { intFlag, numFlag, oneOfFlag } from './flags.js';
+import { intFlag, MODEL_SPEC_HELP, numFlag, oneOfFlag } from './flags.js';
 import { activationRunOptionsOf, addActivationRunFlags, untilSigint, type ActivationRunFlags } from './run-flags.js';
 
 /** The flags, as commander hands them over (strings until checked). */
@@ -58,7 +58,7 @@ export function registerSaeTrain(sae: Command): void {
     .description("train a sparse autoencoder or transcoder on a model's activations (SAELens's recipe; resumable)")
     .requiredOption('--hook <name>', 'hook point the SAE reads, e.g. blocks.1.hook_resid_post')
     .requiredOption('--out <dir>', 'run directory: the SAE (SAELens layout), training.json, metrics.jsonl, checkpoints/')
-    .option('--model <model>', "'default', a model directory or a hub id", 'default')
+    .option('--model <model>', MODEL_SPEC_HELP, 'default')
     .option('--hook-out <name>', 'transcoders: hook point the decoder writes, e.g. blocks.1.hook_mlp_out')
     .option('--arch <name>', `architecture (${listArchitectures().join(', ')})`, 'topk')
     .option('--width <n>', 'd_sae: number of features (default d_in * --expansion-factor)')

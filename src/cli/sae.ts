@@ -36,7 +36,7 @@ import type { Sae } from '../sae/sae.js';
 import { TokenFile } from '../train/tokens.js';
 import { registerSaeTrain } from './sae-train.js';
 import { registerSaeExplain } from './sae-explain.js';
-import { intFlag, numFlag } from './flags.js';
+import { intFlag, MODEL_SPEC_HELP, numFlag } from './flags.js';
 import { writeJson } from './output.js';
 
 /** The corpus flags of a run over a model's activations (`sae eval`, `sae features`, `clt features`). */
@@ -60,7 +60,7 @@ export const addCorpusFlags = (
   defaults: { tokens: string; contextSize: string },
   between: (c: Command) => Command = (x) => x,
 ): Command =>
-  between(c.option('--model <model>', "'default', a model directory or a hub id", 'default'))
+  between(c.option('--model <model>', MODEL_SPEC_HELP, 'default'))
     .option('--tokens <n>', 'tokens to run through the model', defaults.tokens)
     .option('--batch-size <n>', 'contexts per forward pass', '8')
     .option('--context-size <n>', defaults.contextSize)

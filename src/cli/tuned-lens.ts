@@ -22,7 +22,7 @@ import type { HookedTransformer } from '../model/hooked.js';
 import { compareLenses, saveTunedLens, trainTunedLens } from '../analysis/tuned-lens.js';
 import { arrayTokenReader, defaultCorpusTokens, type TokenReader } from '../sae/contexts.js';
 import { corpusFor } from './sae.js';
-import { intFlag, numFlag } from './flags.js';
+import { intFlag, MODEL_SPEC_HELP, numFlag } from './flags.js';
 
 interface TrainFlags {
   out: string;
@@ -94,7 +94,7 @@ export function registerTunedLens(program: Command): void {
   cmd
     .command('train')
     .description('train a tuned lens on a model; writes it (tuned-lens layout) and training.json with its KL per layer vs the logit lens')
-    .argument('[model]', "'default', a model directory or a hub id", 'default')
+    .argument('[model]', MODEL_SPEC_HELP, 'default')
     .requiredOption('--out <dir>', "where the lens goes (put it in the model folder's tuned-lens/ for `glassbox serve` to find it)")
     .option('--steps <n>', 'optimizer steps', '250')
     .option('--batch-size <n>', 'rows per step', '8')
