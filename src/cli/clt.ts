@@ -5,7 +5,6 @@
  * DIR/eval.json. `glassbox clt eval DIR` evaluates a saved set. `glassbox clt features DIR` builds
  * a feature store per layer (DIR/features/layer-l) for the Graph view's node pane.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { writeJson } from './output.js';
@@ -21,10 +20,10 @@ import { intFlag, MODEL_SPEC_HELP, numFlag, oneOfFlag } from './flags.js';
 import { checkTracingPair } from '../circuits/replacement.js';
 import { loadTracingTranscoders } from '../circuits/load-transcoders.js';
 import { collectTranscoderFeatures, featureStoreDir, saveTranscoderFeatureStores } from '../sae/clt/features.js';
-import { CHECKPOINT_JSON } from '../sae/features/checkpoint.js';
 import {
   addCollectionFlags,
   addCorpusFlags,
+  collectionCheckpointOf,
   collectionOptionsOf,
   collectionProgress,
   corpusFor,
@@ -165,9 +164,7 @@ export function registerClt(program: Command): Command {
     if (requested !== undefined && contextSize < requested)
       throw new Error(`--context-size ${requested} exceeds the model's context of ${model.cfg.nCtx}`);
     const { source, description } = corpusFor(model, f);
-    const checkpointDir = join(dir, 'features', '.checkpoint');
-    if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
-      throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
+    const checkpoint = collectionCheckpointOf(join(dir, 'features', '.checkpoint'), every, f.resume);
     const t0 = performance.now();
     const { onBatch, stop } = await collectionProgress(f.progress, batchSize * contextSize);
     const stores = collectTranscoderFeatures(model, set, source, {
@@ -180,8 +177,7 @@ export function registerClt(program: Command): Command {
       transcodersPath: dir,
       description,
       onBatch,
-      ...(every > 0 || f.resume ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
-      ...(f.resume ? { resume: true } : {}),
+      ...checkpoint,
     });
     stop();
     saveTranscoderFeatureStores(stores, dir);

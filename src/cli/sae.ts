@@ -26,6 +26,7 @@ import {
   formatFeaturePage,
   loadFeatureStore,
   saveFeatureStore,
+  type CollectionRunOptions,
   type FeatureStore,
 } from '../sae/features/index.js';
 import { defaultCorpusTokens, textFileTokens, type TokenSource } from '../sae/contexts.js';
@@ -100,6 +101,22 @@ export const addCollectionFlags = (c: Command, checkpoint: string): Command =>
     .option('--checkpoint-every <n>', `write the collection state to ${checkpoint} every n batches (0: never)`, '50')
     .option('--resume', `continue a stopped run from ${checkpoint} (same flags)`)
     .option('--no-progress', 'no progress bar');
+
+/**
+ * The checkpoint options of a collection whose state goes to `dir`: a checkpoint every `every`
+ * batches (0: none, unless resuming). `--resume` needs a checkpoint in `dir`, else it is refused.
+ */
+export function collectionCheckpointOf(
+  dir: string,
+  every: number,
+  resume: boolean | undefined,
+): Pick<CollectionRunOptions, 'checkpoint' | 'resume'> {
+  if (resume && !existsSync(join(dir, CHECKPOINT_JSON))) throw new Error(`--resume: ${dir} holds no checkpoint to continue`);
+  return {
+    ...(every > 0 || resume ? { checkpoint: { dir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
+    ...(resume ? { resume: true } : {}),
+  };
+}
 
 /** The collector's settings from `CollectionFlags`, each checked by name. */
 export function collectionOptionsOf(f: CollectionFlags): {
@@ -284,9 +301,7 @@ export function registerSae(program: Command): Command {
     const { topK, before, after, logitEffects: logits, samples, sampleSeed, every } = collectionOptionsOf(f);
     const p = await prepare(f);
     const t0 = performance.now();
-    const checkpointDir = join(f.out, '.checkpoint');
-    if (f.resume && !existsSync(join(checkpointDir, CHECKPOINT_JSON)))
-      throw new Error(`--resume: ${checkpointDir} holds no checkpoint to continue`);
+    const checkpoint = collectionCheckpointOf(join(f.out, '.checkpoint'), every, f.resume);
     const { onBatch, stop } = await collectionProgress(f.progress, p.batchSize * p.contextSize);
     const store = collectFeatures(p.model, p.sae, p.source, {
       batches: p.batches,
@@ -304,8 +319,7 @@ export function registerSae(program: Command): Command {
       description: p.description,
       allowModelMismatch: f.allowModelMismatch === true,
       onBatch,
-      ...(every > 0 || f.resume ? { checkpoint: { dir: checkpointDir, everyBatches: every > 0 ? every : Number.MAX_SAFE_INTEGER } } : {}),
-      ...(f.resume ? { resume: true } : {}),
+      ...checkpoint,
     });
     stop();
     saveFeatureStore(store, f.out);
