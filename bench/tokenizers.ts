@@ -40,7 +40,13 @@ async function medianS(fn: () => unknown, reps = 5): Promise<number> {
 }
 
 if (process.argv[2] === 'texts') {
-  const files = ['README.md', 'bench/README.md', ...readdirSync(`${root}docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const files = [
+    'README.md',
+    'bench/README.md',
+    ...readdirSync(`${root}docs`)
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
   const texts = files.flatMap((f) => readFileSync(`${root}${f}`, 'utf8').split(/\n\s*\n/)).filter((t) => t.trim() !== '');
   mkdirSync(`${root}bench/out`, { recursive: true });
   writeFileSync(textsPath, JSON.stringify(texts));
